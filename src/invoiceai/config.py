@@ -1,0 +1,172 @@
+"""Settings: one frozen object with every knob, read once.
+
+Precedence, highest first:
+
+1. an explicit argument (``Settings.load(model=...)``, or ``Extractor(model=...)``);
+2. the ``INVOICEAI_<FIELD>`` environment variable (``INVOICEAI_MODEL``, ``INVOICEAI_CACHE_DIR``, ...);
+3. the default written on the field below.
+
+There is no module-level settings instance and nothing mutates a ``Settings``: components take
+the object they are given, and :meth:`Settings.replace` returns a modified copy. API keys are not
+settings: the backend reads ``ANTHROPIC_API_KEY`` itself so a key never sits in an object that
+could be logged or pickled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from invoiceai.errors import ConfigurationError
+
+__all__ = ["DEFAULT_MODEL", "ENV_PREFIX", "Settings", "default_cache_dir"]
+
+ENV_PREFIX = "INVOICEAI_"
+
+DEFAULT_MODEL = "claude-sonnet-5"
+"""A current vision model with structured outputs; never one in ``anthropic._data.DEPRECATED_MODELS``."""
+
+
+def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    r"""Returns the per-user cache directory for invoiceai, following each platform's convention.
+
+    Args:
+        env: Environment to read (defaults to ``os.environ``).
+
+    Returns:
+        ``$XDG_CACHE_HOME/invoiceai`` (or ``~/.cache/invoiceai``) on Linux,
+        ``~/Library/Caches/invoiceai`` on macOS and ``%LOCALAPPDATA%\invoiceai\Cache`` on Windows.
+    """
+    env = os.environ if env is None else env
+    if sys.platform == "win32":
+        base = env.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(base) / "invoiceai" / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "invoiceai"
+    xdg = env.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "invoiceai"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Every tunable of invoiceai in one immutable object.
+
+    Build it with :meth:`load`, which applies the precedence documented in this module.
+
+    Attributes:
+        model: Claude model id used for extraction.
+        cache_dir: Where the default SQLite cache lives.
+        cache_ttl_seconds: How long a cached extraction stays valid.
+        max_attempts: Attempts per request, counting the first, for transient API failures.
+        max_retry_seconds: Total time one request may spend retrying before giving up.
+        max_reasks: Follow-up requests allowed when a reply fails schema validation.
+        token_budget: Input plus output tokens one document may spend over all its attempts.
+        concurrency: Documents processed at once by ``extract_many``.
+        request_timeout: Seconds before one API request times out.
+        fetch_timeout: Seconds before fetching a URL source times out.
+        max_document_bytes: Largest document accepted, in bytes.
+        max_fetch_redirects: Redirects followed when fetching a URL source.
+        allow_private_urls: Fetch URLs that resolve to private, loopback or link-local addresses.
+    """
+
+    model: str = DEFAULT_MODEL
+    cache_dir: Path = dataclasses.field(default_factory=default_cache_dir)
+    cache_ttl_seconds: float = 30 * 24 * 3600.0
+    max_attempts: int = 8
+    max_retry_seconds: float = 300.0
+    max_reasks: int = 2
+    token_budget: int = 400_000
+    concurrency: int = 8
+    request_timeout: float = 180.0
+    fetch_timeout: float = 30.0
+    max_document_bytes: int = 50 * 1024 * 1024
+    max_fetch_redirects: int = 5
+    allow_private_urls: bool = False
+
+    def __post_init__(self) -> None:
+        positive = (
+            "max_attempts",
+            "concurrency",
+            "max_document_bytes",
+            "token_budget",
+            "request_timeout",
+            "fetch_timeout",
+        )
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ConfigurationError(f"Setting {name!r} must be positive, got {getattr(self, name)!r}.")
+        for name in ("max_reasks", "max_fetch_redirects", "max_retry_seconds", "cache_ttl_seconds"):
+            if getattr(self, name) < 0:
+                raise ConfigurationError(f"Setting {name!r} must not be negative, got {getattr(self, name)!r}.")
+        if not self.model.strip():
+            raise ConfigurationError("Setting 'model' must be a non-empty Claude model id.")
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Builds settings from explicit overrides, then the environment, then defaults.
+
+        Args:
+            env: Environment to read (defaults to ``os.environ``).
+            **overrides: Explicit values; ``None`` means "not given" and falls through.
+
+        Returns:
+            The resolved settings.
+
+        Raises:
+            ConfigurationError: An override names no setting, or an environment value does not parse.
+        """
+        env = os.environ if env is None else env
+        fields = {field.name: field for field in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - set(fields))
+        if unknown:
+            raise ConfigurationError(f"Unknown setting(s) {unknown}; known settings are {sorted(fields)}.")
+        values: dict[str, Any] = {}
+        for name, field in fields.items():
+            if overrides.get(name) is not None:
+                values[name] = _coerce(name, overrides[name], field.type, source="argument")
+                continue
+            variable = ENV_PREFIX + name.upper()
+            raw = env.get(variable)
+            if raw is not None and raw.strip() != "":
+                values[name] = _coerce(variable, raw, field.type, source="environment variable")
+        if "cache_dir" not in values:
+            values["cache_dir"] = default_cache_dir(env)
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> Settings:
+        """Returns a copy with ``changes`` applied (``None`` values are ignored)."""
+        return dataclasses.replace(self, **{key: value for key, value in changes.items() if value is not None})
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _coerce(name: str, value: Any, annotation: Any, *, source: str) -> Any:
+    # Annotations are strings under `from __future__ import annotations`.
+    kind = str(annotation)
+    try:
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in _TRUE:
+                return True
+            if text in _FALSE:
+                return False
+            raise ValueError(f"expected one of {sorted(_TRUE | _FALSE)}")
+        if kind == "int":
+            if isinstance(value, bool):
+                raise ValueError("expected an integer")
+            return int(str(value).strip().replace("_", ""))
+        if kind == "float":
+            return float(str(value).strip())
+        if kind == "Path":
+            return Path(value).expanduser()
+        return str(value).strip()
+    except ValueError as exc:
+        raise ConfigurationError(f"Invalid {source} {name}={value!r}: {exc}.") from exc

@@ -1,0 +1,299 @@
+"""The exception tree of invoiceai.
+
+Every error the library raises on purpose is an :class:`InvoiceAIError`. Errors raised by a
+dependency (pypdfium2, Pillow, the anthropic SDK, lxml, httpx2) are caught at the boundary and
+re-raised as one of these with ``raise ... from exc``, so the original stays on ``__cause__``.
+
+```
+InvoiceAIError
+├── InputError                       the document itself is the problem
+│   ├── UnsupportedFormatError       not a format we read (lists what is supported)
+│   ├── CorruptDocumentError         truncated, damaged or unparseable
+│   ├── EncryptedDocumentError       needs a password
+│   │   └── WrongPasswordError       a password was given and is wrong
+│   ├── DocumentTooLargeError        above the configured size cap
+│   │   └── DecompressionBombError   decodes to far more pixels than it should
+│   ├── EmptyDocumentError           has no pages (or none selected)
+│   ├── PageSelectionError           a ``pages=`` selection that does not parse or fit
+│   ├── NotAnInvoiceError            a valid document that is not an invoice (an order, ...)
+│   └── FetchError                   a URL source could not be fetched
+│       └── UnsafeURLError           refused: scheme or address not allowed (SSRF guard)
+├── BackendError                     the model backend failed
+│   ├── AuthenticationError          401/403: the key is missing rights or wrong
+│   ├── RateLimitError               429s outlasted the retry budget
+│   │   └── SpendLimitError          the account's spend limit is reached (never retried)
+│   ├── OverloadedError              529/5xx outlasted the retry budget
+│   ├── BackendConnectionError       network errors and timeouts outlasted the retry budget
+│   ├── RequestRejectedError         400/404/413: the request cannot succeed as sent
+│   ├── RefusalError                 the model refused to answer
+│   └── TruncatedOutputError         the reply hit max_tokens even after one larger retry
+├── ExtractionValidationError        the reply never matched the schema within the re-ask budget
+├── EInvoiceError                    reading or writing EN 16931 XML
+│   └── MissingFieldsError           an invoice lacks fields EN 16931 requires to write it
+└── ConfigurationError               the library is set up wrongly (key, settings, schema)
+    ├── MissingDependencyError       an optional extra is needed (names the extra)
+    └── UnsupportedSchemaError       a custom schema that structured outputs cannot accept
+```
+
+Each error carries what is known about where it happened: ``document_id``, ``page`` (1-based),
+``attempts`` and ``request_id``. None of them ever carries an API key: messages are built from
+our own text and from dependency messages that never contain credentials, and :func:`redact`
+is applied to anything that might.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+__all__ = [
+    "AuthenticationError",
+    "BackendConnectionError",
+    "BackendError",
+    "ConfigurationError",
+    "CorruptDocumentError",
+    "DecompressionBombError",
+    "DocumentTooLargeError",
+    "EInvoiceError",
+    "EmptyDocumentError",
+    "EncryptedDocumentError",
+    "ExtractionValidationError",
+    "FetchError",
+    "InputError",
+    "InvoiceAIError",
+    "MissingDependencyError",
+    "MissingFieldsError",
+    "NotAnInvoiceError",
+    "OverloadedError",
+    "PageSelectionError",
+    "RateLimitError",
+    "RefusalError",
+    "RequestRejectedError",
+    "SpendLimitError",
+    "TruncatedOutputError",
+    "UnsafeURLError",
+    "UnsupportedFormatError",
+    "UnsupportedSchemaError",
+    "WrongPasswordError",
+    "redact",
+]
+
+# Anthropic keys look like "sk-ant-api03-...", admin keys "sk-ant-admin01-...". Anything shaped
+# like a bearer secret is masked too, since users may put keys in custom headers.
+_SECRET_PATTERNS = (
+    re.compile(r"sk-ant-[A-Za-z0-9_\-]{4,}"),
+    re.compile(r"(?i)(x-api-key|authorization)([\"']?\s*[:=]\s*[\"']?)([^\s\"',}]+)"),
+)
+
+
+def redact(text: str) -> str:
+    """Masks anything in ``text`` that looks like an API key or an auth header value.
+
+    Args:
+        text: Any message that may contain text from outside the library.
+
+    Returns:
+        The text with secrets replaced by ``***``.
+    """
+    text = _SECRET_PATTERNS[0].sub("sk-ant-***", text)
+    return _SECRET_PATTERNS[1].sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+
+
+class InvoiceAIError(Exception):
+    """Root of every error invoiceai raises on purpose.
+
+    Args:
+        message: What went wrong and what to do about it.
+        document_id: SHA-256 of the document's bytes, when known.
+        page: 1-based page number the error concerns, when known.
+        attempts: How many backend attempts were made, when relevant.
+        request_id: The API request id of the last attempt, when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        document_id: str | None = None,
+        page: int | None = None,
+        attempts: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.message = redact(message)
+        self.document_id = document_id
+        self.page = page
+        self.attempts = attempts
+        self.request_id = request_id
+        super().__init__(self.message)
+
+    def context(self) -> dict[str, Any]:
+        """Returns the known context fields (those that are not ``None``)."""
+        fields = {
+            "document_id": self.document_id,
+            "page": self.page,
+            "attempts": self.attempts,
+            "request_id": self.request_id,
+        }
+        return {key: value for key, value in fields.items() if value is not None}
+
+    def __str__(self) -> str:
+        context = self.context()
+        if "document_id" in context:
+            context["document_id"] = str(context["document_id"])[:12]
+        if not context:
+            return self.message
+        details = ", ".join(f"{key}={value}" for key, value in context.items())
+        return f"{self.message} [{details}]"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Errors cross process boundaries (process-pool rendering, batch workers), and the
+        # keyword-only context must survive pickling.
+        return (_rebuild, (type(self), self.message, self.__dict__.copy()))
+
+
+def _rebuild(cls: type[InvoiceAIError], message: str, state: dict[str, Any]) -> InvoiceAIError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
+
+class InputError(InvoiceAIError):
+    """The document itself cannot be used: fix or replace the input."""
+
+
+class UnsupportedFormatError(InputError):
+    """The bytes are not in a format invoiceai reads."""
+
+
+class CorruptDocumentError(InputError):
+    """The document is damaged, truncated or cannot be parsed."""
+
+
+class EncryptedDocumentError(InputError):
+    """The document is encrypted and needs a password (pass ``password=``)."""
+
+
+class WrongPasswordError(EncryptedDocumentError):
+    """A password was given but does not open the document."""
+
+
+class DocumentTooLargeError(InputError):
+    """The document is above the configured size cap."""
+
+
+class DecompressionBombError(DocumentTooLargeError):
+    """An image decodes to far more pixels than any real invoice has."""
+
+
+class EmptyDocumentError(InputError):
+    """The document has no pages, or the page selection leaves none."""
+
+
+class PageSelectionError(InputError):
+    """A ``pages=`` selection does not parse or lies outside the document."""
+
+
+class NotAnInvoiceError(InputError):
+    """A well-formed document that is not an invoice (for example an Order-X order)."""
+
+
+class FetchError(InputError):
+    """A URL source could not be fetched."""
+
+
+class UnsafeURLError(FetchError):
+    """A URL was refused before any request: its scheme or address is not allowed."""
+
+
+class BackendError(InvoiceAIError):
+    """The model backend failed to produce a reply."""
+
+
+class AuthenticationError(BackendError):
+    """The API rejected the credentials (401) or their permissions (403)."""
+
+
+class RateLimitError(BackendError):
+    """Rate limiting (429) lasted longer than the retry budget."""
+
+
+class SpendLimitError(RateLimitError):
+    """The organisation's spend limit is reached; retrying cannot help until it is raised."""
+
+
+class OverloadedError(BackendError):
+    """The API stayed overloaded (529) or failing (5xx) longer than the retry budget."""
+
+
+class BackendConnectionError(BackendError):
+    """Connection errors or timeouts lasted longer than the retry budget."""
+
+
+class RequestRejectedError(BackendError):
+    """The API rejected the request as sent (400, 404, 413); retrying cannot help."""
+
+
+class RefusalError(BackendError):
+    """The model declined to answer (``stop_reason == "refusal"``)."""
+
+
+class TruncatedOutputError(BackendError):
+    """The reply was cut off at ``max_tokens`` even after a retry with a larger budget."""
+
+
+class ExtractionValidationError(InvoiceAIError):
+    """The model's replies never matched the schema within the re-ask budget.
+
+    Args:
+        message: What went wrong.
+        errors: The last validation errors, as readable strings.
+        **context: Context fields, see :class:`InvoiceAIError`.
+    """
+
+    def __init__(self, message: str, *, errors: list[str] | None = None, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.errors = list(errors or [])
+
+
+class EInvoiceError(InvoiceAIError):
+    """An EN 16931 e-invoice could not be read or written."""
+
+
+class MissingFieldsError(EInvoiceError):
+    """The invoice lacks fields that EN 16931 requires to write it.
+
+    Args:
+        message: What went wrong.
+        fields: The missing fields, as dotted paths with their business terms.
+        **context: Context fields, see :class:`InvoiceAIError`.
+    """
+
+    def __init__(self, message: str, *, fields: list[str] | None = None, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.fields = list(fields or [])
+
+
+class ConfigurationError(InvoiceAIError):
+    """invoiceai is set up wrongly: a missing key, a bad setting, an unusable schema."""
+
+
+class MissingDependencyError(ConfigurationError):
+    """An optional extra is needed for this input or feature.
+
+    Args:
+        message: What went wrong.
+        extra: The name of the extra to install (``pip install "invoiceai[extra]"``).
+        **context: Context fields, see :class:`InvoiceAIError`.
+    """
+
+    def __init__(self, message: str, *, extra: str, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.extra = extra
+
+
+class UnsupportedSchemaError(ConfigurationError):
+    """A custom schema that Claude's structured outputs cannot accept."""

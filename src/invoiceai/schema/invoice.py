@@ -1,0 +1,164 @@
+"""The typed invoice: :class:`Invoice` and its parts.
+
+Field names are public vocabulary that downstream databases store: never rename one. Every
+scalar is optional and every list defaults to empty, so a partial extraction is representable.
+Descriptions are written for Claude: they say what to put in the field, as it is printed.
+The EN 16931 business term behind each field is in :data:`invoiceai.schema.en16931.FIELD_TERMS`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, model_validator
+from pydantic.functional_validators import ModelWrapValidatorHandler
+
+from invoiceai.schema.fields import (
+    BIC,
+    IBAN,
+    CountryCode,
+    CurrencyCode,
+    DocumentType,
+    IsoDate,
+    Money,
+    Percent,
+    Quantity,
+    Text,
+    VatId,
+)
+from invoiceai.schema.findings import Finding
+
+__all__ = ["Address", "Invoice", "LineItem", "Party", "PaymentDetails", "TaxLine"]
+
+
+class _Part(BaseModel):
+    # Unknown keys are ignored rather than rejected: a model reply with one extra key should
+    # not cost a re-ask. `validate_assignment` keeps normalisation on attribute writes too.
+    model_config = ConfigDict(extra="ignore", validate_assignment=True, populate_by_name=True)
+
+
+class Address(_Part):
+    """A postal address."""
+
+    street: Text = Field(None, description="Street and house number, with any second address line.")
+    city: Text = Field(None, description="City or town.")
+    postal_code: Text = Field(None, description="Postal or ZIP code as printed.")
+    region: Text = Field(None, description="State, province or region, if printed.")
+    country_code: CountryCode = Field(None, description="Country as ISO 3166-1 alpha-2, e.g. 'DE'.")
+
+
+class Party(_Part):
+    """The seller or the buyer."""
+
+    name: Text = Field(None, description="Legal or trading name of the company or person.")
+    vat_id: VatId = Field(None, description="VAT identification number with country prefix, e.g. 'DE123456789'.")
+    tax_id: Text = Field(None, description="Other tax or registration number (not the VAT id), as printed.")
+    email: Text = Field(None, description="Email address.")
+    phone: Text = Field(None, description="Telephone number as printed.")
+    address: Address = Field(default_factory=Address, description="Postal address.")
+
+
+class LineItem(_Part):
+    """One invoice line (EN 16931 BG-25)."""
+
+    description: Text = Field(None, description="Item or service name and description, as printed.")
+    quantity: Quantity = Field(None, description="Invoiced quantity; negative only if printed so.")
+    unit: Text = Field(None, description="Unit of measure as printed, e.g. 'pcs', 'h', 'kg'.")
+    unit_price: Money = Field(None, description="Net price of one unit, after any price discount, before tax.")
+    allowance_amount: Money = Field(None, description="Discount on this line as a positive amount, if printed.")
+    charge_amount: Money = Field(None, description="Surcharge on this line, if printed.")
+    amount: Money = Field(None, description="The net line total before tax, as printed.")
+    tax_rate: Percent = Field(None, description="VAT/tax rate of this line in percent, e.g. '19'.")
+
+
+class TaxLine(_Part):
+    """One row of the VAT breakdown (EN 16931 BG-23)."""
+
+    rate: Percent = Field(None, description="Tax rate in percent, e.g. '19'.")
+    taxable_amount: Money = Field(None, description="Net amount this rate applies to.")
+    tax_amount: Money = Field(None, description="Tax amount at this rate.")
+    category: Text = Field(
+        None,
+        description="VAT category code if shown or clear: S standard, Z zero, E exempt, AE reverse charge, "
+        "K intra-EU, G export, O outside scope.",
+    )
+    exemption_reason: Text = Field(None, description="Why no VAT is charged, as printed (for E, AE, K, G, O).")
+
+
+class PaymentDetails(_Part):
+    """How to pay."""
+
+    iban: IBAN = Field(None, description="IBAN of the account to pay into.")
+    bic: BIC = Field(None, description="BIC / SWIFT code of that account's bank.")
+    account_number: Text = Field(None, description="Account number when no IBAN is given, with any sort code.")
+    reference: Text = Field(None, description="Payment reference the payer must quote.")
+    terms: Text = Field(None, description="Payment terms as printed, e.g. '30 days net, 2% discount in 10 days'.")
+
+
+class Invoice(_Part):
+    """An invoice, credit note or receipt, with every field optional.
+
+    Money is :class:`~decimal.Decimal`, dates are :class:`~datetime.date`, codes are ISO 4217 and
+    ISO 3166-1 alpha-2. Values that arrive as strings are normalised ("1.234,56" -> 1234.56);
+    a value that cannot be is set to ``None`` and reported in :attr:`normalization_findings`.
+
+    Validation context (``Invoice.model_validate(data, context={...})``) may carry
+    ``currency`` (what an ambiguous ``$`` means) and ``date_order`` (``"DMY"`` or ``"MDY"``).
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "description": (
+                "An invoice, credit note or receipt. Use null for anything not on the document; never guess. "
+                "Write amounts, quantities and rates as decimal strings with '.' as decimal separator and no "
+                "thousands separators or currency symbols, e.g. '1234.56', '-20.00', '19'. "
+                "Keep the sign printed on the document."
+            )
+        }
+    )
+
+    document_type: DocumentType = Field(
+        None,
+        description="invoice, credit_note (a credit note / refund / corrective), receipt, proforma, or other.",
+    )
+    invoice_number: Text = Field(None, description="The invoice number as printed.")
+    issue_date: IsoDate = Field(None, description="Invoice date.")
+    due_date: IsoDate = Field(None, description="Payment due date, if printed or stated in the terms.")
+    currency: CurrencyCode = Field(None, description="Currency of the amounts as ISO 4217, e.g. 'EUR'.")
+    purchase_order: Text = Field(None, description="Buyer's purchase order number, if printed.")
+    buyer_reference: Text = Field(None, description="Reference the buyer asked to quote, if printed.")
+    seller: Party = Field(default_factory=Party, description="Who issued the invoice and is paid.")
+    buyer: Party = Field(default_factory=Party, description="Who is invoiced and pays.")
+    line_items: list[LineItem] = Field(default_factory=list, description="Every invoice line, in printed order.")
+    tax_breakdown: list[TaxLine] = Field(default_factory=list, description="One row per tax rate, as printed.")
+    subtotal: Money = Field(None, description="Sum of the net line amounts, before document discounts and tax.")
+    allowance_total: Money = Field(None, description="Document-level discounts as a positive amount.")
+    charge_total: Money = Field(None, description="Document-level charges such as shipping, if separate.")
+    tax_total: Money = Field(None, description="Total tax amount.")
+    total: Money = Field(None, description="Grand total including tax.")
+    amount_paid: Money = Field(None, description="Amount already paid (prepayment, deposit), if printed.")
+    rounding_amount: Money = Field(None, description="Rounding added to reach the amount due, if printed.")
+    amount_due: Money = Field(None, description="Amount still to pay.")
+    payment: PaymentDetails = Field(default_factory=PaymentDetails, description="Payment instructions.")
+    notes: Text = Field(None, description="Other remarks printed on the invoice, briefly.")
+
+    _normalization_findings: list[Finding] = PrivateAttr(default_factory=list)
+
+    @property
+    def normalization_findings(self) -> list[Finding]:
+        """What could not be normalised when this invoice was built from raw values."""
+        return list(self._normalization_findings)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _normalize(cls, data: Any, handler: ModelWrapValidatorHandler[Invoice], info: ValidationInfo) -> Invoice:
+        # Imported here: tree walks this module's classes.
+        from invoiceai.schema.tree import hints_from_context, normalize_tree
+
+        findings: list[Finding] = []
+        if isinstance(data, dict):
+            data = normalize_tree(cls, data, hints_from_context(info.context, data), findings)
+        invoice = handler(data)
+        if findings:
+            invoice._normalization_findings = findings
+        return invoice

@@ -1,0 +1,150 @@
+"""The JSON schema Claude is asked to fill, and the check that a schema can be asked for at all.
+
+Claude's structured outputs accept a subset of JSON Schema: no recursion, no external
+``$ref``, objects closed with ``additionalProperties: false``, enums of primitives. The anthropic
+SDK rewrites what it can (bounds move into descriptions); what it cannot rewrite would fail at
+the API or, worse, silently produce empty objects. :func:`check_structured_output_fit` finds
+those cases before any request is sent and says what to change.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import BaseModel
+
+from invoiceai.errors import UnsupportedSchemaError
+
+__all__ = ["check_structured_output_fit", "output_json_schema"]
+
+# A schema node says what it accepts through one of these; a node with none of them is `Any`.
+_TYPED_KEYS = frozenset({"type", "$ref", "anyOf", "allOf", "oneOf", "enum", "const"})
+
+
+def output_json_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """Returns the JSON schema Claude is asked to fill for ``model``.
+
+    Titles and defaults are dropped (they repeat what the schema already says and cost tokens on
+    every request) and every property is required, so replies always carry every key, with
+    ``null`` for unknowns.
+
+    Args:
+        model: A Pydantic model class.
+
+    Returns:
+        A new schema dict; the caller may change it.
+
+    Raises:
+        UnsupportedSchemaError: The model cannot be expressed as a structured-output schema.
+    """
+    try:
+        schema = copy.deepcopy(model.model_json_schema())
+    except Exception as exc:  # pydantic raises several unrelated types for unschematisable fields
+        raise UnsupportedSchemaError(
+            f"{model.__name__} has no JSON schema ({exc}); use fields of JSON-compatible types."
+        ) from exc
+    check_structured_output_fit(schema, name=model.__name__)
+    for node in _walk(schema):
+        node.pop("title", None)
+        node.pop("default", None)
+        properties = node.get("properties")
+        if node.get("type") == "object" and isinstance(properties, dict):
+            node["required"] = list(properties)
+    return schema
+
+
+def check_structured_output_fit(schema: dict[str, Any], *, name: str = "schema") -> None:
+    """Raises if ``schema`` cannot be used with Claude's structured outputs.
+
+    Args:
+        schema: A JSON schema as produced by ``model_json_schema()``.
+        name: How to call the schema in messages.
+
+    Raises:
+        UnsupportedSchemaError: Recursion, an external reference, a root that is not an object,
+            a free-form dict field or a field without a type; the message names the field.
+    """
+    if schema.get("type") != "object":
+        raise UnsupportedSchemaError(f"{name}: the root of a structured output must be an object (a model class).")
+    definitions = schema.get("$defs", {})
+    for path, node in _walk_with_paths(schema, name):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and not ref.startswith("#/$defs/"):
+            raise UnsupportedSchemaError(f"{path}: external reference {ref!r} is not supported; inline the type.")
+        extra = node.get("additionalProperties")
+        if isinstance(extra, dict) or (
+            node.get("type") == "object" and "properties" not in node and extra is not False
+        ):
+            raise UnsupportedSchemaError(
+                f"{path}: a free-form mapping (dict) cannot be a structured output, because every object "
+                "must list its keys; use a model class or a list of key/value models instead."
+            )
+        if not _TYPED_KEYS.intersection(node):
+            raise UnsupportedSchemaError(f"{path}: a field without a type (Any) is not supported; give it a type.")
+    cycle = _find_cycle(definitions)
+    if cycle:
+        raise UnsupportedSchemaError(
+            f"{name}: recursive types are not supported by structured outputs ({' -> '.join(cycle)}); "
+            "flatten the recursion to a fixed depth."
+        )
+
+
+def _walk(node: Any) -> Iterator[dict[str, Any]]:
+    for _, child in _walk_with_paths(node, ""):
+        yield child
+
+
+def _walk_with_paths(node: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    if isinstance(node, dict):
+        yield path, node
+        for key, value in node.items():
+            if key in ("enum", "const", "default", "examples", "required", "discriminator"):
+                continue
+            if key in ("properties", "$defs") and isinstance(value, dict):
+                for child_name, child in value.items():
+                    yield from _walk_with_paths(child, f"{path}.{child_name}")
+            else:
+                yield from _walk_with_paths(value, f"{path}.{key}" if key not in ("anyOf", "allOf", "oneOf") else path)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _walk_with_paths(item, path)
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            yield ref.removeprefix("#/$defs/")
+        for value in node.values():
+            yield from _refs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _refs(item)
+
+
+def _find_cycle(definitions: dict[str, Any]) -> list[str]:
+    graph = {name: set(_refs(body)) for name, body in definitions.items()}
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(name: str) -> list[str]:
+        if name in visiting:
+            return [*visiting[visiting.index(name) :], name]
+        if name in done:
+            return []
+        visiting.append(name)
+        for target in sorted(graph.get(name, ())):
+            cycle = visit(target)
+            if cycle:
+                return cycle
+        visiting.pop()
+        done.add(name)
+        return []
+
+    for name in sorted(graph):
+        cycle = visit(name)
+        if cycle:
+            return cycle
+    return []
