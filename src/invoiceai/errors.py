@@ -82,7 +82,7 @@ __all__ = [
 # like a bearer secret is masked too, since users may put keys in custom headers.
 _SECRET_PATTERNS = (
     re.compile(r"sk-ant-[A-Za-z0-9_\-]{4,}"),
-    re.compile(r"(?i)(x-api-key|authorization)([\"']?\s*[:=]\s*[\"']?)([^\s\"',}]+)"),
+    re.compile(r"(?i)(x-api-key|authorization)([\"']?\s*[:=]\s*[\"']?)((?:bearer\s+)?[^\s\"',}]+)"),
 )
 
 

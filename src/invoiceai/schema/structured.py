@@ -66,29 +66,31 @@ def check_structured_output_fit(schema: dict[str, Any], *, name: str = "schema")
         UnsupportedSchemaError: Recursion, an external reference, a root that is not an object,
             a free-form dict field or a field without a type; the message names the field.
     """
-    if schema.get("type") != "object":
-        raise UnsupportedSchemaError(f"{name}: the root of a structured output must be an object (a model class).")
     definitions = schema.get("$defs", {})
-    for path, node in _walk_with_paths(schema, name):
-        ref = node.get("$ref")
-        if isinstance(ref, str) and not ref.startswith("#/$defs/"):
-            raise UnsupportedSchemaError(f"{path}: external reference {ref!r} is not supported; inline the type.")
-        extra = node.get("additionalProperties")
-        if isinstance(extra, dict) or (
-            node.get("type") == "object" and "properties" not in node and extra is not False
-        ):
-            raise UnsupportedSchemaError(
-                f"{path}: a free-form mapping (dict) cannot be a structured output, because every object "
-                "must list its keys; use a model class or a list of key/value models instead."
-            )
-        if not _TYPED_KEYS.intersection(node):
-            raise UnsupportedSchemaError(f"{path}: a field without a type (Any) is not supported; give it a type.")
     cycle = _find_cycle(definitions)
     if cycle:
         raise UnsupportedSchemaError(
             f"{name}: recursive types are not supported by structured outputs ({' -> '.join(cycle)}); "
             "flatten the recursion to a fixed depth."
         )
+    root = schema
+    if isinstance(schema.get("$ref"), str):
+        root = definitions.get(schema["$ref"].removeprefix("#/$defs/"), {})
+    if root.get("type") != "object":
+        raise UnsupportedSchemaError(f"{name}: the root of a structured output must be an object (a model class).")
+    for path, node in _walk_with_paths(schema, name):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and not ref.startswith("#/$defs/"):
+            raise UnsupportedSchemaError(f"{path}: external reference {ref!r} is not supported; inline the type.")
+        extra = node.get("additionalProperties")
+        free_form = node.get("type") == "object" and "properties" not in node and extra is not False
+        if isinstance(extra, dict) or free_form:
+            raise UnsupportedSchemaError(
+                f"{path}: a free-form mapping (dict) cannot be a structured output, because every object "
+                "must list its keys; use a model class or a list of key/value models instead."
+            )
+        if not _TYPED_KEYS.intersection(node):
+            raise UnsupportedSchemaError(f"{path}: a field without a type (Any) is not supported; give it a type.")
 
 
 def _walk(node: Any) -> Iterator[dict[str, Any]]:

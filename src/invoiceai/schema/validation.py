@@ -109,7 +109,7 @@ def br_co_10(invoice: Invoice, unit: Decimal) -> Iterator[Finding]:
 
 
 def br_co_15(invoice: Invoice, unit: Decimal) -> Iterator[Finding]:
-    """BR-CO-13/15: total = subtotal - allowances + charges + tax total."""
+    """BR-CO-15 (with BR-CO-13): total = subtotal - allowances + charges + tax total."""
     net = _net_total(invoice)
     if invoice.total is None or invoice.tax_total is None or net is None:
         return
