@@ -1,0 +1,50 @@
+"""Small helpers for building XML with lxml: text is made XML-safe, numbers exact.
+
+lxml escapes ``& < >`` in text and quotes in attributes itself; what it refuses are characters
+XML 1.0 cannot carry at all (most C0 controls, which OCR output sometimes contains), so those
+are dropped here rather than failing the whole document.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lxml import etree
+
+__all__ = ["add", "date_102", "decimal_text", "xml_text"]
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def xml_text(value: str) -> str:
+    """Removes characters XML 1.0 cannot represent."""
+    return _NOT_XML.sub("", value)
+
+
+def decimal_text(value: Decimal) -> str:
+    """An xs:decimal lexical form: never an exponent (``1E+2`` is written ``100``)."""
+    text = format(value, "f")
+    return "0" if text in ("-0", "-0.0") else text
+
+
+def date_102(value: dt.date) -> str:
+    """A date in UNTDID 2379 format 102 (``YYYYMMDD``)."""
+    return value.strftime("%Y%m%d")
+
+
+def add(parent: etree._Element, tag: str, text: str | Decimal | None = None, **attributes: str) -> etree._Element:
+    """Appends a child element with optional text and attributes and returns it."""
+    from lxml import etree
+
+    child = etree.SubElement(parent, tag)
+    if isinstance(text, Decimal):
+        child.text = decimal_text(text)
+    elif text is not None:
+        child.text = xml_text(text)
+    for name, value in attributes.items():
+        child.set(name, xml_text(value))
+    return child

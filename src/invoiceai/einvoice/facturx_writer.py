@@ -1,0 +1,109 @@
+"""Embeds an invoice's CII XML into a PDF as Factur-X (profile EN 16931), with PDF/A-3 metadata.
+
+The ``factur-x`` package (optional extra ``facturx``) does the embedding: it attaches
+``factur-x.xml`` with ``/AFRelationship``, lists it in the catalog ``/AF`` array and writes the
+XMP metadata (PDF/A-3 identification and the Factur-X extension schema). Before that, an sRGB
+output intent is added when the PDF has none, since PDF/A requires one for device colours. The
+result is PDF/A-3 conformant when the input PDF is otherwise conformant (fonts embedded, no
+transparency or encryption); an image-only PDF, such as a scan, is.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING
+
+from invoiceai.errors import CorruptDocumentError, EInvoiceError, MissingDependencyError
+
+if TYPE_CHECKING:
+    from invoiceai.schema import Invoice
+
+__all__ = ["to_facturx"]
+
+
+def to_facturx(invoice: Invoice, pdf: bytes, *, lang: str | None = None) -> bytes:
+    """Returns ``pdf`` with ``invoice`` embedded as Factur-X (EN 16931 profile).
+
+    Args:
+        invoice: The invoice; it must have what EN 16931 requires.
+        pdf: The visible invoice as a PDF (a scan, a rendered page, the original PDF).
+        lang: Natural language of the PDF as an RFC 3066 tag, e.g. ``"de-DE"``, for accessibility.
+
+    Returns:
+        The Factur-X PDF bytes. :func:`~invoiceai.einvoice.read_embedded_invoice` reads it back.
+
+    Raises:
+        MissingFieldsError: The invoice lacks fields EN 16931 requires.
+        MissingDependencyError: The ``facturx`` extra is not installed.
+        CorruptDocumentError: ``pdf`` cannot be read as a PDF.
+        EInvoiceError: The embedding failed.
+    """
+    from invoiceai.einvoice.writer import to_xml
+
+    xml = to_xml(invoice, "cii")
+    try:
+        from facturx import generate_from_binary
+    except ImportError as exc:
+        raise MissingDependencyError(
+            'Writing Factur-X PDFs needs the factur-x package: pip install "invoiceai[facturx]".', extra="facturx"
+        ) from exc
+    prepared = _with_output_intent(pdf)
+    try:
+        result = generate_from_binary(
+            prepared, xml, flavor="factur-x", level="en16931", check_xsd=True, lang=lang, afrelationship="data"
+        )
+    except Exception as exc:
+        # factur-x raises bare Exceptions for XSD and PDF problems alike.
+        raise EInvoiceError(f"Embedding the Factur-X XML failed: {exc}") from exc
+    return bytes(result)
+
+
+def _with_output_intent(pdf: bytes) -> bytes:
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import (
+        ArrayObject,
+        DecodedStreamObject,
+        DictionaryObject,
+        NameObject,
+        NumberObject,
+        TextStringObject,
+    )
+
+    try:
+        reader = PdfReader(io.BytesIO(pdf), strict=False)
+        if reader.is_encrypted:
+            raise EInvoiceError(
+                "Cannot embed Factur-X in an encrypted PDF (PDF/A forbids encryption); decrypt it first."
+            )
+        catalog = reader.trailer["/Root"].get_object()
+        if isinstance(catalog, DictionaryObject) and "/OutputIntents" in catalog:
+            return pdf
+        writer = PdfWriter(clone_from=reader)
+    except EInvoiceError:
+        raise
+    except Exception as exc:
+        raise CorruptDocumentError(f"The PDF to embed the invoice into cannot be read: {exc}") from exc
+    profile = DecodedStreamObject()
+    profile.set_data(_srgb_profile())
+    profile[NameObject("/N")] = NumberObject(3)
+    intent = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/OutputIntent"),
+            NameObject("/S"): NameObject("/GTS_PDFA1"),
+            NameObject("/OutputConditionIdentifier"): TextStringObject("sRGB IEC61966-2.1"),
+            NameObject("/Info"): TextStringObject("sRGB IEC61966-2.1"),
+            NameObject("/DestOutputProfile"): writer._add_object(profile),
+        }
+    )
+    # pypdf has no public way to add an indirect object; _add_object is stable since pypdf 3.
+    writer.root_object[NameObject("/OutputIntents")] = ArrayObject([writer._add_object(intent)])
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def _srgb_profile() -> bytes:
+    # Pillow (a dependency) builds the standard sRGB ICC profile with littleCMS; no file to ship.
+    from PIL import ImageCms
+
+    return bytes(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())

@@ -1,0 +1,200 @@
+"""What EN 16931 requires before an invoice can be written, and the values the writers derive.
+
+:func:`plan` checks every field the standard makes mandatory and raises
+:class:`~invoiceai.errors.MissingFieldsError` listing all that are missing (with their business
+terms) instead of writing invalid XML. It derives only what the data determines or what the
+invoice model has no field for:
+
+- a line's VAT category (BT-151), from the VAT breakdown row with the same rate;
+- a breakdown row's category (BT-118) when it has a positive rate and none is given: ``S``;
+- a line's unit code (BT-130) from the printed unit, ``C62`` ("one") when none is known;
+- document-level allowances and charges per VAT rate (BG-20/BG-21), from the difference between
+  the line amounts and the taxable amount at each rate, when that split is unambiguous;
+- BT-109 (total without VAT) = subtotal - allowances + charges (BR-CO-13).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from invoiceai.einvoice.syntax import type_code_for
+from invoiceai.einvoice.units import DEFAULT_UNIT_CODE, unit_code
+from invoiceai.errors import MissingFieldsError
+
+if TYPE_CHECKING:
+    from invoiceai.schema import Invoice, LineItem, TaxLine
+
+__all__ = ["AllowanceOrCharge", "Plan", "PlannedLine", "PlannedTax", "plan"]
+
+_ZERO = Decimal(0)
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedLine:
+    """One invoice line with what the writers need beyond the model's fields."""
+
+    item: LineItem
+    line_id: str
+    unit_code: str
+    category: str
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedTax:
+    """One VAT breakdown row with its category settled."""
+
+    row: TaxLine
+    category: str
+
+
+@dataclasses.dataclass(frozen=True)
+class AllowanceOrCharge:
+    """A document-level allowance (BG-20) or charge (BG-21) at one VAT category and rate."""
+
+    charge: bool
+    amount: Decimal
+    category: str
+    rate: Decimal | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Everything a writer emits, checked complete."""
+
+    invoice: Invoice
+    type_code: str
+    lines: list[PlannedLine]
+    taxes: list[PlannedTax]
+    allowances_and_charges: list[AllowanceOrCharge]
+    tax_basis_total: Decimal
+    tax_total: Decimal
+
+
+def plan(invoice: Invoice) -> Plan:
+    """Checks that ``invoice`` has what EN 16931 requires and settles the derived values.
+
+    Args:
+        invoice: The invoice to write.
+
+    Returns:
+        The plan the CII and UBL writers follow.
+
+    Raises:
+        MissingFieldsError: Mandatory fields are missing; ``fields`` lists every one as
+            ``"path (BT-n)"``.
+    """
+    missing: list[str] = []
+
+    def need(value: object, path: str, term: str) -> None:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            missing.append(f"{path} ({term})")
+
+    need(invoice.invoice_number, "invoice_number", "BT-1")
+    need(invoice.issue_date, "issue_date", "BT-2")
+    need(invoice.currency, "currency", "BT-5")
+    need(invoice.seller.name, "seller.name", "BT-27")
+    need(invoice.seller.address.country_code, "seller.address.country_code", "BT-40")
+    need(invoice.buyer.name, "buyer.name", "BT-44")
+    need(invoice.buyer.address.country_code, "buyer.address.country_code", "BT-55")
+    need(invoice.subtotal, "subtotal", "BT-106")
+    need(invoice.total, "total", "BT-112")
+    need(invoice.amount_due, "amount_due", "BT-115")
+    if not invoice.tax_breakdown:
+        missing.append("tax_breakdown (BG-23)")
+    if not invoice.line_items:
+        missing.append("line_items (BG-25)")
+
+    taxes = []
+    for i, row in enumerate(invoice.tax_breakdown):
+        path = f"tax_breakdown[{i}]"
+        need(row.taxable_amount, f"{path}.taxable_amount", "BT-116")
+        need(row.tax_amount, f"{path}.tax_amount", "BT-117")
+        category = row.category or ("S" if row.rate is not None and row.rate > 0 else None)
+        need(category, f"{path}.category", "BT-118")
+        if category != "O":
+            need(row.rate, f"{path}.rate", "BT-119")
+        taxes.append(PlannedTax(row=row, category=category or ""))
+
+    lines = []
+    for i, item in enumerate(invoice.line_items):
+        path = f"line_items[{i}]"
+        need(item.description, f"{path}.description", "BT-153")
+        need(item.quantity, f"{path}.quantity", "BT-129")
+        need(item.unit_price, f"{path}.unit_price", "BT-146")
+        need(item.amount, f"{path}.amount", "BT-131")
+        category = _line_category(item.tax_rate, taxes)
+        if category is None:
+            missing.append(f"{path}.tax_rate (BT-152, to find the line's VAT category BT-151)")
+        code = unit_code(item.unit) or DEFAULT_UNIT_CODE
+        lines.append(PlannedLine(item=item, line_id=str(i + 1), unit_code=code, category=category or ""))
+
+    if missing:
+        raise MissingFieldsError(
+            f"The invoice lacks {len(missing)} field(s) EN 16931 requires: {', '.join(missing)}.",
+            fields=missing,
+        )
+    subtotal = invoice.subtotal or _ZERO
+    basis = subtotal - (invoice.allowance_total or _ZERO) + (invoice.charge_total or _ZERO)
+    tax_total = invoice.tax_total
+    if tax_total is None:
+        # BR-CO-14: the tax total is the sum of the breakdown, so it is determined.
+        tax_total = sum((t.row.tax_amount or _ZERO for t in taxes), _ZERO)
+    return Plan(
+        invoice=invoice,
+        type_code=type_code_for(invoice.document_type),
+        lines=lines,
+        taxes=taxes,
+        allowances_and_charges=_document_allowances(invoice, lines, taxes),
+        tax_basis_total=basis,
+        tax_total=tax_total,
+    )
+
+
+def _line_category(rate: Decimal | None, taxes: list[PlannedTax]) -> str | None:
+    if rate is None:
+        return taxes[0].category if len(taxes) == 1 else None
+    same_rate = {t.category for t in taxes if t.row.rate is not None and t.row.rate == rate}
+    if len(same_rate) == 1:
+        return same_rate.pop()
+    if rate > 0 and not same_rate:
+        return "S"
+    if rate == 0 and not same_rate:
+        zero = {t.category for t in taxes if t.row.rate in (None, _ZERO)}
+        return zero.pop() if len(zero) == 1 else None
+    return None
+
+
+def _document_allowances(
+    invoice: Invoice, lines: list[PlannedLine], taxes: list[PlannedTax]
+) -> list[AllowanceOrCharge]:
+    allowance_total = invoice.allowance_total or _ZERO
+    charge_total = invoice.charge_total or _ZERO
+    if allowance_total == 0 and charge_total == 0:
+        return []
+    if len(taxes) == 1:
+        only = taxes[0]
+        entries = []
+        if allowance_total:
+            entries.append(AllowanceOrCharge(False, allowance_total, only.category, only.row.rate))
+        if charge_total:
+            entries.append(AllowanceOrCharge(True, charge_total, only.category, only.row.rate))
+        return entries
+    # Several rates: at each, line amounts - allowances + charges = taxable amount, so the net
+    # allowance per rate is determined. It splits cleanly when there are only allowances or
+    # only charges; otherwise the totals are written without the per-rate detail.
+    entries = []
+    for tax in taxes:
+        line_sum = sum(
+            (p.item.amount or _ZERO for p in lines if p.category == tax.category and p.item.tax_rate == tax.row.rate),
+            _ZERO,
+        )
+        net_allowance = line_sum - (tax.row.taxable_amount or _ZERO)
+        if net_allowance:
+            entries.append(AllowanceOrCharge(net_allowance < 0, abs(net_allowance), tax.category, tax.row.rate))
+    allowances = sum((e.amount for e in entries if not e.charge), _ZERO)
+    charges = sum((e.amount for e in entries if e.charge), _ZERO)
+    if allowances == allowance_total and charges == charge_total:
+        return entries
+    return []

