@@ -29,6 +29,7 @@ InvoiceAIError
 │   └── TruncatedOutputError         the reply hit max_tokens even after one larger retry
 ├── ExtractionValidationError        the reply never matched the schema within the re-ask budget
 ├── EInvoiceError                    reading or writing EN 16931 XML
+│   ├── HostileXMLError              XML with a DTD or entities (XXE, "billion laughs"); also an InputError
 │   └── MissingFieldsError           an invoice lacks fields EN 16931 requires to write it
 └── ConfigurationError               the library is set up wrongly (key, settings, schema)
     ├── MissingDependencyError       an optional extra is needed (names the extra)
@@ -59,6 +60,7 @@ __all__ = [
     "EncryptedDocumentError",
     "ExtractionValidationError",
     "FetchError",
+    "HostileXMLError",
     "InputError",
     "InvoiceAIError",
     "MissingDependencyError",
@@ -261,6 +263,10 @@ class ExtractionValidationError(InvoiceAIError):
 
 class EInvoiceError(InvoiceAIError):
     """An EN 16931 e-invoice could not be read or written."""
+
+
+class HostileXMLError(EInvoiceError, InputError):
+    """The XML declares a DTD or entities, which no e-invoice needs; it was not parsed further."""
 
 
 class MissingFieldsError(EInvoiceError):

@@ -17,7 +17,7 @@ import codecs
 import re
 from typing import TYPE_CHECKING, Any
 
-from invoiceai.errors import CorruptDocumentError, EInvoiceError
+from invoiceai.errors import CorruptDocumentError, HostileXMLError
 
 if TYPE_CHECKING:
     from lxml import etree
@@ -30,10 +30,6 @@ _DECLARATION = re.compile(rb"^<\?xml\s[^>]*?\?>", re.DOTALL)
 _ENCODING = re.compile(rb"""encoding\s*=\s*(["'])(.*?)\1""", re.DOTALL)
 # XML 1.0 production [81] EncName.
 _ENCODING_NAME = re.compile(rb"^[A-Za-z][A-Za-z0-9._-]*$")
-
-
-class HostileXMLError(EInvoiceError):
-    """The XML declares a DTD or entities, which no e-invoice needs; it was not parsed further."""
 
 
 def clean_xml_bytes(data: bytes) -> bytes:

@@ -42,6 +42,7 @@ FIELD_TERMS: dict[str, tuple[str, str]] = {
     "line_items[].charge_amount": ("BT-141", "Invoice line charge amount"),
     "line_items[].amount": ("BT-131", "Invoice line net amount"),
     "line_items[].tax_rate": ("BT-152", "Invoiced item VAT rate"),
+    "line_items[].tax_category": ("BT-151", "Invoiced item VAT category code"),
     "tax_breakdown": ("BG-23", "VAT breakdown"),
     "tax_breakdown[].taxable_amount": ("BT-116", "VAT category taxable amount"),
     "tax_breakdown[].tax_amount": ("BT-117", "VAT category tax amount"),

@@ -69,6 +69,7 @@ class LineItem(_Part):
     charge_amount: Money = Field(None, description="Surcharge on this line, if printed.")
     amount: Money = Field(None, description="The net line total before tax, as printed.")
     tax_rate: Percent = Field(None, description="VAT/tax rate of this line in percent, e.g. '19'.")
+    tax_category: Text = Field(None, description="VAT category code of this line if shown (S, Z, E, AE, K, G, O).")
 
 
 class TaxLine(_Part):
@@ -144,6 +145,14 @@ class Invoice(_Part):
 
     _normalization_findings: list[Finding] = PrivateAttr(default_factory=list)
 
+    def __eq__(self, other: object) -> bool:
+        # Two invoices with the same data are equal, however messy the input they were built from.
+        if not isinstance(other, Invoice):
+            return NotImplemented
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like every pydantic model
+
     @property
     def normalization_findings(self) -> list[Finding]:
         """What could not be normalised when this invoice was built from raw values."""
@@ -162,3 +171,9 @@ class Invoice(_Part):
         if findings:
             invoice._normalization_findings = findings
         return invoice
+
+    def _repr_html_(self) -> str:
+        """Shows the invoice as HTML in Jupyter, with its validation findings highlighted."""
+        from invoiceai.schema.html import invoice_html
+
+        return invoice_html(self)
