@@ -93,6 +93,7 @@ def _line(description: str, quantity: str, unit: str, price: str, rate: str) -> 
         "unit_price": price,
         "amount": str(amount),
         "tax_rate": rate,
+        "tax_category": "S",
     }
 
 

@@ -31,6 +31,8 @@ class Facts:
     total: Decimal
     amount_due: Decimal | None
     line_count: int
+    line_categories: tuple[str | None, ...]
+    """BT-151 of each line, in order; ``None`` where a line has none."""
 
 
 def ground_truth(pdf: Path) -> Path | None:
@@ -51,6 +53,11 @@ def _one(root: etree._Element, path: str) -> str | None:
     return texts[0] if texts else None
 
 
+def _categories(lines: object, path: str) -> tuple[str | None, ...]:
+    assert isinstance(lines, list)
+    return tuple(_one(line, path) for line in lines)
+
+
 def xml_facts(data: bytes) -> Facts:
     # The one corpus file with a bogus encoding name is repaired by hand here, not by our code.
     data = data.replace(b'encoding="UTF-8-W/O-BOM"', b'encoding="UTF-8"')
@@ -62,7 +69,8 @@ def xml_facts(data: bytes) -> Facts:
         seller = seller or _one(root, f"{party}/*[local-name()='PartyName']/*[local-name()='Name']")
         totals = "/*/*[local-name()='LegalMonetaryTotal']"
         due = _one(root, f"{totals}/*[local-name()='PayableAmount']")
-        lines = root.xpath("count(/*/*[local-name()='InvoiceLine' or local-name()='CreditNoteLine'])")
+        line_nodes = root.xpath("/*/*[local-name()='InvoiceLine' or local-name()='CreditNoteLine']")
+        category = "*[local-name()='Item']/*[local-name()='ClassifiedTaxCategory']/*[local-name()='ID']"
         return Facts(
             invoice_number=str(_one(root, "/*/*[local-name()='ID']")),
             issue_date=dt.date.fromisoformat(str(_one(root, "/*/*[local-name()='IssueDate']"))),
@@ -70,14 +78,20 @@ def xml_facts(data: bytes) -> Facts:
             seller_name=" ".join(str(seller).split()),
             total=Decimal(str(_one(root, f"{totals}/*[local-name()='TaxInclusiveAmount']"))),
             amount_due=Decimal(due) if due else None,
-            line_count=int(float(str(lines))),
+            line_count=len(line_nodes),  # type: ignore[arg-type]
+            line_categories=_categories(line_nodes, category),
         )
     header = "/*/*[local-name()='ExchangedDocument' or local-name()='HeaderExchangedDocument']"
     date = str(_one(root, f"{header}/*[local-name()='IssueDateTime']/*[local-name()='DateTimeString']"))
     due = _one(root, "//*[local-name()='DuePayableAmount']")
     # Lines with a product; ZUGFeRD 1.0 also has note-only pseudo-lines without one.
-    lines = root.xpath(
-        "count(//*[local-name()='IncludedSupplyChainTradeLineItem'][*[local-name()='SpecifiedTradeProduct']])"
+    line_nodes = root.xpath(
+        "//*[local-name()='IncludedSupplyChainTradeLineItem'][*[local-name()='SpecifiedTradeProduct']]"
+    )
+    # D16B SpecifiedLineTradeSettlement, ZUGFeRD 1.0 SpecifiedSupplyChainTradeSettlement.
+    category = (
+        "*[local-name()='SpecifiedLineTradeSettlement' or local-name()='SpecifiedSupplyChainTradeSettlement']"
+        "/*[local-name()='ApplicableTradeTax']/*[local-name()='CategoryCode']"
     )
     return Facts(
         invoice_number=str(_one(root, f"{header}/*[local-name()='ID']")),
@@ -86,5 +100,6 @@ def xml_facts(data: bytes) -> Facts:
         seller_name=" ".join(str(_one(root, "//*[local-name()='SellerTradeParty']/*[local-name()='Name']")).split()),
         total=Decimal(str(_one(root, "//*[local-name()='GrandTotalAmount']"))),
         amount_due=Decimal(due) if due else None,
-        line_count=int(float(str(lines))),
+        line_count=len(line_nodes),  # type: ignore[arg-type]
+        line_categories=_categories(line_nodes, category),
     )

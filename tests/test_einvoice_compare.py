@@ -71,6 +71,41 @@ def test_tax_rows_are_matched_by_rate() -> None:
     assert [f.fields for f in findings] == [("tax_breakdown[1].tax_amount",)]
 
 
+def test_line_vat_category_is_compared() -> None:
+    data = _embedded().model_dump()
+    assert [line["tax_category"] for line in data["line_items"]] == ["S", "S", "S"]
+    data["line_items"][0]["tax_category"] = "s"
+    assert compare_invoices(_embedded(), Invoice.model_validate(data)) == []
+    data["line_items"][1]["tax_category"] = "E"
+    findings = compare_invoices(_embedded(), Invoice.model_validate(data))
+    assert [(f.severity, f.fields) for f in findings] == [("warning", ("line_items[1].tax_category",))]
+    assert "'S'" in findings[0].message and "'E'" in findings[0].message
+
+
+def test_tax_rows_sharing_a_rate_are_matched_by_category(corpus_dir: Path) -> None:
+    # F20260023 has two 0 % rows: E (taxable 60.00) and K (taxable 2.00).
+    xml = read_einvoice((corpus_dir / "einvoice/xml/facturx_factur-x-en16931.xml").read_bytes())
+    assert [(row.category, row.rate) for row in xml.tax_breakdown if row.rate == 0] == [
+        ("E", Decimal("0.00")),
+        ("K", Decimal("0.00")),
+    ]
+    assert compare_invoices(xml, xml) == []
+    data = xml.model_dump()
+    data["tax_breakdown"] = list(reversed(data["tax_breakdown"]))
+    assert compare_invoices(xml, Invoice.model_validate(data)) == []
+    data["tax_breakdown"][0]["taxable_amount"] = "3.00"  # the K row, now first on the page
+    findings = compare_invoices(xml, Invoice.model_validate(data))
+    assert [f.fields for f in findings] == [("tax_breakdown[3].taxable_amount",)]
+    # Rows without categories at a shared rate could be either: neither is compared.
+    for row in data["tax_breakdown"]:
+        row["category"] = None
+    assert compare_invoices(xml, Invoice.model_validate(data)) == []
+    # One uncategorised 0 % row on the page against two in the XML: also ambiguous.
+    data["tax_breakdown"] = [row for row in data["tax_breakdown"] if row["taxable_amount"] != Decimal("60.00")]
+    assert len(data["tax_breakdown"]) == 3
+    assert compare_invoices(xml, Invoice.model_validate(data)) == []
+
+
 def test_credit_note_signs_are_ignored() -> None:
     credit = _embedded().model_copy(update={"document_type": "credit_note"})
     negative = credit.model_copy(update={"total": -credit.total if credit.total else None})

@@ -64,6 +64,7 @@ def _assert_matches(invoice: Invoice, xml: bytes) -> None:
     assert invoice.total == facts.total
     assert invoice.amount_due == facts.amount_due
     assert len(invoice.line_items) == facts.line_count
+    assert tuple(line.tax_category for line in invoice.line_items) == facts.line_categories
 
 
 def _assert_consistent_as_xml_is(name: str, invoice: Invoice) -> None:
@@ -187,12 +188,31 @@ def test_cii_maps_the_einfach_invoice_field_by_field(corpus_dir: Path) -> None:
     assert "Rechnung gemäß Bestellung" in invoice.notes
 
 
+@pytest.mark.parametrize(
+    ("relative", "categories"),
+    [
+        # Two 0 % VAT rows (E and K): only BT-151 says which one the exempt first line is in.
+        ("einvoice/xml/facturx_factur-x-en16931.xml", ["E", "S", "S"]),
+        ("einvoice/pdf/akretion_invoice_EN16931.pdf", ["E", "S", "S"]),
+        ("einvoice/xml/xrechnung_02.05a-INVOICE_ubl.xml", ["S"] * 21 + ["E", "E"]),
+        ("einvoice/xml/xrechnung_01.21a-INVOICE_uncefact.xml", ["AE"]),
+        ("einvoice/pdf/ZUGFeRD_1p0_COMFORT_Rabatte.pdf", ["S", "S", "S", "S"]),
+        # ZUGFeRD 1.0 BASIC lines carry a rate but no category.
+        ("einvoice/pdf/ZUGFeRD_1p0_BASIC_Einfach.pdf", [None]),
+    ],
+)
+def test_line_vat_category_is_read(corpus_dir: Path, relative: str, categories: list[str | None]) -> None:
+    invoice = _read(corpus_dir, relative)
+    assert [line.tax_category for line in invoice.line_items] == categories
+
+
 def test_cii_and_ubl_of_the_same_invoice_agree(corpus_dir: Path) -> None:
     cii = _read(corpus_dir, "einvoice/xml/EN16931_Einfach.cii.xml")
     ubl = _read(corpus_dir, "einvoice/xml/EN16931_Einfach.ubl.xml")
     for name in ("invoice_number", "issue_date", "currency", "subtotal", "tax_total", "total", "amount_due"):
         assert getattr(cii, name) == getattr(ubl, name), name
     assert [line.amount for line in cii.line_items] == [line.amount for line in ubl.line_items]
+    assert [line.tax_category for line in cii.line_items] == [line.tax_category for line in ubl.line_items]
 
 
 def test_zugferd1_reads_payment_allowances_and_skips_note_lines(corpus_dir: Path) -> None:

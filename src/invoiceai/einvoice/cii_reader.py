@@ -197,6 +197,7 @@ def _line(item: etree._Element, lay: _Layout) -> dict[str, Any]:
         "charge_amount": charges,
         "amount": amount(_text(settlement, f"{lay.line_summation}/ram:LineTotalAmount", ns)),
         "tax_rate": amount(_text(settlement, f"ram:ApplicableTradeTax/{lay.rate}", ns)),
+        "tax_category": _text(settlement, "ram:ApplicableTradeTax/ram:CategoryCode", ns),
     }
 
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from invoiceai.einvoice.units import unit_code
 
 if TYPE_CHECKING:
-    from invoiceai.schema import Finding, Invoice, Severity
+    from invoiceai.schema import Finding, Invoice, Severity, TaxLine
 
 __all__ = ["CROSS_CHECK_RULE", "compare_invoices"]
 
@@ -123,18 +123,38 @@ def _lines(xml: Invoice, page: Invoice, money: Callable[[Any], Any]) -> Iterator
         for name in ("quantity", "unit_price", "allowance_amount", "charge_amount", "amount"):
             yield from _check(f"{path}.{name}", getattr(ours, name), getattr(theirs, name), money, "warning")
         yield from _check(f"{path}.tax_rate", ours.tax_rate, theirs.tax_rate, _same, "warning")
+        yield from _check(f"{path}.tax_category", ours.tax_category, theirs.tax_category, _identifier, "warning")
         yield from _check(f"{path}.unit", ours.unit, theirs.unit, _unit, "info")
         yield from _check(f"{path}.description", ours.description, theirs.description, _text, "info")
 
 
 def _taxes(xml: Invoice, page: Invoice, money: Callable[[Any], Any]) -> Iterator[Finding]:
-    theirs = {row.rate: row for row in page.tax_breakdown if row.rate is not None}
     for i, row in enumerate(xml.tax_breakdown):
-        other = theirs.get(row.rate) if row.rate is not None else None
+        other = _same_row(row, xml.tax_breakdown, page.tax_breakdown)
         if other is None:
             continue
         for name in ("taxable_amount", "tax_amount"):
             yield from _check(f"tax_breakdown[{i}].{name}", getattr(row, name), getattr(other, name), money)
+
+
+def _same_row(row: TaxLine, xml: list[TaxLine], page: list[TaxLine]) -> TaxLine | None:
+    """The page's VAT row that is ``row``, or ``None`` when no single one is.
+
+    Rows are matched by rate, and told apart by category when two share a rate (exempt E and
+    intra-community K, both 0 %). The match must hold both ways: a page row without a category
+    facing two XML rows at its rate could be either, and is compared with neither.
+    """
+    candidates = [other for other in page if _may_be_same(row, other)]
+    if len(candidates) != 1:
+        return None
+    other = candidates[0]
+    return other if sum(1 for mine in xml if _may_be_same(mine, other)) == 1 else None
+
+
+def _may_be_same(ours: TaxLine, theirs: TaxLine) -> bool:
+    if ours.rate is None or ours.rate != theirs.rate:
+        return False
+    return not ours.category or not theirs.category or _identifier(ours.category) == _identifier(theirs.category)
 
 
 def _check(

@@ -5,11 +5,13 @@
 terms) instead of writing invalid XML. It derives only what the data determines or what the
 invoice model has no field for:
 
-- a line's VAT category (BT-151), from the VAT breakdown row with the same rate;
+- a line's VAT category (BT-151) when the line has none, from the VAT breakdown row with the
+  same rate when that row is the only one at that rate;
 - a breakdown row's category (BT-118) when it has a positive rate and none is given: ``S``;
 - a line's unit code (BT-130) from the printed unit, ``C62`` ("one") when none is known;
-- document-level allowances and charges per VAT rate (BG-20/BG-21), from the difference between
-  the line amounts and the taxable amount at each rate, when that split is unambiguous;
+- document-level allowances and charges per VAT breakdown row (BG-20/BG-21), from the
+  difference between the amounts of the lines in that row and its taxable amount, when that
+  split is unambiguous;
 - BT-109 (total without VAT) = subtotal - allowances + charges (BR-CO-13).
 """
 
@@ -26,9 +28,12 @@ from invoiceai.errors import MissingFieldsError
 if TYPE_CHECKING:
     from invoiceai.schema import Invoice, LineItem, TaxLine
 
-__all__ = ["AllowanceOrCharge", "Plan", "PlannedLine", "PlannedTax", "plan"]
+__all__ = ["VAT_CATEGORY_CODES", "AllowanceOrCharge", "Plan", "PlannedLine", "PlannedTax", "plan"]
 
 _ZERO = Decimal(0)
+
+VAT_CATEGORY_CODES = frozenset({"S", "Z", "E", "AE", "K", "G", "O", "L", "M"})
+"""The UNTDID 5305 VAT category codes EN 16931 allows (BT-95, BT-102, BT-118, BT-151)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +44,8 @@ class PlannedLine:
     line_id: str
     unit_code: str
     category: str
+    tax: int | None = None
+    """Index into :attr:`Plan.taxes` of the VAT breakdown row the line belongs to, when known."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,11 +131,11 @@ def plan(invoice: Invoice) -> Plan:
         need(item.quantity, f"{path}.quantity", "BT-129")
         need(item.unit_price, f"{path}.unit_price", "BT-146")
         need(item.amount, f"{path}.amount", "BT-131")
-        category = _line_category(item.tax_rate, taxes)
-        if category is None:
-            missing.append(f"{path}.tax_rate (BT-152, to find the line's VAT category BT-151)")
+        category, tax_index, problem = _place_line(item, taxes)
+        if problem is not None:
+            missing.append(f"{path}.{problem}")
         code = unit_code(item.unit) or DEFAULT_UNIT_CODE
-        lines.append(PlannedLine(item=item, line_id=str(i + 1), unit_code=code, category=category or ""))
+        lines.append(PlannedLine(item=item, line_id=str(i + 1), unit_code=code, category=category or "", tax=tax_index))
 
     if missing:
         raise MissingFieldsError(
@@ -152,7 +159,47 @@ def plan(invoice: Invoice) -> Plan:
     )
 
 
-def _line_category(rate: Decimal | None, taxes: list[PlannedTax]) -> str | None:
+def _place_line(item: LineItem, taxes: list[PlannedTax]) -> tuple[str | None, int | None, str | None]:
+    """Settles a line's VAT category (BT-151) and the breakdown row (BG-23) it belongs to.
+
+    Returns:
+        The category, the index of the row in ``taxes`` (``None`` when no single row fits) and,
+        when the line cannot be written, what is missing, as a field path relative to the line.
+    """
+    rate = item.tax_rate
+    own = item.tax_category.strip().upper() if item.tax_category and item.tax_category.strip() else None
+    if own is None:
+        # No BT-151 on the line: the rate must point at one category.
+        category = _category_from_rate(rate, taxes)
+        if category is None:
+            return None, None, "tax_rate (BT-152, to find the line's VAT category BT-151)"
+        rows = _rows_for(category, rate, taxes)
+        return category, rows[0] if len(rows) == 1 else None, None
+    if own not in VAT_CATEGORY_CODES:
+        codes = ", ".join(sorted(VAT_CATEGORY_CODES))
+        return None, None, f"tax_category (BT-151: {item.tax_category!r} is not a VAT category code {codes})"
+    rows = _rows_for(own, rate, taxes)
+    if not rows:
+        at = "" if rate is None or own == "O" else f" at {format(rate, 'f')} %"
+        return own, None, f"tax_category (BT-151: no VAT breakdown row BG-23 for category {own}{at})"
+    if len(rows) > 1 and rate is None:
+        return own, None, f"tax_rate (BT-152, to tell the VAT breakdown rows of category {own} apart)"
+    return own, rows[0], None
+
+
+def _rows_for(category: str, rate: Decimal | None, taxes: list[PlannedTax]) -> list[int]:
+    """Indexes of the breakdown rows with ``category`` and ``rate`` (any rate when ``rate`` is None).
+
+    Category O (not subject to VAT) has no rate, so its rows match whatever the line says.
+    """
+    return [
+        i
+        for i, tax in enumerate(taxes)
+        if tax.category == category and (rate is None or category == "O" or tax.row.rate == rate)
+    ]
+
+
+def _category_from_rate(rate: Decimal | None, taxes: list[PlannedTax]) -> str | None:
     if rate is None:
         return taxes[0].category if len(taxes) == 1 else None
     same_rate = {t.category for t in taxes if t.row.rate is not None and t.row.rate == rate}
@@ -181,15 +228,12 @@ def _document_allowances(
         if charge_total:
             entries.append(AllowanceOrCharge(True, charge_total, only.category, only.row.rate))
         return entries
-    # Several rates: at each, line amounts - allowances + charges = taxable amount, so the net
-    # allowance per rate is determined. It splits cleanly when there are only allowances or
-    # only charges; otherwise the totals are written without the per-rate detail.
+    # Several rows: in each, its lines' amounts - allowances + charges = taxable amount, so the
+    # net allowance per row is determined. It splits cleanly when there are only allowances or
+    # only charges; otherwise the totals are written without the per-row detail.
     entries = []
-    for tax in taxes:
-        line_sum = sum(
-            (p.item.amount or _ZERO for p in lines if p.category == tax.category and p.item.tax_rate == tax.row.rate),
-            _ZERO,
-        )
+    for index, tax in enumerate(taxes):
+        line_sum = sum((p.item.amount or _ZERO for p in lines if p.tax == index), _ZERO)
         net_allowance = line_sum - (tax.row.taxable_amount or _ZERO)
         if net_allowance:
             entries.append(AllowanceOrCharge(net_allowance < 0, abs(net_allowance), tax.category, tax.row.rate))

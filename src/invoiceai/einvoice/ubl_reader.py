@@ -124,6 +124,7 @@ def _line(line: etree._Element, ns: dict[str, str], credit: bool) -> dict[str, A
         "charge_amount": sum(charges) if charges else None,
         "amount": amount(first_text(line, "cbc:LineExtensionAmount", ns)),
         "tax_rate": amount(first_text(line, "cac:Item/cac:ClassifiedTaxCategory/cbc:Percent", ns)),
+        "tax_category": first_text(line, "cac:Item/cac:ClassifiedTaxCategory/cbc:ID", ns),
     }
 
 
