@@ -36,6 +36,7 @@ from invoiceai.errors import (
     RefusalError,
     RequestRejectedError,
     SpendLimitError,
+    TokenBudgetExceededError,
     TruncatedOutputError,
     UnsafeURLError,
     UnsupportedFormatError,
@@ -45,6 +46,7 @@ from invoiceai.errors import (
 
 if TYPE_CHECKING:
     from invoiceai.config import Settings
+    from invoiceai.extractor import Extraction, ExtractionFailure, Extractor, Timings
     from invoiceai.pages import ImageBudget, Page
     from invoiceai.schema import (
         Address,
@@ -61,6 +63,10 @@ if TYPE_CHECKING:
 # Public name -> module that defines it. Resolved on first attribute access (PEP 562).
 _LAZY: dict[str, str] = {
     "Address": "invoiceai.schema",
+    "Extraction": "invoiceai.extractor",
+    "ExtractionFailure": "invoiceai.extractor",
+    "Extractor": "invoiceai.extractor",
+    "Timings": "invoiceai.extractor",
     "Finding": "invoiceai.schema",
     "ImageBudget": "invoiceai.pages",
     "Invoice": "invoiceai.schema",
@@ -86,7 +92,10 @@ __all__ = [
     "EInvoiceError",
     "EmptyDocumentError",
     "EncryptedDocumentError",
+    "Extraction",
+    "ExtractionFailure",
     "ExtractionValidationError",
+    "Extractor",
     "FetchError",
     "Finding",
     "HostileXMLError",
@@ -109,6 +118,8 @@ __all__ = [
     "Settings",
     "SpendLimitError",
     "TaxLine",
+    "Timings",
+    "TokenBudgetExceededError",
     "TruncatedOutputError",
     "UnsafeURLError",
     "UnsupportedFormatError",

@@ -26,6 +26,7 @@ InvoiceAIError
 │   ├── BackendConnectionError       network errors and timeouts outlasted the retry budget
 │   ├── RequestRejectedError         400/404/413: the request cannot succeed as sent
 │   ├── RefusalError                 the model refused to answer
+│   ├── TokenBudgetExceededError     the document's token budget ran out before it was extracted
 │   └── TruncatedOutputError         the reply hit max_tokens even after one larger retry
 ├── ExtractionValidationError        the reply never matched the schema within the re-ask budget
 ├── EInvoiceError                    reading or writing EN 16931 XML
@@ -72,6 +73,7 @@ __all__ = [
     "RefusalError",
     "RequestRejectedError",
     "SpendLimitError",
+    "TokenBudgetExceededError",
     "TruncatedOutputError",
     "UnsafeURLError",
     "UnsupportedFormatError",
@@ -241,6 +243,15 @@ class RequestRejectedError(BackendError):
 
 class RefusalError(BackendError):
     """The model declined to answer (``stop_reason == "refusal"``)."""
+
+
+class TokenBudgetExceededError(BackendError):
+    """The document's token budget (``Settings.token_budget``) ran out before all of it was extracted.
+
+    Raised before a request that would overrun the budget is sent, so the budget is a hard cap
+    on what one document can cost. A re-ask or a larger retry that would overrun it raises the
+    error of its cause instead (:class:`ExtractionValidationError`, :class:`TruncatedOutputError`).
+    """
 
 
 class TruncatedOutputError(BackendError):

@@ -1,0 +1,128 @@
+"""The contract between the extractor and a model backend.
+
+A backend turns the pages of one document into validated data of a caller-given Pydantic
+schema. It owns everything model-specific: the image budget its model wants, how requests are
+built, retried and re-asked, and what they cost. The extractor only calls the methods of
+:class:`Backend` and reads a :class:`BackendResult`.
+
+Contract:
+
+* :meth:`Backend.extract` and :meth:`Backend.aextract` return the same result for the same input;
+  the async one never blocks the event loop on network I/O.
+* A backend calls ``source.render(budget)`` at least once and may call it again with a smaller
+  budget (when the API asks for smaller images); it never mutates the source, the schema or
+  anything else it is given.
+* Failures are raised as :class:`invoiceai.errors.BackendError` subclasses (or
+  :class:`~invoiceai.errors.ExtractionValidationError`), carrying ``document_id`` and ``attempts``.
+* ``usage`` counts every request made for the document, including retries and re-asks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
+
+from invoiceai.errors import TokenBudgetExceededError
+from invoiceai.usage import Usage
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from invoiceai.pages import ImageBudget, PageSource
+
+__all__ = ["Backend", "BackendResult", "T", "TokenBudgetExceededError"]
+
+# Bound by name so that importing this module does not import pydantic.
+T = TypeVar("T", bound="BaseModel")
+
+
+@dataclasses.dataclass(frozen=True)
+class BackendResult(Generic[T]):
+    """What a backend returns for one document.
+
+    Attributes:
+        data: The validated instance of the requested schema.
+        usage: Tokens, requests and cost summed over every attempt.
+        model: The model that produced ``data``.
+        attempts: API requests made, including transport retries, re-asks and re-renders.
+        request_ids: The API request id of every attempt that got one, in order.
+        warnings: Things the caller may want to know (fallbacks taken, unknown prices, ...).
+        chunks: How many requests the document was split into (1 unless it was long).
+    """
+
+    data: T
+    usage: Usage
+    model: str
+    attempts: int
+    request_ids: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    chunks: int = 1
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A model that extracts typed data from rendered pages.
+
+    Attributes:
+        name: Registry name of the backend (``"claude"``).
+        model: Model id the backend sends requests to.
+    """
+
+    name: str
+    model: str
+
+    def image_budget(self) -> ImageBudget:
+        """Returns the budget pages should be rendered to for the current model.
+
+        It may shrink during the backend's life when the API reports a smaller image limit.
+        """
+        ...
+
+    def fingerprint(self) -> str:
+        """Returns a stable string of everything besides document and schema that changes the answer.
+
+        Cache keys include it: two backends with equal fingerprints give the same answer for the
+        same document and schema.
+        """
+        ...
+
+    def extract(
+        self,
+        source: PageSource,
+        schema: type[T],
+        *,
+        document_id: str | None = None,
+        validation_context: Mapping[str, Any] | None = None,
+    ) -> BackendResult[T]:
+        """Extracts ``schema`` from the pages of ``source``.
+
+        Args:
+            source: The document's pages; rendered by the backend at its own budget.
+            schema: The Pydantic model class to fill.
+            document_id: Identifies the document in errors and logs (defaults to the source's).
+            validation_context: Passed to ``schema.model_validate(..., context=...)``.
+
+        Returns:
+            The validated data with its usage.
+        """
+        ...
+
+    async def aextract(
+        self,
+        source: PageSource,
+        schema: type[T],
+        *,
+        document_id: str | None = None,
+        validation_context: Mapping[str, Any] | None = None,
+    ) -> BackendResult[T]:
+        """Async twin of :meth:`extract`."""
+        ...
+
+    def close(self) -> None:
+        """Releases what the backend opened itself (never an injected client)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Async twin of :meth:`close`."""
+        ...

@@ -1,0 +1,538 @@
+"""One document's extraction as a state machine without I/O, shared by the sync and async loops.
+
+The loop asks :meth:`ExtractionJob.next_step` what to do, does it (read the source, call the
+API) and reports back. Every decision lives here: which pages go in which request, what to do
+with a truncated, refused or invalid reply, when images must shrink, when the token budget is
+spent, and how usage adds up. ``ClaudeBackend.extract`` and ``aextract`` differ only in how they
+perform the steps.
+
+Steps:
+
+* :class:`NeedTextLayers`, :class:`NeedPdf`, :class:`NeedPages`: read the source; answer with
+  :meth:`~ExtractionJob.provide_text_layers`, :meth:`~ExtractionJob.provide_pdf`,
+  :meth:`~ExtractionJob.provide_pages`.
+* :class:`SendRequest`: call ``messages.create(**params)`` with transport retries; report each
+  HTTP attempt with :meth:`~ExtractionJob.record_attempt`, then the reply with
+  :meth:`~ExtractionJob.handle_reply` or the final exception with
+  :meth:`~ExtractionJob.handle_failure`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic
+
+from invoiceai.backends.base import BackendResult, T, TokenBudgetExceededError
+from invoiceai.backends.chunking import RequestLimits, budget_for_images, merge_parts, plan_chunks
+from invoiceai.backends.reask import build_reask, reask_allowed, reask_text
+from invoiceai.backends.reply import Reply, parse_reply, reply_usage, validate_payload
+from invoiceai.backends.request import (
+    TOOL_NAME,
+    BuiltRequest,
+    ChunkInfo,
+    InputMode,
+    PageContent,
+    build_request,
+    estimate_max_tokens,
+    estimate_text_tokens,
+    page_contents,
+)
+from invoiceai.backends.retry import classify, to_backend_error
+from invoiceai.errors import (
+    EmptyDocumentError,
+    ExtractionValidationError,
+    RefusalError,
+    RequestRejectedError,
+    TruncatedOutputError,
+)
+from invoiceai.usage import Usage
+
+if TYPE_CHECKING:
+    from invoiceai.backends.models import ModelSpec, ModelState
+    from invoiceai.backends.prices import PriceTable
+    from invoiceai.pages import ImageBudget, Page
+
+__all__ = [
+    "ExtractionJob",
+    "JobConfig",
+    "NeedPages",
+    "NeedPdf",
+    "NeedTextLayers",
+    "SendRequest",
+    "Step",
+]
+
+logger = logging.getLogger("invoiceai.backends")
+
+# The API names an image limit; if re-rendering below it still fails this often, stop.
+_MAX_IMAGE_SHRINKS = 3
+_PDF_MEDIA_LIMIT_PAGES = 100
+
+
+@dataclasses.dataclass(frozen=True)
+class NeedTextLayers:
+    """Call ``source.text_layers()`` and pass the result to ``provide_text_layers``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class NeedPdf:
+    """Call ``source.pdf_bytes()`` and pass the result to ``provide_pdf``."""
+
+
+@dataclasses.dataclass(frozen=True)
+class NeedPages:
+    """Call ``list(source.render(budget))`` and pass the result to ``provide_pages``."""
+
+    budget: ImageBudget
+
+
+@dataclasses.dataclass(frozen=True)
+class SendRequest:
+    """Call ``messages.create(**params)``.
+
+    Attributes:
+        params: The request, JSON-ready.
+        label: Short description for logs (``doc 3f2a… chunk 1/2 reask 1``).
+    """
+
+    params: dict[str, Any] = dataclasses.field(repr=False)
+    label: str
+
+
+Step = NeedTextLayers | NeedPdf | NeedPages | SendRequest
+
+
+@dataclasses.dataclass(frozen=True)
+class JobConfig:
+    """Everything a job needs to know besides the document and schema.
+
+    Attributes:
+        model: Model id sent to the API.
+        spec: The model's capabilities (detected or from the table).
+        mode: Input mode.
+        max_reasks: Re-asks allowed per request after a schema-invalid reply.
+        token_budget: Input plus output tokens the document may spend.
+        limits: Request size limits.
+        prices: Price table for cost.
+        secrets: Literal values to mask from error messages (the API key).
+        batch: Priced as Message Batches (half price).
+        image_budget: The budget to render at; defaults to the model's (learned limits included).
+    """
+
+    model: str
+    spec: ModelSpec
+    mode: InputMode
+    max_reasks: int
+    token_budget: int
+    limits: RequestLimits
+    prices: PriceTable
+    secrets: tuple[str, ...] = dataclasses.field(default=(), repr=False)
+    batch: bool = False
+    image_budget: ImageBudget | None = None
+
+
+@dataclasses.dataclass
+class _Turn:
+    # The request in flight for the current chunk and what it has been through.
+    base: BuiltRequest
+    params: dict[str, Any]
+    max_tokens: int
+    bumped: bool = False
+    reasks: int = 0
+    last_input_tokens: int = 0
+
+
+_UNSET: Any = object()
+
+
+class ExtractionJob(Generic[T]):
+    """The decisions of one document's extraction. Not thread-safe: one loop drives it.
+
+    Args:
+        config: Model, mode and limits.
+        schema: The Pydantic class to fill.
+        schema_json: Its API-ready JSON schema.
+        document_id: For errors and logs.
+        page_count: Pages the source will render.
+        state: Where image limits learned at run time are kept.
+        validation_context: Passed to ``model_validate``.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: JobConfig,
+        schema: type[T],
+        schema_json: Mapping[str, Any],
+        document_id: str | None,
+        page_count: int,
+        state: ModelState,
+        validation_context: Mapping[str, Any] | None = None,
+    ) -> None:
+        if page_count <= 0:
+            raise EmptyDocumentError("The document has no pages to extract.", document_id=document_id)
+        self._config = config
+        self._schema = schema
+        self._schema_json = schema_json
+        self._document_id = document_id
+        self._page_count = page_count
+        self._state = state
+        self._context = validation_context
+        self._structured = config.spec.structured_outputs
+        self._mode: InputMode = config.mode
+        self._budget = config.image_budget or state.budget(config.model)
+        self._texts: list[str | None] | None = None
+        self._pdf: bytes | None = _UNSET
+        self._pages: list[Page] | None = None
+        self._chunks: list[range] | None = None
+        self._chunk = 0
+        self._turn: _Turn | None = None
+        self._parts: list[T] = []
+        self._usage = Usage()
+        self._attempts = 0
+        self._request_ids: list[str] = []
+        self._warnings: list[str] = []
+        self._unpriced_warned = False
+        self._shrinks = 0
+        self._reply_model: str | None = None
+        self._done = False
+        if self._mode == "pdf" and not config.spec.pdf_input:
+            self._fall_back_to_images(f"{config.model} does not accept PDF input")
+
+    # -- what to do next -------------------------------------------------------------------
+
+    def next_step(self) -> Step | None:
+        """Returns the next thing the loop must do, or ``None`` when :meth:`result` is ready."""
+        if self._done:
+            return None
+        if self._mode == "pdf" and self._pdf is _UNSET:
+            return NeedPdf()
+        if self._mode in ("text", "images+text") and self._texts is None:
+            return NeedTextLayers()
+        if self._needs_images() and self._pages is None:
+            return NeedPages(self._render_budget())
+        if self._chunks is None:
+            self._chunks = self._plan()
+        if self._turn is None:
+            self._turn = self._start_turn()
+        return SendRequest(self._turn.params, self._label())
+
+    @property
+    def attempts(self) -> int:
+        """HTTP attempts made so far."""
+        return self._attempts
+
+    # -- answers from the loop -------------------------------------------------------------
+
+    def provide_text_layers(self, texts: Sequence[str | None]) -> None:
+        """Receives ``source.text_layers()``."""
+        texts = list(texts)
+        if len(texts) != self._page_count:
+            self._warn(f"the source gave {len(texts)} text layers for {self._page_count} pages; ignoring them")
+            texts = [None] * self._page_count
+        self._texts = texts
+
+    def provide_pdf(self, data: bytes | None) -> None:
+        """Receives ``source.pdf_bytes()``; falls back to images when it cannot be sent whole."""
+        self._pdf = data
+        limits = self._config.limits
+        if data is None:
+            self._fall_back_to_images("the source is not a PDF")
+        elif self._page_count > min(_PDF_MEDIA_LIMIT_PAGES, limits.max_images):
+            self._fall_back_to_images(f"{self._page_count} pages exceed one PDF request")
+        elif 4 * len(data) // 3 > limits.max_request_bytes - limits.reserved_bytes:
+            self._fall_back_to_images("the PDF exceeds the 32 MB request limit")
+
+    def provide_pages(self, pages: Sequence[Page]) -> None:
+        """Receives ``list(source.render(budget))``."""
+        pages = list(pages)
+        if not pages:
+            raise EmptyDocumentError("The document rendered no pages.", document_id=self._document_id)
+        if len(pages) != self._page_count:
+            # Trust what was rendered; text layers no longer line up with it, so drop them.
+            self._warn(f"the source rendered {len(pages)} pages, not {self._page_count}; sending images only")
+            self._page_count = len(pages)
+            self._texts = None
+            self._mode = "images"
+            self._chunks = None
+        self._pages = pages
+
+    def record_attempt(self, *, request_id: str | None, error: BaseException | None, elapsed: float) -> None:
+        """Counts one HTTP attempt (successful or not) and logs it at DEBUG."""
+        self._attempts += 1
+        if request_id:
+            self._request_ids.append(request_id)
+        if error is not None:
+            self._usage = self._usage + Usage(requests=1)
+        logger.debug(
+            "%s: attempt %d %s request_id=%s in %.2fs",
+            self._label(),
+            self._attempts,
+            "ok" if error is None else f"failed ({_describe(error)})",
+            request_id,
+            elapsed,
+        )
+
+    def handle_reply(self, message: Mapping[str, Any]) -> None:
+        """Receives a successful reply (``Message.model_dump()``) and decides what follows."""
+        turn = self._current_turn()
+        reply = parse_reply(message, tool_name=None if self._structured else TOOL_NAME)
+        config = self._config
+        usage, priced = reply_usage(reply, prices=config.prices, model=config.model, batch=config.batch)
+        self._usage = self._usage + usage
+        if not priced and not self._unpriced_warned:
+            self._unpriced_warned = True
+            self._warn(f"no price known for {self._config.model}; cost_usd counts 0 (pass prices= to set one)")
+        self._reply_model = reply.model or self._reply_model
+        turn.last_input_tokens = reply.input_tokens + reply.cache_read_input_tokens + reply.cache_creation_input_tokens
+
+        if reply.outcome == "refusal":
+            because = f": {reply.refusal}" if reply.refusal else ""
+            raise RefusalError(
+                self._mask(f"Claude declined to extract this document{because}."), **self._context_fields()
+            )
+        if reply.outcome == "truncated":
+            self._retry_larger(turn, reply)
+            return
+        if reply.outcome == "context_exceeded":
+            self._split_chunk()
+            return
+        data, errors = (
+            (None, ["the reply held no JSON object"])
+            if reply.payload is None
+            else (validate_payload(reply.payload, self._schema, context=self._context))
+        )
+        if data is not None:
+            self._parts.append(data)
+            self._chunk += 1
+            self._turn = None
+            self._done = self._chunks is not None and self._chunk >= len(self._chunks)
+            return
+        self._reask(turn, reply, errors)
+
+    def handle_failure(self, exc: BaseException, *, call_attempts: int) -> None:
+        """Receives the exception that ended a call's retries; raises, or schedules a re-render."""
+        if classify(exc) == "shrink_images" and self._shrink_images(exc):
+            return
+        error = to_backend_error(
+            exc, attempts=call_attempts, document_id=self._document_id, secrets=self._config.secrets
+        )
+        error.attempts = self._attempts
+        raise error from exc
+
+    def result(self) -> BackendResult[T]:
+        """Returns the merged result once :meth:`next_step` returned ``None``."""
+        if not self._done:
+            raise RuntimeError("the extraction is not finished")
+        return BackendResult(
+            data=merge_parts(self._parts),
+            usage=self._usage,
+            model=self._reply_model or self._config.model,
+            attempts=self._attempts,
+            request_ids=tuple(self._request_ids),
+            warnings=tuple(self._warnings),
+            chunks=len(self._chunks or ()),
+        )
+
+    # -- decisions ---------------------------------------------------------------------------
+
+    def _needs_images(self) -> bool:
+        if self._mode == "pdf":
+            return False
+        if self._mode == "text":
+            return self._texts is not None and any(not (text or "").strip() for text in self._texts)
+        return True
+
+    def _render_budget(self) -> ImageBudget:
+        per_request = min(self._max_pages(), self._page_count)
+        return budget_for_images(self._budget, per_request, self._config.limits)
+
+    def _max_pages(self) -> int:
+        # Few enough pages that a full answer fits the model's output limit.
+        limits = self._config.limits
+        cap = self._config.spec.max_output_tokens
+        pages = min(limits.max_pages, limits.max_images)
+        while pages > 1 and estimate_max_tokens(self._schema_json, pages, cap=cap * 2) > cap:
+            pages -= 1
+        return pages
+
+    def _plan(self) -> list[range]:
+        if self._mode == "pdf":
+            return [range(self._page_count)]
+        contents = self._contents()
+        sizes = [
+            (len(content.image.data) if content.image is not None else 0)
+            + (len(content.text.encode()) if content.text is not None else 0)
+            for content in contents
+        ]
+        limits = dataclasses.replace(self._config.limits, max_pages=self._max_pages())
+        return plan_chunks(sizes, limits)
+
+    def _contents(self) -> list[PageContent]:
+        mode: InputMode = "images" if self._mode == "pdf" else self._mode
+        return page_contents(self._pages, mode, self._texts)
+
+    def _start_turn(self) -> _Turn:
+        chunks = self._chunks or [range(self._page_count)]
+        chunk = chunks[self._chunk]
+        cap = self._config.spec.max_output_tokens
+        max_tokens = estimate_max_tokens(self._schema_json, len(chunk), cap=cap)
+        info = ChunkInfo(chunk.start + 1, chunk.stop, self._page_count)
+        if self._mode == "pdf" and self._pdf is not _UNSET and self._pdf is not None:
+            built = build_request(
+                model=self._config.model,
+                schema=self._schema_json,
+                structured=self._structured,
+                max_tokens=max_tokens,
+                pdf=self._pdf,
+                pdf_pages=self._page_count,
+            )
+        else:
+            contents = self._contents()[chunk.start : chunk.stop]
+            built = build_request(
+                model=self._config.model,
+                schema=self._schema_json,
+                structured=self._structured,
+                max_tokens=max_tokens,
+                pages=contents,
+                chunk=info,
+            )
+        if self._chunk > 0 or self._attempts > 0:
+            self._check_budget(built.estimated_input_tokens)
+        return _Turn(base=built, params=built.params, max_tokens=max_tokens)
+
+    def _retry_larger(self, turn: _Turn, reply: Reply) -> None:
+        cap = self._config.spec.max_output_tokens
+        if turn.bumped or turn.max_tokens >= cap:
+            raise TruncatedOutputError(
+                f"The reply was cut off at max_tokens={turn.max_tokens} even after a retry with a larger budget; "
+                "split the document (pages=) or use a schema with fewer fields.",
+                **self._context_fields(),
+            )
+        larger = min(cap, max(turn.max_tokens * 2, turn.max_tokens + 4096))
+        spent = self._tokens_spent()
+        if spent + turn.last_input_tokens + larger > self._config.token_budget:
+            raise TruncatedOutputError(
+                f"The reply was cut off at max_tokens={turn.max_tokens}, and a larger retry would exceed the "
+                f"document's token budget ({spent} of {self._config.token_budget} spent).",
+                **self._context_fields(),
+            )
+        turn.bumped = True
+        turn.max_tokens = larger
+        turn.params = {**turn.params, "max_tokens": larger}
+        self._warn(f"reply truncated at max_tokens; retried with max_tokens={larger}")
+
+    def _reask(self, turn: _Turn, reply: Reply, errors: list[str]) -> None:
+        follow_up = estimate_text_tokens(reask_text(errors))
+        next_tokens = turn.last_input_tokens + 2 * reply.output_tokens + follow_up
+        allowed, reason = reask_allowed(
+            reasks_done=turn.reasks,
+            max_reasks=self._config.max_reasks,
+            tokens_spent=self._tokens_spent(),
+            next_request_tokens=next_tokens,
+            token_budget=self._config.token_budget,
+        )
+        if not allowed:
+            raise ExtractionValidationError(
+                f"Claude's reply did not match {self._schema.__name__}: {reason}.",
+                errors=[self._mask(error) for error in errors],
+                **self._context_fields(),
+            )
+        turn.reasks += 1
+        turn.params = build_reask(turn.base.params, reply, errors)
+        turn.params["max_tokens"] = turn.max_tokens
+        logger.debug("%s: reply failed validation (%d errors); re-asking", self._label(), len(errors))
+
+    def _split_chunk(self) -> None:
+        chunks = self._chunks or [range(self._page_count)]
+        chunk = chunks[self._chunk]
+        if len(chunk) <= 1 or self._mode == "pdf":
+            raise RequestRejectedError(
+                "The request exceeded the model's context window; send fewer pages (pages=) or a smaller schema.",
+                **self._context_fields(),
+            )
+        middle = chunk.start + len(chunk) // 2
+        chunks[self._chunk : self._chunk + 1] = [range(chunk.start, middle), range(middle, chunk.stop)]
+        self._chunks = chunks
+        self._turn = None
+        self._warn(f"pages {chunk.start + 1}-{chunk.stop} exceeded the context window; split into two requests")
+
+    def _shrink_images(self, exc: BaseException) -> bool:
+        limit = getattr(getattr(exc, "details", None), "max_side_length_pixels", None)
+        if not isinstance(limit, int) or limit <= 0 or self._pages is None or self._shrinks >= _MAX_IMAGE_SHRINKS:
+            return False
+        largest = max(max(page.width, page.height) for page in self._pages)
+        if largest <= limit:
+            return False  # already within the named limit: re-rendering cannot help
+        self._shrinks += 1
+        chunks = self._chunks or [range(self._page_count)]
+        images = len(chunks[self._chunk])
+        if images <= self._config.limits.many_images:
+            # Only a limit met by a small request is the model's own; the many-images rule is not.
+            self._state.learn_max_side(self._config.model, limit)
+        self._budget = self._budget.capped(limit)
+        self._pages = None
+        self._turn = None
+        self._warn(f"the API refused images above {limit} px; re-rendered the pages at {limit} px")
+        return True
+
+    def _check_budget(self, next_tokens: int) -> None:
+        spent = self._tokens_spent()
+        if spent + next_tokens > self._config.token_budget:
+            raise TokenBudgetExceededError(
+                f"The document's token budget ({self._config.token_budget}) is spent ({spent} used) before all of "
+                "it was extracted; raise token_budget or send fewer pages.",
+                **self._context_fields(),
+            )
+
+    def _tokens_spent(self) -> int:
+        return self._usage.total_input_tokens + self._usage.output_tokens
+
+    def _mask(self, text: str) -> str:
+        # Model output is quoted in some messages; a key echoed back must not survive.
+        for secret in self._config.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _current_turn(self) -> _Turn:
+        if self._turn is None:
+            raise RuntimeError("handle_reply called without a request in flight")
+        return self._turn
+
+    def _fall_back_to_images(self, reason: str) -> None:
+        self._mode = "images"
+        self._pdf = None
+        self._warn(f"{reason}; sending page images instead of a PDF")
+
+    def warn(self, message: str) -> None:
+        """Adds a warning to the result (and logs it at DEBUG)."""
+        self._warn(message)
+
+    def _warn(self, message: str) -> None:
+        self._warnings.append(message)
+        logger.debug("%s: %s", self._label(), message)
+
+    def _label(self) -> str:
+        document = (self._document_id or "?")[:12]
+        total = len(self._chunks) if self._chunks else 1
+        label = f"claude doc {document} chunk {min(self._chunk + 1, total)}/{total}"
+        if self._turn is not None and self._turn.reasks:
+            label += f" reask {self._turn.reasks}"
+        return label
+
+    def _context_fields(self) -> dict[str, Any]:
+        return {
+            "document_id": self._document_id,
+            "attempts": self._attempts,
+            "request_id": self._request_ids[-1] if self._request_ids else None,
+        }
+
+
+def _describe(exc: BaseException) -> str:
+    status = getattr(exc, "status_code", None)
+    if status is None:
+        return type(exc).__name__
+    code = getattr(exc, "error_code", None) or getattr(exc, "type", None)
+    return f"{status} {code}" if code else str(status)

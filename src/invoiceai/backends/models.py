@@ -1,0 +1,209 @@
+"""What invoiceai knows about each Claude model, and what it learns at run time.
+
+The table below is the fallback. When the client can, the backend asks the API
+(``client.models.retrieve(model).capabilities``) and that answer wins; when the API rejects an
+image as too large, the limit it names is remembered in :class:`ModelState` and wins over both.
+
+Image budgets are the largest image worth sending: models scale anything larger down on the
+server, so extra pixels only cost upload time. Models before Opus 4.7 work at 1568 px on the
+long edge and about 1.15 megapixels; newer ones accept about 2576 px and 3.75 megapixels
+(not verified against the API: :class:`ModelState` corrects it at run time).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from invoiceai.pages import ImageBudget
+
+__all__ = [
+    "KNOWN_MODELS",
+    "LARGE_IMAGE_BUDGET",
+    "STANDARD_IMAGE_BUDGET",
+    "ModelSpec",
+    "ModelState",
+    "canonical_model_id",
+    "lookup_model",
+    "spec_from_model_info",
+]
+
+STANDARD_IMAGE_BUDGET = ImageBudget(max_long_edge=1568, max_pixels=1_150_000)
+"""What models before Opus 4.7 see: larger images are scaled down to this on the server."""
+
+LARGE_IMAGE_BUDGET = ImageBudget(max_long_edge=2576, max_pixels=3_750_000)
+"""What Opus 4.7 and the 5.x models accept (unverified; learned at run time when wrong)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """The facts about one model that change how requests are built.
+
+    Attributes:
+        id: Canonical model id (no dates, provider prefixes or versions).
+        structured_outputs: Whether ``output_config.format`` is supported; else forced tool use.
+        image_budget: The image size worth sending.
+        max_output_tokens: Largest ``max_tokens`` the model accepts.
+        context_window: Input plus output tokens per request.
+        pdf_input: Whether native PDF document blocks are accepted.
+        max_images: Images allowed in one request.
+    """
+
+    id: str
+    structured_outputs: bool
+    image_budget: ImageBudget = STANDARD_IMAGE_BUDGET
+    max_output_tokens: int = 64_000
+    context_window: int = 200_000
+    pdf_input: bool = True
+    max_images: int = 100
+
+
+def _spec(model_id: str, *, large_images: bool, structured: bool = True, max_output: int = 64_000) -> ModelSpec:
+    budget = LARGE_IMAGE_BUDGET if large_images else STANDARD_IMAGE_BUDGET
+    return ModelSpec(model_id, structured_outputs=structured, image_budget=budget, max_output_tokens=max_output)
+
+
+KNOWN_MODELS: dict[str, ModelSpec] = {
+    spec.id: spec
+    for spec in (
+        # 5.x: structured outputs and the larger image size.
+        _spec("claude-opus-5-5", large_images=True),
+        _spec("claude-sonnet-5-5", large_images=True),
+        _spec("claude-haiku-5-5", large_images=True),
+        _spec("claude-fable-5-2", large_images=True),
+        _spec("claude-fable-5-1", large_images=True),
+        _spec("claude-fable-5", large_images=True),
+        _spec("claude-mythos-5-2", large_images=True),
+        _spec("claude-mythos-5-1", large_images=True),
+        _spec("claude-mythos-5", large_images=True),
+        _spec("claude-opus-5", large_images=True),
+        _spec("claude-sonnet-5", large_images=True),
+        # 4.x with structured outputs.
+        _spec("claude-opus-4-8", large_images=True),
+        _spec("claude-opus-4-7", large_images=True),
+        _spec("claude-opus-4-6", large_images=False),
+        _spec("claude-sonnet-4-6", large_images=False),
+        _spec("claude-opus-4-5", large_images=False),
+        _spec("claude-sonnet-4-5", large_images=False),
+        _spec("claude-haiku-4-5", large_images=False),
+        # Older models without structured outputs: forced tool use.
+        _spec("claude-opus-4-1", large_images=False, structured=False, max_output=32_000),
+        _spec("claude-opus-4-0", large_images=False, structured=False, max_output=32_000),
+        _spec("claude-sonnet-4-0", large_images=False, structured=False),
+        _spec("claude-3-7-sonnet", large_images=False, structured=False),
+        _spec("claude-3-5-haiku", large_images=False, structured=False, max_output=8_192),
+    )
+}
+
+_DATE_SUFFIX = re.compile(r"-(\d{8}|latest)$")
+_BEDROCK_VERSION = re.compile(r"-v\d+(:\d+)?$")
+_FAMILY = re.compile(r"^claude-(?:opus|sonnet|haiku|fable|mythos)-(\d+)(?:-(\d+))?$")
+
+
+def canonical_model_id(model: str) -> str:
+    """Returns the model id without provider decoration or snapshot date.
+
+    ``us.anthropic.claude-sonnet-4-5-20250929-v1:0`` (Bedrock), ``claude-sonnet-4-5@20250929``
+    (Vertex) and ``claude-sonnet-4-5-20250929`` all become ``claude-sonnet-4-5``.
+    """
+    name = model.strip().rsplit("/", 1)[-1]
+    if "anthropic." in name:
+        name = name.split("anthropic.", 1)[1]
+    name = name.split("@", 1)[0]
+    name = _BEDROCK_VERSION.sub("", name)
+    return _DATE_SUFFIX.sub("", name)
+
+
+def lookup_model(model: str) -> ModelSpec:
+    """Returns what is known about ``model`` without asking the API.
+
+    Unlisted models of a known family are judged by version (5.x and Opus 4.7+ get structured
+    outputs and the large image budget, 4.5+ structured outputs); anything else gets the
+    conservative choice: forced tool use, which every model supports, and the standard budget.
+    """
+    canonical = canonical_model_id(model)
+    known = KNOWN_MODELS.get(canonical)
+    if known is not None:
+        return known
+    match = _FAMILY.match(canonical)
+    if match:
+        major = int(match.group(1))
+        minor = int(match.group(2) or 0)
+        if major >= 5:
+            return _spec(canonical, large_images=True)
+        if major == 4 and minor >= 5:
+            return _spec(canonical, large_images=minor >= 7 and "opus" in canonical)
+    return _spec(canonical, large_images=False, structured=False)
+
+
+def spec_from_model_info(info: Mapping[str, Any], fallback: ModelSpec) -> ModelSpec:
+    """Returns ``fallback`` corrected by the API's model info (``models.retrieve(...).to_dict()``).
+
+    Capabilities the API reports win; the image budget stays the table's because the API does
+    not report it (it is learned from rejections instead).
+    """
+    capabilities = info.get("capabilities") or {}
+
+    def supported(name: str, default: bool) -> bool:
+        value = capabilities.get(name)
+        if isinstance(value, Mapping) and isinstance(value.get("supported"), bool):
+            return bool(value["supported"])
+        return default
+
+    max_tokens = info.get("max_tokens")
+    max_input = info.get("max_input_tokens")
+    return dataclasses.replace(
+        fallback,
+        structured_outputs=supported("structured_outputs", fallback.structured_outputs),
+        pdf_input=supported("pdf_input", fallback.pdf_input),
+        max_output_tokens=max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else fallback.max_output_tokens,
+        context_window=max_input if isinstance(max_input, int) and max_input > 0 else fallback.context_window,
+    )
+
+
+class ModelState:
+    """Facts learned at run time, per model: API capabilities and image limits.
+
+    Thread-safe. A backend owns one; pass the same instance to several backends to share what
+    they learn.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._specs: dict[str, ModelSpec] = {}
+        self._max_side: dict[str, int] = {}
+
+    def detected(self, model: str) -> ModelSpec | None:
+        """Returns the spec built from the API's answer, if the model was looked up already."""
+        with self._lock:
+            return self._specs.get(model)
+
+    def remember_spec(self, model: str, spec: ModelSpec) -> None:
+        """Stores the spec built from the API's answer for ``model``."""
+        with self._lock:
+            self._specs[model] = spec
+
+    def spec(self, model: str) -> ModelSpec:
+        """Returns the best-known spec: the API's answer if any, else the table's."""
+        return self.detected(model) or lookup_model(model)
+
+    def learn_max_side(self, model: str, pixels: int) -> None:
+        """Remembers that ``model`` rejects images with a side above ``pixels``."""
+        if pixels <= 0:
+            return
+        with self._lock:
+            self._max_side[model] = min(pixels, self._max_side.get(model, pixels))
+
+    def learned_max_side(self, model: str) -> int | None:
+        """Returns the side limit learned for ``model``, if any."""
+        with self._lock:
+            return self._max_side.get(model)
+
+    def budget(self, model: str) -> ImageBudget:
+        """Returns the image budget for ``model``: the table's, capped by anything learned."""
+        budget = self.spec(model).image_budget
+        learned = self.learned_max_side(model)
+        return budget.capped(learned) if learned is not None else budget

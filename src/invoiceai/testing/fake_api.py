@@ -1,0 +1,552 @@
+"""A fake Claude Messages API: answers extraction requests from a given object, injects faults.
+
+Use it behind the real anthropic SDK, either in-process through an ``httpx2.MockTransport``::
+
+    api = FakeClaudeAPI(answer=Invoice(invoice_number="INV-1"))
+    client = api.client()                      # anthropic.Anthropic over the mock transport
+    backend = ClaudeBackend(client=client)
+
+or as a loopback HTTP server, for code that builds its own client from ``ANTHROPIC_BASE_URL``::
+
+    with FakeClaudeAPI(latency=0.2, max_concurrency=4).serve() as server:
+        backend = ClaudeBackend(base_url=server.base_url, api_key="sk-ant-test")
+
+It answers ``POST /v1/messages`` (structured outputs with the answer as JSON text, or forced
+tool use with the answer as the tool input) and ``GET /v1/models/{id}``; checks requests the way
+the API does (image count, sides and bytes, media types against the bytes, body size, cache
+breakpoints, the schema); and records every request in :attr:`FakeClaudeAPI.requests`.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+import itertools
+import json
+import math
+import threading
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
+
+from invoiceai.testing.faults import ERROR_TYPES, Fault
+from invoiceai.testing.request_body import (
+    FakeImage,
+    blocks,
+    cache_paths,
+    estimate_input,
+    images,
+    json_bytes,
+    requested_schema,
+    skeleton,
+    static_prefix,
+)
+
+if TYPE_CHECKING:
+    import anthropic
+    import httpx2
+
+    from invoiceai.testing.server import FakeClaudeServer
+
+__all__ = ["FAKE_API_KEY", "FakeClaudeAPI", "FakeImage", "RecordedRequest"]
+
+FAKE_API_KEY = "sk-ant-api03-fake-key-for-tests-only"
+"""The key :meth:`FakeClaudeAPI.client` uses; the fake accepts any key."""
+
+_MAX_IMAGE_BYTES = 5 * 1024 * 1024
+_MAX_SIDE = 8000
+_MANY_IMAGES = 20
+_MANY_IMAGES_MAX_SIDE = 2000
+_MAX_IMAGES = 100
+_MAX_BODY_BYTES = 32 * 1024 * 1024
+_MAX_CACHE_BREAKPOINTS = 4
+_MIN_CACHEABLE_TOKENS = 1024
+
+Action = Literal["respond", "reset", "timeout"]
+
+
+@dataclasses.dataclass
+class RecordedRequest:
+    """One request the fake received.
+
+    Attributes:
+        method: HTTP method.
+        path: URL path.
+        headers: Request headers, lower-cased names.
+        body: Parsed JSON body (``{}`` for none).
+        started: ``time.monotonic()`` on arrival.
+        status: The status answered (0 for a reset or timeout).
+        request_id: The ``request-id`` sent back.
+    """
+
+    method: str
+    path: str
+    headers: dict[str, str] = dataclasses.field(repr=False)
+    body: dict[str, Any] = dataclasses.field(repr=False)
+    started: float
+    status: int = 0
+    request_id: str = ""
+
+    def images(self) -> list[FakeImage]:
+        """Returns every image block of the request, in order, decoded."""
+        return [image for image in images(self.body) if isinstance(image, FakeImage)]
+
+    def texts(self) -> list[str]:
+        """Returns the text of every text block of the messages, in order."""
+        return [block["text"] for _, block in blocks(self.body) if block.get("type") == "text"]
+
+    def cache_breakpoints(self) -> list[str]:
+        """Returns where ``cache_control`` is set (``system.0``, ``messages.0.content.3``...)."""
+        return cache_paths(self.body)
+
+    def schema(self) -> dict[str, Any] | None:
+        """Returns the schema asked for: ``output_config.format.schema`` or the forced tool's ``input_schema``."""
+        return requested_schema(self.body)[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    action: Action
+    status: int = 200
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    delay: float = 0.0
+    stall: float = 0.0
+    counted: bool = False
+
+
+class FakeClaudeAPI:
+    """An in-memory Claude API for tests. Thread-safe.
+
+    Args:
+        answer: What the model "extracts": a Pydantic instance, a dict, or a callable
+            ``answer(request: RecordedRequest)`` returning one. Defaults to an empty object that
+            fits the requested schema (every nullable field null, every list empty).
+        usage: Token counts reported per successful reply (keys of the API's ``usage``);
+            defaults to an estimate from the request, with prompt caching simulated.
+        latency: Seconds every ``/v1/messages`` answer takes.
+        max_concurrency: Requests processed at once; more concurrent requests are answered 429
+            with ``retry-after`` at once.
+        concurrency_retry_after: The ``retry-after`` (seconds) of those 429s.
+        max_image_side: Reject images with a longer side (when sent with
+            ``transformations.oversized_image == "error"``) with the real ``image_dimensions_too_large``
+            error; without that transformation they are accepted (the API would downsize them).
+        structured_outputs: Whether the fake model supports ``output_config.format``.
+        pdf_input: Whether the fake model accepts PDF document blocks.
+        max_tokens_limit: Largest ``max_tokens`` accepted.
+        model: Model id reported in replies (defaults to the requested one).
+    """
+
+    def __init__(
+        self,
+        answer: Any = None,
+        *,
+        usage: Mapping[str, int] | None = None,
+        latency: float = 0.0,
+        max_concurrency: int | None = None,
+        concurrency_retry_after: float = 1.0,
+        max_image_side: int | None = None,
+        structured_outputs: bool = True,
+        pdf_input: bool = True,
+        max_tokens_limit: int = 64_000,
+        model: str | None = None,
+    ) -> None:
+        self.answer = answer
+        self.usage = dict(usage) if usage is not None else None
+        self.latency = latency
+        self.max_concurrency = max_concurrency
+        self.concurrency_retry_after = concurrency_retry_after
+        self.max_image_side = max_image_side
+        self.structured_outputs = structured_outputs
+        self.pdf_input = pdf_input
+        self.max_tokens_limit = max_tokens_limit
+        self.model = model
+        self.requests: list[RecordedRequest] = []
+        self.model_lookups: list[str] = []
+        self.peak_concurrency = 0
+        self.concurrency_rejections = 0
+        self.downsized_images = 0
+        self._faults: collections.deque[Fault] = collections.deque()
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._ids = itertools.count(1)
+        self._cached_prefixes: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"FakeClaudeAPI(requests={len(self.requests)}, queued_faults={len(self._faults)})"
+
+    # -- configuration ---------------------------------------------------------------------
+
+    def enqueue(self, *faults: Fault) -> FakeClaudeAPI:
+        """Queues faults; each applies to the next ``/v1/messages`` request that passes validation."""
+        with self._lock:
+            self._faults.extend(faults)
+        return self
+
+    @property
+    def pending_faults(self) -> int:
+        """Faults not yet used."""
+        with self._lock:
+            return len(self._faults)
+
+    @property
+    def message_requests(self) -> list[RecordedRequest]:
+        """The ``POST /v1/messages`` requests, in arrival order."""
+        with self._lock:
+            return [request for request in self.requests if request.path.endswith("/v1/messages")]
+
+    # -- adapters ----------------------------------------------------------------------------
+
+    def transport(self) -> httpx2.MockTransport:
+        """Returns an ``httpx2.MockTransport`` for a sync ``httpx2.Client`` (latency uses ``time.sleep``)."""
+        import httpx2
+
+        def handler(request: httpx2.Request) -> httpx2.Response:
+            plan = self.plan(request.method, request.url.path, request.headers.items(), request.content)
+            try:
+                if plan.delay:
+                    time.sleep(plan.delay)
+                return _to_response(plan, request)
+            finally:
+                self.finish(plan)
+
+        return httpx2.MockTransport(handler)
+
+    def async_transport(self) -> httpx2.MockTransport:
+        """Returns an ``httpx2.MockTransport`` for an ``httpx2.AsyncClient`` (latency uses ``asyncio.sleep``)."""
+        import asyncio
+
+        import httpx2
+
+        async def handler(request: httpx2.Request) -> httpx2.Response:
+            plan = self.plan(request.method, request.url.path, request.headers.items(), request.content)
+            try:
+                if plan.delay:
+                    await asyncio.sleep(plan.delay)
+                return _to_response(plan, request)
+            finally:
+                self.finish(plan)
+
+        return httpx2.MockTransport(handler)
+
+    def client(self, **options: Any) -> anthropic.Anthropic:
+        """Returns an ``anthropic.Anthropic`` wired to this fake (``max_retries=0`` unless given)."""
+        import anthropic
+        import httpx2
+
+        options.setdefault("api_key", FAKE_API_KEY)
+        options.setdefault("max_retries", 0)
+        return anthropic.Anthropic(http_client=httpx2.Client(transport=self.transport()), **options)
+
+    def async_client(self, **options: Any) -> anthropic.AsyncAnthropic:
+        """Returns an ``anthropic.AsyncAnthropic`` wired to this fake (``max_retries=0`` unless given)."""
+        import anthropic
+        import httpx2
+
+        options.setdefault("api_key", FAKE_API_KEY)
+        options.setdefault("max_retries", 0)
+        return anthropic.AsyncAnthropic(http_client=httpx2.AsyncClient(transport=self.async_transport()), **options)
+
+    def serve(self, host: str = "127.0.0.1", port: int = 0) -> FakeClaudeServer:
+        """Starts a threaded loopback HTTP server for this fake; use it as a context manager."""
+        from invoiceai.testing.server import FakeClaudeServer
+
+        return FakeClaudeServer(self, host=host, port=port).start()
+
+    # -- the core, shared by every adapter --------------------------------------------------
+
+    def plan(self, method: str, path: str, headers: Any, body: bytes) -> _Plan:
+        """Decides the answer to one request. Adapters call :meth:`finish` with the result afterwards."""
+        header_map = {str(name).lower(): str(value) for name, value in headers}
+        try:
+            parsed = json.loads(body) if body else {}
+        except ValueError:
+            parsed = None
+        request_id = f"req_fake_{next(self._ids):06d}"
+        record = RecordedRequest(
+            method.upper(), path, header_map, parsed if isinstance(parsed, dict) else {}, time.monotonic()
+        )
+        record.request_id = request_id
+        plan = self._decide(record, parsed, len(body))
+        record.status = plan.status if plan.action == "respond" else 0
+        with self._lock:
+            self.requests.append(record)
+        return plan
+
+    def finish(self, plan: _Plan) -> None:
+        """Ends a request started by :meth:`plan` (frees its concurrency slot)."""
+        if plan.counted:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _decide(self, record: RecordedRequest, parsed: Any, size: int) -> _Plan:
+        rid = record.request_id
+        if record.method == "GET" and "/v1/models/" in record.path:
+            return self._model_info(record)
+        if not (record.method == "POST" and record.path.endswith("/v1/messages")):
+            return _error(404, "not_found_error", f"fake API has no {record.method} {record.path}", rid)
+        if not isinstance(parsed, dict):
+            return _error(400, "invalid_request_error", "the body is not a JSON object", rid)
+        with self._lock:
+            if self.max_concurrency is not None and self._in_flight >= self.max_concurrency:
+                self.concurrency_rejections += 1
+                return _error(
+                    429,
+                    "rate_limit_error",
+                    "too many concurrent requests",
+                    rid,
+                    headers=_retry_after_headers(self.concurrency_retry_after),
+                )
+            self._in_flight += 1
+            self.peak_concurrency = max(self.peak_concurrency, self._in_flight)
+        try:
+            rejection = self._validate(parsed, size, rid)
+            if rejection is not None:
+                return dataclasses.replace(rejection, delay=self.latency, counted=True)
+            with self._lock:
+                fault = self._faults.popleft() if self._faults else None
+            plan = self._apply(fault, record, rid)
+        except BaseException:
+            self.finish(_Plan("respond", counted=True))
+            raise
+        return dataclasses.replace(plan, delay=plan.delay + self.latency, counted=True)
+
+    def _apply(self, fault: Fault | None, record: RecordedRequest, rid: str) -> _Plan:
+        if fault is None or fault.kind == "slow":
+            return self._reply(record, rid, delay=fault.seconds if fault else 0.0)
+        if fault.kind == "status":
+            return _error(
+                fault.status, fault.error_type, fault.message, rid, details=fault.details, headers=fault.headers
+            )
+        if fault.kind == "reset":
+            return _Plan("reset")
+        if fault.kind == "timeout":
+            return _Plan("timeout", stall=fault.seconds)
+        return self._reply(record, rid, fault=fault)
+
+    # -- replies -----------------------------------------------------------------------------
+
+    def _reply(self, record: RecordedRequest, rid: str, *, fault: Fault | None = None, delay: float = 0.0) -> _Plan:
+        body = record.body
+        schema, tool_name = requested_schema(body)
+        answer: Any
+        if fault is not None and fault.kind == "reply":
+            answer = fault.payload
+        elif callable(self.answer):
+            answer = self.answer(record)
+        elif self.answer is not None:
+            answer = self.answer
+        else:
+            answer = skeleton(schema or {}, (schema or {}).get("$defs", {}))
+        text = answer if isinstance(answer, str) else json.dumps(_jsonable(answer), ensure_ascii=False)
+        stop_reason = "tool_use" if tool_name else "end_turn"
+        content: list[dict[str, Any]]
+        extra: dict[str, Any] = {}
+        kind = fault.kind if fault is not None else "reply"
+        if kind == "truncated":
+            stop_reason = "max_tokens"
+            text = text[: max(1, len(text) // 2)]
+        elif kind == "refusal":
+            stop_reason = "refusal"
+            explanation = fault.message if fault is not None else ""
+            extra["stop_details"] = {"type": "refusal", "category": None, "explanation": explanation or None}
+        elif kind == "context_exceeded":
+            stop_reason = "model_context_window_exceeded"
+            text = text[: max(1, len(text) // 3)]
+        if kind == "refusal":
+            content = []
+        elif tool_name:
+            try:
+                tool_input = json.loads(text) if kind == "reply" else {}
+            except ValueError:
+                tool_input = {"raw": text}
+            content = [{"type": "tool_use", "id": f"toolu_{rid}", "name": tool_name, "input": tool_input}]
+        else:
+            content = [{"type": "text", "text": text}]
+        message = {
+            "id": f"msg_{rid}",
+            "type": "message",
+            "role": "assistant",
+            "model": self.model or body.get("model", "claude-fake"),
+            "content": content,
+            "stop_reason": stop_reason,
+            "stop_sequence": None,
+            "usage": self._usage_for(body, text),
+            **extra,
+        }
+        return _Plan("respond", 200, (("request-id", rid),), json_bytes(message), delay=delay)
+
+    def _usage_for(self, body: Mapping[str, Any], text: str) -> dict[str, Any]:
+        if self.usage is not None:
+            usage = {"cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, **self.usage}
+            return {key: int(value) for key, value in usage.items()}
+        prefix, total = estimate_input(body)
+        created = read = 0
+        if prefix >= _MIN_CACHEABLE_TOKENS and cache_paths(body):
+            key = hashlib.sha256(json_bytes(static_prefix(body))).hexdigest()
+            with self._lock:
+                seen = key in self._cached_prefixes
+                self._cached_prefixes.add(key)
+            created, read = (0, prefix) if seen else (prefix, 0)
+        return {
+            "input_tokens": max(0, total - created - read),
+            "output_tokens": max(1, math.ceil(len(text) / 3.5)),
+            "cache_creation_input_tokens": created,
+            "cache_read_input_tokens": read,
+        }
+
+    def _model_info(self, record: RecordedRequest) -> _Plan:
+        model_id = record.path.rsplit("/", 1)[-1]
+        with self._lock:
+            self.model_lookups.append(model_id)
+
+        def flag(value: bool) -> dict[str, bool]:
+            return {"supported": value}
+
+        info = {
+            "type": "model",
+            "id": model_id,
+            "display_name": f"Fake {model_id}",
+            "created_at": "2026-01-01T00:00:00Z",
+            "lifecycle": "active",
+            "max_input_tokens": 200_000,
+            "max_tokens": self.max_tokens_limit,
+            "capabilities": {
+                "batch": flag(True),
+                "citations": flag(True),
+                "code_execution": flag(False),
+                "context_management": {"supported": False},
+                "effort": {"supported": False, **{level: flag(False) for level in ("low", "medium", "high", "max")}},
+                "image_input": flag(True),
+                "pdf_input": flag(self.pdf_input),
+                "server_tools": {"supported": False, "code_execution": flag(False), "web_search": flag(False)},
+                "structured_outputs": flag(self.structured_outputs),
+                "thinking": {"supported": False, "types": {}},
+            },
+        }
+        return _Plan("respond", 200, (("request-id", record.request_id),), json_bytes(info))
+
+    # -- request checks, as the API makes them ---------------------------------------------
+
+    def _validate(self, body: Mapping[str, Any], size: int, rid: str) -> _Plan | None:
+        def invalid(message: str) -> _Plan:
+            return _error(400, "invalid_request_error", message, rid)
+
+        if size > _MAX_BODY_BYTES:
+            return _error(413, "request_too_large", f"request body is {size} bytes; the limit is 32 MB", rid)
+        if not isinstance(body.get("model"), str):
+            return invalid("model: field required")
+        max_tokens = body.get("max_tokens")
+        if not isinstance(max_tokens, int) or max_tokens < 1:
+            return invalid("max_tokens: must be a positive integer")
+        if max_tokens > self.max_tokens_limit:
+            return invalid(f"max_tokens: {max_tokens} > {self.max_tokens_limit}, the maximum for this model")
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return invalid("messages: at least one message is required")
+        if len(cache_paths(body)) > _MAX_CACHE_BREAKPOINTS:
+            return invalid("A maximum of 4 blocks with cache_control may be provided.")
+        schema, tool_name = requested_schema(body)
+        output_format = (body.get("output_config") or {}).get("format")
+        if output_format is not None:
+            if not self.structured_outputs:
+                return invalid("output_config.format: structured outputs are not supported by this model")
+            if output_format.get("type") != "json_schema" or not isinstance(schema, dict):
+                return invalid("output_config.format: expected {'type': 'json_schema', 'schema': {...}}")
+        if body.get("tool_choice") and tool_name is None:
+            return invalid("tool_choice: names a tool that is not in tools")
+        if isinstance(schema, dict) and schema.get("type") != "object":
+            return invalid("schema: the root must be an object")
+        for block_path, block in blocks(body):
+            if block.get("type") == "document" and not self.pdf_input:
+                return invalid(f"{block_path}: this model does not accept PDF documents")
+        found = images(body)
+        for image in found:
+            if isinstance(image, str):
+                return invalid(image)
+        checked = [image for image in found if isinstance(image, FakeImage)]
+        if len(checked) > _MAX_IMAGES:
+            return invalid(f"Too many images: {len(checked)} > {_MAX_IMAGES}")
+        for image in checked:
+            if image.actual_media_type != image.media_type:
+                return invalid(
+                    f"{image.path}.source: the image was specified using the {image.media_type} media type, "
+                    f"but the image appears to be a {image.actual_media_type} image"
+                )
+            if image.size > _MAX_IMAGE_BYTES:
+                return invalid(f"{image.path}.source.base64: image exceeds 5 MB maximum: {image.size} bytes")
+            if max(image.width, image.height) > _MAX_SIDE:
+                return invalid(f"{image.path}: image dimensions exceed max allowed size: {_MAX_SIDE} pixels")
+        if len(checked) > _MANY_IMAGES:
+            # With many images the side limit is hard: no transformation makes it pass.
+            over = [image.path for image in checked if max(image.width, image.height) > _MANY_IMAGES_MAX_SIDE]
+            if over:
+                return _image_too_large(_MANY_IMAGES_MAX_SIDE, over, rid)
+        limit = self.max_image_side
+        if limit is not None:
+            oversized = [image for image in checked if max(image.width, image.height) > limit]
+            refused = [
+                image.path for image in oversized if (image.transformations or {}).get("oversized_image") == "error"
+            ]
+            if refused:
+                return _image_too_large(limit, refused, rid)
+            if oversized:
+                with self._lock:
+                    self.downsized_images += len(oversized)
+        return None
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _error(
+    status: int,
+    error_type: str,
+    message: str,
+    request_id: str,
+    *,
+    details: Mapping[str, Any] | None = None,
+    headers: tuple[tuple[str, str], ...] = (),
+) -> _Plan:
+    error: dict[str, Any] = {"type": error_type or ERROR_TYPES.get(status, "api_error"), "message": message}
+    if details:
+        error["details"] = dict(details)
+    body = {"type": "error", "error": error, "request_id": request_id}
+    return _Plan("respond", status, (("request-id", request_id), *headers), json_bytes(body))
+
+
+def _image_too_large(limit: int, paths: list[str], request_id: str) -> _Plan:
+    return _error(
+        400,
+        "invalid_request_error",
+        f"One or more images exceed the maximum side length of {limit} pixels.",
+        request_id,
+        details={"error_code": "image_dimensions_too_large", "max_side_length_pixels": limit, "paths": paths},
+    )
+
+
+def _retry_after_headers(seconds: float) -> tuple[tuple[str, str], ...]:
+    headers = [("retry-after", str(max(1, math.ceil(seconds))))]
+    if seconds != math.ceil(seconds):
+        # The precise wait, for clients that read it (the SDK and invoiceai do).
+        headers.append(("retry-after-ms", str(round(seconds * 1000))))
+    return tuple(headers)
+
+
+def _to_response(plan: _Plan, request: httpx2.Request) -> httpx2.Response:
+    import httpx2
+
+    if plan.action == "reset":
+        raise httpx2.ReadError("[Errno 104] Connection reset by peer", request=request)
+    if plan.action == "timeout":
+        raise httpx2.ReadTimeout("The read operation timed out", request=request)
+    headers = [("content-type", "application/json"), *plan.headers]
+    return httpx2.Response(plan.status, headers=headers, content=plan.body)
+
+
+def _jsonable(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    return value
