@@ -29,6 +29,7 @@ InvoiceAIError
 │   ├── TokenBudgetExceededError     the document's token budget ran out before it was extracted
 │   └── TruncatedOutputError         the reply hit max_tokens even after one larger retry
 ├── ExtractionValidationError        the reply never matched the schema within the re-ask budget
+├── CacheError                       the result cache could not be used (server down, file unusable)
 ├── EInvoiceError                    reading or writing EN 16931 XML
 │   ├── HostileXMLError              XML with a DTD or entities (XXE, "billion laughs"); also an InputError
 │   └── MissingFieldsError           an invoice lacks fields EN 16931 requires to write it
@@ -52,6 +53,7 @@ __all__ = [
     "AuthenticationError",
     "BackendConnectionError",
     "BackendError",
+    "CacheError",
     "ConfigurationError",
     "CorruptDocumentError",
     "DecompressionBombError",
@@ -270,6 +272,15 @@ class ExtractionValidationError(InvoiceAIError):
     def __init__(self, message: str, *, errors: list[str] | None = None, **context: Any) -> None:
         super().__init__(message, **context)
         self.errors = list(errors or [])
+
+
+class CacheError(InvoiceAIError):
+    """A cache backend failed: the database or server could not be reached or used.
+
+    The message names the backend and its location (never a password) and says what to do; the
+    backend's own exception stays on ``__cause__``. The extractor treats the cache as an
+    optimisation: it catches this, adds a warning to the result, and carries on without it.
+    """
 
 
 class EInvoiceError(InvoiceAIError):

@@ -1,0 +1,159 @@
+"""The cache contract shared by every backend, and the small pieces the backends share.
+
+A cache maps a key (see :func:`invoiceai.cache.cache_key`) to JSON text. The Extractor is the
+only writer: it stores validated data as JSON and re-validates what it reads, so the cache itself
+never parses values, and a value that no longer decodes or validates (a schema change, a damaged
+entry) is treated as a miss and simply overwritten by the next :meth:`Cache.set`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+from types import TracebackType
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from invoiceai.errors import CacheError
+
+__all__ = ["Cache", "CacheError", "CacheInfo", "CacheWarning"]
+
+_CacheT = TypeVar("_CacheT", bound="Cache")
+
+
+class CacheWarning(UserWarning):
+    """Something went wrong in the cache and was repaired (for example a corrupted SQLite file)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CacheInfo:
+    """A snapshot of a cache, for ``invoiceai cache info`` and for logs.
+
+    Attributes:
+        backend: ``"memory"``, ``"sqlite"``, ``"redis"`` or a third-party name.
+        location: Where the entries live (a file path, a server URL without its password, ...).
+        entries: Live (unexpired) entries, when the backend can count them.
+        size_bytes: Bytes used: the database files for SQLite, the UTF-8 values otherwise.
+        hits: Lookups that found an entry, counted by this cache object since it was opened.
+        misses: Lookups that found nothing (or only an expired entry), counted the same way.
+    """
+
+    backend: str
+    location: str
+    entries: int | None = None
+    size_bytes: int | None = None
+    hits: int | None = None
+    misses: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Returns the fields as a JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+
+@runtime_checkable
+class Cache(Protocol):
+    """Stores extraction results as JSON text under opaque string keys.
+
+    The contract every backend keeps:
+
+    - **Synchronous and thread-safe.** Async code runs the cache in a worker thread.
+    - ``get(key)`` returns the text last stored under ``key``, or ``None`` when there is none
+      or it has expired. An expired entry is never returned, even if it is still stored.
+    - ``set(key, value, ttl=...)`` stores ``value`` atomically, replacing any previous value
+      (whatever that was: an overwrite is how a damaged or stale entry is repaired). ``ttl`` is
+      in seconds; ``None`` (or infinity) means no expiry, and ``0`` or less means "already
+      expired", so the entry is removed instead.
+    - ``delete(key)`` removes an entry if present; ``clear()`` removes every entry of this cache
+      (and nothing else that shares the storage).
+    - ``info()`` describes the cache; ``close()`` releases files and connections and may be
+      called more than once. Used as a context manager, the cache is closed on exit.
+    - Keys and values are ``str``. Values are JSON text that the cache does not parse; a cache
+      never sees API keys or documents, only keys and the extracted data.
+
+    Built-in backends subclass this protocol to inherit the context-manager methods; a
+    third-party cache only needs the methods.
+    """
+
+    def get(self, key: str) -> str | None:
+        """Returns the live value stored under ``key``, or ``None``."""
+        ...
+
+    def set(self, key: str, value: str, *, ttl: float | None = None) -> None:
+        """Stores ``value`` under ``key`` for ``ttl`` seconds (``None``: no expiry), replacing any old value."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Removes ``key`` if present."""
+        ...
+
+    def clear(self) -> None:
+        """Removes every entry of this cache."""
+        ...
+
+    def info(self) -> CacheInfo:
+        """Returns a snapshot of the cache."""
+        ...
+
+    def close(self) -> None:
+        """Releases the cache's resources; safe to call twice."""
+        ...
+
+    def __enter__(self: _CacheT) -> _CacheT:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def expiry_seconds(ttl: float | None) -> float | None:
+    """Normalises a ``ttl`` argument: ``None`` for no expiry, else seconds (``0.0`` = already expired).
+
+    Args:
+        ttl: Seconds to live, ``None`` or ``math.inf`` for forever.
+
+    Returns:
+        ``None`` for no expiry, otherwise a non-negative number of seconds.
+
+    Raises:
+        ValueError: ``ttl`` is NaN.
+    """
+    if ttl is None or ttl == math.inf:
+        return None
+    ttl = float(ttl)
+    if math.isnan(ttl):
+        raise ValueError("ttl must be a number of seconds or None, not NaN")
+    return max(ttl, 0.0)
+
+
+def check_key(key: str) -> None:
+    """Raises ``TypeError`` unless ``key`` is a ``str`` (``bytes`` would otherwise fail differently per backend)."""
+    if not isinstance(key, str):
+        raise TypeError(f"cache keys are str, got {type(key).__name__}")
+
+
+def check_value(value: str) -> None:
+    """Raises ``TypeError`` unless ``value`` is a ``str``: values are JSON text, not dicts or bytes."""
+    if not isinstance(value, str):
+        raise TypeError(f"cache values are JSON text (str), got {type(value).__name__}")
+
+
+class Counters:
+    """Hit and miss counts, safe to bump from many threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def record(self, hit: bool) -> None:
+        """Counts one lookup."""
+        with self._lock:
+            if hit:
+                self.hits += 1
+            else:
+                self.misses += 1

@@ -1,0 +1,258 @@
+"""RedisCache against a real redis-server that this module starts on a free loopback port.
+
+The server tests are skipped only when ``redis-server`` is not installed (Debian: ``apt-get install
+redis-server``; ``.ci/run`` installs it). Each xdist worker starts its own server in its own
+temporary directory, and each test uses its own key prefix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from cache_contract import Advance, CacheContract
+from invoiceai.cache import CacheError, RedisCache, open_cache
+from invoiceai.cache.redis_cache import safe_url
+from invoiceai.errors import ConfigurationError, MissingDependencyError
+
+PASSWORD = "s3cret-Pa55word"  # the server requires it, so every test proves it is never shown
+NO_SERVER = (
+    "redis-server is not installed, so the Redis cache tests cannot start a real server "
+    "(Debian: apt-get install redis-server; .ci/run installs it)"
+)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_redis_server(executable: str, directory: Path) -> tuple[subprocess.Popen[bytes], int] | None:
+    """Starts redis-server on a free loopback port; ``None`` if it did not come up as ours."""
+    port = free_port()
+    options = {
+        "bind": "127.0.0.1",
+        "port": str(port),
+        "dir": str(directory),
+        "save": "",  # no snapshots, no append-only file: nothing outlives the test
+        "appendonly": "no",
+        "requirepass": PASSWORD,
+        "logfile": str(directory / "redis.log"),
+    }
+    arguments = [item for name, value in options.items() for item in (f"--{name}", value)]
+    process = subprocess.Popen([executable, *arguments], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    client = redis.Redis(host="127.0.0.1", port=port, password=PASSWORD, socket_timeout=1)
+    deadline = time.monotonic() + 10
+    try:
+        while process.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
+                # Another worker's server may have won the port: only ours has our pid.
+                if client.info("server")["process_id"] == process.pid:
+                    return process, port
+            time.sleep(0.02)
+    finally:
+        client.close()
+    stop(process)
+    return None
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    executable = shutil.which("redis-server")
+    if executable is None:
+        pytest.skip(NO_SERVER)
+    directory = tmp_path_factory.mktemp("redis-server")
+    for _ in range(5):  # the free port may be taken before the server binds it
+        started = start_redis_server(executable, directory)
+        if started is not None:
+            break
+    else:
+        raise RuntimeError(f"redis-server did not start; see {directory / 'redis.log'}")
+    process, port = started
+    try:
+        yield f"redis://:{PASSWORD}@127.0.0.1:{port}/0"
+    finally:
+        stop(process)
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[Any]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"test-{uuid.uuid4().hex}:"
+
+
+@pytest.fixture
+def cache(redis_url: str, prefix: str) -> Iterator[RedisCache]:
+    with RedisCache(redis_url, prefix=prefix) as cache:
+        yield cache
+
+
+@pytest.fixture
+def advance() -> Advance:
+    # Expiry happens inside the server, on its own clock: wait for real, briefly (TTLs are 0.2 s).
+    return time.sleep
+
+
+class TestRedisContract(CacheContract):
+    pass
+
+
+def test_ttl_is_set_in_the_server(cache: RedisCache, client: Any, prefix: str) -> None:
+    cache.set("timed", "1", ttl=60)
+    cache.set("forever", "1")
+    assert 59_000 < client.pttl(prefix + "timed") <= 60_000
+    assert client.pttl(prefix + "forever") == -1
+    cache.set("timed", "2")  # an overwrite without a TTL removes the old one
+    assert client.pttl(prefix + "timed") == -1
+
+
+def test_entries_are_stored_under_the_prefix_as_utf8(cache: RedisCache, client: Any, prefix: str) -> None:
+    cache.set("k", '"Müller"')
+    assert client.get(prefix + "k") == '"Müller"'.encode()
+
+
+def test_clear_deletes_only_keys_under_its_prefix(redis_url: str, client: Any) -> None:
+    tag = uuid.uuid4().hex
+    # Glob characters in a prefix must not widen what clear() matches.
+    ours = RedisCache(redis_url, prefix=f"{tag}:a*[b]?:")
+    client.set(f"{tag}:other", "keep")
+    client.set(f"{tag}:aX[b]Y:similar", "keep")
+    client.set(f"{tag}:ab?:similar", "keep")
+    pipeline = client.pipeline(transaction=False)
+    for index in range(1234):  # more than one SCAN/UNLINK batch
+        pipeline.set(f"{tag}:a*[b]?:k{index}", "x")
+    pipeline.execute()
+    assert ours.info().entries == 1234
+    ours.clear()
+    assert ours.info().entries == 0
+    remaining = sorted(key.decode() for key in client.scan_iter(match=f"{tag}:*"))
+    assert remaining == sorted([f"{tag}:other", f"{tag}:aX[b]Y:similar", f"{tag}:ab?:similar"])
+    ours.close()
+
+
+def test_two_prefixes_are_two_caches(redis_url: str) -> None:
+    tag = uuid.uuid4().hex
+    with RedisCache(redis_url, prefix=f"{tag}-one:") as one, RedisCache(redis_url, prefix=f"{tag}-two:") as two:
+        one.set("k", "1")
+        assert two.get("k") is None
+        two.clear()
+        assert one.get("k") == "1"
+
+
+def test_workers_share_entries(redis_url: str, prefix: str) -> None:
+    with RedisCache(redis_url, prefix=prefix) as worker_a, RedisCache(redis_url, prefix=prefix) as worker_b:
+        worker_a.set("k", '{"total": "1.00"}', ttl=60)
+        assert worker_b.get("k") == '{"total": "1.00"}'
+
+
+def test_a_callers_client_is_used_and_not_closed(redis_url: str, prefix: str) -> None:
+    own = redis.Redis.from_url(redis_url, decode_responses=True)
+    cache = RedisCache(client=own, prefix=prefix)
+    cache.set("k", '"v"')
+    assert cache.get("k") == '"v"'
+    assert PASSWORD not in repr(cache)
+    assert cache.info().location.startswith("redis://127.0.0.1:")
+    cache.close()
+    assert own.ping()  # still open
+    own.close()
+
+
+def test_password_never_shows(cache: RedisCache, redis_url: str) -> None:
+    assert PASSWORD in redis_url
+    cache.set("k", "1")
+    assert PASSWORD not in repr(cache)
+    assert PASSWORD not in str(cache.info())
+    assert PASSWORD not in str(vars(cache))
+    assert cache.info().location == redis_url.replace(PASSWORD, "***")
+
+
+def test_a_wrong_password_is_a_cache_error_that_does_not_show_it(redis_url: str) -> None:
+    wrong = redis_url.replace(PASSWORD, "not-the-Pa55word")
+    with RedisCache(wrong) as cache, pytest.raises(CacheError, match="could not read an entry") as caught:
+        cache.get("k")
+    assert "not-the-Pa55word" not in str(caught.value)
+    assert isinstance(caught.value.__cause__, redis.RedisError)
+
+
+def test_an_unreachable_server_is_a_cache_error() -> None:
+    # No server listens on a port we just closed; the password must not leak into the message.
+    url = f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0"
+    cache = RedisCache(url, socket_timeout=2)  # connecting is lazy: constructing does not fail
+    for operation in (lambda: cache.get("k"), lambda: cache.set("k", "1"), cache.clear, cache.info):
+        with pytest.raises(CacheError, match=r"Redis cache at redis://:\*\*\*@127\.0\.0\.1") as caught:
+            operation()
+        assert PASSWORD not in str(caught.value)
+        assert "server is running" in str(caught.value)
+        assert isinstance(caught.value.__cause__, redis.ConnectionError)
+    cache.close()
+
+
+# -- without a server ---------------------------------------------------------------------
+
+
+def test_missing_redis_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "redis", None)  # makes `import redis` fail
+    with pytest.raises(MissingDependencyError, match=r'pip install "invoiceai\[redis\]"') as caught:
+        RedisCache("redis://localhost:6379/0")
+    assert caught.value.extra == "redis"
+    with pytest.raises(MissingDependencyError):
+        open_cache("redis://localhost:6379/0")
+
+
+def test_an_empty_prefix_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="prefix"):
+        RedisCache("redis://localhost:6379/0", prefix="")
+
+
+def test_an_invalid_url_is_a_configuration_error_without_the_password() -> None:
+    with pytest.raises(ConfigurationError, match="Invalid Redis URL") as caught:
+        RedisCache(f"redis://:{PASSWORD}@localhost:notaport/0")
+    assert PASSWORD not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://localhost:6379/0", "redis://localhost:6379/0"),
+        ("redis://:pw@host:6379/2", "redis://:***@host:6379/2"),
+        ("rediss://user:p%40ss@host/0", "rediss://user:***@host/0"),
+        ("redis://user@host/0", "redis://user@host/0"),
+        ("unix:///run/redis.sock?db=1&password=pw", "unix:///run/redis.sock?db=1&password=***"),
+    ],
+)
+def test_safe_url_masks_passwords(url: str, shown: str) -> None:
+    assert safe_url(url) == shown
+
+
+def test_repr_of_a_url_cache_shows_no_password() -> None:
+    cache = RedisCache("redis://:hunter2-pw@127.0.0.1:1/0")
+    assert repr(cache) == "RedisCache(location='redis://:***@127.0.0.1:1/0', prefix='invoiceai:')"
+    assert "hunter2-pw" not in str(vars(cache))
+    cache.close()
