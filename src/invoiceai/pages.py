@@ -68,6 +68,13 @@ class ImageBudget:
             scale = min(scale, 1.0)
         new_width = max(1, math.floor(width * scale))
         new_height = max(1, math.floor(height * scale))
+        # Clamping a sliver's short side up to 1 px can push the area over the budget: take the
+        # excess off the long side.
+        if new_width * new_height > self.max_pixels:
+            if new_width >= new_height:
+                new_width = max(1, self.max_pixels // new_height)
+            else:
+                new_height = max(1, self.max_pixels // new_width)
         return new_width, new_height
 
     def contains(self, width: int, height: int) -> bool:

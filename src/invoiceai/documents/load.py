@@ -1,0 +1,172 @@
+"""Loading any source (path, bytes, binary file, URL) into a :class:`Document`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Union
+
+from invoiceai.documents.fetch import afetch_url, fetch_url
+from invoiceai.documents.model import Document, too_large
+from invoiceai.documents.urls import display_url, is_url
+from invoiceai.errors import InputError
+
+if TYPE_CHECKING:
+    import httpx2
+
+    from invoiceai.config import Settings
+
+__all__ = ["Source", "aload_document", "load_document"]
+
+Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes], Document]
+"""Anything :func:`load_document` accepts."""
+
+_CHUNK = 1 << 20
+
+
+def load_document(
+    source: Source,
+    *,
+    settings: Settings | None = None,
+    name: str | None = None,
+    http_client: httpx2.Client | None = None,
+) -> Document:
+    """Loads a source into a :class:`Document`, detecting its type from the bytes.
+
+    Args:
+        source: A file path (``str`` or path-like), an ``http(s)://`` URL string, ``bytes``
+            (or ``bytearray``/``memoryview``), a binary file object, or a :class:`Document`
+            (returned as is).
+        settings: Limits and URL policy (``max_document_bytes``, ``fetch_timeout``,
+            ``max_fetch_redirects``, ``allow_private_urls``); ``Settings.load()`` when omitted.
+        name: Display name; derived from the path, URL or file object when omitted.
+        http_client: An ``httpx2.Client`` to fetch URLs with (for proxies or custom TLS). It is
+            not closed. Redirects are still followed hop by hop and checked.
+
+    Returns:
+        The loaded document.
+
+    Raises:
+        InputError: The path does not exist or cannot be read.
+        EmptyDocumentError: The source is empty.
+        DocumentTooLargeError: The source is larger than ``max_document_bytes``.
+        UnsupportedFormatError: The bytes are not PDF, an image format we read, or XML.
+        UnsafeURLError: A URL with a refused scheme or address (see :doc:`inputs`).
+        FetchError: A URL could not be fetched.
+        TypeError: ``source`` is of no supported type, or a file object is in text mode.
+    """
+    settings = _settings(settings)
+    if isinstance(source, Document):
+        return source
+    if isinstance(source, str) and is_url(source):
+        return fetch_url(source, settings=settings, client=http_client)
+    return _load_local(source, settings=settings, name=name)
+
+
+async def aload_document(
+    source: Source,
+    *,
+    settings: Settings | None = None,
+    name: str | None = None,
+    http_client: httpx2.AsyncClient | None = None,
+) -> Document:
+    """The async twin of :func:`load_document`; never blocks the event loop.
+
+    URLs are fetched with an ``httpx2.AsyncClient``; files, streams and hashing run in a worker
+    thread.
+
+    Args:
+        source: See :func:`load_document`.
+        settings: See :func:`load_document`.
+        name: See :func:`load_document`.
+        http_client: An ``httpx2.AsyncClient`` to fetch URLs with (not closed).
+
+    Returns:
+        The loaded document.
+
+    Raises:
+        InputError: See :func:`load_document` (and its subclasses listed there).
+        TypeError: See :func:`load_document`.
+    """
+    settings = _settings(settings)
+    if isinstance(source, Document):
+        return source
+    if isinstance(source, str) and is_url(source):
+        return await afetch_url(source, settings=settings, client=http_client)
+    return await asyncio.to_thread(_load_local, source, settings=settings, name=name)
+
+
+def _settings(settings: Settings | None) -> Settings:
+    if settings is not None:
+        return settings
+    from invoiceai.config import Settings
+
+    return Settings.load()
+
+
+def _load_local(source: Source, *, settings: Settings, name: str | None) -> Document:
+    max_bytes = settings.max_document_bytes
+    if isinstance(source, Document):
+        return source
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        return Document.from_bytes(data, name=name or "<bytes>", max_bytes=max_bytes)
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(os.fspath(source))
+        return Document.from_bytes(_read_path(path, max_bytes), name=name or path.name, max_bytes=max_bytes)
+    if hasattr(source, "read"):
+        label = name or _stream_name(source)
+        return Document.from_bytes(_read_stream(source, max_bytes, label), name=label, max_bytes=max_bytes)
+    raise TypeError(
+        f"Cannot load a {type(source).__name__}: pass a path, an http(s) URL, bytes, a binary file object "
+        "or a Document."
+    )
+
+
+def _read_path(path: Path, max_bytes: int) -> bytes:
+    shown = display_url(str(path)) if is_url(str(path)) else str(path)
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise too_large(path.name, size, max_bytes)
+        with path.open("rb") as handle:
+            # Read one byte past the cap: the file may have grown since stat().
+            data = handle.read(max_bytes + 1)
+    except FileNotFoundError as exc:
+        raise InputError(f"No such file: {shown}. Check the path (relative paths start at {Path.cwd()}).") from exc
+    except IsADirectoryError as exc:
+        raise InputError(f"{shown} is a directory; pass one file at a time.") from exc
+    except PermissionError as exc:
+        raise InputError(f"Cannot read {shown}: permission denied.") from exc
+    except OSError as exc:
+        raise InputError(f"Cannot read {shown}: {exc.strerror or exc}.") from exc
+    if len(data) > max_bytes:
+        raise too_large(path.name, None, max_bytes)
+    return data
+
+
+def _read_stream(stream: IO[bytes], max_bytes: int, label: str) -> bytes:
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        try:
+            chunk: object = stream.read(min(_CHUNK, max_bytes + 1 - total))
+        except OSError as exc:
+            raise InputError(f"Cannot read {label}: {exc}.") from exc
+        if not isinstance(chunk, (bytes, bytearray, memoryview)):
+            raise TypeError(f"{label} is not a binary stream; open files in binary mode ('rb').")
+        if not chunk:
+            break
+        chunks.append(bytes(chunk))
+        total += len(chunk)
+        if total > max_bytes:
+            raise too_large(label, None, max_bytes)
+    return b"".join(chunks)
+
+
+def _stream_name(stream: object) -> str:
+    raw = getattr(stream, "name", None)
+    if isinstance(raw, str) and raw:
+        return Path(raw).name
+    return "<stream>"

@@ -1,0 +1,237 @@
+"""The built-in PDF renderer (pypdfium2).
+
+Pages are rendered lazily, one at a time. In the default, single-process mode a helper thread
+renders page *n + 1* (holding the pdfium lock) while the caller's thread encodes page *n* with
+Pillow, which releases the GIL; pdfium itself never runs on two threads at once. For long
+documents, ``processes=`` renders in worker processes instead (see
+:mod:`invoiceai.render.pdf_pool`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from invoiceai.documents.detect import PDF
+from invoiceai.errors import ConfigurationError
+from invoiceai.pages import Page
+from invoiceai.render.pdf_page import assemble_page, encode_pixels
+from invoiceai.render.pdf_raster import (
+    PageFacts,
+    PagePixels,
+    close_pdf,
+    is_encrypted,
+    open_pdf,
+    page_count,
+    page_text,
+    rasterise,
+    subset_pdf,
+)
+from invoiceai.render.selection import Pages, parse_pages
+
+if TYPE_CHECKING:
+    from invoiceai.documents import Document
+    from invoiceai.pages import ImageBudget
+
+__all__ = ["PdfPageSource", "PdfRenderer"]
+
+
+class PdfRenderer:
+    """Renders PDFs with pypdfium2.
+
+    Args:
+        processes: Worker processes for long documents; ``0`` or ``1`` renders in this process.
+        min_pages_for_processes: Fewer selected pages than this render in this process even
+            when ``processes`` is set, because starting workers costs more than it saves.
+
+    Raises:
+        ConfigurationError: A negative ``processes`` or a ``min_pages_for_processes`` below 1.
+    """
+
+    media_types: frozenset[str] = frozenset({PDF})
+
+    def __init__(self, *, processes: int = 0, min_pages_for_processes: int = 16) -> None:
+        if processes < 0:
+            raise ConfigurationError(f"PdfRenderer(processes=...) must be 0 or more, got {processes}.")
+        if min_pages_for_processes < 1:
+            raise ConfigurationError(
+                f"PdfRenderer(min_pages_for_processes=...) must be at least 1, got {min_pages_for_processes}."
+            )
+        self.processes = processes
+        self.min_pages_for_processes = min_pages_for_processes
+
+    def open(self, document: Document, *, pages: Pages = None, password: str | None = None) -> PdfPageSource:
+        """Opens a PDF and resolves the page selection.
+
+        Args:
+            document: A loaded PDF.
+            pages: Pages to render (``"1-3,7"``, a list of 1-based numbers, or ``None`` for all).
+            password: The user or owner password of an encrypted PDF.
+
+        Returns:
+            A page source; nothing is rendered yet.
+
+        Raises:
+            PageSelectionError: ``pages`` does not parse or is past the end.
+            EncryptedDocumentError: A password is needed.
+            WrongPasswordError: The password is wrong.
+            CorruptDocumentError: pdfium cannot read the PDF.
+            EmptyDocumentError: The PDF has no pages.
+        """
+        selection = parse_pages(pages)
+        pdf = open_pdf(document.data, password, document_id=document.document_id)
+        try:
+            count = page_count(pdf)
+            encrypted = is_encrypted(pdf)
+        finally:
+            close_pdf(pdf)
+        indices = selection.resolve(count, document_id=document.document_id)
+        processes = self.processes if len(indices) >= self.min_pages_for_processes else 0
+        return PdfPageSource(
+            document, indices, password=password, processes=processes, encrypted=encrypted, total_pages=count
+        )
+
+
+class PdfPageSource:
+    """The selected pages of an open PDF; implements :class:`~invoiceai.pages.PageSource`.
+
+    Holds the document bytes, never rendered pages, so :meth:`render` can be called again with a
+    smaller budget.
+    """
+
+    def __init__(
+        self,
+        document: Document,
+        indices: Sequence[int],
+        *,
+        password: str | None,
+        processes: int,
+        encrypted: bool,
+        total_pages: int,
+    ) -> None:
+        self.document = document
+        self.indices = tuple(indices)
+        self.total_pages = total_pages
+        self.encrypted = encrypted
+        self._password = password
+        self._processes = processes
+
+    def __repr__(self) -> str:
+        return (
+            f"PdfPageSource(name={self.document.name!r}, pages={self.page_numbers}, "
+            f"document_id={self.document_id[:12]!r})"
+        )
+
+    @property
+    def document_id(self) -> str:
+        """SHA-256 of the document's bytes, hex."""
+        return self.document.document_id
+
+    @property
+    def page_count(self) -> int:
+        """How many pages :meth:`render` yields."""
+        return len(self.indices)
+
+    @property
+    def page_numbers(self) -> tuple[int, ...]:
+        """The selected pages, 1-based."""
+        return tuple(index + 1 for index in self.indices)
+
+    @property
+    def processes(self) -> int:
+        """Worker processes :meth:`render` uses; ``0`` renders in this process."""
+        return self._processes
+
+    def render(self, budget: ImageBudget) -> Iterator[Page]:
+        """Yields the selected pages in order, each within ``budget``, one at a time.
+
+        Args:
+            budget: The model's pixel budget.
+
+        Yields:
+            Each selected page, encoded.
+
+        Raises:
+            CorruptDocumentError: A page cannot be loaded or rendered (raised when reached).
+        """
+        if self._processes > 1:
+            from invoiceai.render.pdf_pool import render_in_processes
+
+            yield from render_in_processes(
+                self.document.data,
+                self._password,
+                self.indices,
+                budget,
+                processes=self._processes,
+                document_id=self.document_id,
+            )
+            return
+        yield from self._render_here(budget)
+
+    def text_layers(self) -> list[str | None]:
+        """Returns each selected page's text layer (``None`` for pages without text); no rendering."""
+        pdf = self._open()
+        try:
+            return [page_text(pdf, index, document_id=self.document_id) for index in self.indices]
+        finally:
+            close_pdf(pdf)
+
+    def pdf_bytes(self) -> bytes:
+        """Returns the selected pages as a PDF the API can read.
+
+        The original bytes when every page is selected and the file is not encrypted; otherwise
+        a new, unencrypted PDF holding just the selected pages.
+        """
+        if len(self.indices) == self.total_pages and not self.encrypted:
+            return self.document.data
+        pdf = self._open()
+        try:
+            return subset_pdf(pdf, self.indices, document_id=self.document_id)
+        finally:
+            close_pdf(pdf)
+
+    def _open(self) -> Any:
+        return open_pdf(self.document.data, self._password, document_id=self.document_id)
+
+    def _render_here(self, budget: ImageBudget) -> Iterator[Page]:
+        if not self.indices:
+            return
+        pdf = self._open()
+        try:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="invoiceai-pdfium") as worker:
+
+                def submit(index: int) -> tuple[Future[PagePixels], Future[tuple[PagePixels, PageFacts]]]:
+                    # The worker hands the pixels over (first future) before it reads the text
+                    # layer and checks for colour, so encoding starts meanwhile.
+                    pixels: Future[PagePixels] = Future()
+                    done = worker.submit(
+                        rasterise, pdf, index, budget, document_id=self.document_id, on_pixels=pixels.set_result
+                    )
+                    done.add_done_callback(lambda finished: _propagate_failure(finished, pixels))
+                    return pixels, done
+
+                upcoming = submit(self.indices[0])
+                for position in range(len(self.indices)):
+                    pixels_future, done = upcoming
+                    pixels = pixels_future.result()
+                    if position + 1 < len(self.indices):
+                        # Queued behind this page's text step: at most two pages are in memory.
+                        upcoming = submit(self.indices[position + 1])
+                    encoded = encode_pixels(pixels, budget, functools.partial(_coloured, done))
+                    _, facts = done.result()
+                    yield assemble_page(pixels, encoded, facts)
+        finally:
+            # The executor has finished (or abandoned) its last page before the document closes.
+            close_pdf(pdf)
+
+
+def _coloured(done: Future[tuple[PagePixels, PageFacts]]) -> bool:
+    return done.result()[1].coloured
+
+
+def _propagate_failure(finished: Future[Any], pixels: Future[PagePixels]) -> None:
+    error = finished.exception()
+    if error is not None and not pixels.done():
+        pixels.set_exception(error)

@@ -1,0 +1,107 @@
+"""Rendering a large PDF in worker processes.
+
+pdfium cannot render two pages at once in one process, so parallel rendering needs processes.
+Each worker opens the document once (in its initializer) and renders the pages it is given; the
+parent keeps at most ``2 x processes`` pages in flight and yields them in order, so memory stays
+bounded however long the document is. Workers are started with ``spawn``: forking a process
+whose other threads may hold the pdfium lock could deadlock the child.
+
+A worker that crashes (a hostile PDF can crash pdfium itself) breaks the pool; that surfaces as a
+:class:`~invoiceai.errors.CorruptDocumentError` instead of taking the caller's process down.
+"""
+
+from __future__ import annotations
+
+import collections
+import multiprocessing
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING, Any
+
+from invoiceai.errors import CorruptDocumentError
+from invoiceai.render.pdf_page import build_page
+from invoiceai.render.pdf_raster import open_pdf, rasterise
+
+if TYPE_CHECKING:
+    from invoiceai.pages import ImageBudget, Page
+
+__all__ = ["render_in_processes"]
+
+_worker_pdf: Any = None
+_worker_document_id = ""
+
+
+def render_in_processes(
+    data: bytes,
+    password: str | None,
+    indices: Sequence[int],
+    budget: ImageBudget,
+    *,
+    processes: int,
+    document_id: str,
+) -> Iterator[Page]:
+    """Yields the pages at ``indices``, in order, rendered by a pool of worker processes.
+
+    Args:
+        data: The PDF bytes (sent to each worker once).
+        password: The password, if any.
+        indices: 0-based page indices.
+        budget: The pixel budget.
+        processes: Number of worker processes.
+        document_id: For error context.
+
+    Yields:
+        Each page, in the order of ``indices``.
+
+    Raises:
+        CorruptDocumentError: A page is damaged, or a worker process died.
+        InvoiceAIError: Whatever a worker raised for a page (errors cross the process boundary).
+    """
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(
+        max_workers=processes,
+        mp_context=context,
+        initializer=_open_in_worker,
+        initargs=(data, password, document_id),
+    )
+    pending: collections.deque[Future[Page]] = collections.deque()
+    remaining = iter(indices)
+    try:
+        for index in remaining:
+            pending.append(pool.submit(_render_in_worker, index, budget))
+            if len(pending) >= 2 * processes:
+                break
+        while pending:
+            try:
+                page = pending.popleft().result()
+            except BrokenProcessPool as exc:
+                raise CorruptDocumentError(
+                    "A worker process rendering this PDF died: the file may crash pdfium (re-export it), or "
+                    "worker processes cannot start here (scripts using processes= need an "
+                    "`if __name__ == '__main__':` guard). Use processes=0 to render in this process.",
+                    document_id=document_id,
+                ) from exc
+            following = next(remaining, None)
+            if following is not None:
+                pending.append(pool.submit(_render_in_worker, following, budget))
+            yield page
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _open_in_worker(data: bytes, password: str | None, document_id: str) -> None:
+    global _worker_pdf, _worker_document_id
+    _worker_document_id = document_id
+    try:
+        _worker_pdf = open_pdf(data, password, document_id=document_id)
+    except Exception:
+        # The parent opened this document already, so this is unexpected; the task will raise.
+        _worker_pdf = None
+
+
+def _render_in_worker(index: int, budget: ImageBudget) -> Page:
+    if _worker_pdf is None:
+        raise CorruptDocumentError("A worker process could not open the PDF.", document_id=_worker_document_id)
+    pixels, facts = rasterise(_worker_pdf, index, budget, document_id=_worker_document_id)
+    return build_page(pixels, facts, budget)

@@ -1,0 +1,399 @@
+"""Everything pdfium does for us, each call under :data:`invoiceai._pdfium.PDFIUM_LOCK`.
+
+This module is the only place that talks to pypdfium2. It opens documents (mapping pdfium's
+failures onto our error types), reads a page's text layer, inspects its content objects, and
+rasterises it straight to a pixel size that fits the budget. Encoding happens elsewhere, outside
+the lock, so another thread can encode one page while this module renders the next.
+
+What ``born_digital`` means: the page draws *visible* text with fonts. A scan with an invisible
+OCR layer on top (an "OCR sandwich", text render mode 3) has a text layer but is not
+born-digital: its text is only as good as the OCR that made it, and the image is the truth.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import dataclasses
+import io
+import math
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from invoiceai._pdfium import PDFIUM_LOCK
+from invoiceai.errors import CorruptDocumentError, EncryptedDocumentError, WrongPasswordError
+from invoiceai.render.encode import has_colour
+from invoiceai.render.sizing import fit_size
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from invoiceai.pages import ImageBudget
+
+__all__ = [
+    "MAX_SCALE",
+    "PageFacts",
+    "PagePixels",
+    "close_pdf",
+    "is_encrypted",
+    "open_pdf",
+    "page_count",
+    "page_text",
+    "rasterise",
+    "subset_pdf",
+]
+
+MAX_SCALE = 600 / 72
+"""Pixels per point never exceed 600 dpi: tiny pages (3 pt) would otherwise be blown up 350x."""
+
+# Share of the page that images must cover for the page to count as a scan or photo.
+_PHOTO_COVERAGE = 0.5
+# Pathological pages can hold millions of objects; the content scan stops after this many.
+_MAX_OBJECTS = 20_000
+_MAX_FORM_DEPTH = 8
+_INVISIBLE_TEXT_MODES = frozenset({3, 7})  # FPDF_TEXTRENDERMODE_INVISIBLE, FPDF_TEXTRENDERMODE_CLIP
+_PAGEOBJ_TEXT = 1
+_PAGEOBJ_IMAGE = 3
+_PAGEOBJ_FORM = 5
+_ERR_PASSWORD = 4
+_ERR_SECURITY = 6
+
+Matrix = tuple[float, float, float, float, float, float]
+_IDENTITY: Matrix = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PagePixels:
+    """One page rendered to pixels, before encoding.
+
+    Attributes:
+        index: 0-based page index in the document.
+        image: The page as an ``RGB`` image at its final size.
+        size_pt: The page's size in PDF points, as displayed (after ``/Rotate``).
+        photographic: Images cover most of the page (a scan or a photo).
+    """
+
+    index: int
+    image: Image.Image
+    size_pt: tuple[float, float]
+    photographic: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PageFacts:
+    """What is learnt about a page after its pixels are handed over.
+
+    Attributes:
+        text: The text layer, or ``None`` when the page has no text.
+        born_digital: The page draws visible text (see the module docstring).
+        coloured: The rendered page has colour (else it is encoded in greys).
+    """
+
+    text: str | None
+    born_digital: bool
+    coloured: bool
+
+
+def open_pdf(data: bytes, password: str | None, *, document_id: str) -> Any:
+    """Opens a PDF from bytes.
+
+    Args:
+        data: The PDF bytes (kept alive by the returned document).
+        password: The user or owner password, or ``None``.
+        document_id: For error context.
+
+    Returns:
+        A ``pypdfium2.PdfDocument``; close it with :func:`close_pdf`.
+
+    Raises:
+        EncryptedDocumentError: The PDF needs a password and none was given, or it uses a
+            protection pdfium cannot open.
+        WrongPasswordError: The given password does not open it.
+        CorruptDocumentError: pdfium cannot read it.
+    """
+    import pypdfium2
+
+    with PDFIUM_LOCK:
+        try:
+            pdf = pypdfium2.PdfDocument(data, password=password or None)
+        except pypdfium2.PdfiumError as exc:
+            code = getattr(exc, "err_code", None)
+            if code == _ERR_PASSWORD and password:
+                raise WrongPasswordError(
+                    "The password does not open this PDF; check it (passwords are case-sensitive).",
+                    document_id=document_id,
+                ) from exc
+            if code == _ERR_PASSWORD:
+                raise EncryptedDocumentError(
+                    "This PDF is password-protected; pass password='...' to open it.", document_id=document_id
+                ) from exc
+            if code == _ERR_SECURITY:
+                raise EncryptedDocumentError(
+                    "This PDF uses a protection scheme that cannot be opened; print it to a new PDF without "
+                    "protection and retry.",
+                    document_id=document_id,
+                ) from exc
+            raise CorruptDocumentError(
+                f"This PDF cannot be read ({exc}): it is damaged, truncated or has no pages. Re-download or "
+                "re-export it; printing it to a new PDF often repairs it.",
+                document_id=document_id,
+            ) from exc
+        # Filled-in form fields without appearance streams only show with a form environment; a
+        # broken form layer must not stop the pages from rendering.
+        with contextlib.suppress(Exception):
+            pdf.init_forms()
+        return pdf
+
+
+def close_pdf(pdf: Any) -> None:
+    """Closes a document from :func:`open_pdf` (and any page still open) under the lock."""
+    with PDFIUM_LOCK:
+        pdf.close()
+
+
+def page_count(pdf: Any) -> int:
+    """Returns the number of pages pdfium reports."""
+    with PDFIUM_LOCK:
+        return len(pdf)
+
+
+def is_encrypted(pdf: Any) -> bool:
+    """Tells whether the document uses the standard security handler (even with no password)."""
+    import pypdfium2.raw as pdfium_c
+
+    with PDFIUM_LOCK:
+        return bool(pdfium_c.FPDF_GetSecurityHandlerRevision(pdf) != -1)
+
+
+def page_text(pdf: Any, index: int, *, document_id: str) -> str | None:
+    """Returns a page's text layer without rasterising it.
+
+    Args:
+        pdf: An open document.
+        index: 0-based page index.
+        document_id: For error context.
+
+    Returns:
+        The text (newlines normalised), or ``None`` when the page has none.
+
+    Raises:
+        CorruptDocumentError: The page cannot be loaded.
+    """
+    with PDFIUM_LOCK:
+        page = _load_page(pdf, index, document_id=document_id)
+        try:
+            return _extract_text(page)
+        finally:
+            page.close()
+
+
+def rasterise(
+    pdf: Any,
+    index: int,
+    budget: ImageBudget,
+    *,
+    document_id: str,
+    on_pixels: Callable[[PagePixels], None] | None = None,
+) -> tuple[PagePixels, PageFacts]:
+    """Renders one page straight to the largest pixel size that fits ``budget``.
+
+    The page's size in points (after ``/Rotate`` and the crop box) sets the scale, capped at
+    :data:`MAX_SCALE`; pdfium then renders directly to that pixel size, so no page is rendered
+    larger and shrunk afterwards. ``/Rotate`` is applied by pdfium. The text layer and the colour
+    check come after the pixels, so a caller can start encoding (``on_pixels``) meanwhile.
+
+    Args:
+        pdf: An open document.
+        index: 0-based page index.
+        budget: The pixel budget.
+        document_id: For error context.
+        on_pixels: Called with the pixels as soon as they exist, before the text is read.
+
+    Returns:
+        The page's pixels and the facts learnt after them (text layer, colour).
+
+    Raises:
+        CorruptDocumentError: The page cannot be loaded or rendered.
+    """
+    import pypdfium2
+    import pypdfium2.raw as pdfium_c
+    from PIL import Image
+
+    with PDFIUM_LOCK:
+        page = _load_page(pdf, index, document_id=document_id)
+    try:
+        with PDFIUM_LOCK, _render_errors(index, document_id):
+            width_pt, height_pt = page.get_size()
+            if not (math.isfinite(width_pt) and math.isfinite(height_pt)) or width_pt <= 0 or height_pt <= 0:
+                raise CorruptDocumentError(
+                    f"Page {index + 1} has no usable size ({width_pt}x{height_pt} pt); re-export the PDF.",
+                    document_id=document_id,
+                    page=index + 1,
+                )
+            width, height = fit_size(budget, width_pt, height_pt, allow_upscale=True, max_scale=MAX_SCALE)
+            visible_text, coverage = _scan_objects(page, width_pt * height_pt)
+            # pdfium renders 4-byte pixels faster than 3-byte ones, and Pillow stores RGB as
+            # RGBX internally, so turning the buffer into an RGB image is a plain copy.
+            bitmap = pypdfium2.PdfBitmap.new_native(width, height, pdfium_c.FPDFBitmap_BGRx, rev_byteorder=True)
+            try:
+                bitmap.fill_rect((255, 255, 255, 255), 0, 0, width, height)
+                flags = pdfium_c.FPDF_ANNOT | pdfium_c.FPDF_REVERSE_BYTE_ORDER
+                pdfium_c.FPDF_RenderPageBitmap(bitmap, page, 0, 0, width, height, 0, flags)
+                if page.formenv:
+                    pdfium_c.FPDF_FFLDraw(page.formenv, bitmap, page, 0, 0, width, height, 0, flags)
+                mapped = Image.frombuffer("RGBX", (width, height), bitmap.buffer, "raw", "RGBX", bitmap.stride, 1)
+                image = mapped.convert("RGB")
+            finally:
+                bitmap.close()
+        pixels = PagePixels(
+            index=index, image=image, size_pt=(width_pt, height_pt), photographic=coverage >= _PHOTO_COVERAGE
+        )
+        if on_pixels is not None:
+            on_pixels(pixels)
+        with PDFIUM_LOCK, _render_errors(index, document_id):
+            text = _extract_text(page)
+    finally:
+        with PDFIUM_LOCK:
+            page.close()
+    # Pillow work runs outside the lock, so other threads' pdfium calls are not held up.
+    coloured = has_colour(image)
+    return pixels, PageFacts(text=text, born_digital=visible_text and text is not None, coloured=coloured)
+
+
+def subset_pdf(pdf: Any, indices: Sequence[int], *, document_id: str) -> bytes:
+    """Writes the given pages to a new, unencrypted PDF.
+
+    Args:
+        pdf: An open document.
+        indices: 0-based page indices, in order.
+        document_id: For error context.
+
+    Returns:
+        The new PDF's bytes.
+
+    Raises:
+        CorruptDocumentError: pdfium cannot copy the pages.
+    """
+    import pypdfium2
+
+    with PDFIUM_LOCK:
+        target = pypdfium2.PdfDocument.new()
+        try:
+            target.import_pages(pdf, list(indices))
+            buffer = io.BytesIO()
+            target.save(buffer)
+            return buffer.getvalue()
+        except pypdfium2.PdfiumError as exc:
+            raise CorruptDocumentError(
+                f"The selected pages could not be copied into a new PDF ({exc}); the PDF is damaged.",
+                document_id=document_id,
+            ) from exc
+        finally:
+            target.close()
+
+
+@contextlib.contextmanager
+def _render_errors(index: int, document_id: str) -> Iterator[None]:
+    try:
+        yield
+    except CorruptDocumentError:
+        raise
+    except Exception as exc:
+        raise CorruptDocumentError(
+            f"Page {index + 1} could not be rendered ({type(exc).__name__}: {exc}); the PDF is damaged. "
+            "Re-export it, or select the other pages with pages=.",
+            document_id=document_id,
+            page=index + 1,
+        ) from exc
+
+
+def _load_page(pdf: Any, index: int, *, document_id: str) -> Any:
+    import pypdfium2
+
+    try:
+        return pdf[index]
+    except pypdfium2.PdfiumError as exc:
+        raise CorruptDocumentError(
+            f"Page {index + 1} cannot be loaded; the PDF's page tree is damaged. Re-export the PDF, or "
+            "select the other pages with pages=.",
+            document_id=document_id,
+            page=index + 1,
+        ) from exc
+
+
+def _extract_text(page: Any) -> str | None:
+    textpage = page.get_textpage()
+    try:
+        raw = textpage.get_text_range()
+    finally:
+        textpage.close()
+    text = raw.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+    return text if text.strip() else None
+
+
+def _scan_objects(page: Any, page_area: float) -> tuple[bool, float]:
+    """Returns (draws visible text, share of the page covered by images) from the content."""
+    import pypdfium2.raw as pdfium_c
+
+    visible_text = False
+    image_area = 0.0
+    visited = 0
+    # Each entry: (form object, or None for the page itself; matrix into page space; depth).
+    stack: list[tuple[Any, Matrix, int]] = [(None, _IDENTITY, 0)]
+    left, bottom, right, top = (ctypes.c_float() for _ in range(4))
+    while stack and visited < _MAX_OBJECTS:
+        container, matrix, depth = stack.pop()
+        if container is None:
+            count = pdfium_c.FPDFPage_CountObjects(page)
+        else:
+            count = pdfium_c.FPDFFormObj_CountObjects(container)
+        for position in range(max(0, count)):
+            visited += 1
+            if visited > _MAX_OBJECTS:
+                break
+            if container is None:
+                obj = pdfium_c.FPDFPage_GetObject(page, position)
+            else:
+                obj = pdfium_c.FPDFFormObj_GetObject(container, position)
+            if not obj:
+                continue
+            kind = pdfium_c.FPDFPageObj_GetType(obj)
+            if kind == _PAGEOBJ_TEXT and not visible_text:
+                visible_text = pdfium_c.FPDFTextObj_GetTextRenderMode(obj) not in _INVISIBLE_TEXT_MODES
+            elif kind == _PAGEOBJ_IMAGE:
+                if pdfium_c.FPDFPageObj_GetBounds(obj, left, bottom, right, top):
+                    box = _transform_box(matrix, left.value, bottom.value, right.value, top.value)
+                    image_area += max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
+            elif kind == _PAGEOBJ_FORM and depth < _MAX_FORM_DEPTH:
+                form_matrix = pdfium_c.FS_MATRIX()
+                inner = _IDENTITY
+                if pdfium_c.FPDFPageObj_GetMatrix(obj, form_matrix):
+                    inner = (form_matrix.a, form_matrix.b, form_matrix.c, form_matrix.d, form_matrix.e, form_matrix.f)
+                stack.append((obj, _compose(inner, matrix), depth + 1))
+    coverage = min(1.0, image_area / page_area) if page_area > 0 else 0.0
+    return visible_text, coverage
+
+
+def _compose(inner: Matrix, outer: Matrix) -> Matrix:
+    """Returns the matrix applying ``inner`` first, then ``outer`` (PDF row-vector convention)."""
+    a, b, c, d, e, f = inner
+    a2, b2, c2, d2, e2, f2 = outer
+    return (
+        a * a2 + b * c2,
+        a * b2 + b * d2,
+        c * a2 + d * c2,
+        c * b2 + d * d2,
+        e * a2 + f * c2 + e2,
+        e * b2 + f * d2 + f2,
+    )
+
+
+def _transform_box(matrix: Matrix, left: float, bottom: float, right: float, top: float) -> tuple[float, ...]:
+    if matrix == _IDENTITY:
+        return (left, bottom, right, top)
+    a, b, c, d, e, f = matrix
+    xs, ys = [], []
+    for x, y in ((left, bottom), (left, top), (right, bottom), (right, top)):
+        xs.append(a * x + c * y + e)
+        ys.append(b * x + d * y + f)
+    return (min(xs), min(ys), max(xs), max(ys))

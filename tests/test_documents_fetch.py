@@ -1,0 +1,362 @@
+"""URL sources: the SSRF guard, pinning, limits, and real fetches from a loopback server.
+
+Nothing here touches the real network: refusals happen before any request, pinned requests go
+to an httpx2.MockTransport, and real fetches go to a server this module starts on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx2
+import pytest
+
+from invoiceai.config import Settings
+from invoiceai.documents import afetch_url, aload_document, fetch_url, load_document, refusal_reason
+from invoiceai.errors import DocumentTooLargeError, FetchError, UnsafeURLError
+from render_fixtures import build_pdf, invoice_page
+
+PDF = build_pdf([invoice_page()])
+PUBLIC = "93.184.216.34"
+OPT_IN = Settings(allow_private_urls=True, fetch_timeout=5)
+
+
+# --- the address policy ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("127.8.9.10", "loopback"),
+        ("10.1.2.3", "private"),
+        ("172.16.5.4", "private"),
+        ("192.168.1.1", "private"),
+        ("169.254.169.254", "link-local"),
+        ("100.64.0.1", "not globally routable"),
+        ("0.0.0.0", "unspecified"),
+        ("224.0.0.1", "multicast"),
+        ("240.0.0.1", "reserved"),
+        ("::1", "loopback"),
+        ("fe80::1%eth0", "link-local"),
+        ("fc00::1", "private"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("::ffff:169.254.169.254", "link-local"),
+        ("64:ff9b::a00:1", "private"),
+        ("2002:a00:1::1", "private"),
+        ("not-an-ip", "not an IP address"),
+    ],
+)
+def test_internal_addresses_are_refused_with_a_reason(address: str, reason: str) -> None:
+    found = refusal_reason(address)
+    assert found is not None and reason in found
+
+
+@pytest.mark.parametrize("address", [PUBLIC, "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8"])
+def test_public_addresses_pass(address: str) -> None:
+    assert refusal_reason(address) is None
+
+
+# --- refusals before any request ---------------------------------------------------------------------
+
+
+def no_requests_client() -> tuple[httpx2.Client, list[httpx2.Request]]:
+    sent: list[httpx2.Request] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        sent.append(request)
+        return httpx2.Response(200, content=PDF)
+
+    return httpx2.Client(transport=httpx2.MockTransport(handler)), sent
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/invoice.pdf",
+        "http://127.0.0.1:8080/invoice.pdf",
+        "http://localhost/invoice.pdf",
+        "http://2130706433/invoice.pdf",  # 127.0.0.1 written as one number
+        "http://[::1]/invoice.pdf",
+        "http://10.0.0.7/invoice.pdf",
+        "https://10.20.30.40/invoice.pdf",
+        "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+        "http://[::ffff:169.254.169.254]/",
+    ],
+)
+def test_internal_urls_are_refused_by_default_without_a_request(url: str) -> None:
+    client, sent = no_requests_client()
+    with pytest.raises(UnsafeURLError, match="allow_private_urls"):
+        load_document(url, settings=Settings(), http_client=client)
+    assert sent == []
+
+
+@pytest.mark.parametrize(
+    "url", ["file:///etc/passwd", "FILE:///C:/invoices/a.pdf", "ftp://example.com/a.pdf", "gopher://example.com/"]
+)
+def test_non_http_schemes_are_refused(url: str) -> None:
+    client, sent = no_requests_client()
+    with pytest.raises(UnsafeURLError, match="only http and https"):
+        load_document(url, settings=Settings(allow_private_urls=True), http_client=client)
+    assert sent == []
+
+
+def test_a_host_resolving_to_any_private_address_is_refused() -> None:
+    client, sent = no_requests_client()
+    for addresses in (["10.0.0.5"], [PUBLIC, "10.0.0.5"], ["::1", PUBLIC]):
+        with pytest.raises(UnsafeURLError, match=r"invoices\.example resolves to"):
+            fetch_url(
+                "https://invoices.example/a.pdf",
+                settings=Settings(),
+                client=client,
+                resolver=lambda host, port, addresses=addresses: list(addresses),
+            )
+    assert sent == []
+
+
+def test_messages_hide_credentials_and_query_strings() -> None:
+    with pytest.raises(UnsafeURLError) as info:
+        load_document("http://user:hunter2@127.0.0.1/a.pdf?X-Amz-Signature=abcdef", settings=Settings())
+    message = str(info.value)
+    assert "hunter2" not in message and "abcdef" not in message
+    assert "http://127.0.0.1/a.pdf" in message
+
+
+# --- pinned requests (MockTransport: no network) -----------------------------------------------------
+
+
+def recording_client(responses: dict[str, httpx2.Response]) -> tuple[httpx2.Client, list[httpx2.Request]]:
+    sent: list[httpx2.Request] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        sent.append(request)
+        return responses[request.url.path]
+
+    return httpx2.Client(transport=httpx2.MockTransport(handler)), sent
+
+
+def public(host: str, port: int) -> list[str]:
+    return [PUBLIC]
+
+
+def test_requests_are_pinned_to_the_checked_address() -> None:
+    client, sent = recording_client(
+        {"/march/invoice.pdf": httpx2.Response(200, content=PDF, headers={"content-type": "application/pdf"})}
+    )
+    document = fetch_url(
+        "https://invoices.example/march/invoice.pdf", settings=Settings(), client=client, resolver=public
+    )
+    assert document.media_type == "application/pdf"
+    assert document.name == "invoice.pdf"
+    (request,) = sent
+    assert request.url.host == PUBLIC
+    assert request.headers["host"] == "invoices.example"
+    assert request.extensions["sni_hostname"] == "invoices.example"
+    assert request.headers["accept-encoding"] == "identity"
+
+
+def test_each_redirect_hop_is_checked_again() -> None:
+    client, sent = recording_client(
+        {"/a.pdf": httpx2.Response(302, headers={"location": "http://169.254.169.254/latest/meta-data/"})}
+    )
+    with pytest.raises(UnsafeURLError, match=r"169\.254\.169\.254"):
+        fetch_url("https://invoices.example/a.pdf", settings=Settings(), client=client, resolver=public)
+    assert len(sent) == 1
+
+
+def test_redirects_to_other_schemes_are_refused() -> None:
+    client, _ = recording_client({"/a.pdf": httpx2.Response(301, headers={"location": "file:///etc/passwd"})})
+    with pytest.raises(UnsafeURLError, match="only http and https"):
+        fetch_url("https://invoices.example/a.pdf", settings=Settings(), client=client, resolver=public)
+
+
+@pytest.mark.parametrize("content_type", ["text/html; charset=utf-8", "application/json"])
+def test_web_pages_are_refused_by_content_type(content_type: str) -> None:
+    client, _ = recording_client(
+        {"/a.pdf": httpx2.Response(200, content=b"<html>login</html>", headers={"content-type": content_type})}
+    )
+    with pytest.raises(FetchError, match="web page"):
+        fetch_url("https://invoices.example/a.pdf", settings=Settings(), client=client, resolver=public)
+
+
+@pytest.mark.parametrize("content_type", [None, "application/octet-stream", "image/jpeg", "application/pdf"])
+def test_binary_content_types_are_accepted_and_bytes_decide(content_type: str | None) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    client, _ = recording_client({"/a": httpx2.Response(200, content=PDF, headers=headers)})
+    document = fetch_url("https://invoices.example/a", settings=Settings(), client=client, resolver=public)
+    assert document.media_type == "application/pdf"
+
+
+def test_http_errors_name_the_status() -> None:
+    client, _ = recording_client({"/a.pdf": httpx2.Response(404)})
+    with pytest.raises(FetchError, match="HTTP 404"):
+        fetch_url("https://invoices.example/a.pdf", settings=Settings(), client=client, resolver=public)
+
+
+def test_a_declared_length_above_the_cap_is_refused_before_reading() -> None:
+    client, _ = recording_client({"/a.pdf": httpx2.Response(200, content=PDF, headers={"content-length": "999999999"})})
+    with pytest.raises(DocumentTooLargeError):
+        fetch_url("https://invoices.example/a.pdf", settings=Settings(), client=client, resolver=public)
+
+
+def test_async_refusals_and_pinning() -> None:
+    seen: list[httpx2.Request] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request)
+        return httpx2.Response(200, content=PDF)
+
+    async def public_async(host: str, port: int) -> list[str]:
+        return [PUBLIC]
+
+    async def private_async(host: str, port: int) -> list[str]:
+        return ["10.9.8.7"]
+
+    async def main() -> None:
+        async with httpx2.AsyncClient(transport=httpx2.MockTransport(handler)) as client:
+            with pytest.raises(UnsafeURLError):
+                await aload_document("http://127.0.0.1/a.pdf", settings=Settings(), http_client=client)
+            with pytest.raises(UnsafeURLError):
+                await afetch_url("https://x.example/a", settings=Settings(), client=client, resolver=private_async)
+            document = await afetch_url(
+                "https://x.example/a", settings=Settings(), client=client, resolver=public_async
+            )
+            assert document.media_type == "application/pdf"
+
+    asyncio.run(main())
+    assert [request.url.host for request in seen] == [PUBLIC]
+
+
+# --- a real loopback server, with the opt-in ---------------------------------------------------------
+
+
+class Handler(BaseHTTPRequestHandler):
+    big_body_aborted = threading.Event()
+
+    def log_message(self, format: str, *args: object) -> None:  # silence the test output
+        return
+
+    def do_GET(self) -> None:
+        path = self.path
+        if path == "/invoice.pdf":
+            self._send(200, PDF, "application/pdf")
+        elif path.startswith("/redirect/"):
+            remaining = int(path.rsplit("/", 1)[1])
+            target = "/invoice.pdf" if remaining <= 1 else f"/redirect/{remaining - 1}"
+            self.send_response(302)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif path == "/big":
+            # No Content-Length: the size is only known by reading, so the cap must stop the read.
+            self.send_response(200)
+            self.send_header("Content-Type", "application/pdf")
+            self.end_headers()
+            chunk = b"%PDF-1.7\n" + b"0" * 65_527
+            try:
+                for _ in range(800):  # 50 MiB
+                    self.wfile.write(chunk)
+            except OSError:
+                Handler.big_body_aborted.set()
+        elif path == "/slow":
+            time.sleep(3)
+            self._send(200, PDF, "application/pdf")
+        elif path == "/drip":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/pdf")
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            try:
+                for _ in range(100):
+                    self.wfile.write(b"0")
+                    self.wfile.flush()
+                    time.sleep(0.05)
+            except OSError:
+                return
+        else:
+            self._send(404, b"not found", "text/plain")
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_loopback_fetch_works_with_the_opt_in(server: str) -> None:
+    document = load_document(f"{server}/invoice.pdf", settings=OPT_IN)
+    assert document.data == PDF
+    assert document.name == "invoice.pdf"
+
+
+def test_loopback_fetch_is_refused_without_the_opt_in(server: str) -> None:
+    with pytest.raises(UnsafeURLError, match="loopback"):
+        load_document(f"{server}/invoice.pdf", settings=Settings())
+
+
+def test_loopback_fetch_async(server: str) -> None:
+    document = asyncio.run(aload_document(f"{server}/invoice.pdf", settings=OPT_IN))
+    assert document.data == PDF
+
+
+def test_redirects_are_followed_up_to_the_limit(server: str) -> None:
+    settings = OPT_IN.replace(max_fetch_redirects=2)
+    assert load_document(f"{server}/redirect/2", settings=settings).data == PDF
+    with pytest.raises(FetchError, match="more than 2 redirects"):
+        load_document(f"{server}/redirect/3", settings=settings)
+    with pytest.raises(FetchError, match="more than 0 redirects"):
+        load_document(f"{server}/redirect/1", settings=OPT_IN.replace(max_fetch_redirects=0))
+
+
+def test_async_redirect_limit(server: str) -> None:
+    with pytest.raises(FetchError, match="more than 1 redirects"):
+        asyncio.run(aload_document(f"{server}/redirect/2", settings=OPT_IN.replace(max_fetch_redirects=1)))
+
+
+def test_streamed_bodies_stop_at_the_size_cap(server: str) -> None:
+    Handler.big_body_aborted.clear()
+    started = time.monotonic()
+    with pytest.raises(DocumentTooLargeError):
+        load_document(f"{server}/big", settings=OPT_IN.replace(max_document_bytes=1_000_000))
+    assert time.monotonic() - started < 5
+    # The client hung up long before the 50 MiB were written.
+    assert Handler.big_body_aborted.wait(5)
+
+
+def test_async_streamed_bodies_stop_at_the_size_cap(server: str) -> None:
+    with pytest.raises(DocumentTooLargeError):
+        asyncio.run(aload_document(f"{server}/big", settings=OPT_IN.replace(max_document_bytes=500_000)))
+
+
+@pytest.mark.parametrize("path", ["/slow", "/drip"])
+def test_fetch_timeout_covers_waiting_and_trickling(server: str, path: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(FetchError, match=r"longer than 0\.5 s"):
+        load_document(f"{server}{path}", settings=OPT_IN.replace(fetch_timeout=0.5))
+    assert time.monotonic() - started < 2.5
+
+
+def test_http_errors_from_a_real_server(server: str) -> None:
+    with pytest.raises(FetchError, match="HTTP 404"):
+        load_document(f"{server}/nothing-here", settings=OPT_IN)
+
+
+def test_connection_errors_are_fetch_errors() -> None:
+    with pytest.raises(FetchError, match="Could not fetch"):
+        load_document("http://127.0.0.1:9/invoice.pdf", settings=OPT_IN.replace(fetch_timeout=2))
