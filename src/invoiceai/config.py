@@ -66,6 +66,9 @@ class Settings:
         max_reasks: Follow-up requests allowed when a reply fails schema validation.
         token_budget: Input plus output tokens one document may spend over all its attempts.
         concurrency: Documents processed at once by ``extract_many``.
+        max_concurrent_requests: Requests one backend keeps in flight at once (0: no cap, so
+            ``concurrency`` bounds them). Set it to your account's concurrency and
+            ``concurrency`` a little higher, so documents render while requests are in flight.
         request_timeout: Seconds before one API request times out.
         fetch_timeout: Seconds before fetching a URL source times out.
         max_document_bytes: Largest document accepted, in bytes.
@@ -81,6 +84,7 @@ class Settings:
     max_reasks: int = 2
     token_budget: int = 400_000
     concurrency: int = 8
+    max_concurrent_requests: int = 0
     request_timeout: float = 180.0
     fetch_timeout: float = 30.0
     max_document_bytes: int = 50 * 1024 * 1024
@@ -99,7 +103,13 @@ class Settings:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"Setting {name!r} must be positive, got {getattr(self, name)!r}.")
-        for name in ("max_reasks", "max_fetch_redirects", "max_retry_seconds", "cache_ttl_seconds"):
+        for name in (
+            "max_reasks",
+            "max_fetch_redirects",
+            "max_retry_seconds",
+            "cache_ttl_seconds",
+            "max_concurrent_requests",
+        ):
             if getattr(self, name) < 0:
                 raise ConfigurationError(f"Setting {name!r} must not be negative, got {getattr(self, name)!r}.")
         if not self.model.strip():

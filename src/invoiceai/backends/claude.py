@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import importlib
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -29,6 +31,7 @@ from invoiceai.backends.models import ModelSpec, ModelState, lookup_model, spec_
 from invoiceai.backends.prices import Price, PriceTable
 from invoiceai.backends.request import INPUT_MODES, PROMPT_VERSION, InputMode, api_schema
 from invoiceai.backends.retry import Cooldown, RetryPolicy, async_retrying, sync_retrying
+from invoiceai.backends.slots import RequestSlots
 from invoiceai.config import Settings
 from invoiceai.errors import ConfigurationError
 from invoiceai.pages import ImageBudget
@@ -70,6 +73,10 @@ class ClaudeBackend:
             instance to several backends to share them.
         max_image_budget: Caps the model's image budget, to spend fewer tokens per page (for
             example ``ImageBudget(1568, 1_150_000)`` on a model that accepts more).
+        max_concurrent_requests: Requests this backend has in flight at once, whatever the number
+            of documents in progress; 0 for no cap. Defaults to
+            ``Settings.max_concurrent_requests``. Set it to the account's concurrency so a batch
+            keeps exactly that many requests in flight while other documents render.
     """
 
     name = "claude"
@@ -90,6 +97,7 @@ class ClaudeBackend:
         detect_capabilities: bool = True,
         model_state: ModelState | None = None,
         max_image_budget: ImageBudget | None = None,
+        max_concurrent_requests: int | None = None,
     ) -> None:
         if mode not in INPUT_MODES:
             raise ConfigurationError(f"Unknown input mode {mode!r}; choose one of {list(INPUT_MODES)}.")
@@ -107,6 +115,9 @@ class ClaudeBackend:
         self._api_key = api_key
         self._base_url = base_url
         self._cooldown = Cooldown()
+        self._slots = RequestSlots(
+            self._settings.max_concurrent_requests if max_concurrent_requests is None else max_concurrent_requests
+        )
         self._lock = threading.Lock()
         self._detect_lock = threading.Lock()
         self._schemas: dict[type[Any], dict[str, Any]] = {}
@@ -192,7 +203,7 @@ class ClaudeBackend:
 
         With only a sync client injected, the sync path runs in a worker thread.
         """
-        client = self._async_client_or_none()
+        client = await self._async_client_or_none()
         if client is None:
             return await asyncio.to_thread(
                 self.extract, source, schema, document_id=document_id, validation_context=validation_context
@@ -311,11 +322,12 @@ class ClaudeBackend:
             raise ConfigurationError(
                 "ClaudeBackend was given only an async client; call aextract(), or pass a sync client= too."
             )
+        kwargs = self._client_kwargs()  # a missing key fails here, before the slow SDK import
         with self._lock:
             if self._client is None:
                 import anthropic
 
-                self._client = self._owned_client = anthropic.Anthropic(**self._client_kwargs())
+                self._client = self._owned_client = anthropic.Anthropic(**kwargs)
             return self._client
 
     def _spec_sync(self, client: Any) -> ModelSpec:
@@ -350,7 +362,8 @@ class ClaudeBackend:
                     call_attempts += 1
                     started = time.monotonic()
                     try:
-                        message = client.messages.create(**step.params, timeout=self._settings.request_timeout)
+                        with self._slots.hold():
+                            message = client.messages.create(**step.params, timeout=self._settings.request_timeout)
                     except anthropic.AnthropicError as exc:
                         job.record_attempt(request_id=_request_id(exc), error=exc, elapsed=time.monotonic() - started)
                         raise
@@ -362,19 +375,23 @@ class ClaudeBackend:
 
     # -- async I/O -------------------------------------------------------------------------------
 
-    def _async_client_or_none(self) -> Any:
+    async def _async_client_or_none(self) -> Any:
         if self._injected_async is not None:
             return self._injected_async  # the caller owns its event loop
         if self._injected is not None:
             return None  # run the injected sync client in a worker thread
         loop = asyncio.get_running_loop()
+        kwargs = self._client_kwargs()  # a missing key fails here, before the slow SDK import
+        if "anthropic" not in sys.modules:
+            # The first import takes a second or more: keep it off the event loop.
+            await asyncio.to_thread(importlib.import_module, "anthropic")
         with self._lock:
             # An async client's connections belong to the loop that opened them; a backend
             # used from several asyncio.run() calls needs one client per loop.
             if self._async_client is None or self._async_loop is not loop:
                 import anthropic
 
-                self._async_client = self._owned_async_client = anthropic.AsyncAnthropic(**self._client_kwargs())
+                self._async_client = self._owned_async_client = anthropic.AsyncAnthropic(**kwargs)
                 self._async_loop = loop
             return self._async_client
 
@@ -406,7 +423,10 @@ class ClaudeBackend:
                     call_attempts += 1
                     started = time.monotonic()
                     try:
-                        message = await client.messages.create(**step.params, timeout=self._settings.request_timeout)
+                        async with self._slots.ahold():
+                            message = await client.messages.create(
+                                **step.params, timeout=self._settings.request_timeout
+                            )
                     except anthropic.AnthropicError as exc:
                         job.record_attempt(request_id=_request_id(exc), error=exc, elapsed=time.monotonic() - started)
                         raise

@@ -258,15 +258,14 @@ class FakeClaudeAPI:
 
     def plan(self, method: str, path: str, headers: Any, body: bytes) -> _Plan:
         """Decides the answer to one request. Adapters call :meth:`finish` with the result afterwards."""
+        arrived = time.monotonic()
         header_map = {str(name).lower(): str(value) for name, value in headers}
         try:
             parsed = json.loads(body) if body else {}
         except ValueError:
             parsed = None
         request_id = f"req_fake_{next(self._ids):06d}"
-        record = RecordedRequest(
-            method.upper(), path, header_map, parsed if isinstance(parsed, dict) else {}, time.monotonic()
-        )
+        record = RecordedRequest(method.upper(), path, header_map, parsed if isinstance(parsed, dict) else {}, arrived)
         record.request_id = request_id
         plan = self._decide(record, parsed, len(body))
         record.status = plan.status if plan.action == "respond" else 0
@@ -303,14 +302,19 @@ class FakeClaudeAPI:
         try:
             rejection = self._validate(parsed, size, rid)
             if rejection is not None:
-                return dataclasses.replace(rejection, delay=self.latency, counted=True)
+                return dataclasses.replace(rejection, delay=self._latency_left(record), counted=True)
             with self._lock:
                 fault = self._faults.popleft() if self._faults else None
             plan = self._apply(fault, record, rid)
         except BaseException:
             self.finish(_Plan("respond", counted=True))
             raise
-        return dataclasses.replace(plan, delay=plan.delay + self.latency, counted=True)
+        return dataclasses.replace(plan, delay=plan.delay + self._latency_left(record), counted=True)
+
+    def _latency_left(self, record: RecordedRequest) -> float:
+        # Latency is measured from arrival, as a client sees it: the fake's own parsing and
+        # checking happen inside it, not on top of it.
+        return max(0.0, self.latency - (time.monotonic() - record.started))
 
     def _apply(self, fault: Fault | None, record: RecordedRequest, rid: str) -> _Plan:
         if fault is None or fault.kind == "slow":

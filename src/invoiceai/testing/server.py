@@ -76,6 +76,9 @@ class _Server(http.server.ThreadingHTTPServer):
 def _handler_class(api: FakeClaudeAPI, stop: threading.Event) -> type[http.server.BaseHTTPRequestHandler]:
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in separate writes; with Nagle's algorithm on, the body waits
+        # for the client's delayed ACK (40 ms on Linux), which real API servers do not add.
+        disable_nagle_algorithm = True
 
         def do_GET(self) -> None:
             self._serve()
