@@ -8,7 +8,7 @@ The EN 16931 business term behind each field is in :data:`invoiceai.schema.en169
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, model_validator
 from pydantic.functional_validators import ModelWrapValidatorHandler
@@ -171,6 +171,42 @@ class Invoice(_Part):
         if findings:
             invoice._normalization_findings = findings
         return invoice
+
+    def to_xml(self, syntax: Literal["cii", "ubl"] = "cii") -> bytes:
+        """Writes this invoice as EN 16931 XML that validates against the official XSDs.
+
+        Args:
+            syntax: ``"cii"`` (UN/CEFACT Cross Industry Invoice, as in Factur-X and ZUGFeRD) or
+                ``"ubl"`` (OASIS UBL 2.1 Invoice or CreditNote).
+
+        Returns:
+            UTF-8 XML bytes.
+
+        Raises:
+            MissingFieldsError: Fields EN 16931 requires are missing; ``fields`` lists them.
+        """
+        # The e-invoice layer sits above the schema; importing it here keeps the schema light.
+        from invoiceai.einvoice import to_xml
+
+        return to_xml(self, syntax)
+
+    def to_facturx(self, pdf: bytes, *, lang: str | None = None) -> bytes:
+        """Embeds this invoice's CII XML into ``pdf`` as a Factur-X (EN 16931) PDF/A-3.
+
+        Args:
+            pdf: The visible invoice as a PDF (the original, a scan, a rendered page).
+            lang: The PDF's language as an RFC 3066 tag, e.g. ``"de-DE"``.
+
+        Returns:
+            The Factur-X PDF.
+
+        Raises:
+            MissingFieldsError: Fields EN 16931 requires are missing.
+            MissingDependencyError: The ``facturx`` extra is not installed.
+        """
+        from invoiceai.einvoice import to_facturx
+
+        return to_facturx(self, pdf, lang=lang)
 
     def _repr_html_(self) -> str:
         """Shows the invoice as HTML in Jupyter, with its validation findings highlighted."""

@@ -1,0 +1,93 @@
+"""``invoiceai extract FILES...``: extract invoices to JSON, JSON Lines or CSV."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, TextIO
+
+from invoiceai.cli.output import FORMATS, write_results
+from invoiceai.errors import ConfigurationError
+
+__all__ = ["register", "run"]
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def register(commands: Any) -> None:
+    """Adds the ``extract`` subcommand to ``commands``."""
+    parser = commands.add_parser(
+        "extract",
+        help="extract invoices (PDF, image, e-invoice XML) to JSON, JSON Lines or CSV",
+        description=(
+            "Extract each FILE (path or http(s) URL) into typed invoice data. E-invoices (Factur-X, "
+            "ZUGFeRD, XRechnung, CII, UBL) are read from their XML without a model call; everything "
+            "else is read by Claude and needs ANTHROPIC_API_KEY. Data goes to stdout (or --out), "
+            "progress and errors to stderr. Exit status: 0 all ok, 1 some failed, 2 usage error."
+        ),
+    )
+    parser.add_argument("files", nargs="+", metavar="FILE", help="paths or http(s) URLs")
+    parser.add_argument("--model", help="Claude model id (default: INVOICEAI_MODEL or the built-in default)")
+    parser.add_argument("--format", choices=FORMATS, default="json", help="output format (default: json)")
+    parser.add_argument("--out", type=Path, metavar="PATH", help="write the data here instead of stdout")
+    parser.add_argument("--concurrency", type=_positive, metavar="N", help="documents at once")
+    parser.add_argument(
+        "--cache",
+        metavar="SPEC",
+        default="sqlite",
+        help="result cache: 'sqlite' (default, in INVOICEAI_CACHE_DIR), 'memory', a file path or a redis:// URL",
+    )
+    parser.add_argument("--no-cache", action="store_true", help="neither read nor write the result cache")
+    parser.add_argument("--pages", metavar="SEL", help='pages to read, e.g. "1-3,7" (default: all)')
+    parser.add_argument("--password", help="password for encrypted PDFs (visible in the process list)")
+    parser.add_argument(
+        "--mode",
+        choices=("images", "images+text", "text", "pdf"),
+        help="what is sent to Claude (default: images)",
+    )
+    parser.add_argument("--no-embedded", action="store_true", help="ignore embedded e-invoice XML; use the model")
+    parser.add_argument(
+        "--cross-check", action="store_true", help="also read e-invoice PDFs visually and report disagreements"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Extracts every file and writes the results; returns the exit code."""
+    from invoiceai.extractor import ExtractionFailure, Extractor
+
+    extractor = Extractor(
+        model=args.model,
+        cache=None if args.no_cache else args.cache,
+        concurrency=args.concurrency,
+        mode=args.mode,
+        prefer_embedded=not args.no_embedded,
+        cross_check=args.cross_check,
+    )
+    with extractor:
+        results = extractor.extract_many(
+            args.files, pages=args.pages, password=args.password, progress=False if args.quiet else None
+        )
+    with ExitStack() as stack:
+        stream: TextIO = sys.stdout
+        if args.out is not None:
+            stream = stack.enter_context(args.out.open("w", encoding="utf-8", newline=""))
+        write_results(results, stream, args.format)
+    failures = [result for result in results if isinstance(result, ExtractionFailure)]
+    configuration = {f.error.message for f in failures if isinstance(f.error, ConfigurationError)}
+    for message in sorted(configuration):
+        print(f"invoiceai: {message}", file=sys.stderr)
+    for failure in failures:
+        if not isinstance(failure.error, ConfigurationError):
+            print(f"invoiceai: {failure.source}: {type(failure.error).__name__}: {failure.error}", file=sys.stderr)
+    if configuration:
+        return 2
+    return 1 if failures else 0

@@ -1,0 +1,163 @@
+"""What an extraction returns: :class:`Extraction` on success, :class:`ExtractionFailure` in a batch."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel
+
+from invoiceai.errors import InvoiceAIError
+from invoiceai.schema.findings import Finding
+from invoiceai.usage import Usage
+
+__all__ = ["Extraction", "ExtractionFailure", "Origin", "Timings"]
+
+T = TypeVar("T", bound=BaseModel)
+
+Origin = Literal["model", "einvoice", "cache"]
+"""Where the data came from: Claude, an e-invoice's XML, or the cache (no new cost)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Timings:
+    """Seconds spent per stage of one extraction.
+
+    Attributes:
+        load: Reading or fetching the source and detecting its type.
+        render: Rendering pages (counted while the backend pulls them).
+        backend: The model backend, minus the rendering it asked for.
+        validate: Validation and cross-checks.
+        einvoice: Looking for and reading an e-invoice's XML.
+        cache: Cache lookups and writes.
+    """
+
+    load: float = 0.0
+    render: float = 0.0
+    backend: float = 0.0
+    validate: float = 0.0
+    einvoice: float = 0.0
+    cache: float = 0.0
+
+    @property
+    def total(self) -> float:
+        """Every stage together."""
+        return self.load + self.render + self.backend + self.validate + self.einvoice + self.cache
+
+
+def _usage_dict(usage: Usage) -> dict[str, Any]:
+    data = dataclasses.asdict(usage)
+    data["cost_usd"] = f"{usage.cost_usd:f}"
+    return data
+
+
+@dataclasses.dataclass(frozen=True)
+class Extraction(Generic[T]):
+    """The typed result of extracting one document.
+
+    Attributes:
+        data: The extracted data, an instance of the schema asked for (``Invoice`` by default).
+        usage: Tokens, requests and cost, summed over every attempt; zero for cache hits and
+            e-invoices.
+        findings: Validation findings (for ``Invoice``-like schemas; empty otherwise), plus
+            cross-check disagreements when asked for.
+        origin: ``"model"``, ``"einvoice"`` or ``"cache"``.
+        document_id: SHA-256 of the document's bytes.
+        pages: 1-based numbers of the pages that were read (empty for XML).
+        timings: Seconds per stage.
+        warnings: Things worth knowing that are not findings (a page skipped, a retry, ...).
+        source: A display name for the input (file name or URL).
+        model: The model that produced the data, when one did.
+    """
+
+    data: T
+    usage: Usage
+    findings: tuple[Finding, ...]
+    origin: Origin
+    document_id: str
+    pages: tuple[int, ...] = ()
+    timings: Timings = Timings()
+    warnings: tuple[str, ...] = ()
+    source: str = ""
+    model: str | None = None
+
+    ok: Literal[True] = dataclasses.field(default=True, init=False)
+    """Always ``True``; lets ``extract_many`` results be told apart from failures by type checkers."""
+
+    @property
+    def errors(self) -> tuple[Finding, ...]:
+        """The findings of severity ``error``."""
+        return tuple(finding for finding in self.findings if finding.severity == "error")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Returns a JSON-ready dict: data as JSON values (money as strings), findings, usage, timings."""
+        return {
+            "source": self.source,
+            "document_id": self.document_id,
+            "origin": self.origin,
+            "model": self.model,
+            "pages": list(self.pages),
+            "data": self.data.model_dump(mode="json"),
+            "findings": [finding.model_dump(mode="json") for finding in self.findings],
+            "usage": _usage_dict(self.usage),
+            "timings": dataclasses.asdict(self.timings),
+            "warnings": list(self.warnings),
+        }
+
+    def _repr_html_(self) -> str:
+        from invoiceai.schema.html import findings_html, invoice_html
+        from invoiceai.schema.invoice import Invoice
+
+        caption = (
+            f"{self.source or self.document_id[:12]} — origin {self.origin}"
+            f"{f', model {self.model}' if self.model else ''}, {self.usage.requests} request(s), "
+            f"{self.usage.total_input_tokens} input + {self.usage.output_tokens} output tokens, "
+            f"${self.usage.cost_usd:.4f}, {self.timings.total:.2f} s"
+        )
+        if isinstance(self.data, Invoice):
+            return invoice_html(self.data, list(self.findings), caption=caption)
+        import html
+        import json
+
+        body = html.escape(json.dumps(self.data.model_dump(mode="json"), indent=2, ensure_ascii=False))
+        return f"<div><p>{html.escape(caption)}</p><pre>{body}</pre>{findings_html(list(self.findings))}</div>"
+
+
+@dataclasses.dataclass(frozen=True)
+class ExtractionFailure:
+    """A document of a batch that could not be extracted; the rest of the batch went on.
+
+    Attributes:
+        error: The typed error, with its context (document id, page, attempts, request id).
+        source: A display name for the input.
+        document_id: SHA-256 of the bytes, if they could be read.
+        usage: What was spent before the failure (failed attempts still cost tokens).
+        timings: Seconds per stage until the failure.
+    """
+
+    error: InvoiceAIError
+    source: str = ""
+    document_id: str | None = None
+    usage: Usage = dataclasses.field(default_factory=Usage)
+    timings: Timings = dataclasses.field(default_factory=Timings)
+
+    ok: Literal[False] = dataclasses.field(default=False, init=False)
+    """Always ``False``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Returns a JSON-ready dict with the error's type, message and context."""
+        return {
+            "source": self.source,
+            "document_id": self.document_id,
+            "error": {"type": type(self.error).__name__, "message": self.error.message, **self.error.context()},
+            "usage": _usage_dict(self.usage),
+            "timings": dataclasses.asdict(self.timings),
+        }
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return (
+            f'<div style="background:#fde2e1;padding:6px"><b>{html.escape(type(self.error).__name__)}</b> '
+            f"{html.escape(self.source)}: {html.escape(str(self.error))}</div>"
+        )

@@ -1,0 +1,214 @@
+"""Decisions of one extraction that do no I/O, shared by the sync and async paths.
+
+What goes in the cache and how it is read back, the cache key, which findings an extraction
+gets, and how an e-invoice becomes the requested schema. :mod:`invoiceai.extractor.extractor`
+repeats only the I/O around these.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from invoiceai.errors import UnsupportedSchemaError
+from invoiceai.pages import ImageBudget, Page, PageSource
+from invoiceai.schema.findings import Finding
+from invoiceai.schema.invoice import Invoice
+from invoiceai.schema.validation import validate
+
+__all__ = [
+    "ENVELOPE_VERSION",
+    "CachedResult",
+    "TimedPageSource",
+    "decode_cached",
+    "describe",
+    "encode_cached",
+    "findings_for",
+    "from_einvoice",
+    "is_invoice_schema",
+    "selected_pages",
+]
+
+ENVELOPE_VERSION = "1"
+"""Version of what :func:`encode_cached` writes; part of the cache key."""
+
+T = TypeVar("T", bound=BaseModel)
+
+
+def is_invoice_schema(schema: type[BaseModel]) -> bool:
+    """Tells whether ``schema`` is :class:`~invoiceai.Invoice` or a subclass (validation applies)."""
+    return isinstance(schema, type) and issubclass(schema, Invoice)
+
+
+def findings_for(
+    data: BaseModel, extra: Sequence[Finding] = (), *, dropped: Sequence[Finding] = ()
+) -> tuple[Finding, ...]:
+    """Validation findings for Invoice-like data (none for other schemas), then ``extra``.
+
+    ``dropped`` are normalisation findings recorded earlier (a cached extraction's); they come
+    first, where :func:`~invoiceai.validate` puts the live ones.
+    """
+    found = validate(data) if isinstance(data, Invoice) else []
+    return (*dropped, *found, *extra)
+
+
+def from_einvoice(invoice: Invoice, schema: type[T]) -> T:
+    """Returns an e-invoice's data as ``schema``, which must be ``Invoice`` or a subclass of it.
+
+    Raises:
+        UnsupportedSchemaError: ``schema`` is not Invoice-like; e-invoice XML maps onto
+            ``Invoice`` fields only.
+    """
+    if not is_invoice_schema(schema):
+        raise UnsupportedSchemaError(
+            f"XML e-invoices are read into invoiceai.Invoice, not {schema.__name__}; pass schema=Invoice "
+            "(or a subclass), or prefer_embedded=False to extract a PDF's pages with the model instead."
+        )
+    if type(invoice) is schema:
+        return invoice
+    return schema.model_validate(invoice.model_dump())
+
+
+class CachedResult:
+    """A cache entry decoded and re-validated against the schema asked for now.
+
+    Attributes:
+        data: The validated data.
+        model: The model that produced it.
+        pages: Page numbers that were read.
+        warnings: Warnings of the original extraction.
+        dropped: Normalisation findings of the original reply (values that were dropped then);
+            the stored data no longer shows them, so they are kept beside it.
+    """
+
+    __slots__ = ("data", "dropped", "model", "pages", "warnings")
+
+    def __init__(
+        self,
+        data: BaseModel,
+        model: str | None,
+        pages: tuple[int, ...],
+        warnings: tuple[str, ...],
+        dropped: tuple[Finding, ...],
+    ) -> None:
+        self.data = data
+        self.model = model
+        self.pages = pages
+        self.warnings = warnings
+        self.dropped = dropped
+
+
+def encode_cached(data: BaseModel, *, model: str | None, pages: Sequence[int], warnings: Sequence[str]) -> str:
+    """Serialises one extraction for the cache: JSON only, money as exact strings, no secrets."""
+    dropped = data.normalization_findings if isinstance(data, Invoice) else []
+    envelope = {
+        "version": ENVELOPE_VERSION,
+        "model": model,
+        "pages": list(pages),
+        "warnings": list(warnings),
+        "dropped": [finding.model_dump(mode="json") for finding in dropped],
+        "data": data.model_dump(mode="json"),
+    }
+    return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
+
+
+def decode_cached(value: str, schema: type[T]) -> CachedResult | None:
+    """Reads a cache entry back; ``None`` when it is corrupt or no longer fits ``schema``.
+
+    Entries are re-validated on every read, so a changed schema never returns stale data: the
+    caller treats ``None`` as a miss and overwrites the entry.
+    """
+    try:
+        envelope = json.loads(value)
+        if not isinstance(envelope, dict) or envelope.get("version") != ENVELOPE_VERSION:
+            return None
+        data = schema.model_validate(envelope["data"])
+        pages = tuple(int(page) for page in envelope.get("pages", ()))
+        warnings = tuple(str(warning) for warning in envelope.get("warnings", ()))
+        dropped = tuple(Finding.model_validate(finding) for finding in envelope.get("dropped", ()))
+        model = envelope.get("model")
+    except (ValueError, TypeError, KeyError, ValidationError):
+        return None
+    return CachedResult(data, model if isinstance(model, str) else None, pages, warnings, dropped)
+
+
+def selected_pages(source: PageSource) -> tuple[int, ...]:
+    """The 1-based page numbers a source will render (all of them when it cannot say)."""
+    numbers = getattr(source, "page_numbers", None)
+    if isinstance(numbers, (tuple, list)) and all(isinstance(n, int) for n in numbers):
+        return tuple(numbers)
+    return tuple(range(1, source.page_count + 1))
+
+
+class TimedPageSource:
+    """Wraps a :class:`~invoiceai.pages.PageSource` and counts the seconds spent rendering.
+
+    The backend pulls pages while it works, so render time would otherwise hide inside the
+    backend's time. The wrapper is transparent: same pages, same laziness.
+    """
+
+    def __init__(self, inner: PageSource) -> None:
+        self.inner = inner
+        self.seconds = 0.0
+
+    @property
+    def document_id(self) -> str:
+        """See :class:`~invoiceai.pages.PageSource`."""
+        return self.inner.document_id
+
+    @property
+    def page_count(self) -> int:
+        """See :class:`~invoiceai.pages.PageSource`."""
+        return self.inner.page_count
+
+    @property
+    def page_numbers(self) -> tuple[int, ...]:
+        """The 1-based page numbers of the selected pages."""
+        return selected_pages(self.inner)
+
+    def render(self, budget: ImageBudget) -> Iterator[Page]:
+        """Yields the inner source's pages, timing each one."""
+        pages = self.inner.render(budget)
+        while True:
+            started = time.perf_counter()
+            try:
+                page = next(pages)
+            except StopIteration:
+                self.seconds += time.perf_counter() - started
+                return
+            self.seconds += time.perf_counter() - started
+            yield page
+
+    def text_layers(self) -> list[str | None]:
+        """See :class:`~invoiceai.pages.PageSource`."""
+        started = time.perf_counter()
+        try:
+            return self.inner.text_layers()
+        finally:
+            self.seconds += time.perf_counter() - started
+
+    def pdf_bytes(self) -> bytes | None:
+        """See :class:`~invoiceai.pages.PageSource`."""
+        started = time.perf_counter()
+        try:
+            return self.inner.pdf_bytes()
+        finally:
+            self.seconds += time.perf_counter() - started
+
+
+def describe(value: Any) -> str:
+    """A short display name for a source: file name, URL or the type of object."""
+    from os import PathLike, fspath
+
+    if isinstance(value, str):
+        return value
+    if isinstance(value, PathLike):
+        return str(fspath(value))
+    name = getattr(value, "name", None)
+    if isinstance(name, str):
+        return name
+    return f"<{type(value).__name__}>"

@@ -1,0 +1,135 @@
+"""HTML for notebooks: an invoice as header, parties, line items, totals and highlighted findings.
+
+Pure string building with every value escaped, so an invoice that contains ``<script>`` in a
+description shows it as text. Jupyter calls ``_repr_html_`` on :class:`~invoiceai.Invoice` and on
+:class:`~invoiceai.Extraction`, which both land here.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from invoiceai.schema.findings import Finding
+from invoiceai.schema.invoice import Invoice, Party
+
+__all__ = ["findings_html", "invoice_html", "table_html"]
+
+_STYLE = (
+    "<style>"
+    ".iai{font-family:system-ui,sans-serif;font-size:13px;max-width:960px}"
+    ".iai table{border-collapse:collapse;margin:4px 0 10px}"
+    ".iai th,.iai td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}"
+    ".iai td.num{text-align:right;font-variant-numeric:tabular-nums}"
+    ".iai th{background:#f5f5f5}"
+    ".iai .error{background:#fde2e1}.iai .warning{background:#fff4d6}.iai .info{background:#e8f0fe}"
+    ".iai h4{margin:10px 0 2px}"
+    "</style>"
+)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "<td></td>"
+    if isinstance(value, Decimal):
+        return f'<td class="num">{html.escape(f"{value:f}")}</td>'
+    return f"<td>{html.escape(str(value))}</td>"
+
+
+def table_html(headers: Sequence[str], rows: Iterable[Sequence[Any]], row_classes: Sequence[str] = ()) -> str:
+    """Returns an HTML table with escaped cells; Decimal cells are right-aligned."""
+    head = "".join(f"<th>{html.escape(header)}</th>" for header in headers)
+    body = []
+    for index, row in enumerate(rows):
+        css = f' class="{row_classes[index]}"' if index < len(row_classes) and row_classes[index] else ""
+        body.append(f"<tr{css}>{''.join(_cell(value) for value in row)}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _party(party: Party) -> str:
+    address = party.address
+    lines = [
+        party.name,
+        address.street,
+        " ".join(part for part in (address.postal_code, address.city) if part),
+        ", ".join(part for part in (address.region, address.country_code) if part),
+        f"VAT {party.vat_id}" if party.vat_id else None,
+        f"Tax {party.tax_id}" if party.tax_id else None,
+        party.email,
+        party.phone,
+    ]
+    return "<br>".join(html.escape(line) for line in lines if line) or "<i>unknown</i>"
+
+
+def findings_html(findings: Sequence[Finding]) -> str:
+    """Returns the findings as a table, each row coloured by severity; empty string if none."""
+    if not findings:
+        return ""
+    rows = [(f.severity, f.rule, f.message, ", ".join(f.fields)) for f in findings]
+    table = table_html(("severity", "rule", "message", "fields"), rows, [f.severity for f in findings])
+    return f"<h4>Findings</h4>{table}"
+
+
+def invoice_html(invoice: Invoice, findings: Sequence[Finding] | None = None, *, caption: str = "") -> str:
+    """Returns a self-contained HTML rendering of ``invoice``.
+
+    Args:
+        invoice: The invoice to show.
+        findings: Validation findings to highlight; defaults to ``validate(invoice)``.
+        caption: A line shown above the invoice (origin, cost, ...), as plain text.
+
+    Returns:
+        HTML with inline styles, safe to embed (every value is escaped).
+    """
+    if findings is None:
+        from invoiceai.schema.validation import validate
+
+        findings = validate(invoice)
+    title = (invoice.document_type or "document").replace("_", " ").title()
+    header = [
+        ("Number", invoice.invoice_number),
+        ("Issue date", invoice.issue_date),
+        ("Due date", invoice.due_date),
+        ("Currency", invoice.currency),
+        ("Purchase order", invoice.purchase_order),
+        ("Buyer reference", invoice.buyer_reference),
+    ]
+    parts = [
+        _STYLE,
+        '<div class="iai">',
+        f"<p>{html.escape(caption)}</p>" if caption else "",
+        f"<h4>{html.escape(title)}</h4>",
+        table_html(("field", "value"), [(name, value) for name, value in header if value is not None]),
+        f"<table><tr><th>Seller</th><th>Buyer</th></tr><tr><td>{_party(invoice.seller)}</td>"
+        f"<td>{_party(invoice.buyer)}</td></tr></table>",
+    ]
+    if invoice.line_items:
+        rows = [
+            (i + 1, line.description, line.quantity, line.unit, line.unit_price, line.amount, line.tax_rate)
+            for i, line in enumerate(invoice.line_items)
+        ]
+        headers = ("#", "description", "quantity", "unit", "unit price", "amount", "tax %")
+        parts += ["<h4>Line items</h4>", table_html(headers, rows)]
+    if invoice.tax_breakdown:
+        tax_rows = [(t.rate, t.taxable_amount, t.tax_amount, t.category) for t in invoice.tax_breakdown]
+        parts += ["<h4>Tax</h4>", table_html(("rate %", "taxable", "tax", "category"), tax_rows)]
+    totals = [
+        ("Subtotal", invoice.subtotal),
+        ("Allowances", invoice.allowance_total),
+        ("Charges", invoice.charge_total),
+        ("Tax", invoice.tax_total),
+        ("Total", invoice.total),
+        ("Paid", invoice.amount_paid),
+        ("Rounding", invoice.rounding_amount),
+        ("Amount due", invoice.amount_due),
+    ]
+    parts += ["<h4>Totals</h4>", table_html(("", invoice.currency or ""), [t for t in totals if t[1] is not None])]
+    payment = invoice.payment
+    pay = [("IBAN", payment.iban), ("BIC", payment.bic), ("Account", payment.account_number)]
+    pay += [("Reference", payment.reference), ("Terms", payment.terms)]
+    if any(value for _, value in pay):
+        parts += ["<h4>Payment</h4>", table_html(("", ""), [p for p in pay if p[1]])]
+    parts += [findings_html(findings), "</div>"]
+    return "".join(parts)
