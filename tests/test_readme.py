@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 
@@ -39,7 +41,29 @@ def test_ci_builds_a_fresh_environment_and_runs_every_check() -> None:
         assert step in ci, step
 
 
-def test_readme_python_example_runs() -> None:
+def test_readme_python_example_runs_against_the_fake_api(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from documents_factory import example_invoice, png_invoice
+    from invoiceai.testing import FakeClaudeAPI
+
     example = re.search(r"## In Python\n\n```python\n(.*?)```", README, re.S)
     assert example
-    exec(compile(example.group(1), "README.md", "exec"), {})
+    (tmp_path / "scan.png").write_bytes(png_invoice())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("INVOICEAI_CACHE_DIR", raising=False)
+    api = FakeClaudeAPI(
+        answer=example_invoice().model_dump(mode="json"), usage={"input_tokens": 2000, "output_tokens": 500}
+    )
+    with api.serve() as server:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-readme-test")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+        exec(compile(example.group(1), "README.md", "exec"), {})
+        first = capsys.readouterr().out
+        exec(compile(example.group(1), "README.md", "exec"), {})
+        second = capsys.readouterr().out
+    assert first.splitlines()[0] == "INV-2026-0042 562.04 EUR"
+    assert first.splitlines()[1].startswith("model 1 0.")
+    assert second.splitlines()[1] == "cache 0 0"  # the second extract is free
+    assert len(api.message_requests) == 1
