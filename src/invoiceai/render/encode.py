@@ -224,6 +224,10 @@ def _png(image: Image.Image, *, bits: int | None, level: int = 2) -> EncodedImag
     # Palette pages: level 2 costs half of level 6 for 10-20 % more bytes, and on dense text
     # pages it is 40 % smaller than run-length-only compression at the same speed. Encoding,
     # not rendering, is most of what a page costs.
+    from invoiceai.render.png import can_write, write_png
+
+    if can_write(image, bits):
+        return EncodedImage(write_png(image, bits=bits, level=level), "image/png", image.width, image.height)
     buffer = io.BytesIO()
     options: dict[str, object] = {"compress_level": level}
     if bits is not None:
