@@ -14,6 +14,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from invoiceai.schema import Address, Invoice, LineItem, Party, PaymentDetails, TaxLine
+from invoiceai.schema.invoice import TOTAL_FIELDS
 from invoiceai.schema.validation import minor_unit
 
 CURRENCIES = ("EUR", "USD", "GBP", "CHF", "JPY", "BHD", "SEK", "HUF", "KWD", "CLP")
@@ -143,20 +144,7 @@ def consistent_invoices(draw: st.DrawFn) -> Invoice:
 
 def money_paths(invoice: Invoice) -> list[str]:
     """Dotted paths of every money field that holds a value."""
-    paths = [
-        name
-        for name in (
-            "subtotal",
-            "allowance_total",
-            "charge_total",
-            "tax_total",
-            "total",
-            "amount_paid",
-            "rounding_amount",
-            "amount_due",
-        )
-        if getattr(invoice, name) is not None
-    ]
+    paths = [name for name in TOTAL_FIELDS if getattr(invoice, name) is not None]
     for i, line in enumerate(invoice.line_items):
         for name in ("unit_price", "allowance_amount", "charge_amount", "amount"):
             if getattr(line, name) is not None:

@@ -19,6 +19,8 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from invoiceai.schema.invoice import TOTAL_FIELDS
+
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
@@ -113,19 +115,7 @@ class MergeSpec:
 
 INVOICE_MERGE = MergeSpec(
     concatenate=frozenset({"line_items"}),
-    from_last=frozenset(
-        {
-            "tax_breakdown",
-            "subtotal",
-            "allowance_total",
-            "charge_total",
-            "tax_total",
-            "total",
-            "amount_paid",
-            "rounding_amount",
-            "amount_due",
-        }
-    ),
+    from_last=frozenset({"tax_breakdown", *TOTAL_FIELDS}),
 )
 
 

@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from invoiceai.einvoice.units import unit_code
+from invoiceai.schema.invoice import TOTAL_FIELDS
 
 if TYPE_CHECKING:
     from invoiceai.schema import Finding, Invoice, Severity, TaxLine
@@ -49,16 +50,7 @@ _CRITICAL = frozenset(
         "payment.reference",
     }
 )
-_AMOUNT_FIELDS = (
-    "subtotal",
-    "allowance_total",
-    "charge_total",
-    "tax_total",
-    "total",
-    "amount_paid",
-    "rounding_amount",
-    "amount_due",
-)
+_AMOUNT_FIELDS = TOTAL_FIELDS
 _IDENTIFIERS = ("invoice_number", "purchase_order", "buyer_reference")
 _PARTY_IDS = ("vat_id", "tax_id")
 

@@ -28,7 +28,19 @@ from invoiceai.schema.fields import (
 )
 from invoiceai.schema.findings import Finding
 
-__all__ = ["Address", "Invoice", "LineItem", "Party", "PaymentDetails", "TaxLine"]
+__all__ = ["TOTAL_FIELDS", "Address", "Invoice", "LineItem", "Party", "PaymentDetails", "TaxLine"]
+
+TOTAL_FIELDS = (
+    "subtotal",
+    "allowance_total",
+    "charge_total",
+    "tax_total",
+    "total",
+    "amount_paid",
+    "rounding_amount",
+    "amount_due",
+)
+"""The document-level money fields of :class:`Invoice`, in the order they add up."""
 
 
 class _Part(BaseModel):
