@@ -296,3 +296,32 @@ def test_closed_extractor_refuses_work() -> None:
 def test_a_backend_given_with_a_conflicting_model_is_refused() -> None:
     with pytest.raises(invoiceai.ConfigurationError, match="conflicts"):
         Extractor(model="claude-opus-5", backend=fake())
+
+
+def test_duplicates_do_not_hang_when_their_owner_dies_of_a_base_exception() -> None:
+    class Abort(BaseException):
+        pass
+
+    started = threading.Event()
+
+    def die(_: object) -> Invoice:
+        started.set()
+        time.sleep(0.1)  # let the duplicate find the claim and wait on it
+        raise Abort
+
+    document = png_invoice("dup")
+    with Extractor(backend=FakeBackend(default=die), cache=None, concurrency=2) as extractor:
+        finished = threading.Event()
+        outcome: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                extractor.extract_many([document, document], progress=False)
+            except BaseException as exc:
+                outcome.append(exc)
+            finished.set()
+
+        threading.Thread(target=run, daemon=True).start()
+        assert finished.wait(10), "extract_many hung"
+    assert started.is_set()
+    assert isinstance(outcome[0], Abort)

@@ -74,11 +74,14 @@ def run_batch(
                 return _as_duplicate(claim.result(), document)
             try:
                 result: Result = extractor._extract_loaded(document, schema, pages, password, clock)
-            except Exception as exc:
+            except Exception as exc:  # every failure becomes this document's result
                 result = extractor._failure(source, exc, document, clock)
+            except BaseException as exc:
+                claim.set_exception(exc)  # duplicates waiting on this document must not hang
+                raise
             claim.set_result(result)
             return result
-        except Exception as exc:
+        except Exception as exc:  # loading failed: this slot fails, the batch goes on
             return extractor._failure(source, exc, document, clock)
 
     results: list[Result | None] = [None] * total
@@ -136,14 +139,14 @@ async def arun_batch(
             claim = claims[document.document_id] = asyncio.get_running_loop().create_future()
             try:
                 result: Result = await extractor._aextract_loaded(document, schema, pages, password, clock)
-            except Exception as exc:
+            except Exception as exc:  # every failure becomes this document's result
                 result = extractor._failure(source, exc, document, clock)
             except BaseException:
                 claim.cancel()  # duplicates waiting on this document are cancelled with it
                 raise
             claim.set_result(result)
             return result
-        except Exception as exc:
+        except Exception as exc:  # loading failed: this slot fails, the batch goes on
             return extractor._failure(source, exc, document, clock)
 
     async def work(source: Source) -> Result:
