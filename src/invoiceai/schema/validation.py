@@ -51,7 +51,7 @@ def validate(invoice: Invoice) -> list[Finding]:
         for rule in RULES:
             try:
                 findings.extend(rule(invoice, unit))
-            except Exception as exc:
+            except Exception as exc:  # validation is advisory and must never raise
                 findings.append(
                     Finding(
                         rule="IAI-UNCHECKED",
