@@ -28,9 +28,12 @@ def test_every_invoice_field_has_an_en16931_term() -> None:
 
 def test_the_model_page_lists_every_field_with_its_term() -> None:
     page = (DOCS / "invoice-model.md").read_text()
-    for path, (term, _) in FIELD_TERMS.items():
-        assert f"| `{path}` |" in page, path
-        assert term in page
+    rows = {line.split(" | ")[0].removeprefix("| "): line.split(" | ") for line in page.splitlines()}
+    for path, (term, name) in FIELD_TERMS.items():
+        row = rows.get(f"`{path}`")
+        assert row is not None, path
+        # | field | type | EN 16931 | business term | description |: the term in the field's own row.
+        assert (row[2], row[3]) == (term, name), path
 
 
 def test_the_validation_page_lists_every_rule() -> None:

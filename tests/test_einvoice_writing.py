@@ -11,7 +11,9 @@ import pytest
 from conftest import corpus_params
 from einvoice_corpus import XML_DIR
 from invoiceai.einvoice import (
+    compare_invoices,
     find_embedded_invoice,
+    parse_einvoice,
     read_einvoice,
     read_embedded_invoice,
     schema_errors,
@@ -151,7 +153,10 @@ def test_corpus_round_trip_is_exact_and_xsd_valid(path: Path, syntax: str) -> No
         return
     written = to_xml(original, syntax)  # type: ignore[arg-type]
     assert schema_errors(written) == []
-    assert read_einvoice(written) == original
+    again = read_einvoice(written)
+    assert again == original
+    # Decimal("1.10") == Decimal("1.1"): the JSON form shows every digit as written.
+    assert again.model_dump_json() == original.model_dump_json()
 
 
 def test_not_writable_list_names_only_real_files(corpus_dir: Path) -> None:
@@ -442,3 +447,123 @@ def _blank_pdf() -> bytes:
     out = io.BytesIO()
     Image.new("L", (200, 280), 255).save(out, format="PDF", resolution=24)
     return out.getvalue()
+
+
+def test_charge_indicator_accepts_every_xs_boolean_spelling() -> None:
+    # xs:boolean is "true"/"false" or "1"/"0": a charge written "1" is still a charge.
+    cii = to_xml(fictional(), "cii")
+    cii = cii.replace(b"<udt:Indicator>true<", b"<udt:Indicator>1<").replace(
+        b"<udt:Indicator>false<", b"<udt:Indicator>0<"
+    )
+    ubl = to_xml(fictional(), "ubl")
+    ubl = ubl.replace(b"ChargeIndicator>true<", b"ChargeIndicator>1<").replace(
+        b"ChargeIndicator>false<", b"ChargeIndicator> 0 <"
+    )
+    for data in (cii, ubl):
+        assert b">1<" in data and schema_errors(data) == []
+        line = read_einvoice(data).line_items[0]
+        assert (line.allowance_amount, line.charge_amount) == (Decimal("2.00"), Decimal("1.00"))
+
+
+def test_ubl_credit_note_without_a_type_code_is_still_a_credit_note() -> None:
+    # CreditNoteTypeCode is optional in the UBL XSD; the root element alone says what it is.
+    written = to_xml(fictional().model_copy(update={"document_type": "credit_note"}), "ubl")
+    untyped = written.replace(b"<cbc:CreditNoteTypeCode>381</cbc:CreditNoteTypeCode>", b"")
+    assert untyped != written and schema_errors(untyped) == []
+    parsed = parse_einvoice(untyped)
+    assert parsed.header.type_code is None
+    assert parsed.invoice.document_type == "credit_note"
+    assert b"<CreditNote" in to_xml(parsed.invoice, "ubl")
+    assert b"<ram:TypeCode>381<" in to_xml(parsed.invoice, "cii")
+
+
+@pytest.mark.parametrize(
+    ("printed", "code"), [("PCS", "H87"), ("KG", "KGM"), ("HRS", "HUR"), ("ST", "H87"), ("PC", "H87")]
+)
+def test_upper_case_printed_units_become_rec20_codes(printed: str, code: str) -> None:
+    # "PCS" and "KG" look like codes but are not UN/ECE Rec 20 codes (H87, KGM).
+    invoice = fictional()
+    invoice.line_items[0].unit = printed
+    assert plan(invoice).lines[0].unit_code == code
+    assert read_einvoice(to_xml(invoice, "ubl")).line_items[0].unit == code
+    assert compare_invoices(read_einvoice(to_xml(invoice, "cii")), invoice) == []
+
+
+@pytest.mark.parametrize("code", ["H87", "C62", "KGM", "STK", "EA", "SET", "XPP", "LTR"])
+def test_rec20_codes_are_kept_as_written(code: str) -> None:
+    invoice = fictional()
+    invoice.line_items[0].unit = code
+    assert plan(invoice).lines[0].unit_code == code
+
+
+@pytest.mark.parametrize("syntax", ["cii", "ubl"])
+def test_breakdown_categories_are_written_as_codes(syntax: str) -> None:
+    invoice = fictional()
+    invoice.tax_breakdown[0].category = " s "
+    invoice.line_items[0].tax_category = "S"
+    again = read_einvoice(to_xml(invoice, syntax))  # type: ignore[arg-type]
+    assert [row.category for row in again.tax_breakdown] == ["S", "S"]
+    assert [line.tax_category for line in again.line_items] == ["S", "S"]
+
+
+def test_breakdown_category_that_is_no_vat_code_is_refused() -> None:
+    invoice = fictional()
+    invoice.tax_breakdown[0].category = "Standard"
+    with pytest.raises(MissingFieldsError) as caught:
+        to_xml(invoice, "cii")
+    assert caught.value.fields == [
+        "tax_breakdown[0].category (BT-118: 'Standard' is not a VAT category code AE, E, G, K, L, M, O, S, Z)"
+    ]
+
+
+@pytest.mark.parametrize("syntax", ["cii", "ubl"])
+def test_lone_surrogates_are_dropped_not_fatal(syntax: str) -> None:
+    # json.loads() lets "\ud800" through; lxml cannot encode it.
+    invoice = fictional().model_copy(update={"notes": "bad\ud800 text\udfff"})
+    written = to_xml(invoice, syntax)  # type: ignore[arg-type]
+    assert schema_errors(written) == []
+    assert read_einvoice(written).notes == "bad text"
+
+
+def test_text_made_only_of_characters_xml_cannot_carry_is_missing() -> None:
+    invoice = fictional().model_copy(update={"invoice_number": "\x07\x0c"})
+    with pytest.raises(MissingFieldsError) as caught:
+        to_xml(invoice, "cii")
+    assert caught.value.fields == ["invoice_number (BT-1)"]
+
+
+def test_a_credit_note_printed_negative_is_written_with_positive_amounts() -> None:
+    from decimal import Decimal
+
+    from invoiceai.einvoice import read_einvoice, to_xml
+    from invoiceai.schema import Invoice, validate
+
+    positive = Invoice.model_validate_json((Path(__file__).parent.parent / "examples" / "invoice.json").read_bytes())
+    positive.document_type = "credit_note"
+    negative = positive.model_copy(deep=True)
+    for name in ("subtotal", "allowance_total", "tax_total", "total", "amount_paid", "amount_due"):
+        setattr(negative, name, -getattr(negative, name))
+    for line in negative.line_items:
+        line.quantity, line.amount = -line.quantity, -line.amount  # type: ignore[operator]
+    for tax in negative.tax_breakdown:
+        tax.taxable_amount, tax.tax_amount = -tax.taxable_amount, -tax.tax_amount  # type: ignore[operator]
+    assert validate(negative) == []
+    for syntax in ("cii", "ubl"):
+        back = read_einvoice(to_xml(negative, syntax))
+        assert back.document_type == "credit_note"
+        assert back.total == Decimal("562.04")
+        assert [line.quantity for line in back.line_items] == [line.quantity for line in positive.line_items]
+        assert back == read_einvoice(to_xml(positive, syntax))
+        assert validate(back) == []
+    assert negative.total == Decimal("-562.04")  # the caller's invoice is not changed
+
+
+def test_an_unknown_xsd_name_is_a_typed_error() -> None:
+    from invoiceai.einvoice import schema_errors, to_xml
+    from invoiceai.errors import EInvoiceError
+    from invoiceai.schema import Invoice
+
+    xml = to_xml(Invoice.model_validate_json((Path(__file__).parent.parent / "examples" / "invoice.json").read_bytes()))
+    assert schema_errors(xml, "cii") == []
+    with pytest.raises(EInvoiceError, match="bogus"):
+        schema_errors(xml, "bogus")

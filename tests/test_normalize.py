@@ -194,3 +194,71 @@ def test_parts_normalise_on_their_own_and_on_assignment() -> None:
 
 def test_unknown_three_letter_currency_is_kept_for_validation_to_flag() -> None:
     assert Invoice(currency="xyz").currency == "XYZ"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [(".5", "0.5"), ("$.99", "0.99"), ("€,50", "0.50"), ("-.25", "-0.25"), ("(.50)", "-0.50"), ("Rs.500", "500")],
+)
+def test_a_leading_decimal_separator_is_not_dropped(raw: str, expected: str) -> None:
+    # ".99" read as 99 would multiply the amount by a hundred.
+    assert str(parse_decimal(raw)) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["1e999999999", "1e999999999999999999999", "1e-999999999", 10**5000, 1e300],
+    ids=["1e999999999", "beyond-decimal-limits", "1e-999999999", "int-5001-digits", "float-1e300"],
+)
+def test_absurd_magnitudes_are_refused_not_expanded(raw: object) -> None:
+    # "1e999999999" would later be written out as a billion digits by validate() and to_xml().
+    with pytest.raises(NormalizationError):
+        parse_decimal(raw)
+    invoice = Invoice.model_validate({"total": raw, "line_items": [{"amount": raw}]})
+    assert (invoice.total, invoice.line_items[0].amount) == (None, None)
+    assert {finding.fields[0] for finding in invoice.normalization_findings} == {"total", "line_items[0].amount"}
+    assert LineItem(amount=raw).amount is None  # type: ignore[arg-type]
+
+
+def test_text_too_long_to_print_as_a_number_is_dropped_not_raised() -> None:
+    invoice = Invoice.model_validate({"invoice_number": 10**5000, "seller": {"address": {"postal_code": 10**5000}}})
+    assert invoice.invoice_number is None and invoice.seller.address.postal_code is None
+    assert [finding.fields[0] for finding in invoice.normalization_findings] == [
+        "invoice_number",
+        "seller.address.postal_code",
+    ]
+    assert LineItem(description=10**5000).description is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "2024-12-31 00:00:00",
+        "2024-12-31 23:59",
+        "2024-12-31T00:00:00+01:00",
+        "2024-12-31Z",
+        "2024-12-31+01:00",
+        "31.12.2024 10:00",
+        "12/31/2024 10:00 AM",
+        "31 December 2024 18:30:00",
+    ],
+)
+def test_dates_with_a_time_or_zone_keep_their_date(raw: str) -> None:
+    assert parse_date(raw) == dt.date(2024, 12, 31)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("Yen", "JPY"), ("RMB", "CNY"), ("SFr", "CHF"), ("NIS", "ILS"), ("Dhs", "AED"), ("Lei", "RON"), ("KSh", "KES")],
+)
+def test_three_letter_currency_names_map_to_their_iso_code(raw: str, expected: str) -> None:
+    # Not kept as the made-up codes "YEN", "RMB", ... that validation would then flag.
+    assert normalize_currency(raw) == expected
+
+
+def test_year_first_order_is_followed_for_two_digit_years() -> None:
+    assert parse_date("24/12/31", order="YMD") == dt.date(2024, 12, 31)
+    assert parse_date("24-01-02", order="YMD") == dt.date(2024, 1, 2)
+    assert Invoice.model_validate({"issue_date": "24/12/31"}, context={"date_order": "YMD"}).issue_date == dt.date(
+        2024, 12, 31
+    )

@@ -17,11 +17,12 @@ if TYPE_CHECKING:
 
 __all__ = ["add", "date_102", "decimal_text", "xml_text"]
 
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# C0 controls, lone surrogates (which json.loads lets through) and the two non-characters.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def xml_text(value: str) -> str:
-    """Removes characters XML 1.0 cannot represent."""
+    """Removes characters XML 1.0 cannot represent (or UTF-8 cannot encode)."""
     return _NOT_XML.sub("", value)
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from lxml import etree
 
-__all__ = ["amount", "date_value", "element_text", "first", "first_text", "nodes", "one_line", "texts"]
+__all__ = ["amount", "date_value", "element_text", "first", "first_text", "is_true", "nodes", "one_line", "texts"]
 
 # xs:decimal: no exponent, no grouping; a leading "+" is allowed.
 _XS_DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
@@ -73,6 +73,11 @@ def one_line(text: str | None) -> str | None:
         return None
     joined = " ".join(text.split())
     return joined or None
+
+
+def is_true(text: str | None) -> bool:
+    """Whether xs:boolean text is true: ``true`` or ``1`` (``false`` and ``0`` are false)."""
+    return text is not None and text.strip().lower() in ("true", "1")
 
 
 def amount(text: str | None) -> Decimal | str | None:

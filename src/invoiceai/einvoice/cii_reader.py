@@ -11,7 +11,17 @@ import dataclasses
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from invoiceai.einvoice._nodes import amount, date_value, element_text, first, first_text, nodes, one_line, texts
+from invoiceai.einvoice._nodes import (
+    amount,
+    date_value,
+    element_text,
+    first,
+    first_text,
+    is_true,
+    nodes,
+    one_line,
+    texts,
+)
 from invoiceai.einvoice.results import DocumentHeader
 from invoiceai.einvoice.syntax import CII_NS, ZUGFERD1_NS, Syntax, document_type_for
 
@@ -219,8 +229,8 @@ def _allowances_and_charges(settlement: etree._Element, ns: dict[str, str]) -> t
         value = amount(first_text(entry, "ram:ActualAmount", ns))
         if not isinstance(value, Decimal):
             continue
-        indicator = (first_text(entry, "ram:ChargeIndicator/udt:Indicator", ns) or "").strip().lower()
-        (charges if indicator == "true" else allowances).append(value)
+        indicator = first_text(entry, "ram:ChargeIndicator/udt:Indicator", ns)
+        (charges if is_true(indicator) else allowances).append(value)
     return (sum(allowances) if allowances else None), (sum(charges) if charges else None)
 
 

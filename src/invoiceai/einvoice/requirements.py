@@ -8,6 +8,7 @@ invoice model has no field for:
 - a line's VAT category (BT-151) when the line has none, from the VAT breakdown row with the
   same rate when that row is the only one at that rate;
 - a breakdown row's category (BT-118) when it has a positive rate and none is given: ``S``;
+  a given one is written as its code (``" s "`` -> ``S``) and must be a VAT category code;
 - a line's unit code (BT-130) from the printed unit, ``C62`` ("one") when none is known;
 - document-level allowances and charges per VAT breakdown row (BG-20/BG-21), from the
   difference between the amounts of the lines in that row and its taxable amount, when that
@@ -21,6 +22,7 @@ import dataclasses
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from invoiceai.einvoice._build import xml_text
 from invoiceai.einvoice.syntax import type_code_for
 from invoiceai.einvoice.units import DEFAULT_UNIT_CODE, unit_code
 from invoiceai.errors import MissingFieldsError
@@ -34,6 +36,8 @@ _ZERO = Decimal(0)
 
 VAT_CATEGORY_CODES = frozenset({"S", "Z", "E", "AE", "K", "G", "O", "L", "M"})
 """The UNTDID 5305 VAT category codes EN 16931 allows (BT-95, BT-102, BT-118, BT-151)."""
+
+_CODES = ", ".join(sorted(VAT_CATEGORY_CODES))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,7 +99,8 @@ def plan(invoice: Invoice) -> Plan:
     missing: list[str] = []
 
     def need(value: object, path: str, term: str) -> None:
-        if value is None or (isinstance(value, str) and not value.strip()):
+        # Text is written without the characters XML cannot carry; nothing may be left of it.
+        if value is None or (isinstance(value, str) and not xml_text(value).strip()):
             missing.append(f"{path} ({term})")
 
     need(invoice.invoice_number, "invoice_number", "BT-1")
@@ -118,7 +123,9 @@ def plan(invoice: Invoice) -> Plan:
         path = f"tax_breakdown[{i}]"
         need(row.taxable_amount, f"{path}.taxable_amount", "BT-116")
         need(row.tax_amount, f"{path}.tax_amount", "BT-117")
-        category = row.category or ("S" if row.rate is not None and row.rate > 0 else None)
+        category = _code(row.category) or ("S" if row.rate is not None and row.rate > 0 else None)
+        if category is not None and category not in VAT_CATEGORY_CODES:
+            missing.append(f"{path}.category (BT-118: {row.category!r} is not a VAT category code {_CODES})")
         need(category, f"{path}.category", "BT-118")
         if category != "O":
             need(row.rate, f"{path}.rate", "BT-119")
@@ -167,7 +174,7 @@ def _place_line(item: LineItem, taxes: list[PlannedTax]) -> tuple[str | None, in
         when the line cannot be written, what is missing, as a field path relative to the line.
     """
     rate = item.tax_rate
-    own = item.tax_category.strip().upper() if item.tax_category and item.tax_category.strip() else None
+    own = _code(item.tax_category)
     if own is None:
         # No BT-151 on the line: the rate must point at one category.
         category = _category_from_rate(rate, taxes)
@@ -176,8 +183,7 @@ def _place_line(item: LineItem, taxes: list[PlannedTax]) -> tuple[str | None, in
         rows = _rows_for(category, rate, taxes)
         return category, rows[0] if len(rows) == 1 else None, None
     if own not in VAT_CATEGORY_CODES:
-        codes = ", ".join(sorted(VAT_CATEGORY_CODES))
-        return None, None, f"tax_category (BT-151: {item.tax_category!r} is not a VAT category code {codes})"
+        return None, None, f"tax_category (BT-151: {item.tax_category!r} is not a VAT category code {_CODES})"
     rows = _rows_for(own, rate, taxes)
     if not rows:
         at = "" if rate is None or own == "O" else f" at {format(rate, 'f')} %"
@@ -185,6 +191,11 @@ def _place_line(item: LineItem, taxes: list[PlannedTax]) -> tuple[str | None, in
     if len(rows) > 1 and rate is None:
         return own, None, f"tax_rate (BT-152, to tell the VAT breakdown rows of category {own} apart)"
     return own, rows[0], None
+
+
+def _code(category: str | None) -> str | None:
+    """A VAT category as written, in the code's spelling (``" s "`` -> ``"S"``); ``None`` when blank."""
+    return category.strip().upper() if category and category.strip() else None
 
 
 def _rows_for(category: str, rate: Decimal | None, taxes: list[PlannedTax]) -> list[int]:

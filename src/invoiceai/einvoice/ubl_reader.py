@@ -11,7 +11,17 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from invoiceai.einvoice._nodes import amount, date_value, element_text, first, first_text, nodes, one_line, texts
+from invoiceai.einvoice._nodes import (
+    amount,
+    date_value,
+    element_text,
+    first,
+    first_text,
+    is_true,
+    nodes,
+    one_line,
+    texts,
+)
 from invoiceai.einvoice.cii_reader import join_notes
 from invoiceai.einvoice.results import DocumentHeader
 from invoiceai.einvoice.syntax import UBL_CREDIT_NOTE_NS, UBL_INVOICE_NS, document_type_for
@@ -38,7 +48,8 @@ def read_ubl(root: etree._Element) -> tuple[dict[str, Any], DocumentHeader]:
     type_code = first_text(root, f"cbc:{kind}TypeCode", ns)
     due = first_text(root, "cbc:DueDate", ns) or first_text(root, "cac:PaymentMeans/cbc:PaymentDueDate", ns)
     data: dict[str, Any] = {
-        "document_type": document_type_for(type_code),
+        # BT-3 is optional in the UBL XSD; without it, a CreditNote root still says what it is.
+        "document_type": document_type_for(type_code) or ("credit_note" if credit else None),
         "invoice_number": one_line(first_text(root, "cbc:ID", ns)),
         "issue_date": date_value(first_text(root, "cbc:IssueDate", ns)),
         "due_date": date_value(due),
@@ -112,8 +123,7 @@ def _line(line: etree._Element, ns: dict[str, str], credit: bool) -> dict[str, A
     for entry in nodes(line, "cac:AllowanceCharge", ns):
         value = amount(first_text(entry, "cbc:Amount", ns))
         if isinstance(value, Decimal):
-            indicator = (first_text(entry, "cbc:ChargeIndicator", ns) or "").strip().lower()
-            (charges if indicator == "true" else allowances).append(value)
+            (charges if is_true(first_text(entry, "cbc:ChargeIndicator", ns)) else allowances).append(value)
     name = first_text(line, "cac:Item/cbc:Name", ns) or first_text(line, "cac:Item/cbc:Description", ns)
     return {
         "description": one_line(name),

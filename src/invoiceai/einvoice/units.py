@@ -37,6 +37,9 @@ _WORDS: dict[str, str] = {
 }
 # fmt: on
 
+_WORDS_THAT_ARE_CODES = frozenset({"STK", "EA", "MIN", "DAY", "LTR", "KWH", "SET"})
+"""Keys of ``_WORDS`` whose upper-case spelling is itself a Rec 20 code."""
+
 
 def unit_code(unit: str | None) -> str | None:
     """Returns the Rec 20 code for a unit as printed or coded, or ``None`` when it is unknown.
@@ -51,7 +54,9 @@ def unit_code(unit: str | None) -> str | None:
     if unit is None:
         return None
     stripped = unit.strip()
-    if _CODE.match(stripped):
-        return stripped
     key = stripped.lower().rstrip(".").strip()
+    # "PCS", "KG" and "HRS" are printed in capitals but are no Rec 20 codes; a word that is
+    # itself a code ("STK" stick, "SET", "EA") is kept as the code.
+    if _CODE.match(stripped) and (key not in _WORDS or stripped in _WORDS_THAT_ARE_CODES):
+        return stripped
     return _WORDS.get(key)

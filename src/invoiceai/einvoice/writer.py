@@ -9,7 +9,7 @@ from invoiceai.errors import EInvoiceError
 if TYPE_CHECKING:
     from invoiceai.schema import Invoice
 
-__all__ = ["XmlSyntax", "to_xml"]
+__all__ = ["XmlSyntax", "positive_credit_note", "to_xml"]
 
 XmlSyntax = Literal["cii", "ubl"]
 
@@ -26,6 +26,10 @@ def to_xml(invoice: Invoice, syntax: XmlSyntax = "cii") -> bytes:
         invoice: The invoice, from an e-invoice or a visual extraction.
         syntax: ``"cii"`` or ``"ubl"``.
 
+    A credit note whose totals are negative (as many printed credit notes and scans show them)
+    is written with every sign flipped: an EN 16931 credit note (type 381, UBL ``CreditNote``)
+    states a positive amount credited, and a negative one would mean the opposite.
+
     Returns:
         UTF-8 XML bytes with an XML declaration.
 
@@ -38,7 +42,7 @@ def to_xml(invoice: Invoice, syntax: XmlSyntax = "cii") -> bytes:
 
     if syntax not in ("cii", "ubl"):
         raise EInvoiceError(f"Cannot write syntax {syntax!r}; choose 'cii' or 'ubl'.")
-    checked = plan(invoice)
+    checked = plan(positive_credit_note(invoice))
     if syntax == "cii":
         from invoiceai.einvoice.cii_writer import write_cii
 
@@ -46,3 +50,39 @@ def to_xml(invoice: Invoice, syntax: XmlSyntax = "cii") -> bytes:
     from invoiceai.einvoice.ubl_writer import write_ubl
 
     return write_ubl(checked)
+
+
+def positive_credit_note(invoice: Invoice) -> Invoice:
+    """Returns a credit note with negative totals as the same credit note with positive amounts.
+
+    Amounts, quantities, allowances and charges change sign; unit prices become their absolute
+    value (EN 16931 never has a negative net price). Anything that is not a credit note with a
+    negative total, amount due or subtotal is returned as it is.
+    """
+    from invoiceai.schema.invoice import TOTAL_FIELDS
+
+    if invoice.document_type != "credit_note":
+        return invoice
+    sign = next((value for value in (invoice.total, invoice.amount_due, invoice.subtotal) if value is not None), None)
+    if sign is None or sign >= 0:
+        return invoice
+    flipped = invoice.model_copy(deep=True)
+    for name in TOTAL_FIELDS:
+        value = getattr(flipped, name)
+        if value is not None:
+            setattr(flipped, name, -value)
+    for line in flipped.line_items:
+        for name in ("amount", "allowance_amount", "charge_amount"):
+            value = getattr(line, name)
+            if value is not None:
+                setattr(line, name, -value)
+        if line.unit_price is not None and line.unit_price < 0:
+            line.unit_price = -line.unit_price  # the sign lived in the price; the quantity keeps its own
+        elif line.quantity is not None:
+            line.quantity = -line.quantity
+    for tax in flipped.tax_breakdown:
+        if tax.taxable_amount is not None:
+            tax.taxable_amount = -tax.taxable_amount
+        if tax.tax_amount is not None:
+            tax.tax_amount = -tax.tax_amount
+    return flipped

@@ -11,7 +11,7 @@ import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from invoiceai.errors import MissingDependencyError
+from invoiceai.errors import EInvoiceError, MissingDependencyError
 
 if TYPE_CHECKING:
     from lxml import etree
@@ -41,6 +41,7 @@ def schema_errors(xml: bytes, schema: str | None = None) -> list[str]:
     Raises:
         MissingDependencyError: The ``facturx`` extra (which ships the XSDs) is not installed.
         NotAnInvoiceError: The XML is not an invoice in a syntax we read.
+        EInvoiceError: ``schema`` names no schema we ship.
     """
     from invoiceai.einvoice.safe_xml import parse_xml
     from invoiceai.einvoice.syntax import detect_syntax
@@ -52,6 +53,8 @@ def schema_errors(xml: bytes, schema: str | None = None) -> list[str]:
             schema = "ubl-creditnote" if str(root.tag).endswith("}CreditNote") else "ubl-invoice"
         else:
             schema = syntax
+    if schema not in _SCHEMAS:
+        raise EInvoiceError(f"Unknown schema {schema!r}; choose one of {', '.join(sorted(_SCHEMAS))}.")
     validator = _schema(schema)
     if validator.validate(root):
         return []

@@ -84,7 +84,7 @@ def _lenient(normalizer: Normalizer) -> BeforeValidator:
     def validate(value: Any) -> Any:
         try:
             return normalizer(value)
-        except NormalizationError:
+        except (ValueError, ArithmeticError):  # NormalizationError, and Python's own limits
             return None
 
     return BeforeValidator(validate)

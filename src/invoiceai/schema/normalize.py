@@ -60,7 +60,12 @@ _PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?")
 # Spaces of every width, apostrophes and the Swiss/Indian grouping marks.
 _GROUPING_NOISE = re.compile(r"[\s\u00a0\u2009\u202f'’`´]")
 _WHOLE_AMOUNT_DASH = re.compile(r"(\d)[.,][-–]{1,2}(?!\d)")
-_DIGITS_AND_SEPARATORS = re.compile(r"\d[\d.,]*")
+# A number may start with its decimal separator (".99", "€,50"), unless a letter precedes it:
+# the dot of "Rs.500" ends the currency marker.
+_DIGITS_AND_SEPARATORS = re.compile(r"(?:(?<![^\W\d_])[.,])?\d[\d.,]*")
+# No amount, quantity or rate has digits this far from the decimal point. Refusing them keeps
+# "1e999999999" (13 characters) from becoming a billion digits when it is printed or written.
+_MAX_DIGITS = 60
 
 
 def parse_decimal(value: object) -> Decimal:
@@ -69,7 +74,8 @@ def parse_decimal(value: object) -> Decimal:
     Accepts ``Decimal``, ``int``, ``float`` (through its shortest repr, so 0.1 stays 0.1) and
     strings such as ``"1.234,56"``, ``"1,234.56"``, ``"1 234,56 €"``, ``"CHF 1'234.50"``,
     ``"(12.00)"`` and ``"12.00-"`` (both negative). When a single separator is followed by exactly
-    three digits (``"1,234"``), it is read as a thousands separator, as on price lists.
+    three digits (``"1,234"``), it is read as a thousands separator, as on price lists. A plain
+    ``"1.234"`` is 1.234: ``.`` is the canonical decimal point, and the one Claude is asked to write.
 
     Args:
         value: The value to parse.
@@ -78,8 +84,13 @@ def parse_decimal(value: object) -> Decimal:
         The exact decimal value, with the digits that were written.
 
     Raises:
-        NormalizationError: The value is empty, not finite or not a number.
+        NormalizationError: The value is empty, not finite, not a number, or has digits more
+            than 60 places from the decimal point (``1e999999999``), which no amount has.
     """
+    return _bounded(_parse_decimal(value))
+
+
+def _parse_decimal(value: object) -> Decimal:
     if isinstance(value, bool):
         raise NormalizationError(f"{value!r} is a boolean, not a number")
     if isinstance(value, Decimal):
@@ -96,8 +107,25 @@ def parse_decimal(value: object) -> Decimal:
         raise NormalizationError(f"expected a number, got {type(value).__name__}")
     text = value.strip()
     if _PLAIN_NUMBER.fullmatch(text):
-        return Decimal(text)
+        try:
+            return Decimal(text)
+        except ArithmeticError as exc:  # an exponent beyond what Decimal can represent
+            raise NormalizationError(f"{_preview(value)} is out of range") from exc
     return _parse_localized(text, original=value)
+
+
+def _bounded(number: Decimal) -> Decimal:
+    exponent = number.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite: checked by every path above
+    if number.adjusted() > _MAX_DIGITS or exponent < -_MAX_DIGITS:
+        raise NormalizationError(
+            f"{number:.6E} has digits more than {_MAX_DIGITS} places from the decimal point; no amount does"
+        )
+    return number
+
+
+def _preview(value: str) -> str:
+    return repr(value) if len(value) <= 40 else repr(value[:37] + "...")
 
 
 def _parse_localized(text: str, *, original: str) -> Decimal:
@@ -141,7 +169,7 @@ def _canonical_digits(number: str, *, original: str) -> str:
         return number.replace(sep, "")
     integer, _, fraction = number.partition(sep)
     if len(fraction) == 3 and integer and integer != "0" and len(integer) <= 3 and not integer.startswith("0"):
-        return integer + fraction  # "1,234" / "1.234": a thousands separator
+        return integer + fraction  # "1,234" (or "1.234" in a localized string like "€1.234"): thousands
     return (integer or "0") + "." + fraction
 
 
@@ -179,6 +207,10 @@ for _number, _names in enumerate(
         _MONTHS[_name] = _number
 
 _ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
+# An ISO date with a time ("2024-12-31 00:00:00", "...T10:00+01:00") or an xs:date zone ("Z", "+01:00").
+_ISO_STAMP = re.compile(r"(\d{4}-\d{1,2}-\d{1,2})(?:[T ]\d{1,2}:\d{2}.*|Z|[+-]\d{2}:\d{2})")
+# A time after any other date: "31.12.2024 10:00", "12/31/2024 10:00 AM".
+_TRAILING_TIME = re.compile(r"\s+\d{1,2}:\d{2}(?::\d{2})?(?:\s*[AaPp]\.?[Mm]\.?)?$")
 _COMPACT_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})")
 _NUMERIC_DATE = re.compile(r"(\d{1,4})\s*([./\-])\s*(\d{1,2})\s*\2\s*(\d{1,4})\.?")
 _WORD_DATE = re.compile(r"[^\W\d_]+\.?")
@@ -187,6 +219,8 @@ _WORD_DATE = re.compile(r"[^\W\d_]+\.?")
 def parse_date(value: object, *, order: DateOrder | None = None) -> dt.date:
     """Parses an invoice date written in ISO, European, US or worded form.
 
+    A time or time zone after the date (``2024-12-31 10:00``, ``2024-12-31T10:00+01:00``,
+    ``2024-12-31Z``) is ignored: the date is taken as written.
     ``31.01.2024`` is always day-first (as written in Germany, Austria and much of Europe).
     For ``/`` and ``-`` dates the order follows ``order`` when given; otherwise it is inferred
     when one part is above 12, and refused as ambiguous when both readings are valid.
@@ -211,6 +245,10 @@ def parse_date(value: object, *, order: DateOrder | None = None) -> dt.date:
     text = value.strip()
     if "T" in text[10:11]:
         text = text[:10]
+    elif match := _ISO_STAMP.fullmatch(text):
+        text = match[1]
+    else:
+        text = _TRAILING_TIME.sub("", text)
     try:
         if match := _ISO_DATE.fullmatch(text):
             return dt.date(int(match[1]), int(match[2]), int(match[3]))
@@ -228,6 +266,8 @@ def parse_date(value: object, *, order: DateOrder | None = None) -> dt.date:
 def _numeric_date(a: str, sep: str, b: str, c: str, order: DateOrder | None, *, original: str) -> dt.date:
     if len(a) == 4:
         return dt.date(int(a), int(b), int(c))
+    if order == "YMD":
+        return dt.date(_full_year(a), int(b), int(c))
     year = _full_year(c)
     first, second = int(a), int(b)
     if sep == "." or order == "DMY":
@@ -297,10 +337,11 @@ def normalize_currency(value: object, *, hint: str | None = None) -> str:
         raise NormalizationError(f"expected a currency code, got {type(value).__name__}")
     text = value.strip()
     key = _key(text)
-    if len(text) == 3 and text.isascii() and text.isalpha():
-        return text.upper()
+    # Names first: "Yen", "RMB" and "SFr" have three letters but are not ISO codes.
     if key in CURRENCY_ALIASES:
         return CURRENCY_ALIASES[key]
+    if len(text) == 3 and text.isascii() and text.isalpha():
+        return text.upper()
     if key in AMBIGUOUS_CURRENCY_SYMBOLS:
         candidates = AMBIGUOUS_CURRENCY_SYMBOLS[key]
         if hint is not None and hint.upper() in candidates:

@@ -114,7 +114,7 @@ def _apply(normalizer: Any, value: Any, hints: Hints, findings: list[Finding], w
                 fields=(where,),
             )
         )
-    except (NormalizationError, ArithmeticError) as exc:
+    except (ValueError, ArithmeticError) as exc:  # NormalizationError, and Python's own limits (int -> str)
         findings.append(
             Finding(
                 rule=NORMALIZATION_RULE,
@@ -127,7 +127,10 @@ def _apply(normalizer: Any, value: Any, hints: Hints, findings: list[Finding], w
 
 
 def _preview(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long for Python to print
+        return f"a {type(value).__name__} too long to show"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
