@@ -103,10 +103,13 @@ def test_caller_inputs_are_not_mutated(flavour: str) -> None:
     source = StaticPages.blank(1, width=800, height=1000, texts=["Invoice INV-1"])
     before = (source.text_layers(), source.page_count, source.document_id)
     schema_before = json.dumps(Invoice.model_json_schema(), sort_keys=True)
+    context = {"reference_date": "2026-01-01", "nested": {"keep": [1, 2]}}
+    context_before = json.dumps(context, sort_keys=True)
     backend = make_backend(api, flavour, mode="images+text")
-    run(backend, flavour, source)
+    run(backend, flavour, source, validation_context=context)
     assert (source.text_layers(), source.page_count, source.document_id) == before
     assert json.dumps(Invoice.model_json_schema(), sort_keys=True) == schema_before
+    assert json.dumps(context, sort_keys=True) == context_before
     first, _ = api.message_requests
     assert len(first.body["messages"]) == 1  # the re-ask did not append to the first request
 
@@ -128,7 +131,9 @@ def test_429_with_retry_after_waits_then_succeeds(flavour: str) -> None:
     [
         Fault.overloaded(),
         Fault.server_error(500),
+        Fault.server_error(502),
         Fault.server_error(503),
+        Fault.status_error(504),
         Fault.connection_reset(),
         Fault.read_timeout(),
         Fault.status_error(408),
@@ -197,6 +202,15 @@ def test_gives_up_after_max_attempts_with_a_typed_error(flavour: str, fault: Fau
     assert caught.value.attempts == 4
     assert len(api.message_requests) == 4
     assert "after 4 attempts" in str(caught.value)
+    assert_usage(caught.value.usage, Usage(requests=4))  # type: ignore[attr-defined]
+
+
+def test_429_with_retry_after_ms_waits_that_long(flavour: str) -> None:
+    api = FakeClaudeAPI(answer=ANSWER, usage=USAGE).enqueue(Fault.rate_limited(retry_after_ms=700))
+    result = run(make_backend(api, flavour), flavour, StaticPages.blank(1, width=400, height=500))
+    first, second = api.message_requests  # the 429 carried retry-after-ms only, no retry-after
+    assert second.started - first.started >= 0.7
+    assert result.attempts == 2
 
 
 def test_retry_after_beyond_the_time_budget_gives_up_at_once(flavour: str) -> None:
@@ -475,3 +489,62 @@ def test_max_image_budget_caps_the_model_budget(flavour: str) -> None:
     run(backend, flavour, StaticPages.blank(1, width=1700, height=2400))
     (image,) = api.message_requests[-1].images()
     assert max(image.width, image.height) <= 1568 and image.width * image.height <= 1_150_000
+
+
+@pytest.mark.parametrize(
+    ("faults", "error", "replies", "failed"),
+    [
+        ([Fault.overloaded(), *[Fault.reply('{"line_items": 7}')] * 3], ExtractionValidationError, 3, 1),
+        ([Fault.rate_limited(), Fault.refusal("no")], RefusalError, 1, 1),
+        ([Fault.truncated(), Fault.truncated()], TruncatedOutputError, 2, 0),
+        ([Fault.reply('{"line_items": 7}'), Fault.bad_request()], RequestRejectedError, 1, 1),
+    ],
+    ids=["reasks", "refusal", "truncated", "fatal-after-reask"],
+)
+def test_errors_carry_the_usage_spent_before_the_failure(
+    flavour: str, faults: list[Fault], error: type[Exception], replies: int, failed: int
+) -> None:
+    # A failed document still cost tokens; batches report them from the error (error.usage).
+    api = FakeClaudeAPI(answer=ANSWER, usage=USAGE).enqueue(*faults)
+    backend = make_backend(api, flavour, settings=settings(max_reasks=2))
+    with pytest.raises(error) as caught:
+        run(backend, flavour, StaticPages.blank(1, width=400, height=500))
+    assert caught.value.attempts == replies + failed == len(api.message_requests)  # type: ignore[attr-defined]
+    assert_usage(caught.value.usage, usage_times(replies, failed=failed))  # type: ignore[attr-defined]
+
+
+def test_a_cooldown_beyond_the_time_budget_ends_later_calls_at_once(flavour: str) -> None:
+    # The first call gives up at once (retry-after 8 s > 2 s budget) and leaves an 8 s cooldown;
+    # a later call of the same backend must not sleep 8 s past its own 2 s budget either.
+    api = FakeClaudeAPI(answer=ANSWER, usage=USAGE).enqueue(Fault.rate_limited(retry_after=8))
+    policy = RetryPolicy(max_attempts=6, max_seconds=2, base_delay=0.001, max_delay=0.005)
+    backend = make_backend(api, flavour, retry=policy)
+    with pytest.raises(RateLimitError):
+        run(backend, flavour, StaticPages.blank(1, width=400, height=500))
+    started = time.monotonic()
+    with pytest.raises(RateLimitError, match="max_retry_seconds") as caught:
+        run(backend, flavour, StaticPages.blank(1, width=400, height=500))
+    assert time.monotonic() - started < 1.5
+    assert len(api.message_requests) == 1  # nothing was sent during the cooldown
+    assert caught.value.attempts == 0
+    assert_usage(caught.value.usage, Usage())  # type: ignore[attr-defined]
+
+
+def test_concurrent_first_calls_ask_for_the_model_capabilities_once(flavour: str) -> None:
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    api = FakeClaudeAPI(answer=ANSWER, latency=0.05)
+    backend = make_backend(api, flavour)
+    sources = [StaticPages.blank(1, width=100, height=130) for _ in range(4)]
+    if flavour == "sync":
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda source: backend.extract(source, Invoice), sources))
+    else:
+
+        async def all_of_them() -> None:
+            await asyncio.gather(*(backend.aextract(source, Invoice) for source in sources))
+
+        asyncio.run(all_of_them())
+    assert api.model_lookups == [DEFAULT_MODEL]
+    assert len(api.message_requests) == 4

@@ -114,7 +114,23 @@ def test_prices_cache_and_batch_multipliers() -> None:
     assert cost == Decimal("1") + Decimal("5") + Decimal("0.1") + Decimal("1.25")
     assert table.cost("claude-haiku-4-5", input_tokens=2_000_000, output_tokens=0, batch=True) == Decimal("1")
     assert table.cost("claude-unknown", input_tokens=1, output_tokens=1) is None
-    assert DEFAULT_PRICES["claude-opus-5-5"] == Price("4", "20")
+    # The spec's list prices, USD per million tokens (input / output).
+    assert dict(DEFAULT_PRICES) == {
+        "claude-opus-5-5": Price("4", "20"),
+        "claude-sonnet-5": Price("2", "10"),
+        "claude-haiku-4-5": Price("1", "5"),
+        "claude-fable-5-1": Price("10", "50"),
+    }
+    # Batch halves everything, cache multipliers included.
+    batch = table.cost(
+        "claude-fable-5-1",
+        input_tokens=1_000_000,
+        output_tokens=1_000_000,
+        cache_read_input_tokens=1_000_000,
+        cache_creation_input_tokens=1_000_000,
+        batch=True,
+    )
+    assert batch == (Decimal("10") + Decimal("50") + Decimal("1") + Decimal("12.5")) / 2
 
 
 def test_price_overrides_win_and_reject_negatives() -> None:
@@ -226,14 +242,20 @@ def test_many_images_cap_the_side() -> None:
 def test_merge_invoice_parts() -> None:
     first = Invoice(invoice_number="A-1", seller=Party(name="ACME"), line_items=[LineItem(description="1")])
     middle = Invoice(
-        invoice_number="ignored", seller=Party(vat_id="DE123456789"), line_items=[LineItem(description="2")]
+        invoice_number="ignored",
+        seller=Party(vat_id="DE123456789"),
+        line_items=[LineItem(description="2")],
+        total="20",
+        tax_total="3.80",
     )
     last = Invoice(line_items=[LineItem(description="3")], total="30", subtotal="25")
     merged = merge_parts([first, middle, last], INVOICE_MERGE)
     assert merged.invoice_number == "A-1"
     assert merged.seller.name == "ACME" and merged.seller.vat_id == "DE123456789"
     assert [item.description for item in merged.line_items] == ["1", "2", "3"]
+    # Each total from the last chunk that has it: a later chunk wins, an earlier one fills a gap.
     assert merged.total == Decimal("30") and merged.subtotal == Decimal("25")
+    assert merged.tax_total == Decimal("3.80")
     assert [item.description for item in first.line_items] == ["1"]  # parts untouched
 
 
@@ -261,6 +283,7 @@ def test_merge_generic_models() -> None:
         (529, error_body("overloaded_error"), "retry"),
         (500, error_body("api_error"), "retry"),
         (502, error_body("api_error"), "retry"),
+        (503, error_body("api_error"), "retry"),
         (504, error_body("timeout_error"), "retry"),
         (408, error_body("timeout_error"), "retry"),
         (409, error_body("conflict_error"), "retry"),
@@ -279,6 +302,13 @@ def test_merge_generic_models() -> None:
 )
 def test_classify_sdk_errors(status: int, body: object, expected: str) -> None:
     assert classify(status_error(status, body)) == expected
+
+
+def test_classify_connection_errors_and_timeouts() -> None:
+    request = httpx2.Request("POST", "https://api.anthropic.com/v1/messages")
+    assert classify(anthropic.APIConnectionError(request=request)) == "retry"
+    assert classify(anthropic.APITimeoutError(request=request)) == "retry"
+    assert classify(ValueError("not from the API")) == "fail"
 
 
 def test_sdk_builds_the_special_classes_from_the_fake_body_shape() -> None:

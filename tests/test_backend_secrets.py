@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from claude_fakes import ANSWER, FAST, settings
+from claude_fakes import ANSWER, FAST, run, settings
 from invoiceai.backends import ClaudeBackend, RetryPolicy
 from invoiceai.errors import InvoiceAIError
 from invoiceai.schema import Invoice
@@ -71,3 +71,25 @@ def test_key_never_leaks(
     assert "invoiceai.backends" in {record.name for record in caplog.records}
     for text in [logs, *texts]:
         assert key not in text
+
+
+@pytest.mark.parametrize("flavour", ["sync", "async"])
+def test_the_key_of_an_injected_client_never_leaks(flavour: str, caplog: pytest.LogCaptureFixture) -> None:
+    # No key in the environment: the only copy is inside the client the caller passed in.
+    caplog.set_level(logging.DEBUG)
+    api = FakeClaudeAPI(answer=ANSWER)
+    if flavour == "sync":
+        backend = ClaudeBackend(client=api.client(api_key=PLAIN_KEY), retry=FAST, settings=settings())
+    else:
+        backend = ClaudeBackend(async_client=api.async_client(api_key=PLAIN_KEY), retry=FAST, settings=settings())
+    source = StaticPages.blank(1, width=300, height=400)
+    texts = [repr(backend), backend.fingerprint()]
+    for fault in scenarios(PLAIN_KEY):
+        api.enqueue(fault)
+        with pytest.raises(InvoiceAIError) as caught:
+            run(backend, flavour, source)
+        error = caught.value
+        texts.extend([str(error), repr(error), error.message, str(error.context())])
+    assert len(api.message_requests) == 4
+    for text in [caplog.text, *texts]:
+        assert PLAIN_KEY not in text

@@ -47,7 +47,10 @@ is applied to anything that might.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from invoiceai.usage import Usage
 
 __all__ = [
     "AuthenticationError",
@@ -114,7 +117,13 @@ class InvoiceAIError(Exception):
         page: 1-based page number the error concerns, when known.
         attempts: How many backend attempts were made, when relevant.
         request_id: The API request id of the last attempt, when known.
+
+    Attributes:
+        usage: Tokens and cost spent before the failure (failed requests are billed too); set by
+            the backend on errors it raises, ``None`` otherwise.
     """
+
+    usage: Usage | None = None
 
     def __init__(
         self,

@@ -21,6 +21,7 @@ import os
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -30,11 +31,19 @@ from invoiceai.backends.job import ExtractionJob, JobConfig, NeedPages, NeedPdf,
 from invoiceai.backends.models import ModelSpec, ModelState, lookup_model, spec_from_model_info
 from invoiceai.backends.prices import Price, PriceTable
 from invoiceai.backends.request import INPUT_MODES, PROMPT_VERSION, InputMode, api_schema
-from invoiceai.backends.retry import Cooldown, RetryPolicy, async_retrying, sync_retrying
+from invoiceai.backends.retry import (
+    Cooldown,
+    RetryPolicy,
+    async_retrying,
+    cooldown_pause,
+    start_cooldown,
+    sync_retrying,
+)
 from invoiceai.backends.slots import RequestSlots
 from invoiceai.config import Settings
-from invoiceai.errors import ConfigurationError
+from invoiceai.errors import ConfigurationError, InvoiceAIError
 from invoiceai.pages import ImageBudget
+from invoiceai.usage import Usage
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -46,6 +55,9 @@ __all__ = ["ClaudeBackend"]
 logger = logging.getLogger("invoiceai.backends")
 
 _MODEL_INFO_TIMEOUT = 30.0
+# Where the SDK's clients keep credentials: Anthropic (api_key, auth_token), Vertex
+# (access_token), Bedrock (aws_secret_key, aws_session_token).
+_CLIENT_SECRET_ATTRIBUTES = ("api_key", "auth_token", "access_token", "aws_secret_key", "aws_session_token")
 
 
 class ClaudeBackend:
@@ -120,6 +132,9 @@ class ClaudeBackend:
         )
         self._lock = threading.Lock()
         self._detect_lock = threading.Lock()
+        self._detect_async_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
         self._schemas: dict[type[Any], dict[str, Any]] = {}
         self._notes: dict[str, tuple[str, ...]] = {}
         # Injected clients are used as given (minus SDK retries) and never closed; the backend
@@ -184,11 +199,15 @@ class ClaudeBackend:
         client = self._sync_client()
         spec = self._spec_sync(client)
         job = self._new_job(source, schema, spec, document_id, validation_context)
-        while (step := job.next_step()) is not None:
-            if isinstance(step, SendRequest):
-                self._send_sync(client, job, step)
-            else:
-                _read_source(job, source, step)
+        try:
+            while (step := job.next_step()) is not None:
+                if isinstance(step, SendRequest):
+                    self._send_sync(client, job, step)
+                else:
+                    _read_source(job, source, step)
+        except InvoiceAIError as exc:
+            _attach_usage(exc, job.usage)
+            raise
         return job.result()
 
     async def aextract(
@@ -210,12 +229,16 @@ class ClaudeBackend:
             )
         spec = await self._spec_async(client)
         job = self._new_job(source, schema, spec, document_id, validation_context)
-        while (step := job.next_step()) is not None:
-            if isinstance(step, SendRequest):
-                await self._send_async(client, job, step)
-            else:
-                # Rendering is CPU-bound (and pdfium is serialised): keep it off the event loop.
-                await asyncio.to_thread(_read_source, job, source, step)
+        try:
+            while (step := job.next_step()) is not None:
+                if isinstance(step, SendRequest):
+                    await self._send_async(client, job, step)
+                else:
+                    # Rendering is CPU-bound (and pdfium is serialised): keep it off the event loop.
+                    await asyncio.to_thread(_read_source, job, source, step)
+        except InvoiceAIError as exc:
+            _attach_usage(exc, job.usage)
+            raise
         return job.result()
 
     def close(self) -> None:
@@ -297,8 +320,12 @@ class ClaudeBackend:
         return cached
 
     def _secrets(self) -> tuple[str, ...]:
-        values = (self._api_key, os.environ.get("ANTHROPIC_API_KEY"), os.environ.get("ANTHROPIC_AUTH_TOKEN"))
-        return tuple(value for value in values if value)
+        values = [self._api_key, os.environ.get("ANTHROPIC_API_KEY"), os.environ.get("ANTHROPIC_AUTH_TOKEN")]
+        # An injected client may hold the only copy of the credentials (api_key=... passed to it).
+        for client in (self._injected, self._injected_async):
+            if client is not None:
+                values += [getattr(client, name, None) for name in _CLIENT_SECRET_ATTRIBUTES]
+        return tuple(dict.fromkeys(value for value in values if isinstance(value, str) and value))
 
     def _resolve_spec(self, info: Mapping[str, Any] | None) -> ModelSpec:
         fallback = lookup_model(self.model)
@@ -353,20 +380,25 @@ class ClaudeBackend:
 
         message: Any = None
         call_attempts = 0
+        call_started = time.monotonic()
         try:
             for attempt in sync_retrying(self._retry, self._cooldown, label=step.label):
                 with attempt:
-                    pause = self._cooldown.remaining()
-                    if pause > 0:
-                        time.sleep(pause)
-                    call_attempts += 1
-                    started = time.monotonic()
-                    try:
-                        with self._slots.hold():
+                    # The cooldown is checked once a slot is held, and a 429 starts it before the
+                    # slot is released: a call queued for the slot never sends during a cooldown.
+                    with self._slots.hold():
+                        while pause := self._pause(job, call_started):
+                            time.sleep(pause)
+                        call_attempts += 1
+                        started = time.monotonic()
+                        try:
                             message = client.messages.create(**step.params, timeout=self._settings.request_timeout)
-                    except anthropic.AnthropicError as exc:
-                        job.record_attempt(request_id=_request_id(exc), error=exc, elapsed=time.monotonic() - started)
-                        raise
+                        except anthropic.AnthropicError as exc:
+                            start_cooldown(exc, self._cooldown)
+                            job.record_attempt(
+                                request_id=_request_id(exc), error=exc, elapsed=time.monotonic() - started
+                            )
+                            raise
                     job.record_attempt(request_id=_request_id(message), error=None, elapsed=time.monotonic() - started)
         except anthropic.AnthropicError as exc:
             job.handle_failure(exc, call_attempts=call_attempts)
@@ -399,42 +431,67 @@ class ClaudeBackend:
         spec = self._state.detected(self.model)
         if spec is not None:
             return spec
-        info = None
-        if self._detect and hasattr(client, "models"):
-            import anthropic
+        async with self._detect_async_lock():  # concurrent first calls ask the API once, as in sync
+            spec = self._state.detected(self.model)
+            if spec is not None:
+                return spec
+            info = None
+            if self._detect and hasattr(client, "models"):
+                import anthropic
 
-            try:
-                info = (await client.models.retrieve(self.model, timeout=_MODEL_INFO_TIMEOUT)).to_dict()
-            except anthropic.AnthropicError as exc:
-                _log_lookup_failure(self.model, exc)
-        return self._resolve_spec(info)
+                try:
+                    info = (await client.models.retrieve(self.model, timeout=_MODEL_INFO_TIMEOUT)).to_dict()
+                except anthropic.AnthropicError as exc:
+                    _log_lookup_failure(self.model, exc)
+            return self._resolve_spec(info)
+
+    def _detect_async_lock(self) -> asyncio.Lock:
+        # asyncio primitives belong to one event loop: one lock per loop the backend is used from.
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            lock = self._detect_async_locks.get(loop)
+            if lock is None:
+                lock = self._detect_async_locks[loop] = asyncio.Lock()
+            return lock
 
     async def _send_async(self, client: Any, job: ExtractionJob[Any], step: SendRequest) -> None:
         import anthropic
 
         message: Any = None
         call_attempts = 0
+        call_started = time.monotonic()
         try:
             async for attempt in async_retrying(self._retry, self._cooldown, label=step.label):
                 with attempt:
-                    pause = self._cooldown.remaining()
-                    if pause > 0:
-                        await asyncio.sleep(pause)
-                    call_attempts += 1
-                    started = time.monotonic()
-                    try:
-                        async with self._slots.ahold():
+                    # As in _send_sync: the cooldown is checked and started while the slot is held.
+                    async with self._slots.ahold():
+                        while pause := self._pause(job, call_started):
+                            await asyncio.sleep(pause)
+                        call_attempts += 1
+                        started = time.monotonic()
+                        try:
                             message = await client.messages.create(
                                 **step.params, timeout=self._settings.request_timeout
                             )
-                    except anthropic.AnthropicError as exc:
-                        job.record_attempt(request_id=_request_id(exc), error=exc, elapsed=time.monotonic() - started)
-                        raise
+                        except anthropic.AnthropicError as exc:
+                            start_cooldown(exc, self._cooldown)
+                            job.record_attempt(
+                                request_id=_request_id(exc), error=exc, elapsed=time.monotonic() - started
+                            )
+                            raise
                     job.record_attempt(request_id=_request_id(message), error=None, elapsed=time.monotonic() - started)
         except anthropic.AnthropicError as exc:
             job.handle_failure(exc, call_attempts=call_attempts)
             return
         job.handle_reply(_as_dict(message))
+
+    def _pause(self, job: ExtractionJob[Any], call_started: float) -> float:
+        # The shared 429 cooldown left to wait out; a cooldown beyond the call's time budget
+        # ends the call now (typed RateLimitError) rather than after a pointless sleep.
+        pause = cooldown_pause(self._cooldown, self._retry, time.monotonic() - call_started)
+        if pause is None:
+            job.handle_cooldown_overrun(self._cooldown.remaining())
+        return pause
 
     # -- building a client -----------------------------------------------------------------------
 
@@ -468,6 +525,12 @@ def _read_source(job: ExtractionJob[Any], source: PageSource, step: Step) -> Non
         job.provide_pages(list(source.render(step.budget)))
     else:  # pragma: no cover - the job never asks for anything else
         raise TypeError(f"not a source step: {step!r}")
+
+
+def _attach_usage(error: InvoiceAIError, usage: Usage) -> None:
+    # A failed document still cost tokens: the extractor reports them from ``error.usage``
+    # (``ExtractionFailure.usage``).
+    error.usage = usage
 
 
 def _request_id(obj: Any) -> str | None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Generic
+from typing import TYPE_CHECKING, Any, Generic, NoReturn
 
 from invoiceai.backends.base import BackendResult, T, TokenBudgetExceededError
 from invoiceai.backends.chunking import RequestLimits, budget_for_images, merge_parts, plan_chunks
@@ -43,6 +43,7 @@ from invoiceai.backends.retry import classify, to_backend_error
 from invoiceai.errors import (
     EmptyDocumentError,
     ExtractionValidationError,
+    RateLimitError,
     RefusalError,
     RequestRejectedError,
     TruncatedOutputError,
@@ -224,6 +225,11 @@ class ExtractionJob(Generic[T]):
         """HTTP attempts made so far."""
         return self._attempts
 
+    @property
+    def usage(self) -> Usage:
+        """Tokens, requests and cost of every attempt so far."""
+        return self._usage
+
     # -- answers from the loop -------------------------------------------------------------
 
     def provide_text_layers(self, texts: Sequence[str | None]) -> None:
@@ -321,6 +327,14 @@ class ExtractionJob(Generic[T]):
         )
         error.attempts = self._attempts
         raise error from exc
+
+    def handle_cooldown_overrun(self, seconds: float) -> NoReturn:
+        """Raises :class:`RateLimitError`: the backend's 429 cooldown outlasts the call's retry time budget."""
+        raise RateLimitError(
+            f"The Claude API asked every request to wait {seconds:.1f}s more (retry-after), longer than the "
+            "retry time budget allows. Lower concurrency or raise max_retry_seconds.",
+            **self._context_fields(),
+        )
 
     def result(self) -> BackendResult[T]:
         """Returns the merged result once :meth:`next_step` returned ``None``."""

@@ -10,7 +10,8 @@ retries are switched off (``max_retries=0``) so attempts never multiply.
   re-renders the pages at the limit the error names.
 * Waits are exponential with full jitter, and never shorter than the server's ``retry-after`` /
   ``retry-after-ms``. A 429 with ``retry-after`` also starts a :class:`Cooldown` that every
-  concurrent call of the same backend waits out before its next attempt.
+  concurrent call of the same backend waits out before its next attempt (:func:`start_cooldown`,
+  :func:`cooldown_pause`); a call whose time budget the cooldown would overrun gives up at once.
 * Attempts and total time are bounded; a wait that would overrun the time budget ends the
   retries at once instead of sleeping first.
 """
@@ -50,7 +51,9 @@ __all__ = [
     "async_retrying",
     "backoff_delay",
     "classify",
+    "cooldown_pause",
     "retry_after",
+    "start_cooldown",
     "sync_retrying",
     "to_backend_error",
 ]
@@ -258,14 +261,39 @@ def _stop(policy: RetryPolicy) -> Callable[[tenacity.RetryCallState], bool]:
     return stop
 
 
+def start_cooldown(exc: BaseException, cooldown: Cooldown) -> None:
+    """Starts (or extends) the shared cooldown when ``exc`` is a retryable 429 with ``retry-after``.
+
+    The I/O loops call it as soon as the 429 arrives, before the request slot is released, so
+    that no call queued for that slot can send during the cooldown.
+    """
+    if getattr(exc, "status_code", None) != 429 or classify(exc) != "retry":
+        return
+    server_wait = retry_after(exc)
+    if server_wait is not None:
+        cooldown.extend(server_wait)
+
+
+def cooldown_pause(cooldown: Cooldown, policy: RetryPolicy, elapsed: float) -> float | None:
+    """Returns how long the next attempt must wait for the shared cooldown (0 for not at all).
+
+    Returns ``None`` when that wait would overrun the call's time budget (``elapsed`` seconds
+    are spent already): the call then gives up at once instead of sleeping first.
+    """
+    pause = cooldown.remaining()
+    if pause > 0 and elapsed + pause > policy.max_seconds:
+        return None
+    return pause
+
+
 def _wait(
     policy: RetryPolicy, cooldown: Cooldown, rng: random.Random | None
 ) -> Callable[[tenacity.RetryCallState], float]:
     def wait(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome is not None else None
         server_wait = retry_after(exc)
-        if server_wait is not None and getattr(exc, "status_code", None) == 429:
-            cooldown.extend(server_wait)
+        if exc is not None:
+            start_cooldown(exc, cooldown)
         # A cooldown started by another call counts too: no point waking up before it ends.
         server_wait = max(server_wait or 0.0, cooldown.remaining())
         return backoff_delay(state.attempt_number, policy, server_wait=server_wait, rng=rng)

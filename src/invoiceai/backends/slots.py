@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import weakref
 from collections.abc import AsyncIterator, Iterator
 
 __all__ = ["RequestSlots"]
@@ -20,9 +21,10 @@ __all__ = ["RequestSlots"]
 class RequestSlots:
     """At most ``limit`` requests in flight per backend; ``limit=0`` means no cap.
 
-    The sync side is a thread semaphore. The async side is an asyncio semaphore for the event
-    loop in use (asyncio primitives belong to one loop), recreated when the backend is used from
-    another loop. A backend used from threads and from an event loop at once gets one cap for each.
+    The sync side is a thread semaphore. The async side is one asyncio semaphore per event loop
+    (asyncio primitives belong to one loop), kept for as long as that loop lives, so a loop that
+    starts using the backend never resets the cap of another one still running. A backend used
+    from threads and from event loops at once gets one cap for the threads and one for each loop.
     """
 
     def __init__(self, limit: int) -> None:
@@ -30,8 +32,9 @@ class RequestSlots:
             raise ValueError("the request cap must be 0 (no cap) or more")
         self.limit = limit
         self._threads = threading.BoundedSemaphore(limit) if limit else None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._tasks: asyncio.Semaphore | None = None
+        self._tasks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
@@ -55,6 +58,7 @@ class RequestSlots:
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
         with self._lock:
-            if self._tasks is None or self._loop is not loop:
-                self._tasks, self._loop = asyncio.Semaphore(self.limit), loop
-            return self._tasks
+            semaphore = self._tasks.get(loop)
+            if semaphore is None:
+                semaphore = self._tasks[loop] = asyncio.Semaphore(self.limit)
+            return semaphore
