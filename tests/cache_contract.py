@@ -91,6 +91,13 @@ class CacheContract:
         assert cache.get("a") is None
         assert cache.get("b") is None
 
+    def test_very_long_ttls_mean_practically_forever(self, cache: Cache) -> None:
+        # A TTL past what a backend can store (Redis counts milliseconds in 64 bits) is no
+        # reason to fail the write, or to raise OverflowError for one near the float limit.
+        for index, ttl in enumerate((1e12, 1e17, 1e306, 1.7e308)):
+            cache.set(f"k{index}", str(index), ttl=ttl)
+            assert cache.get(f"k{index}") == str(index)
+
     def test_overwriting_replaces_the_ttl_too(self, cache: Cache, advance: Advance) -> None:
         cache.set("was-short", "1", ttl=0.2)
         cache.set("was-short", "2", ttl=None)

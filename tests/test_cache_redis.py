@@ -138,6 +138,24 @@ def test_entries_are_stored_under_the_prefix_as_utf8(cache: RedisCache, client: 
     assert client.get(prefix + "k") == '"Müller"'.encode()
 
 
+def test_a_value_that_is_not_utf8_is_a_miss_and_gets_replaced(
+    cache: RedisCache, client: Any, prefix: str, redis_url: str
+) -> None:
+    # Damage (or another program writing under the prefix) must read as a miss, which the
+    # Extractor repairs by extracting again; it raised a bare UnicodeDecodeError instead.
+    client.set(prefix + "k", b'{"total": "\xff\xfe12.50"}')
+    assert cache.get("k") is None
+    cache.set("k", '{"total": "12.50"}')
+    assert cache.get("k") == '{"total": "12.50"}'
+    assert (cache.info().hits, cache.info().misses) == (1, 1)
+    # The same through a caller's client that decodes replies itself.
+    client.set(prefix + "k", b"\xff\xfe")
+    decoding = redis.Redis.from_url(redis_url, decode_responses=True)
+    assert RedisCache(client=decoding, prefix=prefix).get("k") is None
+    assert decoding.ping()  # the connection is still usable
+    decoding.close()
+
+
 def test_clear_deletes_only_keys_under_its_prefix(redis_url: str, client: Any) -> None:
     tag = uuid.uuid4().hex
     # Glob characters in a prefix must not widen what clear() matches.

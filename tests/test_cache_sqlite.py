@@ -317,3 +317,37 @@ def test_a_cache_of_another_schema_version_is_moved_aside(db_path: Path) -> None
     with cache:
         assert cache.get("k1") is None
     assert len(asides(db_path)) == 1
+
+
+def test_a_file_another_process_already_repaired_is_not_moved_aside_again(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # After an upgrade every worker finds a cache of another schema version at once. The first
+    # to look moves it aside, starts a fresh one and writes results into it; a worker whose own
+    # open failed on the old file must not then move the *fresh* one aside, losing those writes.
+    import invoiceai.cache.sqlite as sqlite_module
+
+    fill(db_path, 3)
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    real_prepare = sqlite_module._prepare
+    others: list[SQLiteCache] = []
+    raced: list[bool] = []
+
+    def prepare_while_another_worker_repairs(conn: sqlite3.Connection, path: Path) -> None:
+        try:
+            real_prepare(conn, path)
+        except sqlite3.DatabaseError:
+            if not raced:  # the late worker's open failed; now the other one gets in first
+                raced.append(True)
+                others.append(SQLiteCache(db_path))  # moves the old file aside, opens a fresh one
+                others[0].set("written-by-the-other-worker", '"kept"')
+            raise
+
+    monkeypatch.setattr(sqlite_module, "_prepare", prepare_while_another_worker_repairs)
+    with pytest.warns(CacheWarning, match="another schema version"):
+        late = SQLiteCache(db_path)
+    with late, others[0] as other:
+        assert late.get("written-by-the-other-worker") == '"kept"'
+        assert other.get("written-by-the-other-worker") == '"kept"'
+    assert len(asides(db_path)) == 1

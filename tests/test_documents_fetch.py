@@ -44,6 +44,7 @@ OPT_IN = Settings(allow_private_urls=True, fetch_timeout=5)
         ("::1", "loopback"),
         ("fe80::1%eth0", "link-local"),
         ("fc00::1", "private"),
+        ("fec0::1", "site-local"),  # deprecated, but still routed inside some networks
         ("::ffff:127.0.0.1", "loopback"),
         ("::ffff:169.254.169.254", "link-local"),
         ("64:ff9b::a00:1", "private"),
@@ -86,6 +87,7 @@ def no_requests_client() -> tuple[httpx2.Client, list[httpx2.Request]]:
         "https://10.20.30.40/invoice.pdf",
         "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
         "http://[::ffff:169.254.169.254]/",
+        "http://[fec0::5]/invoice.pdf",
     ],
 )
 def test_internal_urls_are_refused_by_default_without_a_request(url: str) -> None:
@@ -360,3 +362,103 @@ def test_http_errors_from_a_real_server(server: str) -> None:
 def test_connection_errors_are_fetch_errors() -> None:
     with pytest.raises(FetchError, match="Could not fetch"):
         load_document("http://127.0.0.1:9/invoice.pdf", settings=OPT_IN.replace(fetch_timeout=2))
+
+
+# --- credentials on redirects, and the deadline around name resolution ---------------------------------
+
+
+def credentialed_client(sent: list[httpx2.Request]) -> httpx2.Client:
+    """A caller's client that authenticates to its ERP, whose links redirect elsewhere."""
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        sent.append(request)
+        host = request.headers["host"]
+        if request.url.path == "/same-origin":
+            return httpx2.Response(302, headers={"location": "/invoice.pdf"})
+        if host == "erp.example" and request.url.path != "/invoice.pdf":
+            return httpx2.Response(302, headers={"location": "https://files.example/invoice.pdf"})
+        return httpx2.Response(200, content=PDF, headers={"content-type": "application/pdf"})
+
+    return httpx2.Client(transport=httpx2.MockTransport(handler), auth=("erp-user", "erp-secret"))
+
+
+def test_credentials_are_not_sent_to_another_origin_after_a_redirect() -> None:
+    sent: list[httpx2.Request] = []
+    with credentialed_client(sent) as client:
+        fetch_url("https://erp.example/export/42", settings=Settings(), client=client, resolver=public)
+        client.auth = None
+        client.headers["Authorization"] = "Bearer erp-token"  # a default header, not an auth flow
+        fetch_url("https://erp.example/export/43", settings=Settings(), client=client, resolver=public)
+    hosts = [request.headers["host"] for request in sent]
+    assert hosts == ["erp.example", "files.example"] * 2
+    # The ERP gets its credentials; the host it redirects to does not (as httpx2 itself does it).
+    assert [request.headers.get("authorization", "")[:6] for request in sent] == ["Basic ", "", "Bearer", ""]
+
+
+def test_credentials_still_go_to_the_same_origin_after_a_redirect() -> None:
+    sent: list[httpx2.Request] = []
+    with credentialed_client(sent) as client:
+        fetch_url("https://erp.example/same-origin", settings=Settings(), client=client, resolver=public)
+    assert [request.url.path for request in sent] == ["/same-origin", "/invoice.pdf"]
+    assert all(request.headers["authorization"].startswith("Basic ") for request in sent)
+
+
+def test_async_credentials_are_not_sent_to_another_origin() -> None:
+    sent: list[httpx2.Request] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        sent.append(request)
+        if request.headers["host"] == "erp.example":
+            return httpx2.Response(302, headers={"location": "https://files.example/invoice.pdf"})
+        return httpx2.Response(200, content=PDF)
+
+    async def public_async(host: str, port: int) -> list[str]:
+        return [PUBLIC]
+
+    async def main() -> None:
+        transport = httpx2.MockTransport(handler)
+        async with httpx2.AsyncClient(transport=transport, auth=("erp-user", "erp-secret")) as client:
+            await afetch_url("https://erp.example/a", settings=Settings(), client=client, resolver=public_async)
+
+    asyncio.run(main())
+    assert [request.headers["host"] for request in sent] == ["erp.example", "files.example"]
+    assert "authorization" in sent[0].headers
+    assert "authorization" not in sent[1].headers
+
+
+def test_a_slow_name_lookup_is_inside_the_fetch_deadline() -> None:
+    def slow_resolver(host: str, port: int) -> list[str]:
+        time.sleep(3)
+        return [PUBLIC]
+
+    client, sent = no_requests_client()
+    started = time.monotonic()
+    with pytest.raises(FetchError, match=r"longer than 0\.3 s"):
+        fetch_url(
+            "https://invoices.example/a.pdf",
+            settings=Settings(fetch_timeout=0.3),
+            client=client,
+            resolver=slow_resolver,
+        )
+    assert time.monotonic() - started < 1.5
+    assert sent == []
+
+
+def test_an_explicit_name_wins_for_urls_too() -> None:
+    # load_document(name=...) is documented to override the display name for every source.
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, content=PDF)
+
+    url = f"https://{PUBLIC}/download?id=42"  # an IP literal: no name lookup
+    with httpx2.Client(transport=httpx2.MockTransport(handler)) as client:
+        assert load_document(url, settings=Settings(), http_client=client).name == "download"
+        named = load_document(url, settings=Settings(), http_client=client, name="march.pdf")
+    assert named.name == "march.pdf"
+    assert named.data == PDF
+
+    async def main() -> str:
+        async with httpx2.AsyncClient(transport=httpx2.MockTransport(handler)) as client:
+            document = await aload_document(url, settings=Settings(), http_client=client, name="march.pdf")
+        return document.name
+
+    assert asyncio.run(main()) == "march.pdf"

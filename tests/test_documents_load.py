@@ -125,3 +125,13 @@ def test_settings_come_from_the_environment_when_not_given(monkeypatch: pytest.M
     monkeypatch.setenv("INVOICEAI_MAX_DOCUMENT_BYTES", "100")
     with pytest.raises(DocumentTooLargeError):
         load_document(PDF)
+
+
+@pytest.mark.parametrize("path", ["invoice\x00.pdf", "scans/\ud800.pdf"], ids=["nul-byte", "lone-surrogate"])
+def test_paths_the_os_cannot_represent_are_input_errors(path: str) -> None:
+    # Services pass user-supplied names through; a NUL byte or an unencodable character made
+    # os.stat() raise a bare ValueError instead of the typed error the caller handles.
+    with pytest.raises(InputError, match="not a valid path"):
+        load_document(path, settings=Settings())
+    with pytest.raises(InputError, match="not a valid path"):
+        asyncio.run(aload_document(Path(path), settings=Settings()))

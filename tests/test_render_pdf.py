@@ -273,3 +273,14 @@ def test_renderers_reject_bad_options() -> None:
     make = ImageRenderer
     with pytest.raises(ConfigurationError, match="max_frames=0"):
         make(max_frames=0)
+
+
+def test_a_password_that_is_not_valid_text_is_a_typed_error() -> None:
+    # On POSIX, a command-line argument that is not valid UTF-8 reaches Python with lone
+    # surrogates (surrogateescape); pypdfium2 cannot encode it and raised UnicodeEncodeError.
+    encrypted = Document.from_bytes(build_pdf([invoice_page()], user_password="pw"))
+    with pytest.raises(WrongPasswordError, match="cannot be encoded"):
+        open_document(encrypted, password="p\udcffw")
+    # Unencrypted PDFs ignore passwords, whatever they hold.
+    (page,) = open_document(Document.from_bytes(build_pdf([invoice_page()])), password="\ud800").render(BUDGET)
+    assert_valid(page)

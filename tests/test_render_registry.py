@@ -64,6 +64,10 @@ def test_selections_resolve_to_sorted_zero_based_indices(pages: object, count: i
         ([True], "whole page numbers"),
         (b"1-2", "not bytes"),
         (3, "not int"),
+        # Services pass user-supplied selections through: a number too long for int() raised a
+        # bare ValueError.
+        ("1" * 5000, "past the end"),
+        ("2-" + "9" * 5000, "past the end"),
     ],
 )
 def test_bad_selections_say_how_to_write_one(pages: object, message: str) -> None:

@@ -24,6 +24,7 @@ __all__ = ["DEFAULT_REDIS_URL", "RedisCache"]
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 _SCAN_BATCH = 500
+_MAX_TTL_SECONDS = 1e12  # about 31,700 years: practically forever
 
 
 class RedisCache(Cache):
@@ -80,9 +81,13 @@ class RedisCache(Cache):
         """Returns the live value under ``key``, or ``None``."""
         check_key(key)
         with self._guard("read an entry"):
-            raw = self._client.get(self.prefix + key)
-        self._counters.record(raw is not None)
-        return _text(raw) if raw is not None else None
+            try:
+                raw = self._client.get(self.prefix + key)
+            except UnicodeDecodeError:
+                raw = None  # a caller's client with decode_responses=True met a damaged entry
+        value = _text(raw) if raw is not None else None
+        self._counters.record(value is not None)
+        return value
 
     def set(self, key: str, value: str, *, ttl: float | None = None) -> None:
         """Stores ``value`` with ``SET`` (``PX`` for a TTL), replacing any old value; ``ttl <= 0`` removes it."""
@@ -92,8 +97,9 @@ class RedisCache(Cache):
         if seconds == 0.0:
             self.delete(key)
             return
-        # Milliseconds, and at least one: PX 0 is an error in Redis.
-        milliseconds = None if seconds is None else max(1, round(seconds * 1000))
+        # Milliseconds, and at least one: PX 0 is an error in Redis. Redis refuses expiry times
+        # past a 64-bit count of milliseconds; TTLs that long are kept without one.
+        milliseconds = None if seconds is None or seconds > _MAX_TTL_SECONDS else max(1, round(seconds * 1000))
         with self._guard("write an entry"):
             self._client.set(self.prefix + key, value.encode("utf-8"), px=milliseconds)
 
@@ -232,9 +238,15 @@ def _escape_glob(text: str) -> str:
     return re.sub(r"([*?\[\]\\])", r"\\\1", text)
 
 
-def _text(raw: Any) -> str:
+def _text(raw: Any) -> str | None:
     # A caller-supplied client may have decode_responses=True and hand back str already.
-    return raw if isinstance(raw, str) else bytes(raw).decode("utf-8")
+    if isinstance(raw, str):
+        return raw
+    try:
+        return bytes(raw).decode("utf-8")
+    except UnicodeDecodeError:
+        # A damaged entry (we only ever write UTF-8): a miss, which the next set() replaces.
+        return None
 
 
 def _import_redis() -> Any:

@@ -265,12 +265,14 @@ class SQLiteCache(Cache):
         _create_private_file(self.path)
         conn = sqlite3.connect(str(self.path), timeout=self.timeout, isolation_level=None, check_same_thread=False)
         try:
-            identity = _identity(self.path)
+            # Remembered before the file is checked: should it prove damaged, _move_aside must
+            # move *this* file, not one another process has put in its place meanwhile.
+            self._identity = _identity(self.path)
             _prepare(conn, self.path)
         except BaseException:
             conn.close()
             raise
-        self._conn, self._identity = conn, identity
+        self._conn = conn
         return conn
 
     def _move_aside(self, exc: sqlite3.Error) -> None:

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeoutError
+from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING
 
 from invoiceai._version import __version__
@@ -25,6 +28,7 @@ from invoiceai.documents.urls import (
     check_scheme,
     display_url,
     ip_literal,
+    keeps_credentials,
     name_from_url,
     pin_request,
     redirect_target,
@@ -113,7 +117,8 @@ def fetch_url(
 
     resolve = resolver or resolve_host
     deadline = time.monotonic() + settings.fetch_timeout
-    current = _parse(url)
+    current = original = _parse(url)
+    credentials = True
     own_client = client is None
     if client is None:
         client = httpx2.Client(headers=_HEADERS, trust_env=False, follow_redirects=False)
@@ -121,20 +126,16 @@ def fetch_url(
         with _mapped_errors(url, settings):
             for _ in range(settings.max_fetch_redirects + 1):
                 check_scheme(current, url)
+                credentials = credentials and keeps_credentials(original, current)
                 if settings.allow_private_urls:
                     request = PinnedRequest(url=current, headers={}, extensions={})
                 else:
                     literal = ip_literal(current.host)
                     port = current.port or _default_port(current)
-                    addresses = [literal] if literal else resolve(current.host, port)
+                    addresses = [literal] if literal else _resolve_in_time(resolve, current.host, port, deadline)
                     request = pin_request(current, addresses, original=url)
-                with client.stream(
-                    "GET",
-                    request.url,
-                    headers={**_HEADERS, **request.headers},
-                    extensions=request.extensions,
-                    follow_redirects=False,
-                    timeout=_remaining(deadline, url, settings),
+                with _send(
+                    client, request, timeout=_remaining(deadline, url, settings), credentials=credentials
                 ) as response:
                     if response.status_code in _REDIRECT_STATUSES:
                         current = redirect_target(current, response.headers.get("location"), original=url)
@@ -180,7 +181,8 @@ async def afetch_url(
 
     resolve = resolver or _aresolve_host
     deadline = time.monotonic() + settings.fetch_timeout
-    current = _parse(url)
+    current = original = _parse(url)
+    credentials = True
     own_client = client is None
     if client is None:
         client = httpx2.AsyncClient(headers=_HEADERS, trust_env=False, follow_redirects=False)
@@ -188,6 +190,7 @@ async def afetch_url(
         with _mapped_errors(url, settings):
             for _ in range(settings.max_fetch_redirects + 1):
                 check_scheme(current, url)
+                credentials = credentials and keeps_credentials(original, current)
                 if settings.allow_private_urls:
                     request = PinnedRequest(url=current, headers={}, extensions={})
                 else:
@@ -201,13 +204,8 @@ async def afetch_url(
                         )
                     )
                     request = pin_request(current, addresses, original=url)
-                async with client.stream(
-                    "GET",
-                    request.url,
-                    headers={**_HEADERS, **request.headers},
-                    extensions=request.extensions,
-                    follow_redirects=False,
-                    timeout=_remaining(deadline, url, settings),
+                async with _asend(
+                    client, request, timeout=_remaining(deadline, url, settings), credentials=credentials
                 ) as response:
                     if response.status_code in _REDIRECT_STATUSES:
                         current = redirect_target(current, response.headers.get("location"), original=url)
@@ -233,6 +231,78 @@ def _parse(url: str) -> httpx2.URL:
         return httpx2.URL(url)
     except Exception as exc:  # httpx2.InvalidURL, or TypeError/ValueError from odd input
         raise UnsafeURLError(f"Refused to fetch {display_url(url)}: it is not a valid URL ({exc}).") from exc
+
+
+@contextmanager
+def _send(
+    client: httpx2.Client, request: PinnedRequest, *, timeout: float, credentials: bool
+) -> Iterator[httpx2.Response]:
+    """Sends one hop, streaming; without the client's credentials when they belong elsewhere."""
+    import httpx2
+
+    outgoing = _build(client, request, timeout=timeout, credentials=credentials)
+    auth = httpx2.USE_CLIENT_DEFAULT if credentials else None
+    response = client.send(outgoing, stream=True, auth=auth, follow_redirects=False)
+    try:
+        yield response
+    finally:
+        response.close()
+
+
+@asynccontextmanager
+async def _asend(
+    client: httpx2.AsyncClient, request: PinnedRequest, *, timeout: float, credentials: bool
+) -> AsyncIterator[httpx2.Response]:
+    """The async twin of :func:`_send`."""
+    import httpx2
+
+    outgoing = _build(client, request, timeout=timeout, credentials=credentials)
+    auth = httpx2.USE_CLIENT_DEFAULT if credentials else None
+    response = await client.send(outgoing, stream=True, auth=auth, follow_redirects=False)
+    try:
+        yield response
+    finally:
+        await response.aclose()
+
+
+def _build(
+    client: httpx2.Client | httpx2.AsyncClient, request: PinnedRequest, *, timeout: float, credentials: bool
+) -> httpx2.Request:
+    outgoing = client.build_request(
+        "GET",
+        request.url,
+        headers={**_HEADERS, **request.headers},
+        extensions=request.extensions,
+        timeout=timeout,
+    )
+    if not credentials:
+        # A default Authorization header of the client, set for the original origin.
+        outgoing.headers.pop("Authorization", None)
+    return outgoing
+
+
+def _resolve_in_time(resolve: Resolver, host: str, port: int, deadline: float) -> list[str]:
+    """Runs a blocking resolver, giving up when the fetch's deadline passes.
+
+    The system resolver has no timeout of its own that we control, so it runs in a daemon
+    thread that is left to finish on its own if the deadline passes first.
+
+    Raises:
+        TimeoutError: The deadline passed first (mapped onto the fetch's timeout error).
+    """
+    result: Future[list[str]] = Future()
+
+    def work() -> None:
+        try:
+            result.set_result(resolve(host, port))
+        except BaseException as exc:  # handed to the caller, whatever it is
+            result.set_exception(exc)
+
+    threading.Thread(target=work, name="invoiceai-resolve", daemon=True).start()
+    try:
+        return result.result(timeout=max(0.0, deadline - time.monotonic()))
+    except FutureTimeoutError:  # not yet the builtin TimeoutError on Python 3.10
+        raise TimeoutError(f"resolving {host} took too long") from None
 
 
 def _default_port(url: httpx2.URL) -> int:

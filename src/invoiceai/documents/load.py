@@ -60,7 +60,7 @@ def load_document(
     if isinstance(source, Document):
         return source
     if isinstance(source, str) and is_url(source):
-        return fetch_url(source, settings=settings, client=http_client)
+        return _renamed(fetch_url(source, settings=settings, client=http_client), name)
     return _load_local(source, settings=settings, name=name)
 
 
@@ -93,8 +93,12 @@ async def aload_document(
     if isinstance(source, Document):
         return source
     if isinstance(source, str) and is_url(source):
-        return await afetch_url(source, settings=settings, client=http_client)
+        return _renamed(await afetch_url(source, settings=settings, client=http_client), name)
     return await asyncio.to_thread(_load_local, source, settings=settings, name=name)
+
+
+def _renamed(document: Document, name: str | None) -> Document:
+    return document if name is None else Document(data=document.data, media_type=document.media_type, name=name)
 
 
 def _settings(settings: Settings | None) -> Settings:
@@ -141,6 +145,9 @@ def _read_path(path: Path, max_bytes: int) -> bytes:
         raise InputError(f"Cannot read {shown}: permission denied.") from exc
     except OSError as exc:
         raise InputError(f"Cannot read {shown}: {exc.strerror or exc}.") from exc
+    except ValueError as exc:
+        # A NUL byte, or a character the file system encoding cannot represent (UnicodeError).
+        raise InputError(f"{shown!r} is not a valid path ({exc}); check the file name.") from exc
     if len(data) > max_bytes:
         raise too_large(path.name, None, max_bytes)
     return data

@@ -27,6 +27,7 @@ __all__ = [
     "display_url",
     "ip_literal",
     "is_url",
+    "keeps_credentials",
     "name_from_url",
     "pin_request",
     "redirect_target",
@@ -117,6 +118,9 @@ def refusal_reason(address: str) -> str | None:
         ("loopback", ip.is_loopback),
         ("link-local (cloud metadata endpoints live here)", ip.is_link_local),
         ("multicast", ip.is_multicast),
+        # fec0::/10: deprecated (RFC 3879), which Python does not count as private, but still
+        # routed inside some networks.
+        ("site-local", isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local),
         ("reserved", ip.is_reserved),
         ("private", ip.is_private),
     )
@@ -175,6 +179,30 @@ def pin_request(url: httpx2.URL, addresses: Sequence[str], *, original: str) -> 
     if url.scheme == "https":
         extensions["sni_hostname"] = url.host
     return PinnedRequest(url=url.copy_with(host=addresses[0]), headers=headers, extensions=extensions)
+
+
+def keeps_credentials(original: httpx2.URL, target: httpx2.URL) -> bool:
+    """Tells whether a redirect hop to ``target`` may carry the caller's credentials.
+
+    The caller's client may authenticate (``auth=`` or a default ``Authorization`` header) to
+    the origin of the URL it asked for. As httpx2 does when it follows redirects itself, those
+    credentials go to that origin only, or to its plain upgrade from http to https.
+
+    Args:
+        original: The URL as first requested.
+        target: The URL a redirect points to.
+
+    Returns:
+        ``True`` when ``target`` is the original's origin (or its https upgrade).
+    """
+    origin, other = original.origin, target.origin
+    if origin == other:
+        return True
+    return (
+        origin.host == other.host
+        and (origin.scheme, origin.port) == ("http", 80)
+        and (other.scheme, other.port) == ("https", 443)
+    )
 
 
 def redirect_target(current: httpx2.URL, location: str | None, *, original: str) -> httpx2.URL:

@@ -113,11 +113,25 @@ def open_pdf(data: bytes, password: str | None, *, document_id: str) -> Any:
     """
     import pypdfium2
 
+    unencodable = False
+    if password:
+        try:
+            password.encode("utf-8")
+        except UnicodeEncodeError:
+            # Lone surrogates (a command-line argument that was not UTF-8): pypdfium2 cannot
+            # pass them on. Open without it; an unencrypted PDF ignores passwords anyway.
+            unencodable = True
     with PDFIUM_LOCK:
         try:
-            pdf = pypdfium2.PdfDocument(data, password=password or None)
+            pdf = pypdfium2.PdfDocument(data, password=None if unencodable else password or None)
         except pypdfium2.PdfiumError as exc:
             code = getattr(exc, "err_code", None)
+            if code == _ERR_PASSWORD and unencodable:
+                raise WrongPasswordError(
+                    "The password cannot be encoded as UTF-8 text (it holds bytes that are not valid "
+                    "characters), so it cannot open this PDF; pass it as a proper str.",
+                    document_id=document_id,
+                ) from exc
             if code == _ERR_PASSWORD and password:
                 raise WrongPasswordError(
                     "The password does not open this PDF; check it (passwords are case-sensitive).",

@@ -15,6 +15,8 @@ Pages = Union[str, Sequence[int], "PageSelection", None]
 """What a ``pages=`` argument accepts; ``None`` means every page."""
 
 _TOKEN = re.compile(r"^(\d+)(?:\s*-\s*(\d*))?$")
+# No document has a billion pages; longer numbers would also trip int()'s digit limit.
+_MAX_DIGITS = 9
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -114,12 +116,23 @@ def _parse_text(text: str) -> PageSelection:
                 f"pages={text!r} does not parse at {token.strip()!r}; write page numbers and ranges "
                 "separated by commas, e.g. '1-3,7' or '5-' (page 5 to the end)."
             )
-        first = int(match.group(1))
+        first = _page_number(match.group(1), text)
         has_dash = "-" in token
-        last: int | None = int(match.group(2)) if match.group(2) else (None if has_dash else first)
+        last: int | None = _page_number(match.group(2), text) if match.group(2) else (None if has_dash else first)
         if first < 1:
             raise PageSelectionError(f"pages={text!r} has page 0; pages are numbered from 1.")
         if last is not None and last < first:
             raise PageSelectionError(f"pages={text!r} has the backwards range {first}-{last}; write {last}-{first}.")
         ranges.append((first, last))
     return PageSelection(ranges=tuple(ranges), text=text)
+
+
+def _page_number(digits: str, text: str) -> int:
+    significant = digits.lstrip("0") or "0"
+    if len(significant) > _MAX_DIGITS:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise PageSelectionError(
+            f"pages={shown!r} names page {significant[:_MAX_DIGITS]}..., past the end of any document. "
+            "Pages are numbered from 1."
+        )
+    return int(significant)
