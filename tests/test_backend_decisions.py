@@ -356,3 +356,13 @@ def test_importing_the_packages_does_not_import_anthropic() -> None:
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_credentials_the_sdk_cannot_load_are_an_authentication_error() -> None:
+    import anthropic
+
+    from invoiceai.errors import AuthenticationError
+
+    error = to_backend_error(anthropic.CredentialsError("no AWS credentials found"), attempts=1)
+    assert isinstance(error, AuthenticationError)
+    assert "no AWS credentials found" in error.message

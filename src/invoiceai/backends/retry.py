@@ -204,6 +204,11 @@ def to_backend_error(
             "or raise request_timeout / max_retry_seconds."
         )
         return BackendConnectionError(_mask(message, secrets), **context)
+    if isinstance(exc, anthropic.CredentialsError):
+        # Bedrock, Vertex or identity-token credentials that could not be loaded: a setup problem
+        # of the same kind as a wrong key, and just as pointless to retry.
+        message = f"The Claude client could not load its credentials: {exc}. Check the client's credential setup."
+        return AuthenticationError(_mask(message, secrets), **context)
     if not isinstance(exc, anthropic.APIStatusError):
         return BackendError(_mask(f"The Claude API call failed {tries}: {exc}", secrets), **context)
 
