@@ -142,10 +142,12 @@ class ClaudeBackend:
         self._injected: Any = None
         self._injected_async: Any = None
         self._client: Any = None
-        self._async_client: Any = None
         self._owned_client: Any = None
-        self._owned_async_client: Any = None
-        self._async_loop: asyncio.AbstractEventLoop | None = None
+        # An async client's connections belong to the event loop that opened them, so the
+        # backend keeps one per loop; a loop that ends takes its entry with it.
+        self._owned_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
+            weakref.WeakKeyDictionary()
+        )
         if client is not None:
             if _is_async_client(client):
                 async_client = async_client or client
@@ -154,7 +156,7 @@ class ClaudeBackend:
         if async_client is not None:
             if not _is_async_client(async_client):
                 raise ConfigurationError("async_client= must be an async Anthropic client (AsyncAnthropic, ...).")
-            self._injected_async = self._async_client = _without_sdk_retries(async_client)
+            self._injected_async = _without_sdk_retries(async_client)
 
     def __repr__(self) -> str:
         return f"ClaudeBackend(model={self.model!r}, mode={self.mode!r})"
@@ -257,10 +259,7 @@ class ClaudeBackend:
         """Closes the clients this backend built, sync and async (injected ones stay open)."""
         self.close()
         with self._lock:
-            owned, self._owned_async_client = self._owned_async_client, None
-            if owned is not None and self._async_client is owned:
-                self._async_client = None
-                self._async_loop = None
+            owned = self._owned_async_clients.pop(asyncio.get_running_loop(), None)
         if owned is not None:
             await owned.close()
 
@@ -418,14 +417,12 @@ class ClaudeBackend:
             # The first import takes a second or more: keep it off the event loop.
             await asyncio.to_thread(importlib.import_module, "anthropic")
         with self._lock:
-            # An async client's connections belong to the loop that opened them; a backend
-            # used from several asyncio.run() calls needs one client per loop.
-            if self._async_client is None or self._async_loop is not loop:
+            client = self._owned_async_clients.get(loop)
+            if client is None:
                 import anthropic
 
-                self._async_client = self._owned_async_client = anthropic.AsyncAnthropic(**kwargs)
-                self._async_loop = loop
-            return self._async_client
+                client = self._owned_async_clients[loop] = anthropic.AsyncAnthropic(**kwargs)
+            return client
 
     async def _spec_async(self, client: Any) -> ModelSpec:
         spec = self._state.detected(self.model)
