@@ -325,3 +325,19 @@ def test_duplicates_do_not_hang_when_their_owner_dies_of_a_base_exception() -> N
         assert finished.wait(10), "extract_many hung"
     assert started.is_set()
     assert isinstance(outcome[0], Abort)
+
+
+def test_a_cache_passed_in_stays_open_and_one_opened_from_a_spec_is_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    closed: list[object] = []
+    monkeypatch.setattr(MemoryCache, "close", lambda self: closed.append(self))
+    monkeypatch.setattr(SQLiteCache, "close", lambda self: closed.append(self))
+    mine = MemoryCache()
+    with Extractor(backend=fake(), cache=mine) as extractor:
+        extractor.extract(png_invoice("own"))
+    assert closed == []  # the caller's cache belongs to the caller
+    with Extractor(backend=fake(), cache=tmp_path / "c.db") as extractor:
+        opened = extractor.cache
+    assert isinstance(opened, SQLiteCache)
+    assert closed == [opened]  # opened from a spec: closed with the extractor

@@ -153,7 +153,7 @@ class Extractor:
         self._cache_spec = cache
         self._cache: Cache | None = None
         self._cache_opened = False
-        self._owns_cache = not _is_cache_instance(cache)
+        self._owns_cache = False
         self._lock = threading.Lock()
         self._closed = False
         if backend is None or isinstance(backend, str):
@@ -353,6 +353,8 @@ class Extractor:
 
                 spec = "sqlite" if self._cache_spec is DEFAULT_CACHE else self._cache_spec
                 self._cache = open_cache(spec, settings=self.settings)
+                # open_cache hands a Cache instance back as is: that one belongs to the caller.
+                self._owns_cache = self._cache is not self._cache_spec
                 self._cache_opened = True
             return self._cache
 
@@ -447,10 +449,11 @@ class Extractor:
             return prepared
         if document.media_type == _PDF and self.prefer_embedded and is_invoice_schema(schema):
             with clock.stage("einvoice"):
-                prepared.embedded = self._read_embedded(prepared, password)
-            if prepared.embedded is not None and not self.cross_check:
-                prepared.result = self._einvoice_result(prepared, from_einvoice(prepared.embedded, schema))
+                embedded = self._read_embedded(prepared, password)
+            if embedded is not None and not self.cross_check:
+                prepared.result = self._einvoice_result(prepared, from_einvoice(embedded, schema))
                 return prepared
+            prepared.embedded = embedded  # kept only to cross-check the pages against it
         if not is_invoice_schema(schema):
             output_json_schema(schema)  # an unfit custom schema fails here, before any cost
         with clock.stage("render"):
@@ -500,15 +503,10 @@ class Extractor:
 
                 # Cross-check: the XML is authoritative; the pages only testify against it.
                 disagreements = compare_invoices(prepared.embedded, data)
-                embedded = from_einvoice(prepared.embedded, prepared.schema)
-                findings = findings_for(embedded, disagreements)
-                return Extraction(
-                    data=embedded, usage=usage, findings=findings, origin="einvoice",
-                    document_id=prepared.document.document_id, pages=tuple(pages),
-                    timings=prepared.clock.timings(), warnings=tuple(prepared.warnings),
-                    source=prepared.document.name, model=model,
-                )  # fmt: skip
-            findings = findings_for(data, dropped=dropped)
+                data, origin = from_einvoice(prepared.embedded, prepared.schema), "einvoice"
+                findings = findings_for(data, disagreements)
+            else:
+                findings = findings_for(data, dropped=dropped)
         return Extraction(
             data=data, usage=usage, findings=findings, origin=origin,  # type: ignore[arg-type]
             document_id=prepared.document.document_id, pages=tuple(pages), timings=prepared.clock.timings(),
@@ -516,13 +514,7 @@ class Extractor:
         )  # fmt: skip
 
     def _einvoice_result(self, prepared: _Prepared, data: BaseModel) -> Extraction[Any]:
-        with prepared.clock.stage("validate"):
-            findings = findings_for(data)
-        return Extraction(
-            data=data, usage=Usage(), findings=findings, origin="einvoice",
-            document_id=prepared.document.document_id, pages=(), timings=prepared.clock.timings(),
-            warnings=tuple(prepared.warnings), source=prepared.document.name, model=None,
-        )  # fmt: skip
+        return self._finish(prepared, data, usage=Usage(), origin="einvoice", model=None, pages=())
 
     def _read_embedded(self, prepared: _Prepared, password: str | None) -> Invoice | None:
         from invoiceai.einvoice import read_embedded_invoice
@@ -584,10 +576,6 @@ class Extractor:
             usage=usage if isinstance(usage, Usage) else Usage(),
             timings=clock.timings(),
         )
-
-
-def _is_cache_instance(spec: object) -> bool:
-    return not (spec is None or spec is DEFAULT_CACHE or isinstance(spec, str) or hasattr(spec, "__fspath__"))
 
 
 def _name_for(source: object) -> str | None:
