@@ -1,10 +1,12 @@
 """The built-in PDF renderer (pypdfium2).
 
-Pages are rendered lazily, one at a time. In the default, single-process mode a helper thread
+:meth:`PdfRenderer.open` opens the PDF once; the page source it returns keeps that document for
+everything asked of it afterwards: the embedded e-invoice, the text layers, the page subset and
+the pages. Pages are rendered lazily, one at a time. In the default, single-process mode a helper thread
 renders page *n + 1* (holding the pdfium lock) while the caller's thread encodes page *n* with
 Pillow, which releases the GIL; pdfium itself never runs on two threads at once. For long
 documents, ``processes=`` renders in worker processes instead (see
-:mod:`invoiceai.render.pdf_pool`).
+:mod:`invoiceai.render.pdf.pool`).
 """
 
 from __future__ import annotations
@@ -17,23 +19,19 @@ from typing import TYPE_CHECKING, Any
 from invoiceai.documents.detect import PDF
 from invoiceai.errors import ConfigurationError
 from invoiceai.pages import Page
-from invoiceai.render.pdf_page import assemble_page, encode_pixels
-from invoiceai.render.pdf_raster import (
-    PageFacts,
-    PagePixels,
-    close_pdf,
-    is_encrypted,
-    open_pdf,
-    page_count,
-    page_text,
-    rasterise,
-    subset_pdf,
-)
+from invoiceai.render.pdf.attachments import embedded_in
+from invoiceai.render.pdf.document import close_pdf, is_encrypted, open_pdf, page_count, subset_pdf
+from invoiceai.render.pdf.handle import SharedPdf
+from invoiceai.render.pdf.page import assemble_page, encode_pixels
+from invoiceai.render.pdf.raster import PageFacts, PagePixels, page_text, rasterise
 from invoiceai.render.selection import Pages, parse_pages
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from invoiceai.documents import Document
     from invoiceai.pages import ImageBudget
+    from invoiceai.render.pdf.attachments import EmbeddedXml
 
 __all__ = ["PdfPageSource", "PdfRenderer"]
 
@@ -71,7 +69,7 @@ class PdfRenderer:
             password: The user or owner password of an encrypted PDF.
 
         Returns:
-            A page source; nothing is rendered yet.
+            A page source holding the open PDF; nothing is rendered yet.
 
         Raises:
             PageSelectionError: ``pages`` does not parse or is past the end.
@@ -85,20 +83,41 @@ class PdfRenderer:
         try:
             count = page_count(pdf)
             encrypted = is_encrypted(pdf)
-        finally:
+            indices = selection.resolve(count, document_id=document.document_id)
+        except BaseException:
             close_pdf(pdf)
-        indices = selection.resolve(count, document_id=document.document_id)
+            raise
         processes = self.processes if len(indices) >= self.min_pages_for_processes else 0
         return PdfPageSource(
-            document, indices, password=password, processes=processes, encrypted=encrypted, total_pages=count
+            document,
+            indices,
+            password=password,
+            processes=processes,
+            encrypted=encrypted,
+            total_pages=count,
+            pdf=pdf,
         )
 
 
 class PdfPageSource:
     """The selected pages of an open PDF; implements :class:`~invoiceai.pages.PageSource`.
 
-    Holds the document bytes, never rendered pages, so :meth:`render` can be called again with a
-    smaller budget.
+    Keeps the document bytes and one open pdfium document, never rendered pages, so
+    :meth:`render` can be called again with a smaller budget. The open document serves
+    :meth:`embedded_einvoice`, :meth:`text_layers`, :meth:`pdf_bytes` and :meth:`render`;
+    :meth:`close` (or leaving a ``with`` block) frees it early, and it is freed when the source
+    is garbage-collected. A closed source still works: it opens the PDF again when asked.
+
+    Args:
+        document: The loaded PDF.
+        indices: The selected pages, 0-based.
+        password: The password, if any.
+        processes: Worker processes for :meth:`render` (``0``: this process).
+        encrypted: The PDF uses the standard security handler.
+        total_pages: The document's page count.
+        pdf: The document already opened from ``document`` with
+            :func:`~invoiceai.render.pdf.document.open_pdf`; the source takes it over (and opens
+            the PDF on first use when ``None``).
     """
 
     def __init__(
@@ -110,6 +129,7 @@ class PdfPageSource:
         processes: int,
         encrypted: bool,
         total_pages: int,
+        pdf: Any = None,
     ) -> None:
         self.document = document
         self.indices = tuple(indices)
@@ -117,12 +137,22 @@ class PdfPageSource:
         self.encrypted = encrypted
         self._password = password
         self._processes = processes
+        self._pdf = SharedPdf(document.data, password, document_id=document.document_id, pdf=pdf)
+        self._embedded: tuple[EmbeddedXml | None] | None = None
 
     def __repr__(self) -> str:
         return (
             f"PdfPageSource(name={self.document.name!r}, pages={self.page_numbers}, "
             f"document_id={self.document_id[:12]!r})"
         )
+
+    def __enter__(self) -> PdfPageSource:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
 
     @property
     def document_id(self) -> str:
@@ -144,6 +174,33 @@ class PdfPageSource:
         """Worker processes :meth:`render` uses; ``0`` renders in this process."""
         return self._processes
 
+    def close(self) -> None:
+        """Closes the open pdfium document (after any render in progress); idempotent."""
+        self._pdf.close()
+
+    def embedded_einvoice(self) -> EmbeddedXml | None:
+        """Returns the invoice XML attached to this PDF, read from the open document.
+
+        The whole document is searched, whatever the page selection. The answer is kept, so
+        asking again costs nothing; errors are not kept. Read the XML with
+        :func:`invoiceai.einvoice.read_einvoice`.
+
+        Returns:
+            The chosen attachment (name, XML bytes, syntax), or ``None`` when the PDF carries no
+            invoice XML.
+
+        Raises:
+            NotAnInvoiceError: The PDF carries a recognised e-document that is not an invoice
+                (an Order-X order) and no invoice.
+            EncryptedDocumentError: The invoice attachment is encrypted in a way that cannot be read.
+            CorruptDocumentError: The invoice attachment is not well-formed XML.
+            HostileXMLError: The invoice attachment declares a DTD.
+        """
+        if self._embedded is None:
+            with self._pdf.use() as pdf:
+                self._embedded = (embedded_in(pdf, self.document.data, self._password),)
+        return self._embedded[0]
+
     def render(self, budget: ImageBudget) -> Iterator[Page]:
         """Yields the selected pages in order, each within ``budget``, one at a time.
 
@@ -157,7 +214,8 @@ class PdfPageSource:
             CorruptDocumentError: A page cannot be loaded or rendered (raised when reached).
         """
         if self._processes > 1:
-            from invoiceai.render.pdf_pool import render_in_processes
+            # Each worker process opens its own copy: pdfium documents cannot cross processes.
+            from invoiceai.render.pdf.pool import render_in_processes
 
             yield from render_in_processes(
                 self.document.data,
@@ -172,11 +230,8 @@ class PdfPageSource:
 
     def text_layers(self) -> list[str | None]:
         """Returns each selected page's text layer (``None`` for pages without text); no rendering."""
-        pdf = self._open()
-        try:
+        with self._pdf.use() as pdf:
             return [page_text(pdf, index, document_id=self.document_id) for index in self.indices]
-        finally:
-            close_pdf(pdf)
 
     def pdf_bytes(self) -> bytes:
         """Returns the selected pages as a PDF the API can read.
@@ -186,45 +241,35 @@ class PdfPageSource:
         """
         if len(self.indices) == self.total_pages and not self.encrypted:
             return self.document.data
-        pdf = self._open()
-        try:
+        with self._pdf.use() as pdf:
             return subset_pdf(pdf, self.indices, document_id=self.document_id)
-        finally:
-            close_pdf(pdf)
-
-    def _open(self) -> Any:
-        return open_pdf(self.document.data, self._password, document_id=self.document_id)
 
     def _render_here(self, budget: ImageBudget) -> Iterator[Page]:
         if not self.indices:
             return
-        pdf = self._open()
-        try:
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="invoiceai-pdfium") as worker:
+        # The lease outlives the helper thread's last page, so the document cannot close under it.
+        with self._pdf.use() as pdf, ThreadPoolExecutor(max_workers=1, thread_name_prefix="invoiceai-pdfium") as worker:
 
-                def submit(index: int) -> tuple[Future[PagePixels], Future[tuple[PagePixels, PageFacts]]]:
-                    # The worker hands the pixels over (first future) before it reads the text
-                    # layer and checks for colour, so encoding starts meanwhile.
-                    pixels: Future[PagePixels] = Future()
-                    done = worker.submit(
-                        rasterise, pdf, index, budget, document_id=self.document_id, on_pixels=pixels.set_result
-                    )
-                    done.add_done_callback(lambda finished: _propagate_failure(finished, pixels))
-                    return pixels, done
+            def submit(index: int) -> tuple[Future[PagePixels], Future[tuple[PagePixels, PageFacts]]]:
+                # The worker hands the pixels over (first future) before it reads the text
+                # layer and checks for colour, so encoding starts meanwhile.
+                pixels: Future[PagePixels] = Future()
+                done = worker.submit(
+                    rasterise, pdf, index, budget, document_id=self.document_id, on_pixels=pixels.set_result
+                )
+                done.add_done_callback(lambda finished: _propagate_failure(finished, pixels))
+                return pixels, done
 
-                upcoming = submit(self.indices[0])
-                for position in range(len(self.indices)):
-                    pixels_future, done = upcoming
-                    pixels = pixels_future.result()
-                    if position + 1 < len(self.indices):
-                        # Queued behind this page's text step: at most two pages are in memory.
-                        upcoming = submit(self.indices[position + 1])
-                    encoded = encode_pixels(pixels, budget, functools.partial(_coloured, done))
-                    _, facts = done.result()
-                    yield assemble_page(pixels, encoded, facts)
-        finally:
-            # The executor has finished (or abandoned) its last page before the document closes.
-            close_pdf(pdf)
+            upcoming = submit(self.indices[0])
+            for position in range(len(self.indices)):
+                pixels_future, done = upcoming
+                pixels = pixels_future.result()
+                if position + 1 < len(self.indices):
+                    # Queued behind this page's text step: at most two pages are in memory.
+                    upcoming = submit(self.indices[position + 1])
+                encoded = encode_pixels(pixels, budget, functools.partial(_coloured, done))
+                _, facts = done.result()
+                yield assemble_page(pixels, encoded, facts)
 
 
 def _coloured(done: Future[tuple[PagePixels, PageFacts]]) -> bool:
