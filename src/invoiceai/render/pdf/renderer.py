@@ -24,7 +24,7 @@ from invoiceai.render.pdf.document import close_pdf, is_encrypted, open_pdf, pag
 from invoiceai.render.pdf.handle import SharedPdf
 from invoiceai.render.pdf.page import assemble_page, encode_pixels
 from invoiceai.render.pdf.raster import PageFacts, PagePixels, page_text, rasterise
-from invoiceai.render.selection import Pages, parse_pages
+from invoiceai.render.selection import Pages, SelectedPages, parse_pages
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -99,7 +99,7 @@ class PdfRenderer:
         )
 
 
-class PdfPageSource:
+class PdfPageSource(SelectedPages):
     """The selected pages of an open PDF; implements :class:`~invoiceai.pages.PageSource`.
 
     Keeps the document bytes and one open pdfium document, never rendered pages, so
@@ -153,21 +153,6 @@ class PdfPageSource:
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> None:
         self.close()
-
-    @property
-    def document_id(self) -> str:
-        """SHA-256 of the document's bytes, hex."""
-        return self.document.document_id
-
-    @property
-    def page_count(self) -> int:
-        """How many pages :meth:`render` yields."""
-        return len(self.indices)
-
-    @property
-    def page_numbers(self) -> tuple[int, ...]:
-        """The selected pages, 1-based."""
-        return tuple(index + 1 for index in self.indices)
 
     @property
     def processes(self) -> int:
