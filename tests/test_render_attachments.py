@@ -17,7 +17,7 @@ from conftest import corpus_params
 from einvoice_corpus import PDF_DIR
 from invoiceai.documents import Document
 from invoiceai.einvoice import HostileXMLError, read_einvoice
-from invoiceai.errors import CorruptDocumentError, InputError, NotAnInvoiceError
+from invoiceai.errors import CorruptDocumentError, InputError, NotAnInvoiceError, PageSelectionError
 from invoiceai.pages import ImageBudget
 from invoiceai.render import open_document
 from invoiceai.render.pdf import EmbeddedXml, PdfRenderer, find_embedded_invoice, read_embedded_invoice
@@ -109,6 +109,20 @@ def test_the_sample_extraction_path_parses_the_pdf_once(monkeypatch: pytest.Monk
     assert invoice == read_embedded_invoice(SAMPLE.read_bytes())
     assert parses.pdfium == 2  # the source's open, then read_embedded_invoice's own open for comparison
     assert parses.pypdf == 0
+
+
+def test_the_pages_can_be_chosen_after_the_attachment_from_the_same_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _pdf_with("factur-x.xml", _cii("INV-1"), pages=3)
+    parses = count_pdf_parses(monkeypatch)
+    everything = PdfRenderer(processes=2, min_pages_for_processes=3).open(Document.from_bytes(data))
+    assert everything.processes == 2
+    assert everything.embedded_einvoice() is not None
+    with pytest.raises(PageSelectionError, match="3 pages"):
+        everything.with_pages("4")
+    second = everything.with_pages("2")
+    assert (second.page_numbers, second.processes, everything.page_numbers) == ((2,), 0, (1, 2, 3))
+    assert [page.index for page in second.render(BUDGET)] == [1]
+    assert (parses.pdfium, parses.pypdf) == (1, 0)
 
 
 def test_a_plain_pdf_has_no_embedded_invoice_and_no_pypdf_parse(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,6 +11,7 @@ documents, ``processes=`` renders in worker processes instead (see
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -87,16 +88,20 @@ class PdfRenderer:
         except BaseException:
             close_pdf(pdf)
             raise
-        processes = self.processes if len(indices) >= self.min_pages_for_processes else 0
         return PdfPageSource(
             document,
             indices,
             password=password,
-            processes=processes,
+            processes=self.processes_for(len(indices)),
             encrypted=encrypted,
             total_pages=count,
             pdf=pdf,
+            renderer=self,
         )
+
+    def processes_for(self, selected: int) -> int:
+        """Returns the worker processes for rendering ``selected`` pages (``0``: this process)."""
+        return self.processes if selected >= self.min_pages_for_processes else 0
 
 
 class PdfPageSource(SelectedPages):
@@ -118,6 +123,7 @@ class PdfPageSource(SelectedPages):
         pdf: The document already opened from ``document`` with
             :func:`~invoiceai.render.pdf.document.open_pdf`; the source takes it over (and opens
             the PDF on first use when ``None``).
+        renderer: The renderer that opened it, whose process settings :meth:`with_pages` keeps.
     """
 
     def __init__(
@@ -130,6 +136,7 @@ class PdfPageSource(SelectedPages):
         encrypted: bool,
         total_pages: int,
         pdf: Any = None,
+        renderer: PdfRenderer | None = None,
     ) -> None:
         self.document = document
         self.indices = tuple(indices)
@@ -139,6 +146,7 @@ class PdfPageSource(SelectedPages):
         self._processes = processes
         self._pdf = SharedPdf(document.data, password, document_id=document.document_id, pdf=pdf)
         self._embedded: tuple[EmbeddedXml | None] | None = None
+        self._renderer = renderer
 
     def __repr__(self) -> str:
         return (
@@ -158,6 +166,29 @@ class PdfPageSource(SelectedPages):
     def processes(self) -> int:
         """Worker processes :meth:`render` uses; ``0`` renders in this process."""
         return self._processes
+
+    def with_pages(self, pages: Pages) -> PdfPageSource:
+        """Returns a source for another page selection of the same open document.
+
+        Lets a caller look for the embedded e-invoice first (open with every page) and resolve
+        the pages only when they are needed, without opening the PDF again. Both sources share
+        the open document; closing either closes it for both (it reopens when asked).
+
+        Args:
+            pages: Pages to render (``"1-3,7"``, a list of 1-based numbers, or ``None`` for all).
+
+        Returns:
+            The new source; this one is unchanged.
+
+        Raises:
+            PageSelectionError: ``pages`` does not parse or is past the end.
+            EmptyDocumentError: The PDF has no pages.
+        """
+        indices = parse_pages(pages).resolve(self.total_pages, document_id=self.document_id)
+        selected = copy.copy(self)
+        selected.indices = indices
+        selected._processes = self._renderer.processes_for(len(indices)) if self._renderer is not None else 0
+        return selected
 
     def close(self) -> None:
         """Closes the open pdfium document (after any render in progress); idempotent."""
