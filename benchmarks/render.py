@@ -63,7 +63,7 @@ def floor(data: bytes) -> tuple[int, int]:
     import pypdfium2
 
     from invoiceai.pages import ImageBudget
-    from invoiceai.render.pdf_raster import MAX_SCALE
+    from invoiceai.render.pdf.raster import MAX_SCALE
 
     budget = ImageBudget()
     pdf = pypdfium2.PdfDocument(data)

@@ -18,7 +18,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from invoiceai import Invoice, validate
-from invoiceai.einvoice import read_embedded_invoice, to_facturx
+from invoiceai.render.pdf import read_embedded_invoice, to_facturx
 
 OUTPUT = Path(__file__).resolve().parent / "sample-facturx.pdf"
 DPI = 150

@@ -13,6 +13,7 @@ import hashlib
 import io
 import struct
 
+import pytest
 from PIL import Image, ImageDraw
 
 _PAD = bytes.fromhex("28BF4E5E4E758A4164004E56FFFA01082E2E00B6D0683E802F0CA9FE6453697A")
@@ -292,3 +293,40 @@ def _user_entry(key: bytes, file_id: bytes) -> bytes:
 
 def _object_key(key: bytes, number: int) -> bytes:
     return hashlib.md5(key + struct.pack("<i", number)[:3] + b"\x00\x00").digest()[: min(len(key) + 5, 16)]
+
+
+@dataclasses.dataclass
+class PdfParses:
+    """How often each PDF library parsed a document's bytes (see :func:`count_pdf_parses`)."""
+
+    pdfium: int = 0
+    pypdf: int = 0
+
+
+def count_pdf_parses(monkeypatch: pytest.MonkeyPatch) -> PdfParses:
+    """Counts every PDF that pypdfium2 opens from bytes and every one pypdf parses, from now on.
+
+    invoiceai imports both libraries' classes at the point of use, so patching the modules'
+    attributes catches every parse (new, empty documents made for page subsets are not counted).
+    """
+    import pypdf
+    import pypdfium2
+
+    counts = PdfParses()
+    pdfium_document = pypdfium2.PdfDocument
+    pypdf_reader = pypdf.PdfReader
+
+    class CountingPdfDocument(pdfium_document):  # type: ignore[misc, valid-type]
+        def __init__(self, source: object, *args: object, **kwargs: object) -> None:
+            if isinstance(source, bytes | bytearray | memoryview):
+                counts.pdfium += 1
+            super().__init__(source, *args, **kwargs)
+
+    class CountingPdfReader(pypdf_reader):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            counts.pypdf += 1
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(pypdfium2, "PdfDocument", CountingPdfDocument)
+    monkeypatch.setattr(pypdf, "PdfReader", CountingPdfReader)
+    return counts

@@ -15,7 +15,8 @@ import pytest
 
 from documents_factory import ROOT, SAMPLE_FACTURX, example_invoice, png_invoice
 from invoiceai.cli import main
-from invoiceai.einvoice import read_einvoice, read_embedded_invoice
+from invoiceai.einvoice import read_einvoice
+from invoiceai.render.pdf import read_embedded_invoice
 from invoiceai.testing import FakeClaudeAPI
 
 GOLDEN = Path(__file__).resolve().parent / "golden"

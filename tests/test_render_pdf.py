@@ -11,7 +11,7 @@ import pypdfium2
 import pytest
 from PIL import Image, ImageChops
 
-import invoiceai.render.pdf as pdf_module
+import invoiceai.render.pdf.renderer as pdf_module
 from invoiceai.documents import Document, detect_media_type
 from invoiceai.errors import (
     ConfigurationError,
@@ -22,7 +22,7 @@ from invoiceai.errors import (
 )
 from invoiceai.pages import ImageBudget, Page
 from invoiceai.render import ImageRenderer, PdfPageSource, PdfRenderer, open_document
-from invoiceai.render.pdf_raster import MAX_SCALE
+from invoiceai.render.pdf.raster import MAX_SCALE
 from render_fixtures import (
     PdfPage,
     XForm,

@@ -54,8 +54,10 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     if args.syntax == "facturx":
+        from invoiceai.render.pdf import to_facturx
+
         visual = _visual_pdf(args, result.document_id)
-        output = result.data.to_facturx(visual)
+        output = to_facturx(result.data, visual)
     else:
         output = result.data.to_xml(args.syntax)
     if args.out is not None:
@@ -72,21 +74,15 @@ def run(args: argparse.Namespace) -> int:
 
 def _visual_pdf(args: argparse.Namespace, document_id: str) -> bytes:
     """The PDF to embed the XML into: --pdf, or INPUT itself (an image becomes a one-page PDF)."""
-    import io
-
     from invoiceai.documents import load_document
     from invoiceai.errors import ConfigurationError
+    from invoiceai.render.pdf import image_to_pdf
 
     document = load_document(args.pdf if args.pdf is not None else args.input)
     if document.media_type == "application/pdf":
         return document.data
     if document.media_type.startswith("image/"):
-        from PIL import Image
-
-        with Image.open(io.BytesIO(document.data)) as image:
-            buffer = io.BytesIO()
-            image.convert("RGB").save(buffer, format="PDF", resolution=150.0)
-            return buffer.getvalue()
+        return image_to_pdf(document.data)
     raise ConfigurationError(
         f"{document.name} is {document.media_type}, not a PDF or image: Factur-X embeds the XML into the "
         "visible invoice, so pass it with --pdf FILE."

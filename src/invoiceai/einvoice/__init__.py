@@ -1,31 +1,35 @@
 """Read and write EN 16931 e-invoices: Factur-X, ZUGFeRD, XRechnung, CII and UBL.
 
-Reading turns the XML into an :class:`~invoiceai.Invoice` with no model call; writing turns
-any invoice (also one read from a scan) into CII, UBL or a Factur-X PDF. Nothing here imports
-anthropic, and importing this package loads neither lxml nor pypdfium2: every name below is
-resolved on first use (PEP 562).
+This package is pure XML: reading takes XML bytes and returns an :class:`~invoiceai.Invoice`
+with no model call; writing takes any invoice (also one read from a scan) and returns CII or UBL
+XML. It imports only :mod:`invoiceai.schema`, :mod:`invoiceai.errors`, the standard library and
+lxml: no PDF or image library, and nothing of anthropic. Importing it loads not even lxml: every
+name below is resolved on first use (PEP 562).
 
 Reading:
-    :func:`read_einvoice`, :func:`parse_einvoice` (XML bytes), :func:`find_embedded_invoice`,
-    :func:`read_embedded_invoice` (PDF bytes).
+    :func:`read_einvoice`, :func:`parse_einvoice` (XML bytes).
 Writing:
-    :func:`to_xml` (``"cii"`` or ``"ubl"``), :func:`to_facturx` (needs the ``facturx`` extra),
-    :func:`schema_errors` (XSD validation, needs the ``facturx`` extra).
+    :func:`to_xml` (``"cii"`` or ``"ubl"``), :func:`schema_errors` (XSD validation, needs the
+    ``facturx`` extra, which ships the XSDs).
 Cross-checking:
     :func:`compare_invoices`.
+
+PDFs live in :mod:`invoiceai.render.pdf`: the invoice XML attached to a PDF
+(:func:`~invoiceai.render.pdf.find_embedded_invoice`,
+:func:`~invoiceai.render.pdf.read_embedded_invoice`) and Factur-X writing
+(:func:`~invoiceai.render.pdf.to_facturx`). Their old names here still work but are deprecated.
 """
 
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from invoiceai.einvoice.compare import CROSS_CHECK_RULE, compare_invoices
-    from invoiceai.einvoice.facturx_writer import to_facturx
-    from invoiceai.einvoice.pdf_attachments import find_embedded_invoice, read_embedded_invoice
     from invoiceai.einvoice.reader import parse_einvoice, read_einvoice
-    from invoiceai.einvoice.results import DocumentHeader, EInvoice, EmbeddedXml
+    from invoiceai.einvoice.results import DocumentHeader, EInvoice
     from invoiceai.einvoice.safe_xml import HostileXMLError
     from invoiceai.einvoice.syntax import Syntax, detect_syntax, document_type_for
     from invoiceai.einvoice.writer import XmlSyntax, to_xml
@@ -35,44 +39,54 @@ _LAZY: dict[str, str] = {
     "CROSS_CHECK_RULE": "invoiceai.einvoice.compare",
     "DocumentHeader": "invoiceai.einvoice.results",
     "EInvoice": "invoiceai.einvoice.results",
-    "EmbeddedXml": "invoiceai.einvoice.results",
     "HostileXMLError": "invoiceai.einvoice.safe_xml",
     "Syntax": "invoiceai.einvoice.syntax",
     "XmlSyntax": "invoiceai.einvoice.writer",
     "compare_invoices": "invoiceai.einvoice.compare",
     "detect_syntax": "invoiceai.einvoice.syntax",
     "document_type_for": "invoiceai.einvoice.syntax",
-    "find_embedded_invoice": "invoiceai.einvoice.pdf_attachments",
     "parse_einvoice": "invoiceai.einvoice.reader",
     "read_einvoice": "invoiceai.einvoice.reader",
-    "read_embedded_invoice": "invoiceai.einvoice.pdf_attachments",
     "schema_errors": "invoiceai.einvoice.xsd",
-    "to_facturx": "invoiceai.einvoice.facturx_writer",
     "to_xml": "invoiceai.einvoice.writer",
+}
+
+# Names that moved to the PDF layer: still served, with a DeprecationWarning, through
+# __getattr__ (a name, not an import, so this package never loads PDF code on its own).
+_MOVED: dict[str, str] = {
+    "EmbeddedXml": "invoiceai.render.pdf",
+    "find_embedded_invoice": "invoiceai.render.pdf",
+    "read_embedded_invoice": "invoiceai.render.pdf",
+    "to_facturx": "invoiceai.render.pdf",
 }
 
 __all__ = [
     "CROSS_CHECK_RULE",
     "DocumentHeader",
     "EInvoice",
-    "EmbeddedXml",
     "HostileXMLError",
     "Syntax",
     "XmlSyntax",
     "compare_invoices",
     "detect_syntax",
     "document_type_for",
-    "find_embedded_invoice",
     "parse_einvoice",
     "read_einvoice",
-    "read_embedded_invoice",
     "schema_errors",
-    "to_facturx",
     "to_xml",
 ]
 
 
 def __getattr__(name: str) -> Any:
+    new_home = _MOVED.get(name)
+    if new_home is not None:
+        warnings.warn(
+            f"invoiceai.einvoice.{name} is deprecated: import it from {new_home} "
+            f"(from {new_home} import {name}); the old name will be removed.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(importlib.import_module(new_home), name)
     module_name = _LAZY.get(name)
     if module_name is None:
         raise AttributeError(f"module 'invoiceai.einvoice' has no attribute {name!r}")

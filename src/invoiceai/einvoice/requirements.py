@@ -96,58 +96,14 @@ def plan(invoice: Invoice) -> Plan:
         MissingFieldsError: Mandatory fields are missing; ``fields`` lists every one as
             ``"path (BT-n)"``.
     """
-    missing: list[str] = []
-
-    def need(value: object, path: str, term: str) -> None:
-        # Text is written without the characters XML cannot carry; nothing may be left of it.
-        if value is None or (isinstance(value, str) and not xml_text(value).strip()):
-            missing.append(f"{path} ({term})")
-
-    need(invoice.invoice_number, "invoice_number", "BT-1")
-    need(invoice.issue_date, "issue_date", "BT-2")
-    need(invoice.currency, "currency", "BT-5")
-    need(invoice.seller.name, "seller.name", "BT-27")
-    need(invoice.seller.address.country_code, "seller.address.country_code", "BT-40")
-    need(invoice.buyer.name, "buyer.name", "BT-44")
-    need(invoice.buyer.address.country_code, "buyer.address.country_code", "BT-55")
-    need(invoice.subtotal, "subtotal", "BT-106")
-    need(invoice.total, "total", "BT-112")
-    need(invoice.amount_due, "amount_due", "BT-115")
-    if not invoice.tax_breakdown:
-        missing.append("tax_breakdown (BG-23)")
-    if not invoice.line_items:
-        missing.append("line_items (BG-25)")
-
-    taxes = []
-    for i, row in enumerate(invoice.tax_breakdown):
-        path = f"tax_breakdown[{i}]"
-        need(row.taxable_amount, f"{path}.taxable_amount", "BT-116")
-        need(row.tax_amount, f"{path}.tax_amount", "BT-117")
-        category = _code(row.category) or ("S" if row.rate is not None and row.rate > 0 else None)
-        if category is not None and category not in VAT_CATEGORY_CODES:
-            missing.append(f"{path}.category (BT-118: {row.category!r} is not a VAT category code {_CODES})")
-        need(category, f"{path}.category", "BT-118")
-        if category != "O":
-            need(row.rate, f"{path}.rate", "BT-119")
-        taxes.append(PlannedTax(row=row, category=category or ""))
-
-    lines = []
-    for i, item in enumerate(invoice.line_items):
-        path = f"line_items[{i}]"
-        need(item.description, f"{path}.description", "BT-153")
-        need(item.quantity, f"{path}.quantity", "BT-129")
-        need(item.unit_price, f"{path}.unit_price", "BT-146")
-        need(item.amount, f"{path}.amount", "BT-131")
-        category, tax_index, problem = _place_line(item, taxes)
-        if problem is not None:
-            missing.append(f"{path}.{problem}")
-        code = unit_code(item.unit) or DEFAULT_UNIT_CODE
-        lines.append(PlannedLine(item=item, line_id=str(i + 1), unit_code=code, category=category or "", tax=tax_index))
-
+    missing = _Missing()
+    _check_header(invoice, missing)
+    taxes = _plan_taxes(invoice, missing)
+    lines = _plan_lines(invoice, taxes, missing)
     if missing:
         raise MissingFieldsError(
             f"The invoice lacks {len(missing)} field(s) EN 16931 requires: {', '.join(missing)}.",
-            fields=missing,
+            fields=list(missing),
         )
     subtotal = invoice.subtotal or _ZERO
     basis = subtotal - (invoice.allowance_total or _ZERO) + (invoice.charge_total or _ZERO)
@@ -164,6 +120,64 @@ def plan(invoice: Invoice) -> Plan:
         tax_basis_total=basis,
         tax_total=tax_total,
     )
+
+
+class _Missing(list[str]):
+    """The mandatory fields found missing, as ``"path (BT-n)"``."""
+
+    def need(self, value: object, path: str, term: str) -> None:
+        # Text is written without the characters XML cannot carry; nothing may be left of it.
+        if value is None or (isinstance(value, str) and not xml_text(value).strip()):
+            self.append(f"{path} ({term})")
+
+
+def _check_header(invoice: Invoice, missing: _Missing) -> None:
+    missing.need(invoice.invoice_number, "invoice_number", "BT-1")
+    missing.need(invoice.issue_date, "issue_date", "BT-2")
+    missing.need(invoice.currency, "currency", "BT-5")
+    missing.need(invoice.seller.name, "seller.name", "BT-27")
+    missing.need(invoice.seller.address.country_code, "seller.address.country_code", "BT-40")
+    missing.need(invoice.buyer.name, "buyer.name", "BT-44")
+    missing.need(invoice.buyer.address.country_code, "buyer.address.country_code", "BT-55")
+    missing.need(invoice.subtotal, "subtotal", "BT-106")
+    missing.need(invoice.total, "total", "BT-112")
+    missing.need(invoice.amount_due, "amount_due", "BT-115")
+    if not invoice.tax_breakdown:
+        missing.append("tax_breakdown (BG-23)")
+    if not invoice.line_items:
+        missing.append("line_items (BG-25)")
+
+
+def _plan_taxes(invoice: Invoice, missing: _Missing) -> list[PlannedTax]:
+    taxes = []
+    for i, row in enumerate(invoice.tax_breakdown):
+        path = f"tax_breakdown[{i}]"
+        missing.need(row.taxable_amount, f"{path}.taxable_amount", "BT-116")
+        missing.need(row.tax_amount, f"{path}.tax_amount", "BT-117")
+        category = _code(row.category) or ("S" if row.rate is not None and row.rate > 0 else None)
+        if category is not None and category not in VAT_CATEGORY_CODES:
+            missing.append(f"{path}.category (BT-118: {row.category!r} is not a VAT category code {_CODES})")
+        missing.need(category, f"{path}.category", "BT-118")
+        if category != "O":
+            missing.need(row.rate, f"{path}.rate", "BT-119")
+        taxes.append(PlannedTax(row=row, category=category or ""))
+    return taxes
+
+
+def _plan_lines(invoice: Invoice, taxes: list[PlannedTax], missing: _Missing) -> list[PlannedLine]:
+    lines = []
+    for i, item in enumerate(invoice.line_items):
+        path = f"line_items[{i}]"
+        missing.need(item.description, f"{path}.description", "BT-153")
+        missing.need(item.quantity, f"{path}.quantity", "BT-129")
+        missing.need(item.unit_price, f"{path}.unit_price", "BT-146")
+        missing.need(item.amount, f"{path}.amount", "BT-131")
+        category, tax_index, problem = _place_line(item, taxes)
+        if problem is not None:
+            missing.append(f"{path}.{problem}")
+        code = unit_code(item.unit) or DEFAULT_UNIT_CODE
+        lines.append(PlannedLine(item=item, line_id=str(i + 1), unit_code=code, category=category or "", tax=tax_index))
+    return lines
 
 
 def _place_line(item: LineItem, taxes: list[PlannedTax]) -> tuple[str | None, int | None, str | None]:

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from invoiceai.einvoice.syntax import Syntax
     from invoiceai.schema import Invoice
 
-__all__ = ["DocumentHeader", "EInvoice", "EmbeddedXml"]
+__all__ = ["DocumentHeader", "EInvoice"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,23 +39,3 @@ class EInvoice:
     invoice: Invoice
     syntax: Syntax
     header: DocumentHeader
-
-
-@dataclasses.dataclass(frozen=True)
-class EmbeddedXml:
-    """The invoice XML found attached to a PDF.
-
-    Attributes:
-        name: The attachment's file name (``factur-x.xml``, ``ZUGFeRD-invoice.xml``, ...).
-        data: The attachment's bytes, as stored.
-        syntax: Its syntax.
-        source: Where it was found: ``"embedded_files"`` (the document's EmbeddedFiles name tree)
-            or ``"associated_files"`` (the catalog ``/AF`` array, when the name tree is broken).
-        others: Names of the other attachments, in the order found.
-    """
-
-    name: str
-    data: bytes
-    syntax: Syntax
-    source: str
-    others: tuple[str, ...] = ()

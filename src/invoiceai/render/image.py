@@ -24,7 +24,7 @@ from invoiceai.render.image_decode import (
     prepare_frame,
     seek_frame,
 )
-from invoiceai.render.selection import Pages, parse_pages
+from invoiceai.render.selection import Pages, SelectedPages, parse_pages
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -91,7 +91,7 @@ class ImageRenderer:
         return ImagePageSource(document, indices, max_image_pixels=self.max_image_pixels)
 
 
-class ImagePageSource:
+class ImagePageSource(SelectedPages):
     """The selected frames of an image; implements :class:`~invoiceai.pages.PageSource`."""
 
     def __init__(self, document: Document, indices: tuple[int, ...], *, max_image_pixels: int) -> None:
@@ -101,21 +101,6 @@ class ImagePageSource:
 
     def __repr__(self) -> str:
         return f"ImagePageSource(name={self.document.name!r}, frames={len(self.indices)})"
-
-    @property
-    def document_id(self) -> str:
-        """SHA-256 of the document's bytes, hex."""
-        return self.document.document_id
-
-    @property
-    def page_count(self) -> int:
-        """How many pages (frames) :meth:`render` yields."""
-        return len(self.indices)
-
-    @property
-    def page_numbers(self) -> tuple[int, ...]:
-        """The selected frames, 1-based."""
-        return tuple(index + 1 for index in self.indices)
 
     def render(self, budget: ImageBudget) -> Iterator[Page]:
         """Yields the selected frames in order, each upright, flattened and within ``budget``.

@@ -5,11 +5,14 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Sequence
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
 from invoiceai.errors import EmptyDocumentError, PageSelectionError
 
-__all__ = ["PageSelection", "Pages", "parse_pages"]
+if TYPE_CHECKING:
+    from invoiceai.documents import Document
+
+__all__ = ["PageSelection", "Pages", "SelectedPages", "parse_pages"]
 
 Pages = Union[str, Sequence[int], "PageSelection", None]
 """What a ``pages=`` argument accepts; ``None`` means every page."""
@@ -136,3 +139,30 @@ def _page_number(digits: str, text: str) -> int:
             "Pages are numbered from 1."
         )
     return int(significant)
+
+
+class SelectedPages:
+    """What the built-in page sources share: a document and its selected pages (or frames).
+
+    Attributes:
+        document: The loaded document.
+        indices: The selected pages, 0-based, in document order.
+    """
+
+    document: Document
+    indices: tuple[int, ...]
+
+    @property
+    def document_id(self) -> str:
+        """SHA-256 of the document's bytes, hex."""
+        return self.document.document_id
+
+    @property
+    def page_count(self) -> int:
+        """How many pages (or frames) ``render`` yields."""
+        return len(self.indices)
+
+    @property
+    def page_numbers(self) -> tuple[int, ...]:
+        """The selected pages (or frames), 1-based."""
+        return tuple(index + 1 for index in self.indices)

@@ -216,7 +216,7 @@ class Invoice(_Part):
             MissingFieldsError: Fields EN 16931 requires are missing.
             MissingDependencyError: The ``facturx`` extra is not installed.
         """
-        from invoiceai.einvoice import to_facturx
+        from invoiceai.render.pdf import to_facturx
 
         return to_facturx(self, pdf, lang=lang)
 

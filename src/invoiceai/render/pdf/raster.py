@@ -1,9 +1,9 @@
-"""Everything pdfium does for us, each call under :data:`invoiceai._pdfium.PDFIUM_LOCK`.
+"""Rasterising PDF pages with pdfium, each call under :data:`~invoiceai.render.pdf.lock.PDFIUM_LOCK`.
 
-This module is the only place that talks to pypdfium2. It opens documents (mapping pdfium's
-failures onto our error types), reads a page's text layer, inspects its content objects, and
-rasterises it straight to a pixel size that fits the budget. Encoding happens elsewhere, outside
-the lock, so another thread can encode one page while this module renders the next.
+This module reads a page's text layer, inspects its content objects, and rasterises it straight
+to a pixel size that fits the budget (opening documents is :mod:`invoiceai.render.pdf.document`).
+Encoding happens elsewhere, outside the lock, so another thread can encode one page while this
+module renders the next.
 
 What ``born_digital`` means: the page draws *visible* text with fonts. A scan with an invisible
 OCR layer on top (an "OCR sandwich", text render mode 3) has a text layer but is not
@@ -15,14 +15,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
-import io
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from invoiceai._pdfium import PDFIUM_LOCK
-from invoiceai.errors import CorruptDocumentError, EncryptedDocumentError, WrongPasswordError
+from invoiceai.errors import CorruptDocumentError
 from invoiceai.render.encode import has_colour
+from invoiceai.render.pdf.lock import PDFIUM_LOCK
 from invoiceai.render.sizing import fit_size
 
 if TYPE_CHECKING:
@@ -30,18 +29,7 @@ if TYPE_CHECKING:
 
     from invoiceai.pages import ImageBudget
 
-__all__ = [
-    "MAX_SCALE",
-    "PageFacts",
-    "PagePixels",
-    "close_pdf",
-    "is_encrypted",
-    "open_pdf",
-    "page_count",
-    "page_text",
-    "rasterise",
-    "subset_pdf",
-]
+__all__ = ["MAX_SCALE", "PageFacts", "PagePixels", "page_text", "rasterise"]
 
 MAX_SCALE = 600 / 72
 """Pixels per point never exceed 600 dpi: tiny pages (3 pt) would otherwise be blown up 350x."""
@@ -55,8 +43,6 @@ _INVISIBLE_TEXT_MODES = frozenset({3, 7})  # FPDF_TEXTRENDERMODE_INVISIBLE, FPDF
 _PAGEOBJ_TEXT = 1
 _PAGEOBJ_IMAGE = 3
 _PAGEOBJ_FORM = 5
-_ERR_PASSWORD = 4
-_ERR_SECURITY = 6
 
 Matrix = tuple[float, float, float, float, float, float]
 _IDENTITY: Matrix = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
@@ -92,91 +78,6 @@ class PageFacts:
     text: str | None
     born_digital: bool
     coloured: bool
-
-
-def open_pdf(data: bytes, password: str | None, *, document_id: str) -> Any:
-    """Opens a PDF from bytes.
-
-    Args:
-        data: The PDF bytes (kept alive by the returned document).
-        password: The user or owner password, or ``None``.
-        document_id: For error context.
-
-    Returns:
-        A ``pypdfium2.PdfDocument``; close it with :func:`close_pdf`.
-
-    Raises:
-        EncryptedDocumentError: The PDF needs a password and none was given, or it uses a
-            protection pdfium cannot open.
-        WrongPasswordError: The given password does not open it.
-        CorruptDocumentError: pdfium cannot read it.
-    """
-    import pypdfium2
-
-    unencodable = False
-    if password:
-        try:
-            password.encode("utf-8")
-        except UnicodeEncodeError:
-            # Lone surrogates (a command-line argument that was not UTF-8): pypdfium2 cannot
-            # pass them on. Open without it; an unencrypted PDF ignores passwords anyway.
-            unencodable = True
-    with PDFIUM_LOCK:
-        try:
-            pdf = pypdfium2.PdfDocument(data, password=None if unencodable else password or None)
-        except pypdfium2.PdfiumError as exc:
-            code = getattr(exc, "err_code", None)
-            if code == _ERR_PASSWORD and unencodable:
-                raise WrongPasswordError(
-                    "The password cannot be encoded as UTF-8 text (it holds bytes that are not valid "
-                    "characters), so it cannot open this PDF; pass it as a proper str.",
-                    document_id=document_id,
-                ) from exc
-            if code == _ERR_PASSWORD and password:
-                raise WrongPasswordError(
-                    "The password does not open this PDF; check it (passwords are case-sensitive).",
-                    document_id=document_id,
-                ) from exc
-            if code == _ERR_PASSWORD:
-                raise EncryptedDocumentError(
-                    "This PDF is password-protected; pass password='...' to open it.", document_id=document_id
-                ) from exc
-            if code == _ERR_SECURITY:
-                raise EncryptedDocumentError(
-                    "This PDF uses a protection scheme that cannot be opened; print it to a new PDF without "
-                    "protection and retry.",
-                    document_id=document_id,
-                ) from exc
-            raise CorruptDocumentError(
-                f"This PDF cannot be read ({exc}): it is damaged, truncated or has no pages. Re-download or "
-                "re-export it; printing it to a new PDF often repairs it.",
-                document_id=document_id,
-            ) from exc
-        # Filled-in form fields without appearance streams only show with a form environment; a
-        # broken form layer must not stop the pages from rendering.
-        with contextlib.suppress(Exception):
-            pdf.init_forms()
-        return pdf
-
-
-def close_pdf(pdf: Any) -> None:
-    """Closes a document from :func:`open_pdf` (and any page still open) under the lock."""
-    with PDFIUM_LOCK:
-        pdf.close()
-
-
-def page_count(pdf: Any) -> int:
-    """Returns the number of pages pdfium reports."""
-    with PDFIUM_LOCK:
-        return len(pdf)
-
-
-def is_encrypted(pdf: Any) -> bool:
-    """Tells whether the document uses the standard security handler (even with no password)."""
-    import pypdfium2.raw as pdfium_c
-
-    with PDFIUM_LOCK:
-        return bool(pdfium_c.FPDF_GetSecurityHandlerRevision(pdf) != -1)
 
 
 def page_text(pdf: Any, index: int, *, document_id: str) -> str | None:
@@ -229,36 +130,14 @@ def rasterise(
     Raises:
         CorruptDocumentError: The page cannot be loaded or rendered.
     """
-    import pypdfium2
-    import pypdfium2.raw as pdfium_c
-    from PIL import Image
-
     with PDFIUM_LOCK:
         page = _load_page(pdf, index, document_id=document_id)
     try:
         with PDFIUM_LOCK, _render_errors(index, document_id):
-            width_pt, height_pt = page.get_size()
-            if not (math.isfinite(width_pt) and math.isfinite(height_pt)) or width_pt <= 0 or height_pt <= 0:
-                raise CorruptDocumentError(
-                    f"Page {index + 1} has no usable size ({width_pt}x{height_pt} pt); re-export the PDF.",
-                    document_id=document_id,
-                    page=index + 1,
-                )
+            width_pt, height_pt = _page_size(page, index, document_id)
             width, height = fit_size(budget, width_pt, height_pt, allow_upscale=True, max_scale=MAX_SCALE)
             visible_text, coverage = _scan_objects(page, width_pt * height_pt)
-            # pdfium renders 4-byte pixels faster than 3-byte ones, and Pillow stores RGB as
-            # RGBX internally, so turning the buffer into an RGB image is a plain copy.
-            bitmap = pypdfium2.PdfBitmap.new_native(width, height, pdfium_c.FPDFBitmap_BGRx, rev_byteorder=True)
-            try:
-                bitmap.fill_rect((255, 255, 255, 255), 0, 0, width, height)
-                flags = pdfium_c.FPDF_ANNOT | pdfium_c.FPDF_REVERSE_BYTE_ORDER
-                pdfium_c.FPDF_RenderPageBitmap(bitmap, page, 0, 0, width, height, 0, flags)
-                if page.formenv:
-                    pdfium_c.FPDF_FFLDraw(page.formenv, bitmap, page, 0, 0, width, height, 0, flags)
-                mapped = Image.frombuffer("RGBX", (width, height), bitmap.buffer, "raw", "RGBX", bitmap.stride, 1)
-                image = mapped.convert("RGB")
-            finally:
-                bitmap.close()
+            image = _draw(page, width, height)
         pixels = PagePixels(
             index=index, image=image, size_pt=(width_pt, height_pt), photographic=coverage >= _PHOTO_COVERAGE
         )
@@ -274,36 +153,36 @@ def rasterise(
     return pixels, PageFacts(text=text, born_digital=visible_text and text is not None, coloured=coloured)
 
 
-def subset_pdf(pdf: Any, indices: Sequence[int], *, document_id: str) -> bytes:
-    """Writes the given pages to a new, unencrypted PDF.
+def _page_size(page: Any, index: int, document_id: str) -> tuple[float, float]:
+    width_pt, height_pt = page.get_size()
+    if not (math.isfinite(width_pt) and math.isfinite(height_pt)) or width_pt <= 0 or height_pt <= 0:
+        raise CorruptDocumentError(
+            f"Page {index + 1} has no usable size ({width_pt}x{height_pt} pt); re-export the PDF.",
+            document_id=document_id,
+            page=index + 1,
+        )
+    return float(width_pt), float(height_pt)
 
-    Args:
-        pdf: An open document.
-        indices: 0-based page indices, in order.
-        document_id: For error context.
 
-    Returns:
-        The new PDF's bytes.
-
-    Raises:
-        CorruptDocumentError: pdfium cannot copy the pages.
-    """
+def _draw(page: Any, width: int, height: int) -> Image.Image:
+    """Renders ``page`` at ``width`` x ``height`` pixels (caller holds the pdfium lock)."""
     import pypdfium2
+    import pypdfium2.raw as pdfium_c
+    from PIL import Image
 
-    with PDFIUM_LOCK:
-        target = pypdfium2.PdfDocument.new()
-        try:
-            target.import_pages(pdf, list(indices))
-            buffer = io.BytesIO()
-            target.save(buffer)
-            return buffer.getvalue()
-        except pypdfium2.PdfiumError as exc:
-            raise CorruptDocumentError(
-                f"The selected pages could not be copied into a new PDF ({exc}); the PDF is damaged.",
-                document_id=document_id,
-            ) from exc
-        finally:
-            target.close()
+    # pdfium renders 4-byte pixels faster than 3-byte ones, and Pillow stores RGB as RGBX
+    # internally, so turning the buffer into an RGB image is a plain copy.
+    bitmap = pypdfium2.PdfBitmap.new_native(width, height, pdfium_c.FPDFBitmap_BGRx, rev_byteorder=True)
+    try:
+        bitmap.fill_rect((255, 255, 255, 255), 0, 0, width, height)
+        flags = pdfium_c.FPDF_ANNOT | pdfium_c.FPDF_REVERSE_BYTE_ORDER
+        pdfium_c.FPDF_RenderPageBitmap(bitmap, page, 0, 0, width, height, 0, flags)
+        if page.formenv:
+            pdfium_c.FPDF_FFLDraw(page.formenv, bitmap, page, 0, 0, width, height, 0, flags)
+        mapped = Image.frombuffer("RGBX", (width, height), bitmap.buffer, "raw", "RGBX", bitmap.stride, 1)
+        return mapped.convert("RGB")
+    finally:
+        bitmap.close()
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ from invoiceai.render.encode import EncodedImage, encode_image
 
 if TYPE_CHECKING:
     from invoiceai.pages import ImageBudget
-    from invoiceai.render.pdf_raster import PageFacts, PagePixels
+    from invoiceai.render.pdf.raster import PageFacts, PagePixels
 
 __all__ = ["assemble_page", "build_page", "encode_pixels"]
 

@@ -20,8 +20,9 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
 from invoiceai.errors import CorruptDocumentError
-from invoiceai.render.pdf_page import build_page
-from invoiceai.render.pdf_raster import open_pdf, rasterise
+from invoiceai.render.pdf.document import open_pdf
+from invoiceai.render.pdf.page import build_page
+from invoiceai.render.pdf.raster import rasterise
 
 if TYPE_CHECKING:
     from invoiceai.pages import ImageBudget, Page

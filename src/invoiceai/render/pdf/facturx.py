@@ -18,7 +18,7 @@ from invoiceai.errors import CorruptDocumentError, EInvoiceError, MissingDepende
 if TYPE_CHECKING:
     from invoiceai.schema import Invoice
 
-__all__ = ["to_facturx"]
+__all__ = ["image_to_pdf", "to_facturx"]
 
 
 def to_facturx(invoice: Invoice, pdf: bytes, *, lang: str | None = None) -> bytes:
@@ -30,7 +30,7 @@ def to_facturx(invoice: Invoice, pdf: bytes, *, lang: str | None = None) -> byte
         lang: Natural language of the PDF as an RFC 3066 tag, e.g. ``"de-DE"``, for accessibility.
 
     Returns:
-        The Factur-X PDF bytes. :func:`~invoiceai.einvoice.read_embedded_invoice` reads it back.
+        The Factur-X PDF bytes. :func:`~invoiceai.render.pdf.read_embedded_invoice` reads it back.
 
     Raises:
         MissingFieldsError: The invoice lacks fields EN 16931 requires.
@@ -38,7 +38,7 @@ def to_facturx(invoice: Invoice, pdf: bytes, *, lang: str | None = None) -> byte
         CorruptDocumentError: ``pdf`` cannot be read as a PDF.
         EInvoiceError: The embedding failed.
     """
-    from invoiceai.einvoice.writer import to_xml
+    from invoiceai.einvoice import to_xml
 
     xml = to_xml(invoice, "cii")
     try:
@@ -56,6 +56,30 @@ def to_facturx(invoice: Invoice, pdf: bytes, *, lang: str | None = None) -> byte
         # factur-x raises bare Exceptions for XSD and PDF problems alike.
         raise EInvoiceError(f"Embedding the Factur-X XML failed: {exc}") from exc
     return bytes(result)
+
+
+def image_to_pdf(image: bytes, *, resolution: float = 150.0) -> bytes:
+    """Returns a one-page PDF showing ``image`` (a scan or photo), to embed an invoice into.
+
+    Args:
+        image: The encoded image (any format Pillow reads).
+        resolution: Pixels per inch, which sets the page size.
+
+    Returns:
+        The PDF bytes.
+
+    Raises:
+        CorruptDocumentError: Pillow cannot read the image.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(image)) as opened:
+            buffer = io.BytesIO()
+            opened.convert("RGB").save(buffer, format="PDF", resolution=resolution)
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise CorruptDocumentError(f"The image to make a PDF from cannot be read: {exc}") from exc
+    return buffer.getvalue()
 
 
 def _with_output_intent(pdf: bytes) -> bytes:

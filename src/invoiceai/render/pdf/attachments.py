@@ -1,9 +1,10 @@
 """Finds the invoice XML attached to a PDF (Factur-X, ZUGFeRD, XRechnung, UBL-in-PDF).
 
-Attachments are read with pypdfium2 (under :data:`~invoiceai._pdfium.PDFIUM_LOCK`) from the
-document's EmbeddedFiles name tree. When that yields no invoice, pypdf reads the catalog's
-``/AF`` (associated files) array, which PDF/A-3 requires Factur-X files to fill and which still
-works when a damaged name tree hides the attachment.
+Attachments are read with pypdfium2 (under :data:`~invoiceai.render.pdf.lock.PDFIUM_LOCK`) from
+the document's EmbeddedFiles name tree, from the same open document the pages render from. When
+that yields no invoice, pypdf reads the catalog's ``/AF`` (associated files) array, which PDF/A-3
+requires Factur-X files to fill and which still works when a damaged name tree hides the
+attachment; pypdf parses the bytes only then, and only when they hold an attachment marker.
 
 Every XML-looking attachment is parsed (safely) and its syntax detected; the file name alone is
 never trusted (ZUGFeRD 1.0 and 2.x share ``zugferd-invoice.xml`` up to case, Odoo attaches
@@ -15,18 +16,19 @@ ties go to the conventional names ``factur-x.xml``, ``xrechnung.xml``, ``zugferd
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from invoiceai.einvoice.results import EmbeddedXml
 from invoiceai.errors import (
     CorruptDocumentError,
     EncryptedDocumentError,
     InvoiceAIError,
     NotAnInvoiceError,
-    WrongPasswordError,
 )
+from invoiceai.render.pdf.document import close_pdf, is_encrypted, open_pdf, pdfium_refused
+from invoiceai.render.pdf.lock import PDFIUM_LOCK
 
 if TYPE_CHECKING:
     from pypdf import PdfReader
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
     from invoiceai.einvoice.syntax import Syntax
     from invoiceai.schema import Invoice
 
-__all__ = ["find_embedded_invoice", "read_embedded_invoice"]
+__all__ = ["EmbeddedXml", "embedded_in", "find_embedded_invoice", "read_embedded_invoice"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -47,21 +49,38 @@ _ATTACHMENT_MARKERS = (b"/EmbeddedFile", b"/AF", b"/EF")
 
 
 @dataclasses.dataclass(frozen=True)
+class EmbeddedXml:
+    """The invoice XML found attached to a PDF.
+
+    Attributes:
+        name: The attachment's file name (``factur-x.xml``, ``ZUGFeRD-invoice.xml``, ...).
+        data: The attachment's bytes, as stored; :func:`invoiceai.einvoice.read_einvoice` reads them.
+        syntax: Its syntax.
+        source: Where it was found: ``"embedded_files"`` (the document's EmbeddedFiles name tree)
+            or ``"associated_files"`` (the catalog ``/AF`` array, when the name tree is broken).
+        others: Names of the other attachments, in the order found.
+    """
+
+    name: str
+    data: bytes
+    syntax: Syntax
+    source: str
+    others: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
 class _Attachment:
     name: str
     data: bytes
     source: str
 
 
-@dataclasses.dataclass(frozen=True)
-class _Scan:
-    attachments: list[_Attachment]
-    encrypted: bool
-    opened: bool
-
-
 def find_embedded_invoice(pdf: bytes, *, password: str | None = None) -> EmbeddedXml | None:
-    """Finds the invoice XML attached to a PDF.
+    """Finds the invoice XML attached to a PDF given as bytes.
+
+    Callers that render the same PDF should open it once with
+    :meth:`invoiceai.render.pdf.PdfRenderer.open` and ask the page source
+    (:meth:`~invoiceai.render.pdf.PdfPageSource.embedded_einvoice`) instead.
 
     Args:
         pdf: The PDF bytes.
@@ -81,14 +100,19 @@ def find_embedded_invoice(pdf: bytes, *, password: str | None = None) -> Embedde
             not well-formed XML.
         HostileXMLError: The invoice attachment declares a DTD (refused as unsafe).
     """
-    scan = _scan_pdfium(pdf, password)
-    chosen = _choose(scan.attachments, scan.encrypted, final=False)
-    if chosen is not None:
-        return chosen
-    if scan.opened and not any(marker in pdf for marker in _ATTACHMENT_MARKERS):
-        return None
-    fallback = _scan_pypdf(pdf, password, known={a.name for a in scan.attachments}, required=not scan.opened)
-    return _choose(scan.attachments + fallback, scan.encrypted, final=True)
+    document_id = hashlib.sha256(pdf).hexdigest()
+    try:
+        document = open_pdf(pdf, password, document_id=document_id)
+    except (CorruptDocumentError, EncryptedDocumentError) as exc:
+        if not pdfium_refused(exc):
+            raise
+        # pdfium gives up on some damaged files that pypdf still reads.
+        _LOG.debug("pdfium cannot open the PDF (%s); trying pypdf", exc.message)
+        return _with_fallback(pdf, password, [], encrypted=False, opened=False)
+    try:
+        return embedded_in(document, pdf, password)
+    finally:
+        close_pdf(document)
 
 
 def read_embedded_invoice(pdf: bytes, *, password: str | None = None) -> Invoice | None:
@@ -107,10 +131,41 @@ def read_embedded_invoice(pdf: bytes, *, password: str | None = None) -> Invoice
         CorruptDocumentError: The PDF cannot be opened, or its invoice XML is malformed.
         HostileXMLError: The invoice XML declares a DTD.
     """
-    from invoiceai.einvoice.reader import read_einvoice
+    from invoiceai.einvoice import read_einvoice
 
     embedded = find_embedded_invoice(pdf, password=password)
     return None if embedded is None else read_einvoice(embedded.data)
+
+
+def embedded_in(document: Any, pdf: bytes, password: str | None) -> EmbeddedXml | None:
+    """Finds the invoice XML attached to an open document (see :func:`find_embedded_invoice`).
+
+    Args:
+        document: The document opened from ``pdf`` with :func:`~invoiceai.render.pdf.document.open_pdf`.
+        pdf: Its bytes, for the pypdf fallback.
+        password: Its password, for the pypdf fallback.
+
+    Returns:
+        The chosen invoice XML, or ``None``.
+
+    Raises:
+        NotAnInvoiceError, EncryptedDocumentError, CorruptDocumentError, HostileXMLError: As
+            :func:`find_embedded_invoice` does.
+    """
+    attachments = _pdfium_attachments(document)
+    return _with_fallback(pdf, password, attachments, encrypted=is_encrypted(document), opened=True)
+
+
+def _with_fallback(
+    pdf: bytes, password: str | None, attachments: list[_Attachment], *, encrypted: bool, opened: bool
+) -> EmbeddedXml | None:
+    chosen = _choose(attachments, encrypted, final=False)
+    if chosen is not None:
+        return chosen
+    if opened and not any(marker in pdf for marker in _ATTACHMENT_MARKERS):
+        return None
+    fallback = _scan_pypdf(pdf, password, known={a.name for a in attachments}, required=not opened)
+    return _choose(attachments + fallback, encrypted, final=True)
 
 
 def _choose(attachments: list[_Attachment], encrypted: bool, *, final: bool) -> EmbeddedXml | None:
@@ -168,37 +223,20 @@ def _looks_like_xml(attachment: _Attachment) -> bool:
     return head.startswith(b"<")
 
 
-def _scan_pdfium(pdf: bytes, password: str | None) -> _Scan:
-    import pypdfium2 as pdfium
-    import pypdfium2.raw as pdfium_c
+def _pdfium_attachments(document: Any) -> list[_Attachment]:
+    import pypdfium2
 
-    from invoiceai._pdfium import PDFIUM_LOCK
-
+    attachments = []
     with PDFIUM_LOCK:
-        try:
-            document = pdfium.PdfDocument(pdf, password=password)
-        except pdfium.PdfiumError as exc:
-            if getattr(exc, "err_code", None) == pdfium_c.FPDF_ERR_PASSWORD:
-                if password:
-                    raise WrongPasswordError("The password does not open this PDF.") from exc
-                raise EncryptedDocumentError("The PDF is encrypted; pass its password.") from exc
-            # pdfium gives up on some damaged files that pypdf still reads.
-            _LOG.debug("pdfium cannot open the PDF (%s); trying pypdf", exc)
-            return _Scan(attachments=[], encrypted=False, opened=False)
-        try:
-            encrypted = pdfium_c.FPDF_GetSecurityHandlerRevision(document) != -1
-            attachments = []
-            for index in range(document.count_attachments()):
-                attachment = document.get_attachment(index)
-                name = attachment.get_name() or f"attachment-{index + 1}"
-                try:
-                    data = bytes(attachment.get_data())
-                except pdfium.PdfiumError:
-                    continue
-                attachments.append(_Attachment(name=name, data=data, source="embedded_files"))
-        finally:
-            document.close()
-    return _Scan(attachments=attachments, encrypted=encrypted, opened=True)
+        for index in range(document.count_attachments()):
+            attachment = document.get_attachment(index)
+            name = attachment.get_name() or f"attachment-{index + 1}"
+            try:
+                data = bytes(attachment.get_data())
+            except pypdfium2.PdfiumError:
+                continue
+            attachments.append(_Attachment(name=name, data=data, source="embedded_files"))
+    return attachments
 
 
 def _scan_pypdf(pdf: bytes, password: str | None, known: set[str], *, required: bool) -> list[_Attachment]:

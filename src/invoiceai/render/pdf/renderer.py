@@ -1,0 +1,298 @@
+"""The built-in PDF renderer (pypdfium2).
+
+:meth:`PdfRenderer.open` opens the PDF once; the page source it returns keeps that document for
+everything asked of it afterwards: the embedded e-invoice, the text layers, the page subset and
+the pages. Pages are rendered lazily, one at a time. In the default, single-process mode a helper thread
+renders page *n + 1* (holding the pdfium lock) while the caller's thread encodes page *n* with
+Pillow, which releases the GIL; pdfium itself never runs on two threads at once. For long
+documents, ``processes=`` renders in worker processes instead (see
+:mod:`invoiceai.render.pdf.pool`).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from invoiceai.documents.detect import PDF
+from invoiceai.errors import ConfigurationError
+from invoiceai.pages import Page
+from invoiceai.render.pdf.attachments import embedded_in
+from invoiceai.render.pdf.document import close_pdf, is_encrypted, open_pdf, page_count, subset_pdf
+from invoiceai.render.pdf.handle import SharedPdf
+from invoiceai.render.pdf.page import assemble_page, encode_pixels
+from invoiceai.render.pdf.raster import PageFacts, PagePixels, page_text, rasterise
+from invoiceai.render.selection import Pages, SelectedPages, parse_pages
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from invoiceai.documents import Document
+    from invoiceai.pages import ImageBudget
+    from invoiceai.render.pdf.attachments import EmbeddedXml
+
+__all__ = ["PdfPageSource", "PdfRenderer"]
+
+
+class PdfRenderer:
+    """Renders PDFs with pypdfium2.
+
+    Args:
+        processes: Worker processes for long documents; ``0`` or ``1`` renders in this process.
+        min_pages_for_processes: Fewer selected pages than this render in this process even
+            when ``processes`` is set, because starting workers costs more than it saves.
+
+    Raises:
+        ConfigurationError: A negative ``processes`` or a ``min_pages_for_processes`` below 1.
+    """
+
+    media_types: frozenset[str] = frozenset({PDF})
+
+    def __init__(self, *, processes: int = 0, min_pages_for_processes: int = 16) -> None:
+        if processes < 0:
+            raise ConfigurationError(f"PdfRenderer(processes=...) must be 0 or more, got {processes}.")
+        if min_pages_for_processes < 1:
+            raise ConfigurationError(
+                f"PdfRenderer(min_pages_for_processes=...) must be at least 1, got {min_pages_for_processes}."
+            )
+        self.processes = processes
+        self.min_pages_for_processes = min_pages_for_processes
+
+    def open(self, document: Document, *, pages: Pages = None, password: str | None = None) -> PdfPageSource:
+        """Opens a PDF and resolves the page selection.
+
+        Args:
+            document: A loaded PDF.
+            pages: Pages to render (``"1-3,7"``, a list of 1-based numbers, or ``None`` for all).
+            password: The user or owner password of an encrypted PDF.
+
+        Returns:
+            A page source holding the open PDF; nothing is rendered yet.
+
+        Raises:
+            PageSelectionError: ``pages`` does not parse or is past the end.
+            EncryptedDocumentError: A password is needed.
+            WrongPasswordError: The password is wrong.
+            CorruptDocumentError: pdfium cannot read the PDF.
+            EmptyDocumentError: The PDF has no pages.
+        """
+        selection = parse_pages(pages)
+        pdf = open_pdf(document.data, password, document_id=document.document_id)
+        try:
+            count = page_count(pdf)
+            encrypted = is_encrypted(pdf)
+            indices = selection.resolve(count, document_id=document.document_id)
+        except BaseException:
+            close_pdf(pdf)
+            raise
+        return PdfPageSource(
+            document,
+            indices,
+            password=password,
+            processes=self.processes_for(len(indices)),
+            encrypted=encrypted,
+            total_pages=count,
+            pdf=pdf,
+            renderer=self,
+        )
+
+    def processes_for(self, selected: int) -> int:
+        """Returns the worker processes for rendering ``selected`` pages (``0``: this process)."""
+        return self.processes if selected >= self.min_pages_for_processes else 0
+
+
+class PdfPageSource(SelectedPages):
+    """The selected pages of an open PDF; implements :class:`~invoiceai.pages.PageSource`.
+
+    Keeps the document bytes and one open pdfium document, never rendered pages, so
+    :meth:`render` can be called again with a smaller budget. The open document serves
+    :meth:`embedded_einvoice`, :meth:`text_layers`, :meth:`pdf_bytes` and :meth:`render`;
+    :meth:`close` (or leaving a ``with`` block) frees it early, and it is freed when the source
+    is garbage-collected. A closed source still works: it opens the PDF again when asked.
+
+    Args:
+        document: The loaded PDF.
+        indices: The selected pages, 0-based.
+        password: The password, if any.
+        processes: Worker processes for :meth:`render` (``0``: this process).
+        encrypted: The PDF uses the standard security handler.
+        total_pages: The document's page count.
+        pdf: The document already opened from ``document`` with
+            :func:`~invoiceai.render.pdf.document.open_pdf`; the source takes it over (and opens
+            the PDF on first use when ``None``).
+        renderer: The renderer that opened it, whose process settings :meth:`with_pages` keeps.
+    """
+
+    def __init__(
+        self,
+        document: Document,
+        indices: Sequence[int],
+        *,
+        password: str | None,
+        processes: int,
+        encrypted: bool,
+        total_pages: int,
+        pdf: Any = None,
+        renderer: PdfRenderer | None = None,
+    ) -> None:
+        self.document = document
+        self.indices = tuple(indices)
+        self.total_pages = total_pages
+        self.encrypted = encrypted
+        self._password = password
+        self._processes = processes
+        self._pdf = SharedPdf(document.data, password, document_id=document.document_id, pdf=pdf)
+        self._embedded: tuple[EmbeddedXml | None] | None = None
+        self._renderer = renderer
+
+    def __repr__(self) -> str:
+        return (
+            f"PdfPageSource(name={self.document.name!r}, pages={self.page_numbers}, "
+            f"document_id={self.document_id[:12]!r})"
+        )
+
+    def __enter__(self) -> PdfPageSource:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def processes(self) -> int:
+        """Worker processes :meth:`render` uses; ``0`` renders in this process."""
+        return self._processes
+
+    def with_pages(self, pages: Pages) -> PdfPageSource:
+        """Returns a source for another page selection of the same open document.
+
+        Lets a caller look for the embedded e-invoice first (open with every page) and resolve
+        the pages only when they are needed, without opening the PDF again. Both sources share
+        the open document; closing either closes it for both (it reopens when asked).
+
+        Args:
+            pages: Pages to render (``"1-3,7"``, a list of 1-based numbers, or ``None`` for all).
+
+        Returns:
+            The new source; this one is unchanged.
+
+        Raises:
+            PageSelectionError: ``pages`` does not parse or is past the end.
+            EmptyDocumentError: The PDF has no pages.
+        """
+        indices = parse_pages(pages).resolve(self.total_pages, document_id=self.document_id)
+        selected = copy.copy(self)
+        selected.indices = indices
+        selected._processes = self._renderer.processes_for(len(indices)) if self._renderer is not None else 0
+        return selected
+
+    def close(self) -> None:
+        """Closes the open pdfium document (after any render in progress); idempotent."""
+        self._pdf.close()
+
+    def embedded_einvoice(self) -> EmbeddedXml | None:
+        """Returns the invoice XML attached to this PDF, read from the open document.
+
+        The whole document is searched, whatever the page selection. The answer is kept, so
+        asking again costs nothing; errors are not kept. Read the XML with
+        :func:`invoiceai.einvoice.read_einvoice`.
+
+        Returns:
+            The chosen attachment (name, XML bytes, syntax), or ``None`` when the PDF carries no
+            invoice XML.
+
+        Raises:
+            NotAnInvoiceError: The PDF carries a recognised e-document that is not an invoice
+                (an Order-X order) and no invoice.
+            EncryptedDocumentError: The invoice attachment is encrypted in a way that cannot be read.
+            CorruptDocumentError: The invoice attachment is not well-formed XML.
+            HostileXMLError: The invoice attachment declares a DTD.
+        """
+        if self._embedded is None:
+            with self._pdf.use() as pdf:
+                self._embedded = (embedded_in(pdf, self.document.data, self._password),)
+        return self._embedded[0]
+
+    def render(self, budget: ImageBudget) -> Iterator[Page]:
+        """Yields the selected pages in order, each within ``budget``, one at a time.
+
+        Args:
+            budget: The model's pixel budget.
+
+        Yields:
+            Each selected page, encoded.
+
+        Raises:
+            CorruptDocumentError: A page cannot be loaded or rendered (raised when reached).
+        """
+        if self._processes > 1:
+            # Each worker process opens its own copy: pdfium documents cannot cross processes.
+            from invoiceai.render.pdf.pool import render_in_processes
+
+            yield from render_in_processes(
+                self.document.data,
+                self._password,
+                self.indices,
+                budget,
+                processes=self._processes,
+                document_id=self.document_id,
+            )
+            return
+        yield from self._render_here(budget)
+
+    def text_layers(self) -> list[str | None]:
+        """Returns each selected page's text layer (``None`` for pages without text); no rendering."""
+        with self._pdf.use() as pdf:
+            return [page_text(pdf, index, document_id=self.document_id) for index in self.indices]
+
+    def pdf_bytes(self) -> bytes:
+        """Returns the selected pages as a PDF the API can read.
+
+        The original bytes when every page is selected and the file is not encrypted; otherwise
+        a new, unencrypted PDF holding just the selected pages.
+        """
+        if len(self.indices) == self.total_pages and not self.encrypted:
+            return self.document.data
+        with self._pdf.use() as pdf:
+            return subset_pdf(pdf, self.indices, document_id=self.document_id)
+
+    def _render_here(self, budget: ImageBudget) -> Iterator[Page]:
+        if not self.indices:
+            return
+        # The lease outlives the helper thread's last page, so the document cannot close under it.
+        with self._pdf.use() as pdf, ThreadPoolExecutor(max_workers=1, thread_name_prefix="invoiceai-pdfium") as worker:
+
+            def submit(index: int) -> tuple[Future[PagePixels], Future[tuple[PagePixels, PageFacts]]]:
+                # The worker hands the pixels over (first future) before it reads the text
+                # layer and checks for colour, so encoding starts meanwhile.
+                pixels: Future[PagePixels] = Future()
+                done = worker.submit(
+                    rasterise, pdf, index, budget, document_id=self.document_id, on_pixels=pixels.set_result
+                )
+                done.add_done_callback(lambda finished: _propagate_failure(finished, pixels))
+                return pixels, done
+
+            upcoming = submit(self.indices[0])
+            for position in range(len(self.indices)):
+                pixels_future, done = upcoming
+                pixels = pixels_future.result()
+                if position + 1 < len(self.indices):
+                    # Queued behind this page's text step: at most two pages are in memory.
+                    upcoming = submit(self.indices[position + 1])
+                encoded = encode_pixels(pixels, budget, functools.partial(_coloured, done))
+                _, facts = done.result()
+                yield assemble_page(pixels, encoded, facts)
+
+
+def _coloured(done: Future[tuple[PagePixels, PageFacts]]) -> bool:
+    return done.result()[1].coloured
+
+
+def _propagate_failure(finished: Future[Any], pixels: Future[PagePixels]) -> None:
+    error = finished.exception()
+    if error is not None and not pixels.done():
+        pixels.set_exception(error)
