@@ -2,8 +2,8 @@
 
 A backend's test module subclasses :class:`CacheContract` (as ``TestXxxContract``) and provides two
 fixtures: ``cache``, a fresh empty cache, and ``advance``, a function that moves the cache's clock
-forward by some seconds (a fake clock where the backend takes one; real time for Redis, whose
-expiry happens in the server).
+forward by some seconds (a fake clock where the backend takes one; for Redis, whose expiry
+happens in the server, the test's expiry times are moved earlier instead). No test waits.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ temporary directory, and each test uses its own key prefix.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -40,7 +41,11 @@ def free_port() -> int:
 
 
 def start_redis_server(executable: str, directory: Path) -> tuple[subprocess.Popen[bytes], int] | None:
-    """Starts redis-server on a free loopback port; ``None`` if it did not come up as ours."""
+    """Starts redis-server on a free loopback port; ``None`` if it did not come up as ours.
+
+    The server says when it is ready the way it tells systemd (``READY=1`` on ``NOTIFY_SOCKET``),
+    so the test waits for that message instead of polling with sleeps.
+    """
     port = free_port()
     options = {
         "bind": "127.0.0.1",
@@ -50,22 +55,43 @@ def start_redis_server(executable: str, directory: Path) -> tuple[subprocess.Pop
         "appendonly": "no",
         "requirepass": PASSWORD,
         "logfile": str(directory / "redis.log"),
+        "supervised": "systemd",
     }
     arguments = [item for name, value in options.items() for item in (f"--{name}", value)]
-    process = subprocess.Popen([executable, *arguments], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    notify_path = directory / f"notify-{port}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+        notify.bind(str(notify_path))
+        environment = {**os.environ, "NOTIFY_SOCKET": str(notify_path)}
+        process = subprocess.Popen(
+            [executable, *arguments], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment
+        )
+        wait_until_ready(notify, process, deadline=time.monotonic() + 10)
+    notify_path.unlink(missing_ok=True)
     client = redis.Redis(host="127.0.0.1", port=port, password=PASSWORD, socket_timeout=1)
-    deadline = time.monotonic() + 10
     try:
-        while process.poll() is None and time.monotonic() < deadline:
-            with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
-                # Another worker's server may have won the port: only ours has our pid.
-                if client.info("server")["process_id"] == process.pid:
-                    return process, port
-            time.sleep(0.02)
+        # Another worker's server may have won the port: only ours has our pid.
+        with contextlib.suppress(redis.ConnectionError, redis.TimeoutError):
+            if process.poll() is None and client.info("server")["process_id"] == process.pid:
+                return process, port
     finally:
         client.close()
     stop(process)
     return None
+
+
+def wait_until_ready(notify: socket.socket, process: subprocess.Popen[bytes], deadline: float) -> None:
+    """Blocks until the server sends ``READY=1``, exits, or the deadline passes.
+
+    A server built without systemd support never sends it; then the deadline passes and the
+    caller's check finds the server up anyway, only later.
+    """
+    notify.settimeout(0.5)  # wakes up only to notice a server that exited (its port was taken)
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            if b"READY=1" in notify.recv(4096):
+                return
+        except TimeoutError:  # socket.timeout, an alias of TimeoutError since Python 3.10
+            continue
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -115,9 +141,21 @@ def cache(redis_url: str, prefix: str) -> Iterator[RedisCache]:
 
 
 @pytest.fixture
-def advance() -> Advance:
-    # Expiry happens inside the server, on its own clock: wait for real, briefly (TTLs are 0.2 s).
-    return time.sleep
+def advance(client: Any, prefix: str) -> Advance:
+    """Moves the server's clock forward for this test's entries, without waiting.
+
+    Expiry happens inside the server, on its own clock, which a test cannot set. Moving every
+    expiry time under the test's prefix earlier by ``seconds`` is the same thing as far as these
+    entries can tell; a time that lands in the past makes Redis itself expire the key.
+    """
+
+    def move(seconds: float) -> None:
+        for name in client.scan_iter(match=f"{prefix}*"):  # the fixture's prefix holds no glob characters
+            expires_at = int(client.execute_command("PEXPIRETIME", name))  # ms since the epoch; < 0: none
+            if expires_at >= 0:
+                client.pexpireat(name, expires_at - round(seconds * 1000))
+
+    return move
 
 
 class TestRedisContract(CacheContract):

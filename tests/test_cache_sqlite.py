@@ -192,15 +192,33 @@ def test_waits_for_another_writer_then_succeeds(db_path: Path) -> None:
     fill(db_path, 1)
     blocker = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
     blocker.execute("BEGIN IMMEDIATE")
-    release = threading.Timer(0.2, lambda: blocker.execute("COMMIT"))
-    release.start()
+    writing = threading.Event()
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            with SQLiteCache(db_path, timeout=60) as cache:
+                writing.set()
+                cache.set("k", "1")
+        except BaseException as exc:
+            errors.append(exc)
+            writing.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
     try:
-        with SQLiteCache(db_path, timeout=10) as cache:
-            cache.set("k", "1")
-            assert cache.get("k") == "1"
+        assert writing.wait(60)
+        # While the other connection holds the write lock, the write cannot have completed: the
+        # writer is still waiting (or about to), whatever the scheduling. Releasing it now lets it through.
+        writer.join(0.2)
+        assert writer.is_alive() and errors == []
     finally:
-        release.join()
+        blocker.execute("COMMIT")
+        writer.join()
         blocker.close()
+    assert errors == []
+    with SQLiteCache(db_path) as cache:
+        assert cache.get("k") == "1"
 
 
 def test_a_lock_held_past_the_timeout_is_a_cache_error(db_path: Path) -> None:

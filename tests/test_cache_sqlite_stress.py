@@ -3,6 +3,11 @@
 Each worker process runs this file as a script. After every successful ``set`` it appends the key
 to its own report file, so after the run the test knows exactly which writes completed, including
 the killed worker's, and checks that every one of them is readable and intact.
+
+The processes are ordered by pipes, not by polling with sleeps: each worker writes a byte to the
+"ready" pipe once its cache is open and then blocks reading its stdin until the test says go; the
+victim writes a byte to the "progress" pipe after its ``KILL_AFTER``-th write, which is when the
+test kills it.
 """
 
 from __future__ import annotations
@@ -11,11 +16,11 @@ import hashlib
 import json
 import os
 import random
+import select
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -35,14 +40,17 @@ def expected_value(key: str) -> str:
     return json.dumps({"key": key, "lines": [{"description": digest, "amount": f"{index}.99"} for index in range(40)]})
 
 
-def worker(db: Path, reports: Path, go: Path, number: int, writes: int) -> int:
-    """Writes ``writes`` entries (0: until killed), reading its own and other workers' entries in between."""
+def worker(db: Path, reports: Path, number: int, writes: int, ready: int, progress: int) -> int:
+    """Writes ``writes`` entries (0: until killed), reading its own and other workers' entries in between.
+
+    ``ready`` and ``progress`` are the write ends of the test's pipes (see the module docstring).
+    """
     rng = random.Random(number)
     report = os.open(reports / f"done-{number}.txt", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     cache = SQLiteCache(db, timeout=TIMEOUT)
-    (reports / f"ready-{number}").touch()
-    while not go.exists():
-        time.sleep(0.001)
+    os.write(ready, b"r")
+    if sys.stdin.buffer.read(1) != b"g":  # blocks until the test says go
+        return 5
     started = time.perf_counter()
     reads = 0
     index = 0
@@ -63,6 +71,8 @@ def worker(db: Path, reports: Path, go: Path, number: int, writes: int) -> int:
                 print(f"worker {number}: {other} holds a value that is not what was written", file=sys.stderr)
                 return 4
         index += 1
+        if number == VICTIM and index == KILL_AFTER:
+            os.write(progress, b"p")
     elapsed = time.perf_counter() - started
     cache.close()
     print(json.dumps({"worker": number, "writes": index, "reads": reads, "seconds": elapsed}))
@@ -72,17 +82,29 @@ def worker(db: Path, reports: Path, go: Path, number: int, writes: int) -> int:
 class Workers:
     """The worker processes, with their output in files (pipes could fill up and block them)."""
 
-    def __init__(self, db: Path, directory: Path, go: Path) -> None:
+    def __init__(self, db: Path, directory: Path) -> None:
         self.directory = directory
         self.processes: list[subprocess.Popen[bytes]] = []
-        for number in range(PROCESSES):
-            writes = 0 if number == VICTIM else WRITES
-            with (
-                (directory / f"worker-{number}.out").open("wb") as out,
-                (directory / f"worker-{number}.err").open("wb") as err,
-            ):
-                arguments = [str(db), str(directory), str(go), str(number), str(writes)]
-                self.processes.append(subprocess.Popen([sys.executable, __file__, *arguments], stdout=out, stderr=err))
+        self.ready, ready_end = os.pipe()
+        self.progress, progress_end = os.pipe()
+        try:
+            for number in range(PROCESSES):
+                writes = 0 if number == VICTIM else WRITES
+                with (
+                    (directory / f"worker-{number}.out").open("wb") as out,
+                    (directory / f"worker-{number}.err").open("wb") as err,
+                ):
+                    arguments = [str(db), str(directory), str(number), str(writes), str(ready_end), str(progress_end)]
+                    command = [sys.executable, __file__, *arguments]
+                    self.processes.append(
+                        subprocess.Popen(
+                            command, stdin=subprocess.PIPE, stdout=out, stderr=err, pass_fds=(ready_end, progress_end)
+                        )
+                    )
+        finally:
+            # Only the workers hold the write ends now: a pipe reads as closed once they are all gone.
+            os.close(ready_end)
+            os.close(progress_end)
 
     def output(self, number: int) -> str:
         return (self.directory / f"worker-{number}.out").read_text()
@@ -90,21 +112,34 @@ class Workers:
     def errors(self, number: int) -> str:
         return (self.directory / f"worker-{number}.err").read_text()
 
-    def wait_for(self, condition: Callable[[], bool], what: str, deadline: float) -> None:
-        """Polls ``condition``, failing at once if a worker died instead of hanging until the deadline."""
-        while not condition():
+    def wait_for(self, pipe: int, signals: int, what: str, deadline: float) -> None:
+        """Blocks until ``signals`` bytes arrived on ``pipe``, failing at once if a worker died instead."""
+        received = 0
+        while received < signals:
+            # Woken by a byte; the short timeout only serves to notice a worker that died.
+            readable, _, _ = select.select([pipe], [], [], 0.5)
+            if readable:
+                received += len(os.read(pipe, signals - received))
+                continue
             for number, process in enumerate(self.processes):
                 if process.poll() not in (None, 0):
                     raise AssertionError(f"worker {number} exited with {process.returncode}: {self.errors(number)}")
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out waiting for {what}")
-            time.sleep(0.002)
+
+    def go(self) -> None:
+        for process in self.processes:
+            assert process.stdin is not None
+            process.stdin.write(b"g")
+            process.stdin.close()
 
     def kill_all(self) -> None:
         for process in self.processes:
             if process.poll() is None:
                 process.kill()
                 process.wait()
+        os.close(self.ready)
+        os.close(self.progress)
 
 
 def completed(reports: Path, number: int) -> list[str]:
@@ -117,17 +152,14 @@ def completed(reports: Path, number: int) -> list[str]:
 @pytest.mark.skipif(sys.platform == "win32", reason="uses SIGKILL semantics of POSIX")
 def test_four_processes_share_the_cache_and_survive_a_kill_9(tmp_path: Path) -> None:
     db = tmp_path / "cache.sqlite3"
-    go = tmp_path / "go"
     deadline = time.monotonic() + 120
-    workers = Workers(db, tmp_path, go)
+    workers = Workers(db, tmp_path)
     processes = workers.processes
     try:
-        workers.wait_for(
-            lambda: all((tmp_path / f"ready-{n}").exists() for n in range(PROCESSES)), "workers to start", deadline
-        )
+        workers.wait_for(workers.ready, PROCESSES, "workers to start", deadline)
         started = time.perf_counter()
-        go.touch()
-        workers.wait_for(lambda: len(completed(tmp_path, VICTIM)) >= KILL_AFTER, "the victim's writes", deadline)
+        workers.go()
+        workers.wait_for(workers.progress, 1, "the victim's writes", deadline)
         survivors_running = [processes[n].poll() is None for n in range(PROCESSES) if n != VICTIM]
         processes[VICTIM].kill()  # SIGKILL: no cleanup, no atexit, locks dropped by the kernel
         processes[VICTIM].wait()
@@ -168,5 +200,7 @@ def test_four_processes_share_the_cache_and_survive_a_kill_9(tmp_path: Path) -> 
 
 
 if __name__ == "__main__":
-    db_arg, reports_arg, go_arg, number_arg, writes_arg = sys.argv[1:6]
-    sys.exit(worker(Path(db_arg), Path(reports_arg), Path(go_arg), int(number_arg), int(writes_arg)))
+    db_arg, reports_arg, number_arg, writes_arg, ready_arg, progress_arg = sys.argv[1:7]
+    sys.exit(
+        worker(Path(db_arg), Path(reports_arg), int(number_arg), int(writes_arg), int(ready_arg), int(progress_arg))
+    )

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import httpx2
 import pytest
@@ -238,12 +239,20 @@ def test_async_refusals_and_pinning() -> None:
 
 class Handler(BaseHTTPRequestHandler):
     big_body_aborted = threading.Event()
+    # Answers a test holds back (/slow, /drip) wait for the test to open their gate, named by the
+    # request's query, once the client has given up: the order comes from events, not sleeps.
+    gates: ClassVar[dict[str, threading.Event]] = {}
+    finished: ClassVar[set[str]] = set()  # queries whose whole answer was sent
+
+    @classmethod
+    def gate(cls, token: str) -> threading.Event:
+        return cls.gates.setdefault(token, threading.Event())
 
     def log_message(self, format: str, *args: object) -> None:  # silence the test output
         return
 
     def do_GET(self) -> None:
-        path = self.path
+        path, _, token = self.path.partition("?")
         if path == "/invoice.pdf":
             self._send(200, PDF, "application/pdf")
         elif path.startswith("/redirect/"):
@@ -264,9 +273,13 @@ class Handler(BaseHTTPRequestHandler):
                     self.wfile.write(chunk)
             except OSError:
                 Handler.big_body_aborted.set()
+                return
+            Handler.finished.add(token)
         elif path == "/slow":
-            time.sleep(3)
+            # Answers only once the test opens the gate (or after a minute, so no thread is left).
+            Handler.gate(token).wait(60)
             self._send(200, PDF, "application/pdf")
+            Handler.finished.add(token)
         elif path == "/drip":
             self.send_response(200)
             self.send_header("Content-Type", "application/pdf")
@@ -276,9 +289,13 @@ class Handler(BaseHTTPRequestHandler):
                 for _ in range(100):
                     self.wfile.write(b"0")
                     self.wfile.flush()
-                    time.sleep(0.05)
+                    # One byte every 0.05 s keeps each read well inside any per-read timeout, so
+                    # only the whole-fetch deadline can end it; the gate stops the drip early.
+                    if Handler.gate(token).wait(0.05):
+                        return
             except OSError:
                 return
+            Handler.finished.add(token)
         else:
             self._send(404, b"not found", "text/plain")
 
@@ -333,12 +350,13 @@ def test_async_redirect_limit(server: str) -> None:
 
 def test_streamed_bodies_stop_at_the_size_cap(server: str) -> None:
     Handler.big_body_aborted.clear()
-    started = time.monotonic()
+    token = uuid.uuid4().hex
     with pytest.raises(DocumentTooLargeError):
-        load_document(f"{server}/big", settings=OPT_IN.replace(max_document_bytes=1_000_000))
-    assert time.monotonic() - started < 5
-    # The client hung up long before the 50 MiB were written.
-    assert Handler.big_body_aborted.wait(5)
+        load_document(f"{server}/big?{token}", settings=OPT_IN.replace(max_document_bytes=1_000_000))
+    # The cap, not the end of the body, stopped the read: the server was still writing (50 MiB
+    # do not fit in the socket buffers), and the client hung up long before the 50 MiB were written.
+    assert token not in Handler.finished
+    assert Handler.big_body_aborted.wait(60)
 
 
 def test_async_streamed_bodies_stop_at_the_size_cap(server: str) -> None:
@@ -348,10 +366,15 @@ def test_async_streamed_bodies_stop_at_the_size_cap(server: str) -> None:
 
 @pytest.mark.parametrize("path", ["/slow", "/drip"])
 def test_fetch_timeout_covers_waiting_and_trickling(server: str, path: str) -> None:
-    started = time.monotonic()
-    with pytest.raises(FetchError, match=r"longer than 0\.5 s"):
-        load_document(f"{server}{path}", settings=OPT_IN.replace(fetch_timeout=0.5))
-    assert time.monotonic() - started < 2.5
+    token = uuid.uuid4().hex
+    try:
+        with pytest.raises(FetchError, match=r"longer than 0\.5 s"):
+            load_document(f"{server}{path}?{token}", settings=OPT_IN.replace(fetch_timeout=0.5))
+        # The deadline ended the fetch, not the server: /slow had not answered (it waits for the
+        # gate) and /drip had not sent its whole body (it takes 5 s).
+        assert token not in Handler.finished
+    finally:
+        Handler.gate(token).set()
 
 
 def test_http_errors_from_a_real_server(server: str) -> None:
@@ -427,20 +450,27 @@ def test_async_credentials_are_not_sent_to_another_origin() -> None:
 
 
 def test_a_slow_name_lookup_is_inside_the_fetch_deadline() -> None:
+    release = threading.Event()
+    answered = threading.Event()
+
     def slow_resolver(host: str, port: int) -> list[str]:
-        time.sleep(3)
+        release.wait(60)  # a lookup that hangs until the test lets it go
+        answered.set()
         return [PUBLIC]
 
     client, sent = no_requests_client()
-    started = time.monotonic()
-    with pytest.raises(FetchError, match=r"longer than 0\.3 s"):
-        fetch_url(
-            "https://invoices.example/a.pdf",
-            settings=Settings(fetch_timeout=0.3),
-            client=client,
-            resolver=slow_resolver,
-        )
-    assert time.monotonic() - started < 1.5
+    try:
+        with pytest.raises(FetchError, match=r"longer than 0\.3 s"):
+            fetch_url(
+                "https://invoices.example/a.pdf",
+                settings=Settings(fetch_timeout=0.3),
+                client=client,
+                resolver=slow_resolver,
+            )
+        # The fetch gave up while the lookup still hung: the deadline covers name resolution.
+        assert not answered.is_set()
+    finally:
+        release.set()
     assert sent == []
 
 

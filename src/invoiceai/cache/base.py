@@ -12,11 +12,11 @@ import dataclasses
 import math
 import threading
 from types import TracebackType
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from invoiceai.errors import CacheError
 
-__all__ = ["Cache", "CacheError", "CacheInfo", "CacheWarning"]
+__all__ = ["Cache", "CacheError", "CacheInfo", "CacheWarning", "StoredCache"]
 
 _CacheT = TypeVar("_CacheT", bound="Cache")
 
@@ -157,3 +157,60 @@ class Counters:
                 self.hits += 1
             else:
                 self.misses += 1
+
+
+class StoredCache(Cache):
+    """The parts of the :class:`Cache` contract every built-in backend keeps the same way, written once.
+
+    It checks the arguments, decides what a ``ttl`` means (``0`` or less removes the entry), counts
+    hits and misses and assembles :class:`CacheInfo`; a backend only stores and reads. A subclass
+    sets :attr:`backend` and implements :meth:`_read`, :meth:`_write`, :meth:`_describe`,
+    ``delete``, ``clear`` and ``close``. Third-party caches need not use it: the protocol is enough.
+    """
+
+    backend: ClassVar[str] = ""
+    """The name :class:`CacheInfo` reports (``"memory"``, ``"sqlite"``, ``"redis"``)."""
+
+    def __init__(self) -> None:
+        self._counters = Counters()
+
+    def get(self, key: str) -> str | None:
+        """Returns the live value under ``key``, or ``None`` (also for an expired entry)."""
+        check_key(key)
+        value = self._read(key)
+        self._counters.record(value is not None)
+        return value
+
+    def set(self, key: str, value: str, *, ttl: float | None = None) -> None:
+        """Stores ``value``, replacing any old value and its TTL; ``ttl <= 0`` removes the entry instead."""
+        check_key(key)
+        check_value(value)
+        seconds = expiry_seconds(ttl)
+        if seconds == 0.0:
+            self.delete(key)
+            return
+        self._write(key, value, seconds)
+
+    def info(self) -> CacheInfo:
+        """Returns where the entries live, how many are live, their size, and this object's hits and misses."""
+        location, entries, size = self._describe()
+        return CacheInfo(
+            backend=self.backend,
+            location=location,
+            entries=entries,
+            size_bytes=size,
+            hits=self._counters.hits,
+            misses=self._counters.misses,
+        )
+
+    def _read(self, key: str) -> str | None:
+        """Returns the live value under a checked ``key``, or ``None``."""
+        raise NotImplementedError
+
+    def _write(self, key: str, value: str, seconds: float | None) -> None:
+        """Stores checked text for ``seconds`` (positive) or, for ``None``, with no expiry."""
+        raise NotImplementedError
+
+    def _describe(self) -> tuple[str, int | None, int | None]:
+        """Returns the location, the live entry count and the size in bytes, for :meth:`info`."""
+        raise NotImplementedError

@@ -8,12 +8,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from invoiceai.cache.base import Cache, CacheInfo, Counters, check_key, check_value, expiry_seconds
+from invoiceai.cache.base import StoredCache, check_key
 
 __all__ = ["MemoryCache"]
 
 
-class MemoryCache(Cache):
+class MemoryCache(StoredCache):
     """Keeps up to ``max_entries`` values in memory, evicting the least recently used first.
 
     Useful for tests, notebooks and short-lived batch jobs that should not touch the disk.
@@ -27,20 +27,21 @@ class MemoryCache(Cache):
         ValueError: ``max_entries`` is below 1.
     """
 
+    backend = "memory"
+
     def __init__(self, max_entries: int = 1024, *, clock: Callable[[], float] = time.monotonic) -> None:
         if max_entries < 1:
             raise ValueError(f"max_entries must be at least 1, got {max_entries}")
+        super().__init__()
         self.max_entries = max_entries
         self._clock = clock
         self._lock = threading.Lock()
         # key -> (value, expires_at or None); order is least to most recently used.
         self._entries: OrderedDict[str, tuple[str, float | None]] = OrderedDict()
         self._bytes = 0
-        self._counters = Counters()
 
-    def get(self, key: str) -> str | None:
-        """Returns the live value under ``key``, or ``None``; a hit makes the entry most recent."""
-        check_key(key)
+    def _read(self, key: str) -> str | None:
+        # A hit makes the entry the most recent.
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None and entry[1] is not None and entry[1] <= self._clock():
@@ -48,18 +49,11 @@ class MemoryCache(Cache):
                 entry = None
             if entry is not None:
                 self._entries.move_to_end(key)
-        self._counters.record(entry is not None)
         return None if entry is None else entry[0]
 
-    def set(self, key: str, value: str, *, ttl: float | None = None) -> None:
-        """Stores ``value`` under ``key``, replacing any old value; ``ttl <= 0`` removes the entry."""
-        check_key(key)
-        check_value(value)
-        seconds = expiry_seconds(ttl)
+    def _write(self, key: str, value: str, seconds: float | None) -> None:
         with self._lock:
             self._remove(key)
-            if seconds == 0.0:
-                return
             expires_at = None if seconds is None else self._clock() + seconds
             self._entries[key] = (value, expires_at)
             self._bytes += _size(value)
@@ -78,8 +72,8 @@ class MemoryCache(Cache):
             self._entries.clear()
             self._bytes = 0
 
-    def info(self) -> CacheInfo:
-        """Returns the live entry count, the UTF-8 size of the values, and hits and misses."""
+    def _describe(self) -> tuple[str, int | None, int | None]:
+        # The live entry count and the UTF-8 size of the values; expired entries are dropped first.
         with self._lock:
             now = self._clock()
             expired = [
@@ -87,15 +81,7 @@ class MemoryCache(Cache):
             ]
             for key in expired:
                 self._remove(key)
-            entries, size = len(self._entries), self._bytes
-        return CacheInfo(
-            backend="memory",
-            location=f"process {os.getpid()}",
-            entries=entries,
-            size_bytes=size,
-            hits=self._counters.hits,
-            misses=self._counters.misses,
-        )
+            return f"process {os.getpid()}", len(self._entries), self._bytes
 
     def close(self) -> None:
         """Drops every entry; the cache stays usable (it simply starts empty)."""

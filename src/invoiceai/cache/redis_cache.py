@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
-from invoiceai.cache.base import Cache, CacheError, CacheInfo, Counters, check_key, check_value, expiry_seconds
+from invoiceai.cache.base import CacheError, StoredCache, check_key
 from invoiceai.errors import ConfigurationError, MissingDependencyError, redact
 
 __all__ = ["DEFAULT_REDIS_URL", "RedisCache"]
@@ -27,7 +27,7 @@ _SCAN_BATCH = 500
 _MAX_TTL_SECONDS = 1e12  # about 31,700 years: practically forever
 
 
-class RedisCache(Cache):
+class RedisCache(StoredCache):
     """Stores entries in Redis under ``prefix + key``.
 
     Args:
@@ -46,6 +46,8 @@ class RedisCache(Cache):
         ConfigurationError: ``prefix`` is empty, or ``url`` is not a Redis URL.
     """
 
+    backend = "redis"
+
     def __init__(
         self,
         url: str | None = None,
@@ -56,6 +58,7 @@ class RedisCache(Cache):
     ) -> None:
         if not prefix:
             raise ConfigurationError("RedisCache needs a non-empty prefix, so that clear() cannot delete other data.")
+        super().__init__()
         self.prefix = prefix
         redis = _import_redis()
         self._errors: tuple[type[BaseException], ...] = (redis.RedisError,)
@@ -75,28 +78,17 @@ class RedisCache(Cache):
                 detail = _without(self._scrub(exc), _url_password(url))
                 raise ConfigurationError(f"Invalid Redis URL {self.location}: {detail}.") from exc
             self._owns_client = True
-        self._counters = Counters()
 
-    def get(self, key: str) -> str | None:
-        """Returns the live value under ``key``, or ``None``."""
-        check_key(key)
+    def _read(self, key: str) -> str | None:
         with self._guard("read an entry"):
             try:
                 raw = self._client.get(self.prefix + key)
             except UnicodeDecodeError:
                 raw = None  # a caller's client with decode_responses=True met a damaged entry
-        value = _text(raw) if raw is not None else None
-        self._counters.record(value is not None)
-        return value
+        return _text(raw) if raw is not None else None
 
-    def set(self, key: str, value: str, *, ttl: float | None = None) -> None:
-        """Stores ``value`` with ``SET`` (``PX`` for a TTL), replacing any old value; ``ttl <= 0`` removes it."""
-        check_key(key)
-        check_value(value)
-        seconds = expiry_seconds(ttl)
-        if seconds == 0.0:
-            self.delete(key)
-            return
+    def _write(self, key: str, value: str, seconds: float | None) -> None:
+        # SET replaces the value and its TTL in one command (PX for a TTL, none for no expiry).
         # Milliseconds, and at least one: PX 0 is an error in Redis. Redis refuses expiry times
         # past a 64-bit count of milliseconds; TTLs that long are kept without one.
         milliseconds = None if seconds is None or seconds > _MAX_TTL_SECONDS else max(1, round(seconds * 1000))
@@ -117,8 +109,8 @@ class RedisCache(Cache):
                 # UNLINK frees the memory in the background, so a large clear does not block the server.
                 self._client.unlink(*names[start : start + _SCAN_BATCH])
 
-    def info(self) -> CacheInfo:
-        """Counts the keys under the prefix and sums their value sizes (one pass over them with ``SCAN``)."""
+    def _describe(self) -> tuple[str, int | None, int | None]:
+        # Counts the keys under the prefix and sums their value sizes (one pass over them with SCAN).
         names = self._scan()
         replies: list[Any] = []
         with self._guard("count entries"):
@@ -131,14 +123,7 @@ class RedisCache(Cache):
         # EXISTS drops keys that expired between SCAN and now; STRLEN of a missing key is 0.
         entries = sum(1 for exists in replies[0::2] if exists)
         size = sum(int(length) for length in replies[1::2])
-        return CacheInfo(
-            backend="redis",
-            location=self.location,
-            entries=entries,
-            size_bytes=size,
-            hits=self._counters.hits,
-            misses=self._counters.misses,
-        )
+        return self.location, entries, size
 
     def close(self) -> None:
         """Closes the client's connections if this cache created the client."""

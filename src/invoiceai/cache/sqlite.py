@@ -31,16 +31,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-from invoiceai.cache.base import (
-    Cache,
-    CacheError,
-    CacheInfo,
-    CacheWarning,
-    Counters,
-    check_key,
-    check_value,
-    expiry_seconds,
-)
+from invoiceai.cache.base import CacheError, CacheWarning, StoredCache, check_key
 from invoiceai.errors import ConfigurationError
 
 __all__ = ["DEFAULT_FILENAME", "SQLiteCache"]
@@ -62,7 +53,7 @@ _SCHEMA = (
 _T = TypeVar("_T")
 
 
-class SQLiteCache(Cache):
+class SQLiteCache(StoredCache):
     """A cache in one SQLite file, safe to share between threads and processes.
 
     Args:
@@ -81,6 +72,8 @@ class SQLiteCache(Cache):
         CacheError: The file cannot be created or opened.
     """
 
+    backend = "sqlite"
+
     def __init__(
         self,
         path: str | os.PathLike[str] | None = None,
@@ -95,6 +88,7 @@ class SQLiteCache(Cache):
             raise ValueError(f"timeout must be positive, got {timeout}")
         if purge_interval < 1:
             raise ValueError(f"purge_interval must be at least 1, got {purge_interval}")
+        super().__init__()
         self.path = _resolve_path(path)
         self.timeout = timeout
         self.purge_interval = purge_interval
@@ -104,16 +98,13 @@ class SQLiteCache(Cache):
         self._conn: sqlite3.Connection | None = None
         self._identity: tuple[int, int] | None = None
         self._writes_until_purge = 0
-        self._counters = Counters()
         # Open now so that a bad path fails at construction, not in the middle of a batch.
         self._run(lambda conn: None, doing="open")
 
     # -- the Cache protocol -------------------------------------------------------------
 
-    def get(self, key: str) -> str | None:
-        """Returns the live value under ``key``, or ``None`` (also for an expired entry)."""
-        check_key(key)
-
+    def _read(self, key: str) -> str | None:
+        # An expired entry is never returned, even before a purge removes it.
         def lookup(conn: sqlite3.Connection) -> str | None:
             row = conn.execute(
                 "SELECT value FROM entries WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)",
@@ -121,19 +112,10 @@ class SQLiteCache(Cache):
             ).fetchone()
             return None if row is None else str(row[0])
 
-        value = self._run(lookup, doing="read an entry")
-        self._counters.record(value is not None)
-        return value
+        return self._run(lookup, doing="read an entry")
 
-    def set(self, key: str, value: str, *, ttl: float | None = None) -> None:
-        """Stores ``value`` atomically, replacing any old value; ``ttl <= 0`` removes the entry."""
-        check_key(key)
-        check_value(value)
-        seconds = expiry_seconds(ttl)
-        if seconds == 0.0:
-            self.delete(key)
-            return
-
+    def _write(self, key: str, value: str, seconds: float | None) -> None:
+        # One statement, so the new value and its expiry replace the old ones atomically.
         def store(conn: sqlite3.Connection) -> None:
             now = self._clock()
             expires_at = None if seconds is None else now + seconds
@@ -179,9 +161,8 @@ class SQLiteCache(Cache):
 
         self._run(compact, doing="compact")
 
-    def info(self) -> CacheInfo:
-        """Returns the live entry count, the size of the database files, and hits and misses."""
-
+    def _describe(self) -> tuple[str, int | None, int | None]:
+        # The live entry count, and the size of the database files (the WAL included).
         def count(conn: sqlite3.Connection) -> int:
             row = conn.execute(
                 "SELECT count(*) FROM entries WHERE expires_at IS NULL OR expires_at > ?", (self._clock(),)
@@ -193,14 +174,7 @@ class SQLiteCache(Cache):
         for suffix in ("", "-wal"):
             with contextlib.suppress(OSError):
                 size += os.stat(f"{self.path}{suffix}").st_size
-        return CacheInfo(
-            backend="sqlite",
-            location=str(self.path),
-            entries=entries,
-            size_bytes=size,
-            hits=self._counters.hits,
-            misses=self._counters.misses,
-        )
+        return str(self.path), entries, size
 
     def close(self) -> None:
         """Closes the connection; using the cache again reopens it."""

@@ -1,10 +1,11 @@
-"""Fetching URL sources with httpx2: the sync and async I/O loops.
+"""Fetching URL sources with httpx2: the sync and async I/O loops, and nothing else.
 
-Every decision (scheme, addresses, redirects, content type) lives in
-:mod:`invoiceai.documents.urls`; this module only repeats the I/O for the two client flavours.
-Each fetch has one deadline (``Settings.fetch_timeout``) covering name resolution, every redirect
-hop and the body, and the body is streamed so no more than ``Settings.max_document_bytes`` is
-ever held.
+Every decision between two network calls (scheme, redirect limit and target, addresses and
+pinning, credentials, status, content type, size cap, deadline) is made by
+:class:`invoiceai.documents.hops.FetchState`; this module only resolves, sends and reads, once
+per client flavour. Each fetch has one deadline (``Settings.fetch_timeout``) covering name
+resolution, every redirect hop and the body, and the body is streamed so no more than
+``Settings.max_document_bytes`` is ever held.
 """
 
 from __future__ import annotations
@@ -13,32 +14,22 @@ import asyncio
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from contextlib import asynccontextmanager, contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from invoiceai._version import __version__
-from invoiceai.documents.model import Document, too_large
-from invoiceai.documents.urls import (
-    ACCEPT_HEADER,
-    PinnedRequest,
-    check_content_type,
-    check_scheme,
-    display_url,
-    ip_literal,
-    keeps_credentials,
-    name_from_url,
-    pin_request,
-    redirect_target,
-)
-from invoiceai.errors import FetchError, InvoiceAIError, UnsafeURLError
+from invoiceai.documents.hops import FetchState, timed_out
+from invoiceai.documents.urls import ACCEPT_HEADER, PinnedRequest, display_url
+from invoiceai.errors import FetchError, InvoiceAIError
 
 if TYPE_CHECKING:
     import httpx2
 
     from invoiceai.config import Settings
+    from invoiceai.documents.model import Document
 
 __all__ = ["AsyncResolver", "Resolver", "afetch_url", "fetch_url", "resolve_host"]
 
@@ -48,7 +39,6 @@ Resolver = Callable[[str, int], list[str]]
 AsyncResolver = Callable[[str, int], Awaitable[list[str]]]
 """The async twin of :data:`Resolver`."""
 
-_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _HEADERS = {
     "Accept": ACCEPT_HEADER,
     # Compressed bodies would be inflated chunk by chunk past what the server sent; asking for
@@ -74,15 +64,23 @@ def resolve_host(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
-        raise FetchError(f"Could not resolve {host}: {exc}. Check the URL and the network.") from exc
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+        raise _unresolved(host, exc) from exc
+    return _unique_addresses(infos)
 
 
 async def _aresolve_host(host: str, port: int) -> list[str]:
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
-        raise FetchError(f"Could not resolve {host}: {exc}. Check the URL and the network.") from exc
+        raise _unresolved(host, exc) from exc
+    return _unique_addresses(infos)
+
+
+def _unresolved(host: str, exc: BaseException) -> FetchError:
+    return FetchError(f"Could not resolve {host}: {exc}. Check the URL and the network.")
+
+
+def _unique_addresses(infos: Sequence[tuple[Any, ...]]) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
@@ -116,39 +114,23 @@ def fetch_url(
     import httpx2
 
     resolve = resolver or resolve_host
-    deadline = time.monotonic() + settings.fetch_timeout
-    current = original = _parse(url)
-    credentials = True
+    state = FetchState(url, settings)
     own_client = client is None
     if client is None:
         client = httpx2.Client(headers=_HEADERS, trust_env=False, follow_redirects=False)
     try:
         with _mapped_errors(url, settings):
-            for _ in range(settings.max_fetch_redirects + 1):
-                check_scheme(current, url)
-                credentials = credentials and keeps_credentials(original, current)
-                if settings.allow_private_urls:
-                    request = PinnedRequest(url=current, headers={}, extensions={})
-                else:
-                    literal = ip_literal(current.host)
-                    port = current.port or _default_port(current)
-                    addresses = [literal] if literal else _resolve_in_time(resolve, current.host, port, deadline)
-                    request = pin_request(current, addresses, original=url)
-                with _send(
-                    client, request, timeout=_remaining(deadline, url, settings), credentials=credentials
-                ) as response:
-                    if response.status_code in _REDIRECT_STATUSES:
-                        current = redirect_target(current, response.headers.get("location"), original=url)
+            while True:
+                hop = state.next_hop()
+                addresses = None if hop.lookup is None else _resolve_in_time(resolve, *hop.lookup, state.deadline)
+                request = state.pin(hop, addresses)
+                with _send(client, request, timeout=state.remaining(), credentials=hop.credentials) as response:
+                    if state.follows(response.status_code, response.headers):
                         continue
-                    _check_response(response, url, settings)
                     body = bytearray()
                     for chunk in response.iter_bytes():
-                        _append_capped(body, chunk, url, settings)
-                        _remaining(deadline, url, settings)
-                    return Document.from_bytes(
-                        bytes(body), name=name_from_url(current), max_bytes=settings.max_document_bytes
-                    )
-            raise _too_many_redirects(url, settings)
+                        state.append(body, chunk)
+                    return state.document(body)
     finally:
         if own_client:
             client.close()
@@ -180,57 +162,30 @@ async def afetch_url(
     import httpx2
 
     resolve = resolver or _aresolve_host
-    deadline = time.monotonic() + settings.fetch_timeout
-    current = original = _parse(url)
-    credentials = True
+    state = FetchState(url, settings)
     own_client = client is None
     if client is None:
         client = httpx2.AsyncClient(headers=_HEADERS, trust_env=False, follow_redirects=False)
     try:
         with _mapped_errors(url, settings):
-            for _ in range(settings.max_fetch_redirects + 1):
-                check_scheme(current, url)
-                credentials = credentials and keeps_credentials(original, current)
-                if settings.allow_private_urls:
-                    request = PinnedRequest(url=current, headers={}, extensions={})
-                else:
-                    literal = ip_literal(current.host)
-                    port = current.port or _default_port(current)
-                    addresses = (
-                        [literal]
-                        if literal
-                        else await asyncio.wait_for(
-                            resolve(current.host, port), timeout=_remaining(deadline, url, settings)
-                        )
-                    )
-                    request = pin_request(current, addresses, original=url)
-                async with _asend(
-                    client, request, timeout=_remaining(deadline, url, settings), credentials=credentials
-                ) as response:
-                    if response.status_code in _REDIRECT_STATUSES:
-                        current = redirect_target(current, response.headers.get("location"), original=url)
+            while True:
+                hop = state.next_hop()
+                addresses = (
+                    None
+                    if hop.lookup is None
+                    else await asyncio.wait_for(resolve(*hop.lookup), timeout=state.remaining())
+                )
+                request = state.pin(hop, addresses)
+                async with _asend(client, request, timeout=state.remaining(), credentials=hop.credentials) as response:
+                    if state.follows(response.status_code, response.headers):
                         continue
-                    _check_response(response, url, settings)
                     body = bytearray()
                     async for chunk in response.aiter_bytes():
-                        _append_capped(body, chunk, url, settings)
-                        _remaining(deadline, url, settings)
-                    return Document.from_bytes(
-                        bytes(body), name=name_from_url(current), max_bytes=settings.max_document_bytes
-                    )
-            raise _too_many_redirects(url, settings)
+                        state.append(body, chunk)
+                    return state.document(body)
     finally:
         if own_client:
             await client.aclose()
-
-
-def _parse(url: str) -> httpx2.URL:
-    import httpx2
-
-    try:
-        return httpx2.URL(url)
-    except Exception as exc:  # httpx2.InvalidURL, or TypeError/ValueError from odd input
-        raise UnsafeURLError(f"Refused to fetch {display_url(url)}: it is not a valid URL ({exc}).") from exc
 
 
 @contextmanager
@@ -305,49 +260,6 @@ def _resolve_in_time(resolve: Resolver, host: str, port: int, deadline: float) -
         raise TimeoutError(f"resolving {host} took too long") from None
 
 
-def _default_port(url: httpx2.URL) -> int:
-    return 443 if url.scheme == "https" else 80
-
-
-def _remaining(deadline: float, url: str, settings: Settings) -> float:
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise _timed_out(url, settings)
-    return left
-
-
-def _check_response(response: httpx2.Response, url: str, settings: Settings) -> None:
-    if response.status_code >= 400 or response.status_code < 200:
-        raise FetchError(
-            f"Could not fetch {display_url(url)}: the server answered HTTP {response.status_code}. "
-            "Check that the URL is right and publicly readable (signed links expire)."
-        )
-    check_content_type(response.headers.get("content-type"), original=url)
-    declared = response.headers.get("content-length")
-    if declared and declared.strip().isdigit() and int(declared) > settings.max_document_bytes:
-        raise too_large(display_url(url), int(declared), settings.max_document_bytes)
-
-
-def _append_capped(body: bytearray, chunk: bytes, url: str, settings: Settings) -> None:
-    if len(body) + len(chunk) > settings.max_document_bytes:
-        raise too_large(display_url(url), None, settings.max_document_bytes)
-    body += chunk
-
-
-def _timed_out(url: str, settings: Settings) -> FetchError:
-    return FetchError(
-        f"Could not fetch {display_url(url)}: it took longer than {settings.fetch_timeout:g} s. "
-        "Retry later, or raise Settings.fetch_timeout (INVOICEAI_FETCH_TIMEOUT)."
-    )
-
-
-def _too_many_redirects(url: str, settings: Settings) -> FetchError:
-    return FetchError(
-        f"Could not fetch {display_url(url)}: more than {settings.max_fetch_redirects} redirects. "
-        "Pass the final URL, or raise Settings.max_fetch_redirects (INVOICEAI_MAX_FETCH_REDIRECTS)."
-    )
-
-
 @contextmanager
 def _mapped_errors(url: str, settings: Settings) -> Iterator[None]:
     import httpx2
@@ -357,7 +269,7 @@ def _mapped_errors(url: str, settings: Settings) -> Iterator[None]:
     except InvoiceAIError:
         raise
     except (httpx2.TimeoutException, asyncio.TimeoutError, TimeoutError) as exc:
-        raise _timed_out(url, settings) from exc
+        raise timed_out(url, settings) from exc
     except httpx2.HTTPError as exc:
         raise FetchError(f"Could not fetch {display_url(url)}: {type(exc).__name__}: {exc}.") from exc
     except (httpx2.StreamError, httpx2.InvalidURL) as exc:
