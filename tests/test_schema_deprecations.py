@@ -29,7 +29,7 @@ def test_invoice_to_facturx_warns_and_matches_render_pdf_to_facturx() -> None:
     pytest.importorskip("facturx", reason="Factur-X needs the facturx extra")
     from PIL import Image
 
-    from invoiceai.render.pdf import to_facturx  # type: ignore[attr-defined]
+    from invoiceai.render.pdf import to_facturx
 
     out = io.BytesIO()
     Image.new("L", (200, 280), 255).save(out, format="PDF", resolution=24)

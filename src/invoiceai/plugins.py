@@ -26,14 +26,15 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Generic, TypeVar
 
 from invoiceai.errors import ConfigurationError
 
 __all__ = ["Factory", "PluginRegistry"]
 
 T = TypeVar("T")
+R = TypeVar("R", bound="PluginRegistry[Any]")
 
 Factory = Callable[..., Any]
 """A plugin factory: any callable taking keyword options (a class works)."""
@@ -42,10 +43,8 @@ Factory = Callable[..., Any]
 class PluginRegistry(Generic[T]):
     """Named factories of one kind of plugin.
 
-    Args:
-        kind: What the plugins are, for messages (``"backend"``, ``"cache"``).
-        group: The entry-point group third-party plugins are published under, if any.
-        protocol: A runtime-checkable protocol (or class) every created object must satisfy.
+    A subclass says what its plugins are with four class attributes: :attr:`kind`,
+    :attr:`group`, :attr:`protocol` and :attr:`builtins`.
 
     Example:
         ```python
@@ -55,14 +54,40 @@ class PluginRegistry(Generic[T]):
         ```
     """
 
-    def __init__(self, *, kind: str, group: str | None = None, protocol: type | None = None) -> None:
-        self.kind = kind
-        self.group = group
-        self._protocol = protocol
+    kind: ClassVar[str] = "plugin"
+    """What the plugins are, for messages (``"backend"``, ``"cache"``)."""
+    group: ClassVar[str | None] = None
+    """The entry-point group third-party plugins are published under, if any."""
+    protocol: ClassVar[type | None] = None
+    """A runtime-checkable protocol (or class) every created object must satisfy."""
+    builtins: ClassVar[Mapping[str, str]] = {}
+    """The built-in plugins: name -> ``"module:attribute"``, as an entry point declares them."""
+
+    def __init__(self) -> None:
         self._factories: dict[str, Factory | str] = {}
         # Registration usually happens at start-up, but an Extractor shared between threads may
         # create plugins while another thread registers one.
         self._lock = threading.Lock()
+
+    @classmethod
+    def with_builtins(cls: type[R], *, entry_points: bool = False) -> R:
+        """Returns a new registry holding the built-in plugins, registered by reference.
+
+        Args:
+            entry_points: Also register the plugins published under the entry-point group.
+
+        Returns:
+            The registry.
+
+        Raises:
+            ConfigurationError: With ``entry_points``, a plugin claims a name already taken.
+        """
+        registry = cls()
+        for name, reference in cls.builtins.items():
+            registry.register(name, reference)
+        if entry_points:
+            registry.load_entry_points()
+        return registry
 
     def register(self, name: str, factory: Factory | str, *, replace: bool = False) -> None:
         """Registers ``factory`` under ``name``.
@@ -141,10 +166,10 @@ class PluginRegistry(Generic[T]):
                 raises (a missing API key, a missing extra) propagate unchanged.
         """
         made = self.get(name)(**options)
-        if self._protocol is not None and not isinstance(made, self._protocol):
+        if self.protocol is not None and not isinstance(made, self.protocol):
             raise ConfigurationError(
                 f"The {self.kind} factory {name!r} returned {type(made).__name__}, "
-                f"which is not a {self._protocol.__name__}."
+                f"which is not a {self.protocol.__name__}."
             )
         return made  # type: ignore[no-any-return]
 

@@ -16,7 +16,8 @@ existing program runs. The mechanism is :class:`invoiceai.plugins.PluginRegistry
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from invoiceai.backends.base import Backend
 from invoiceai.plugins import Factory, PluginRegistry
@@ -48,28 +49,10 @@ class BackendRegistry(PluginRegistry[Backend]):
         ```
     """
 
-    def __init__(self) -> None:
-        super().__init__(kind="backend", group=ENTRY_POINT_GROUP, protocol=Backend)
-
-    @classmethod
-    def with_builtins(cls, *, entry_points: bool = False) -> BackendRegistry:
-        """Returns a new registry holding the ``claude`` backend.
-
-        Args:
-            entry_points: Also register the backends published under the ``invoiceai.backends``
-                entry-point group.
-
-        Returns:
-            The registry.
-
-        Raises:
-            ConfigurationError: With ``entry_points``, a plugin claims a name already taken.
-        """
-        registry = cls()
-        registry.register("claude", "invoiceai.backends.claude:ClaudeBackend")
-        if entry_points:
-            registry.load_entry_points()
-        return registry
+    kind = "backend"
+    group = ENTRY_POINT_GROUP
+    protocol = Backend
+    builtins: ClassVar[Mapping[str, str]] = {"claude": "invoiceai.backends.claude:ClaudeBackend"}
 
 
 def backend_names(*, load_plugins: bool = False) -> list[str]:

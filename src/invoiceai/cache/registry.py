@@ -16,8 +16,8 @@ options) and by ``cache="memcached://host:11211"`` (its factory gets ``url=``). 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, ClassVar
 
 from invoiceai.cache.base import Cache
 from invoiceai.cache.redis_cache import safe_url
@@ -51,28 +51,24 @@ class CacheRegistry(PluginRegistry[Cache]):
         ```
     """
 
+    kind = "cache"
+    group = ENTRY_POINT_GROUP
+    protocol = Cache
+    builtins: ClassVar[Mapping[str, str]] = {
+        "memory": "invoiceai.cache.memory:MemoryCache",
+        FILE_CACHE: "invoiceai.cache.sqlite:SQLiteCache",
+        "redis": "invoiceai.cache.redis_cache:RedisCache",
+    }
+    builtin_schemes: ClassVar[Mapping[str, tuple[str, ...]]] = {
+        "memory": (),
+        FILE_CACHE: (),
+        "redis": ("redis", "rediss", "unix"),
+    }
+    """The URL schemes of the built-in names (a file path, not a URL, opens ``sqlite``)."""
+
     def __init__(self) -> None:
-        super().__init__(kind="cache", group=ENTRY_POINT_GROUP, protocol=Cache)
+        super().__init__()
         self._schemes: dict[str, str] = {}
-
-    @classmethod
-    def with_builtins(cls, *, entry_points: bool = False) -> CacheRegistry:
-        """Returns a new registry holding ``memory``, ``sqlite`` and ``redis``.
-
-        Args:
-            entry_points: Also register the caches published under the ``invoiceai.caches``
-                entry-point group.
-
-        Returns:
-            The registry.
-        """
-        registry = cls()
-        registry.register("memory", "invoiceai.cache.memory:MemoryCache", schemes=())
-        registry.register(FILE_CACHE, "invoiceai.cache.sqlite:SQLiteCache", schemes=())
-        registry.register("redis", "invoiceai.cache.redis_cache:RedisCache", schemes=("redis", "rediss", "unix"))
-        if entry_points:
-            registry.load_entry_points()
-        return registry
 
     def register(
         self, name: str, factory: Factory | str, *, replace: bool = False, schemes: Iterable[str] | None = None
@@ -86,13 +82,15 @@ class CacheRegistry(PluginRegistry[Cache]):
                 its schemes, and with no options for the bare name.
             replace: Allow replacing an existing registration or scheme.
             schemes: URL schemes (``"redis"`` for ``redis://...``) this cache opens; defaults to
-                ``(name,)``.
+                those in :attr:`builtin_schemes` for a built-in name, else ``(name,)``.
 
         Raises:
             ConfigurationError: The name or a scheme is taken (and ``replace`` is false), or the
                 factory is malformed.
         """
-        wanted = [scheme.lower() for scheme in (schemes if schemes is not None else (name,))]
+        if schemes is None:
+            schemes = self.builtin_schemes.get(name, (name,))
+        wanted = [scheme.lower() for scheme in schemes]
         taken = [scheme for scheme in wanted if self._schemes.get(scheme, name) != name]
         if taken and not replace:
             raise ConfigurationError(
