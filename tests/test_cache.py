@@ -1,4 +1,4 @@
-"""MemoryCache, the open_cache() factory and the package's import promises."""
+"""MemoryCache, the cache registry, the open_cache() factory and the package's import promises."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 import invoiceai.cache
 from cache_contract import Advance, CacheContract, FakeClock
-from invoiceai.cache import Cache, CacheInfo, MemoryCache, RedisCache, SQLiteCache, open_cache
+from invoiceai.cache import Cache, CacheInfo, CacheRegistry, MemoryCache, RedisCache, SQLiteCache, open_cache
 from invoiceai.config import Settings
 from invoiceai.errors import ConfigurationError
 
@@ -119,37 +119,115 @@ def test_open_cache_refuses_what_it_cannot_open(spec: object, message: str) -> N
     assert "hunter2" not in str(caught.value)
 
 
+class DictCache:
+    """A third-party cache: only the methods, no base class."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url
+        self.data: dict[str, str] = {}
+
+    def get(self, key: str) -> str | None:
+        return self.data.get(key)
+
+    def set(self, key: str, value: str, *, ttl: float | None = None) -> None:
+        self.data[key] = value
+
+    def delete(self, key: str) -> None:
+        self.data.pop(key, None)
+
+    def clear(self) -> None:
+        self.data.clear()
+
+    def info(self) -> CacheInfo:
+        return CacheInfo(backend="dict", location="here", entries=len(self.data))
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> DictCache:
+        return self
+
+    def __exit__(self, *args: object) -> None:
+        self.close()
+
+
 def test_a_third_party_cache_satisfies_the_protocol() -> None:
-    class DictCache:
-        def __init__(self) -> None:
-            self.data: dict[str, str] = {}
-
-        def get(self, key: str) -> str | None:
-            return self.data.get(key)
-
-        def set(self, key: str, value: str, *, ttl: float | None = None) -> None:
-            self.data[key] = value
-
-        def delete(self, key: str) -> None:
-            self.data.pop(key, None)
-
-        def clear(self) -> None:
-            self.data.clear()
-
-        def info(self) -> CacheInfo:
-            return CacheInfo(backend="dict", location="here", entries=len(self.data))
-
-        def close(self) -> None:
-            pass
-
-        def __enter__(self) -> DictCache:
-            return self
-
-        def __exit__(self, *args: object) -> None:
-            self.close()
-
     third_party: Cache = DictCache()
     assert open_cache(third_party) is third_party
+
+
+# --- the registry ----------------------------------------------------------------------------
+
+
+def test_the_built_in_caches_are_registered_by_reference() -> None:
+    registry = CacheRegistry.with_builtins()
+    assert registry.names() == ("memory", "redis", "sqlite")
+    assert registry.reference("sqlite") == "invoiceai.cache.sqlite:SQLiteCache"
+    assert registry.schemes() == {"redis": "redis", "rediss": "redis", "unix": "redis"}
+    assert isinstance(registry.open("MEMORY"), MemoryCache)
+
+
+def test_a_registered_cache_opens_by_name_and_by_its_scheme() -> None:
+    registry = CacheRegistry.with_builtins()
+    registry.register("dict", DictCache)
+    by_name = registry.open("dict")
+    assert isinstance(by_name, DictCache)
+    assert by_name.url is None
+    by_url = registry.open("dict://somewhere/0")
+    assert isinstance(by_url, DictCache)
+    assert by_url.url == "dict://somewhere/0"
+    with pytest.raises(ConfigurationError, match="not a cache URL"):
+        CacheRegistry.with_builtins().open("dict://somewhere/0")  # a fresh registry does not know it
+    registry.unregister("dict")
+    assert "dict" not in registry.schemes()
+    with pytest.raises(ConfigurationError, match="not a cache URL"):
+        registry.open("dict://somewhere/0")
+
+
+def test_a_url_scheme_belongs_to_one_cache() -> None:
+    registry = CacheRegistry.with_builtins()
+    with pytest.raises(ConfigurationError, match="redis:// already opens the 'redis' cache"):
+        registry.register("my-redis", DictCache, schemes=["redis"])
+    assert "my-redis" not in registry
+    registry.register("my-redis", DictCache, schemes=["redis"], replace=True)
+    opened = registry.open("redis://127.0.0.1:1/0")
+    assert isinstance(opened, DictCache)
+    registry.register("my-redis", DictCache, schemes=["myredis"], replace=True)
+    assert registry.schemes()["myredis"] == "my-redis"
+    assert registry.schemes()["rediss"] == "redis"
+    assert "redis" not in registry.schemes()  # given up by the replaced registration
+
+
+def test_a_cache_factory_must_return_a_cache() -> None:
+    registry = CacheRegistry()
+    registry.register("dict", dict)
+    with pytest.raises(ConfigurationError, match="returned dict, which is not a Cache"):
+        registry.open("dict")
+
+
+def test_the_extractor_opens_its_cache_from_its_registry() -> None:
+    from invoiceai.extractor import Extractor
+    from invoiceai.testing import FakeBackend
+
+    registry = CacheRegistry.with_builtins()
+    registry.register("dict", DictCache)
+    with Extractor(backend=FakeBackend(), cache="dict", caches=registry) as extractor:
+        assert isinstance(extractor.cache, DictCache)
+    with Extractor(backend=FakeBackend(), cache="memory") as extractor:
+        assert isinstance(extractor.cache, MemoryCache)
+
+
+def test_cache_plugins_load_from_entry_points_on_opt_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dist = tmp_path / "dict_cache_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: dict-cache-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[invoiceai.caches]\ndictcache = test_cache:DictCache\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "dictcache" not in CacheRegistry.with_builtins()
+    registry = CacheRegistry.with_builtins(entry_points=True)
+    assert registry.reference("dictcache") == "test_cache:DictCache"
+    opened = registry.open("dictcache://here")
+    assert type(opened).__name__ == "DictCache"
 
 
 def test_exported_names_do_not_drift() -> None:

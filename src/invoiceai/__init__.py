@@ -1,8 +1,20 @@
 """invoiceai: invoices (PDFs, scans, photos, e-invoices) in, typed and validated data out.
 
-The names below are the public API. Everything except the exceptions is imported on first
-access, so ``import invoiceai`` stays cheap: pydantic, pypdfium2, Pillow and the anthropic SDK
-load only when the code that needs them runs.
+The names below are the public API:
+
+- the facade and its results: :class:`Extractor`, :class:`Extraction`, :class:`ExtractionFailure`,
+  :class:`Timings`, :class:`Usage`, :class:`Settings`;
+- the data: :class:`Invoice` and its parts, :class:`Finding`, :func:`validate`, and the types
+  their fields use (:data:`Severity`, :data:`Origin`, :data:`DocumentTypeName`);
+- the whole plugin contract: :class:`Backend` / :class:`BackendResult` / :class:`BackendRegistry`,
+  :class:`Renderer` / :class:`RendererRegistry` (with :class:`Document`, :data:`Pages`,
+  :class:`PageSource`, :class:`Page`, :class:`ImageBudget`), :class:`Cache` / :class:`CacheInfo` /
+  :class:`CacheRegistry`;
+- every exception.
+
+Everything except the exceptions is imported on first access (PEP 562), so ``import invoiceai``
+stays cheap: pydantic, pypdfium2, Pillow and the anthropic SDK load only when the code that
+needs them runs.
 """
 
 from __future__ import annotations
@@ -46,9 +58,16 @@ from invoiceai.errors import (
 )
 
 if TYPE_CHECKING:
+    from invoiceai.backends.base import Backend, BackendResult
+    from invoiceai.backends.registry import BackendRegistry
+    from invoiceai.cache.base import Cache, CacheInfo
+    from invoiceai.cache.registry import CacheRegistry
     from invoiceai.config import Settings
-    from invoiceai.extractor import Extraction, ExtractionFailure, Extractor, Timings
-    from invoiceai.pages import ImageBudget, Page
+    from invoiceai.documents import Document
+    from invoiceai.extractor import Extraction, ExtractionFailure, Extractor, Origin, Timings
+    from invoiceai.pages import ImageBudget, Page, PageSource
+    from invoiceai.render import Pages, RendererRegistry
+    from invoiceai.render.base import Renderer
     from invoiceai.schema import (
         Address,
         Finding,
@@ -56,27 +75,43 @@ if TYPE_CHECKING:
         LineItem,
         Party,
         PaymentDetails,
+        Severity,
         TaxLine,
         validate,
     )
+    from invoiceai.schema.fields import DocumentTypeName
     from invoiceai.usage import Usage
 
 # Public name -> module that defines it. Resolved on first attribute access (PEP 562).
 _LAZY: dict[str, str] = {
     "Address": "invoiceai.schema",
+    "Backend": "invoiceai.backends.base",
+    "BackendRegistry": "invoiceai.backends.registry",
+    "BackendResult": "invoiceai.backends.base",
+    "Cache": "invoiceai.cache.base",
+    "CacheInfo": "invoiceai.cache.base",
+    "CacheRegistry": "invoiceai.cache.registry",
+    "Document": "invoiceai.documents",
+    "DocumentTypeName": "invoiceai.schema.fields",
     "Extraction": "invoiceai.extractor",
     "ExtractionFailure": "invoiceai.extractor",
     "Extractor": "invoiceai.extractor",
-    "Timings": "invoiceai.extractor",
     "Finding": "invoiceai.schema",
     "ImageBudget": "invoiceai.pages",
     "Invoice": "invoiceai.schema",
     "LineItem": "invoiceai.schema",
+    "Origin": "invoiceai.extractor",
     "Page": "invoiceai.pages",
+    "PageSource": "invoiceai.pages",
+    "Pages": "invoiceai.render",
     "Party": "invoiceai.schema",
     "PaymentDetails": "invoiceai.schema",
+    "Renderer": "invoiceai.render.base",
+    "RendererRegistry": "invoiceai.render",
     "Settings": "invoiceai.config",
+    "Severity": "invoiceai.schema",
     "TaxLine": "invoiceai.schema",
+    "Timings": "invoiceai.extractor",
     "Usage": "invoiceai.usage",
     "validate": "invoiceai.schema",
 }
@@ -84,13 +119,21 @@ _LAZY: dict[str, str] = {
 __all__ = [
     "Address",
     "AuthenticationError",
+    "Backend",
     "BackendConnectionError",
     "BackendError",
+    "BackendRegistry",
+    "BackendResult",
+    "Cache",
     "CacheError",
+    "CacheInfo",
+    "CacheRegistry",
     "ConfigurationError",
     "CorruptDocumentError",
     "DecompressionBombError",
+    "Document",
     "DocumentTooLargeError",
+    "DocumentTypeName",
     "EInvoiceError",
     "EmptyDocumentError",
     "EncryptedDocumentError",
@@ -109,15 +152,21 @@ __all__ = [
     "MissingDependencyError",
     "MissingFieldsError",
     "NotAnInvoiceError",
+    "Origin",
     "OverloadedError",
     "Page",
     "PageSelectionError",
+    "PageSource",
+    "Pages",
     "Party",
     "PaymentDetails",
     "RateLimitError",
     "RefusalError",
+    "Renderer",
+    "RendererRegistry",
     "RequestRejectedError",
     "Settings",
+    "Severity",
     "SpendLimitError",
     "TaxLine",
     "Timings",

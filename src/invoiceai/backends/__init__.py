@@ -23,12 +23,10 @@ from invoiceai.backends.base import Backend, BackendResult, TokenBudgetExceededE
 from invoiceai.backends.registry import (
     ENTRY_POINT_GROUP,
     BackendFactory,
+    BackendRegistry,
     backend_names,
     create_backend,
     get_backend_factory,
-    load_plugins,
-    register_backend,
-    unregister_backend,
 )
 
 if TYPE_CHECKING:
@@ -57,6 +55,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "Backend",
     "BackendFactory",
+    "BackendRegistry",
     "BackendResult",
     "ClaudeBackend",
     "InputMode",
@@ -70,10 +69,7 @@ __all__ = [
     "backend_names",
     "create_backend",
     "get_backend_factory",
-    "load_plugins",
     "lookup_model",
-    "register_backend",
-    "unregister_backend",
 ]
 
 

@@ -41,7 +41,8 @@ from invoiceai.usage import Usage
 
 if TYPE_CHECKING:
     from invoiceai.backends.base import Backend, BackendResult
-    from invoiceai.cache import Cache, CacheSpec
+    from invoiceai.backends.registry import BackendRegistry
+    from invoiceai.cache import Cache, CacheRegistry, CacheSpec
     from invoiceai.documents import Document, Source
     from invoiceai.render import Pages, RendererRegistry
 
@@ -112,8 +113,12 @@ class Extractor:
         api_key: API key for the Claude backend, instead of ``ANTHROPIC_API_KEY``. Never logged.
         mode: What the Claude backend sends: ``"images"``, ``"images+text"``, ``"text"`` or ``"pdf"``.
         renderers: The renderer registry (default: the built-in PDF and image renderers).
+        backends: The backend registry ``backend=`` names are looked up in (default:
+            :meth:`~invoiceai.backends.BackendRegistry.with_builtins`).
         cache: Where results are cached: the default SQLite file, ``None`` (off), ``"memory"``,
             a path, a ``redis://`` URL or a :class:`~invoiceai.cache.Cache`.
+        caches: The cache registry ``cache=`` names and URLs are looked up in (default:
+            :meth:`~invoiceai.cache.CacheRegistry.with_builtins`).
         settings: Every other knob (attempts, timeouts, limits); explicit arguments above win.
         concurrency: Documents processed at once by ``extract_many``.
         max_concurrent_requests: Requests in flight at once for the built-in backend (default:
@@ -134,7 +139,9 @@ class Extractor:
         api_key: str | None = None,
         mode: str | None = None,
         renderers: RendererRegistry | None = None,
+        backends: BackendRegistry | None = None,
         cache: CacheSpec = DEFAULT_CACHE,
+        caches: CacheRegistry | None = None,
         settings: Settings | None = None,
         concurrency: int | None = None,
         max_concurrent_requests: int | None = None,
@@ -156,8 +163,9 @@ class Extractor:
         self._owns_cache = False
         self._lock = threading.Lock()
         self._closed = False
+        self._caches = caches
         if backend is None or isinstance(backend, str):
-            from invoiceai.backends.registry import create_backend
+            from invoiceai.backends.registry import BackendRegistry
 
             options: dict[str, Any] = {"model": self.settings.model, "settings": self.settings}
             if client is not None:
@@ -166,7 +174,8 @@ class Extractor:
                 options["api_key"] = api_key
             if mode is not None:
                 options["mode"] = mode
-            self.backend: Backend = create_backend(backend or "claude", **options)
+            registry = backends if backends is not None else BackendRegistry.with_builtins()
+            self.backend: Backend = registry.create(backend or "claude", **options)
             self._owns_backend = True
         else:
             if client is not None or api_key is not None or mode is not None:
@@ -349,11 +358,12 @@ class Extractor:
         """The cache in use, opened on first access; ``None`` when caching is off."""
         with self._lock:
             if not self._cache_opened:
-                from invoiceai.cache import open_cache
+                from invoiceai.cache import CacheRegistry
 
                 spec = "sqlite" if self._cache_spec is DEFAULT_CACHE else self._cache_spec
-                self._cache = open_cache(spec, settings=self.settings)
-                # open_cache hands a Cache instance back as is: that one belongs to the caller.
+                caches = self._caches if self._caches is not None else CacheRegistry.with_builtins()
+                self._cache = caches.open(spec, settings=self.settings)
+                # open() hands a Cache instance back as is: that one belongs to the caller.
                 self._owns_cache = self._cache is not self._cache_spec
                 self._cache_opened = True
             return self._cache

@@ -105,22 +105,9 @@ class Extraction(Generic[T]):
         }
 
     def _repr_html_(self) -> str:
-        from invoiceai.schema.html import findings_html, invoice_html
-        from invoiceai.schema.invoice import Invoice
+        from invoiceai.display import extraction_html
 
-        caption = (
-            f"{self.source or self.document_id[:12]} — origin {self.origin}"
-            f"{f', model {self.model}' if self.model else ''}, {self.usage.requests} request(s), "
-            f"{self.usage.total_input_tokens} input + {self.usage.output_tokens} output tokens, "
-            f"${self.usage.cost_usd:.4f}, {self.timings.total:.2f} s"
-        )
-        if isinstance(self.data, Invoice):
-            return invoice_html(self.data, list(self.findings), caption=caption)
-        import html
-        import json
-
-        body = html.escape(json.dumps(self.data.model_dump(mode="json"), indent=2, ensure_ascii=False))
-        return f"<div><p>{html.escape(caption)}</p><pre>{body}</pre>{findings_html(list(self.findings))}</div>"
+        return extraction_html(self)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,9 +142,6 @@ class ExtractionFailure:
         }
 
     def _repr_html_(self) -> str:
-        import html
+        from invoiceai.display import failure_html
 
-        return (
-            f'<div style="background:#fde2e1;padding:6px"><b>{html.escape(type(self.error).__name__)}</b> '
-            f"{html.escape(self.source)}: {html.escape(str(self.error))}</div>"
-        )
+        return failure_html(self)

@@ -1,4 +1,4 @@
-"""ISO 4217 currency and ISO 3166-1 country code tables, and the aliases we map to them.
+"""ISO 4217 currency and ISO 3166-1 country code tables, and the names and aliases we map to them.
 
 Plain data, no behaviour. Kept in one module so a table update is a one-file change.
 """
@@ -11,7 +11,9 @@ __all__ = [
     "COUNTRY_CODES",
     "CURRENCY_ALIASES",
     "CURRENCY_MINOR_UNITS",
+    "DOCUMENT_TYPE_NAMES",
     "DOLLAR_COUNTRIES",
+    "MONTH_NUMBERS",
 ]
 
 # Active ISO 4217 codes with their minor units (digits after the decimal point). Precious
@@ -146,5 +148,48 @@ COUNTRY_ALIASES: dict[str, str] = {
     "united arab emirates": "AE", "uae": "AE", "saudi arabia": "SA", "south korea": "KR",
     "korea": "KR", "taiwan": "TW", "thailand": "TH", "vietnam": "VN", "viet nam": "VN",
     "indonesia": "ID", "indonesien": "ID", "philippines": "PH", "monaco": "MC", "andorra": "AD",
+}
+# fmt: on
+
+# Month names and abbreviations in English, German, French, Spanish, Italian, Dutch and
+# Portuguese -> month number, for worded dates ("31 Dez. 2024").
+MONTH_NUMBERS: dict[str, int] = {
+    name: number
+    for number, names in enumerate(
+        (
+            "january jan januar janv janvier enero ene gennaio gen januari jän jänner janeiro",
+            "february feb februar févr fevr février fevrier febrero febbraio februari fevereiro fev",
+            "march mar märz maerz mrz mars marzo maart março marco",
+            "april apr avril avr abril aprile",
+            "may mai mayo maggio mei maio",
+            "june jun juni juin junio giugno junho",
+            "july jul juli juillet juil julio luglio lug julho",
+            "august aug août aout agosto ago augustus",
+            "september sep sept septembre septiembre settembre set setembro",
+            "october oct oktober octobre octubre ottobre ott okt outubro out",
+            "november nov novembre noviembre novembro",
+            "december dec dezember déc décembre decembre diciembre dic dicembre dez dezembro",
+        ),
+        start=1,
+    )
+    for name in names.split()
+}
+
+# Document titles and UNTDID 1001 codes -> one of the five document types.
+# fmt: off
+DOCUMENT_TYPE_NAMES: dict[str, str] = {
+    "invoice": "invoice", "tax invoice": "invoice", "commercial invoice": "invoice", "bill": "invoice",
+    "rechnung": "invoice", "facture": "invoice", "factura": "invoice", "fattura": "invoice",
+    "factuur": "invoice", "380": "invoice", "383": "invoice", "384": "invoice", "389": "invoice",
+    "gutschrift": "invoice",  # German self-billing: an invoice issued by the buyer, not a credit note
+    "credit note": "credit_note", "credit_note": "credit_note", "credit memo": "credit_note",
+    "creditnote": "credit_note", "avoir": "credit_note", "nota de crédito": "credit_note",
+    "nota di credito": "credit_note", "rechnungskorrektur": "credit_note", "stornorechnung": "credit_note",
+    "creditnota": "credit_note", "381": "credit_note", "261": "credit_note", "396": "credit_note",
+    "receipt": "receipt", "quittung": "receipt", "kassenbon": "receipt", "beleg": "receipt",
+    "reçu": "receipt", "ticket": "receipt", "recibo": "receipt", "ricevuta": "receipt",
+    "proforma": "proforma", "pro forma": "proforma", "pro-forma": "proforma", "proforma invoice": "proforma",
+    "proformarechnung": "proforma", "facture pro forma": "proforma", "325": "proforma",
+    "other": "other",
 }
 # fmt: on

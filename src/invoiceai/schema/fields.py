@@ -16,8 +16,18 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, WithJsonSchema
 
-from invoiceai.schema import normalize
-from invoiceai.schema.normalize import DateOrder, NormalizationError
+from invoiceai.schema.normalize import (
+    DateOrder,
+    NormalizationError,
+    normalize_bic,
+    normalize_country,
+    normalize_currency,
+    normalize_document_type,
+    normalize_iban,
+    normalize_vat_id,
+    parse_date,
+    parse_decimal,
+)
 
 __all__ = [
     "BIC",
@@ -103,21 +113,21 @@ def _text(value: Any, _: Hints) -> str:
 
 
 def _decimal(value: Any, _: Hints) -> Decimal:
-    return normalize.parse_decimal(value)
+    return parse_decimal(value)
 
 
 def _percent(value: Any, _: Hints) -> Decimal:
     if isinstance(value, str):
         value = value.strip().removesuffix("%").strip()
-    return normalize.parse_decimal(value)
+    return parse_decimal(value)
 
 
 def _date(value: Any, hints: Hints) -> dt.date:
-    return normalize.parse_date(value, order=hints.date_order)
+    return parse_date(value, order=hints.date_order)
 
 
 def _currency(value: Any, hints: Hints) -> str:
-    return normalize.normalize_currency(value, hint=hints.currency)
+    return normalize_currency(value, hint=hints.currency)
 
 
 _TEXT = Normalizer("text", _text)
@@ -126,11 +136,11 @@ _QUANTITY = Normalizer("a quantity", _decimal)
 _PERCENT = Normalizer("a percentage", _percent)
 _DATE = Normalizer("a date", _date)
 _CURRENCY = Normalizer("a currency code", _currency)
-_COUNTRY = Normalizer("a country code", lambda value, _: normalize.normalize_country(value))
-_IBAN = Normalizer("an IBAN", lambda value, _: normalize.normalize_iban(value))
-_BIC = Normalizer("a BIC", lambda value, _: normalize.normalize_bic(value))
-_VAT_ID = Normalizer("a VAT id", lambda value, _: normalize.normalize_vat_id(value))
-_DOCUMENT_TYPE = Normalizer("a document type", lambda value, _: normalize.normalize_document_type(value))
+_COUNTRY = Normalizer("a country code", lambda value, _: normalize_country(value))
+_IBAN = Normalizer("an IBAN", lambda value, _: normalize_iban(value))
+_BIC = Normalizer("a BIC", lambda value, _: normalize_bic(value))
+_VAT_ID = Normalizer("a VAT id", lambda value, _: normalize_vat_id(value))
+_DOCUMENT_TYPE = Normalizer("a document type", lambda value, _: normalize_document_type(value))
 
 # One description on the invoice says how numbers are written; repeating it per field would
 # cost tokens on every request.

@@ -1,8 +1,14 @@
-"""HTML for notebooks: an invoice as header, parties, line items, totals and highlighted findings.
+"""The minimal HTML renderer of an invoice: header, parties, lines, tax, totals, payment, findings.
+
+It lives in ``schema`` because Jupyter calls :meth:`Invoice._repr_html_
+<invoiceai.schema.invoice.Invoice._repr_html_>` on the model class, and ``schema`` imports nothing
+above it. It renders what it is given and computes nothing: the caller passes the findings (the
+model's ``_repr_html_`` runs :func:`~invoiceai.schema.validation.validate` first), so this module
+needs neither validation nor, at run time, the invoice classes. Everything richer (captions with
+cost and timings, custom schemas, failures) is :mod:`invoiceai.display`, which builds on this.
 
 Pure string building with every value escaped, so an invoice that contains ``<script>`` in a
-description shows it as text. Jupyter calls ``_repr_html_`` on :class:`~invoiceai.Invoice` and on
-:class:`~invoiceai.Extraction`, which both land here.
+description shows it as text.
 """
 
 from __future__ import annotations
@@ -10,14 +16,15 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from invoiceai.schema.findings import Finding
-from invoiceai.schema.invoice import Invoice, Party
+if TYPE_CHECKING:
+    from invoiceai.schema.findings import Finding
+    from invoiceai.schema.invoice import Invoice, Party
 
-__all__ = ["findings_html", "invoice_html", "table_html"]
+__all__ = ["STYLE", "findings_html", "invoice_html", "table_html"]
 
-_STYLE = (
+STYLE = (
     "<style>"
     ".iai{font-family:system-ui,sans-serif;font-size:13px;max-width:960px}"
     ".iai table{border-collapse:collapse;margin:4px 0 10px}"
@@ -28,6 +35,7 @@ _STYLE = (
     ".iai h4{margin:10px 0 2px}"
     "</style>"
 )
+"""The inline stylesheet every rendering starts with (the ``iai`` class scopes it)."""
 
 
 def _cell(value: Any) -> str:
@@ -48,6 +56,58 @@ def table_html(headers: Sequence[str], rows: Iterable[Sequence[Any]], row_classe
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+def findings_html(findings: Sequence[Finding]) -> str:
+    """Returns the findings as a table, each row coloured by severity; empty string if none."""
+    if not findings:
+        return ""
+    rows = [(f.severity, f.rule, f.message, ", ".join(f.fields)) for f in findings]
+    table = table_html(("severity", "rule", "message", "fields"), rows, [f.severity for f in findings])
+    return f"<h4>Findings</h4>{table}"
+
+
+def invoice_html(invoice: Invoice, findings: Sequence[Finding], *, caption: str = "") -> str:
+    """Returns a self-contained HTML rendering of ``invoice``.
+
+    Args:
+        invoice: The invoice to show.
+        findings: Findings to highlight, as given (nothing is validated here).
+        caption: A line shown above the invoice (origin, cost, ...), as plain text.
+
+    Returns:
+        HTML with inline styles, safe to embed (every value is escaped).
+    """
+    parts = [
+        STYLE,
+        '<div class="iai">',
+        f"<p>{html.escape(caption)}</p>" if caption else "",
+        *_header(invoice),
+        *_lines(invoice),
+        *_totals(invoice),
+        *_payment(invoice),
+        findings_html(findings),
+        "</div>",
+    ]
+    return "".join(parts)
+
+
+def _header(invoice: Invoice) -> list[str]:
+    title = (invoice.document_type or "document").replace("_", " ").title()
+    fields = [
+        ("Number", invoice.invoice_number),
+        ("Issue date", invoice.issue_date),
+        ("Due date", invoice.due_date),
+        ("Currency", invoice.currency),
+        ("Purchase order", invoice.purchase_order),
+        ("Buyer reference", invoice.buyer_reference),
+    ]
+    return [
+        f"<h4>{html.escape(title)}</h4>",
+        table_html(("field", "value"), [(name, value) for name, value in fields if value is not None]),
+        f"<table><tr><th>Seller</th><th>Buyer</th></tr><tr><td>{_party(invoice.seller)}</td>"
+        f"<td>{_party(invoice.buyer)}</td></tr></table>",
+    ]
+
+
 def _party(party: Party) -> str:
     address = party.address
     lines = [
@@ -63,48 +123,8 @@ def _party(party: Party) -> str:
     return "<br>".join(html.escape(line) for line in lines if line) or "<i>unknown</i>"
 
 
-def findings_html(findings: Sequence[Finding]) -> str:
-    """Returns the findings as a table, each row coloured by severity; empty string if none."""
-    if not findings:
-        return ""
-    rows = [(f.severity, f.rule, f.message, ", ".join(f.fields)) for f in findings]
-    table = table_html(("severity", "rule", "message", "fields"), rows, [f.severity for f in findings])
-    return f"<h4>Findings</h4>{table}"
-
-
-def invoice_html(invoice: Invoice, findings: Sequence[Finding] | None = None, *, caption: str = "") -> str:
-    """Returns a self-contained HTML rendering of ``invoice``.
-
-    Args:
-        invoice: The invoice to show.
-        findings: Validation findings to highlight; defaults to ``validate(invoice)``.
-        caption: A line shown above the invoice (origin, cost, ...), as plain text.
-
-    Returns:
-        HTML with inline styles, safe to embed (every value is escaped).
-    """
-    if findings is None:
-        from invoiceai.schema.validation import validate
-
-        findings = validate(invoice)
-    title = (invoice.document_type or "document").replace("_", " ").title()
-    header = [
-        ("Number", invoice.invoice_number),
-        ("Issue date", invoice.issue_date),
-        ("Due date", invoice.due_date),
-        ("Currency", invoice.currency),
-        ("Purchase order", invoice.purchase_order),
-        ("Buyer reference", invoice.buyer_reference),
-    ]
-    parts = [
-        _STYLE,
-        '<div class="iai">',
-        f"<p>{html.escape(caption)}</p>" if caption else "",
-        f"<h4>{html.escape(title)}</h4>",
-        table_html(("field", "value"), [(name, value) for name, value in header if value is not None]),
-        f"<table><tr><th>Seller</th><th>Buyer</th></tr><tr><td>{_party(invoice.seller)}</td>"
-        f"<td>{_party(invoice.buyer)}</td></tr></table>",
-    ]
+def _lines(invoice: Invoice) -> list[str]:
+    parts = []
     if invoice.line_items:
         rows = [
             (i + 1, line.description, line.quantity, line.unit, line.unit_price, line.amount, line.tax_rate)
@@ -115,6 +135,10 @@ def invoice_html(invoice: Invoice, findings: Sequence[Finding] | None = None, *,
     if invoice.tax_breakdown:
         tax_rows = [(t.rate, t.taxable_amount, t.tax_amount, t.category) for t in invoice.tax_breakdown]
         parts += ["<h4>Tax</h4>", table_html(("rate %", "taxable", "tax", "category"), tax_rows)]
+    return parts
+
+
+def _totals(invoice: Invoice) -> list[str]:
     totals = [
         ("Subtotal", invoice.subtotal),
         ("Allowances", invoice.allowance_total),
@@ -125,11 +149,13 @@ def invoice_html(invoice: Invoice, findings: Sequence[Finding] | None = None, *,
         ("Rounding", invoice.rounding_amount),
         ("Amount due", invoice.amount_due),
     ]
-    parts += ["<h4>Totals</h4>", table_html(("", invoice.currency or ""), [t for t in totals if t[1] is not None])]
+    return ["<h4>Totals</h4>", table_html(("", invoice.currency or ""), [t for t in totals if t[1] is not None])]
+
+
+def _payment(invoice: Invoice) -> list[str]:
     payment = invoice.payment
-    pay = [("IBAN", payment.iban), ("BIC", payment.bic), ("Account", payment.account_number)]
-    pay += [("Reference", payment.reference), ("Terms", payment.terms)]
-    if any(value for _, value in pay):
-        parts += ["<h4>Payment</h4>", table_html(("", ""), [p for p in pay if p[1]])]
-    parts += [findings_html(findings), "</div>"]
-    return "".join(parts)
+    rows = [("IBAN", payment.iban), ("BIC", payment.bic), ("Account", payment.account_number)]
+    rows += [("Reference", payment.reference), ("Terms", payment.terms)]
+    if not any(value for _, value in rows):
+        return []
+    return ["<h4>Payment</h4>", table_html(("", ""), [row for row in rows if row[1]])]

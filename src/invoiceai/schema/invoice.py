@@ -8,6 +8,7 @@ The EN 16931 business term behind each field is in :data:`invoiceai.schema.en169
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, model_validator
@@ -185,11 +186,13 @@ class Invoice(_Part):
         return invoice
 
     def to_xml(self, syntax: Literal["cii", "ubl"] = "cii") -> bytes:
-        """Writes this invoice as EN 16931 XML that validates against the official XSDs.
+        """Writes this invoice as EN 16931 XML. Deprecated: use :func:`invoiceai.einvoice.to_xml`.
+
+        Calling it warns (``DeprecationWarning``): ``schema`` imports nothing above it, and
+        writing XML is the e-invoice layer's job, ``invoiceai.einvoice.to_xml(invoice, syntax)``.
 
         Args:
-            syntax: ``"cii"`` (UN/CEFACT Cross Industry Invoice, as in Factur-X and ZUGFeRD) or
-                ``"ubl"`` (OASIS UBL 2.1 Invoice or CreditNote).
+            syntax: ``"cii"`` or ``"ubl"``.
 
         Returns:
             UTF-8 XML bytes.
@@ -197,13 +200,21 @@ class Invoice(_Part):
         Raises:
             MissingFieldsError: Fields EN 16931 requires are missing; ``fields`` lists them.
         """
-        # The e-invoice layer sits above the schema; importing it here keeps the schema light.
+        warnings.warn(
+            "Invoice.to_xml() is deprecated; use invoiceai.einvoice.to_xml(invoice, syntax) instead.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        # The one allowed upward import of schema (with to_facturx below), kept until the shim goes.
         from invoiceai.einvoice import to_xml
 
         return to_xml(self, syntax)
 
     def to_facturx(self, pdf: bytes, *, lang: str | None = None) -> bytes:
-        """Embeds this invoice's CII XML into ``pdf`` as a Factur-X (EN 16931) PDF/A-3.
+        """Embeds this invoice into ``pdf`` as Factur-X. Deprecated: use ``invoiceai.render.pdf.to_facturx``.
+
+        Calling it warns (``DeprecationWarning``): Factur-X embedding is PDF work and lives with
+        the PDF code, ``invoiceai.render.pdf.to_facturx(invoice, pdf, lang=...)``.
 
         Args:
             pdf: The visible invoice as a PDF (the original, a scan, a rendered page).
@@ -216,12 +227,20 @@ class Invoice(_Part):
             MissingFieldsError: Fields EN 16931 requires are missing.
             MissingDependencyError: The ``facturx`` extra is not installed.
         """
+        warnings.warn(
+            "Invoice.to_facturx() is deprecated; use invoiceai.render.pdf.to_facturx(invoice, pdf, lang=...) instead.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         from invoiceai.render.pdf import to_facturx
 
         return to_facturx(self, pdf, lang=lang)
 
     def _repr_html_(self) -> str:
         """Shows the invoice as HTML in Jupyter, with its validation findings highlighted."""
+        # schema's own minimal renderer: Jupyter calls this on the model, and schema never imports
+        # invoiceai.display (which builds the richer views on the same renderer).
         from invoiceai.schema.html import invoice_html
+        from invoiceai.schema.validation import validate
 
-        return invoice_html(self)
+        return invoice_html(self, validate(self))

@@ -18,6 +18,8 @@ from invoiceai.schema.codes import (
     COUNTRY_CODES,
     CURRENCY_ALIASES,
     CURRENCY_MINOR_UNITS,
+    DOCUMENT_TYPE_NAMES,
+    MONTH_NUMBERS,
 )
 
 __all__ = [
@@ -185,27 +187,6 @@ def _valid_grouping(integer: str, sep: str) -> bool:
 
 # --- dates -----------------------------------------------------------------------------------
 
-_MONTHS: dict[str, int] = {}
-for _number, _names in enumerate(
-    (
-        "january jan januar janv janvier enero ene gennaio gen januari jän jänner janeiro",
-        "february feb februar févr fevr février fevrier febrero febbraio februari fevereiro fev",
-        "march mar märz maerz mrz mars marzo maart março marco",
-        "april apr avril avr abril aprile",
-        "may mai mayo maggio mei maio",
-        "june jun juni juin junio giugno junho",
-        "july jul juli juillet juil julio luglio lug julho",
-        "august aug août aout agosto ago augustus",
-        "september sep sept septembre septiembre settembre set setembro",
-        "october oct oktober octobre octubre ottobre ott okt outubro out",
-        "november nov novembre noviembre novembro",
-        "december dec dezember déc décembre decembre diciembre dic dicembre dez dezembro",
-    ),
-    start=1,
-):
-    for _name in _names.split():
-        _MONTHS[_name] = _number
-
 _ISO_DATE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
 # An ISO date with a time ("2024-12-31 00:00:00", "...T10:00+01:00") or an xs:date zone ("Z", "+01:00").
 _ISO_STAMP = re.compile(r"(\d{4}-\d{1,2}-\d{1,2})(?:[T ]\d{1,2}:\d{2}.*|Z|[+-]\d{2}:\d{2})")
@@ -297,7 +278,7 @@ def _full_year(text: str) -> int:
 
 def _worded_date(text: str, *, original: str) -> dt.date:
     words = [w.lower().rstrip(".") for w in _WORD_DATE.findall(text)]
-    months = [_MONTHS[w] for w in words if w in _MONTHS]
+    months = [MONTH_NUMBERS[w] for w in words if w in MONTH_NUMBERS]
     numbers = re.findall(r"\d+", text)
     if len(months) != 1 or len(numbers) != 2:
         raise NormalizationError(f"{original!r} is not a date")
@@ -440,25 +421,6 @@ def normalize_bic(value: object) -> str:
     return text
 
 
-# fmt: off
-_DOCUMENT_TYPES: dict[str, str] = {
-    "invoice": "invoice", "tax invoice": "invoice", "commercial invoice": "invoice", "bill": "invoice",
-    "rechnung": "invoice", "facture": "invoice", "factura": "invoice", "fattura": "invoice",
-    "factuur": "invoice", "380": "invoice", "383": "invoice", "384": "invoice", "389": "invoice",
-    "gutschrift": "invoice",  # German self-billing: an invoice issued by the buyer, not a credit note
-    "credit note": "credit_note", "credit_note": "credit_note", "credit memo": "credit_note",
-    "creditnote": "credit_note", "avoir": "credit_note", "nota de crédito": "credit_note",
-    "nota di credito": "credit_note", "rechnungskorrektur": "credit_note", "stornorechnung": "credit_note",
-    "creditnota": "credit_note", "381": "credit_note", "261": "credit_note", "396": "credit_note",
-    "receipt": "receipt", "quittung": "receipt", "kassenbon": "receipt", "beleg": "receipt",
-    "reçu": "receipt", "ticket": "receipt", "recibo": "receipt", "ricevuta": "receipt",
-    "proforma": "proforma", "pro forma": "proforma", "pro-forma": "proforma", "proforma invoice": "proforma",
-    "proformarechnung": "proforma", "facture pro forma": "proforma", "325": "proforma",
-    "other": "other",
-}
-# fmt: on
-
-
 def normalize_document_type(value: object) -> str:
     """Maps a document title or UNTDID 1001 code to one of the five document types.
 
@@ -469,9 +431,9 @@ def normalize_document_type(value: object) -> str:
     """
     if not isinstance(value, str):
         raise NormalizationError(f"expected a document type, got {type(value).__name__}")
-    key = _key(value).replace("-", " ") if _key(value) not in _DOCUMENT_TYPES else _key(value)
-    if key in _DOCUMENT_TYPES:
-        return _DOCUMENT_TYPES[key]
+    key = _key(value).replace("-", " ") if _key(value) not in DOCUMENT_TYPE_NAMES else _key(value)
+    if key in DOCUMENT_TYPE_NAMES:
+        return DOCUMENT_TYPE_NAMES[key]
     raise NormalizationError(
         f"{value!r} is not one of invoice, credit_note, receipt, proforma, other (or a title we know)"
     )

@@ -14,11 +14,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from invoiceai.schema import normalize
 from invoiceai.schema.codes import DOLLAR_COUNTRIES
 from invoiceai.schema.fields import Hints, normalizer_of
 from invoiceai.schema.findings import Finding
-from invoiceai.schema.normalize import AmbiguousValueError, NormalizationError
+from invoiceai.schema.normalize import AmbiguousValueError, NormalizationError, normalize_country
 
 __all__ = ["hints_from_context", "normalize_tree"]
 
@@ -49,7 +48,7 @@ def _seller_currency(data: Mapping[str, Any]) -> str | None:
     if not isinstance(country, str):
         return None
     try:
-        return DOLLAR_COUNTRIES.get(normalize.normalize_country(country))
+        return DOLLAR_COUNTRIES.get(normalize_country(country))
     except NormalizationError:
         return None
 

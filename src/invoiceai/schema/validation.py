@@ -12,15 +12,20 @@ from __future__ import annotations
 import decimal
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from invoiceai.schema.codes import CURRENCY_MINOR_UNITS
 from invoiceai.schema.findings import Finding, Severity
 from invoiceai.schema.iban import iban_problem
-from invoiceai.schema.invoice import Invoice
+
+if TYPE_CHECKING:
+    # Only for annotations: invoice.py imports this module (Invoice._repr_html_ validates), so a
+    # run-time import back would make a cycle inside schema.
+    from invoiceai.schema.invoice import Invoice
 
 __all__ = ["RULES", "minor_unit", "validate"]
 
-Rule = Callable[[Invoice, Decimal], Iterable[Finding]]
+Rule = Callable[["Invoice", Decimal], Iterable[Finding]]
 
 # Enough digits that no product or sum of invoice amounts is ever rounded while checking, and
 # no trap raises: validation must not fail on extreme values a model may produce.
