@@ -1,0 +1,269 @@
+"""Hostile inputs built on the fly: PDF and image bombs and the servers that trickle.
+
+Every builder writes a small file that costs a careless reader far more than its size: a content
+stream or an attachment that inflates to a gibibyte, a page tree of 100,000 pages or one page
+listed 20,000 times, a dictionary nested 500,000 deep, a TIFF of 10,000 frames. The PDFs are
+written by hand (objects, then a cross-reference table) so that no library's own limits shape
+them. Nothing here is copied from anywhere: the tests build what they need.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from collections.abc import Iterable, Iterator
+
+GIB = 1024**3
+
+__all__ = [
+    "GIB",
+    "deep_dictionary_pdf",
+    "deflate_zeros",
+    "flate_bomb_attachment_pdf",
+    "flate_bomb_content_pdf",
+    "many_frames_tiff",
+    "many_pages_pdf",
+    "one_page_repeated_pdf",
+    "write_pdf",
+]
+
+
+def deflate_zeros(size: int, *, prefix: bytes = b"", filler: bytes = b" ") -> bytes:
+    """Deflates ``prefix`` followed by ``filler`` repeated up to ``size`` bytes, without holding them.
+
+    One GiB of a repeated byte deflates to about one MiB; building it a MiB at a time keeps
+    the builder's own memory small.
+    """
+    compressor = zlib.compressobj(9)
+    parts = [compressor.compress(prefix)]
+    chunk = filler * (1024 * 1024 // len(filler))
+    left = size - len(prefix)
+    while left > 0:
+        piece = chunk if left >= len(chunk) else chunk[:left]
+        parts.append(compressor.compress(piece))
+        left -= len(piece)
+    parts.append(compressor.flush())
+    return b"".join(parts)
+
+
+def write_pdf(objects: Iterable[bytes], *, root: int = 1, trailer_extra: bytes = b"") -> bytes:
+    """Writes a PDF whose object ``n`` (1-based) is the ``n``-th item of ``objects``."""
+    out = io.BytesIO()
+    out.write(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % number)
+        out.write(body)
+        out.write(b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(offsets) + 1))
+    for offset in offsets:
+        out.write(b"%010d 00000 n \n" % offset)
+    out.write(b"trailer\n<< /Size %d /Root %d 0 R %s>>\nstartxref\n%d\n%%%%EOF\n" % (len(offsets) + 1, root, trailer_extra, xref))
+    return out.getvalue()
+
+
+def _stream(data: bytes, extra: bytes = b"") -> bytes:
+    return b"<< /Length %d %s>>\nstream\n" % (len(data), extra) + data + b"\nendstream"
+
+
+_PAGE_TEXT = b"BT /F1 24 Tf 72 720 Td (Invoice 42 total 10.00) Tj ET"
+_FONT = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
+
+
+def flate_bomb_content_pdf(size: int = GIB) -> bytes:
+    """One page whose content stream inflates to ``size`` bytes (text, then whitespace)."""
+    content = deflate_zeros(size, prefix=_PAGE_TEXT + b"\n")
+    return write_pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+            b"/Resources << /Font << /F1 5 0 R >> >> >>",
+            _stream(content, b"/Filter /FlateDecode "),
+            _FONT,
+        ]
+    )
+
+
+def flate_bomb_attachment_pdf(size: int = GIB, *, name: bytes = b"factur-x.xml") -> bytes:
+    """A readable one-page PDF whose embedded ``factur-x.xml`` inflates to ``size`` bytes."""
+    xml = deflate_zeros(size, prefix=b'<?xml version="1.0" encoding="UTF-8"?>\n<rsm:CrossIndustryInvoice>')
+    return write_pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R /Names << /EmbeddedFiles << /Names [(%s) 6 0 R] >> >> "
+            b"/AF [6 0 R] >>" % name,
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+            b"/Resources << /Font << /F1 5 0 R >> >> >>",
+            _stream(_PAGE_TEXT),
+            _FONT,
+            b"<< /Type /Filespec /F (%s) /UF (%s) /AFRelationship /Data /EF << /F 7 0 R >> >>" % (name, name),
+            _stream(xml, b"/Type /EmbeddedFile /Subtype /text#2Fxml /Filter /FlateDecode "),
+        ]
+    )
+
+
+def _kids(count: int, page_object: int) -> Iterator[bytes]:
+    for _ in range(count):
+        yield b"%d 0 R" % page_object
+
+
+def many_pages_pdf(count: int = 100_000) -> bytes:
+    """``count`` distinct pages sharing one small content stream."""
+    first_page = 5
+    kids = b" ".join(b"%d 0 R" % (first_page + i) for i in range(count))
+    page = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 3 0 R /Resources << /Font << /F1 4 0 R >> >> >>"
+
+    def objects() -> Iterator[bytes]:
+        yield b"<< /Type /Catalog /Pages 2 0 R >>"
+        yield b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, count)
+        yield _stream(_PAGE_TEXT)
+        yield _FONT
+        for _ in range(count):
+            yield page
+
+    return write_pdf(objects())
+
+
+def one_page_repeated_pdf(count: int = 20_000) -> bytes:
+    """A page tree whose ``/Kids`` lists the same page object ``count`` times."""
+    kids = b" ".join(_kids(count, 3))
+    return write_pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, count),
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+            b"/Resources << /Font << /F1 5 0 R >> >> >>",
+            _stream(_PAGE_TEXT),
+            _FONT,
+        ]
+    )
+
+
+def deep_dictionary_pdf(depth: int = 500_000) -> bytes:
+    """A one-page PDF whose page carries a dictionary nested ``depth`` levels deep."""
+    nested = b"<< /A " * depth + b"1" + b" >>" * depth
+    return write_pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+            b"/Resources << /Font << /F1 5 0 R >> >> /Deep " + nested + b" >>",
+            _stream(_PAGE_TEXT),
+            _FONT,
+        ]
+    )
+
+
+def many_frames_tiff(count: int = 10_000, size: tuple[int, int] = (16, 16)) -> bytes:
+    """A little-endian TIFF of ``count`` one-bit frames that all point at the same strip.
+
+    Written by hand: Pillow's writer needs tens of seconds for 10,000 frames, this takes
+    milliseconds, and every frame is still a valid, decodable page.
+    """
+    import struct
+
+    width, height = size
+    strip = bytes([0b10101010] * ((width + 7) // 8 * height))
+    header = 8
+    strip_offset = header
+    first_ifd = strip_offset + len(strip) + (len(strip) & 1)
+    entries = 9
+    ifd_size = 2 + entries * 12 + 4
+    out = io.BytesIO()
+    out.write(b"II*\x00" + struct.pack("<I", first_ifd))
+    out.write(strip + b"\x00" * (len(strip) & 1))
+    for index in range(count):
+        offset = first_ifd + index * ifd_size
+        following = offset + ifd_size if index + 1 < count else 0
+        tags = [
+            (256, 3, 1, width),  # ImageWidth
+            (257, 3, 1, height),  # ImageLength
+            (258, 3, 1, 1),  # BitsPerSample
+            (259, 3, 1, 1),  # Compression: none
+            (262, 3, 1, 1),  # PhotometricInterpretation: black is zero
+            (273, 4, 1, strip_offset),  # StripOffsets
+            (277, 3, 1, 1),  # SamplesPerPixel
+            (278, 3, 1, height),  # RowsPerStrip
+            (279, 4, 1, len(strip)),  # StripByteCounts
+        ]
+        out.write(struct.pack("<H", entries))
+        for tag, kind, number, value in tags:
+            packed = struct.pack("<HI", value, 0)[:4] if kind == 3 else struct.pack("<I", value)
+            out.write(struct.pack("<HHI", tag, kind, number) + packed)
+        out.write(struct.pack("<I", following))
+    return out.getvalue()
+
+
+class TricklingServer:
+    """A loopback HTTP server that sends its response one byte at a time.
+
+    ``part="headers"`` trickles the status line and headers (a slow-loris answer); ``part="body"``
+    sends the headers at once and then the body a byte every ``interval`` seconds. It serves any
+    number of connections until :meth:`close`, each on its own thread, and never sends more than
+    ``limit`` bytes, so a client that never gives up still ends.
+    """
+
+    def __init__(self, *, part: str, interval: float, limit: int = 4096) -> None:
+        import socket
+        import threading
+
+        self.part = part
+        self.interval = interval
+        self.limit = limit
+        self._stop = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self.port = self._listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/invoice.pdf"
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+
+    def _answer(self, connection: object) -> None:
+        import socket
+
+        assert isinstance(connection, socket.socket)
+        body = b"%PDF-1.7\n" + b"%" * (self.limit - 9)
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/pdf\r\nContent-Length: %d\r\n" % len(body)
+        head += b"X-Padding: " + b"a" * 64 + b"\r\n\r\n"
+        slow, fast = (head, b"") if self.part == "headers" else (body, head)
+        try:
+            connection.recv(65536)
+            if fast:
+                connection.sendall(fast)
+            for index in range(len(slow)):
+                if self._stop.wait(self.interval):
+                    return
+                connection.sendall(slow[index : index + 1])
+            if self.part == "headers":
+                connection.sendall(body)
+        except OSError:
+            pass
+        finally:
+            connection.close()
+
+    def close(self) -> None:
+        """Stops serving; threads still trickling end at their next byte."""
+        self._stop.set()
+        self._listener.close()
+
+    def __enter__(self) -> TricklingServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
