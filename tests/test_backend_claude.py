@@ -10,7 +10,7 @@ import pytest
 
 from claude_fakes import ANSWER, FAST, USAGE, make_backend, run, settings
 from invoiceai.backends import ClaudeBackend, Price, RetryPolicy
-from invoiceai.backends.request import SYSTEM_PROMPT, TOOL_NAME, api_schema
+from invoiceai.backends.claude.request import SYSTEM_PROMPT, TOOL_NAME, api_schema
 from invoiceai.config import DEFAULT_MODEL
 from invoiceai.errors import (
     AuthenticationError,

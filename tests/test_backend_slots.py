@@ -12,7 +12,7 @@ from claude_fakes import ANSWER, FAST, settings
 from documents_factory import example_invoice, png_invoice
 from invoiceai import Extractor
 from invoiceai.backends import ClaudeBackend, RetryPolicy
-from invoiceai.backends.slots import RequestSlots
+from invoiceai.backends.claude.slots import RequestSlots
 from invoiceai.schema import Invoice
 from invoiceai.testing import FakeClaudeAPI, Fault, StaticPages
 

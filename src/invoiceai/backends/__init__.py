@@ -3,15 +3,10 @@
 Importing this package is cheap: ``ClaudeBackend`` and the modules behind it are imported on
 first attribute access, and the anthropic SDK only when a backend first talks to the API.
 
-Modules, one job each:
-
-* ``base``: the :class:`Backend` protocol and :class:`BackendResult`.
+* ``base``: the :class:`Backend` protocol and :class:`BackendResult`, what every backend shares.
 * ``registry``: backends by name, built-in and entry-point plugins.
-* ``models``: what is known and learned about each model (structured outputs, image budget).
-* ``prices``: USD per token, overridable.
-* ``request`` / ``reply`` / ``reask`` / ``chunking`` / ``retry``: pure decisions.
-* ``job``: one document's extraction as a state machine without I/O.
-* ``claude``: :class:`ClaudeBackend`, the sync and async I/O loops.
+* ``claude``: the Claude package (client, requests, replies, retries, models, prices, slots);
+  its most used names are re-exported here.
 """
 
 from __future__ import annotations
@@ -32,24 +27,24 @@ from invoiceai.backends.registry import (
 )
 
 if TYPE_CHECKING:
-    from invoiceai.backends.chunking import RequestLimits
-    from invoiceai.backends.claude import ClaudeBackend
-    from invoiceai.backends.models import ModelSpec, ModelState, lookup_model
-    from invoiceai.backends.prices import DEFAULT_PRICES, Price, PriceTable
-    from invoiceai.backends.request import InputMode
-    from invoiceai.backends.retry import RetryPolicy
+    from invoiceai.backends.claude.chunking import RequestLimits
+    from invoiceai.backends.claude.backend import ClaudeBackend
+    from invoiceai.backends.claude.models import ModelSpec, ModelState, lookup_model
+    from invoiceai.backends.claude.prices import DEFAULT_PRICES, Price, PriceTable
+    from invoiceai.backends.claude.request import InputMode
+    from invoiceai.backends.claude.retry import RetryPolicy
 
 _LAZY: dict[str, str] = {
-    "ClaudeBackend": "invoiceai.backends.claude",
-    "DEFAULT_PRICES": "invoiceai.backends.prices",
-    "InputMode": "invoiceai.backends.request",
-    "ModelSpec": "invoiceai.backends.models",
-    "ModelState": "invoiceai.backends.models",
-    "Price": "invoiceai.backends.prices",
-    "PriceTable": "invoiceai.backends.prices",
-    "RequestLimits": "invoiceai.backends.chunking",
-    "RetryPolicy": "invoiceai.backends.retry",
-    "lookup_model": "invoiceai.backends.models",
+    "ClaudeBackend": "invoiceai.backends.claude.backend",
+    "DEFAULT_PRICES": "invoiceai.backends.claude.prices",
+    "InputMode": "invoiceai.backends.claude.request",
+    "ModelSpec": "invoiceai.backends.claude.models",
+    "ModelState": "invoiceai.backends.claude.models",
+    "Price": "invoiceai.backends.claude.prices",
+    "PriceTable": "invoiceai.backends.claude.prices",
+    "RequestLimits": "invoiceai.backends.claude.chunking",
+    "RetryPolicy": "invoiceai.backends.claude.retry",
+    "lookup_model": "invoiceai.backends.claude.models",
 }
 
 __all__ = [

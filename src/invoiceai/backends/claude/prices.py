@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Mapping
 from decimal import Decimal
 
-from invoiceai.backends.models import canonical_model_id
+from invoiceai.backends.claude.models import canonical_model_id
 
 __all__ = [
     "BATCH_DISCOUNT",
