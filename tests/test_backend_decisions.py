@@ -12,6 +12,7 @@ import httpx2
 import pytest
 from pydantic import BaseModel
 
+from invoiceai.backends.claude.api_errors import to_backend_error
 from invoiceai.backends.claude.chunking import INVOICE_MERGE, RequestLimits, budget_for_images, merge_parts, plan_chunks
 from invoiceai.backends.claude.models import (
     LARGE_IMAGE_BUDGET,
@@ -29,7 +30,6 @@ from invoiceai.backends.claude.request import (
     estimate_max_tokens,
     page_contents,
 )
-from invoiceai.backends.claude.api_errors import to_backend_error
 from invoiceai.backends.claude.retry import RetryPolicy, backoff_delay, classify, retry_after
 from invoiceai.config import DEFAULT_MODEL
 from invoiceai.errors import OverloadedError, SpendLimitError

@@ -27,8 +27,8 @@ from invoiceai.backends.registry import (
 )
 
 if TYPE_CHECKING:
-    from invoiceai.backends.claude.chunking import RequestLimits
     from invoiceai.backends.claude.backend import ClaudeBackend
+    from invoiceai.backends.claude.chunking import RequestLimits
     from invoiceai.backends.claude.models import ModelSpec, ModelState, lookup_model
     from invoiceai.backends.claude.prices import DEFAULT_PRICES, Price, PriceTable
     from invoiceai.backends.claude.request import InputMode

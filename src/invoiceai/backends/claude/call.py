@@ -16,8 +16,7 @@ and async loops only hold the request slot, sleep and send::
             else:
                 call.sent(message)
         if (wait := call.wait()) is None:
-            call.finish()
-            return
+            return call.finish()
         sleep(wait)
 
 The cooldown is checked once a slot is held, and a 429 starts it before the slot is released,

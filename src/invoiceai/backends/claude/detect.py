@@ -122,9 +122,9 @@ def deprecated_models() -> Mapping[str, str]:
     except ImportError:  # pragma: no cover - private module moved
         pass
     try:
-        from anthropic.resources.messages.messages import DEPRECATED_MODELS as warned
+        from anthropic.resources.messages import messages
 
-        found.update(warned)
+        found.update(getattr(messages, "DEPRECATED_MODELS", {}))
     except ImportError:  # pragma: no cover - private module moved
         pass
     return found

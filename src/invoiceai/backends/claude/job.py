@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, Generic, NoReturn
 from invoiceai.backends.base import BackendResult, T, TokenBudgetExceededError
 from invoiceai.backends.claude.api_errors import to_backend_error
 from invoiceai.backends.claude.chunking import budget_for_images, merge_parts, plan_chunks
-from invoiceai.backends.claude.reask import build_reask, reask_allowed, reask_text
 from invoiceai.backends.claude.ledger import JobLedger
+from invoiceai.backends.claude.reask import build_reask, reask_allowed, reask_text
 from invoiceai.backends.claude.reply import Reply, parse_reply, validate_payload
 from invoiceai.backends.claude.request import (
     TOOL_NAME,
@@ -132,9 +132,7 @@ class ExtractionJob(Generic[T]):
         self._chunk = 0
         self._turn: _Turn | None = None
         self._parts: list[T] = []
-        self._ledger = JobLedger(
-            document_id=document_id, model=config.model, prices=config.prices, batch=config.batch
-        )
+        self._ledger = JobLedger(document_id=document_id, model=config.model, prices=config.prices, batch=config.batch)
         self._shrinks = 0
         self._done = False
         if self._mode == "pdf" and not config.spec.pdf_input:

@@ -46,7 +46,9 @@ class JobLedger:
         self.reply_model: str | None = None
         self._unpriced_warned = False
 
-    def record_attempt(self, label: str, *, request_id: str | None, error: BaseException | None, elapsed: float) -> None:
+    def record_attempt(
+        self, label: str, *, request_id: str | None, error: BaseException | None, elapsed: float
+    ) -> None:
         """Counts one HTTP attempt (a failed one as a request without tokens) and logs it at DEBUG."""
         self.attempts += 1
         if request_id:
