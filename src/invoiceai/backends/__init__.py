@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from invoiceai.backends.base import Backend, BackendResult, TokenBudgetExceededError
+from invoiceai.backends.base import Backend, BackendResult, ExtractOptions, TokenBudgetExceededError
 from invoiceai.backends.registry import (
     ENTRY_POINT_GROUP,
     BackendFactory,
@@ -27,25 +27,18 @@ from invoiceai.backends.registry import (
 )
 
 if TYPE_CHECKING:
-    from invoiceai.backends.claude.backend import ClaudeBackend
-    from invoiceai.backends.claude.chunking import RequestLimits
-    from invoiceai.backends.claude.models import ModelSpec, ModelState, lookup_model
-    from invoiceai.backends.claude.prices import DEFAULT_PRICES, Price, PriceTable
-    from invoiceai.backends.claude.request import InputMode
-    from invoiceai.backends.claude.retry import RetryPolicy
-
-_LAZY: dict[str, str] = {
-    "ClaudeBackend": "invoiceai.backends.claude.backend",
-    "DEFAULT_PRICES": "invoiceai.backends.claude.prices",
-    "InputMode": "invoiceai.backends.claude.request",
-    "ModelSpec": "invoiceai.backends.claude.models",
-    "ModelState": "invoiceai.backends.claude.models",
-    "Price": "invoiceai.backends.claude.prices",
-    "PriceTable": "invoiceai.backends.claude.prices",
-    "RequestLimits": "invoiceai.backends.claude.chunking",
-    "RetryPolicy": "invoiceai.backends.claude.retry",
-    "lookup_model": "invoiceai.backends.claude.models",
-}
+    from invoiceai.backends.claude import (
+        DEFAULT_PRICES,
+        ClaudeBackend,
+        InputMode,
+        ModelSpec,
+        ModelState,
+        Price,
+        PriceTable,
+        RequestLimits,
+        RetryPolicy,
+        lookup_model,
+    )
 
 __all__ = [
     "DEFAULT_PRICES",
@@ -54,6 +47,7 @@ __all__ = [
     "BackendFactory",
     "BackendResult",
     "ClaudeBackend",
+    "ExtractOptions",
     "InputMode",
     "ModelSpec",
     "ModelState",
@@ -73,10 +67,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
+    # Every name of __all__ not defined above comes from the Claude package, imported on first use.
+    if name not in __all__:
         raise AttributeError(f"module 'invoiceai.backends' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_name), name)
+    value = getattr(importlib.import_module("invoiceai.backends.claude"), name)
     globals()[name] = value
     return value
 

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from invoiceai.backends.base import BackendResult, T
+from invoiceai.backends.base import BackendResult, ExtractOptions, T
 from invoiceai.backends.claude.call import ApiCall
 from invoiceai.backends.claude.chunking import RequestLimits
 from invoiceai.backends.claude.clients import Clients
@@ -40,6 +40,7 @@ from invoiceai.pages import ImageBudget
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
+    from typing_extensions import Unpack
 
     from invoiceai.pages import PageSource
 
@@ -152,14 +153,7 @@ class ClaudeBackend:
             text += f";image={self._max_budget.max_long_edge}x{self._max_budget.max_pixels}"
         return text
 
-    def extract(
-        self,
-        source: PageSource,
-        schema: type[T],
-        *,
-        document_id: str | None = None,
-        validation_context: Mapping[str, Any] | None = None,
-    ) -> BackendResult[T]:
+    def extract(self, source: PageSource, schema: type[T], **options: Unpack[ExtractOptions]) -> BackendResult[T]:
         """Extracts ``schema`` from ``source``; see :meth:`invoiceai.backends.base.Backend.extract`.
 
         Raises:
@@ -168,7 +162,7 @@ class ClaudeBackend:
             ExtractionValidationError: No reply matched the schema within the re-ask budget.
         """
         client = self._clients.sync()
-        job = self._new_job(source, schema, self._detector.spec(client), document_id, validation_context)
+        job = self._new_job(source, schema, self._detector.spec(client), options)
         with _usage_on_errors(job):
             while (step := job.next_step()) is not None:
                 if isinstance(step, SendRequest):
@@ -178,12 +172,7 @@ class ClaudeBackend:
         return job.result()
 
     async def aextract(
-        self,
-        source: PageSource,
-        schema: type[T],
-        *,
-        document_id: str | None = None,
-        validation_context: Mapping[str, Any] | None = None,
+        self, source: PageSource, schema: type[T], **options: Unpack[ExtractOptions]
     ) -> BackendResult[T]:
         """Async twin of :meth:`extract`.
 
@@ -191,10 +180,8 @@ class ClaudeBackend:
         """
         client = await self._clients.async_or_none()
         if client is None:
-            return await asyncio.to_thread(
-                self.extract, source, schema, document_id=document_id, validation_context=validation_context
-            )
-        job = self._new_job(source, schema, await self._detector.aspec(client), document_id, validation_context)
+            return await asyncio.to_thread(lambda: self.extract(source, schema, **options))
+        job = self._new_job(source, schema, await self._detector.aspec(client), options)
         with _usage_on_errors(job):
             while (step := job.next_step()) is not None:
                 if isinstance(step, SendRequest):
@@ -276,8 +263,7 @@ class ClaudeBackend:
         source: PageSource,
         schema: type[T],
         spec: ModelSpec,
-        document_id: str | None,
-        validation_context: Mapping[str, Any] | None,
+        options: ExtractOptions,
     ) -> ExtractionJob[T]:
         config = JobConfig(
             model=self.model,
@@ -294,10 +280,10 @@ class ClaudeBackend:
             config=config,
             schema=schema,
             schema_json=self._schema_json(schema),
-            document_id=document_id or source.document_id,
+            document_id=options.get("document_id") or source.document_id,
             page_count=source.page_count,
             state=self._state,
-            validation_context=validation_context,
+            validation_context=options.get("validation_context"),
         )
         for note in self._detector.notes:
             job.warn(note)

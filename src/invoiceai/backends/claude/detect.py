@@ -44,41 +44,38 @@ class CapabilityDetector:
 
     def spec(self, client: Any) -> ModelSpec:
         """Returns the model's spec, asking ``client`` (a sync client) on the first call."""
-        spec = self._state.detected(self._model)
-        if spec is not None:
-            return spec
         with self._lock:  # concurrent first calls ask the API once
-            spec = self._state.detected(self._model)
-            if spec is not None:
-                return spec
-            info = None
-            if self._should_ask(client):
-                import anthropic
-
-                try:
-                    info = client.models.retrieve(self._model, timeout=_MODEL_INFO_TIMEOUT).to_dict()
-                except anthropic.AnthropicError as exc:
-                    self._log_failure(exc)
-            return self._resolve(info)
+            return self._state.detected(self._model) or self._resolve(self._ask(client))
 
     async def aspec(self, client: Any) -> ModelSpec:
         """Async twin of :meth:`spec`, for an async client."""
         spec = self._state.detected(self._model)
         if spec is not None:
-            return spec
-        async with self._async_lock():  # as in spec(): one lookup for concurrent first calls
-            spec = self._state.detected(self._model)
-            if spec is not None:
-                return spec
-            info = None
-            if self._should_ask(client):
-                import anthropic
+            return spec  # known: no need for the event loop's lock
+        async with self._async_lock():
+            return self._state.detected(self._model) or self._resolve(await self._aask(client))
 
-                try:
-                    info = (await client.models.retrieve(self._model, timeout=_MODEL_INFO_TIMEOUT)).to_dict()
-                except anthropic.AnthropicError as exc:
-                    self._log_failure(exc)
-            return self._resolve(info)
+    def _ask(self, client: Any) -> Mapping[str, Any] | None:
+        import anthropic
+
+        if not self._should_ask(client):
+            return None
+        try:
+            info: Mapping[str, Any] = client.models.retrieve(self._model, timeout=_MODEL_INFO_TIMEOUT).to_dict()
+        except anthropic.AnthropicError as exc:
+            return self._lookup_failed(exc)
+        return info
+
+    async def _aask(self, client: Any) -> Mapping[str, Any] | None:
+        import anthropic
+
+        if not self._should_ask(client):
+            return None
+        try:
+            info: Mapping[str, Any] = (await client.models.retrieve(self._model, timeout=_MODEL_INFO_TIMEOUT)).to_dict()
+        except anthropic.AnthropicError as exc:
+            return self._lookup_failed(exc)
+        return info
 
     def _should_ask(self, client: Any) -> bool:
         # Bedrock and Vertex clients have no models endpoint.
@@ -106,8 +103,10 @@ class CapabilityDetector:
                 lock = self._async_locks[loop] = asyncio.Lock()
             return lock
 
-    def _log_failure(self, exc: BaseException) -> None:
+    def _lookup_failed(self, exc: BaseException) -> Mapping[str, Any] | None:
+        # No model info: the known-model table answers instead.
         logger.debug("models.retrieve(%s) failed (%s); using the known-model table", self._model, type(exc).__name__)
+        return None
 
 
 def deprecated_models() -> Mapping[str, str]:
