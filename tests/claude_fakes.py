@@ -58,7 +58,8 @@ class FakeClock:
 
     ``sleep(s)`` called at time t moves the clock to at least t + s, as concurrent sleepers would
     on a real clock. ``hold`` maps a role (see :data:`ROLE`) to an event: that role's sleeps wait
-    for the event before they end, so a test can order what happens during a wait.
+    for the event before they end, so a test can order what happens during a wait; ``sleeping``
+    maps a role to an event set when that role starts a sleep.
     """
 
     def __init__(self, start: float = 1000.0) -> None:
@@ -66,6 +67,7 @@ class FakeClock:
         self._lock = threading.Lock()
         self.sleeps: list[tuple[str, float]] = []
         self.hold: dict[str, threading.Event] = {}
+        self.sleeping: dict[str, threading.Event] = {}
 
     def now(self) -> float:
         with self._lock:
@@ -93,6 +95,9 @@ class FakeClock:
         return sum(seconds for who, seconds in self.sleeps if who == role)
 
     def _begin(self, seconds: float) -> float:
+        signal = self.sleeping.get(ROLE.get())
+        if signal is not None:
+            signal.set()
         with self._lock:
             self.sleeps.append((ROLE.get(), seconds))
             return self._now
