@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -30,8 +31,8 @@ class TestFakeBackendContract(BackendContract):
         return Harness(make, fail_next)
 
 
-def claude_backend(model: str | None, **clients: object) -> Backend:
-    return ClaudeBackend(model, retry=FAST, settings=settings(), detect_capabilities=False, **clients)  # type: ignore[arg-type]
+def claude_backend(model: str | None, **clients: Any) -> Backend:
+    return ClaudeBackend(model, retry=FAST, settings=settings(), detect_capabilities=False, **clients)
 
 
 class TestClaudeOverTheMockTransportContract(BackendContract):
