@@ -25,11 +25,11 @@ import json
 import math
 from typing import Any
 
-from invoiceai.backends.chunking import RequestLimits
-from invoiceai.backends.job import ExtractionJob, JobConfig, NeedPages, NeedTextLayers, SendRequest
-from invoiceai.backends.models import STANDARD_IMAGE_BUDGET, ModelState, lookup_model
-from invoiceai.backends.prices import PriceTable
-from invoiceai.backends.request import SYSTEM_PROMPT, api_schema
+from invoiceai.backends.claude.chunking import RequestLimits
+from invoiceai.backends.claude.job import ExtractionJob, JobConfig, NeedPages, NeedTextLayers, SendRequest
+from invoiceai.backends.claude.models import STANDARD_IMAGE_BUDGET, ModelState, lookup_model
+from invoiceai.backends.claude.prices import PriceTable
+from invoiceai.backends.claude.request import SYSTEM_PROMPT, api_schema
 from invoiceai.config import DEFAULT_MODEL
 from invoiceai.pages import ImageBudget
 from invoiceai.schema import Invoice

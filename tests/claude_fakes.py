@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import threading
 from typing import Any
 
 from invoiceai.backends import ClaudeBackend, RetryPolicy
@@ -45,3 +47,61 @@ def run(backend: ClaudeBackend, flavour: str, source: Any, schema: type[Any] = I
     if flavour == "sync":
         return backend.extract(source, schema, **kwargs)
     return asyncio.run(backend.aextract(source, schema, **kwargs))
+
+
+# Which actor of a scenario is running (a thread, or an asyncio task: both carry their own copy).
+ROLE: contextvars.ContextVar[str] = contextvars.ContextVar("role", default="")
+
+
+class FakeClock:
+    """A backend clock whose sleeps take no wall time.
+
+    ``sleep(s)`` called at time t moves the clock to at least t + s, as concurrent sleepers would
+    on a real clock. ``hold`` maps a role (see :data:`ROLE`) to an event: that role's sleeps wait
+    for the event before they end, so a test can order what happens during a wait; ``sleeping``
+    maps a role to an event set when that role starts a sleep.
+    """
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+        self.sleeps: list[tuple[str, float]] = []
+        self.hold: dict[str, threading.Event] = {}
+        self.sleeping: dict[str, threading.Event] = {}
+
+    def now(self) -> float:
+        with self._lock:
+            return self._now
+
+    def wall(self) -> float:
+        return 1_750_000_000.0 + self.now()
+
+    def sleep(self, seconds: float) -> None:
+        start = self._begin(seconds)
+        event = self.hold.get(ROLE.get())
+        if event is not None:
+            assert event.wait(10), f"{ROLE.get()} was held for good"
+        self._end(start + seconds)
+
+    async def asleep(self, seconds: float) -> None:
+        start = self._begin(seconds)
+        event = self.hold.get(ROLE.get())
+        if event is not None:
+            assert await asyncio.to_thread(event.wait, 10), f"{ROLE.get()} was held for good"
+        self._end(start + seconds)
+        await asyncio.sleep(0)  # let other tasks run, as a real sleep would
+
+    def slept(self, role: str = "") -> float:
+        return sum(seconds for who, seconds in self.sleeps if who == role)
+
+    def _begin(self, seconds: float) -> float:
+        signal = self.sleeping.get(ROLE.get())
+        if signal is not None:
+            signal.set()
+        with self._lock:
+            self.sleeps.append((ROLE.get(), seconds))
+            return self._now
+
+    def _end(self, until: float) -> None:
+        with self._lock:
+            self._now = max(self._now, until)

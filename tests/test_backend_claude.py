@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 from decimal import Decimal
 
 import pytest
 
-from claude_fakes import ANSWER, FAST, USAGE, make_backend, run, settings
+from claude_fakes import ANSWER, FAST, USAGE, FakeClock, make_backend, run, settings
 from invoiceai.backends import ClaudeBackend, Price, RetryPolicy
-from invoiceai.backends.request import SYSTEM_PROMPT, TOOL_NAME, api_schema
+from invoiceai.backends.claude.request import SYSTEM_PROMPT, TOOL_NAME, api_schema
 from invoiceai.config import DEFAULT_MODEL
 from invoiceai.errors import (
     AuthenticationError,
@@ -115,12 +114,13 @@ def test_caller_inputs_are_not_mutated(flavour: str) -> None:
 
 
 def test_429_with_retry_after_waits_then_succeeds(flavour: str) -> None:
-    api = FakeClaudeAPI(answer=ANSWER, usage=USAGE).enqueue(Fault.rate_limited(retry_after=1))
-    started = time.monotonic()
-    result = run(make_backend(api, flavour), flavour, StaticPages.blank(1, width=600, height=800))
+    clock = FakeClock()  # the wait is asserted on the backend's clock: the test takes no wall time
+    api = FakeClaudeAPI(answer=ANSWER, usage=USAGE, clock=clock.now).enqueue(Fault.rate_limited(retry_after=1))
+    started = clock.now()
+    result = run(make_backend(api, flavour, clock=clock), flavour, StaticPages.blank(1, width=600, height=800))
     first, second = api.message_requests
     assert second.started - first.started >= 1.0
-    assert time.monotonic() - started >= 1.0
+    assert clock.now() - started >= 1.0
     assert result.attempts == 2
     assert first.status == 429 and second.status == 200
     assert_usage(result.usage, usage_times(1, failed=1))
@@ -206,20 +206,24 @@ def test_gives_up_after_max_attempts_with_a_typed_error(flavour: str, fault: Fau
 
 
 def test_429_with_retry_after_ms_waits_that_long(flavour: str) -> None:
-    api = FakeClaudeAPI(answer=ANSWER, usage=USAGE).enqueue(Fault.rate_limited(retry_after_ms=700))
-    result = run(make_backend(api, flavour), flavour, StaticPages.blank(1, width=400, height=500))
+    clock = FakeClock()
+    api = FakeClaudeAPI(answer=ANSWER, usage=USAGE, clock=clock.now).enqueue(Fault.rate_limited(retry_after_ms=700))
+    result = run(make_backend(api, flavour, clock=clock), flavour, StaticPages.blank(1, width=400, height=500))
     first, second = api.message_requests  # the 429 carried retry-after-ms only, no retry-after
     assert second.started - first.started >= 0.7
+    assert [seconds for _, seconds in clock.sleeps] == [pytest.approx(0.7)]  # what the server asked for
     assert result.attempts == 2
 
 
 def test_retry_after_beyond_the_time_budget_gives_up_at_once(flavour: str) -> None:
     api = FakeClaudeAPI(answer=ANSWER).enqueue(Fault.rate_limited(retry_after=60))
     policy = RetryPolicy(max_attempts=6, max_seconds=5, base_delay=0.001, max_delay=0.005)
-    started = time.monotonic()
+    clock = FakeClock()
+    started = clock.now()
     with pytest.raises(RateLimitError):
-        run(make_backend(api, flavour, retry=policy), flavour, StaticPages.blank(1, width=400, height=500))
-    assert time.monotonic() - started < 4
+        run(make_backend(api, flavour, retry=policy, clock=clock), flavour, StaticPages.blank(1, width=400, height=500))
+    assert clock.now() - started < 4
+    assert clock.sleeps == []
     assert len(api.message_requests) == 1
 
 
@@ -518,13 +522,15 @@ def test_a_cooldown_beyond_the_time_budget_ends_later_calls_at_once(flavour: str
     # a later call of the same backend must not sleep 8 s past its own 2 s budget either.
     api = FakeClaudeAPI(answer=ANSWER, usage=USAGE).enqueue(Fault.rate_limited(retry_after=8))
     policy = RetryPolicy(max_attempts=6, max_seconds=2, base_delay=0.001, max_delay=0.005)
-    backend = make_backend(api, flavour, retry=policy)
+    clock = FakeClock()
+    backend = make_backend(api, flavour, retry=policy, clock=clock)
     with pytest.raises(RateLimitError):
         run(backend, flavour, StaticPages.blank(1, width=400, height=500))
-    started = time.monotonic()
+    started = clock.now()
     with pytest.raises(RateLimitError, match="max_retry_seconds") as caught:
         run(backend, flavour, StaticPages.blank(1, width=400, height=500))
-    assert time.monotonic() - started < 1.5
+    assert clock.now() - started < 1.5
+    assert clock.sleeps == []  # neither call slept: each gave up as soon as the wait was known
     assert len(api.message_requests) == 1  # nothing was sent during the cooldown
     assert caught.value.attempts == 0
     assert_usage(caught.value.usage, Usage())  # type: ignore[attr-defined]

@@ -12,24 +12,25 @@ import httpx2
 import pytest
 from pydantic import BaseModel
 
-from invoiceai.backends.chunking import INVOICE_MERGE, RequestLimits, budget_for_images, merge_parts, plan_chunks
-from invoiceai.backends.models import (
+from invoiceai.backends.claude.api_errors import to_backend_error
+from invoiceai.backends.claude.chunking import INVOICE_MERGE, RequestLimits, budget_for_images, merge_parts, plan_chunks
+from invoiceai.backends.claude.models import (
     LARGE_IMAGE_BUDGET,
     STANDARD_IMAGE_BUDGET,
     ModelState,
     canonical_model_id,
     lookup_model,
 )
-from invoiceai.backends.prices import DEFAULT_PRICES, Price, PriceTable
-from invoiceai.backends.reask import build_reask, reask_allowed
-from invoiceai.backends.reply import Reply, parse_reply
-from invoiceai.backends.request import (
+from invoiceai.backends.claude.prices import DEFAULT_PRICES, Price, PriceTable
+from invoiceai.backends.claude.reask import build_reask, reask_allowed
+from invoiceai.backends.claude.reply import Reply, parse_reply
+from invoiceai.backends.claude.request import (
     api_schema,
     build_request,
     estimate_max_tokens,
     page_contents,
 )
-from invoiceai.backends.retry import RetryPolicy, backoff_delay, classify, retry_after, to_backend_error
+from invoiceai.backends.claude.retry import RetryPolicy, backoff_delay, classify, retry_after
 from invoiceai.config import DEFAULT_MODEL
 from invoiceai.errors import OverloadedError, SpendLimitError
 from invoiceai.pages import ImageBudget, Page

@@ -26,7 +26,7 @@ def test_concurrent_loops_do_not_replace_each_others_client() -> None:
             for _ in range(4):
                 result = await backend.aextract(StaticPages.blank(1), Invoice)
                 assert result.data.total == example_invoice().total
-                clients.setdefault(name, set()).add(id(await backend._async_client_or_none()))
+                clients.setdefault(name, set()).add(id(await backend._clients.async_or_none()))
             await backend.aclose()
 
         errors: list[BaseException] = []

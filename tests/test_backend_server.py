@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 
 import pytest
 
-from claude_fakes import ANSWER, FAST, settings
+from claude_fakes import ANSWER, FAST, ROLE, FakeClock, settings
 from invoiceai.backends import ClaudeBackend, RetryPolicy
 from invoiceai.config import DEFAULT_MODEL
 from invoiceai.errors import ConfigurationError
 from invoiceai.schema import Invoice
-from invoiceai.testing import FakeClaudeAPI, Fault, StaticPages
+from invoiceai.testing import FakeClaudeAPI, Fault, RecordedRequest, StaticPages
 
 KEY = "sk-ant-api03-loopback-test-key"
 
@@ -86,44 +85,81 @@ def test_network_faults_over_real_sockets_are_retried(flavour: str, fault: Fault
 
 
 def test_a_429_cooldown_holds_back_every_concurrent_call(flavour: str) -> None:
-    """A call that starts during another call's 429 cooldown waits it out instead of hammering."""
-    api = FakeClaudeAPI(answer=ANSWER, latency=0.4, max_concurrency=1, concurrency_retry_after=1.0)
+    """A call that starts during another call's 429 cooldown waits it out instead of hammering.
+
+    A is held in flight by the server until B has been refused (the server's cap is 1); C starts
+    once B's backend has started the cooldown (B is then waiting to retry); B's wait is held until
+    C has sent. Time is a fake clock shared by backend and server, so the assertions are exact.
+    """
+    clock = FakeClock()
+    b_refused, b_cooling, c_sent = threading.Event(), threading.Event(), threading.Event()
+    clock.hold["B"] = c_sent
+    messages: list[RecordedRequest] = []
+    roles = iter("ABC")
+
+    def arrived(request: RecordedRequest) -> None:
+        if not request.path.endswith("/v1/messages") or not warm.is_set():
+            return
+        role = next(roles, "B")  # A, B, C in order, then B's retry
+        messages.append(request)
+        if role == "A":
+            started["A"].set()
+            assert b_refused.wait(10)  # A stays in flight until B was turned away
+        elif role == "B" and not b_refused.is_set():
+            b_refused.set()
+        elif role == "C":
+            c_sent.set()
+
+    warm = threading.Event()
+    started = {"A": threading.Event()}
+    api = FakeClaudeAPI(answer=ANSWER, max_concurrency=1, concurrency_retry_after=1.0, clock=clock.now,
+                        on_request=arrived)  # fmt: skip
+    clock.sleeping["B"] = b_cooling  # B sleeps once its 429 has started the cooldown
     with api.serve() as server:
-        backend = ClaudeBackend(base_url=server.base_url, api_key=KEY, retry=FAST, settings=settings())
-        sources = [StaticPages.blank(1, width=200, height=260) for _ in range(3)]
-        extract(backend, flavour, sources[0])  # warm up: client built, capabilities known
-        warm = len(api.requests)
-        delays = [0.0, 0.1, 0.3]  # B is refused while A runs; C starts inside B's cooldown
+        backend = ClaudeBackend(base_url=server.base_url, api_key=KEY, retry=FAST, settings=settings(), clock=clock)
+        sources = {role: StaticPages.blank(1, width=200, height=260) for role in "ABC"}
+        extract(backend, flavour, sources["A"])  # warm up: client built, capabilities known
+        warm.set()
+        a_done = threading.Event()
+        # B once A is in flight; C once A is done (a free server) and B waits in its cooldown.
+        waits = {"A": [], "B": [started["A"]], "C": [a_done, b_cooling]}
         if flavour == "sync":
             errors: list[BaseException] = []
 
-            def work(source: StaticPages, delay: float) -> None:
-                time.sleep(delay)
+            def work(role: str) -> None:
+                ROLE.set(role)
                 try:
-                    backend.extract(source, Invoice)
+                    assert all(event.wait(10) for event in waits[role])
+                    backend.extract(sources[role], Invoice)
+                    if role == "A":
+                        a_done.set()
                 except BaseException as exc:  # pragma: no cover - reported below
                     errors.append(exc)
 
-            threads = [threading.Thread(target=work, args=pair) for pair in zip(sources, delays, strict=True)]
+            threads = [threading.Thread(target=work, args=(role,)) for role in "ABC"]
             for thread in threads:
                 thread.start()
             for thread in threads:
-                thread.join()
+                thread.join(30)
             assert errors == []
         else:
 
-            async def work_async(source: StaticPages, delay: float) -> None:
-                await asyncio.sleep(delay)
-                await backend.aextract(source, Invoice)
+            async def work_async(role: str) -> None:
+                ROLE.set(role)
+                for event in waits[role]:
+                    assert await asyncio.to_thread(event.wait, 10)
+                await backend.aextract(sources[role], Invoice)
+                if role == "A":
+                    a_done.set()
 
             async def all_of_them() -> None:
-                await asyncio.gather(*(work_async(s, d) for s, d in zip(sources, delays, strict=True)))
+                await asyncio.gather(*(work_async(role) for role in "ABC"))
                 await backend.aclose()
 
             asyncio.run(all_of_them())
         backend.close()
 
-    requests = api.requests[warm:]
+    requests = messages
     assert api.concurrency_rejections >= 1
     refusals = [request for request in requests if request.status == 429]
     first_refusal = refusals[0].started
@@ -131,6 +167,7 @@ def test_a_429_cooldown_holds_back_every_concurrent_call(flavour: str) -> None:
     during = [request for request in requests if first_refusal + 0.05 < request.started < first_refusal + 0.95]
     assert during == []
     assert sum(1 for request in requests if request.status == 200) == 3
+    assert clock.slept("C") >= 1.0 - 1e-9  # C waited out B's cooldown, all of it
 
 
 def test_benchmark_style_load_with_latency_and_a_concurrency_cap() -> None:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
+from typing import Any
 
 import pytest
 
-from claude_fakes import ANSWER, FAST, settings
+from claude_fakes import ANSWER, FAST, ROLE, FakeClock, settings
 from documents_factory import example_invoice, png_invoice
 from invoiceai import Extractor
 from invoiceai.backends import ClaudeBackend, RetryPolicy
-from invoiceai.backends.slots import RequestSlots
+from invoiceai.backends.claude.slots import RequestSlots
 from invoiceai.schema import Invoice
-from invoiceai.testing import FakeClaudeAPI, Fault, StaticPages
+from invoiceai.testing import FakeClaudeAPI, Fault, RecordedRequest, StaticPages
 
 CAP = 3
 
@@ -79,41 +79,57 @@ def test_the_cap_comes_from_settings_and_refuses_negatives() -> None:
 def test_a_call_waiting_for_a_slot_still_waits_out_the_429_cooldown(flavour: str) -> None:
     # A holds the only slot and gets a 429 asking for 0.5 s. B, queued for that slot, must not
     # send the moment A's 429 frees it: the cooldown holds for every call of the backend.
-    api = FakeClaudeAPI(answer=ANSWER, latency=0.1).enqueue(Fault.rate_limited(retry_after_ms=500))
+    # Time is a fake clock; A's retry wait is held until B has sent, so a B that ignored the
+    # cooldown would send at the very moment of A's 429.
+    clock = FakeClock()
+    a_arrived, b_sent = threading.Event(), threading.Event()
+    clock.hold["A"] = b_sent
+
+    def arrived(request: RecordedRequest) -> None:
+        (b_sent if a_arrived.is_set() else a_arrived).set()
+
+    api = FakeClaudeAPI(answer=ANSWER, clock=clock.now, on_request=arrived)
+    api.enqueue(Fault.rate_limited(retry_after_ms=500))
+    options: dict[str, Any] = {"detect_capabilities": False, "retry": FAST, "settings": settings(),
+                               "max_concurrent_requests": 1, "clock": clock}  # fmt: skip
     if flavour == "sync":
-        backend = ClaudeBackend(client=api.client(), detect_capabilities=False, retry=FAST, settings=settings(),
-                                max_concurrent_requests=1)  # fmt: skip
+        backend = ClaudeBackend(client=api.client(), **options)
     else:
-        backend = ClaudeBackend(async_client=api.async_client(), detect_capabilities=False, retry=FAST,
-                                settings=settings(), max_concurrent_requests=1)  # fmt: skip
+        backend = ClaudeBackend(async_client=api.async_client(), **options)
     sources = [StaticPages.blank(1, width=100, height=130) for _ in range(2)]
 
-    async def both_async() -> None:
-        async def one(source: StaticPages, delay: float) -> None:
-            await asyncio.sleep(delay)
-            await backend.aextract(source, Invoice)
-
-        await asyncio.gather(one(sources[0], 0.0), one(sources[1], 0.05))
-
     if flavour == "sync":
 
-        def one_sync(source: StaticPages, delay: float) -> None:
-            time.sleep(delay)
+        def one_sync(role: str, source: StaticPages) -> None:
+            ROLE.set(role)
+            if role == "B":
+                assert a_arrived.wait(10)
             backend.extract(source, Invoice)
 
-        threads = [threading.Thread(target=one_sync, args=(s, d)) for s, d in zip(sources, (0.0, 0.05), strict=True)]
+        threads = [threading.Thread(target=one_sync, args=pair) for pair in zip("AB", sources, strict=True)]
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join()
+            thread.join(30)
     else:
+
+        async def one(role: str, source: StaticPages) -> None:
+            ROLE.set(role)
+            if role == "B":
+                assert await asyncio.to_thread(a_arrived.wait, 10)
+            await backend.aextract(source, Invoice)
+
+        async def both_async() -> None:
+            await asyncio.gather(*(one(role, source) for role, source in zip("AB", sources, strict=True)))
+
         asyncio.run(both_async())
 
     first, *others = api.message_requests
     assert first.status == 429
     assert len(others) == 2 and all(request.status == 200 for request in others)
-    refused_at = first.started + 0.1  # the 429 arrives after the fake's latency
-    assert min(request.started for request in others) >= refused_at + 0.45
+    refused_at = first.started  # the fake answers at once: the 429 arrives when A's request does
+    assert min(request.started for request in others) >= refused_at + 0.5
+    assert clock.slept("B") == pytest.approx(0.5)  # B waited out exactly the cooldown
 
 
 def test_a_second_event_loop_does_not_reset_the_cap_of_the_first() -> None:
@@ -124,11 +140,12 @@ def test_a_second_event_loop_does_not_reset_the_cap_of_the_first() -> None:
     overshoot: list[bool] = []
 
     async def loop_a() -> None:
+        release = asyncio.Event()
+
         async def holder() -> None:
             async with slots.ahold():
                 a_holds.set()
-                await asyncio.to_thread(b_done.wait, 5)
-                await asyncio.sleep(0.3)
+                await release.wait()
 
         async def enter() -> None:
             async with slots.ahold():
@@ -136,11 +153,12 @@ def test_a_second_event_loop_does_not_reset_the_cap_of_the_first() -> None:
 
         async def second() -> None:
             await asyncio.to_thread(b_done.wait, 5)
-            try:
-                await asyncio.wait_for(enter(), 0.15)
-                overshoot.append(True)
-            except asyncio.TimeoutError:
-                overshoot.append(False)
+            task = asyncio.create_task(enter())
+            for _ in range(20):  # ample turns of the loop for a free slot to be taken
+                await asyncio.sleep(0)
+            overshoot.append(task.done())
+            release.set()
+            await task
 
         await asyncio.gather(holder(), second())
 

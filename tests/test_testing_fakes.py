@@ -245,3 +245,38 @@ def test_static_pages_image_bytes_roundtrip() -> None:
     with Image.open(io.BytesIO(data)) as image:
         assert image.size == (120, 80)
     assert image_info(data) == ("image/webp", 120, 80)
+
+
+def test_fake_api_reports_arrivals_on_its_clock_and_to_on_request() -> None:
+    ticks = iter([10.0, 20.0, 30.0])
+    seen: list[tuple[str, int]] = []
+    api = FakeClaudeAPI(
+        clock=lambda: next(ticks), on_request=lambda request: seen.append((request.path, request.status))
+    )
+    api.enqueue(Fault.overloaded())
+    client = api.client()
+    with pytest.raises(anthropic.APIStatusError):
+        client.messages.create(model="claude-haiku-4-5", max_tokens=10, messages=[{"role": "user", "content": "x"}])
+    client.messages.create(model="claude-haiku-4-5", max_tokens=10, messages=[{"role": "user", "content": "x"}])
+    assert [request.started for request in api.requests] == [10.0, 20.0]
+    assert seen == [("/v1/messages", 529), ("/v1/messages", 200)]  # decided before the hook runs
+
+
+def test_an_on_request_hook_that_raises_frees_the_concurrency_slot() -> None:
+    def refuse(request: object) -> None:
+        raise RuntimeError("hook failed")
+
+    api = FakeClaudeAPI(max_concurrency=1, on_request=refuse)
+    with pytest.raises(RuntimeError, match="hook failed"):
+        api.plan(
+            "POST",
+            "/v1/messages",
+            [],
+            b'{"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}',
+        )
+    api.on_request = None
+    plan = api.plan(
+        "POST", "/v1/messages", [], b'{"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}'
+    )
+    assert plan.status == 200  # not refused as over the cap
+    api.finish(plan)

@@ -3,15 +3,10 @@
 Importing this package is cheap: ``ClaudeBackend`` and the modules behind it are imported on
 first attribute access, and the anthropic SDK only when a backend first talks to the API.
 
-Modules, one job each:
-
-* ``base``: the :class:`Backend` protocol and :class:`BackendResult`.
+* ``base``: the :class:`Backend` protocol and :class:`BackendResult`, what every backend shares.
 * ``registry``: backends by name, built-in and entry-point plugins.
-* ``models``: what is known and learned about each model (structured outputs, image budget).
-* ``prices``: USD per token, overridable.
-* ``request`` / ``reply`` / ``reask`` / ``chunking`` / ``retry``: pure decisions.
-* ``job``: one document's extraction as a state machine without I/O.
-* ``claude``: :class:`ClaudeBackend`, the sync and async I/O loops.
+* ``claude``: the Claude package (client, requests, replies, retries, models, prices, slots);
+  its most used names are re-exported here.
 """
 
 from __future__ import annotations
@@ -19,7 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from invoiceai.backends.base import Backend, BackendResult, TokenBudgetExceededError
+from invoiceai.backends.base import Backend, BackendResult, ExtractOptions, TokenBudgetExceededError
 from invoiceai.backends.registry import (
     ENTRY_POINT_GROUP,
     BackendFactory,
@@ -30,25 +25,18 @@ from invoiceai.backends.registry import (
 )
 
 if TYPE_CHECKING:
-    from invoiceai.backends.chunking import RequestLimits
-    from invoiceai.backends.claude import ClaudeBackend
-    from invoiceai.backends.models import ModelSpec, ModelState, lookup_model
-    from invoiceai.backends.prices import DEFAULT_PRICES, Price, PriceTable
-    from invoiceai.backends.request import InputMode
-    from invoiceai.backends.retry import RetryPolicy
-
-_LAZY: dict[str, str] = {
-    "ClaudeBackend": "invoiceai.backends.claude",
-    "DEFAULT_PRICES": "invoiceai.backends.prices",
-    "InputMode": "invoiceai.backends.request",
-    "ModelSpec": "invoiceai.backends.models",
-    "ModelState": "invoiceai.backends.models",
-    "Price": "invoiceai.backends.prices",
-    "PriceTable": "invoiceai.backends.prices",
-    "RequestLimits": "invoiceai.backends.chunking",
-    "RetryPolicy": "invoiceai.backends.retry",
-    "lookup_model": "invoiceai.backends.models",
-}
+    from invoiceai.backends.claude import (
+        DEFAULT_PRICES,
+        ClaudeBackend,
+        InputMode,
+        ModelSpec,
+        ModelState,
+        Price,
+        PriceTable,
+        RequestLimits,
+        RetryPolicy,
+        lookup_model,
+    )
 
 __all__ = [
     "DEFAULT_PRICES",
@@ -58,6 +46,7 @@ __all__ = [
     "BackendRegistry",
     "BackendResult",
     "ClaudeBackend",
+    "ExtractOptions",
     "InputMode",
     "ModelSpec",
     "ModelState",
@@ -74,10 +63,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
+    # Every name of __all__ not defined above comes from the Claude package, imported on first use.
+    if name not in __all__:
         raise AttributeError(f"module 'invoiceai.backends' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_name), name)
+    value = getattr(importlib.import_module("invoiceai.backends.claude"), name)
     globals()[name] = value
     return value
 

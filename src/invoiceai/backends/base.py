@@ -21,20 +21,37 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypedDict, TypeVar, runtime_checkable
 
 from invoiceai.errors import TokenBudgetExceededError
 from invoiceai.usage import Usage
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
+    from typing_extensions import Unpack
 
     from invoiceai.pages import ImageBudget, PageSource
 
-__all__ = ["Backend", "BackendResult", "T", "TokenBudgetExceededError"]
+__all__ = ["Backend", "BackendResult", "ExtractOptions", "T", "TokenBudgetExceededError"]
 
 # Bound by name so that importing this module does not import pydantic.
 T = TypeVar("T", bound="BaseModel")
+
+
+class ExtractOptions(TypedDict, total=False):
+    """The keyword options of :meth:`Backend.extract` and :meth:`Backend.aextract`, all optional.
+
+    A backend may spell them out as keyword-only parameters instead
+    (``*, document_id: str | None = None, validation_context: Mapping[str, Any] | None = None``);
+    type checkers treat both spellings as the same signature.
+
+    Attributes:
+        document_id: Identifies the document in errors and logs (defaults to the source's).
+        validation_context: Passed to ``schema.model_validate(..., context=...)``.
+    """
+
+    document_id: str | None
+    validation_context: Mapping[str, Any] | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,21 +104,13 @@ class Backend(Protocol):
         """
         ...
 
-    def extract(
-        self,
-        source: PageSource,
-        schema: type[T],
-        *,
-        document_id: str | None = None,
-        validation_context: Mapping[str, Any] | None = None,
-    ) -> BackendResult[T]:
+    def extract(self, source: PageSource, schema: type[T], **options: Unpack[ExtractOptions]) -> BackendResult[T]:
         """Extracts ``schema`` from the pages of ``source``.
 
         Args:
             source: The document's pages; rendered by the backend at its own budget.
             schema: The Pydantic model class to fill.
-            document_id: Identifies the document in errors and logs (defaults to the source's).
-            validation_context: Passed to ``schema.model_validate(..., context=...)``.
+            **options: ``document_id`` and ``validation_context`` (see :class:`ExtractOptions`).
 
         Returns:
             The validated data with its usage.
@@ -109,12 +118,7 @@ class Backend(Protocol):
         ...
 
     async def aextract(
-        self,
-        source: PageSource,
-        schema: type[T],
-        *,
-        document_id: str | None = None,
-        validation_context: Mapping[str, Any] | None = None,
+        self, source: PageSource, schema: type[T], **options: Unpack[ExtractOptions]
     ) -> BackendResult[T]:
         """Async twin of :meth:`extract`."""
         ...

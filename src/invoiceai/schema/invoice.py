@@ -171,6 +171,17 @@ class Invoice(_Part):
         """What could not be normalised when this invoice was built from raw values."""
         return list(self._normalization_findings)
 
+    def with_normalization_findings(self, findings: list[Finding]) -> Invoice:
+        """Returns a shallow copy of this invoice whose :attr:`normalization_findings` are ``findings``.
+
+        For code that builds an invoice from already validated parts (merging the answers of a
+        long document's chunks) and must carry over what normalising those parts found. The
+        original is left unchanged.
+        """
+        copy = self.model_copy()
+        copy._normalization_findings = list(findings)
+        return copy
+
     @model_validator(mode="wrap")
     @classmethod
     def _normalize(cls, data: Any, handler: ModelWrapValidatorHandler[Invoice], info: ValidationInfo) -> Invoice:

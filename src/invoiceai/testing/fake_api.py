@@ -27,10 +27,12 @@ import json
 import math
 import threading
 import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from invoiceai.testing.faults import ERROR_TYPES, Fault
+from invoiceai.testing.api_checks import FakeModel, check_request
+from invoiceai.testing.faults import Fault
+from invoiceai.testing.plans import Plan, error_plan, model_info_plan, retry_after_headers, to_response
 from invoiceai.testing.request_body import (
     FakeImage,
     blocks,
@@ -54,16 +56,7 @@ __all__ = ["FAKE_API_KEY", "FakeClaudeAPI", "FakeImage", "RecordedRequest"]
 FAKE_API_KEY = "sk-ant-api03-fake-key-for-tests-only"
 """The key :meth:`FakeClaudeAPI.client` uses; the fake accepts any key."""
 
-_MAX_IMAGE_BYTES = 5 * 1024 * 1024
-_MAX_SIDE = 8000
-_MANY_IMAGES = 20
-_MANY_IMAGES_MAX_SIDE = 2000
-_MAX_IMAGES = 100
-_MAX_BODY_BYTES = 32 * 1024 * 1024
-_MAX_CACHE_BREAKPOINTS = 4
 _MIN_CACHEABLE_TOKENS = 1024
-
-Action = Literal["respond", "reset", "timeout"]
 
 
 @dataclasses.dataclass
@@ -75,7 +68,7 @@ class RecordedRequest:
         path: URL path.
         headers: Request headers, lower-cased names.
         body: Parsed JSON body (``{}`` for none).
-        started: ``time.monotonic()`` on arrival.
+        started: The fake's clock (``time.monotonic()`` unless given another) on arrival.
         status: The status answered (0 for a reset or timeout).
         request_id: The ``request-id`` sent back.
     """
@@ -105,17 +98,6 @@ class RecordedRequest:
         return requested_schema(self.body)[0]
 
 
-@dataclasses.dataclass(frozen=True)
-class _Plan:
-    action: Action
-    status: int = 200
-    headers: tuple[tuple[str, str], ...] = ()
-    body: bytes = b""
-    delay: float = 0.0
-    stall: float = 0.0
-    counted: bool = False
-
-
 class FakeClaudeAPI:
     """An in-memory Claude API for tests. Thread-safe.
 
@@ -136,6 +118,12 @@ class FakeClaudeAPI:
         pdf_input: Whether the fake model accepts PDF document blocks.
         max_tokens_limit: Largest ``max_tokens`` accepted.
         model: Model id reported in replies (defaults to the requested one).
+        clock: What :attr:`RecordedRequest.started` reads; a test's fake clock makes arrival
+            times comparable with the backend's waits. Latency is always real time.
+        on_request: Called with each request's record once its answer is decided and before it
+            is sent, in the thread (or task) that serves it. Tests use it to learn that a request
+            arrived or to hold it there (with an event); keep it non-blocking with async clients
+            over the mock transport, which run on the event loop.
     """
 
     def __init__(
@@ -151,6 +139,8 @@ class FakeClaudeAPI:
         pdf_input: bool = True,
         max_tokens_limit: int = 64_000,
         model: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        on_request: Callable[[RecordedRequest], None] | None = None,
     ) -> None:
         self.answer = answer
         self.usage = dict(usage) if usage is not None else None
@@ -162,6 +152,8 @@ class FakeClaudeAPI:
         self.pdf_input = pdf_input
         self.max_tokens_limit = max_tokens_limit
         self.model = model
+        self.clock = clock
+        self.on_request = on_request
         self.requests: list[RecordedRequest] = []
         self.model_lookups: list[str] = []
         self.peak_concurrency = 0
@@ -207,7 +199,7 @@ class FakeClaudeAPI:
             try:
                 if plan.delay:
                     time.sleep(plan.delay)
-                return _to_response(plan, request)
+                return to_response(plan, request)
             finally:
                 self.finish(plan)
 
@@ -224,7 +216,7 @@ class FakeClaudeAPI:
             try:
                 if plan.delay:
                     await asyncio.sleep(plan.delay)
-                return _to_response(plan, request)
+                return to_response(plan, request)
             finally:
                 self.finish(plan)
 
@@ -256,9 +248,10 @@ class FakeClaudeAPI:
 
     # -- the core, shared by every adapter --------------------------------------------------
 
-    def plan(self, method: str, path: str, headers: Any, body: bytes) -> _Plan:
+    def plan(self, method: str, path: str, headers: Any, body: bytes) -> Plan:
         """Decides the answer to one request. Adapters call :meth:`finish` with the result afterwards."""
-        arrived = time.monotonic()
+        received = time.monotonic()
+        arrived = self.clock()
         header_map = {str(name).lower(): str(value) for name, value in headers}
         try:
             parsed = json.loads(body) if body else {}
@@ -267,71 +260,77 @@ class FakeClaudeAPI:
         request_id = f"req_fake_{next(self._ids):06d}"
         record = RecordedRequest(method.upper(), path, header_map, parsed if isinstance(parsed, dict) else {}, arrived)
         record.request_id = request_id
-        plan = self._decide(record, parsed, len(body))
+        plan = self._decide(record, parsed, len(body), received)
         record.status = plan.status if plan.action == "respond" else 0
         with self._lock:
             self.requests.append(record)
+        if self.on_request is not None:
+            try:
+                self.on_request(record)
+            except BaseException:
+                self.finish(plan)
+                raise
         return plan
 
-    def finish(self, plan: _Plan) -> None:
+    def finish(self, plan: Plan) -> None:
         """Ends a request started by :meth:`plan` (frees its concurrency slot)."""
         if plan.counted:
             with self._lock:
                 self._in_flight -= 1
 
-    def _decide(self, record: RecordedRequest, parsed: Any, size: int) -> _Plan:
+    def _decide(self, record: RecordedRequest, parsed: Any, size: int, received: float) -> Plan:
         rid = record.request_id
         if record.method == "GET" and "/v1/models/" in record.path:
             return self._model_info(record)
         if not (record.method == "POST" and record.path.endswith("/v1/messages")):
-            return _error(404, "not_found_error", f"fake API has no {record.method} {record.path}", rid)
+            return error_plan(404, "not_found_error", f"fake API has no {record.method} {record.path}", rid)
         if not isinstance(parsed, dict):
-            return _error(400, "invalid_request_error", "the body is not a JSON object", rid)
+            return error_plan(400, "invalid_request_error", "the body is not a JSON object", rid)
         with self._lock:
             if self.max_concurrency is not None and self._in_flight >= self.max_concurrency:
                 self.concurrency_rejections += 1
-                return _error(
+                return error_plan(
                     429,
                     "rate_limit_error",
                     "too many concurrent requests",
                     rid,
-                    headers=_retry_after_headers(self.concurrency_retry_after),
+                    headers=retry_after_headers(self.concurrency_retry_after),
                 )
             self._in_flight += 1
             self.peak_concurrency = max(self.peak_concurrency, self._in_flight)
         try:
-            rejection = self._validate(parsed, size, rid)
+            rejection = self._check(parsed, size, rid)
             if rejection is not None:
-                return dataclasses.replace(rejection, delay=self._latency_left(record), counted=True)
+                return dataclasses.replace(rejection, delay=self._latency_left(received), counted=True)
             with self._lock:
                 fault = self._faults.popleft() if self._faults else None
             plan = self._apply(fault, record, rid)
         except BaseException:
-            self.finish(_Plan("respond", counted=True))
+            self.finish(Plan("respond", counted=True))
             raise
-        return dataclasses.replace(plan, delay=plan.delay + self._latency_left(record), counted=True)
+        return dataclasses.replace(plan, delay=plan.delay + self._latency_left(received), counted=True)
 
-    def _latency_left(self, record: RecordedRequest) -> float:
+    def _latency_left(self, received: float) -> float:
         # Latency is measured from arrival, as a client sees it: the fake's own parsing and
         # checking happen inside it, not on top of it.
-        return max(0.0, self.latency - (time.monotonic() - record.started))
+        return max(0.0, self.latency - (time.monotonic() - received))
 
-    def _apply(self, fault: Fault | None, record: RecordedRequest, rid: str) -> _Plan:
+    def _apply(self, fault: Fault | None, record: RecordedRequest, rid: str) -> Plan:
         if fault is None or fault.kind == "slow":
             return self._reply(record, rid, delay=fault.seconds if fault else 0.0)
         if fault.kind == "status":
-            return _error(
+            return error_plan(
                 fault.status, fault.error_type, fault.message, rid, details=fault.details, headers=fault.headers
             )
         if fault.kind == "reset":
-            return _Plan("reset")
+            return Plan("reset")
         if fault.kind == "timeout":
-            return _Plan("timeout", stall=fault.seconds)
+            return Plan("timeout", stall=fault.seconds)
         return self._reply(record, rid, fault=fault)
 
     # -- replies -----------------------------------------------------------------------------
 
-    def _reply(self, record: RecordedRequest, rid: str, *, fault: Fault | None = None, delay: float = 0.0) -> _Plan:
+    def _reply(self, record: RecordedRequest, rid: str, *, fault: Fault | None = None, delay: float = 0.0) -> Plan:
         body = record.body
         schema, tool_name = requested_schema(body)
         answer: Any
@@ -379,7 +378,7 @@ class FakeClaudeAPI:
             "usage": self._usage_for(body, text),
             **extra,
         }
-        return _Plan("respond", 200, (("request-id", rid),), json_bytes(message), delay=delay)
+        return Plan("respond", 200, (("request-id", rid),), json_bytes(message), delay=delay)
 
     def _usage_for(self, body: Mapping[str, Any], text: str) -> dict[str, Any]:
         if self.usage is not None:
@@ -400,153 +399,26 @@ class FakeClaudeAPI:
             "cache_read_input_tokens": read,
         }
 
-    def _model_info(self, record: RecordedRequest) -> _Plan:
+    def _model_info(self, record: RecordedRequest) -> Plan:
         model_id = record.path.rsplit("/", 1)[-1]
         with self._lock:
             self.model_lookups.append(model_id)
+        return model_info_plan(model_id, record.request_id, self._fake_model())
 
-        def flag(value: bool) -> dict[str, bool]:
-            return {"supported": value}
+    def _fake_model(self) -> FakeModel:
+        return FakeModel(self.structured_outputs, self.pdf_input, self.max_tokens_limit, self.max_image_side)
 
-        info = {
-            "type": "model",
-            "id": model_id,
-            "display_name": f"Fake {model_id}",
-            "created_at": "2026-01-01T00:00:00Z",
-            "lifecycle": "active",
-            "max_input_tokens": 200_000,
-            "max_tokens": self.max_tokens_limit,
-            "capabilities": {
-                "batch": flag(True),
-                "citations": flag(True),
-                "code_execution": flag(False),
-                "context_management": {"supported": False},
-                "effort": {"supported": False, **{level: flag(False) for level in ("low", "medium", "high", "max")}},
-                "image_input": flag(True),
-                "pdf_input": flag(self.pdf_input),
-                "server_tools": {"supported": False, "code_execution": flag(False), "web_search": flag(False)},
-                "structured_outputs": flag(self.structured_outputs),
-                "thinking": {"supported": False, "types": {}},
-            },
-        }
-        return _Plan("respond", 200, (("request-id", record.request_id),), json_bytes(info))
-
-    # -- request checks, as the API makes them ---------------------------------------------
-
-    def _validate(self, body: Mapping[str, Any], size: int, rid: str) -> _Plan | None:
-        def invalid(message: str) -> _Plan:
-            return _error(400, "invalid_request_error", message, rid)
-
-        if size > _MAX_BODY_BYTES:
-            return _error(413, "request_too_large", f"request body is {size} bytes; the limit is 32 MB", rid)
-        if not isinstance(body.get("model"), str):
-            return invalid("model: field required")
-        max_tokens = body.get("max_tokens")
-        if not isinstance(max_tokens, int) or max_tokens < 1:
-            return invalid("max_tokens: must be a positive integer")
-        if max_tokens > self.max_tokens_limit:
-            return invalid(f"max_tokens: {max_tokens} > {self.max_tokens_limit}, the maximum for this model")
-        messages = body.get("messages")
-        if not isinstance(messages, list) or not messages:
-            return invalid("messages: at least one message is required")
-        if len(cache_paths(body)) > _MAX_CACHE_BREAKPOINTS:
-            return invalid("A maximum of 4 blocks with cache_control may be provided.")
-        schema, tool_name = requested_schema(body)
-        output_format = (body.get("output_config") or {}).get("format")
-        if output_format is not None:
-            if not self.structured_outputs:
-                return invalid("output_config.format: structured outputs are not supported by this model")
-            if output_format.get("type") != "json_schema" or not isinstance(schema, dict):
-                return invalid("output_config.format: expected {'type': 'json_schema', 'schema': {...}}")
-        if body.get("tool_choice") and tool_name is None:
-            return invalid("tool_choice: names a tool that is not in tools")
-        if isinstance(schema, dict) and schema.get("type") != "object":
-            return invalid("schema: the root must be an object")
-        for block_path, block in blocks(body):
-            if block.get("type") == "document" and not self.pdf_input:
-                return invalid(f"{block_path}: this model does not accept PDF documents")
-        found = images(body)
-        for image in found:
-            if isinstance(image, str):
-                return invalid(image)
-        checked = [image for image in found if isinstance(image, FakeImage)]
-        if len(checked) > _MAX_IMAGES:
-            return invalid(f"Too many images: {len(checked)} > {_MAX_IMAGES}")
-        for image in checked:
-            if image.actual_media_type != image.media_type:
-                return invalid(
-                    f"{image.path}.source: the image was specified using the {image.media_type} media type, "
-                    f"but the image appears to be a {image.actual_media_type} image"
-                )
-            if image.size > _MAX_IMAGE_BYTES:
-                return invalid(f"{image.path}.source.base64: image exceeds 5 MB maximum: {image.size} bytes")
-            if max(image.width, image.height) > _MAX_SIDE:
-                return invalid(f"{image.path}: image dimensions exceed max allowed size: {_MAX_SIDE} pixels")
-        if len(checked) > _MANY_IMAGES:
-            # With many images the side limit is hard: no transformation makes it pass.
-            over = [image.path for image in checked if max(image.width, image.height) > _MANY_IMAGES_MAX_SIDE]
-            if over:
-                return _image_too_large(_MANY_IMAGES_MAX_SIDE, over, rid)
-        limit = self.max_image_side
-        if limit is not None:
-            oversized = [image for image in checked if max(image.width, image.height) > limit]
-            refused = [
-                image.path for image in oversized if (image.transformations or {}).get("oversized_image") == "error"
-            ]
-            if refused:
-                return _image_too_large(limit, refused, rid)
-            if oversized:
-                with self._lock:
-                    self.downsized_images += len(oversized)
-        return None
+    def _check(self, body: Mapping[str, Any], size: int, rid: str) -> Plan | None:
+        rejection, downsized = check_request(body, size, self._fake_model())
+        if downsized:
+            with self._lock:
+                self.downsized_images += downsized
+        if rejection is None:
+            return None
+        return error_plan(rejection.status, rejection.error_type, rejection.message, rid, details=rejection.details)
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-
-def _error(
-    status: int,
-    error_type: str,
-    message: str,
-    request_id: str,
-    *,
-    details: Mapping[str, Any] | None = None,
-    headers: tuple[tuple[str, str], ...] = (),
-) -> _Plan:
-    error: dict[str, Any] = {"type": error_type or ERROR_TYPES.get(status, "api_error"), "message": message}
-    if details:
-        error["details"] = dict(details)
-    body = {"type": "error", "error": error, "request_id": request_id}
-    return _Plan("respond", status, (("request-id", request_id), *headers), json_bytes(body))
-
-
-def _image_too_large(limit: int, paths: list[str], request_id: str) -> _Plan:
-    return _error(
-        400,
-        "invalid_request_error",
-        f"One or more images exceed the maximum side length of {limit} pixels.",
-        request_id,
-        details={"error_code": "image_dimensions_too_large", "max_side_length_pixels": limit, "paths": paths},
-    )
-
-
-def _retry_after_headers(seconds: float) -> tuple[tuple[str, str], ...]:
-    headers = [("retry-after", str(max(1, math.ceil(seconds))))]
-    if seconds != math.ceil(seconds):
-        # The precise wait, for clients that read it (the SDK and invoiceai do).
-        headers.append(("retry-after-ms", str(round(seconds * 1000))))
-    return tuple(headers)
-
-
-def _to_response(plan: _Plan, request: httpx2.Request) -> httpx2.Response:
-    import httpx2
-
-    if plan.action == "reset":
-        raise httpx2.ReadError("[Errno 104] Connection reset by peer", request=request)
-    if plan.action == "timeout":
-        raise httpx2.ReadTimeout("The read operation timed out", request=request)
-    headers = [("content-type", "application/json"), *plan.headers]
-    return httpx2.Response(plan.status, headers=headers, content=plan.body)
 
 
 def _jsonable(value: Any) -> Any:

@@ -13,11 +13,13 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from invoiceai.backends.base import BackendResult, T
+from invoiceai.backends.base import BackendResult, ExtractOptions, T
 from invoiceai.pages import ImageBudget, Page
 from invoiceai.usage import Usage
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from invoiceai.pages import PageSource
 
 __all__ = ["FakeBackend", "FakeCall", "NoReplyQueuedError"]
@@ -115,27 +117,15 @@ class FakeBackend:
         """Returns ``fake;model=<model>``."""
         return f"fake;model={self.model}"
 
-    def extract(
-        self,
-        source: PageSource,
-        schema: type[T],
-        *,
-        document_id: str | None = None,
-        validation_context: Mapping[str, Any] | None = None,
-    ) -> BackendResult[T]:
+    def extract(self, source: PageSource, schema: type[T], **options: Unpack[ExtractOptions]) -> BackendResult[T]:
         """Returns the next queued reply as a result (or raises the queued exception)."""
-        return self._answer(source, schema, document_id, validation_context, is_async=False)
+        return self._answer(source, schema, options, is_async=False)
 
     async def aextract(
-        self,
-        source: PageSource,
-        schema: type[T],
-        *,
-        document_id: str | None = None,
-        validation_context: Mapping[str, Any] | None = None,
+        self, source: PageSource, schema: type[T], **options: Unpack[ExtractOptions]
     ) -> BackendResult[T]:
         """Async twin of :meth:`extract`."""
-        return self._answer(source, schema, document_id, validation_context, is_async=True)
+        return self._answer(source, schema, options, is_async=True)
 
     def close(self) -> None:
         """Marks the backend closed."""
@@ -149,14 +139,14 @@ class FakeBackend:
         self,
         source: PageSource,
         schema: type[T],
-        document_id: str | None,
-        validation_context: Mapping[str, Any] | None,
+        options: ExtractOptions,
         *,
         is_async: bool,
     ) -> BackendResult[T]:
         pages = tuple(source.render(self.budget)) if self.render else ()
+        validation_context = options.get("validation_context")
         call = FakeCall(
-            document_id=document_id or source.document_id,
+            document_id=options.get("document_id") or source.document_id,
             schema=schema,
             page_count=source.page_count,
             pages=pages,

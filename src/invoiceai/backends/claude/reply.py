@@ -16,7 +16,7 @@ from invoiceai.usage import Usage
 
 if TYPE_CHECKING:
     from invoiceai.backends.base import T
-    from invoiceai.backends.prices import PriceTable
+    from invoiceai.backends.claude.prices import PriceTable
 
 __all__ = ["Outcome", "Reply", "parse_reply", "reply_usage", "validate_payload"]
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from invoiceai.schema.invoice import TOTAL_FIELDS
 
@@ -153,9 +153,12 @@ def merge_parts(parts: Sequence[T], spec: MergeSpec | None = None) -> T:
     schema = type(parts[0])
     spec = spec or merge_spec_for(schema)
     merged = _merge_models(list(parts), spec)
-    findings = [finding for part in parts for finding in getattr(part, "normalization_findings", [])]
-    if findings and hasattr(merged, "_normalization_findings"):
-        merged._normalization_findings = findings
+    from invoiceai.schema import Invoice
+
+    if isinstance(merged, Invoice):
+        findings = [finding for part in parts if isinstance(part, Invoice) for finding in part.normalization_findings]
+        if findings:
+            return cast("T", merged.with_normalization_findings(findings))
     return merged
 
 

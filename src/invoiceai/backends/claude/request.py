@@ -213,6 +213,29 @@ def build_request(
     Returns:
         The request and its estimated size.
     """
+    content, estimate, images = _document_blocks(pages, pdf, pdf_pages, chunk)
+    closing = _STRUCTURED_CLOSING if structured else _TOOL_CLOSING
+    content.append({"type": "text", "text": closing})
+    system = [{"type": "text", "text": SYSTEM_PROMPT, "cache_control": {"type": "ephemeral"}}]
+    params: dict[str, Any] = {
+        "model": model,
+        "max_tokens": max_tokens,
+        "system": system,
+        "messages": [{"role": "user", "content": content}],
+    }
+    # A fresh copy per request keeps the cached schema safe from anything downstream; it is pure
+    # JSON, and a JSON round trip copies it ten times faster than copy.deepcopy.
+    schema_copy = json.loads(json.dumps(schema))
+    params.update(_output_params(schema_copy, structured))
+    estimate += estimate_text_tokens(SYSTEM_PROMPT) + estimate_text_tokens(closing) + 10 * len(content)
+    estimate += math.ceil(len(json.dumps(schema_copy, separators=(",", ":"))) / _CHARS_PER_TOKEN_JSON)
+    return BuiltRequest(params=params, estimated_input_tokens=estimate, images=images)
+
+
+def _document_blocks(
+    pages: Sequence[PageContent], pdf: bytes | None, pdf_pages: int, chunk: ChunkInfo | None
+) -> tuple[list[dict[str, Any]], int, int]:
+    # The document's content blocks, their estimated input tokens and how many are images.
     content: list[dict[str, Any]] = []
     estimate = 0
     images = 0
@@ -238,33 +261,15 @@ def build_request(
             wrapped = f'<page_text page="{page.number}">\n{_escape_tags(page.text)}\n</page_text>'
             content.append({"type": "text", "text": wrapped})
             estimate += estimate_text_tokens(wrapped)
-    closing = _STRUCTURED_CLOSING if structured else _TOOL_CLOSING
-    content.append({"type": "text", "text": closing})
+    return content, estimate, images
 
-    system = [{"type": "text", "text": SYSTEM_PROMPT, "cache_control": {"type": "ephemeral"}}]
-    params: dict[str, Any] = {
-        "model": model,
-        "max_tokens": max_tokens,
-        "system": system,
-        "messages": [{"role": "user", "content": content}],
-    }
-    # A fresh copy per request keeps the cached schema safe from anything downstream; it is pure
-    # JSON, and a JSON round trip copies it ten times faster than copy.deepcopy.
-    schema_copy = json.loads(json.dumps(schema))
+
+def _output_params(schema: dict[str, Any], structured: bool) -> dict[str, Any]:
+    # Structured outputs where the model has them, else one tool that the model must call.
     if structured:
-        params["output_config"] = {"format": {"type": "json_schema", "schema": schema_copy}}
-    else:
-        params["tools"] = [
-            {
-                "name": TOOL_NAME,
-                "description": "Record the data extracted from the document.",
-                "input_schema": schema_copy,
-            }
-        ]
-        params["tool_choice"] = {"type": "tool", "name": TOOL_NAME}
-    estimate += estimate_text_tokens(SYSTEM_PROMPT) + estimate_text_tokens(closing) + 10 * len(content)
-    estimate += math.ceil(len(json.dumps(schema_copy, separators=(",", ":"))) / _CHARS_PER_TOKEN_JSON)
-    return BuiltRequest(params=params, estimated_input_tokens=estimate, images=images)
+        return {"output_config": {"format": {"type": "json_schema", "schema": schema}}}
+    tool = {"name": TOOL_NAME, "description": "Record the data extracted from the document.", "input_schema": schema}
+    return {"tools": [tool], "tool_choice": {"type": "tool", "name": TOOL_NAME}}
 
 
 def image_tokens(width: int, height: int) -> int:

@@ -11,8 +11,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from decimal import Decimal
+from typing import TYPE_CHECKING, TypedDict
 
-from invoiceai.backends.models import canonical_model_id
+from invoiceai.backends.claude.models import canonical_model_id
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "BATCH_DISCOUNT",
@@ -21,6 +25,7 @@ __all__ = [
     "DEFAULT_PRICES",
     "Price",
     "PriceTable",
+    "TokenCounts",
     "token_cost",
 ]
 
@@ -28,6 +33,27 @@ CACHE_WRITE_MULTIPLIER = Decimal("1.25")
 CACHE_READ_MULTIPLIER = Decimal("0.1")
 BATCH_DISCOUNT = Decimal("0.5")
 _PER_TOKEN = Decimal(1_000_000)
+
+
+class _RequiredCounts(TypedDict):
+    input_tokens: int
+    output_tokens: int
+
+
+class TokenCounts(_RequiredCounts, total=False):
+    """The keyword arguments of :func:`token_cost` besides the price: one request's tokens.
+
+    Attributes:
+        input_tokens: Uncached input tokens.
+        output_tokens: Output tokens.
+        cache_read_input_tokens: Input tokens read from the prompt cache.
+        cache_creation_input_tokens: Input tokens written to the prompt cache.
+        batch: Priced as Message Batches (half price).
+    """
+
+    cache_read_input_tokens: int
+    cache_creation_input_tokens: int
+    batch: bool
 
 
 @dataclasses.dataclass(frozen=True, init=False)
@@ -103,25 +129,7 @@ class PriceTable:
         """Returns the price of ``model`` (any spelling of its id), or ``None`` if unknown."""
         return self._prices.get(canonical_model_id(model))
 
-    def cost(
-        self,
-        model: str,
-        *,
-        input_tokens: int,
-        output_tokens: int,
-        cache_read_input_tokens: int = 0,
-        cache_creation_input_tokens: int = 0,
-        batch: bool = False,
-    ) -> Decimal | None:
-        """Returns the USD cost of one request's tokens, or ``None`` when the model has no price."""
+    def cost(self, model: str, **tokens: Unpack[TokenCounts]) -> Decimal | None:
+        """Returns the USD cost of one request's tokens (:func:`token_cost`), or ``None`` for an unpriced model."""
         price = self.price(model)
-        if price is None:
-            return None
-        return token_cost(
-            price,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cache_read_input_tokens=cache_read_input_tokens,
-            cache_creation_input_tokens=cache_creation_input_tokens,
-            batch=batch,
-        )
+        return None if price is None else token_cost(price, **tokens)

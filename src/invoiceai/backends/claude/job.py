@@ -6,15 +6,15 @@ with a truncated, refused or invalid reply, when images must shrink, when the to
 spent, and how usage adds up. ``ClaudeBackend.extract`` and ``aextract`` differ only in how they
 perform the steps.
 
-Steps:
+Steps (defined in :mod:`invoiceai.backends.claude.steps`):
 
-* :class:`NeedTextLayers`, :class:`NeedPdf`, :class:`NeedPages`: read the source; answer with
+* ``NeedTextLayers``, ``NeedPdf``, ``NeedPages``: read the source; answer with
   :meth:`~ExtractionJob.provide_text_layers`, :meth:`~ExtractionJob.provide_pdf`,
   :meth:`~ExtractionJob.provide_pages`.
-* :class:`SendRequest`: call ``messages.create(**params)`` with transport retries; report each
+* ``SendRequest``: call ``messages.create(**params)`` with transport retries; report each
   HTTP attempt with :meth:`~ExtractionJob.record_attempt`, then the reply with
   :meth:`~ExtractionJob.handle_reply` or the final exception with
-  :meth:`~ExtractionJob.handle_failure`.
+  :meth:`~ExtractionJob.handle_failure` (:class:`~invoiceai.backends.claude.call.ApiCall` does).
 """
 
 from __future__ import annotations
@@ -25,10 +25,12 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, NoReturn
 
 from invoiceai.backends.base import BackendResult, T, TokenBudgetExceededError
-from invoiceai.backends.chunking import RequestLimits, budget_for_images, merge_parts, plan_chunks
-from invoiceai.backends.reask import build_reask, reask_allowed, reask_text
-from invoiceai.backends.reply import Reply, parse_reply, reply_usage, validate_payload
-from invoiceai.backends.request import (
+from invoiceai.backends.claude.api_errors import to_backend_error
+from invoiceai.backends.claude.chunking import budget_for_images, merge_parts, plan_chunks
+from invoiceai.backends.claude.ledger import JobLedger
+from invoiceai.backends.claude.reask import build_reask, reask_allowed, reask_text
+from invoiceai.backends.claude.reply import Reply, parse_reply, validate_payload
+from invoiceai.backends.claude.request import (
     TOOL_NAME,
     BuiltRequest,
     ChunkInfo,
@@ -39,7 +41,8 @@ from invoiceai.backends.request import (
     estimate_text_tokens,
     page_contents,
 )
-from invoiceai.backends.retry import classify, to_backend_error
+from invoiceai.backends.claude.retry import classify
+from invoiceai.backends.claude.steps import JobConfig, NeedPages, NeedPdf, NeedTextLayers, SendRequest, Step
 from invoiceai.errors import (
     EmptyDocumentError,
     ExtractionValidationError,
@@ -48,11 +51,11 @@ from invoiceai.errors import (
     RequestRejectedError,
     TruncatedOutputError,
 )
+from invoiceai.secrets import mask_secrets
 from invoiceai.usage import Usage
 
 if TYPE_CHECKING:
-    from invoiceai.backends.models import ModelSpec, ModelState
-    from invoiceai.backends.prices import PriceTable
+    from invoiceai.backends.claude.models import ModelState
     from invoiceai.pages import ImageBudget, Page
 
 __all__ = [
@@ -70,68 +73,6 @@ logger = logging.getLogger("invoiceai.backends")
 # The API names an image limit; if re-rendering below it still fails this often, stop.
 _MAX_IMAGE_SHRINKS = 3
 _PDF_MEDIA_LIMIT_PAGES = 100
-
-
-@dataclasses.dataclass(frozen=True)
-class NeedTextLayers:
-    """Call ``source.text_layers()`` and pass the result to ``provide_text_layers``."""
-
-
-@dataclasses.dataclass(frozen=True)
-class NeedPdf:
-    """Call ``source.pdf_bytes()`` and pass the result to ``provide_pdf``."""
-
-
-@dataclasses.dataclass(frozen=True)
-class NeedPages:
-    """Call ``list(source.render(budget))`` and pass the result to ``provide_pages``."""
-
-    budget: ImageBudget
-
-
-@dataclasses.dataclass(frozen=True)
-class SendRequest:
-    """Call ``messages.create(**params)``.
-
-    Attributes:
-        params: The request, JSON-ready.
-        label: Short description for logs (``doc 3f2a… chunk 1/2 reask 1``).
-    """
-
-    params: dict[str, Any] = dataclasses.field(repr=False)
-    label: str
-
-
-Step = NeedTextLayers | NeedPdf | NeedPages | SendRequest
-
-
-@dataclasses.dataclass(frozen=True)
-class JobConfig:
-    """Everything a job needs to know besides the document and schema.
-
-    Attributes:
-        model: Model id sent to the API.
-        spec: The model's capabilities (detected or from the table).
-        mode: Input mode.
-        max_reasks: Re-asks allowed per request after a schema-invalid reply.
-        token_budget: Input plus output tokens the document may spend.
-        limits: Request size limits.
-        prices: Price table for cost.
-        secrets: Literal values to mask from error messages (the API key).
-        batch: Priced as Message Batches (half price).
-        image_budget: The budget to render at; defaults to the model's (learned limits included).
-    """
-
-    model: str
-    spec: ModelSpec
-    mode: InputMode
-    max_reasks: int
-    token_budget: int
-    limits: RequestLimits
-    prices: PriceTable
-    secrets: tuple[str, ...] = dataclasses.field(default=(), repr=False)
-    batch: bool = False
-    image_budget: ImageBudget | None = None
 
 
 @dataclasses.dataclass
@@ -191,13 +132,8 @@ class ExtractionJob(Generic[T]):
         self._chunk = 0
         self._turn: _Turn | None = None
         self._parts: list[T] = []
-        self._usage = Usage()
-        self._attempts = 0
-        self._request_ids: list[str] = []
-        self._warnings: list[str] = []
-        self._unpriced_warned = False
+        self._ledger = JobLedger(document_id=document_id, model=config.model, prices=config.prices, batch=config.batch)
         self._shrinks = 0
-        self._reply_model: str | None = None
         self._done = False
         if self._mode == "pdf" and not config.spec.pdf_input:
             self._fall_back_to_images(f"{config.model} does not accept PDF input")
@@ -223,12 +159,12 @@ class ExtractionJob(Generic[T]):
     @property
     def attempts(self) -> int:
         """HTTP attempts made so far."""
-        return self._attempts
+        return self._ledger.attempts
 
     @property
     def usage(self) -> Usage:
         """Tokens, requests and cost of every attempt so far."""
-        return self._usage
+        return self._ledger.usage
 
     # -- answers from the loop -------------------------------------------------------------
 
@@ -267,37 +203,19 @@ class ExtractionJob(Generic[T]):
 
     def record_attempt(self, *, request_id: str | None, error: BaseException | None, elapsed: float) -> None:
         """Counts one HTTP attempt (successful or not) and logs it at DEBUG."""
-        self._attempts += 1
-        if request_id:
-            self._request_ids.append(request_id)
-        if error is not None:
-            self._usage = self._usage + Usage(requests=1)
-        logger.debug(
-            "%s: attempt %d %s request_id=%s in %.2fs",
-            self._label(),
-            self._attempts,
-            "ok" if error is None else f"failed ({_describe(error)})",
-            request_id,
-            elapsed,
-        )
+        self._ledger.record_attempt(self._label(), request_id=request_id, error=error, elapsed=elapsed)
 
     def handle_reply(self, message: Mapping[str, Any]) -> None:
         """Receives a successful reply (``Message.model_dump()``) and decides what follows."""
         turn = self._current_turn()
         reply = parse_reply(message, tool_name=None if self._structured else TOOL_NAME)
-        config = self._config
-        usage, priced = reply_usage(reply, prices=config.prices, model=config.model, batch=config.batch)
-        self._usage = self._usage + usage
-        if not priced and not self._unpriced_warned:
-            self._unpriced_warned = True
-            self._warn(f"no price known for {self._config.model}; cost_usd counts 0 (pass prices= to set one)")
-        self._reply_model = reply.model or self._reply_model
+        self._ledger.add_reply(self._label(), reply)
         turn.last_input_tokens = reply.input_tokens + reply.cache_read_input_tokens + reply.cache_creation_input_tokens
 
         if reply.outcome == "refusal":
             because = f": {reply.refusal}" if reply.refusal else ""
             raise RefusalError(
-                self._mask(f"Claude declined to extract this document{because}."), **self._context_fields()
+                self._mask(f"Claude declined to extract this document{because}."), **self._ledger.context()
             )
         if reply.outcome == "truncated":
             self._retry_larger(turn, reply)
@@ -325,7 +243,7 @@ class ExtractionJob(Generic[T]):
         error = to_backend_error(
             exc, attempts=call_attempts, document_id=self._document_id, secrets=self._config.secrets
         )
-        error.attempts = self._attempts
+        error.attempts = self._ledger.attempts
         raise error from exc
 
     def handle_cooldown_overrun(self, seconds: float) -> NoReturn:
@@ -333,22 +251,14 @@ class ExtractionJob(Generic[T]):
         raise RateLimitError(
             f"The Claude API asked every request to wait {seconds:.1f}s more (retry-after), longer than the "
             "retry time budget allows. Lower concurrency or raise max_retry_seconds.",
-            **self._context_fields(),
+            **self._ledger.context(),
         )
 
     def result(self) -> BackendResult[T]:
         """Returns the merged result once :meth:`next_step` returned ``None``."""
         if not self._done:
             raise RuntimeError("the extraction is not finished")
-        return BackendResult(
-            data=merge_parts(self._parts),
-            usage=self._usage,
-            model=self._reply_model or self._config.model,
-            attempts=self._attempts,
-            request_ids=tuple(self._request_ids),
-            warnings=tuple(self._warnings),
-            chunks=len(self._chunks or ()),
-        )
+        return self._ledger.result(merge_parts(self._parts), chunks=len(self._chunks or ()))
 
     # -- decisions ---------------------------------------------------------------------------
 
@@ -413,7 +323,7 @@ class ExtractionJob(Generic[T]):
                 pages=contents,
                 chunk=info,
             )
-        if self._chunk > 0 or self._attempts > 0:
+        if self._chunk > 0 or self._ledger.attempts > 0:
             self._check_budget(built.estimated_input_tokens)
         return _Turn(base=built, params=built.params, max_tokens=max_tokens)
 
@@ -423,15 +333,15 @@ class ExtractionJob(Generic[T]):
             raise TruncatedOutputError(
                 f"The reply was cut off at max_tokens={turn.max_tokens} even after a retry with a larger budget; "
                 "split the document (pages=) or use a schema with fewer fields.",
-                **self._context_fields(),
+                **self._ledger.context(),
             )
         larger = min(cap, max(turn.max_tokens * 2, turn.max_tokens + 4096))
-        spent = self._tokens_spent()
+        spent = self._ledger.tokens_spent()
         if spent + turn.last_input_tokens + larger > self._config.token_budget:
             raise TruncatedOutputError(
                 f"The reply was cut off at max_tokens={turn.max_tokens}, and a larger retry would exceed the "
                 f"document's token budget ({spent} of {self._config.token_budget} spent).",
-                **self._context_fields(),
+                **self._ledger.context(),
             )
         turn.bumped = True
         turn.max_tokens = larger
@@ -444,7 +354,7 @@ class ExtractionJob(Generic[T]):
         allowed, reason = reask_allowed(
             reasks_done=turn.reasks,
             max_reasks=self._config.max_reasks,
-            tokens_spent=self._tokens_spent(),
+            tokens_spent=self._ledger.tokens_spent(),
             next_request_tokens=next_tokens,
             token_budget=self._config.token_budget,
         )
@@ -452,7 +362,7 @@ class ExtractionJob(Generic[T]):
             raise ExtractionValidationError(
                 f"Claude's reply did not match {self._schema.__name__}: {reason}.",
                 errors=[self._mask(error) for error in errors],
-                **self._context_fields(),
+                **self._ledger.context(),
             )
         turn.reasks += 1
         turn.params = build_reask(turn.base.params, reply, errors)
@@ -465,7 +375,7 @@ class ExtractionJob(Generic[T]):
         if len(chunk) <= 1 or self._mode == "pdf":
             raise RequestRejectedError(
                 "The request exceeded the model's context window; send fewer pages (pages=) or a smaller schema.",
-                **self._context_fields(),
+                **self._ledger.context(),
             )
         middle = chunk.start + len(chunk) // 2
         chunks[self._chunk : self._chunk + 1] = [range(chunk.start, middle), range(middle, chunk.stop)]
@@ -493,22 +403,17 @@ class ExtractionJob(Generic[T]):
         return True
 
     def _check_budget(self, next_tokens: int) -> None:
-        spent = self._tokens_spent()
+        spent = self._ledger.tokens_spent()
         if spent + next_tokens > self._config.token_budget:
             raise TokenBudgetExceededError(
                 f"The document's token budget ({self._config.token_budget}) is spent ({spent} used) before all of "
                 "it was extracted; raise token_budget or send fewer pages.",
-                **self._context_fields(),
+                **self._ledger.context(),
             )
-
-    def _tokens_spent(self) -> int:
-        return self._usage.total_input_tokens + self._usage.output_tokens
 
     def _mask(self, text: str) -> str:
         # Model output is quoted in some messages; a key echoed back must not survive.
-        for secret in self._config.secrets:
-            text = text.replace(secret, "***")
-        return text
+        return mask_secrets(text, self._config.secrets)
 
     def _current_turn(self) -> _Turn:
         if self._turn is None:
@@ -525,8 +430,7 @@ class ExtractionJob(Generic[T]):
         self._warn(message)
 
     def _warn(self, message: str) -> None:
-        self._warnings.append(message)
-        logger.debug("%s: %s", self._label(), message)
+        self._ledger.warn(self._label(), message)
 
     def _label(self) -> str:
         document = (self._document_id or "?")[:12]
@@ -535,18 +439,3 @@ class ExtractionJob(Generic[T]):
         if self._turn is not None and self._turn.reasks:
             label += f" reask {self._turn.reasks}"
         return label
-
-    def _context_fields(self) -> dict[str, Any]:
-        return {
-            "document_id": self._document_id,
-            "attempts": self._attempts,
-            "request_id": self._request_ids[-1] if self._request_ids else None,
-        }
-
-
-def _describe(exc: BaseException) -> str:
-    status = getattr(exc, "status_code", None)
-    if status is None:
-        return type(exc).__name__
-    code = getattr(exc, "error_code", None) or getattr(exc, "type", None)
-    return f"{status} {code}" if code else str(status)

@@ -14,8 +14,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from invoiceai.backends.reply import Reply
-from invoiceai.backends.request import TOOL_NAME
+from invoiceai.backends.claude.reply import Reply
+from invoiceai.backends.claude.request import TOOL_NAME
 
 __all__ = ["build_reask", "reask_allowed", "reask_text"]
 
@@ -37,7 +37,7 @@ def build_reask(base: Mapping[str, Any], failed: Reply, errors: Sequence[str]) -
     Args:
         base: The original request's ``messages.create`` arguments (not modified).
         failed: The reply that failed validation.
-        errors: The validation errors, as produced by :func:`invoiceai.backends.reply.format_errors`.
+        errors: The validation errors, as produced by :func:`invoiceai.backends.claude.reply.format_errors`.
     """
     params = copy.copy(dict(base))
     original = list(base["messages"])[:1]  # the document turn only, never earlier re-asks

@@ -1,0 +1,316 @@
+"""``ClaudeBackend``: structured extraction through the Claude Messages API.
+
+Every decision is made by :class:`~invoiceai.backends.claude.job.ExtractionJob`,
+:class:`~invoiceai.backends.claude.call.ApiCall` and the pure modules they use; this module only
+performs the steps, once synchronously and once asynchronously.
+
+Clients. Pass an ``anthropic.Anthropic`` / ``AsyncAnthropic`` (or a Bedrock or Vertex variant)
+as ``client=`` / ``async_client=``, or let the backend build one on first use from
+``api_key=`` or ``ANTHROPIC_API_KEY`` and ``base_url=`` or ``ANTHROPIC_BASE_URL``. Constructor
+arguments win over the environment. The SDK's own retries are always off (``max_retries=0``,
+set on a copy of an injected client), because this backend retries with its own policy and
+attempts must never multiply. ``import anthropic`` happens on first use, not on import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import threading
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from invoiceai.backends.base import BackendResult, ExtractOptions, T
+from invoiceai.backends.claude.call import ApiCall
+from invoiceai.backends.claude.chunking import RequestLimits
+from invoiceai.backends.claude.clients import Clients
+from invoiceai.backends.claude.clock import SYSTEM_CLOCK, Clock
+from invoiceai.backends.claude.detect import CapabilityDetector
+from invoiceai.backends.claude.job import ExtractionJob
+from invoiceai.backends.claude.models import ModelSpec, ModelState
+from invoiceai.backends.claude.prices import Price, PriceTable
+from invoiceai.backends.claude.request import INPUT_MODES, PROMPT_VERSION, InputMode, api_schema
+from invoiceai.backends.claude.retry import CallRetry, Cooldown, RetryPolicy
+from invoiceai.backends.claude.slots import RequestSlots
+from invoiceai.backends.claude.steps import JobConfig, SendRequest, read_source
+from invoiceai.config import Settings
+from invoiceai.errors import ConfigurationError, InvoiceAIError
+from invoiceai.pages import ImageBudget
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+    from typing_extensions import Unpack
+
+    from invoiceai.pages import PageSource
+
+__all__ = ["ClaudeBackend"]
+
+
+class ClaudeBackend:
+    """Extracts typed data from pages with a Claude model.
+
+    Args:
+        model: Model id; defaults to ``settings.model`` (:data:`invoiceai.config.DEFAULT_MODEL`).
+        settings: Retry, re-ask, budget and timeout settings; defaults to ``Settings.load()``.
+        client: An injected ``anthropic.Anthropic``, ``AnthropicBedrock`` or ``AnthropicVertex``
+            (an async client is accepted here too). Never closed by the backend.
+        async_client: An injected ``anthropic.AsyncAnthropic`` or async Bedrock / Vertex client.
+        api_key: Key for a client built by the backend; defaults to ``ANTHROPIC_API_KEY``.
+        base_url: API address for a client built by the backend; defaults to
+            ``ANTHROPIC_BASE_URL``, then the public API.
+        mode: ``images`` (default), ``images+text`` (adds born-digital text layers as hints),
+            ``text`` (text layers only; images for pages without one) or ``pdf`` (one native
+            PDF document block; falls back to images when the source is not a PDF or too large).
+        prices: Prices that override :data:`~invoiceai.backends.claude.prices.DEFAULT_PRICES` per
+            model, or a whole :class:`~invoiceai.backends.claude.prices.PriceTable`.
+        retry: Transport retry policy; defaults to one built from ``settings``.
+        limits: Request size limits and pages per request.
+        detect_capabilities: Ask the API (``models.retrieve``) what the model supports, once per
+            model; otherwise use the known-model table only.
+        model_state: Where detected capabilities and learned image limits are kept; pass one
+            instance to several backends to share them.
+        max_image_budget: Caps the model's image budget, to spend fewer tokens per page (for
+            example ``ImageBudget(1568, 1_150_000)`` on a model that accepts more).
+        max_concurrent_requests: Requests this backend has in flight at once, whatever the number
+            of documents in progress; 0 for no cap. Defaults to
+            ``Settings.max_concurrent_requests``. Set it to the account's concurrency so a batch
+            keeps exactly that many requests in flight while other documents render.
+        clock: Where retry waits and the 429 cooldown read the time and sleep; tests pass a fake
+            (:class:`~invoiceai.backends.claude.clock.Clock`) so that no test waits for real.
+    """
+
+    name = "claude"
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        settings: Settings | None = None,
+        client: Any = None,
+        async_client: Any = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        mode: InputMode = "images",
+        prices: Mapping[str, Price] | PriceTable | None = None,
+        retry: RetryPolicy | None = None,
+        limits: RequestLimits | None = None,
+        detect_capabilities: bool = True,
+        model_state: ModelState | None = None,
+        max_image_budget: ImageBudget | None = None,
+        max_concurrent_requests: int | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        if mode not in INPUT_MODES:
+            raise ConfigurationError(f"Unknown input mode {mode!r}; choose one of {list(INPUT_MODES)}.")
+        self._settings = settings = settings or Settings.load()
+        self.model = (model or settings.model).strip()
+        if not self.model:
+            raise ConfigurationError("The model id must not be empty.")
+        self.mode: InputMode = mode
+        self._retry = retry or RetryPolicy.from_settings(settings)
+        self._limits = limits or RequestLimits()
+        self._prices = prices if isinstance(prices, PriceTable) else PriceTable(prices)
+        self._state = model_state or ModelState()
+        self._detector = CapabilityDetector(self.model, self._state, enabled=detect_capabilities)
+        self._max_budget = max_image_budget
+        self._clock = clock
+        self._cooldown = Cooldown(clock)
+        cap = settings.max_concurrent_requests if max_concurrent_requests is None else max_concurrent_requests
+        self._slots = RequestSlots(cap)
+        self._clients = Clients(
+            client=client,
+            async_client=async_client,
+            api_key=api_key,
+            base_url=base_url,
+            timeout=settings.request_timeout,
+        )
+        self._lock = threading.Lock()
+        self._schemas: dict[type[Any], dict[str, Any]] = {}
+
+    def __repr__(self) -> str:
+        return f"ClaudeBackend(model={self.model!r}, mode={self.mode!r})"
+
+    # -- the Backend protocol ----------------------------------------------------------------
+
+    def image_budget(self) -> ImageBudget:
+        """Returns the budget pages are rendered to: the model's, capped by limits learned at run time."""
+        budget = self._state.budget(self.model)
+        cap = self._max_budget
+        if cap is None:
+            return budget
+        return ImageBudget(
+            max_long_edge=min(budget.max_long_edge, cap.max_long_edge),
+            max_pixels=min(budget.max_pixels, cap.max_pixels),
+            max_bytes=min(budget.max_bytes, cap.max_bytes),
+            max_side=min(budget.max_side, cap.max_side),
+        )
+
+    def fingerprint(self) -> str:
+        """Returns everything besides document and schema that changes the answer, as one string."""
+        text = f"claude;model={self.model};prompt={PROMPT_VERSION};mode={self.mode};pages={self._limits.max_pages}"
+        if self._max_budget is not None:
+            text += f";image={self._max_budget.max_long_edge}x{self._max_budget.max_pixels}"
+        return text
+
+    def extract(self, source: PageSource, schema: type[T], **options: Unpack[ExtractOptions]) -> BackendResult[T]:
+        """Extracts ``schema`` from ``source``; see :meth:`invoiceai.backends.base.Backend.extract`.
+
+        Raises:
+            ConfigurationError: No API key (``ANTHROPIC_API_KEY``) or only an async client.
+            BackendError: The API failed in a way retries could not fix (a typed subclass).
+            ExtractionValidationError: No reply matched the schema within the re-ask budget.
+        """
+        client = self._clients.sync()
+        job = self._new_job(source, schema, self._detector.spec(client), options)
+        with _usage_on_errors(job):
+            while (step := job.next_step()) is not None:
+                if isinstance(step, SendRequest):
+                    self._send(client, self._call(job, step))
+                else:
+                    read_source(job, source, step)
+        return job.result()
+
+    async def aextract(
+        self, source: PageSource, schema: type[T], **options: Unpack[ExtractOptions]
+    ) -> BackendResult[T]:
+        """Async twin of :meth:`extract`.
+
+        With only a sync client injected, the sync path runs in a worker thread.
+        """
+        client = await self._clients.async_or_none()
+        if client is None:
+            return await asyncio.to_thread(lambda: self.extract(source, schema, **options))
+        job = self._new_job(source, schema, await self._detector.aspec(client), options)
+        with _usage_on_errors(job):
+            while (step := job.next_step()) is not None:
+                if isinstance(step, SendRequest):
+                    await self._asend(client, self._call(job, step))
+                else:
+                    # Rendering is CPU-bound (and pdfium is serialised): keep it off the event loop.
+                    await asyncio.to_thread(read_source, job, source, step)
+        return job.result()
+
+    def close(self) -> None:
+        """Closes the sync client this backend built (an injected one stays open).
+
+        The backend stays usable: a later call builds a new client.
+        """
+        self._clients.close()
+
+    async def aclose(self) -> None:
+        """Closes the clients this backend built, sync and async (injected ones stay open)."""
+        await self._clients.aclose()
+
+    def __enter__(self) -> ClaudeBackend:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> ClaudeBackend:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- the I/O of one request: hold a slot, wait, send (every decision is the ApiCall's) ------
+
+    def _send(self, client: Any, call: ApiCall) -> None:
+        import anthropic
+
+        while True:
+            with self._slots.hold():
+                while pause := call.pause():
+                    self._clock.sleep(pause)
+                try:
+                    message = client.messages.create(**call.begin(), timeout=self._settings.request_timeout)
+                except anthropic.AnthropicError as exc:
+                    call.failed(exc)
+                else:
+                    call.sent(message)
+            if (wait := call.wait()) is None:
+                call.finish()
+                return
+            self._clock.sleep(wait)
+
+    async def _asend(self, client: Any, call: ApiCall) -> None:
+        import anthropic
+
+        while True:
+            async with self._slots.ahold():
+                while pause := call.pause():
+                    await self._clock.asleep(pause)
+                try:
+                    message = await client.messages.create(**call.begin(), timeout=self._settings.request_timeout)
+                except anthropic.AnthropicError as exc:
+                    call.failed(exc)
+                else:
+                    call.sent(message)
+            if (wait := call.wait()) is None:
+                call.finish()
+                return
+            await self._clock.asleep(wait)
+
+    # -- shared, no I/O ------------------------------------------------------------------------
+
+    def _call(self, job: ExtractionJob[Any], step: SendRequest) -> ApiCall:
+        retry = CallRetry(self._retry, self._cooldown, clock=self._clock, label=step.label)
+        return ApiCall(job, step, retry, clock=self._clock)
+
+    def _new_job(
+        self,
+        source: PageSource,
+        schema: type[T],
+        spec: ModelSpec,
+        options: ExtractOptions,
+    ) -> ExtractionJob[T]:
+        config = JobConfig(
+            model=self.model,
+            spec=spec,
+            mode=self.mode,
+            max_reasks=self._settings.max_reasks,
+            token_budget=self._settings.token_budget,
+            limits=_limits_for(self._limits, spec),
+            prices=self._prices,
+            secrets=self._clients.secrets(),
+            image_budget=self.image_budget(),
+        )
+        job: ExtractionJob[T] = ExtractionJob(
+            config=config,
+            schema=schema,
+            schema_json=self._schema_json(schema),
+            document_id=options.get("document_id") or source.document_id,
+            page_count=source.page_count,
+            state=self._state,
+            validation_context=options.get("validation_context"),
+        )
+        for note in self._detector.notes:
+            job.warn(note)
+        return job
+
+    def _schema_json(self, schema: type[BaseModel]) -> dict[str, Any]:
+        with self._lock:
+            cached = self._schemas.get(schema)
+        if cached is None:
+            cached = api_schema(schema)
+            with self._lock:
+                self._schemas[schema] = cached
+        return cached
+
+
+def _limits_for(limits: RequestLimits, spec: ModelSpec) -> RequestLimits:
+    if spec.max_images >= limits.max_images:
+        return limits
+    return dataclasses.replace(limits, max_images=spec.max_images)
+
+
+@contextlib.contextmanager
+def _usage_on_errors(job: ExtractionJob[Any]) -> Iterator[None]:
+    # A failed document still cost tokens: the extractor reports them from ``error.usage``
+    # (``ExtractionFailure.usage``).
+    try:
+        yield
+    except InvoiceAIError as exc:
+        exc.usage = job.usage
+        raise

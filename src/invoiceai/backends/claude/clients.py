@@ -1,0 +1,155 @@
+"""The anthropic clients a :class:`~invoiceai.backends.claude.ClaudeBackend` talks through.
+
+Injected clients are used as given (minus SDK retries) and never closed; the backend builds its
+own only for a side (sync or async) that was not injected at all, from ``api_key=`` or
+``ANTHROPIC_API_KEY`` and ``base_url=`` or ``ANTHROPIC_BASE_URL`` (constructor arguments win).
+An async client's connections belong to the event loop that opened them, so one is built per
+loop and dropped with it. ``import anthropic`` happens on first use, not on import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import sys
+import threading
+import weakref
+from typing import Any
+
+from invoiceai.errors import ConfigurationError
+
+__all__ = ["Clients"]
+
+# Where the SDK's clients keep credentials: Anthropic (api_key, auth_token), Vertex
+# (access_token), Bedrock (aws_secret_key, aws_session_token).
+_CLIENT_SECRET_ATTRIBUTES = ("api_key", "auth_token", "access_token", "aws_secret_key", "aws_session_token")
+
+
+class Clients:
+    """Injected and built clients, sync and async. Thread-safe.
+
+    Args:
+        client: An injected sync client (an async one is taken as ``async_client``).
+        async_client: An injected async client.
+        api_key: Key for built clients; defaults to ``ANTHROPIC_API_KEY``.
+        base_url: API address for built clients; defaults to ``ANTHROPIC_BASE_URL``.
+        timeout: Request timeout of built clients, in seconds.
+    """
+
+    def __init__(
+        self, *, client: Any, async_client: Any, api_key: str | None, base_url: str | None, timeout: float
+    ) -> None:
+        self._api_key = api_key
+        self._base_url = base_url
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._injected: Any = None
+        self._injected_async: Any = None
+        self._client: Any = None
+        self._owned: Any = None
+        self._owned_async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+        if client is not None:
+            if _is_async_client(client):
+                async_client = async_client or client
+            else:
+                self._injected = self._client = _without_sdk_retries(client)
+        if async_client is not None:
+            if not _is_async_client(async_client):
+                raise ConfigurationError("async_client= must be an async Anthropic client (AsyncAnthropic, ...).")
+            self._injected_async = _without_sdk_retries(async_client)
+
+    def secrets(self) -> tuple[str, ...]:
+        """Returns every credential value these clients may hold, to mask from messages."""
+        values = [self._api_key, os.environ.get("ANTHROPIC_API_KEY"), os.environ.get("ANTHROPIC_AUTH_TOKEN")]
+        # An injected client may hold the only copy of the credentials (api_key=... passed to it).
+        for client in (self._injected, self._injected_async):
+            if client is not None:
+                values += [getattr(client, name, None) for name in _CLIENT_SECRET_ATTRIBUTES]
+        return tuple(dict.fromkeys(value for value in values if isinstance(value, str) and value))
+
+    def sync(self) -> Any:
+        """Returns the sync client, building it on first use.
+
+        Raises:
+            ConfigurationError: Only an async client was injected, or there is no API key.
+        """
+        if self._client is not None:
+            return self._client
+        if self._injected_async is not None:
+            raise ConfigurationError(
+                "ClaudeBackend was given only an async client; call aextract(), or pass a sync client= too."
+            )
+        kwargs = self._kwargs()  # a missing key fails here, before the slow SDK import
+        with self._lock:
+            if self._client is None:
+                import anthropic
+
+                self._client = self._owned = anthropic.Anthropic(**kwargs)
+            return self._client
+
+    async def async_or_none(self) -> Any:
+        """Returns the async client for the running loop, or ``None`` to run the injected sync one in a thread."""
+        if self._injected_async is not None:
+            return self._injected_async  # the caller owns its event loop
+        if self._injected is not None:
+            return None
+        loop = asyncio.get_running_loop()
+        kwargs = self._kwargs()  # a missing key fails here, before the slow SDK import
+        if "anthropic" not in sys.modules:
+            # The first import takes a second or more: keep it off the event loop.
+            await asyncio.to_thread(importlib.import_module, "anthropic")
+        with self._lock:
+            client = self._owned_async.get(loop)
+            if client is None:
+                import anthropic
+
+                client = self._owned_async[loop] = anthropic.AsyncAnthropic(**kwargs)
+            return client
+
+    def close(self) -> None:
+        """Closes the sync client built here (an injected one stays open); a later call builds a new one."""
+        with self._lock:
+            owned, self._owned = self._owned, None
+            if owned is not None and self._client is owned:
+                self._client = None
+        if owned is not None:
+            owned.close()
+
+    async def aclose(self) -> None:
+        """Closes the clients built here for the sync side and for the running loop."""
+        self.close()
+        with self._lock:
+            owned = self._owned_async.pop(asyncio.get_running_loop(), None)
+        if owned is not None:
+            await owned.close()
+
+    def _kwargs(self) -> dict[str, Any]:
+        key = self._api_key or os.environ.get("ANTHROPIC_API_KEY")
+        if not key and not os.environ.get("ANTHROPIC_AUTH_TOKEN"):
+            raise ConfigurationError(
+                "No Claude API key: set the ANTHROPIC_API_KEY environment variable, "
+                "or pass api_key= or client= to ClaudeBackend."
+            )
+        kwargs: dict[str, Any] = {"max_retries": 0, "timeout": self._timeout}
+        if key:
+            kwargs["api_key"] = key
+        if self._base_url:
+            kwargs["base_url"] = self._base_url
+        return kwargs
+
+
+def _is_async_client(client: Any) -> bool:
+    import anthropic
+
+    names = [name for name in dir(anthropic) if name.startswith("AsyncAnthropic")]
+    classes = tuple(value for value in (getattr(anthropic, name) for name in names) if isinstance(value, type))
+    return isinstance(client, classes)
+
+
+def _without_sdk_retries(client: Any) -> Any:
+    # A copy with max_retries=0: the caller's client keeps its own settings.
+    with_options = getattr(client, "with_options", None)
+    if callable(with_options) and getattr(client, "max_retries", 0) != 0:
+        return with_options(max_retries=0)
+    return client
