@@ -60,7 +60,10 @@ def write_pdf(objects: Iterable[bytes], *, root: int = 1, trailer_extra: bytes =
     out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(offsets) + 1))
     for offset in offsets:
         out.write(b"%010d 00000 n \n" % offset)
-    out.write(b"trailer\n<< /Size %d /Root %d 0 R %s>>\nstartxref\n%d\n%%%%EOF\n" % (len(offsets) + 1, root, trailer_extra, xref))
+    out.write(
+        b"trailer\n<< /Size %d /Root %d 0 R %s>>\nstartxref\n%d\n%%%%EOF\n"
+        % (len(offsets) + 1, root, trailer_extra, xref)
+    )
     return out.getvalue()
 
 
@@ -222,13 +225,12 @@ class TricklingServer:
         self._thread.start()
 
     def _accept(self) -> None:
-        import socket
         import threading
 
         while not self._stop.is_set():
             try:
                 connection, _ = self._listener.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
