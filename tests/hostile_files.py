@@ -117,7 +117,10 @@ def many_pages_pdf(count: int = 100_000) -> bytes:
     """``count`` distinct pages sharing one small content stream."""
     first_page = 5
     kids = b" ".join(b"%d 0 R" % (first_page + i) for i in range(count))
-    page = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 3 0 R /Resources << /Font << /F1 4 0 R >> >> >>"
+    page = (
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 3 0 R "
+        b"/Resources << /Font << /F1 4 0 R >> >> >>"
+    )
 
     def objects() -> Iterator[bytes]:
         yield b"<< /Type /Catalog /Pages 2 0 R >>"
