@@ -33,7 +33,7 @@ import pytest
 SOURCE = Path(__file__).resolve().parent.parent / "src" / "invoiceai"
 PACKAGE = "invoiceai"
 
-BOTTOM = frozenset({"errors", "config", "pages", "usage", "schema", "plugins", "secrets", "_version"})
+BOTTOM = frozenset({"errors", "config", "pages", "usage", "schema", "plugins", "secrets", "lazy", "_version"})
 """The bottom layer: value types, rules and settings, with no I/O."""
 
 _EVERYTHING_BUT_CLI = frozenset(
@@ -43,18 +43,19 @@ ANY = frozenset(_EVERYTHING_BUT_CLI | {"cli", ""})
 
 ALLOWED: dict[str, frozenset[str]] = {
     # "" is the top package, invoiceai/__init__.py: it imports the exceptions and the version
-    # eagerly (both cheap) and everything else lazily, by name, in __getattr__.
-    "": frozenset({"errors", "_version"}),
+    # eagerly (both cheap), and the lazy-export helper; everything else lazily, by name.
+    "": frozenset({"errors", "_version", "lazy"}),
     "__main__": ANY,
     "errors": frozenset(),
     "_version": frozenset(),
+    "lazy": frozenset(),
     "config": frozenset({"errors"}),
     "pages": frozenset({"errors"}),
     "usage": frozenset({"errors"}),
     "plugins": frozenset({"errors"}),
     "secrets": frozenset({"errors"}),
     "schema": frozenset({"errors", "config", "pages", "usage"}),
-    "einvoice": frozenset({"schema", "errors"}),
+    "einvoice": frozenset({"schema", "errors", "lazy"}),
     "documents": BOTTOM,
     "render": BOTTOM | {"documents", "einvoice"},
     "backends": BOTTOM,

@@ -171,4 +171,4 @@ def test_document_type_values_are_the_exported_literal() -> None:
 def test_exporting_the_contract_keeps_import_invoiceai_cheap() -> None:
     code = "import sys, invoiceai; print(sorted(m for m in sys.modules if m.startswith('invoiceai')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "['invoiceai', 'invoiceai._version', 'invoiceai.errors']"
+    assert out.strip() == "['invoiceai', 'invoiceai._version', 'invoiceai.errors', 'invoiceai.lazy']"

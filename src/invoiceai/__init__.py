@@ -19,8 +19,7 @@ needs them runs.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from invoiceai._version import __version__
 from invoiceai.errors import (
@@ -56,6 +55,7 @@ from invoiceai.errors import (
     UnsupportedSchemaError,
     WrongPasswordError,
 )
+from invoiceai.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from invoiceai.backends.base import Backend, BackendResult
@@ -182,14 +182,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'invoiceai' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY, __all__)

@@ -58,18 +58,29 @@ class ImageBudget:
         by_area = math.sqrt(self.max_pixels / (width * height))
         return min(by_edge, by_area)
 
-    def fit(self, width: float, height: float, *, allow_upscale: bool = False) -> tuple[int, int]:
-        """Returns the integer pixel size of the image scaled into the budget.
+    def fit(
+        self, width: float, height: float, *, allow_upscale: bool = False, max_scale: float | None = None
+    ) -> tuple[int, int]:
+        """Returns the largest integer pixel size of the image scaled into the budget.
 
-        The aspect ratio is kept to within one pixel and neither side drops below 1.
+        Both sides are scaled alike and floored, so the aspect ratio holds to within one pixel,
+        and neither side drops below 1. The result is always inside the budget: when a sliver
+        (say 1 x 900) has its short side rounded *up* to one pixel, the area can exceed
+        ``max_pixels``, and the long side is then shortened to make room.
+
+        Args:
+            width: Source width (pixels, or points for PDF pages).
+            height: Source height.
+            allow_upscale: Whether the result may be larger than the source (vector pages).
+            max_scale: An upper bound on the scale, if any.
         """
         scale = self.scale_for(width, height)
         if not allow_upscale:
             scale = min(scale, 1.0)
-        new_width = max(1, math.floor(width * scale))
-        new_height = max(1, math.floor(height * scale))
-        # Clamping a sliver's short side up to 1 px can push the area over the budget: take the
-        # excess off the long side.
+        if max_scale is not None:
+            scale = min(scale, max_scale)
+        new_width = max(1, min(self.long_edge, math.floor(width * scale)))
+        new_height = max(1, min(self.long_edge, math.floor(height * scale)))
         if new_width * new_height > self.max_pixels:
             if new_width >= new_height:
                 new_width = max(1, self.max_pixels // new_height)

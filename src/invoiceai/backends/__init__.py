@@ -11,8 +11,7 @@ first attribute access, and the anthropic SDK only when a backend first talks to
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from invoiceai.backends.base import Backend, BackendResult, ExtractOptions, TokenBudgetExceededError
 from invoiceai.backends.registry import (
@@ -23,6 +22,7 @@ from invoiceai.backends.registry import (
     create_backend,
     get_backend_factory,
 )
+from invoiceai.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from invoiceai.backends.claude import (
@@ -62,14 +62,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    # Every name of __all__ not defined above comes from the Claude package, imported on first use.
-    if name not in __all__:
-        raise AttributeError(f"module 'invoiceai.backends' has no attribute {name!r}")
-    value = getattr(importlib.import_module("invoiceai.backends.claude"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+# Every name of __all__ not defined above comes from the Claude package, imported on first use.
+__getattr__, __dir__ = lazy_exports(
+    __name__, globals(), dict.fromkeys(set(__all__) - set(globals()), "invoiceai.backends.claude"), __all__
+)

@@ -22,9 +22,9 @@ PDFs live in :mod:`invoiceai.render.pdf`: the invoice XML attached to a PDF
 
 from __future__ import annotations
 
-import importlib
-import warnings
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from invoiceai.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from invoiceai.einvoice.compare import CROSS_CHECK_RULE, compare_invoices
@@ -77,23 +77,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    new_home = _MOVED.get(name)
-    if new_home is not None:
-        warnings.warn(
-            f"invoiceai.einvoice.{name} is deprecated: import it from {new_home} "
-            f"(from {new_home} import {name}); the old name will be removed.",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        return getattr(importlib.import_module(new_home), name)
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'invoiceai.einvoice' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY, __all__, moved=_MOVED)

@@ -49,3 +49,8 @@ def add(parent: etree._Element, tag: str, text: str | Decimal | None = None, **a
     for name, value in attributes.items():
         child.set(name, xml_text(value))
     return child
+
+
+def add_present(parent: etree._Element, tag: str, text: str | Decimal | None) -> etree._Element | None:
+    """Appends a child element holding ``text`` only when there is a value (BT fields are optional)."""
+    return None if text is None or text == "" else add(parent, tag, text)

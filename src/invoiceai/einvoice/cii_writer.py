@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from invoiceai.einvoice._build import add, date_102
+from invoiceai.einvoice._build import add, add_present, date_102
 from invoiceai.einvoice.requirements import Plan, PlannedLine
 from invoiceai.einvoice.syntax import CII_NS
 from invoiceai.einvoice.ubl_reader import looks_like_iban
@@ -51,8 +51,7 @@ def write_cii(plan: Plan) -> bytes:
         _line(trade, line)
 
     agreement = add(trade, _RAM + "ApplicableHeaderTradeAgreement")
-    if invoice.buyer_reference:
-        add(agreement, _RAM + "BuyerReference", invoice.buyer_reference)
+    add_present(agreement, _RAM + "BuyerReference", invoice.buyer_reference)
     _party(add(agreement, _RAM + "SellerTradeParty"), invoice.seller, seller=True)
     _party(add(agreement, _RAM + "BuyerTradeParty"), invoice.buyer, seller=False)
     if invoice.purchase_order:
@@ -127,22 +126,17 @@ def _party(element: etree._Element, party: Party, *, seller: bool) -> None:
 
 
 def _address(element: etree._Element, address: Address) -> None:
-    if address.postal_code:
-        add(element, _RAM + "PostcodeCode", address.postal_code)
-    if address.street:
-        add(element, _RAM + "LineOne", address.street)
-    if address.city:
-        add(element, _RAM + "CityName", address.city)
+    add_present(element, _RAM + "PostcodeCode", address.postal_code)
+    add_present(element, _RAM + "LineOne", address.street)
+    add_present(element, _RAM + "CityName", address.city)
     add(element, _RAM + "CountryID", address.country_code)
-    if address.region:
-        add(element, _RAM + "CountrySubDivisionName", address.region)
+    add_present(element, _RAM + "CountrySubDivisionName", address.region)
 
 
 def _settlement(settlement: etree._Element, plan: Plan) -> None:
     invoice = plan.invoice
     payment = invoice.payment
-    if payment.reference:
-        add(settlement, _RAM + "PaymentReference", payment.reference)
+    add_present(settlement, _RAM + "PaymentReference", payment.reference)
     add(settlement, _RAM + "InvoiceCurrencyCode", invoice.currency)
     account = payment.iban or payment.account_number
     if account:
@@ -171,8 +165,7 @@ def _settlement(settlement: etree._Element, plan: Plan) -> None:
         _allowance_charge(settlement, entry.charge, entry.amount, entry.category, entry.rate)
     if payment.terms or invoice.due_date:
         terms = add(settlement, _RAM + "SpecifiedTradePaymentTerms")
-        if payment.terms:
-            add(terms, _RAM + "Description", payment.terms)
+        add_present(terms, _RAM + "Description", payment.terms)
         if invoice.due_date:
             _date(add(terms, _RAM + "DueDateDateTime"), invoice.due_date)
     totals = add(settlement, _RAM + "SpecifiedTradeSettlementHeaderMonetarySummation")

@@ -10,7 +10,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from invoiceai.einvoice._build import add
+from invoiceai.einvoice._build import add, add_present
 from invoiceai.einvoice.cii_writer import EN16931_GUIDELINE
 from invoiceai.einvoice.requirements import Plan, PlannedLine
 from invoiceai.einvoice.syntax import UBL_CREDIT_NOTE_NS, UBL_INVOICE_NS
@@ -44,11 +44,9 @@ def write_ubl(plan: Plan) -> bytes:
     if invoice.due_date and not credit:
         add(root, _CBC + "DueDate", _iso(invoice.due_date))
     add(root, _CBC + f"{kind}TypeCode", plan.type_code)
-    if invoice.notes:
-        add(root, _CBC + "Note", invoice.notes)
+    add_present(root, _CBC + "Note", invoice.notes)
     add(root, _CBC + "DocumentCurrencyCode", currency)
-    if invoice.buyer_reference:
-        add(root, _CBC + "BuyerReference", invoice.buyer_reference)
+    add_present(root, _CBC + "BuyerReference", invoice.buyer_reference)
     if invoice.purchase_order:
         add(add(root, _CAC + "OrderReference"), _CBC + "ID", invoice.purchase_order)
     _party(add(add(root, _CAC + "AccountingSupplierParty"), _CAC + "Party"), invoice.seller, seller=True)
@@ -97,14 +95,10 @@ def _iso(value: dt.date | None) -> str:
 def _party(element: etree._Element, party: Party, *, seller: bool) -> None:
     address = party.address
     postal = add(element, _CAC + "PostalAddress")
-    if address.street:
-        add(postal, _CBC + "StreetName", address.street)
-    if address.city:
-        add(postal, _CBC + "CityName", address.city)
-    if address.postal_code:
-        add(postal, _CBC + "PostalZone", address.postal_code)
-    if address.region:
-        add(postal, _CBC + "CountrySubentity", address.region)
+    add_present(postal, _CBC + "StreetName", address.street)
+    add_present(postal, _CBC + "CityName", address.city)
+    add_present(postal, _CBC + "PostalZone", address.postal_code)
+    add_present(postal, _CBC + "CountrySubentity", address.region)
     add(add(postal, _CAC + "Country"), _CBC + "IdentificationCode", address.country_code)
     if party.vat_id:
         scheme = add(element, _CAC + "PartyTaxScheme")
@@ -120,10 +114,8 @@ def _party(element: etree._Element, party: Party, *, seller: bool) -> None:
         add(legal, _CBC + "CompanyID", party.tax_id)
     if party.phone or party.email:
         contact = add(element, _CAC + "Contact")
-        if party.phone:
-            add(contact, _CBC + "Telephone", party.phone)
-        if party.email:
-            add(contact, _CBC + "ElectronicMail", party.email)
+        add_present(contact, _CBC + "Telephone", party.phone)
+        add_present(contact, _CBC + "ElectronicMail", party.email)
 
 
 def _payment(root: etree._Element, plan: Plan, credit: bool) -> None:
@@ -138,8 +130,7 @@ def _payment(root: etree._Element, plan: Plan, credit: bool) -> None:
         add(means, _CBC + "PaymentMeansCode", "58" if iban else "30" if account else "1")
         if due_here:
             add(means, _CBC + "PaymentDueDate", _iso(invoice.due_date))
-        if payment.reference:
-            add(means, _CBC + "PaymentID", payment.reference)
+        add_present(means, _CBC + "PaymentID", payment.reference)
         if account:
             financial = add(means, _CAC + "PayeeFinancialAccount")
             add(financial, _CBC + "ID", account)

@@ -105,23 +105,14 @@ def _apply(normalizer: Any, value: Any, hints: Hints, findings: list[Finding], w
     try:
         return normalizer(value, hints)
     except AmbiguousValueError as exc:
-        findings.append(
-            Finding(
-                rule=NORMALIZATION_RULE,
-                severity="warning",
-                message=f"{where}: {exc}; kept as null.",
-                fields=(where,),
-            )
-        )
+        reason = f"{exc}"
     except (ValueError, ArithmeticError) as exc:  # NormalizationError, and Python's own limits (int -> str)
-        findings.append(
-            Finding(
-                rule=NORMALIZATION_RULE,
-                severity="warning",
-                message=f"{where}: could not read {_preview(value)} as {normalizer.kind} ({exc}); kept as null.",
-                fields=(where,),
-            )
+        reason = f"could not read {_preview(value)} as {normalizer.kind} ({exc})"
+    findings.append(
+        Finding(
+            rule=NORMALIZATION_RULE, severity="warning", message=f"{where}: {reason}; kept as null.", fields=(where,)
         )
+    )
     return None
 
 
