@@ -23,7 +23,7 @@ import pytest
 import redis
 
 from cache_contract import Advance, CacheContract
-from invoiceai.cache import CacheError, RedisCache, open_cache
+from invoiceai.cache import CacheError, CacheWarning, RedisCache, open_cache
 from invoiceai.cache.redis_cache import safe_url
 from invoiceai.errors import ConfigurationError, MissingDependencyError
 
@@ -182,14 +182,16 @@ def test_a_value_that_is_not_utf8_is_a_miss_and_gets_replaced(
     # Damage (or another program writing under the prefix) must read as a miss, which the
     # Extractor repairs by extracting again; it raised a bare UnicodeDecodeError instead.
     client.set(prefix + "k", b'{"total": "\xff\xfe12.50"}')
-    assert cache.get("k") is None
+    with pytest.warns(CacheWarning, match="not UTF-8"):
+        assert cache.get("k") is None
     cache.set("k", '{"total": "12.50"}')
     assert cache.get("k") == '{"total": "12.50"}'
     assert (cache.info().hits, cache.info().misses) == (1, 1)
     # The same through a caller's client that decodes replies itself.
     client.set(prefix + "k", b"\xff\xfe")
     decoding = redis.Redis.from_url(redis_url, decode_responses=True)
-    assert RedisCache(client=decoding, prefix=prefix).get("k") is None
+    with pytest.warns(CacheWarning, match="not UTF-8"):
+        assert RedisCache(client=decoding, prefix=prefix).get("k") is None
     assert decoding.ping()  # the connection is still usable
     decoding.close()
 
