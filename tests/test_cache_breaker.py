@@ -101,7 +101,7 @@ def test_an_abandoned_probe_lets_the_next_caller_probe() -> None:
     ("threshold", "cooldown"), [(0, 1.0), (True, 1.0), (1.5, 1.0), (1, -1.0), (1, float("nan")), (1, "1")]
 )
 def test_nonsense_settings_are_refused(threshold: object, cooldown: object) -> None:
-    with pytest.raises(ValueError, match="threshold|cooldown"):
+    with pytest.raises(ValueError, match=r"threshold|cooldown"):
         CircuitBreaker(threshold, cooldown)  # type: ignore[arg-type]
 
 
@@ -112,9 +112,9 @@ def test_a_failing_cache_is_skipped_after_the_threshold_with_one_warning() -> No
         cache.get("a")
     with pytest.raises(CacheError):
         cache.set("a", "1")
-    with pytest.warns(CacheWarning, match=r"failed 3 times in a row, so it is skipped for 30 s") as caught:
-        with pytest.raises(CacheError):
-            cache.get("b")
+    skipped = r"failed 3 times in a row, so it is skipped for 30 s"
+    with pytest.warns(CacheWarning, match=skipped) as caught, pytest.raises(CacheError):
+        cache.get("b")
     assert len(caught) == 1
     assert caught[0].filename == __file__  # points at the caller, not at the cache's insides
     # Open: lookups are misses and writes are dropped, without asking the storage or warning again.
