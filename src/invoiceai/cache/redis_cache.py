@@ -101,6 +101,9 @@ class RedisCache(StoredCache):
         except (ValueError, TypeError) as exc:
             # Not kept on the object: the password only lives inside the redis client.
             detail = mask_text(redact(str(exc)), url_secrets(url))
+            if _unencoded_delimiters(url):
+                # The URL parser cut the password apart, and its message may quote a piece.
+                detail = "the password holds an unencoded '/', '?' or '#'; percent-encode it (%2F, %3F, %23)"
         else:
             return
         # Raised outside the except block, so the dependency's exception (which may quote the
@@ -235,6 +238,12 @@ def safe_url(url: str) -> str:
         The URL, safe to log and show.
     """
     return mask_url(url)
+
+
+def _unencoded_delimiters(url: str) -> bool:
+    # Everything up to the last "@" after "scheme://" is the user info in the widest reading.
+    _, _, rest = url.partition("://")
+    return "@" in rest and any(mark in rest[: rest.rfind("@")] for mark in "/?#")
 
 
 def _describe_client(client: Any) -> str:
