@@ -460,3 +460,17 @@ def test_a_password_cut_apart_by_the_url_parser_gets_a_hint() -> None:
 
 def test_an_unparseable_url_shows_nothing_of_itself() -> None:
     assert mask_url("redis://:pw-4@[::1") == "<unparseable URL>"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Extractor.__repr__ (extractor/extractor.py) shows cache= as given (WP-G report: the integrator "
+    "masks it with invoiceai.secrets.mask_url and removes this marker)",
+)
+def test_an_extractors_repr_shows_no_redis_password() -> None:
+    from invoiceai import Extractor
+    from invoiceai.testing import FakeBackend
+
+    extractor = Extractor(backend=FakeBackend(), cache=f"redis://:{PASSWORD}@cache.internal:6379/0")
+    assert PASSWORD not in repr(extractor)
+    assert "redis://:***@cache.internal:6379/0" in repr(extractor)
