@@ -14,7 +14,7 @@ from invoiceai.backends.claude.chunking import merge_parts
 from invoiceai.backends.claude.clock import SYSTEM_CLOCK, Clock
 from invoiceai.backends.claude.retry import CallRetry, Cooldown, RetryPolicy, retry_after, start_cooldown
 from invoiceai.schema import Invoice, LineItem
-from invoiceai.secrets import MASK, mask_secrets
+from invoiceai.secrets import MASK, mask_text
 
 
 def status_error(status: int, headers: dict[str, str] | None = None) -> anthropic.APIStatusError:
@@ -88,12 +88,10 @@ def test_errors_that_retries_cannot_fix_end_the_call_at_once() -> None:
     assert call.failed(ValueError("not from the API")) is None
 
 
-def test_mask_secrets_hides_every_literal_value_longest_first() -> None:
+def test_mask_text_hides_every_literal_value_longest_first() -> None:
     text = "key sk-abc-123 and its prefix sk-abc and nothing else"
-    assert (
-        mask_secrets(text, ["sk-abc", "sk-abc-123", None, ""]) == f"key {MASK} and its prefix {MASK} and nothing else"
-    )
-    assert mask_secrets("plain", []) == "plain"
+    assert mask_text(text, ["sk-abc", "sk-abc-123", None, ""]) == f"key {MASK} and its prefix {MASK} and nothing else"
+    assert mask_text("plain", []) == "plain"
 
 
 def test_merged_chunks_keep_every_normalization_finding() -> None:

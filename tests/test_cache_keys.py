@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, Field
 
 from invoiceai.cache import cache_key
-from invoiceai.cache.keys import canonical_json, normalize_pages
+from invoiceai.cache.keys import canonical_json, normalize_pages, schema_digest
 from invoiceai.errors import UnsupportedSchemaError
 from invoiceai.schema import Invoice
 
@@ -165,3 +165,20 @@ def test_page_order_and_repeats_do_not_matter(pages: list[int], rng: Any) -> Non
     rng.shuffle(shuffled)
     assert key(pages=shuffled) == key(pages=pages)
     assert key(pages=[*pages, max(pages) + 1]) != key(pages=pages)
+
+
+def test_a_schema_without_canonical_json_is_a_typed_error() -> None:
+    looped: dict[str, object] = {"type": "object"}
+    looped["properties"] = {"self": looped}
+    deep: dict[str, object] = {}
+    for _ in range(100_000):
+        deep = {"items": deep}
+    for schema in (looped, {"minimum": float("nan")}, deep):
+        with pytest.raises(UnsupportedSchemaError, match="canonical JSON"):
+            schema_digest(schema)
+
+
+def test_a_lone_surrogate_in_a_schema_still_hashes() -> None:
+    digest = schema_digest({"description": "\ud800"})
+    assert len(digest) == 64
+    assert digest != schema_digest({"description": "\ud801"})

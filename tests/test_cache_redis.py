@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -22,10 +23,11 @@ from typing import Any
 import pytest
 import redis
 
-from cache_contract import Advance, CacheContract
-from invoiceai.cache import CacheError, RedisCache, open_cache
+from cache_contract import Advance, CacheContract, FakeClock
+from invoiceai.cache import CacheError, CacheWarning, CircuitBreaker, RedisCache, open_cache
 from invoiceai.cache.redis_cache import safe_url
 from invoiceai.errors import ConfigurationError, MissingDependencyError
+from invoiceai.secrets import mask_url
 
 PASSWORD = "s3cret-Pa55word"  # the server requires it, so every test proves it is never shown
 NO_SERVER = (
@@ -103,19 +105,21 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def start_own_server(directory: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """Starts a redis-server for the caller alone (skips the test when there is none)."""
     executable = shutil.which("redis-server")
     if executable is None:
         pytest.skip(NO_SERVER)
-    directory = tmp_path_factory.mktemp("redis-server")
     for _ in range(5):  # the free port may be taken before the server binds it
         started = start_redis_server(executable, directory)
         if started is not None:
-            break
-    else:
-        raise RuntimeError(f"redis-server did not start; see {directory / 'redis.log'}")
-    process, port = started
+            return started
+    raise RuntimeError(f"redis-server did not start; see {directory / 'redis.log'}")
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    process, port = start_own_server(tmp_path_factory.mktemp("redis-server"))
     try:
         yield f"redis://:{PASSWORD}@127.0.0.1:{port}/0"
     finally:
@@ -182,14 +186,16 @@ def test_a_value_that_is_not_utf8_is_a_miss_and_gets_replaced(
     # Damage (or another program writing under the prefix) must read as a miss, which the
     # Extractor repairs by extracting again; it raised a bare UnicodeDecodeError instead.
     client.set(prefix + "k", b'{"total": "\xff\xfe12.50"}')
-    assert cache.get("k") is None
+    with pytest.warns(CacheWarning, match="not UTF-8"):
+        assert cache.get("k") is None
     cache.set("k", '{"total": "12.50"}')
     assert cache.get("k") == '{"total": "12.50"}'
     assert (cache.info().hits, cache.info().misses) == (1, 1)
     # The same through a caller's client that decodes replies itself.
     client.set(prefix + "k", b"\xff\xfe")
     decoding = redis.Redis.from_url(redis_url, decode_responses=True)
-    assert RedisCache(client=decoding, prefix=prefix).get("k") is None
+    with pytest.warns(CacheWarning, match="not UTF-8"):
+        assert RedisCache(client=decoding, prefix=prefix).get("k") is None
     assert decoding.ping()  # the connection is still usable
     decoding.close()
 
@@ -312,3 +318,159 @@ def test_repr_of_a_url_cache_shows_no_password() -> None:
     assert repr(cache) == "RedisCache(location='redis://:***@127.0.0.1:1/0', prefix='invoiceai:')"
     assert "hunter2-pw" not in str(vars(cache))
     cache.close()
+
+
+# -- a hung server, a server that never answers, and the breaker ---------------------------------
+
+
+class CountingClient:
+    """Wraps a redis client and counts the GET and SET commands that reach it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("get", "set"):
+            self.calls += 1
+        return getattr(self.inner, name)
+
+
+def test_timeouts_are_short_by_default_without_retries_and_settable() -> None:
+    def options(cache: RedisCache) -> tuple[Any, ...]:
+        kwargs = cache._client.connection_pool.connection_kwargs
+        return kwargs["socket_timeout"], kwargs["socket_connect_timeout"], kwargs["retry"].get_retries()
+
+    assert options(RedisCache("redis://127.0.0.1:1/0")) == (0.25, 0.5, 0)
+    assert options(RedisCache("redis://127.0.0.1:1/0", socket_timeout=2, connect_timeout=3)) == (2, 3, 0)
+    # What a cache= URL can say wins, since that is all a user of Extractor(cache="redis://...") has.
+    assert options(RedisCache("redis://127.0.0.1:1/0?socket_timeout=4&socket_connect_timeout=6"))[:2] == (4.0, 6.0)
+
+
+def test_a_hung_server_costs_a_few_short_timeouts_then_is_skipped(tmp_path: Path) -> None:
+    process, port = start_own_server(tmp_path)
+    clock = FakeClock()
+    cache = RedisCache(f"redis://:{PASSWORD}@127.0.0.1:{port}/0", breaker=CircuitBreaker(clock=clock))
+    try:
+        cache.set("k", "1")
+        counting = CountingClient(cache._client)
+        cache._client = counting
+        os.kill(process.pid, signal.SIGSTOP)  # hung: connections are accepted, nothing is answered
+        try:
+            with pytest.raises(CacheError, match="Timeout") as caught:
+                cache.get("k")
+            assert isinstance(caught.value.__cause__, redis.TimeoutError)
+            assert PASSWORD not in str(caught.value)
+            with pytest.raises(CacheError, match="Timeout"):
+                cache.set("k", "1")
+            skipped = r"redis://:\*\*\*@.*skipped for 30 s"
+            with pytest.warns(CacheWarning, match=skipped) as warned, pytest.raises(CacheError, match="Timeout"):
+                cache.get("k")
+            assert len(warned) == 1 and PASSWORD not in str(warned[0].message)
+            # Open: a hundred documents cost nothing more, and no warning each.
+            for _ in range(100):
+                assert cache.get("k") is None
+                cache.set("k", "1")
+            assert counting.calls == 3
+            clock.advance(30)
+            with pytest.raises(CacheError, match="Timeout"):  # one probe, still hung
+                cache.get("k")
+            assert cache.get("k") is None
+            assert counting.calls == 4
+        finally:
+            os.kill(process.pid, signal.SIGCONT)
+        clock.advance(30)
+        assert cache.get("k") == "1"  # the server is back: the probe succeeds and the cache is used again
+        assert cache.breaker.state == "closed"
+    finally:
+        cache.close()
+        stop(process)
+
+
+def test_a_server_that_never_answers_is_given_up_on() -> None:
+    # A socket that listens but never accepts: connecting succeeds (the kernel queues it), and
+    # not a byte ever comes back, which is what a wedged server or proxy looks like.
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        clock = FakeClock()
+        cache = RedisCache(f"redis://:{PASSWORD}@127.0.0.1:{port}/0", breaker=CircuitBreaker(2, 60, clock=clock))
+        with pytest.raises(CacheError, match="Timeout") as caught:
+            cache.get("k")
+        assert isinstance(caught.value.__cause__, redis.TimeoutError)
+        with pytest.warns(CacheWarning, match="skipped for 60 s"), pytest.raises(CacheError):
+            cache.set("k", "1")
+        assert cache.get("k") is None
+        assert cache.breaker.state == "open"
+        cache.close()
+
+
+def test_a_dependency_error_that_quotes_the_password_is_not_chained(redis_url: str, prefix: str) -> None:
+    class Leaky(CountingClient):
+        def get(self, name: str) -> Any:
+            raise redis.ResponseError(f"AUTH failed for password {PASSWORD} (raw) and {PASSWORD.upper()}")
+
+    inner = redis.Redis.from_url(redis_url)
+    cache = RedisCache(client=Leaky(inner), prefix=prefix)
+    with pytest.raises(CacheError, match="could not read an entry") as caught:
+        cache.get("k")
+    error = caught.value
+    assert PASSWORD not in str(error) and "***" in str(error)
+    assert error.__cause__ is None and error.__context__ is None
+    import traceback
+
+    assert PASSWORD not in "".join(traceback.format_exception(error))
+    inner.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "secrets"),
+    [
+        (
+            "redis://:pw-1@host:6379/0?password=pw-2&db=1",
+            "redis://:***@host:6379/0?password=***&db=1",
+            ["pw-1", "pw-2"],
+        ),
+        ("rediss://default:s3cr%2Ft@host:6380", "rediss://default:***@host:6380", ["s3cr"]),
+        ("redis://:ab12/cd34@host:6379/0", "redis://:***@host:6379/0", ["ab12", "cd34"]),  # an unencoded "/"
+        ("redis://:ab12?cd34@host:6379/0", "redis://:***@host:6379/0", ["ab12", "cd34"]),
+        ("redis://:ab12#cd34@host:6379/0", "redis://:***@host:6379/0", ["ab12", "cd34"]),
+        ("redis://:p@ss-9@host:6379/0", "redis://:***@host:6379/0", ["p@ss", "ss-9"]),
+        ("unix://:pw-3@/run/redis.sock?db=1", "unix://:***@/run/redis.sock?db=1", ["pw-3"]),
+    ],
+)
+def test_every_password_form_is_masked(url: str, shown: str, secrets: list[str]) -> None:
+    assert mask_url(url) == shown
+    try:
+        cache = RedisCache(url)
+    except ConfigurationError as exc:  # a password the URL parser cut apart: refused, but not shown
+        texts = [str(exc), repr(exc)]
+    else:
+        texts = [repr(cache), str(vars(cache)), str(cache.location)]
+        cache.close()
+    for text in [shown, *texts]:
+        for secret in secrets:
+            assert secret not in text
+
+
+def test_a_password_cut_apart_by_the_url_parser_gets_a_hint() -> None:
+    with pytest.raises(ConfigurationError, match=r"redis://:\*\*\*@host:6379/0: .*percent-encode it") as caught:
+        RedisCache("redis://:ab12/cd34@host:6379/0")
+    assert "ab12" not in str(caught.value)
+
+
+def test_an_unparseable_url_shows_nothing_of_itself() -> None:
+    assert mask_url("redis://:pw-4@[::1") == "<unparseable URL>"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Extractor.__repr__ (extractor/extractor.py) shows cache= as given (WP-G report: the integrator "
+    "masks it with invoiceai.secrets.mask_url and removes this marker)",
+)
+def test_an_extractors_repr_shows_no_redis_password() -> None:
+    from invoiceai import Extractor
+    from invoiceai.testing import FakeBackend
+
+    extractor = Extractor(backend=FakeBackend(), cache=f"redis://:{PASSWORD}@cache.internal:6379/0")
+    assert PASSWORD not in repr(extractor)
+    assert "redis://:***@cache.internal:6379/0" in repr(extractor)

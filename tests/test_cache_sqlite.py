@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from cache_contract import Advance, CacheContract, FakeClock
-from invoiceai.cache import CacheError, CacheWarning, SQLiteCache
+from invoiceai.cache import CacheError, CacheWarning, CircuitBreaker, SQLiteCache
 from invoiceai.errors import ConfigurationError
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
@@ -369,3 +369,45 @@ def test_a_file_another_process_already_repaired_is_not_moved_aside_again(
         assert late.get("written-by-the-other-worker") == '"kept"'
         assert other.get("written-by-the-other-worker") == '"kept"'
     assert len(asides(db_path)) == 1
+
+
+# -- damaged rows, and the breaker ------------------------------------------------------------
+
+
+def test_a_row_that_is_not_utf8_is_a_miss_with_a_warning_and_gets_replaced(cache: SQLiteCache, db_path: Path) -> None:
+    # sqlite3 would fail the whole query ("Could not decode to UTF-8"), which read as a cache
+    # outage and counted against the breaker; it is one damaged row.
+    cache.set("k", '{"total": "1.00"}')
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE entries SET value = CAST(x'7b22ff227d' AS TEXT) WHERE key = 'k'")
+    with pytest.warns(CacheWarning, match="not UTF-8 text") as caught:
+        assert cache.get("k") is None
+    assert caught[0].filename == __file__
+    cache.set("k", '{"total": "2.00"}')
+    assert cache.get("k") == '{"total": "2.00"}'
+    assert cache.breaker.state == "closed"
+
+
+def test_a_value_with_a_lone_surrogate_is_a_cache_error_not_a_unicode_error(cache: SQLiteCache) -> None:
+    with pytest.raises(CacheError, match="lone surrogate"):
+        cache.set("k", json.loads('"\\ud800"'))
+    with pytest.raises(CacheError, match="lone surrogate"):
+        cache.get("\udfff")
+
+
+def test_a_cache_that_keeps_failing_is_skipped_with_one_warning(tmp_path: Path) -> None:
+    clock = FakeClock()
+    cache = SQLiteCache(tmp_path / "c.sqlite3", breaker=CircuitBreaker(threshold=2, cooldown=10, clock=clock))
+    (tmp_path / "c.sqlite3").unlink()
+    (tmp_path / "c.sqlite3").mkdir()  # the file is now a directory: every call fails
+    with pytest.raises(CacheError):
+        cache.get("k")
+    with pytest.warns(CacheWarning, match="skipped for 10 s"), pytest.raises(CacheError):
+        cache.set("k", "1")
+    assert cache.get("k") is None
+    cache.set("k", "1")  # dropped, not raised
+    (tmp_path / "c.sqlite3").rmdir()
+    clock.advance(10)
+    cache.set("k", "1")  # the probe works: the cache is back
+    assert cache.get("k") == "1"
+    cache.close()

@@ -163,3 +163,62 @@ def test_corpus_images_match_what_pillow_sees(path: Path) -> None:
     with Image.open(path) as image:
         expected = Image.MIME[image.format or ""]
     assert detect_media_type(path.read_bytes()) == expected
+
+
+# -- XML whose prolog is longer than the sniffed 64 KiB -------------------------------------------------
+
+ROOT = b'<Invoice xmlns="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2"><ID>1</ID></Invoice>'
+LONG = 70 * 1024  # past the 64 KiB that are sniffed first
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"<!--" + b"licence " * (LONG // 8) + b"-->" + ROOT,  # a comment first, no declaration
+        b"\xef\xbb\xbf<!--" + b"x" * LONG + b"-->" + ROOT,  # with a UTF-8 byte order mark
+        b" \n" * (LONG // 2) + ROOT,  # only whitespace before the root
+        b"<?erp-export id='" + b"x" * LONG + b"'?>" + ROOT,  # a processing instruction first
+        b'<?xml version="1.0"?>' + b"<!-- c -->\n" * (LONG // 10) + ROOT,  # many small comments
+        ('<?xml version="1.0" encoding="UTF-16"?><!--' + "x" * LONG + "-->").encode("utf-16")
+        + ROOT.decode().encode("utf-16-le"),
+    ],
+    ids=["comment", "bom", "whitespace", "processing-instruction", "many-comments", "utf-16"],
+)
+def test_xml_with_a_prolog_past_the_sniffed_bytes_is_xml(data: bytes) -> None:
+    # Reported as "plain text" before: the root element was beyond the first 64 KiB.
+    assert detect_media_type(data) == "application/xml"
+
+
+def test_a_prolog_past_the_scan_bound_is_xml_if_it_began_like_xml() -> None:
+    # The scan is bounded (1 MiB); a file still inside its comment there began like XML, and the
+    # XML reader decides the rest.
+    assert detect_media_type(b"<!--" + b"x" * (8 * 1024 * 1024) + b"-->" + ROOT) == "application/xml"
+
+
+@pytest.mark.parametrize(
+    ("data", "looks_like"),
+    [
+        (b" " * (2 * 1024 * 1024) + ROOT, "plain text"),  # whitespace past the bound: no root seen
+        (b"<?php " + b"echo 1; " * LONG, "plain text"),
+        (b"<!--" + b"x" * LONG + b"--><html><body>login</body></html>", "HTML"),
+        (b"<!--" + b"x" * LONG + b"-->plain words", "plain text"),
+    ],
+)
+def test_what_only_starts_like_xml_is_not_xml(data: bytes, looks_like: str) -> None:
+    assert detect_media_type(data) is None
+    assert describe_unsupported(data).startswith(looks_like)
+
+
+def test_hostile_xml_behind_a_long_prolog_still_gets_a_typed_error() -> None:
+    from invoiceai.einvoice import read_einvoice
+    from invoiceai.errors import CorruptDocumentError, HostileXMLError
+
+    entities = b'<!DOCTYPE Invoice [<!ENTITY a "' + b"a" * 100 + b'">' + b"<!-- " + b"y" * LONG + b" -->]>"
+    hostile = b'<?xml version="1.0"?>' + entities + ROOT
+    assert Document.from_bytes(hostile).media_type == "application/xml"
+    with pytest.raises(HostileXMLError):
+        read_einvoice(hostile)
+    unfinished = b"<!--" + b"x" * (2 * 1024 * 1024)
+    assert Document.from_bytes(unfinished).media_type == "application/xml"
+    with pytest.raises(CorruptDocumentError, match="not well-formed"):
+        read_einvoice(unfinished)

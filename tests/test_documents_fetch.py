@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +17,7 @@ from typing import ClassVar
 import httpx2
 import pytest
 
+from hostile_files import TricklingServer
 from invoiceai.config import Settings
 from invoiceai.documents import afetch_url, aload_document, fetch_url, load_document, refusal_reason
 from invoiceai.errors import DocumentTooLargeError, FetchError, UnsafeURLError
@@ -492,3 +494,65 @@ def test_an_explicit_name_wins_for_urls_too() -> None:
         return document.name
 
     assert asyncio.run(main()) == "march.pdf"
+
+
+# --- the deadline bounds the whole fetch: slow headers and slow bodies ---------------------------------
+
+TRICKLE_INTERVAL = 0.5
+"""Seconds between two bytes: each read returns well within any per-read timeout."""
+
+
+def trickling_seconds(server: TricklingServer) -> float:
+    """The least time the server needs to send its whole answer (it sends at most one byte per interval)."""
+    slow_bytes = 150 if server.part == "headers" else server.limit  # the head is about 150 bytes
+    return slow_bytes * server.interval
+
+
+def fetch_threads() -> set[threading.Thread]:
+    return {thread for thread in threading.enumerate() if thread.name == "invoiceai-fetch"}
+
+
+@pytest.mark.parametrize("part", ["headers", "body"])
+def test_a_trickling_server_is_cut_off_at_the_deadline(part: str) -> None:
+    # httpx2's timeouts are per read, and a byte every half second resets them: before the
+    # whole-fetch deadline, slow headers held a fetch for minutes.
+    before = fetch_threads()
+    with TricklingServer(part=part, interval=TRICKLE_INTERVAL) as server:
+        started = time.monotonic()
+        with pytest.raises(FetchError, match=r"took longer than 1 s\. Retry later, or raise Settings\.fetch_timeout"):
+            load_document(server.url, settings=OPT_IN.replace(fetch_timeout=1))
+        # Not a speed test: the server cannot have finished in this time, so the deadline ended it.
+        assert time.monotonic() - started < trickling_seconds(server)
+        # The worker thread does not linger on its socket either: the watchdog shut it down.
+        for thread in fetch_threads() - before:
+            thread.join(30)
+            assert not thread.is_alive()
+
+
+@pytest.mark.parametrize("part", ["headers", "body"])
+def test_a_trickling_server_is_cut_off_at_the_deadline_async(part: str) -> None:
+    with TricklingServer(part=part, interval=TRICKLE_INTERVAL) as server:
+        started = time.monotonic()
+        with pytest.raises(FetchError, match=r"took longer than 1 s"):
+            asyncio.run(aload_document(server.url, settings=OPT_IN.replace(fetch_timeout=1)))
+        assert time.monotonic() - started < trickling_seconds(server)
+
+
+def test_the_deadline_holds_with_a_callers_client_too() -> None:
+    with TricklingServer(part="headers", interval=TRICKLE_INTERVAL) as server, httpx2.Client() as client:
+        started = time.monotonic()
+        with pytest.raises(FetchError, match=r"took longer than 1 s"):
+            fetch_url(server.url, settings=OPT_IN.replace(fetch_timeout=1), client=client)
+        assert time.monotonic() - started < trickling_seconds(server)
+        assert not client.is_closed  # the caller's client is left open, and still works
+        with TricklingServer(part="body", interval=0) as quick:
+            assert fetch_url(quick.url, settings=OPT_IN, client=client).data.startswith(b"%PDF-1.7")
+
+
+def test_errors_of_the_exchange_reach_the_caller_unchanged() -> None:
+    # The exchange runs in a worker thread; its typed errors are the caller's errors.
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, content=b"<html></html>", headers={"content-type": "text/html"})
+
+    with httpx2.Client(transport=httpx2.MockTransport(handler)) as client, pytest.raises(FetchError, match="text/html"):
+        fetch_url(f"https://{PUBLIC}/a.pdf", settings=Settings(), client=client)

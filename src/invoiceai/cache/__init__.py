@@ -5,6 +5,9 @@
 - :class:`MemoryCache` keeps entries in this process; :class:`RedisCache` shares them across a
   fleet (``pip install "invoiceai[redis]"``).
 - :func:`cache_key` hashes everything that can change an answer.
+- :class:`CircuitBreaker` skips a built-in cache for a while after repeated failures (a hung
+  Redis costs a few short timeouts, not one per document).
+- :mod:`invoiceai.cache.envelope` reads a cached entry back without trusting it.
 - :class:`CacheRegistry` maps names (``"memory"``, ``"sqlite"``) and URL schemes (``redis://``) to
   caches; :func:`open_cache` turns what a user passes as ``cache=`` into a cache with the built-ins.
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from invoiceai.cache.base import Cache, CacheError, CacheInfo, CacheWarning
+from invoiceai.cache.breaker import CircuitBreaker
 from invoiceai.cache.keys import cache_key
 from invoiceai.cache.memory import MemoryCache
 from invoiceai.cache.redis_cache import RedisCache
@@ -32,6 +36,7 @@ __all__ = [
     "CacheRegistry",
     "CacheSpec",
     "CacheWarning",
+    "CircuitBreaker",
     "MemoryCache",
     "RedisCache",
     "SQLiteCache",

@@ -4,6 +4,10 @@ A cache maps a key (see :func:`invoiceai.cache.cache_key`) to JSON text. The Ext
 only writer: it stores validated data as JSON and re-validates what it reads, so the cache itself
 never parses values, and a value that no longer decodes or validates (a schema change, a damaged
 entry) is treated as a miss and simply overwritten by the next :meth:`Cache.set`.
+
+The built-in caches share :class:`StoredCache`, which puts a
+:class:`~invoiceai.cache.breaker.CircuitBreaker` in front of every lookup and write: a cache that
+keeps failing is skipped for a while instead of costing a timeout on every document.
 """
 
 from __future__ import annotations
@@ -11,18 +15,26 @@ from __future__ import annotations
 import dataclasses
 import math
 import threading
+import warnings
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
+from invoiceai.cache.breaker import CircuitBreaker
 from invoiceai.errors import CacheError
 
 __all__ = ["Cache", "CacheError", "CacheInfo", "CacheWarning", "StoredCache"]
 
 _CacheT = TypeVar("_CacheT", bound="Cache")
+_T = TypeVar("_T")
 
 
 class CacheWarning(UserWarning):
-    """Something went wrong in the cache and was repaired (for example a corrupted SQLite file)."""
+    """Something went wrong in the cache and was worked around.
+
+    For example: a corrupted SQLite file was moved aside, an entry that does not decode was
+    treated as a miss, or a cache that kept failing is skipped for a while.
+    """
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,15 +143,38 @@ def expiry_seconds(ttl: float | None) -> float | None:
 
 
 def check_key(key: str) -> None:
-    """Raises ``TypeError`` unless ``key`` is a ``str`` (``bytes`` would otherwise fail differently per backend)."""
+    """Checks a key before any backend sees it.
+
+    Raises:
+        TypeError: ``key`` is not a ``str`` (``bytes`` would otherwise fail differently per backend).
+        CacheError: ``key`` cannot be stored as UTF-8 (it holds a lone surrogate).
+    """
     if not isinstance(key, str):
         raise TypeError(f"cache keys are str, got {type(key).__name__}")
+    _check_utf8(key, "key")
 
 
 def check_value(value: str) -> None:
-    """Raises ``TypeError`` unless ``value`` is a ``str``: values are JSON text, not dicts or bytes."""
+    """Checks a value before any backend sees it.
+
+    Raises:
+        TypeError: ``value`` is not a ``str``: values are JSON text, not dicts or bytes.
+        CacheError: ``value`` cannot be stored as UTF-8 (it holds a lone surrogate).
+    """
     if not isinstance(value, str):
         raise TypeError(f"cache values are JSON text (str), got {type(value).__name__}")
+    _check_utf8(value, "value")
+
+
+def _check_utf8(text: str, what: str) -> None:
+    # Every backend stores UTF-8; a lone surrogate (which JSON's "\ud800" escape can produce)
+    # would fail inside sqlite3 or redis with an untyped UnicodeEncodeError.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise CacheError(
+            f"A cache {what} is not valid Unicode text (a lone surrogate at position {exc.start}); it was not cached."
+        ) from None
 
 
 class Counters:
@@ -171,25 +206,61 @@ class StoredCache(Cache):
     backend: ClassVar[str] = ""
     """The name :class:`CacheInfo` reports (``"memory"``, ``"sqlite"``, ``"redis"``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, breaker: CircuitBreaker | None = None) -> None:
         self._counters = Counters()
+        self.breaker = CircuitBreaker() if breaker is None else breaker
 
     def get(self, key: str) -> str | None:
-        """Returns the live value under ``key``, or ``None`` (also for an expired entry)."""
+        """Returns the live value under ``key``, or ``None`` (also for an expired entry).
+
+        While the breaker is open the cache is not asked and the lookup is a miss.
+
+        Raises:
+            CacheError: The backend failed (and the breaker was not open).
+        """
         check_key(key)
-        value = self._read(key)
+        value = self._through_breaker(lambda: self._read(key), skipped=None)
         self._counters.record(value is not None)
         return value
 
     def set(self, key: str, value: str, *, ttl: float | None = None) -> None:
-        """Stores ``value``, replacing any old value and its TTL; ``ttl <= 0`` removes the entry instead."""
+        """Stores ``value``, replacing any old value and its TTL; ``ttl <= 0`` removes the entry instead.
+
+        While the breaker is open nothing is written.
+
+        Raises:
+            CacheError: The backend failed (and the breaker was not open), or ``value`` is not
+                valid Unicode text.
+        """
         check_key(key)
         check_value(value)
         seconds = expiry_seconds(ttl)
         if seconds == 0.0:
             self.delete(key)
             return
-        self._write(key, value, seconds)
+        self._through_breaker(lambda: self._write(key, value, seconds), skipped=None)
+
+    def _through_breaker(self, operation: Callable[[], _T], *, skipped: _T) -> _T:
+        """Runs ``operation`` unless the breaker is open (then returns ``skipped``), and reports how it went."""
+        breaker = self.breaker
+        if not breaker.allow():
+            return skipped
+        try:
+            result = operation()
+        except CacheError as exc:
+            if breaker.failed():
+                warnings.warn(
+                    f"{exc.message} It failed {breaker.threshold} times in a row, so it is skipped for "
+                    f"{breaker.cooldown:g} s and then tried again; extraction carries on without it.",
+                    CacheWarning,
+                    stacklevel=3,  # the caller of get() or set()
+                )
+            raise
+        except BaseException:
+            breaker.abandoned()
+            raise
+        breaker.succeeded()
+        return result
 
     def info(self) -> CacheInfo:
         """Returns where the entries live, how many are live, their size, and this object's hits and misses."""

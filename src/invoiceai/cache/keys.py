@@ -142,18 +142,31 @@ def schema_digest(schema: Any) -> str:
         64 lowercase hex characters.
 
     Raises:
-        UnsupportedSchemaError: ``schema`` is neither a mapping nor something with a JSON schema.
+        UnsupportedSchemaError: ``schema`` is neither a mapping nor something with a JSON schema,
+            or its JSON schema has no canonical JSON form (a cycle, NaN, an unknown type).
     """
     if isinstance(schema, Mapping):
-        return _sha256(canonical_json(schema))
+        return _sha256(_schema_json(schema, schema))
     try:
         return _SCHEMA_DIGESTS[schema]
     except (KeyError, TypeError):  # TypeError: not weak-referenceable, so not cacheable
         pass
-    digest = _sha256(canonical_json(_json_schema(schema)))
+    digest = _sha256(_schema_json(_json_schema(schema), schema))
     with contextlib.suppress(TypeError):
         _SCHEMA_DIGESTS[schema] = digest
     return digest
+
+
+def _schema_json(json_schema: Any, schema: Any) -> str:
+    # A JSON schema is configuration, so whatever json makes of it becomes a typed error.
+    try:
+        return canonical_json(json_schema)
+    except (TypeError, ValueError, RecursionError) as exc:
+        name = getattr(schema, "__name__", "the JSON schema")
+        raise UnsupportedSchemaError(
+            f"{name} cannot be written as canonical JSON ({type(exc).__name__}: {str(exc)[:200]}); "
+            "use a JSON schema of plain JSON values, without cycles."
+        ) from None
 
 
 def _json_schema(schema: Any) -> Any:
@@ -172,7 +185,9 @@ def _json_schema(schema: Any) -> Any:
 
 
 def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    # "surrogatepass": a lone surrogate (a schema description read from "\ud800" JSON, say) must
+    # hash like any other text instead of failing with a UnicodeEncodeError.
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _json_default(value: Any) -> Any:

@@ -6,25 +6,37 @@ expired entries cost nothing to clean up, and :meth:`RedisCache.clear` deletes o
 this cache's prefix (with ``SCAN``; never ``FLUSHDB``), so a shared Redis is safe to use.
 
 A Redis URL may carry a password. It is handed to the redis client and never copied or shown:
-reprs, messages, :class:`CacheInfo` and logs show the URL with the password replaced by ``***``.
+reprs, messages, :class:`CacheInfo` and logs show the URL with the password replaced by ``***``
+(:func:`invoiceai.secrets.mask_url`).
+
+A hung or unreachable server is given up on quickly: socket and connect timeouts are a fraction
+of a second by default, redis-py does not retry, and the breaker of
+:class:`~invoiceai.cache.base.StoredCache` skips the server for a while after a few failures.
 """
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import re
-from collections.abc import Iterator
-from typing import Any
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
+import warnings
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from invoiceai.cache.base import CacheError, StoredCache, check_key
-from invoiceai.errors import ConfigurationError, MissingDependencyError, redact
+from invoiceai.cache.base import CacheError, CacheWarning, StoredCache, check_key
+from invoiceai.cache.breaker import CircuitBreaker
+from invoiceai.errors import ConfigurationError, InvoiceAIError, MissingDependencyError, redact
+from invoiceai.secrets import mask_text, mask_url, url_secrets
 
-__all__ = ["DEFAULT_REDIS_URL", "RedisCache"]
+__all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_REDIS_URL", "DEFAULT_SOCKET_TIMEOUT", "RedisCache", "safe_url"]
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+DEFAULT_SOCKET_TIMEOUT = 0.25
+"""Seconds to wait for a reply: a healthy Redis answers in about a millisecond."""
+DEFAULT_CONNECT_TIMEOUT = 0.5
+"""Seconds to wait for a connection (with TLS, its handshake too)."""
 _SCAN_BATCH = 500
 _MAX_TTL_SECONDS = 1e12  # about 31,700 years: practically forever
+_T = TypeVar("_T")
 
 
 class RedisCache(StoredCache):
@@ -38,8 +50,12 @@ class RedisCache(StoredCache):
             :meth:`close`, since the caller owns it.
         prefix: Prepended to every key; :meth:`clear` deletes only keys that start with it, so
             several caches (or other applications) can share one Redis database.
-        socket_timeout: Seconds to wait for a connection or reply before failing with
-            :class:`CacheError`.
+        socket_timeout: Seconds to wait for a reply before failing with :class:`CacheError`.
+            A ``socket_timeout=`` in the URL's query wins over this.
+        connect_timeout: Seconds to wait for a connection (``socket_connect_timeout=`` in the
+            URL wins over this).
+        breaker: Skips the server for a while after repeated failures; defaults to
+            :class:`~invoiceai.cache.breaker.CircuitBreaker` ``()`` (3 failures, 30 s).
 
     Raises:
         MissingDependencyError: The ``redis`` package is not installed.
@@ -54,72 +70,93 @@ class RedisCache(StoredCache):
         *,
         client: Any = None,
         prefix: str = "invoiceai:",
-        socket_timeout: float = 5.0,
+        socket_timeout: float = DEFAULT_SOCKET_TIMEOUT,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         if not prefix:
             raise ConfigurationError("RedisCache needs a non-empty prefix, so that clear() cannot delete other data.")
-        super().__init__()
+        super().__init__(breaker=breaker)
         self.prefix = prefix
         redis = _import_redis()
-        self._errors: tuple[type[BaseException], ...] = (redis.RedisError,)
         if client is not None:
             self._client = client
             self._owns_client = False
             self.location = _describe_client(client)
+            return
+        url = DEFAULT_REDIS_URL if url is None else url
+        self.location = mask_url(url)
+        self._owns_client = True
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        try:
+            # No retries: a hung server would otherwise cost every timeout several times over.
+            self._client = redis.Redis.from_url(
+                url,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=connect_timeout,
+                retry=Retry(NoBackoff(), 0),
+            )
+        except (ValueError, TypeError) as exc:
+            # Not kept on the object: the password only lives inside the redis client.
+            detail = mask_text(redact(str(exc)), url_secrets(url))
+            if _unencoded_delimiters(url):
+                # The URL parser cut the password apart, and its message may quote a piece.
+                detail = "the password holds an unencoded '/', '?' or '#'; percent-encode it (%2F, %3F, %23)"
         else:
-            url = DEFAULT_REDIS_URL if url is None else url
-            self.location = safe_url(url)
-            try:
-                self._client = redis.Redis.from_url(
-                    url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout
-                )
-            except (ValueError, TypeError) as exc:
-                # Not kept on the object: the password only lives inside the redis client.
-                detail = _without(self._scrub(exc), _url_password(url))
-                raise ConfigurationError(f"Invalid Redis URL {self.location}: {detail}.") from exc
-            self._owns_client = True
+            return
+        # Raised outside the except block, so the dependency's exception (which may quote the
+        # URL) is not chained onto ours.
+        raise ConfigurationError(f"Invalid Redis URL {self.location}: {detail}.")
 
     def _read(self, key: str) -> str | None:
-        with self._guard("read an entry"):
+        def get() -> Any:
             try:
-                raw = self._client.get(self.prefix + key)
+                return self._client.get(self.prefix + key)
             except UnicodeDecodeError:
-                raw = None  # a caller's client with decode_responses=True met a damaged entry
-        return _text(raw) if raw is not None else None
+                return b"\xff"  # a caller's client with decode_responses=True met a damaged entry
+
+        raw = self._call("read an entry", get)
+        return None if raw is None else self._text(raw)
 
     def _write(self, key: str, value: str, seconds: float | None) -> None:
         # SET replaces the value and its TTL in one command (PX for a TTL, none for no expiry).
         # Milliseconds, and at least one: PX 0 is an error in Redis. Redis refuses expiry times
         # past a 64-bit count of milliseconds; TTLs that long are kept without one.
         milliseconds = None if seconds is None or seconds > _MAX_TTL_SECONDS else max(1, round(seconds * 1000))
-        with self._guard("write an entry"):
-            self._client.set(self.prefix + key, value.encode("utf-8"), px=milliseconds)
+        self._call(
+            "write an entry", lambda: self._client.set(self.prefix + key, value.encode("utf-8"), px=milliseconds)
+        )
 
     def delete(self, key: str) -> None:
         """Removes ``key`` if present."""
         check_key(key)
-        with self._guard("delete an entry"):
-            self._client.delete(self.prefix + key)
+        self._call("delete an entry", lambda: self._client.delete(self.prefix + key))
 
     def clear(self) -> None:
         """Deletes every key under this cache's prefix, in batches found with ``SCAN``."""
         names = self._scan()
-        with self._guard("clear"):
-            for start in range(0, len(names), _SCAN_BATCH):
-                # UNLINK frees the memory in the background, so a large clear does not block the server.
-                self._client.unlink(*names[start : start + _SCAN_BATCH])
+        for start in range(0, len(names), _SCAN_BATCH):
+            # UNLINK frees the memory in the background, so a large clear does not block the server.
+            batch = names[start : start + _SCAN_BATCH]
+            self._call("clear", functools.partial(self._client.unlink, *batch))
 
     def _describe(self) -> tuple[str, int | None, int | None]:
         # Counts the keys under the prefix and sums their value sizes (one pass over them with SCAN).
         names = self._scan()
         replies: list[Any] = []
-        with self._guard("count entries"):
-            for start in range(0, len(names), _SCAN_BATCH):
-                pipeline = self._client.pipeline(transaction=False)
-                for name in names[start : start + _SCAN_BATCH]:
-                    pipeline.exists(name)
-                    pipeline.strlen(name)
-                replies.extend(pipeline.execute())
+
+        def count(batch: list[Any]) -> list[Any]:
+            pipeline = self._client.pipeline(transaction=False)
+            for name in batch:
+                pipeline.exists(name)
+                pipeline.strlen(name)
+            return list(pipeline.execute())
+
+        for start in range(0, len(names), _SCAN_BATCH):
+            batch = names[start : start + _SCAN_BATCH]
+            replies.extend(self._call("count entries", functools.partial(count, batch)))
         # EXISTS drops keys that expired between SCAN and now; STRLEN of a missing key is 0.
         entries = sum(1 for exists in replies[0::2] if exists)
         size = sum(int(length) for length in replies[1::2])
@@ -128,8 +165,7 @@ class RedisCache(StoredCache):
     def close(self) -> None:
         """Closes the client's connections if this cache created the client."""
         if self._owns_client:
-            with self._guard("close"):
-                self._client.close()
+            self._call("close", self._client.close)
 
     def __repr__(self) -> str:
         return f"RedisCache(location={self.location!r}, prefix={self.prefix!r})"
@@ -138,36 +174,62 @@ class RedisCache(StoredCache):
         # Collected before deleting anything: SCAN may repeat keys but never misses one that
         # exists for the whole scan, and deleting while scanning would not change that.
         pattern = _escape_glob(self.prefix) + "*"
-        with self._guard("list entries"):
-            return list(dict.fromkeys(self._client.scan_iter(match=pattern, count=_SCAN_BATCH)))
+        return self._call(
+            "list entries", lambda: list(dict.fromkeys(self._client.scan_iter(match=pattern, count=_SCAN_BATCH)))
+        )
 
-    @contextlib.contextmanager
-    def _guard(self, doing: str) -> Iterator[None]:
-        """Turns a redis error into a :class:`CacheError` that names the server but not its password."""
+    def _call(self, doing: str, operation: Callable[[], _T]) -> _T:
+        """Runs one client call; any error becomes a :class:`CacheError` naming the server, never its password.
+
+        Whatever the client raises (a redis error, an ``OSError`` or ``ValueError`` it did not
+        wrap) is typed here. The client's exception stays on ``__cause__`` unless its text holds
+        a secret; then it is dropped, so no traceback can show it.
+        """
         try:
-            yield
-        except self._errors as exc:
-            raise CacheError(
-                f"The Redis cache at {self.location} could not {doing}: {type(exc).__name__}: {self._scrub(exc)}. "
+            return operation()
+        except InvoiceAIError:
+            raise
+        except Exception as exc:
+            text = str(exc)
+            clean = self._scrub(text)
+            failure = CacheError(
+                f"The Redis cache at {self.location} could not {doing}: {type(exc).__name__}: {clean}. "
                 "Hint: check that the server is running and the URL and password are right, or pass cache=None."
-            ) from exc
+            )
+            if clean == redact(text):
+                raise failure from exc
+        raise failure  # outside the except block: no __context__ either
 
-    def _scrub(self, exc: BaseException) -> str:
+    def _scrub(self, text: str) -> str:
         # redis-py keeps passwords out of its messages; this makes sure of it. The password is
         # read from the client when needed rather than copied into this object.
-        text = redact(str(exc))
         try:
             secret = self._client.connection_pool.connection_kwargs.get("password")
         except AttributeError:
             secret = None
-        if isinstance(secret, str) and secret:
-            text = _without(text, secret)
-            text = _without(text, quote(secret, safe=""))
-        return text
+        return mask_text(redact(text), [secret if isinstance(secret, str) else None])
+
+    def _text(self, raw: Any) -> str | None:
+        # A caller-supplied client may have decode_responses=True and hand back str already.
+        if isinstance(raw, str):
+            return raw
+        try:
+            return bytes(raw).decode("utf-8")
+        except (UnicodeDecodeError, TypeError) as exc:
+            # A damaged entry (we only ever write UTF-8): a miss, which the next set() replaces.
+            warnings.warn(
+                f"An entry of the Redis cache at {self.location} is not UTF-8 text ({exc}); it counts as a miss "
+                "and the next result replaces it.",
+                CacheWarning,
+                stacklevel=6,  # the caller of get(), through _read and the breaker
+            )
+            return None
 
 
 def safe_url(url: str) -> str:
-    """Returns ``url`` with any password (in the user info or a ``password=`` query) replaced by ``***``.
+    """Returns ``url`` with every password replaced by ``***``: :func:`invoiceai.secrets.mask_url`.
+
+    Kept for compatibility; new code calls :func:`~invoiceai.secrets.mask_url`.
 
     Args:
         url: A Redis URL.
@@ -175,38 +237,13 @@ def safe_url(url: str) -> str:
     Returns:
         The URL, safe to log and show.
     """
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
-        if "@" in netloc:
-            userinfo, _, hostport = netloc.rpartition("@")
-            user, has_password, _ = userinfo.partition(":")
-            netloc = f"{user}:***@{hostport}" if has_password else f"{user}@{hostport}"
-        query = urlencode(
-            [(name, "***" if name.lower() == "password" else value) for name, value in parse_qsl(parts.query)],
-            safe="*",
-        )
-        # Built by hand: urlunsplit() turns "unix:///path" into "unix:/path".
-        return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
-    except ValueError:
-        # A URL too malformed to split may still hold a password; show nothing of it.
-        return "<unparseable Redis URL>"
+    return mask_url(url)
 
 
-def _url_password(url: str) -> str | None:
-    try:
-        parts = urlsplit(url)
-        password = parts.password
-        query = [value for name, value in parse_qsl(parts.query) if name.lower() == "password"]
-    except ValueError:
-        return None
-    return password or (query[0] if query else None)
-
-
-def _without(text: str, secret: str | None) -> str:
-    if not secret:
-        return text
-    return text.replace(secret, "***").replace(unquote(secret), "***")
+def _unencoded_delimiters(url: str) -> bool:
+    # Everything up to the last "@" after "scheme://" is the user info in the widest reading.
+    _, _, rest = url.partition("://")
+    return "@" in rest and any(mark in rest[: rest.rfind("@")] for mark in "/?#")
 
 
 def _describe_client(client: Any) -> str:
@@ -221,17 +258,6 @@ def _describe_client(client: Any) -> str:
 
 def _escape_glob(text: str) -> str:
     return re.sub(r"([*?\[\]\\])", r"\\\1", text)
-
-
-def _text(raw: Any) -> str | None:
-    # A caller-supplied client may have decode_responses=True and hand back str already.
-    if isinstance(raw, str):
-        return raw
-    try:
-        return bytes(raw).decode("utf-8")
-    except UnicodeDecodeError:
-        # A damaged entry (we only ever write UTF-8): a miss, which the next set() replaces.
-        return None
 
 
 def _import_redis() -> Any:

@@ -20,10 +20,10 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, ClassVar
 
 from invoiceai.cache.base import Cache
-from invoiceai.cache.redis_cache import safe_url
 from invoiceai.cache.sqlite import DEFAULT_FILENAME
 from invoiceai.errors import ConfigurationError
 from invoiceai.plugins import Factory, PluginRegistry
+from invoiceai.secrets import mask_url
 
 if TYPE_CHECKING:
     from invoiceai.config import Settings
@@ -165,7 +165,7 @@ class CacheRegistry(PluginRegistry[Cache]):
         if name is None:
             known = ", ".join(f"{known}://" for known in self._schemes) or "none"
             raise ConfigurationError(
-                f"cache={safe_url(url)!r} is not a cache URL; use a file path or a URL of a registered "
+                f"cache={mask_url(url)!r} is not a cache URL; use a file path or a URL of a registered "
                 f"cache scheme ({known})."
             )
         return self.create(name, url=url)

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from invoiceai.cache.base import CacheError, CacheWarning, StoredCache, check_key
+from invoiceai.cache.breaker import CircuitBreaker
 from invoiceai.errors import ConfigurationError
 
 __all__ = ["DEFAULT_FILENAME", "SQLiteCache"]
@@ -65,6 +66,8 @@ class SQLiteCache(StoredCache):
         purge_interval: Expired entries are deleted on the first write and then every
             ``purge_interval`` writes; lookups never return them in between.
         clock: Wall-clock seconds (shared between processes); tests inject a fake one.
+        breaker: Skips the cache for a while after repeated failures (a full disk, a lock held
+            past ``timeout``); defaults to :class:`~invoiceai.cache.breaker.CircuitBreaker` ``()``.
 
     Raises:
         ConfigurationError: ``path`` is ``":memory:"`` (use :class:`MemoryCache`), or names
@@ -81,6 +84,7 @@ class SQLiteCache(StoredCache):
         timeout: float = 30.0,
         purge_interval: int = 1000,
         clock: Callable[[], float] = time.time,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         if path is not None and os.fspath(path) == ":memory:":
             raise ConfigurationError("An in-memory SQLite cache is not shared; use MemoryCache() instead.")
@@ -88,7 +92,7 @@ class SQLiteCache(StoredCache):
             raise ValueError(f"timeout must be positive, got {timeout}")
         if purge_interval < 1:
             raise ValueError(f"purge_interval must be at least 1, got {purge_interval}")
-        super().__init__()
+        super().__init__(breaker=breaker)
         self.path = _resolve_path(path)
         self.timeout = timeout
         self.purge_interval = purge_interval
@@ -104,15 +108,28 @@ class SQLiteCache(StoredCache):
     # -- the Cache protocol -------------------------------------------------------------
 
     def _read(self, key: str) -> str | None:
-        # An expired entry is never returned, even before a purge removes it.
-        def lookup(conn: sqlite3.Connection) -> str | None:
+        # An expired entry is never returned, even before a purge removes it. The value is read
+        # as bytes: a damaged row that is not UTF-8 would make sqlite3 fail the whole query.
+        def lookup(conn: sqlite3.Connection) -> bytes | None:
             row = conn.execute(
-                "SELECT value FROM entries WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)",
+                "SELECT CAST(value AS BLOB) FROM entries WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)",
                 (key, self._clock()),
             ).fetchone()
-            return None if row is None else str(row[0])
+            return None if row is None or row[0] is None else bytes(row[0])
 
-        return self._run(lookup, doing="read an entry")
+        raw = self._run(lookup, doing="read an entry")
+        if raw is None:
+            return None
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            warnings.warn(
+                f"An entry of the SQLite cache at {self.path} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                "it counts as a miss and the next result replaces it.",
+                CacheWarning,
+                stacklevel=5,  # the caller of get(), through the breaker
+            )
+            return None
 
     def _write(self, key: str, value: str, seconds: float | None) -> None:
         # One statement, so the new value and its expiry replace the old ones atomically.
@@ -224,7 +241,9 @@ class SQLiteCache(StoredCache):
                         delay = min(delay * 2, 0.1)
                         continue
                     raise self._error(doing, exc) from exc
-                except OSError as exc:
+                except (OSError, ValueError, OverflowError) as exc:
+                    # OSError: the directory or file; ValueError/OverflowError: a value sqlite3
+                    # cannot bind. Either way a typed error, never the dependency's own.
                     raise self._error(doing, exc) from exc
 
     def _connection(self) -> sqlite3.Connection:

@@ -6,6 +6,8 @@ first bytes are trusted. Everything here is a pure function of those bytes.
 
 from __future__ import annotations
 
+import re
+
 __all__ = [
     "BMP",
     "GIF",
@@ -46,6 +48,11 @@ _PDF_HEADER_WINDOW = 1024
 # XML prologs can hold long licence comments (FeRD examples do), so the root element may sit
 # well past the first few kilobytes.
 _XML_SNIFF_BYTES = 64 * 1024
+# A prolog still open at the end of the sniffed bytes is followed this far; past it, a file that
+# began like XML counts as XML (its root unseen), and the XML reader has the last word.
+_XML_PROLOG_LIMIT = 1024 * 1024
+_NOT_SPACE = re.compile(r"[^ \t\r\n]")
+_NAME_END = re.compile(r"[ \t\r\n/>]")
 _HEIC_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"})
 _HEIF_BRANDS = frozenset({b"mif1", b"msf1", b"mif2"})
 _BMP_HEADER_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
@@ -57,7 +64,8 @@ def detect_media_type(data: bytes) -> str | None:
     """Returns the media type the bytes start with, or ``None`` if it is not one we read.
 
     Args:
-        data: The document's bytes (only the first 64 KiB are examined).
+        data: The document's bytes (the first 64 KiB are examined; an XML prolog that runs
+            past them is followed up to 1 MiB).
 
     Returns:
         One of :data:`SUPPORTED_MEDIA_TYPES`, or ``None``.
@@ -80,7 +88,7 @@ def detect_media_type(data: bytes) -> str | None:
         return heif
     if b"%PDF-" in head[:_PDF_HEADER_WINDOW]:
         return PDF
-    if _xml_root(head) is not None:
+    if _xml_root(data) is not None:
         return XML
     return None
 
@@ -107,9 +115,10 @@ def describe_unsupported(data: bytes) -> str:
         return "RTF (export it as PDF)"
     text = _decode_text(head)
     stripped = text.lstrip().lower()
-    if stripped.startswith(("<!doctype html", "<html")) or _root_name(text) == "html":
+    kind, root = _first_element(data)
+    if stripped.startswith(("<!doctype html", "<html")) or (kind, root) == ("root", "html"):
         return "HTML (a web page, perhaps a login or error page, not the invoice itself)"
-    if _root_name(text) == "svg":
+    if (kind, root) == ("root", "svg"):
         return "SVG (convert it to PNG or PDF)"
     if stripped.startswith(("{", "[")):
         return "JSON"
@@ -155,58 +164,70 @@ def _decode_text(head: bytes) -> str:
     return head.decode("utf-8", "ignore")
 
 
-def _xml_root(head: bytes) -> str | None:
-    """Returns the root element's name (``""`` if beyond the sniffed bytes), or ``None`` if not XML."""
-    text = _decode_text(head)
-    root = _root_name(text)
-    if root is None:
-        return None
-    if root.split(":")[-1].lower() in _NON_INVOICE_XML_ROOTS:
+def _xml_root(data: bytes) -> str | None:
+    """Returns the root element's name (``""`` if beyond the scanned bytes), or ``None`` if not XML."""
+    kind, root = _first_element(data)
+    if kind == "open":
+        return ""
+    if kind != "root" or root.split(":")[-1].lower() in _NON_INVOICE_XML_ROOTS:
         return None
     return root
 
 
-def _root_name(text: str) -> str | None:
-    # Skips the prolog (declaration, comments, processing instructions, doctype) and reads the
-    # first element name. A prolog longer than the sniffed text still counts as XML when it
-    # started with a declaration or comment.
+def _first_element(data: bytes) -> tuple[str, str]:
+    """Scans the prolog for the first element: see :func:`_scan_prolog`."""
+    head = bytes(data[:_XML_SNIFF_BYTES])
+    kind, root = _scan_prolog(_decode_text(head))
+    if kind in ("open", "blank", "pending") and len(data) > len(head):
+        # The prolog runs past the sniffed bytes (a long licence comment, a large doctype, a
+        # lot of whitespace): follow it a bounded distance rather than call the file plain text.
+        kind, root = _scan_prolog(_decode_text(bytes(data[:_XML_PROLOG_LIMIT])))
+    return kind, root
+
+
+def _scan_prolog(text: str) -> tuple[str, str]:
+    """Skips the prolog (declaration, comments, processing instructions, doctype) to the root element.
+
+    Returns:
+        ``("root", name)`` when an element starts; ``("open", "")`` when the text ends inside a
+        prolog that began like XML (a declaration, a comment, a doctype); ``("blank", "")`` when
+        it ends after nothing but whitespace, and ``("pending", "")`` inside a first processing
+        instruction that is not a declaration (both are XML only if more text shows a root);
+        ``("none", "")`` when it is not XML.
+    """
     position = 0
     saw_prolog = False
-    length = len(text)
     while True:
-        while position < length and text[position] in " \t\r\n":
-            position += 1
-        if position >= length:
-            return "" if saw_prolog else None
+        match = _NOT_SPACE.search(text, position)
+        if match is None:
+            return ("open" if saw_prolog else "blank", "")
+        position = match.start()
         if text.startswith("<?", position):
             end = text.find("?>", position + 2)
             if end < 0:
-                return "" if text.startswith("<?xml", position) or saw_prolog else None
-            saw_prolog = True
+                # An unfinished processing instruction is XML after a declaration or another
+                # construct; alone ("<?php ...") only if more text shows a root element.
+                return ("open" if text.startswith("<?xml", position) or saw_prolog else "pending", "")
             position = end + 2
         elif text.startswith("<!--", position):
             end = text.find("-->", position + 4)
             if end < 0:
-                return "" if saw_prolog else None
-            saw_prolog = True
+                return ("open", "")
             position = end + 3
-        elif text.startswith("<!DOCTYPE", position) or text.startswith("<!doctype", position):
+        elif text.startswith(("<!DOCTYPE", "<!doctype"), position):
             end = _doctype_end(text, position)
             if end < 0:
-                return None
-            saw_prolog = True
+                return ("open", "")
             position = end
         elif text.startswith("<", position):
-            name_start = position + 1
-            name_end = name_start
-            while name_end < length and text[name_end] not in " \t\r\n/>":
-                name_end += 1
-            name = text[name_start:name_end]
+            name_end = _NAME_END.search(text, position + 1)
+            name = text[position + 1 : name_end.start() if name_end else len(text)]
             if not name or not (name[0].isalpha() or name[0] == "_"):
-                return None
-            return name
+                return ("none", "")
+            return ("root", name)
         else:
-            return None
+            return ("none", "")
+        saw_prolog = True
 
 
 def _doctype_end(text: str, start: int) -> int:

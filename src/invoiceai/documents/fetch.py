@@ -3,18 +3,28 @@
 Every decision between two network calls (scheme, redirect limit and target, addresses and
 pinning, credentials, status, content type, size cap, deadline) is made by
 :class:`invoiceai.documents.hops.FetchState`; this module only resolves, sends and reads, once
-per client flavour. Each fetch has one deadline (``Settings.fetch_timeout``) covering name
-resolution, every redirect hop and the body, and the body is streamed so no more than
-``Settings.max_document_bytes`` is ever held.
+per client flavour. The body is streamed so no more than ``Settings.max_document_bytes`` is ever
+held.
+
+Each fetch has one deadline (``Settings.fetch_timeout``) covering name resolution, connecting,
+every redirect hop, the headers and the body. httpx2's own timeouts are per socket operation, so
+a server sending a byte every few seconds would never trip them; the deadline is enforced around
+the whole exchange instead:
+
+- **async:** the exchange runs under ``asyncio.wait_for``, which cancels it at the deadline;
+- **sync:** the exchange runs in a worker thread that the caller waits for until the deadline.
+  Then a watchdog shuts down every socket the exchange opened (reported by httpcore2's ``trace``
+  extension), which ends any read blocked on them, and the caller gets the timeout at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import socket
 import threading
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from contextlib import asynccontextmanager, contextmanager
@@ -118,22 +128,106 @@ def fetch_url(
     own_client = client is None
     if client is None:
         client = httpx2.Client(headers=_HEADERS, trust_env=False, follow_redirects=False)
+    watchdog = _Watchdog()
     try:
         with _mapped_errors(url, settings):
-            while True:
-                hop = state.next_hop()
-                addresses = None if hop.lookup is None else _resolve_in_time(resolve, *hop.lookup, state.deadline)
-                request = state.pin(hop, addresses)
-                with _send(client, request, timeout=state.remaining(), credentials=hop.credentials) as response:
-                    if state.follows(response.status_code, response.headers):
-                        continue
-                    body = bytearray()
-                    for chunk in response.iter_bytes():
-                        state.append(body, chunk)
-                    return state.document(body)
+            return _before_deadline(state, watchdog, lambda: _exchange(client, state, resolve, watchdog))
     finally:
         if own_client:
             client.close()
+
+
+def _exchange(client: httpx2.Client, state: FetchState, resolve: Resolver, watchdog: _Watchdog) -> Document:
+    """Resolves, sends and reads each hop (in the fetch's worker thread)."""
+    while True:
+        hop = state.next_hop()
+        addresses = None if hop.lookup is None else resolve(*hop.lookup)
+        request = state.pin(hop, addresses)
+        watchdog.check()  # given up on while resolving: send nothing more
+        with _send(
+            client, request, timeout=state.remaining(), credentials=hop.credentials, trace=watchdog.trace
+        ) as response:
+            # A kept-alive connection of a caller's client was opened before this fetch; watch it now.
+            watchdog.watch(response.extensions.get("network_stream"))
+            if state.follows(response.status_code, response.headers):
+                continue
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                state.append(body, chunk)
+            return state.document(body)
+
+
+def _before_deadline(state: FetchState, watchdog: _Watchdog, exchange: Callable[[], Document]) -> Document:
+    """Runs ``exchange`` in a worker thread and waits for it until the fetch's deadline.
+
+    Raises:
+        TimeoutError: The deadline passed first (mapped onto the fetch's timeout error); the
+            exchange's sockets are shut down, so its thread ends soon after.
+    """
+    outcome: Future[Document] = Future()
+    context = contextvars.copy_context()  # the caller's context (tracing, say) goes along
+
+    def work() -> None:
+        try:
+            outcome.set_result(context.run(exchange))
+        except BaseException as exc:  # handed to the caller, whatever it is
+            outcome.set_exception(exc)
+
+    threading.Thread(target=work, name="invoiceai-fetch", daemon=True).start()
+    try:
+        return outcome.result(timeout=state.remaining())
+    except FutureTimeoutError:  # not yet the builtin TimeoutError on Python 3.10
+        watchdog.fire()
+        raise TimeoutError("the fetch's deadline passed") from None
+    except BaseException:
+        watchdog.fire()  # an interrupt, or the exchange's own error: stop any I/O still going
+        raise
+
+
+class _Watchdog:
+    """Shuts down the sockets of one fetch when it is given up on, so no blocked read outlives it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self.fired = False
+
+    def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        """httpcore2's ``trace`` extension: every new connection (and its TLS layer) is reported here."""
+        if event.endswith((".connect_tcp.complete", ".start_tls.complete")):
+            self.watch(info.get("return_value"))
+
+    def watch(self, stream: Any) -> None:
+        """Remembers the socket under an httpcore2 network stream (shut down at once if already fired)."""
+        get_extra_info = getattr(stream, "get_extra_info", None)
+        sock = get_extra_info("socket") if callable(get_extra_info) else None
+        if not isinstance(sock, socket.socket):
+            return
+        with self._lock:
+            self._sockets.append(sock)
+            fired = self.fired
+        if fired:
+            _shutdown(sock)
+
+    def check(self) -> None:
+        """Raises ``TimeoutError`` once the fetch has been given up on."""
+        if self.fired:
+            raise TimeoutError("the fetch was given up on")
+
+    def fire(self) -> None:
+        """Shuts down every socket seen so far, and any seen later."""
+        with self._lock:
+            self.fired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shutdown(sock)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    # shutdown(), unlike close(), wakes a thread blocked in recv() on the socket. Called as the
+    # plain socket method: SSLSocket.shutdown() would also drop the TLS object under that thread.
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 async def afetch_url(
@@ -168,34 +262,42 @@ async def afetch_url(
         client = httpx2.AsyncClient(headers=_HEADERS, trust_env=False, follow_redirects=False)
     try:
         with _mapped_errors(url, settings):
-            while True:
-                hop = state.next_hop()
-                addresses = (
-                    None
-                    if hop.lookup is None
-                    else await asyncio.wait_for(resolve(*hop.lookup), timeout=state.remaining())
-                )
-                request = state.pin(hop, addresses)
-                async with _asend(client, request, timeout=state.remaining(), credentials=hop.credentials) as response:
-                    if state.follows(response.status_code, response.headers):
-                        continue
-                    body = bytearray()
-                    async for chunk in response.aiter_bytes():
-                        state.append(body, chunk)
-                    return state.document(body)
+            # Cancelled at the deadline, wherever it is: resolving, connecting, headers or body.
+            return await asyncio.wait_for(_aexchange(client, state, resolve), timeout=state.remaining())
     finally:
         if own_client:
             await client.aclose()
 
 
+async def _aexchange(client: httpx2.AsyncClient, state: FetchState, resolve: AsyncResolver) -> Document:
+    """The async twin of :func:`_exchange`."""
+    while True:
+        hop = state.next_hop()
+        addresses = None if hop.lookup is None else await resolve(*hop.lookup)
+        request = state.pin(hop, addresses)
+        async with _asend(client, request, timeout=state.remaining(), credentials=hop.credentials) as response:
+            if state.follows(response.status_code, response.headers):
+                continue
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                state.append(body, chunk)
+            return state.document(body)
+
+
 @contextmanager
 def _send(
-    client: httpx2.Client, request: PinnedRequest, *, timeout: float, credentials: bool
+    client: httpx2.Client,
+    request: PinnedRequest,
+    *,
+    timeout: float,
+    credentials: bool,
+    trace: Callable[[str, Mapping[str, Any]], None],
 ) -> Iterator[httpx2.Response]:
     """Sends one hop, streaming; without the client's credentials when they belong elsewhere."""
     import httpx2
 
     outgoing = _build(client, request, timeout=timeout, credentials=credentials)
+    outgoing.extensions = {**outgoing.extensions, "trace": trace}
     auth = httpx2.USE_CLIENT_DEFAULT if credentials else None
     response = client.send(outgoing, stream=True, auth=auth, follow_redirects=False)
     try:
@@ -234,30 +336,6 @@ def _build(
         # A default Authorization header of the client, set for the original origin.
         outgoing.headers.pop("Authorization", None)
     return outgoing
-
-
-def _resolve_in_time(resolve: Resolver, host: str, port: int, deadline: float) -> list[str]:
-    """Runs a blocking resolver, giving up when the fetch's deadline passes.
-
-    The system resolver has no timeout of its own that we control, so it runs in a daemon
-    thread that is left to finish on its own if the deadline passes first.
-
-    Raises:
-        TimeoutError: The deadline passed first (mapped onto the fetch's timeout error).
-    """
-    result: Future[list[str]] = Future()
-
-    def work() -> None:
-        try:
-            result.set_result(resolve(host, port))
-        except BaseException as exc:  # handed to the caller, whatever it is
-            result.set_exception(exc)
-
-    threading.Thread(target=work, name="invoiceai-resolve", daemon=True).start()
-    try:
-        return result.result(timeout=max(0.0, deadline - time.monotonic()))
-    except FutureTimeoutError:  # not yet the builtin TimeoutError on Python 3.10
-        raise TimeoutError(f"resolving {host} took too long") from None
 
 
 @contextmanager

@@ -1,7 +1,7 @@
 """Turning an anthropic SDK exception into the typed invoiceai error, and naming it in logs.
 
 Messages quote the API's own explanation, so every one goes through
-:func:`invoiceai.secrets.mask_secrets` with the literal credentials the backend holds.
+:func:`invoiceai.secrets.mask_text` with the literal credentials the backend holds.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from invoiceai.errors import (
     RequestRejectedError,
     SpendLimitError,
 )
-from invoiceai.secrets import mask_secrets
+from invoiceai.secrets import mask_text
 
 __all__ = ["IMAGE_TOO_LARGE_CODE", "SPEND_LIMIT_CODES", "describe_api_error", "to_backend_error"]
 
@@ -90,7 +90,7 @@ def to_backend_error(
         message = template.format(label=label, said=said, tries=tries)
     else:
         message = f"The Claude API call failed {tries}: {exc}"
-    return error_class(mask_secrets(message, secrets), **context)
+    return error_class(mask_text(message, secrets), **context)
 
 
 def _status_row(status: int, error_code: str | None) -> int:

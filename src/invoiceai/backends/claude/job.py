@@ -51,7 +51,7 @@ from invoiceai.errors import (
     RequestRejectedError,
     TruncatedOutputError,
 )
-from invoiceai.secrets import mask_secrets
+from invoiceai.secrets import mask_text
 from invoiceai.usage import Usage
 
 if TYPE_CHECKING:
@@ -413,7 +413,7 @@ class ExtractionJob(Generic[T]):
 
     def _mask(self, text: str) -> str:
         # Model output is quoted in some messages; a key echoed back must not survive.
-        return mask_secrets(text, self._config.secrets)
+        return mask_text(text, self._config.secrets)
 
     def _current_turn(self) -> _Turn:
         if self._turn is None:
