@@ -177,7 +177,7 @@ def check_page_count(
     chosen = "" if selection.text == "all" else f" of the {total} (pages={selection.text!r})"
     raise TooManyPagesError(
         f"The document has {selected} {unit}s selected{chosen}, more than the max_pages limit of "
-        f"{limits.max_pages}. Select fewer with pages=, or raise Settings(max_pages=...) (INVOICEAI_MAX_PAGES).",
+        f"{limits.max_pages}; select some with pages=, or raise Settings(max_pages=...) (INVOICEAI_MAX_PAGES).",
         setting="max_pages",
         limit=limits.max_pages,
         found=selected,

@@ -32,7 +32,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["LOGGER_NAME", "library_noise"]
+__all__ = ["LOGGER_NAME", "library_noise", "refresh"]
 
 LOGGER_NAME = "invoiceai.render"
 _LOG = logging.getLogger(LOGGER_NAME)
@@ -71,12 +71,18 @@ def library_noise(document_name: str) -> Iterator[None]:
         _DOCUMENT.reset(token)
 
 
+def refresh() -> None:
+    """Filters the loggers of pypdf modules imported since the block began (call after importing pypdf)."""
+    _install()
+
+
 def _install() -> None:
-    # pypdf logs under its modules' names; a module logs only once imported, so filtering every
-    # imported pypdf module's logger before each block covers all of them.
-    modules = [name for name in list(sys.modules) if name == "pypdf" or name.startswith("pypdf.")]
-    if all(name in _FILTERED for name in modules) and _is_ours(warnings.showwarning):
+    # pypdf logs under its modules' names (logging.getLogger(__name__)). Once pypdf is imported,
+    # every module of the package gets the filter, including those pypdf imports lazily later.
+    pypdf = sys.modules.get("pypdf")
+    if ("pypdf" in _FILTERED or pypdf is None) and _is_ours(warnings.showwarning):
         return
+    modules = _pypdf_modules(pypdf) if pypdf is not None else []
     with _INSTALL_LOCK:
         for name in modules:
             if name not in _FILTERED:
@@ -86,6 +92,15 @@ def _install() -> None:
         # a test runner's catch_warnings) is wrapped in turn.
         if not _is_ours(warnings.showwarning):
             warnings.showwarning = _wrap_showwarning(warnings.showwarning)
+
+
+def _pypdf_modules(pypdf: Any) -> list[str]:
+    import pkgutil
+
+    names = [name for name in list(sys.modules) if name == "pypdf" or name.startswith("pypdf.")]
+    with contextlib.suppress(Exception):  # a zipped or frozen install: the imported modules still count
+        names += [info.name for info in pkgutil.walk_packages(pypdf.__path__, prefix="pypdf.")]
+    return names
 
 
 def _is_ours(function: Any) -> bool:

@@ -30,6 +30,7 @@ from invoiceai.errors import (
 )
 from invoiceai.render.limits import RenderLimits
 from invoiceai.render.noise import library_noise
+from invoiceai.render.noise import refresh as refresh_noise_filters
 from invoiceai.render.pdf.document import close_pdf, is_encrypted, open_pdf, pdfium_refused
 from invoiceai.render.pdf.lock import PDFIUM_LOCK
 from invoiceai.render.pdf.scan import scan_pdf
@@ -303,15 +304,14 @@ def _read_attachment(attachment: Any, name: str, cap: int) -> _Attachment | None
     return _Attachment(name=name, data=buffer.raw[: min(written.value, size.value)], source="embedded_files")
 
 
-def _scan_pypdf(
-    pdf: bytes, password: str | None, known: set[str], *, required: bool, cap: int
-) -> list[_Attachment]:
+def _scan_pypdf(pdf: bytes, password: str | None, known: set[str], *, required: bool, cap: int) -> list[_Attachment]:
     # `required`: pdfium could not open the file, so a pypdf failure means nothing can.
     try:
         from pypdf import PdfReader
     except ImportError:  # pragma: no cover - pypdf is a dependency; be safe if it is stripped
         _LOG.debug("pypdf is not installed; the /AF fallback is skipped")
         return []
+    refresh_noise_filters()  # pypdf may have been imported just now
     try:
         reader = PdfReader(io.BytesIO(pdf), strict=False)
         if reader.is_encrypted and not reader.decrypt(password or ""):

@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 from invoiceai.documents.detect import PDF
 from invoiceai.errors import ConfigurationError
 from invoiceai.pages import Page
+from invoiceai.render.limits import RenderLimits, check_page_count
+from invoiceai.render.noise import library_noise
 from invoiceai.render.pdf.attachments import embedded_in
 from invoiceai.render.pdf.document import close_pdf, is_encrypted, open_pdf, page_count, subset_pdf
 from invoiceai.render.pdf.handle import SharedPdf
 from invoiceai.render.pdf.page import assemble_page, encode_pixels
-from invoiceai.render.limits import RenderLimits, check_page_count
-from invoiceai.render.noise import library_noise
 from invoiceai.render.pdf.raster import PageFacts, PagePixels, page_text, rasterise
 from invoiceai.render.pdf.scan import scan_pdf
 from invoiceai.render.selection import Pages, SelectedPages, parse_pages

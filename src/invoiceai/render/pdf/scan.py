@@ -372,7 +372,8 @@ def _run_length(chunks: Iterable[bytes], entries: dict[bytes, list[bytes]]) -> I
 
 def _lzw(chunks: Iterable[bytes], entries: dict[bytes, list[bytes]]) -> Iterator[bytes]:
     parms = entries.get(b"/DecodeParms", [])
-    early = 0 if any(a == b"/EarlyChange" and b == b"0" for a, b in zip(parms, parms[1:])) else 1
+    pairs = range(len(parms) - 1)
+    early = 0 if any(parms[i] == b"/EarlyChange" and parms[i + 1] == b"0" for i in pairs) else 1
     table = [bytes([value]) for value in range(256)] + [b"", b""]
     previous = b""
     width, buffer, bits = 9, 0, 0
