@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import zlib
 from collections.abc import Iterator
 
@@ -78,7 +79,8 @@ def test_limits_are_settings_with_documented_defaults_and_environment_variables(
     assert limits.max_pages == 12
     defaults = RenderLimits()
     assert (defaults.max_pages, defaults.max_stream_bytes, defaults.max_attachment_bytes) == (250, 128 * MIB, 32 * MIB)
-    assert (defaults.max_render_bytes, defaults.max_image_pixels, defaults.render_timeout) == (64 * MIB, 89_478_485, 120)
+    assert (defaults.max_render_bytes, defaults.max_image_pixels) == (64 * MIB, 89_478_485)
+    assert defaults.render_timeout == 120
     with pytest.raises(InvoiceAIError, match="max_pages"):
         Settings(max_pages=0)
 
@@ -148,7 +150,9 @@ def test_a_content_stream_bomb_is_stopped_while_inflating() -> None:
         pytest.param(
             b"/Filter [/AHx /FlateDecode]", zlib.compress(b" " * (3 * MIB)).hex().encode() + b">", id="hex-then-flate"
         ),
-        pytest.param(b"/Filter [/FlateDecode /FlateDecode]", zlib.compress(zlib.compress(b" " * (64 * MIB))), id="double"),
+        pytest.param(
+            b"/Filter [/FlateDecode /FlateDecode]", zlib.compress(zlib.compress(b" " * (64 * MIB))), id="double"
+        ),
         # A header-like string inside the dictionary must not hide the filter before it.
         pytest.param(b"/Filter /FlateDecode /X (9 0 obj)", zlib.compress(b" " * (3 * MIB)), id="fake-header"),
         # An indirect /Length: the stream is bounded only by the decoder's own end.
@@ -187,8 +191,9 @@ def test_a_large_image_may_inflate_to_its_raster_size() -> None:
     stream_dict += b"/BitsPerComponent 8 /Filter /FlateDecode"
     pdf = one_stream_pdf(stream_dict, zlib.compress(raster * 1000), as_contents=False)
     assert scan_pdf(pdf, RenderLimits(max_stream_bytes=MIB), document_id="test").decoded == 1
+    twice = one_stream_pdf(stream_dict, zlib.compress(raster * 2000))
     with pytest.raises(StreamTooLargeError):  # more than its raster
-        scan_pdf(one_stream_pdf(stream_dict, zlib.compress(raster * 2000)), RenderLimits(max_stream_bytes=MIB), document_id="t")
+        scan_pdf(twice, RenderLimits(max_stream_bytes=MIB), document_id="test")
 
 
 @pytest.mark.parametrize(
@@ -201,12 +206,10 @@ def test_a_large_image_may_inflate_to_its_raster_size() -> None:
 )
 def test_swapped_or_unknown_filters_end_in_a_result_or_a_typed_error(stream_dict: bytes, data: bytes) -> None:
     document = Document.from_bytes(one_stream_pdf(stream_dict, data))
-    try:
-        with open_document(document) as source:
-            pages = list(source.render(ImageBudget()))
-            assert len(pages) == 1
-    except InvoiceAIError:
-        pass
+    pages: list[object] = []
+    with contextlib.suppress(InvoiceAIError), open_document(document) as source:
+        pages = list(source.render(ImageBudget()))
+    assert len(pages) in (0, 1)
 
 
 def test_a_deep_dictionary_ends_quickly() -> None:
@@ -251,10 +254,14 @@ def test_only_time_inside_the_renderer_is_spent() -> None:
             yield number
 
     seen = []
-    with pytest.raises(RenderTimeoutError, match="render_timeout") as caught:
+
+    def consume() -> None:
         for number in deadline.metered(pages()):
             seen.append(number)
             clock.now += 100.0  # the backend's time between pages does not count
+
+    with pytest.raises(RenderTimeoutError, match="render_timeout") as caught:
+        consume()
     assert seen == [0, 1]
     assert caught.value.setting == "render_timeout"
     assert caught.value.found == 6.0
