@@ -317,9 +317,10 @@ def _scan_pypdf(pdf: bytes, password: str | None, known: set[str], *, required: 
         if reader.is_encrypted and not reader.decrypt(password or ""):
             return []
         found = _associated_files(reader) + _name_tree(reader)
-    except (Exception, RecursionError, MemoryError) as exc:
-        # pypdf raises PdfReadError, DependencyError (AES without `cryptography`) and assorted
-        # internal errors on damaged or hostile files; none of it may escape as a crash.
+    except Exception as exc:
+        # pypdf raises PdfReadError, DependencyError (AES without `cryptography`), LimitReachedError,
+        # RecursionError (deep nesting), MemoryError and assorted internal errors on damaged or
+        # hostile files (all Exceptions); none of it may escape as a crash.
         _LOG.debug("pypdf cannot read the attachments (%r)", exc)
         if required:
             raise CorruptDocumentError(f"The PDF cannot be opened: {exc}.") from exc

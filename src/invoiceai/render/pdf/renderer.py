@@ -286,7 +286,8 @@ class PdfPageSource(SelectedPages):
 
     def text_layers(self) -> list[str | None]:
         """Returns each selected page's text layer (``None`` for pages without text); no rendering."""
-        with self._pdf.use() as pdf:
+        self._deadline.check(document_id=self.document_id)
+        with self._pdf.use() as pdf, self._deadline.spending():
             return [page_text(pdf, index, document_id=self.document_id) for index in self.indices]
 
     def pdf_bytes(self) -> bytes:

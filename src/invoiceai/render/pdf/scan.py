@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import bisect
 import dataclasses
 import re
 import zlib
@@ -35,8 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = ["StreamScan", "scan_pdf"]
 
-_OBJ_HEADER = re.compile(rb"(\d{1,10})\s+\d{1,5}\s+obj\b")
-_STREAM = re.compile(rb"(?<![A-Za-z0-9])stream(?:[ \t]*(?:\r\n|\r|\n))")
+_HEADER_BEFORE = re.compile(rb"(?<!\d)(\d{1,10})\s+\d{1,5}\s+\Z")
+_EOL = re.compile(rb"[ \t]*(?:\r\n|\r|\n)")
 _ENDSTREAM = re.compile(rb"\s*endstream")
 _TOKEN = re.compile(rb"<<|>>|\[|\]|<[^<>]*>|/[^\s/<>\[\]()%{}]*|%[^\r\n]*|\(|[^\s/<>\[\]()%{}]+")
 _CHUNK = 1 << 20  # bytes fed to (and asked of) a decoder at once
@@ -106,32 +105,46 @@ def scan_pdf(data: bytes, limits: RenderLimits, *, document_id: str, deadline: D
 
 
 def _streams(data: bytes) -> Iterator[_Stream]:
-    numbers = {match.end(): int(match.group(1)) for match in _OBJ_HEADER.finditer(data)}
-    headers = list(numbers)
-    skip_until = 0
-    for match in _STREAM.finditer(data):
-        if match.start() < skip_until:
-            continue  # the word inside another stream's data
-        number, entries = _dictionary_before(data, match.start(), headers, numbers)
-        start = match.end()
+    # Plain substring searches, jumping over each stream's data once found: a regex over the
+    # whole file (binary data included) costs ten times more.
+    position = 0
+    while True:
+        keyword = data.find(b"stream", position)
+        if keyword < 0:
+            return
+        position = keyword + 6
+        if keyword and data[keyword - 1 : keyword].isalnum():
+            continue  # "endstream", or a longer word
+        eol = _EOL.match(data, position)
+        if eol is None:
+            continue
+        number, entries = _dictionary_before(data, keyword)
+        start = eol.end()
         end, bounded = _stream_end(data, start, entries)
-        next_end = data.find(b"endstream", start)
-        skip_until = end if bounded else (next_end if next_end >= 0 else len(data))
+        if bounded:
+            position = end
+        else:
+            next_end = data.find(b"endstream", start)
+            position = next_end if next_end >= 0 else len(data)
         yield _Stream(number=number, start=start, end=end, bounded=bounded, entries=entries)
 
 
-def _dictionary_before(
-    data: bytes, keyword: int, headers: list[int], numbers: dict[int, int]
-) -> tuple[int, dict[bytes, list[bytes]] | None]:
+def _dictionary_before(data: bytes, keyword: int) -> tuple[int, dict[bytes, list[bytes]] | None]:
     # The stream's dictionary runs from its object header to the keyword. A header-like text
     # inside the dictionary (a string "(9 0 obj)") would cut it short, so the parse must close
     # exactly at the keyword; otherwise the header before is tried.
-    index = bisect.bisect_right(headers, keyword) - 1
-    for candidate in range(index, max(-1, index - 3), -1):
-        begin = headers[candidate]
-        entries, closed = _top_level_entries(data, begin, keyword)
+    search_end = keyword
+    for _ in range(3):
+        found = data.rfind(b"obj", 0, search_end)
+        if found < 0:
+            break
+        search_end = found
+        header = _HEADER_BEFORE.search(data, max(0, found - 24), found)
+        if header is None or data[found + 3 : found + 4].isalnum():
+            continue
+        entries, closed = _top_level_entries(data, found + 3, keyword)
         if closed is not None and not data[closed:keyword].strip():
-            return numbers[begin], entries
+            return int(header.group(1)), entries
     return 0, None
 
 
