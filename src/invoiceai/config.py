@@ -74,6 +74,20 @@ class Settings:
         max_document_bytes: Largest document accepted, in bytes.
         max_fetch_redirects: Redirects followed when fetching a URL source.
         allow_private_urls: Fetch URLs that resolve to private, loopback or link-local addresses.
+        max_pages: Most pages (or image frames) one document may have selected; counted from the
+            page tree before anything renders. 250 pages at ~1,550 tokens each already spend the
+            default ``token_budget``.
+        max_stream_bytes: Most bytes any one PDF stream may inflate to; checked before pdfium
+            parses the file, stopping each stream at the cap. A 600 dpi A4 colour scan stored
+            with Flate is 104 MB.
+        max_attachment_bytes: Most bytes one PDF attachment (the embedded e-invoice) may decode
+            to; a larger one is skipped, as a damaged one is.
+        max_render_bytes: Most bytes one page's bitmap may take (pixels x 4); far above what the
+            model budgets ask for (1.15 MP, 4.6 MB).
+        max_image_pixels: Most pixels one image may have: an image file's frame, or an image
+            inside a PDF. Pillow's own decompression-bomb threshold.
+        render_timeout: Seconds one document may spend being opened and rendered (summed over
+            the time spent inside the renderer, not the backend's time between pages).
     """
 
     model: str = DEFAULT_MODEL
@@ -90,6 +104,12 @@ class Settings:
     max_document_bytes: int = 50 * 1024 * 1024
     max_fetch_redirects: int = 5
     allow_private_urls: bool = False
+    max_pages: int = 250
+    max_stream_bytes: int = 128 * 1024 * 1024
+    max_attachment_bytes: int = 32 * 1024 * 1024
+    max_render_bytes: int = 64 * 1024 * 1024
+    max_image_pixels: int = 89_478_485
+    render_timeout: float = 120.0
 
     def __post_init__(self) -> None:
         positive = (
@@ -99,6 +119,12 @@ class Settings:
             "token_budget",
             "request_timeout",
             "fetch_timeout",
+            "max_pages",
+            "max_stream_bytes",
+            "max_attachment_bytes",
+            "max_render_bytes",
+            "max_image_pixels",
+            "render_timeout",
         )
         for name in positive:
             if getattr(self, name) <= 0:

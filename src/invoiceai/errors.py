@@ -11,8 +11,12 @@ InvoiceAIError
 │   ├── CorruptDocumentError         truncated, damaged or unparseable
 │   ├── EncryptedDocumentError       needs a password
 │   │   └── WrongPasswordError       a password was given and is wrong
-│   ├── DocumentTooLargeError        above the configured size cap
-│   │   └── DecompressionBombError   decodes to far more pixels than it should
+│   ├── DocumentTooLargeError        above a configured limit (``.setting``, ``.limit``, ``.found``)
+│   │   ├── DecompressionBombError   decodes to far more pixels than it should
+│   │   │   └── StreamTooLargeError  a PDF stream inflates past ``max_stream_bytes``
+│   │   ├── TooManyPagesError        more pages (or frames) selected than ``max_pages``
+│   │   ├── RenderTooLargeError      one page would render to more than ``max_render_bytes``
+│   │   └── RenderTimeoutError       loading and rendering ran past ``render_timeout``
 │   ├── EmptyDocumentError           has no pages (or none selected)
 │   ├── PageSelectionError           a ``pages=`` selection that does not parse or fit
 │   ├── NotAnInvoiceError            a valid document that is not an invoice (an order, ...)
@@ -32,6 +36,7 @@ InvoiceAIError
 ├── CacheError                       the result cache could not be used (server down, file unusable)
 ├── EInvoiceError                    reading or writing EN 16931 XML
 │   ├── HostileXMLError              XML with a DTD or entities (XXE, "billion laughs"); also an InputError
+│   ├── AttachmentTooLargeError      an attachment above ``max_attachment_bytes``; also a DocumentTooLargeError
 │   └── MissingFieldsError           an invoice lacks fields EN 16931 requires to write it
 └── ConfigurationError               the library is set up wrongly (key, settings, schema)
     ├── MissingDependencyError       an optional extra is needed (names the extra)
@@ -53,6 +58,7 @@ if TYPE_CHECKING:
     from invoiceai.usage import Usage
 
 __all__ = [
+    "AttachmentTooLargeError",
     "AuthenticationError",
     "BackendConnectionError",
     "BackendError",
@@ -76,9 +82,13 @@ __all__ = [
     "PageSelectionError",
     "RateLimitError",
     "RefusalError",
+    "RenderTimeoutError",
+    "RenderTooLargeError",
     "RequestRejectedError",
     "SpendLimitError",
+    "StreamTooLargeError",
     "TokenBudgetExceededError",
+    "TooManyPagesError",
     "TruncatedOutputError",
     "UnsafeURLError",
     "UnsupportedFormatError",
@@ -197,11 +207,50 @@ class WrongPasswordError(EncryptedDocumentError):
 
 
 class DocumentTooLargeError(InputError):
-    """The document is above the configured size cap."""
+    """The document is above a configured limit (its size, pages, pixels, decoded bytes or time).
+
+    Args:
+        message: What went wrong and what to do about it.
+        setting: The :class:`~invoiceai.config.Settings` field (or renderer argument) that sets
+            the limit, e.g. ``"max_pages"``, when known.
+        limit: The limit in force.
+        found: The value found (or a lower bound of it: counting stops just past the limit).
+        **context: Context fields, see :class:`InvoiceAIError`.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        setting: str | None = None,
+        limit: float | None = None,
+        found: float | None = None,
+        **context: Any,
+    ) -> None:
+        super().__init__(message, **context)
+        self.setting = setting
+        self.limit = limit
+        self.found = found
 
 
 class DecompressionBombError(DocumentTooLargeError):
     """An image decodes to far more pixels than any real invoice has."""
+
+
+class StreamTooLargeError(DecompressionBombError):
+    """A PDF stream inflates to more than ``max_stream_bytes``; stopped while inflating."""
+
+
+class TooManyPagesError(DocumentTooLargeError):
+    """More pages (or image frames) are selected than ``max_pages`` allows; select some with ``pages=``."""
+
+
+class RenderTooLargeError(DocumentTooLargeError):
+    """One page would render to a bitmap larger than ``max_render_bytes`` (a budget far above the model's)."""
+
+
+class RenderTimeoutError(DocumentTooLargeError):
+    """Opening and rendering the document took longer than ``render_timeout`` seconds."""
 
 
 class EmptyDocumentError(InputError):
@@ -298,6 +347,14 @@ class EInvoiceError(InvoiceAIError):
 
 class HostileXMLError(EInvoiceError, InputError):
     """The XML declares a DTD or entities, which no e-invoice needs; it was not parsed further."""
+
+
+class AttachmentTooLargeError(EInvoiceError, DocumentTooLargeError):
+    """A PDF's attachment decodes to more than ``max_attachment_bytes``; it was not read.
+
+    An :class:`EInvoiceError`, so the extractor skips the embedded e-invoice with a warning and
+    reads the pages, as for any other unreadable attachment.
+    """
 
 
 class MissingFieldsError(EInvoiceError):

@@ -16,6 +16,7 @@ from invoiceai.errors import ConfigurationError, UnsupportedFormatError
 from invoiceai.render.base import Renderer
 
 if TYPE_CHECKING:
+    from invoiceai.config import Settings
     from invoiceai.documents import Document
     from invoiceai.pages import PageSource
     from invoiceai.render.selection import Pages
@@ -41,7 +42,9 @@ class RendererRegistry:
         self._renderers: dict[str, Renderer] = {}
 
     @classmethod
-    def with_builtins(cls, *, processes: int = 0, entry_points: bool = False) -> RendererRegistry:
+    def with_builtins(
+        cls, *, processes: int = 0, entry_points: bool = False, settings: Settings | None = None
+    ) -> RendererRegistry:
         """Returns a new registry holding the PDF and image renderers.
 
         Args:
@@ -49,16 +52,20 @@ class RendererRegistry:
                 :class:`~invoiceai.render.PdfRenderer`); ``0`` renders in this process.
             entry_points: Also load third-party renderers from the ``invoiceai.renderers``
                 entry-point group.
+            settings: Where the built-ins' limits come from (``max_pages``, ``max_stream_bytes``,
+                ...); ``Settings.load()`` (defaults and ``INVOICEAI_*`` variables) when ``None``.
 
         Returns:
             The registry.
         """
         from invoiceai.render.image import ImageRenderer
+        from invoiceai.render.limits import RenderLimits
         from invoiceai.render.pdf import PdfRenderer
 
+        limits = RenderLimits.from_settings(settings)
         registry = cls()
-        registry.register(PdfRenderer(processes=processes))
-        registry.register(ImageRenderer())
+        registry.register(PdfRenderer(processes=processes, limits=limits))
+        registry.register(ImageRenderer(limits=limits))
         if entry_points:
             registry.load_entry_points()
         return registry
@@ -187,6 +194,7 @@ def open_document(
     pages: Pages = None,
     password: str | None = None,
     registry: RendererRegistry | None = None,
+    settings: Settings | None = None,
 ) -> PageSource:
     """Opens a document for rendering with the built-in renderers (or a given registry).
 
@@ -195,6 +203,7 @@ def open_document(
         pages: Pages to render (``"1-3,7"``, a list of 1-based numbers, or ``None``).
         password: For encrypted PDFs.
         registry: The registry to use; a fresh :meth:`RendererRegistry.with_builtins` otherwise.
+        settings: The limits of that fresh registry (ignored when ``registry`` is given).
 
     Returns:
         The page source.
@@ -203,7 +212,7 @@ def open_document(
         UnsupportedFormatError: No renderer handles the document's media type.
         InputError: Whatever the renderer raises (encrypted, damaged, bad selection, ...).
     """
-    registry = registry or RendererRegistry.with_builtins()
+    registry = registry or RendererRegistry.with_builtins(settings=settings)
     return registry.open(document, pages=pages, password=password)
 
 

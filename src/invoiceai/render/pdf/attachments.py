@@ -22,13 +22,18 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from invoiceai.errors import (
+    AttachmentTooLargeError,
     CorruptDocumentError,
     EncryptedDocumentError,
     InvoiceAIError,
     NotAnInvoiceError,
 )
+from invoiceai.render.limits import RenderLimits
+from invoiceai.render.noise import library_noise
+from invoiceai.render.noise import refresh as refresh_noise_filters
 from invoiceai.render.pdf.document import close_pdf, is_encrypted, open_pdf, pdfium_refused
 from invoiceai.render.pdf.lock import PDFIUM_LOCK
+from invoiceai.render.pdf.scan import scan_pdf
 
 if TYPE_CHECKING:
     from pypdf import PdfReader
@@ -73,9 +78,13 @@ class _Attachment:
     name: str
     data: bytes
     source: str
+    # Set instead of data for an attachment above max_attachment_bytes, which is never read.
+    too_large: AttachmentTooLargeError | None = None
 
 
-def find_embedded_invoice(pdf: bytes, *, password: str | None = None) -> EmbeddedXml | None:
+def find_embedded_invoice(
+    pdf: bytes, *, password: str | None = None, limits: RenderLimits | None = None, name: str | None = None
+) -> EmbeddedXml | None:
     """Finds the invoice XML attached to a PDF given as bytes.
 
     Callers that render the same PDF should open it once with
@@ -85,6 +94,9 @@ def find_embedded_invoice(pdf: bytes, *, password: str | None = None) -> Embedde
     Args:
         pdf: The PDF bytes.
         password: The password, for an encrypted PDF.
+        limits: ``max_stream_bytes``, ``max_attachment_bytes``, ``max_image_pixels`` and
+            ``render_timeout`` apply (the settings' defaults when ``None``).
+        name: The document's name, for log messages (its id otherwise).
 
     Returns:
         The chosen invoice XML, or ``None`` when the PDF carries no invoice XML (an ordinary
@@ -99,28 +111,39 @@ def find_embedded_invoice(pdf: bytes, *, password: str | None = None) -> Embedde
         CorruptDocumentError: No PDF library can open the file, or the invoice attachment is
             not well-formed XML.
         HostileXMLError: The invoice attachment declares a DTD (refused as unsafe).
+        AttachmentTooLargeError: The invoice attachment is above ``max_attachment_bytes``.
+        StreamTooLargeError: A stream of the PDF inflates past ``max_stream_bytes``.
+        RenderTimeoutError: Scanning took longer than ``render_timeout``.
     """
+    limits = limits if limits is not None else RenderLimits()
     document_id = hashlib.sha256(pdf).hexdigest()
-    try:
-        document = open_pdf(pdf, password, document_id=document_id)
-    except (CorruptDocumentError, EncryptedDocumentError) as exc:
-        if not pdfium_refused(exc):
-            raise
-        # pdfium gives up on some damaged files that pypdf still reads.
-        _LOG.debug("pdfium cannot open the PDF (%s); trying pypdf", exc.message)
-        return _with_fallback(pdf, password, [], encrypted=False, opened=False)
-    try:
-        return embedded_in(document, pdf, password)
-    finally:
-        close_pdf(document)
+    deadline = limits.deadline()
+    with deadline.spending(), library_noise(name or document_id[:12]):
+        scan_pdf(pdf, limits, document_id=document_id, deadline=deadline)
+        try:
+            document = open_pdf(pdf, password, document_id=document_id)
+        except (CorruptDocumentError, EncryptedDocumentError) as exc:
+            if not pdfium_refused(exc):
+                raise
+            # pdfium gives up on some damaged files that pypdf still reads.
+            _LOG.debug("pdfium cannot open the PDF (%s); trying pypdf", exc.message)
+            return _with_fallback(pdf, password, [], encrypted=False, opened=False, limits=limits)
+        try:
+            return embedded_in(document, pdf, password, limits=limits)
+        finally:
+            close_pdf(document)
 
 
-def read_embedded_invoice(pdf: bytes, *, password: str | None = None) -> Invoice | None:
+def read_embedded_invoice(
+    pdf: bytes, *, password: str | None = None, limits: RenderLimits | None = None, name: str | None = None
+) -> Invoice | None:
     """Reads the invoice XML attached to a PDF, if there is one.
 
     Args:
         pdf: The PDF bytes.
         password: The password, for an encrypted PDF.
+        limits: As for :func:`find_embedded_invoice`.
+        name: The document's name, for log messages.
 
     Returns:
         The invoice, or ``None`` when the PDF carries no invoice XML.
@@ -130,20 +153,25 @@ def read_embedded_invoice(pdf: bytes, *, password: str | None = None) -> Invoice
         EncryptedDocumentError: The PDF or its invoice attachment cannot be decrypted.
         CorruptDocumentError: The PDF cannot be opened, or its invoice XML is malformed.
         HostileXMLError: The invoice XML declares a DTD.
+        AttachmentTooLargeError: The invoice XML is above ``max_attachment_bytes``.
+        DocumentTooLargeError: A limit of the PDF itself (see :func:`find_embedded_invoice`).
     """
     from invoiceai.einvoice import read_einvoice
 
-    embedded = find_embedded_invoice(pdf, password=password)
+    embedded = find_embedded_invoice(pdf, password=password, limits=limits, name=name)
     return None if embedded is None else read_einvoice(embedded.data)
 
 
-def embedded_in(document: Any, pdf: bytes, password: str | None) -> EmbeddedXml | None:
+def embedded_in(
+    document: Any, pdf: bytes, password: str | None, *, limits: RenderLimits | None = None
+) -> EmbeddedXml | None:
     """Finds the invoice XML attached to an open document (see :func:`find_embedded_invoice`).
 
     Args:
         document: The document opened from ``pdf`` with :func:`~invoiceai.render.pdf.document.open_pdf`.
-        pdf: Its bytes, for the pypdf fallback.
+        pdf: Its bytes (already checked with :func:`~invoiceai.render.pdf.scan.scan_pdf`), for the pypdf fallback.
         password: Its password, for the pypdf fallback.
+        limits: ``max_attachment_bytes`` applies to each attachment.
 
     Returns:
         The chosen invoice XML, or ``None``.
@@ -152,19 +180,28 @@ def embedded_in(document: Any, pdf: bytes, password: str | None) -> EmbeddedXml 
         NotAnInvoiceError, EncryptedDocumentError, CorruptDocumentError, HostileXMLError: As
             :func:`find_embedded_invoice` does.
     """
-    attachments = _pdfium_attachments(document)
-    return _with_fallback(pdf, password, attachments, encrypted=is_encrypted(document), opened=True)
+    limits = limits if limits is not None else RenderLimits()
+    attachments = _pdfium_attachments(document, limits.max_attachment_bytes)
+    return _with_fallback(pdf, password, attachments, encrypted=is_encrypted(document), opened=True, limits=limits)
 
 
 def _with_fallback(
-    pdf: bytes, password: str | None, attachments: list[_Attachment], *, encrypted: bool, opened: bool
+    pdf: bytes,
+    password: str | None,
+    attachments: list[_Attachment],
+    *,
+    encrypted: bool,
+    opened: bool,
+    limits: RenderLimits,
 ) -> EmbeddedXml | None:
     chosen = _choose(attachments, encrypted, final=False)
     if chosen is not None:
         return chosen
     if opened and not any(marker in pdf for marker in _ATTACHMENT_MARKERS):
         return None
-    fallback = _scan_pypdf(pdf, password, known={a.name for a in attachments}, required=not opened)
+    fallback = _scan_pypdf(
+        pdf, password, known={a.name for a in attachments}, required=not opened, cap=limits.max_attachment_bytes
+    )
     return _choose(attachments + fallback, encrypted, final=True)
 
 
@@ -176,6 +213,9 @@ def _choose(attachments: list[_Attachment], encrypted: bool, *, final: bool) -> 
     not_invoices: list[tuple[_Attachment, NotAnInvoiceError]] = []
     unreadable: list[tuple[_Attachment, InvoiceAIError]] = []
     for index, attachment in enumerate(attachments):
+        if attachment.too_large is not None:
+            unreadable.append((attachment, attachment.too_large))
+            continue
         if not _looks_like_xml(attachment):
             continue
         try:
@@ -204,6 +244,8 @@ def _choose(attachments: list[_Attachment], encrypted: bool, *, final: bool) -> 
         attachment, not_invoice = not_invoices[0]
         raise NotAnInvoiceError(f"The PDF's attachment {attachment.name!r} is not an invoice. {not_invoice.message}")
     for attachment, error in unreadable:
+        if isinstance(error, AttachmentTooLargeError) and attachment.name.lower().endswith(".xml"):
+            raise error  # it may be the invoice: nobody looked inside
         if attachment.name.lower() not in _INVOICE_NAMES:
             continue
         if encrypted and not attachment.data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
@@ -223,37 +265,62 @@ def _looks_like_xml(attachment: _Attachment) -> bool:
     return head.startswith(b"<")
 
 
-def _pdfium_attachments(document: Any) -> list[_Attachment]:
+def _pdfium_attachments(document: Any, cap: int) -> list[_Attachment]:
     import pypdfium2
 
     attachments = []
     with PDFIUM_LOCK:
-        for index in range(document.count_attachments()):
-            attachment = document.get_attachment(index)
-            name = attachment.get_name() or f"attachment-{index + 1}"
+        try:
+            count = document.count_attachments()
+        except pypdfium2.PdfiumError:
+            return []
+        for index in range(count):
             try:
-                data = bytes(attachment.get_data())
+                attachment = document.get_attachment(index)
+                name = attachment.get_name() or f"attachment-{index + 1}"
             except pypdfium2.PdfiumError:
+                # A name-tree entry that is not a file specification: nothing to read there.
                 continue
-            attachments.append(_Attachment(name=name, data=data, source="embedded_files"))
-    return attachments
+            attachments.append(_read_attachment(attachment, name, cap))
+    return [attachment for attachment in attachments if attachment is not None]
 
 
-def _scan_pypdf(pdf: bytes, password: str | None, known: set[str], *, required: bool) -> list[_Attachment]:
+def _read_attachment(attachment: Any, name: str, cap: int) -> _Attachment | None:
+    import ctypes
+
+    import pypdfium2.raw as pdfium_c
+
+    # Ask for the size first: the pre-scan has bounded every stream by max_stream_bytes, and an
+    # attachment above max_attachment_bytes is never copied out.
+    size = ctypes.c_ulong()
+    if not pdfium_c.FPDFAttachment_GetFile(attachment, None, 0, ctypes.byref(size)) or not size.value:
+        return None
+    if size.value > cap:
+        return _Attachment(name=name, data=b"", source="embedded_files", too_large=_too_large(name, size.value, cap))
+    buffer = ctypes.create_string_buffer(size.value)
+    written = ctypes.c_ulong()
+    if not pdfium_c.FPDFAttachment_GetFile(attachment, buffer, size.value, ctypes.byref(written)):
+        return None
+    return _Attachment(name=name, data=buffer.raw[: min(written.value, size.value)], source="embedded_files")
+
+
+def _scan_pypdf(pdf: bytes, password: str | None, known: set[str], *, required: bool, cap: int) -> list[_Attachment]:
     # `required`: pdfium could not open the file, so a pypdf failure means nothing can.
     try:
         from pypdf import PdfReader
     except ImportError:  # pragma: no cover - pypdf is a dependency; be safe if it is stripped
         _LOG.debug("pypdf is not installed; the /AF fallback is skipped")
         return []
+    refresh_noise_filters()  # pypdf may have been imported just now
     try:
         reader = PdfReader(io.BytesIO(pdf), strict=False)
         if reader.is_encrypted and not reader.decrypt(password or ""):
             return []
         found = _associated_files(reader) + _name_tree(reader)
     except Exception as exc:
-        # pypdf raises PdfReadError, DependencyError (AES without `cryptography`) and assorted
-        # internal errors on damaged or hostile files; none of it may escape as a crash.
+        # pypdf raises PdfReadError, DependencyError (AES without `cryptography`), LimitReachedError,
+        # RecursionError (deep nesting), MemoryError and assorted internal errors on damaged or
+        # hostile files (all Exceptions); none of it may escape as a crash.
         _LOG.debug("pypdf cannot read the attachments (%r)", exc)
         if required:
             raise CorruptDocumentError(f"The PDF cannot be opened: {exc}.") from exc
@@ -261,8 +328,26 @@ def _scan_pypdf(pdf: bytes, password: str | None, known: set[str], *, required: 
     unique: dict[str, _Attachment] = {}
     for attachment in found:
         if attachment.name not in known:
-            unique.setdefault(attachment.name, attachment)
+            unique.setdefault(attachment.name, _capped(attachment, cap))
     return list(unique.values())
+
+
+def _capped(attachment: _Attachment, cap: int) -> _Attachment:
+    # pypdf has decoded it already, within the pre-scan's max_stream_bytes; refuse it all the same.
+    if len(attachment.data) <= cap:
+        return attachment
+    return dataclasses.replace(attachment, data=b"", too_large=_too_large(attachment.name, len(attachment.data), cap))
+
+
+def _too_large(name: str, size: int, cap: int) -> AttachmentTooLargeError:
+    return AttachmentTooLargeError(
+        f"The PDF's attachment {name!r} is {size:,} bytes, more than the max_attachment_bytes limit of {cap:,}; "
+        "it was not read. Raise Settings(max_attachment_bytes=...) (INVOICEAI_MAX_ATTACHMENT_BYTES) if the file "
+        "is trusted.",
+        setting="max_attachment_bytes",
+        limit=cap,
+        found=size,
+    )
 
 
 def _associated_files(reader: PdfReader) -> list[_Attachment]:

@@ -16,21 +16,26 @@ import collections
 import multiprocessing
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
 from invoiceai.errors import CorruptDocumentError
+from invoiceai.render.limits import RenderLimits
+from invoiceai.render.noise import library_noise
 from invoiceai.render.pdf.document import open_pdf
 from invoiceai.render.pdf.page import build_page
 from invoiceai.render.pdf.raster import rasterise
 
 if TYPE_CHECKING:
     from invoiceai.pages import ImageBudget, Page
+    from invoiceai.render.limits import Deadline
 
 __all__ = ["render_in_processes"]
 
 _worker_pdf: Any = None
 _worker_document_id = ""
+_worker_limits = RenderLimits()
 
 
 def render_in_processes(
@@ -41,6 +46,8 @@ def render_in_processes(
     *,
     processes: int,
     document_id: str,
+    limits: RenderLimits | None = None,
+    deadline: Deadline | None = None,
 ) -> Iterator[Page]:
     """Yields the pages at ``indices``, in order, rendered by a pool of worker processes.
 
@@ -51,21 +58,27 @@ def render_in_processes(
         budget: The pixel budget.
         processes: Number of worker processes.
         document_id: For error context.
+        limits: The limits each page is rendered under (the defaults when ``None``).
+        deadline: The document's time budget; a page that runs past it (pdfium hanging on a
+            hostile page) stops the workers.
 
     Yields:
         Each page, in the order of ``indices``.
 
     Raises:
         CorruptDocumentError: A page is damaged, or a worker process died.
+        RenderTimeoutError: The deadline passed while waiting for a page.
         InvoiceAIError: Whatever a worker raised for a page (errors cross the process boundary).
     """
     context = multiprocessing.get_context("spawn")
+    limits = limits if limits is not None else RenderLimits()
     pool = ProcessPoolExecutor(
         max_workers=processes,
         mp_context=context,
         initializer=_open_in_worker,
-        initargs=(data, password, document_id),
+        initargs=(data, password, document_id, limits),
     )
+    finished = False
     pending: collections.deque[Future[Page]] = collections.deque()
     remaining = iter(indices)
     try:
@@ -75,7 +88,7 @@ def render_in_processes(
                 break
         while pending:
             try:
-                page = pending.popleft().result()
+                page = _next_page(pending.popleft(), deadline, document_id)
             except BrokenProcessPool as exc:
                 raise CorruptDocumentError(
                     "A worker process rendering this PDF died: the file may crash pdfium (re-export it), or "
@@ -87,13 +100,39 @@ def render_in_processes(
             if following is not None:
                 pending.append(pool.submit(_render_in_worker, following, budget))
             yield page
+        finished = True
     finally:
+        if not finished:
+            _stop_workers(pool)
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _open_in_worker(data: bytes, password: str | None, document_id: str) -> None:
-    global _worker_pdf, _worker_document_id
+def _next_page(future: Future[Page], deadline: Deadline | None, document_id: str) -> Page:
+    if deadline is None:
+        return future.result()
+    with deadline.spending():
+        try:
+            return future.result(timeout=deadline.remaining())
+        except FutureTimeout:
+            pass
+    deadline.check(document_id=document_id)
+    # remaining() rounds; the budget is spent to the last millisecond only now.
+    with deadline.spending():
+        return future.result(timeout=max(0.001, deadline.remaining()))
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    # A worker stuck in pdfium never returns, and shutdown(wait=True) would wait for it forever;
+    # the executor offers no public way to kill its workers, hence the private attribute.
+    processes = getattr(pool, "_processes", None) or {}
+    for process in list(processes.values()):
+        process.terminate()
+
+
+def _open_in_worker(data: bytes, password: str | None, document_id: str, limits: RenderLimits) -> None:
+    global _worker_pdf, _worker_document_id, _worker_limits
     _worker_document_id = document_id
+    _worker_limits = limits
     try:
         _worker_pdf = open_pdf(data, password, document_id=document_id)
     except Exception:
@@ -104,5 +143,7 @@ def _open_in_worker(data: bytes, password: str | None, document_id: str) -> None
 def _render_in_worker(index: int, budget: ImageBudget) -> Page:
     if _worker_pdf is None:
         raise CorruptDocumentError("A worker process could not open the PDF.", document_id=_worker_document_id)
-    pixels, facts = rasterise(_worker_pdf, index, budget, document_id=_worker_document_id)
-    return build_page(pixels, facts, budget)
+    # The worker's stderr is the parent's: Pillow's warnings must not reach it either.
+    with library_noise(_worker_document_id[:12]):
+        pixels, facts = rasterise(_worker_pdf, index, budget, document_id=_worker_document_id, limits=_worker_limits)
+        return build_page(pixels, facts, budget)

@@ -19,8 +19,9 @@ import math
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from invoiceai.errors import CorruptDocumentError
+from invoiceai.errors import CorruptDocumentError, InvoiceAIError
 from invoiceai.render.encode import has_colour
+from invoiceai.render.limits import RenderLimits, check_render_bytes
 from invoiceai.render.pdf.lock import PDFIUM_LOCK
 from invoiceai.render.sizing import fit_size
 
@@ -109,6 +110,7 @@ def rasterise(
     *,
     document_id: str,
     on_pixels: Callable[[PagePixels], None] | None = None,
+    limits: RenderLimits | None = None,
 ) -> tuple[PagePixels, PageFacts]:
     """Renders one page straight to the largest pixel size that fits ``budget``.
 
@@ -123,19 +125,23 @@ def rasterise(
         budget: The pixel budget.
         document_id: For error context.
         on_pixels: Called with the pixels as soon as they exist, before the text is read.
+        limits: ``max_render_bytes`` caps the bitmap (the defaults when ``None``).
 
     Returns:
         The page's pixels and the facts learnt after them (text layer, colour).
 
     Raises:
         CorruptDocumentError: The page cannot be loaded or rendered.
+        RenderTooLargeError: The bitmap would be above ``max_render_bytes``.
     """
+    limits = limits if limits is not None else RenderLimits()
     with PDFIUM_LOCK:
         page = _load_page(pdf, index, document_id=document_id)
     try:
         with PDFIUM_LOCK, _render_errors(index, document_id):
             width_pt, height_pt = _page_size(page, index, document_id)
             width, height = fit_size(budget, width_pt, height_pt, allow_upscale=True, max_scale=MAX_SCALE)
+            check_render_bytes(width, height, limits, document_id=document_id, page=index + 1)
             visible_text, coverage = _scan_objects(page, width_pt * height_pt)
             image = _draw(page, width, height)
         pixels = PagePixels(
@@ -189,7 +195,7 @@ def _draw(page: Any, width: int, height: int) -> Image.Image:
 def _render_errors(index: int, document_id: str) -> Iterator[None]:
     try:
         yield
-    except CorruptDocumentError:
+    except InvoiceAIError:
         raise
     except Exception as exc:
         raise CorruptDocumentError(

@@ -20,11 +20,14 @@ from typing import TYPE_CHECKING, Any
 from invoiceai.documents.detect import PDF
 from invoiceai.errors import ConfigurationError
 from invoiceai.pages import Page
+from invoiceai.render.limits import RenderLimits, check_page_count
+from invoiceai.render.noise import library_noise
 from invoiceai.render.pdf.attachments import embedded_in
 from invoiceai.render.pdf.document import close_pdf, is_encrypted, open_pdf, page_count, subset_pdf
 from invoiceai.render.pdf.handle import SharedPdf
 from invoiceai.render.pdf.page import assemble_page, encode_pixels
 from invoiceai.render.pdf.raster import PageFacts, PagePixels, page_text, rasterise
+from invoiceai.render.pdf.scan import scan_pdf
 from invoiceai.render.selection import Pages, SelectedPages, parse_pages
 
 if TYPE_CHECKING:
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
 
     from invoiceai.documents import Document
     from invoiceai.pages import ImageBudget
+    from invoiceai.render.limits import Deadline
     from invoiceai.render.pdf.attachments import EmbeddedXml
 
 __all__ = ["PdfPageSource", "PdfRenderer"]
@@ -44,6 +48,8 @@ class PdfRenderer:
         processes: Worker processes for long documents; ``0`` or ``1`` renders in this process.
         min_pages_for_processes: Fewer selected pages than this render in this process even
             when ``processes`` is set, because starting workers costs more than it saves.
+        limits: Pages, bytes, pixels and time one document may cost (the settings' defaults
+            when ``None``; see :meth:`RenderLimits.from_settings`).
 
     Raises:
         ConfigurationError: A negative ``processes`` or a ``min_pages_for_processes`` below 1.
@@ -51,7 +57,9 @@ class PdfRenderer:
 
     media_types: frozenset[str] = frozenset({PDF})
 
-    def __init__(self, *, processes: int = 0, min_pages_for_processes: int = 16) -> None:
+    def __init__(
+        self, *, processes: int = 0, min_pages_for_processes: int = 16, limits: RenderLimits | None = None
+    ) -> None:
         if processes < 0:
             raise ConfigurationError(f"PdfRenderer(processes=...) must be 0 or more, got {processes}.")
         if min_pages_for_processes < 1:
@@ -60,6 +68,7 @@ class PdfRenderer:
             )
         self.processes = processes
         self.min_pages_for_processes = min_pages_for_processes
+        self.limits = limits if limits is not None else RenderLimits()
 
     def open(self, document: Document, *, pages: Pages = None, password: str | None = None) -> PdfPageSource:
         """Opens a PDF and resolves the page selection.
@@ -78,13 +87,24 @@ class PdfRenderer:
             WrongPasswordError: The password is wrong.
             CorruptDocumentError: pdfium cannot read the PDF.
             EmptyDocumentError: The PDF has no pages.
+            TooManyPagesError: More than ``max_pages`` pages are selected.
+            StreamTooLargeError: A stream inflates past ``max_stream_bytes`` (found before pdfium parses the file).
+            DecompressionBombError: An image in the PDF has more than ``max_image_pixels`` pixels.
+            RenderTimeoutError: Opening took longer than ``render_timeout``.
         """
         selection = parse_pages(pages)
-        pdf = open_pdf(document.data, password, document_id=document.document_id)
+        document_id = document.document_id
+        deadline = self.limits.deadline()
+        with deadline.spending():
+            scan_pdf(document.data, self.limits, document_id=document_id, deadline=deadline)
+            pdf = open_pdf(document.data, password, document_id=document_id)
         try:
-            count = page_count(pdf)
-            encrypted = is_encrypted(pdf)
-            indices = selection.resolve(count, document_id=document.document_id)
+            with deadline.spending():
+                count = page_count(pdf)
+                encrypted = is_encrypted(pdf)
+                indices = selection.resolve(count, document_id=document_id)
+                check_page_count(len(indices), self.limits, total=count, selection=selection, document_id=document_id)
+            deadline.check(document_id=document_id)
         except BaseException:
             close_pdf(pdf)
             raise
@@ -97,6 +117,7 @@ class PdfRenderer:
             total_pages=count,
             pdf=pdf,
             renderer=self,
+            deadline=deadline,
         )
 
     def processes_for(self, selected: int) -> int:
@@ -123,7 +144,8 @@ class PdfPageSource(SelectedPages):
         pdf: The document already opened from ``document`` with
             :func:`~invoiceai.render.pdf.document.open_pdf`; the source takes it over (and opens
             the PDF on first use when ``None``).
-        renderer: The renderer that opened it, whose process settings :meth:`with_pages` keeps.
+        renderer: The renderer that opened it, whose process settings and limits :meth:`with_pages` keeps.
+        deadline: The document's time budget (a new one from the renderer's limits when ``None``).
     """
 
     def __init__(
@@ -137,6 +159,7 @@ class PdfPageSource(SelectedPages):
         total_pages: int,
         pdf: Any = None,
         renderer: PdfRenderer | None = None,
+        deadline: Deadline | None = None,
     ) -> None:
         self.document = document
         self.indices = tuple(indices)
@@ -147,6 +170,8 @@ class PdfPageSource(SelectedPages):
         self._pdf = SharedPdf(document.data, password, document_id=document.document_id, pdf=pdf)
         self._embedded: tuple[EmbeddedXml | None] | None = None
         self._renderer = renderer
+        self.limits = renderer.limits if renderer is not None else RenderLimits()
+        self._deadline = deadline if deadline is not None else self.limits.deadline()
 
     def __repr__(self) -> str:
         return (
@@ -184,7 +209,11 @@ class PdfPageSource(SelectedPages):
             PageSelectionError: ``pages`` does not parse or is past the end.
             EmptyDocumentError: The PDF has no pages.
         """
-        indices = parse_pages(pages).resolve(self.total_pages, document_id=self.document_id)
+        selection = parse_pages(pages)
+        indices = selection.resolve(self.total_pages, document_id=self.document_id)
+        check_page_count(
+            len(indices), self.limits, total=self.total_pages, selection=selection, document_id=self.document_id
+        )
         selected = copy.copy(self)
         selected.indices = indices
         selected._processes = self._renderer.processes_for(len(indices)) if self._renderer is not None else 0
@@ -211,10 +240,14 @@ class PdfPageSource(SelectedPages):
             EncryptedDocumentError: The invoice attachment is encrypted in a way that cannot be read.
             CorruptDocumentError: The invoice attachment is not well-formed XML.
             HostileXMLError: The invoice attachment declares a DTD.
+            AttachmentTooLargeError: The invoice attachment is above ``max_attachment_bytes``.
+            RenderTimeoutError: The document's ``render_timeout`` ran out.
         """
         if self._embedded is None:
-            with self._pdf.use() as pdf:
-                self._embedded = (embedded_in(pdf, self.document.data, self._password),)
+            self._deadline.check(document_id=self.document_id)
+            with self._pdf.use() as pdf, self._deadline.spending(), library_noise(self.document.name):
+                embedded = embedded_in(pdf, self.document.data, self._password, limits=self.limits)
+            self._embedded = (embedded,)
         return self._embedded[0]
 
     def render(self, budget: ImageBudget) -> Iterator[Page]:
@@ -228,7 +261,12 @@ class PdfPageSource(SelectedPages):
 
         Raises:
             CorruptDocumentError: A page cannot be loaded or rendered (raised when reached).
+            RenderTooLargeError: ``budget`` asks for a bitmap above ``max_render_bytes``.
+            RenderTimeoutError: The document's ``render_timeout`` ran out (checked between pages).
         """
+        yield from self._deadline.metered(self._render_pages(budget), document_id=self.document_id)
+
+    def _render_pages(self, budget: ImageBudget) -> Iterator[Page]:
         if self._processes > 1:
             # Each worker process opens its own copy: pdfium documents cannot cross processes.
             from invoiceai.render.pdf.pool import render_in_processes
@@ -240,13 +278,16 @@ class PdfPageSource(SelectedPages):
                 budget,
                 processes=self._processes,
                 document_id=self.document_id,
+                limits=self.limits,
+                deadline=self._deadline,
             )
             return
         yield from self._render_here(budget)
 
     def text_layers(self) -> list[str | None]:
         """Returns each selected page's text layer (``None`` for pages without text); no rendering."""
-        with self._pdf.use() as pdf:
+        self._deadline.check(document_id=self.document_id)
+        with self._pdf.use() as pdf, self._deadline.spending():
             return [page_text(pdf, index, document_id=self.document_id) for index in self.indices]
 
     def pdf_bytes(self) -> bytes:
@@ -271,7 +312,13 @@ class PdfPageSource(SelectedPages):
                 # layer and checks for colour, so encoding starts meanwhile.
                 pixels: Future[PagePixels] = Future()
                 done = worker.submit(
-                    rasterise, pdf, index, budget, document_id=self.document_id, on_pixels=pixels.set_result
+                    rasterise,
+                    pdf,
+                    index,
+                    budget,
+                    document_id=self.document_id,
+                    on_pixels=pixels.set_result,
+                    limits=self.limits,
                 )
                 done.add_done_callback(lambda finished: _propagate_failure(finished, pixels))
                 return pixels, done
@@ -283,7 +330,8 @@ class PdfPageSource(SelectedPages):
                 if position + 1 < len(self.indices):
                     # Queued behind this page's text step: at most two pages are in memory.
                     upcoming = submit(self.indices[position + 1])
-                encoded = encode_pixels(pixels, budget, functools.partial(_coloured, done))
+                with library_noise(self.document.name):
+                    encoded = encode_pixels(pixels, budget, functools.partial(_coloured, done))
                 _, facts = done.result()
                 yield assemble_page(pixels, encoded, facts)
 

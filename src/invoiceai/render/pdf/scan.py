@@ -1,0 +1,443 @@
+"""A bounded pre-scan of a PDF's streams, run before pdfium parses the file.
+
+pdfium inflates streams in C, all at once, and cannot be capped from Python: a 1 MB file whose
+content stream inflates to 1 GiB takes gigabytes while it renders. So before pdfium sees a PDF,
+every stream in the file is decoded here the way pdfium would decode it, through the declared
+filter chain (Flate, LZW, RunLength, ASCIIHex, ASCII85), a chunk at a time with
+``zlib.decompressobj(max_length=...)``, counting the bytes and throwing them away: memory stays
+flat, and a stream is stopped the moment it passes ``max_stream_bytes``. Image streams whose
+``/Width`` x ``/Height`` is above ``max_image_pixels`` are refused from their dictionary.
+
+It is cheap on ordinary files because most streams need no decoding at all: a stream whose direct
+``/Length`` times the largest expansion its filters allow (1032:1 for Flate) stays under the cap
+cannot pass it. Only long compressed streams (big images, bombs) are inflated.
+
+What it cannot see: streams of an encrypted PDF (their bytes are ciphertext until pdfium decrypts
+them) and filters pdfium decodes to pixels (DCT, JPX, JBIG2, CCITT), whose size the pixel check
+bounds instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import re
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from invoiceai.errors import DecompressionBombError, StreamTooLargeError
+
+if TYPE_CHECKING:
+    from invoiceai.render.limits import Deadline, RenderLimits
+
+__all__ = ["StreamScan", "scan_pdf"]
+
+_HEADER_BEFORE = re.compile(rb"(?<!\d)(\d{1,10})\s+\d{1,5}\s+\Z")
+_EOL = re.compile(rb"[ \t]*(?:\r\n|\r|\n)")
+_ENDSTREAM = re.compile(rb"\s*endstream")
+_TOKEN = re.compile(rb"<<|>>|\[|\]|<[^<>]*>|/[^\s/<>\[\]()%{}]*|%[^\r\n]*|\(|[^\s/<>\[\]()%{}]+")
+_CHUNK = 1 << 20  # bytes fed to (and asked of) a decoder at once
+_MAX_DICT_TOKENS = 100_000
+_ABBREVIATIONS = {b"Fl": b"FlateDecode", b"LZW": b"LZWDecode", b"RL": b"RunLengthDecode"}
+_ABBREVIATIONS.update({b"AHx": b"ASCIIHexDecode", b"A85": b"ASCII85Decode"})
+# The most output one input byte can give: Flate 1032:1, LZW a 4096-byte string per 9-bit code,
+# RunLength 128 bytes per 2; the ASCII filters shrink.
+_EXPANSION = {b"FlateDecode": 1032, b"LZWDecode": 3641, b"RunLengthDecode": 64}
+_DECODED_TO_PIXELS = frozenset({b"DCTDecode", b"JPXDecode", b"JBIG2Decode", b"CCITTFaxDecode", b"Crypt"})
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamScan:
+    """What the pre-scan saw.
+
+    Attributes:
+        streams: Streams found.
+        decoded: Streams that had to be decoded to be sure (the others were bounded by their length).
+        decoded_bytes: Bytes those decoded to, in all.
+    """
+
+    streams: int
+    decoded: int
+    decoded_bytes: int
+
+
+@dataclasses.dataclass
+class _Stream:
+    number: int
+    start: int
+    end: int
+    bounded: bool
+    # None: the dictionary could not be read, so its filters are unknown (Flate is assumed).
+    entries: dict[bytes, list[bytes]] | None
+
+
+def scan_pdf(data: bytes, limits: RenderLimits, *, document_id: str, deadline: Deadline | None = None) -> StreamScan:
+    """Checks every stream of a PDF against the limits, before any PDF library parses it.
+
+    Args:
+        data: The PDF bytes.
+        limits: ``max_stream_bytes`` and ``max_image_pixels`` apply.
+        document_id: For error context.
+        deadline: Spent while scanning, and checked between chunks.
+
+    Returns:
+        What was scanned.
+
+    Raises:
+        StreamTooLargeError: A stream inflates past ``max_stream_bytes`` (stopped right there).
+        DecompressionBombError: An image declares more than ``max_image_pixels`` pixels.
+        RenderTimeoutError: The deadline passed while scanning.
+    """
+    streams = decoded = decoded_bytes = 0
+    for stream in _streams(data):
+        streams += 1
+        if deadline is not None and streams % 64 == 0:
+            deadline.check(document_id=document_id)
+        _check_pixels(stream, limits, document_id)
+        filters = _filters(stream.entries)
+        if not _needs_decoding(stream, filters, limits):
+            continue
+        decoded += 1
+        decoded_bytes += _decoded_size(data, stream, filters, limits, document_id, deadline)
+    return StreamScan(streams=streams, decoded=decoded, decoded_bytes=decoded_bytes)
+
+
+def _streams(data: bytes) -> Iterator[_Stream]:
+    # Plain substring searches, jumping over each stream's data once found: a regex over the
+    # whole file (binary data included) costs ten times more.
+    position = 0
+    while True:
+        keyword = data.find(b"stream", position)
+        if keyword < 0:
+            return
+        position = keyword + 6
+        if keyword and data[keyword - 1 : keyword].isalnum():
+            continue  # "endstream", or a longer word
+        eol = _EOL.match(data, position)
+        if eol is None:
+            continue
+        number, entries = _dictionary_before(data, keyword)
+        start = eol.end()
+        end, bounded = _stream_end(data, start, entries)
+        if bounded:
+            position = end
+        else:
+            next_end = data.find(b"endstream", start)
+            position = next_end if next_end >= 0 else len(data)
+        yield _Stream(number=number, start=start, end=end, bounded=bounded, entries=entries)
+
+
+def _dictionary_before(data: bytes, keyword: int) -> tuple[int, dict[bytes, list[bytes]] | None]:
+    # The stream's dictionary runs from its object header to the keyword. A header-like text
+    # inside the dictionary (a string "(9 0 obj)") would cut it short, so the parse must close
+    # exactly at the keyword; otherwise the header before is tried.
+    search_end = keyword
+    for _ in range(3):
+        found = data.rfind(b"obj", 0, search_end)
+        if found < 0:
+            break
+        search_end = found
+        header = _HEADER_BEFORE.search(data, max(0, found - 24), found)
+        if header is None or data[found + 3 : found + 4].isalnum():
+            continue
+        entries, closed = _top_level_entries(data, found + 3, keyword)
+        if closed is not None and not data[closed:keyword].strip():
+            return int(header.group(1)), entries
+    return 0, None
+
+
+def _stream_end(data: bytes, start: int, entries: dict[bytes, list[bytes]] | None) -> tuple[int, bool]:
+    # pdfium trusts a direct /Length when "endstream" follows it; then the stream is exactly that
+    # long. Otherwise it may read further, so only the decoders' own end markers bound it here.
+    length = entries.get(b"/Length", []) if entries is not None else []
+    if len(length) == 1 and length[0].isdigit() and len(length[0]) < 12:
+        end = start + int(length[0])
+        if end <= len(data) and _ENDSTREAM.match(data, end):
+            return end, True
+    return len(data), False
+
+
+def _top_level_entries(data: bytes, begin: int, end: int) -> tuple[dict[bytes, list[bytes]], int | None]:
+    """Returns the top-level keys of the dictionary in ``data[begin:end]`` with their value tokens.
+
+    The second item is the offset just past the dictionary's closing ``>>`` (``None`` when it
+    does not close, or has more than ``_MAX_DICT_TOKENS`` tokens).
+
+    Iterative, so a dictionary nested 500,000 deep costs time, never recursion; values that are
+    arrays or dictionaries come back flattened (enough to read filter names and parameters).
+    """
+    entries: dict[bytes, list[bytes]] = {}
+    depth = 0
+    key: bytes | None = None
+    position = begin
+    tokens = 0
+    while position < end and tokens < _MAX_DICT_TOKENS:
+        match = _TOKEN.search(data, position, end)
+        if match is None:
+            break
+        token, position = match.group(), match.end()
+        tokens += 1
+        if token == b"(":
+            position = _skip_string(data, position, end)
+            token = b"()"
+        elif token.startswith(b"%"):
+            continue
+        if token in (b"<<", b"["):
+            depth += 1
+            if depth > 1 and key is not None:
+                entries[key].append(token)
+            continue
+        if token in (b">>", b"]"):
+            depth -= 1
+            if depth < 1:
+                return entries, (position if token == b">>" and depth == 0 else None)
+            if key is not None:
+                entries[key].append(token)
+            continue
+        if depth == 1 and token.startswith(b"/") and (key is None or entries[key]):
+            key = token
+            entries[key] = []
+        elif depth >= 1 and key is not None:
+            entries[key].append(token)
+    return entries, None
+
+
+def _skip_string(data: bytes, position: int, end: int) -> int:
+    nesting = 1
+    while position < end and nesting:
+        byte = data[position]
+        if byte == 0x5C:  # backslash: the next byte is escaped
+            position += 1
+        elif byte == 0x28:
+            nesting += 1
+        elif byte == 0x29:
+            nesting -= 1
+        position += 1
+    return position
+
+
+def _filters(entries: dict[bytes, list[bytes]] | None) -> list[bytes]:
+    if entries is None:
+        return [b"FlateDecode"]
+    names = [token[1:] for token in entries.get(b"/Filter", []) if token.startswith(b"/")]
+    return [_ABBREVIATIONS.get(name, name) for name in names]
+
+
+def _check_pixels(stream: _Stream, limits: RenderLimits, document_id: str) -> None:
+    if stream.entries is None or stream.entries.get(b"/Subtype") != [b"/Image"]:
+        return
+    width, height = _number(stream.entries.get(b"/Width")), _number(stream.entries.get(b"/Height"))
+    pixels = width * height
+    if pixels > limits.max_image_pixels:
+        raise DecompressionBombError(
+            f"An image inside the PDF (object {stream.number}) is {width:,}x{height:,} pixels, more than the "
+            f"max_image_pixels limit of {limits.max_image_pixels:,}; it may be a decompression bomb. Raise "
+            "Settings(max_image_pixels=...) (INVOICEAI_MAX_IMAGE_PIXELS) if the file is trusted.",
+            setting="max_image_pixels",
+            limit=limits.max_image_pixels,
+            found=pixels,
+            document_id=document_id,
+        )
+
+
+def _needs_decoding(stream: _Stream, filters: list[bytes], limits: RenderLimits) -> bool:
+    cap = max(limits.max_stream_bytes, _raster_size(stream.entries, limits))
+    if not stream.bounded:
+        return True
+    expansion = 1
+    for name in filters:
+        if name in _DECODED_TO_PIXELS:
+            break
+        # An unknown filter name: pdfium refuses the stream, so it cannot grow.
+        expansion *= _EXPANSION.get(name, 1)
+    return (stream.end - stream.start) * expansion > cap
+
+
+def _decoded_size(
+    data: bytes,
+    stream: _Stream,
+    filters: list[bytes],
+    limits: RenderLimits,
+    document_id: str,
+    deadline: Deadline | None,
+) -> int:
+    chunks: Iterable[bytes] = _raw_chunks(data, stream.start, stream.end)
+    entries = stream.entries or {}
+    decoders = 0
+    for name in filters:
+        decoder = _DECODERS.get(name)
+        if decoder is None:
+            break  # decoded to pixels (bounded by the pixel check) or not decoded at all
+        chunks = _capped(decoder(chunks, entries), stream, name, limits, document_id, deadline)
+        decoders += 1
+    if not decoders:
+        return 0
+    total = 0
+    for chunk in chunks:
+        total += len(chunk)
+    return total
+
+
+def _capped(
+    chunks: Iterable[bytes],
+    stream: _Stream,
+    name: bytes,
+    limits: RenderLimits,
+    document_id: str,
+    deadline: Deadline | None,
+) -> Iterator[bytes]:
+    total = 0
+    cap = max(limits.max_stream_bytes, _raster_size(stream.entries, limits))
+    for chunk in chunks:
+        total += len(chunk)
+        if total > cap:
+            raise StreamTooLargeError(
+                f"A stream in the PDF (object {stream.number}, {name.decode('latin-1')}) inflates to more than the "
+                f"max_stream_bytes limit of {cap:,} bytes (stopped at {total:,}); it looks like a decompression "
+                "bomb. Raise Settings(max_stream_bytes=...) (INVOICEAI_MAX_STREAM_BYTES) if the file is trusted.",
+                setting="max_stream_bytes",
+                limit=cap,
+                found=total,
+                document_id=document_id,
+            )
+        if deadline is not None:
+            deadline.check(document_id=document_id)
+        yield chunk
+
+
+def _raster_size(entries: dict[bytes, list[bytes]] | None, limits: RenderLimits) -> int:
+    """Returns the bytes an image stream's pixels take, as its dictionary declares them (0 for others).
+
+    A legitimate image inflates to exactly its raster (plus a predictor byte a row), which may be
+    more than ``max_stream_bytes`` for a big scan; the pixel check bounds it instead, at three bytes
+    a pixel. (A content stream dressed up as an image therefore gets this allowance too, at most
+    ``3 x max_image_pixels`` bytes: 268 MB at the defaults.)
+    """
+    if entries is None or entries.get(b"/Subtype") != [b"/Image"]:
+        return 0
+    width, height = _number(entries.get(b"/Width")), _number(entries.get(b"/Height"))
+    if width * height > limits.max_image_pixels:
+        return 0
+    space = entries.get(b"/ColorSpace", [])
+    components = {b"/DeviceGray": 1, b"/DeviceCMYK": 4}.get(space[0], 3) if len(space) == 1 else 3
+    bits = min(_number(entries.get(b"/BitsPerComponent")) or 8, 16)
+    raster = (width * components * bits + 7) // 8 * height + height
+    return min(raster, 3 * limits.max_image_pixels + height)
+
+
+def _number(tokens: list[bytes] | None) -> int:
+    if tokens is None or len(tokens) != 1 or not tokens[0].isdigit() or len(tokens[0]) > 12:
+        return 0
+    return int(tokens[0])
+
+
+def _raw_chunks(data: bytes, start: int, end: int) -> Iterator[bytes]:
+    view = memoryview(data)
+    for offset in range(start, end, _CHUNK):
+        yield bytes(view[offset : min(end, offset + _CHUNK)])
+
+
+def _inflate(chunks: Iterable[bytes], entries: dict[bytes, list[bytes]]) -> Iterator[bytes]:
+    inflater = zlib.decompressobj()
+    try:
+        for chunk in chunks:
+            pending = chunk
+            while pending and not inflater.eof:
+                out = inflater.decompress(pending, _CHUNK)
+                pending = inflater.unconsumed_tail
+                if out:
+                    yield out
+            if inflater.eof:
+                return
+    except zlib.error:
+        return  # pdfium keeps what inflated before the damage; so does the count
+
+
+def _run_length(chunks: Iterable[bytes], entries: dict[bytes, list[bytes]]) -> Iterator[bytes]:
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        out = bytearray()
+        position = 0
+        while position < len(pending):
+            length = pending[position]
+            if length == 128:
+                yield bytes(out)
+                return
+            if length < 128:
+                if position + 1 + length + 1 > len(pending):
+                    break
+                out += pending[position + 1 : position + 2 + length]
+                position += length + 2
+            else:
+                if position + 1 >= len(pending):
+                    break
+                out += pending[position + 1 : position + 2] * (257 - length)
+                position += 2
+            if len(out) >= _CHUNK:
+                yield bytes(out)
+                out = bytearray()
+        pending = pending[position:]
+        yield bytes(out)
+
+
+def _lzw(chunks: Iterable[bytes], entries: dict[bytes, list[bytes]]) -> Iterator[bytes]:
+    parms = entries.get(b"/DecodeParms", [])
+    pairs = range(len(parms) - 1)
+    early = 0 if any(parms[i] == b"/EarlyChange" and parms[i + 1] == b"0" for i in pairs) else 1
+    table = [bytes([value]) for value in range(256)] + [b"", b""]
+    previous = b""
+    width, buffer, bits = 9, 0, 0
+    out = bytearray()
+    for chunk in chunks:
+        for byte in chunk:
+            buffer, bits = (buffer << 8) | byte, bits + 8
+            while bits >= width:
+                bits -= width
+                code = (buffer >> bits) & ((1 << width) - 1)
+                if code == 256:
+                    table, previous, width = table[:258], b"", 9
+                    continue
+                if code == 257:
+                    yield bytes(out)
+                    return
+                entry = table[code] if code < len(table) else previous + previous[:1]
+                if not entry:
+                    yield bytes(out)
+                    return  # a code not yet defined: damaged data
+                if previous and len(table) < 4096:
+                    table.append(previous + entry[:1])
+                previous = entry
+                out += entry
+                width = min(12, (len(table) + early).bit_length())
+        if len(out) >= _CHUNK:
+            yield bytes(out)
+            out = bytearray()
+    yield bytes(out)
+
+
+def _ascii_hex(chunks: Iterable[bytes], entries: dict[bytes, list[bytes]]) -> Iterator[bytes]:
+    # The ASCII filters shrink their input, so decoding in one piece stays within the file's size.
+    text = b"".join(chunks).split(b">", 1)[0]
+    digits = re.sub(rb"[^0-9A-Fa-f]", b"", text)
+    yield binascii.a2b_hex(digits + b"0" * (len(digits) % 2))
+
+
+def _ascii85(chunks: Iterable[bytes], entries: dict[bytes, list[bytes]]) -> Iterator[bytes]:
+    text = b"".join(chunks).split(b"~>", 1)[0]
+    text = re.sub(rb"\s", b"", text)
+    try:
+        yield base64.a85decode(text.removeprefix(b"<~"))
+    except ValueError:
+        return
+
+
+_DECODERS: dict[bytes, Callable[[Iterable[bytes], dict[bytes, list[bytes]]], Iterator[bytes]]] = {
+    b"FlateDecode": _inflate,
+    b"LZWDecode": _lzw,
+    b"RunLengthDecode": _run_length,
+    b"ASCIIHexDecode": _ascii_hex,
+    b"ASCII85Decode": _ascii85,
+}
