@@ -36,7 +36,7 @@ import hostile_files  # noqa: E402
 MEMORY_LIMIT = 1024**3
 """The issue's address-space limit for a child: 1 GiB."""
 
-__all__ = ["MEMORY_LIMIT", "Campaign", "Isolated", "campaign", "child_env", "run_isolated"]
+__all__ = ["MEMORY_LIMIT", "Campaign", "Isolated", "campaign", "child_env", "isolated_command", "run_isolated"]
 
 
 def child_env() -> dict[str, str]:
@@ -124,9 +124,6 @@ def case_base(seeds: list[tuple[str, Any]], seed: int, index: int) -> str:
     return seeds[random.Random(f"{seed}:{index}").randrange(len(seeds))][0]
 
 
-# -- in the child -------------------------------------------------------------------------------
-
-
 def _limit_memory(limit: int) -> None:
     import resource
 
@@ -135,7 +132,12 @@ def _limit_memory(limit: int) -> None:
 
 
 def extract_outcome(
-    source: Any, *, pages: str | None = None, settings: dict[str, Any] | None = None, use_async: bool = False
+    source: Any,
+    *,
+    pages: str | None = None,
+    settings: dict[str, Any] | None = None,
+    use_async: bool = False,
+    small: bool = True,
 ) -> dict[str, Any]:
     """Extracts ``source`` with a FakeBackend and no cache; returns what happened as JSON-ready data.
 
@@ -152,8 +154,10 @@ def extract_outcome(
     from invoiceai.pages import ImageBudget
     from invoiceai.testing import FakeBackend
 
-    # A small budget keeps rendering cheap; pages are still parsed and rasterised in full.
-    backend = FakeBackend(default=example_invoice(), budget=ImageBudget(max_long_edge=400, max_pixels=120_000))
+    # Fuzzing renders at a small budget to stay cheap (pages are still parsed and rasterised in
+    # full); the hostile-file tests use the default budget, which is what a real backend asks for.
+    budget = ImageBudget(max_long_edge=400, max_pixels=120_000) if small else ImageBudget()
+    backend = FakeBackend(default=example_invoice(), budget=budget)
     config = invoiceai.Settings.load(**(settings or {}))
     started = time.perf_counter()
     out: dict[str, Any]
@@ -175,6 +179,7 @@ def extract_outcome(
     out["calls"] = len(backend.history)
     out["rendered"] = [len(call.pages) for call in backend.history]
     out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    out["children_maxrss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
     return out
 
 
@@ -189,25 +194,18 @@ def _one(spec: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
         source = hostile_files.BUILDERS[spec["build"]](**spec.get("args", {}))
         build_seconds = time.perf_counter() - started
-    options = {"pages": spec.get("pages"), "settings": spec.get("settings"), "use_async": spec.get("async", False)}
-    out = extract_outcome(source, **options)
+    out = extract_outcome(
+        source, pages=spec.get("pages"), settings=spec.get("settings"), use_async=spec.get("async", False), small=False
+    )
     out["build_seconds"] = round(build_seconds, 3)
     return out
 
 
-# -- in the parent ------------------------------------------------------------------------------
-
-
 @dataclasses.dataclass
 class Isolated:
-    """What became of one child: its outcome (``None`` if it printed none), exit status and time.
-
-    Attributes:
-        outcome: The child's :func:`extract_outcome` dict, or ``None`` when it was killed or died.
-        returncode: The exit status; negative for a signal (``-9`` when the parent killed it).
-        seconds: Wall-clock time from start to exit, as the parent saw it.
-        timed_out: Whether the parent killed it after ``kill_after`` seconds.
-        stderr: What the child wrote to stderr.
+    """What became of one child: its outcome dict (``None`` if killed or dead before printing one),
+    its exit status (negative: a signal; -9 when the parent killed it after ``kill_after``), the
+    parent's wall-clock seconds, whether it timed out, and its stderr.
     """
 
     outcome: dict[str, Any] | None
@@ -222,6 +220,11 @@ class Isolated:
         return f"{head} outcome={self.outcome}\nstderr tail:\n{self.stderr[-1500:]}"
 
 
+def isolated_command(spec: dict[str, Any], limit: int = MEMORY_LIMIT) -> list[str]:
+    """The command that runs one document as :func:`run_isolated` does (for tools that watch the child)."""
+    return [sys.executable, str(Path(__file__).resolve()), "--one", json.dumps(spec), "--limit", str(limit)]
+
+
 def run_isolated(spec: dict[str, Any], *, kill_after: float = 30.0, limit: int = MEMORY_LIMIT) -> Isolated:
     """Runs one document in a fresh process under ``limit`` bytes of address space.
 
@@ -231,7 +234,7 @@ def run_isolated(spec: dict[str, Any], *, kill_after: float = 30.0, limit: int =
         kill_after: Seconds after which the child (and anything it started) is killed.
         limit: ``RLIMIT_AS`` for the child, in bytes; 0 for none.
     """
-    command = [sys.executable, str(Path(__file__).resolve()), "--one", json.dumps(spec), "--limit", str(limit)]
+    command = isolated_command(spec, limit)
     started = time.perf_counter()
     # A session of its own, so a render pool the child started dies with it.
     process = subprocess.Popen(
@@ -252,12 +255,7 @@ def run_isolated(spec: dict[str, Any], *, kill_after: float = 30.0, limit: int =
 
 @dataclasses.dataclass
 class Campaign:
-    """The summary of a fuzzing run.
-
-    Attributes:
-        seed: The run's seed; case ``i`` is reproducible from ``(seed, i)`` alone.
-        cases: Every case's record: index, base file, outcome dict (or a hang / crash record).
-    """
+    """The records of a fuzzing run: case ``index`` is reproducible from ``(seed, index)`` alone."""
 
     seed: int
     cases: list[dict[str, Any]] = dataclasses.field(default_factory=list)

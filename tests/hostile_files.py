@@ -276,6 +276,14 @@ ATTACHMENT_DAMAGE = (
     "filespec_not_dict",
 )
 
+
+def _invoice_pdf(pages: int) -> bytes:
+    # An ordinary scanned invoice, for comparing the bombs' cost with a normal document's.
+    from documents_factory import pdf_invoice
+
+    return pdf_invoice("1", pages=pages)
+
+
 BUILDERS = {
     "flate_bomb_content_pdf": flate_bomb_content_pdf,
     "flate_bomb_attachment_pdf": flate_bomb_attachment_pdf,
@@ -284,6 +292,7 @@ BUILDERS = {
     "deep_dictionary_pdf": deep_dictionary_pdf,
     "many_frames_tiff": many_frames_tiff,
     "damaged_attachment_pdf": damaged_attachment_pdf,
+    "invoice_pdf": lambda pages=1: _invoice_pdf(pages),
 }
 """The builders a child process can be asked to run by name (see :func:`fuzzing.run_isolated`)."""
 
