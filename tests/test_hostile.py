@@ -205,3 +205,18 @@ def test_a_damaged_cache_row_is_a_miss_with_a_warning(cache: Cache, damage: str)
     assert len(backend.history) == 2
     cache_warnings = [w for w in caught if issubclass(w.category, invoiceai.cache.CacheWarning)]
     assert cache_warnings or any("cache" in warning for warning in result.warnings), (caught, result.warnings)
+
+
+# -- the documentation page ----------------------------------------------------------------------
+
+
+def test_the_untrusted_files_page_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "untrusted.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", page, re.S)
+    assert blocks
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, Any] = {}
+    for number, block in enumerate(blocks, start=1):
+        exec(compile(block, f"docs/untrusted.md (example {number})", "exec"), namespace)
