@@ -12,11 +12,15 @@ from __future__ import annotations
 import io
 import zlib
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 GIB = 1024**3
 
 __all__ = [
+    "BUILDERS",
     "GIB",
+    "attachment_pdf",
+    "damaged_attachment_pdf",
     "deep_dictionary_pdf",
     "deflate_zeros",
     "flate_bomb_attachment_pdf",
@@ -24,6 +28,8 @@ __all__ = [
     "many_frames_tiff",
     "many_pages_pdf",
     "one_page_repeated_pdf",
+    "seed_files",
+    "small_seeds",
     "write_pdf",
 ]
 
@@ -201,6 +207,139 @@ def many_frames_tiff(count: int = 10_000, size: tuple[int, int] = (16, 16)) -> b
             out.write(struct.pack("<HHI", tag, kind, number) + packed)
         out.write(struct.pack("<I", following))
     return out.getvalue()
+
+
+def attachment_pdf(filespec: bytes, *extra: bytes, names: bytes = b"(factur-x.xml) 6 0 R", af: bool = True) -> bytes:
+    """A readable one-page PDF whose object 6 is ``filespec`` and 7, 8, ... are ``extra``.
+
+    The EmbeddedFiles name tree lists ``names`` and, with ``af``, the catalog's ``/AF`` array
+    lists object 6, so both the pdfium scan and the pypdf fallback reach the attachment.
+    """
+    associated = b"/AF [6 0 R] " if af else b""
+    return write_pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R /Names << /EmbeddedFiles << /Names [%s] >> >> %s>>" % (names, associated),
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+            b"/Resources << /Font << /F1 5 0 R >> >> >>",
+            _stream(_PAGE_TEXT),
+            _FONT,
+            filespec,
+            *extra,
+        ]
+    )
+
+
+_FILESPEC = b"<< /Type /Filespec /F (factur-x.xml) /UF (factur-x.xml) /AFRelationship /Data /EF << /F 7 0 R >> >>"
+_CII_START = (
+    b"<?xml version='1.0' encoding='UTF-8'?>\n<rsm:CrossIndustryInvoice "
+    b"xmlns:rsm='urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100'>"
+)
+
+
+def damaged_attachment_pdf(kind: str) -> bytes:
+    """A PDF with readable pages whose ``factur-x.xml`` attachment is damaged in one way.
+
+    ``kind`` is one of :data:`ATTACHMENT_DAMAGE`: ``"truncated_xml"`` (not well-formed),
+    ``"flate_garbage"`` (declared Flate, holds no deflate data), ``"swapped_filters"`` (a filter
+    array in the wrong order), ``"not_xml"`` (binary junk), ``"dangling_name_tree"`` (the name
+    tree points at an object that does not exist: pdfium counts the attachment but fails to get
+    it) and ``"filespec_not_dict"`` (the name tree points at a string).
+    """
+    import binascii
+
+    xml_type = b"/Type /EmbeddedFile /Subtype /text#2Fxml "
+    if kind == "truncated_xml":
+        return attachment_pdf(_FILESPEC, _stream(_CII_START + b"<rsm:ExchangedDocument><ram:ID>4", xml_type))
+    if kind == "flate_garbage":
+        return attachment_pdf(
+            _FILESPEC, _stream(b"this is not deflate data " * 40, xml_type + b"/Filter /FlateDecode ")
+        )
+    if kind == "swapped_filters":
+        data = binascii.hexlify(zlib.compress(_CII_START + b"</rsm:CrossIndustryInvoice>")) + b">"
+        return attachment_pdf(_FILESPEC, _stream(data, xml_type + b"/Filter [/FlateDecode /ASCIIHexDecode] "))
+    if kind == "not_xml":
+        return attachment_pdf(_FILESPEC, _stream(bytes(range(256)) * 8, xml_type))
+    if kind == "dangling_name_tree":
+        return attachment_pdf(b"<< /Type /Filespec /F (x.txt) >>", names=b"(factur-x.xml) 99 0 R", af=False)
+    if kind == "filespec_not_dict":
+        return attachment_pdf(b"(factur-x.xml)", names=b"(factur-x.xml) 6 0 R")
+    raise ValueError(f"unknown attachment damage {kind!r}; one of {ATTACHMENT_DAMAGE}")
+
+
+ATTACHMENT_DAMAGE = (
+    "truncated_xml",
+    "flate_garbage",
+    "swapped_filters",
+    "not_xml",
+    "dangling_name_tree",
+    "filespec_not_dict",
+)
+
+
+def _invoice_pdf(pages: int) -> bytes:
+    # An ordinary scanned invoice, for comparing the bombs' cost with a normal document's.
+    from documents_factory import pdf_invoice
+
+    return pdf_invoice("1", pages=pages)
+
+
+BUILDERS = {
+    "flate_bomb_content_pdf": flate_bomb_content_pdf,
+    "flate_bomb_attachment_pdf": flate_bomb_attachment_pdf,
+    "many_pages_pdf": many_pages_pdf,
+    "one_page_repeated_pdf": one_page_repeated_pdf,
+    "deep_dictionary_pdf": deep_dictionary_pdf,
+    "many_frames_tiff": many_frames_tiff,
+    "damaged_attachment_pdf": damaged_attachment_pdf,
+    "invoice_pdf": lambda pages=1: _invoice_pdf(pages),
+}
+"""The builders a child process can be asked to run by name (see :func:`fuzzing.run_isolated`)."""
+
+
+def _undated(pdf: bytes) -> bytes:
+    # Pillow stamps the time into the PDF; a fixed one of the same length keeps cases reproducible.
+    import re
+
+    return re.sub(rb"D:\d{14}", b"D:20260101000000", pdf)
+
+
+def small_seeds() -> dict[str, Any]:
+    """Small versions of every hostile file, plus ordinary invoices: seed files for the fuzzer.
+
+    Values are loaders (``() -> bytes``) so that listing the seeds costs nothing.
+    """
+    from documents_factory import SAMPLE_FACTURX, pdf_invoice, png_invoice
+
+    seeds: dict[str, Any] = {
+        "generated/invoice.pdf": lambda: _undated(pdf_invoice("1", pages=2)),
+        "generated/invoice.png": png_invoice,
+        "generated/sample-facturx.pdf": SAMPLE_FACTURX.read_bytes,
+        "generated/content-bomb-8M.pdf": lambda: flate_bomb_content_pdf(8 * 1024 * 1024),
+        "generated/attachment-bomb-8M.pdf": lambda: flate_bomb_attachment_pdf(8 * 1024 * 1024),
+        "generated/pages-300.pdf": lambda: many_pages_pdf(300),
+        "generated/repeated-300.pdf": lambda: one_page_repeated_pdf(300),
+        "generated/deep-5000.pdf": lambda: deep_dictionary_pdf(5000),
+        "generated/frames-40.tiff": lambda: many_frames_tiff(40),
+    }
+    for kind in ATTACHMENT_DAMAGE:
+        seeds[f"generated/attachment-{kind}.pdf"] = lambda kind=kind: damaged_attachment_pdf(kind)
+    return seeds
+
+
+def seed_files(corpus: bool) -> list[tuple[str, Any]]:
+    """The seed files, in a fixed order: generated ones, then the corpus (when present and asked for).
+
+    Each is ``(name, loader)``; a loader returns the bytes, so listing the seeds costs nothing.
+    """
+    from conftest import corpus_files
+
+    seeds: list[tuple[str, Any]] = list(small_seeds().items())
+    if corpus:
+        patterns = ("*/*.pdf", "*/*/*.pdf", "*/*.png", "*/*/*.jp*g", "*/*.xml", "*/*/*.xml")
+        found = sorted({path for pattern in patterns for path in corpus_files(".", pattern)})
+        seeds += [(str(path.name), path.read_bytes) for path in found if path.stat().st_size <= 2 * 1024 * 1024]
+    return seeds
 
 
 class TricklingServer:
