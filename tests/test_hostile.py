@@ -42,8 +42,9 @@ EITHER = "either"
 # (id, child spec, what is acceptable, the pages a correct result reads)
 BOMBS = [
     ("content-stream-1GiB", {"build": "flate_bomb_content_pdf"}, EITHER, [1]),
-    # An attachment over its cap is a damaged attachment: skipped with a warning, pages read.
-    ("attachment-1GiB", {"build": "flate_bomb_attachment_pdf"}, RESULT, [1]),
+    # A stream past max_stream_bytes fails the document, attachment or not: pdfium can be pointed at
+    # any stream object, so an /EmbeddedFile dictionary earns no exemption from the stream cap.
+    ("attachment-1GiB", {"build": "flate_bomb_attachment_pdf"}, ERROR, []),
     ("pages-100000", {"build": "many_pages_pdf"}, EITHER, list(range(1, 100_001))),
     ("one-page-listed-20000-times", {"build": "one_page_repeated_pdf"}, EITHER, list(range(1, 20_001))),
     ("dictionary-500000-deep", {"build": "deep_dictionary_pdf"}, EITHER, [1]),
@@ -81,10 +82,18 @@ def test_a_bomb_ends_quickly_in_a_typed_error_or_a_correct_result(
     _check(fuzzing.run_isolated(spec, kill_after=KILL_AFTER), expect, pages)
 
 
-def test_the_attachment_bomb_result_says_the_attachment_was_skipped() -> None:
+def test_the_attachment_bomb_is_stopped_by_the_stream_cap() -> None:
     run = fuzzing.run_isolated({"build": "flate_bomb_attachment_pdf"}, kill_after=KILL_AFTER)
     assert run.outcome is not None, run.describe()
-    assert run.outcome["outcome"] == RESULT, run.describe()
+    assert run.outcome["type"] == "StreamTooLargeError", run.describe()
+
+
+def test_an_attachment_over_its_own_cap_is_skipped_with_a_warning_and_the_pages_read() -> None:
+    # 40 MiB: past max_attachment_bytes (32 MiB), within max_stream_bytes (128 MiB).
+    spec = {"build": "flate_bomb_attachment_pdf", "args": {"size": 40 * 1024 * 1024}}
+    run = fuzzing.run_isolated(spec, kill_after=KILL_AFTER)
+    _check(run, RESULT, [1])
+    assert run.outcome is not None
     assert any("e-invoice" in w or "attachment" in w for w in run.outcome["warnings"]), run.describe()
 
 

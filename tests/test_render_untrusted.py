@@ -95,6 +95,7 @@ def test_pypdf_log_lines_go_to_our_logger_at_debug_with_the_name(
     assert capfd.readouterr().err == ""
 
 
+@pytest.mark.allow_stderr  # the test logs as a user's own pypdf call would
 def test_outside_our_calls_pypdf_logs_as_before(caplog: pytest.LogCaptureFixture) -> None:
     with library_noise("ours.pdf"):
         pass
@@ -113,6 +114,7 @@ def test_warnings_inside_our_calls_are_logged_and_outside_shown(caplog: pytest.L
     assert [record.getMessage() for record in caplog.records] == ["scan.tiff: UserWarning: Corrupt EXIF data"]
 
 
+@pytest.mark.allow_stderr  # the test logs as a user's own pypdf call would
 def test_the_document_name_belongs_to_one_thread(caplog: pytest.LogCaptureFixture) -> None:
     import pypdf  # pypdf's loggers exist once pypdf is imported
 

@@ -39,8 +39,14 @@ def to_facturx(invoice: Invoice, pdf: bytes, *, lang: str | None = None) -> byte
         EInvoiceError: The embedding failed.
     """
     from invoiceai.einvoice import to_xml
+    from invoiceai.render.noise import library_noise
 
     xml = to_xml(invoice, "cii")
+    with library_noise(invoice.invoice_number or "Factur-X output"):
+        return _embed(xml, pdf, lang)
+
+
+def _embed(xml: bytes, pdf: bytes, lang: str | None) -> bytes:
     try:
         from facturx import generate_from_binary
     except ImportError as exc:
