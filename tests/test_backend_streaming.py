@@ -8,6 +8,7 @@ what the backend sent before pages were streamed.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
@@ -20,9 +21,10 @@ from invoiceai.backends import TokenBudgetExceededError
 from invoiceai.backends.claude.chunking import ChunkPlanner, RequestLimits, plan_chunks
 from invoiceai.documents import Document
 from invoiceai.errors import AuthenticationError
-from invoiceai.pages import ImageBudget
+from invoiceai.pages import ImageBudget, Page
 from invoiceai.render import open_document
-from invoiceai.testing import FakeClaudeAPI, Fault
+from invoiceai.schema import Invoice
+from invoiceai.testing import FakeClaudeAPI, Fault, StaticPages
 from streaming_fakes import CountingSource, SyntheticPages, pages_answer, request_pages
 
 TINY = ImageBudget(max_long_edge=160, max_pixels=160 * 210)
@@ -133,6 +135,34 @@ def test_a_failed_request_closes_the_render_in_progress(flavour: str) -> None:
     assert source.closed == 1
 
 
+def test_a_context_window_split_mid_document_keeps_page_order(flavour: str) -> None:
+    source = SyntheticPages.blank(45)
+    # The first request passes (a no-op fault); the second, chunk 2, is too long for the context.
+    api = FakeClaudeAPI(answer=pages_answer(45)).enqueue(Fault.slow(0), Fault.context_window_exceeded())
+    result = run(make_backend(api, flavour), flavour, source)
+    assert sent_chunks(api) == [range(15), range(15, 30), range(15, 22), range(22, 30), range(30, 45)]
+    assert [item.description for item in result.data.line_items] == [f"page {n}" for n in range(1, 46)]
+    assert result.chunks == 4 and source.alive == 0
+
+
+@pytest.mark.parametrize("mode", ["images+text", "text"])
+def test_text_layers_stay_with_their_pages_in_every_chunk(flavour: str, mode: str) -> None:
+    # Odd pages are born-digital, even pages scanned.
+    texts = [f"text of page {n}" if n % 2 else None for n in range(1, 46)]
+    api = FakeClaudeAPI(answer=pages_answer(45))
+    result = run(
+        make_backend(api, flavour, mode=mode), flavour, StaticPages.blank(45, width=120, height=160, texts=texts)
+    )
+
+    assert result.chunks == 3
+    for request, chunk in zip(api.message_requests, [range(15), range(15, 30), range(30, 45)], strict=True):
+        numbers = list(range(chunk.start + 1, chunk.stop + 1))
+        hints = [text for text in request.texts() if text.startswith("<page_text")]
+        assert hints == [f'<page_text page="{n}">\ntext of page {n}\n</page_text>' for n in numbers if n % 2]
+        scanned = [n for n in numbers if n % 2 == 0]
+        assert len(request.images()) == (len(numbers) if mode == "images+text" else len(scanned))
+
+
 @pytest.mark.parametrize(("announced", "actual"), [(30, 35), (30, 25), (45, 44)])
 def test_a_source_that_miscounts_its_pages_loses_none(flavour: str, announced: int, actual: int) -> None:
     source = SyntheticPages.blank(actual, announced=announced)
@@ -208,3 +238,49 @@ def test_the_planner_covers_every_page_of_a_miscounted_source(sizes: list[int], 
     chunks = [chunk for size in sizes for chunk in planner.feed(size)] + planner.finish()
     assert [index for chunk in chunks for index in chunk] == list(range(len(sizes)))
     assert all(1 <= len(chunk) <= 7 for chunk in chunks)
+
+
+def test_cancelling_an_async_extraction_mid_render_closes_the_render(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import threading
+
+    from invoiceai.backends.claude.steps import SourceReader
+
+    class Blocking(SyntheticPages):
+        # Page 5 waits for ``release``; ``entered`` says its render has started.
+        def __init__(self) -> None:
+            super().__init__([(120, 160)] * 30)
+            self.entered = threading.Event()
+            self.release = threading.Event()
+
+        def render(self, budget: ImageBudget) -> Iterator[Page]:
+            for page in super().render(budget):
+                if page.index == 4:
+                    self.entered.set()
+                    assert self.release.wait(10)
+                yield page
+
+    closing = threading.Event()
+    close = SourceReader.close
+
+    def noted_close(reader: SourceReader) -> None:
+        closing.set()
+        close(reader)
+
+    monkeypatch.setattr(SourceReader, "close", noted_close)
+    source = Blocking()
+    api = FakeClaudeAPI()
+
+    async def scenario() -> None:
+        task = asyncio.create_task(make_backend(api, "async").aextract(source, Invoice))
+        assert await asyncio.to_thread(source.entered.wait, 10)
+        task.cancel()
+        # The task closes the reader while the cancelled read still renders page 5 in its thread.
+        assert await asyncio.to_thread(closing.wait, 10)
+        source.release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())
+    assert source.closed == 1
+    assert api.message_requests == []

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -101,9 +102,11 @@ class JobConfig:
 class SourceReader:
     """Performs a job's source steps on one source, keeping the render iterator between pages.
 
-    Not thread-safe, but it may be driven from different threads one call at a time (the async
-    loop runs each call in a worker thread). Close it when the job ends, so that a render
-    abandoned half-way (an error, or a smaller budget) frees its renderer at once.
+    Calls may come from different threads (the async loop runs each in a worker thread) and are
+    serialised: a read still running in the thread of a cancelled task finishes before
+    :meth:`close` closes the iterator under it. Close the reader when the job ends, so that a
+    render abandoned half-way (an error, a cancellation, a smaller budget) frees its renderer
+    at once.
 
     Args:
         source: The document's page source.
@@ -113,21 +116,26 @@ class SourceReader:
         self._source = source
         self._pages: Iterator[Page] | None = None
         self._pass = -1
+        self._lock = threading.Lock()
 
     def read(self, job: ExtractionJob[Any], step: Step) -> None:
         """Performs a source step of ``job`` (text layers, PDF bytes, or the next rendered page)."""
+        with self._lock:
+            self._read(job, step)
+
+    def _read(self, job: ExtractionJob[Any], step: Step) -> None:
         if isinstance(step, NeedTextLayers):
             job.provide_text_layers(self._source.text_layers())
         elif isinstance(step, NeedPdf):
             job.provide_pdf(self._source.pdf_bytes())
         elif isinstance(step, NeedPages):
             if self._pages is None or step.render_pass != self._pass:
-                self.close()
+                self._close()
                 self._pages = iter(self._source.render(step.budget))
                 self._pass = step.render_pass
             page = next(self._pages, None)
             if page is None:
-                self.close()
+                self._close()
                 job.end_of_pages()
             else:
                 job.provide_page(page)
@@ -136,6 +144,10 @@ class SourceReader:
 
     def close(self) -> None:
         """Closes the render iterator in progress, if any (a generator's ``finally`` runs now)."""
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
         pages, self._pages = self._pages, None
         close = getattr(pages, "close", None)
         if callable(close):
