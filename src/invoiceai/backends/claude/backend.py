@@ -33,7 +33,7 @@ from invoiceai.backends.claude.prices import Price, PriceTable
 from invoiceai.backends.claude.request import INPUT_MODES, PROMPT_VERSION, InputMode, api_schema
 from invoiceai.backends.claude.retry import CallRetry, Cooldown, RetryPolicy
 from invoiceai.backends.claude.slots import RequestSlots
-from invoiceai.backends.claude.steps import JobConfig, SendRequest, read_source
+from invoiceai.backends.claude.steps import JobConfig, SendRequest, SourceReader
 from invoiceai.config import Settings
 from invoiceai.errors import ConfigurationError, InvoiceAIError
 from invoiceai.pages import ImageBudget
@@ -163,12 +163,14 @@ class ClaudeBackend:
         """
         client = self._clients.sync()
         job = self._new_job(source, schema, self._detector.spec(client), options)
-        with _usage_on_errors(job):
+        reader = SourceReader(source)
+        with _usage_on_errors(job), contextlib.closing(reader):
+            # Pages are pulled one at a time and each chunk is sent once its pages are here.
             while (step := job.next_step()) is not None:
                 if isinstance(step, SendRequest):
                     self._send(client, self._call(job, step))
                 else:
-                    read_source(job, source, step)
+                    reader.read(job, step)
         return job.result()
 
     async def aextract(
@@ -182,13 +184,18 @@ class ClaudeBackend:
         if client is None:
             return await asyncio.to_thread(lambda: self.extract(source, schema, **options))
         job = self._new_job(source, schema, await self._detector.aspec(client), options)
-        with _usage_on_errors(job):
-            while (step := job.next_step()) is not None:
-                if isinstance(step, SendRequest):
-                    await self._asend(client, self._call(job, step))
-                else:
-                    # Rendering is CPU-bound (and pdfium is serialised): keep it off the event loop.
-                    await asyncio.to_thread(read_source, job, source, step)
+        reader = SourceReader(source)
+        try:
+            with _usage_on_errors(job):
+                while (step := job.next_step()) is not None:
+                    if isinstance(step, SendRequest):
+                        await self._asend(client, self._call(job, step))
+                    else:
+                        # Rendering is CPU-bound (and pdfium is serialised): keep it off the event loop.
+                        await asyncio.to_thread(reader.read, job, step)
+        finally:
+            # Closing a half-done render waits for the page being rendered: not on the loop either.
+            await asyncio.to_thread(reader.close)
         return job.result()
 
     def close(self) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from invoiceai.schema.invoice import TOTAL_FIELDS
@@ -27,7 +27,16 @@ if TYPE_CHECKING:
     from invoiceai.backends.base import T
     from invoiceai.pages import ImageBudget
 
-__all__ = ["INVOICE_MERGE", "MergeSpec", "RequestLimits", "budget_for_images", "merge_parts", "plan_chunks"]
+__all__ = [
+    "INVOICE_MERGE",
+    "ChunkPlanner",
+    "MergeSpec",
+    "RequestLimits",
+    "budget_for_images",
+    "merge_parts",
+    "pages_per_request",
+    "plan_chunks",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,8 +71,20 @@ def budget_for_images(budget: ImageBudget, images: int, limits: RequestLimits) -
     return budget
 
 
+def pages_per_request(schema_json: Mapping[str, Any], limits: RequestLimits, max_output_tokens: int) -> int:
+    """Returns the most pages one request may carry so that a full answer fits the output limit."""
+    from invoiceai.backends.claude.request import estimate_max_tokens
+
+    pages = min(limits.max_pages, limits.max_images)
+    while pages > 1 and estimate_max_tokens(schema_json, pages, cap=max_output_tokens * 2) > max_output_tokens:
+        pages -= 1
+    return pages
+
+
 def plan_chunks(page_bytes: Sequence[int], limits: RequestLimits) -> list[range]:
     """Splits pages into runs of consecutive indexes that each fit in one request.
+
+    The same plan :class:`ChunkPlanner` makes page by page, for sizes known all at once.
 
     Args:
         page_bytes: Encoded size of each page's payload (image bytes, text bytes), in order.
@@ -73,27 +94,81 @@ def plan_chunks(page_bytes: Sequence[int], limits: RequestLimits) -> list[range]
         Ranges of page indexes covering every page once, in order. A single page larger than
         a request is returned alone (the API will reject it with a clear error).
     """
-    count = len(page_bytes)
-    if count == 0:
-        return []
-    per_chunk = min(limits.max_pages, limits.max_images)
-    # Balanced: 45 pages at 20 per chunk become 15+15+15, not 20+20+5.
-    chunks = math.ceil(count / per_chunk)
-    size = math.ceil(count / chunks)
-    planned = [range(start, min(start + size, count)) for start in range(0, count, size)]
-    room = max(1, limits.max_request_bytes - limits.reserved_bytes)
-    result: list[range] = []
-    for chunk in planned:
-        start = chunk.start
-        used = 0
-        for index in chunk:
-            encoded = _base64_size(page_bytes[index])
-            if index > start and used + encoded > room:
-                result.append(range(start, index))
-                start, used = index, 0
-            used += encoded
-        result.append(range(start, chunk.stop))
-    return result
+    planner = ChunkPlanner(len(page_bytes), limits)
+    chunks = [chunk for size in page_bytes for chunk in planner.feed(size)]
+    return chunks + planner.finish()
+
+
+class ChunkPlanner:
+    """Cuts pages into requests one page at a time, as they are rendered. Pure.
+
+    The page count is known before anything is rendered, so the balanced runs are planned up
+    front (45 pages at 20 per request become 15+15+15, not 20+20+5); a run is cut earlier where
+    the next page would push the request past its byte limit, which only that page's size can
+    tell. A chunk is therefore complete as soon as its last page arrives (or the page after it
+    overflows), and :meth:`feed` hands it out then. Feeding every size and calling
+    :meth:`finish` gives exactly :func:`plan_chunks`.
+
+    Pages beyond the announced count (a source that renders more than it said) go in further
+    runs of the per-request page cap; :meth:`finish` closes a run cut short by a source that
+    renders fewer.
+
+    Args:
+        count: Pages the source announced.
+        limits: The request limits.
+
+    Attributes:
+        fed: Pages fed so far (the next page's index).
+    """
+
+    def __init__(self, count: int, limits: RequestLimits) -> None:
+        self._count = max(0, count)
+        self._per_chunk = min(limits.max_pages, limits.max_images)
+        runs = math.ceil(self._count / self._per_chunk)
+        size = math.ceil(self._count / runs) if runs else 1
+        self._size = size
+        self._room = max(1, limits.max_request_bytes - limits.reserved_bytes)
+        self.fed = 0
+        self._start = 0
+        self._used = 0
+
+    def feed(self, size: int) -> list[range]:
+        """Adds the next page's payload size; returns the chunks this page completes (0 to 2)."""
+        index = self.fed
+        closed: list[range] = []
+        encoded = _base64_size(size)
+        if index > self._start and self._used + encoded > self._room:
+            closed.append(range(self._start, index))
+            self._start, self._used = index, 0
+        self._used += encoded
+        self.fed += 1
+        if self.fed == self._run_stop(index):
+            closed.append(range(self._start, self.fed))
+            self._start, self._used = self.fed, 0
+        return closed
+
+    def finish(self) -> list[range]:
+        """Ends the pages; returns the chunk left open, if any (the source rendered fewer pages)."""
+        closed = [range(self._start, self.fed)] if self.fed > self._start else []
+        self._start, self._used = self.fed, 0
+        return closed
+
+    def rewind(self) -> None:
+        """Forgets the pages of the open chunk: they will be fed again (re-rendered smaller)."""
+        self.fed, self._used = self._start, 0
+
+    def pending(self) -> int:
+        """Planned runs not yet complete (for ``chunk 3/25`` in log lines)."""
+        if self._start >= self._count:
+            return 1 if self.fed > self._start else 0
+        return math.ceil((self._count - self._start) / self._size)
+
+    def _run_stop(self, index: int) -> int:
+        # The end of the balanced run holding ``index``; past the announced count, runs of the cap.
+        if index < self._count:
+            return min(self._count, (index // self._size + 1) * self._size)
+        beyond = index - self._count
+        return self._count + (beyond // self._per_chunk + 1) * self._per_chunk
 
 
 def _base64_size(size: int) -> int:

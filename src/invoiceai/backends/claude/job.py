@@ -8,13 +8,19 @@ perform the steps.
 
 Steps (defined in :mod:`invoiceai.backends.claude.steps`):
 
-* ``NeedTextLayers``, ``NeedPdf``, ``NeedPages``: read the source; answer with
-  :meth:`~ExtractionJob.provide_text_layers`, :meth:`~ExtractionJob.provide_pdf`,
-  :meth:`~ExtractionJob.provide_pages`.
+* ``NeedTextLayers``, ``NeedPdf``: read the source; answer with
+  :meth:`~ExtractionJob.provide_text_layers`, :meth:`~ExtractionJob.provide_pdf`.
+* ``NeedPages``: pull the next page from ``source.render(budget)`` (one iterator per render
+  pass) and answer with :meth:`~ExtractionJob.provide_page`, or with
+  :meth:`~ExtractionJob.end_of_pages` once the iterator is exhausted.
 * ``SendRequest``: call ``messages.create(**params)`` with transport retries; report each
   HTTP attempt with :meth:`~ExtractionJob.record_attempt`, then the reply with
   :meth:`~ExtractionJob.handle_reply` or the final exception with
   :meth:`~ExtractionJob.handle_failure` (:class:`~invoiceai.backends.claude.call.ApiCall` does).
+
+Pages arrive one at a time and each chunk is sent as soon as its pages are here; what is kept,
+re-rendering, the token budget and sources that miscount their pages are described in
+:mod:`invoiceai.backends.claude.pagestream`.
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ from typing import TYPE_CHECKING, Any, Generic, NoReturn
 
 from invoiceai.backends.base import BackendResult, T, TokenBudgetExceededError
 from invoiceai.backends.claude.api_errors import to_backend_error
-from invoiceai.backends.claude.chunking import budget_for_images, merge_parts, plan_chunks
+from invoiceai.backends.claude.chunking import ChunkPlanner, budget_for_images, merge_parts, pages_per_request
 from invoiceai.backends.claude.ledger import JobLedger
+from invoiceai.backends.claude.pagestream import PageStream, page_content
 from invoiceai.backends.claude.reask import build_reask, reask_allowed, reask_text
 from invoiceai.backends.claude.reply import Reply, parse_reply, validate_payload
 from invoiceai.backends.claude.request import (
@@ -35,11 +42,9 @@ from invoiceai.backends.claude.request import (
     BuiltRequest,
     ChunkInfo,
     InputMode,
-    PageContent,
     build_request,
     estimate_max_tokens,
     estimate_text_tokens,
-    page_contents,
 )
 from invoiceai.backends.claude.retry import classify
 from invoiceai.backends.claude.steps import JobConfig, NeedPages, NeedPdf, NeedTextLayers, SendRequest, Step
@@ -127,8 +132,9 @@ class ExtractionJob(Generic[T]):
         self._budget = config.image_budget or state.budget(config.model)
         self._texts: list[str | None] | None = None
         self._pdf: bytes | None = _UNSET
-        self._pages: list[Page] | None = None
-        self._chunks: list[range] | None = None
+        self._stream: PageStream | None = None
+        self._page_cap: int | None = None
+        self._count_warned = False
         self._chunk = 0
         self._turn: _Turn | None = None
         self._parts: list[T] = []
@@ -148,11 +154,13 @@ class ExtractionJob(Generic[T]):
             return NeedPdf()
         if self._mode in ("text", "images+text") and self._texts is None:
             return NeedTextLayers()
-        if self._needs_images() and self._pages is None:
-            return NeedPages(self._render_budget())
-        if self._chunks is None:
-            self._chunks = self._plan()
+        stream = self._stream or self._open_stream()
         if self._turn is None:
+            if stream.finished(self._chunk):
+                self._done = True
+                return None
+            if self._mode != "pdf" and not stream.ready(self._chunk):
+                return NeedPages(self._render_budget(), stream.render_pass)
             self._turn = self._start_turn()
         return SendRequest(self._turn.params, self._label())
 
@@ -187,19 +195,25 @@ class ExtractionJob(Generic[T]):
         elif 4 * len(data) // 3 > limits.max_request_bytes - limits.reserved_bytes:
             self._fall_back_to_images("the PDF exceeds the 32 MB request limit")
 
-    def provide_pages(self, pages: Sequence[Page]) -> None:
-        """Receives ``list(source.render(budget))``."""
-        pages = list(pages)
-        if not pages:
+    def provide_page(self, page: Page) -> None:
+        """Receives the next page of the current render pass (``next(source.render(budget))``)."""
+        stream = self._stream or self._open_stream()
+        position = stream.received
+        if position >= self._page_count:
+            # Believe the pages: the extra ones have no text layer and go in further chunks.
+            self._warn_count(f"the source rendered more pages than the {self._page_count} it announced")
+            self._page_count = position + 1
+        stream.add(*page_content(position, page, "images" if self._mode == "pdf" else self._mode, self._texts))
+
+    def end_of_pages(self) -> None:
+        """Receives the end of the current render pass (``source.render(budget)`` is exhausted)."""
+        stream = self._stream or self._open_stream()
+        if stream.received == 0:
             raise EmptyDocumentError("The document rendered no pages.", document_id=self._document_id)
-        if len(pages) != self._page_count:
-            # Trust what was rendered; text layers no longer line up with it, so drop them.
-            self._warn(f"the source rendered {len(pages)} pages, not {self._page_count}; sending images only")
-            self._page_count = len(pages)
-            self._texts = None
-            self._mode = "images"
-            self._chunks = None
-        self._pages = pages
+        if stream.received < self._page_count:
+            self._warn_count(f"the source rendered {stream.received} pages, not {self._page_count}")
+            self._page_count = stream.received
+        stream.end()
 
     def record_attempt(self, *, request_id: str | None, error: BaseException | None, elapsed: float) -> None:
         """Counts one HTTP attempt (successful or not) and logs it at DEBUG."""
@@ -230,9 +244,10 @@ class ExtractionJob(Generic[T]):
         )
         if data is not None:
             self._parts.append(data)
+            if self._stream is not None:
+                self._stream.answered(self._chunks[self._chunk])  # its pages are not needed again
             self._chunk += 1
             self._turn = None
-            self._done = self._chunks is not None and self._chunk >= len(self._chunks)
             return
         self._reask(turn, reply, errors)
 
@@ -258,7 +273,7 @@ class ExtractionJob(Generic[T]):
         """Returns the merged result once :meth:`next_step` returned ``None``."""
         if not self._done:
             raise RuntimeError("the extraction is not finished")
-        return self._ledger.result(merge_parts(self._parts), chunks=len(self._chunks or ()))
+        return self._ledger.result(merge_parts(self._parts), chunks=len(self._chunks))
 
     # -- decisions ---------------------------------------------------------------------------
 
@@ -274,55 +289,43 @@ class ExtractionJob(Generic[T]):
         return budget_for_images(self._budget, per_request, self._config.limits)
 
     def _max_pages(self) -> int:
-        # Few enough pages that a full answer fits the model's output limit.
-        limits = self._config.limits
-        cap = self._config.spec.max_output_tokens
-        pages = min(limits.max_pages, limits.max_images)
-        while pages > 1 and estimate_max_tokens(self._schema_json, pages, cap=cap * 2) > cap:
-            pages -= 1
-        return pages
+        if self._page_cap is None:
+            spec = self._config.spec
+            self._page_cap = pages_per_request(self._schema_json, self._config.limits, spec.max_output_tokens)
+        return self._page_cap
 
-    def _plan(self) -> list[range]:
-        if self._mode == "pdf":
-            return [range(self._page_count)]
-        contents = self._contents()
-        sizes = [
-            (len(content.image.data) if content.image is not None else 0)
-            + (len(content.text.encode()) if content.text is not None else 0)
-            for content in contents
-        ]
+    @property
+    def _chunks(self) -> list[range]:
+        return self._stream.chunks if self._stream is not None else []
+
+    def _open_stream(self) -> PageStream:
+        # Called once the mode and text layers are settled: they decide what each page sends.
         limits = dataclasses.replace(self._config.limits, max_pages=self._max_pages())
-        return plan_chunks(sizes, limits)
-
-    def _contents(self) -> list[PageContent]:
-        mode: InputMode = "images" if self._mode == "pdf" else self._mode
-        return page_contents(self._pages, mode, self._texts)
+        stream = self._stream = PageStream(ChunkPlanner(self._page_count, limits))
+        if self._mode == "pdf":
+            stream.chunks = [range(self._page_count)]  # one document block
+            stream.exhausted = True
+        elif not self._needs_images():
+            stream.complete([page_content(index, None, self._mode, self._texts) for index in range(self._page_count)])
+        return stream
 
     def _start_turn(self) -> _Turn:
-        chunks = self._chunks or [range(self._page_count)]
-        chunk = chunks[self._chunk]
+        chunk = self._chunks[self._chunk]
         cap = self._config.spec.max_output_tokens
         max_tokens = estimate_max_tokens(self._schema_json, len(chunk), cap=cap)
         info = ChunkInfo(chunk.start + 1, chunk.stop, self._page_count)
+        blocks: dict[str, Any]
         if self._mode == "pdf" and self._pdf is not _UNSET and self._pdf is not None:
-            built = build_request(
-                model=self._config.model,
-                schema=self._schema_json,
-                structured=self._structured,
-                max_tokens=max_tokens,
-                pdf=self._pdf,
-                pdf_pages=self._page_count,
-            )
+            blocks = {"pdf": self._pdf, "pdf_pages": self._page_count}
         else:
-            contents = self._contents()[chunk.start : chunk.stop]
-            built = build_request(
-                model=self._config.model,
-                schema=self._schema_json,
-                structured=self._structured,
-                max_tokens=max_tokens,
-                pages=contents,
-                chunk=info,
-            )
+            blocks = {"pages": self._stream.contents(chunk) if self._stream is not None else [], "chunk": info}
+        built = build_request(
+            model=self._config.model,
+            schema=self._schema_json,
+            structured=self._structured,
+            max_tokens=max_tokens,
+            **blocks,
+        )
         if self._chunk > 0 or self._ledger.attempts > 0:
             self._check_budget(built.estimated_input_tokens)
         return _Turn(base=built, params=built.params, max_tokens=max_tokens)
@@ -370,7 +373,7 @@ class ExtractionJob(Generic[T]):
         logger.debug("%s: reply failed validation (%d errors); re-asking", self._label(), len(errors))
 
     def _split_chunk(self) -> None:
-        chunks = self._chunks or [range(self._page_count)]
+        chunks = self._chunks
         chunk = chunks[self._chunk]
         if len(chunk) <= 1 or self._mode == "pdf":
             raise RequestRejectedError(
@@ -379,25 +382,23 @@ class ExtractionJob(Generic[T]):
             )
         middle = chunk.start + len(chunk) // 2
         chunks[self._chunk : self._chunk + 1] = [range(chunk.start, middle), range(middle, chunk.stop)]
-        self._chunks = chunks
         self._turn = None
         self._warn(f"pages {chunk.start + 1}-{chunk.stop} exceeded the context window; split into two requests")
 
     def _shrink_images(self, exc: BaseException) -> bool:
         limit = getattr(getattr(exc, "details", None), "max_side_length_pixels", None)
-        if not isinstance(limit, int) or limit <= 0 or self._pages is None or self._shrinks >= _MAX_IMAGE_SHRINKS:
+        stream = self._stream
+        if not isinstance(limit, int) or limit <= 0 or stream is None or self._shrinks >= _MAX_IMAGE_SHRINKS:
             return False
-        largest = max(max(page.width, page.height) for page in self._pages)
+        images, largest = stream.image_sides(self._chunk) if self._mode != "pdf" else (0, 0)
         if largest <= limit:
-            return False  # already within the named limit: re-rendering cannot help
+            return False  # no images, or already within the named limit: re-rendering cannot help
         self._shrinks += 1
-        chunks = self._chunks or [range(self._page_count)]
-        images = len(chunks[self._chunk])
         if images <= self._config.limits.many_images:
             # Only a limit met by a small request is the model's own; the many-images rule is not.
             self._state.learn_max_side(self._config.model, limit)
         self._budget = self._budget.capped(limit)
-        self._pages = None
+        stream.restart()
         self._turn = None
         self._warn(f"the API refused images above {limit} px; re-rendered the pages at {limit} px")
         return True
@@ -432,9 +433,15 @@ class ExtractionJob(Generic[T]):
     def _warn(self, message: str) -> None:
         self._ledger.warn(self._label(), message)
 
+    def _warn_count(self, message: str) -> None:
+        if not self._count_warned:
+            self._count_warned = True
+            self._warn(message + "; sending the pages it rendered")
+
     def _label(self) -> str:
         document = (self._document_id or "?")[:12]
-        total = len(self._chunks) if self._chunks else 1
+        stream = self._stream
+        total = max(1, len(self._chunks) + (stream.pending if stream is not None and not stream.exhausted else 0))
         label = f"claude doc {document} chunk {min(self._chunk + 1, total)}/{total}"
         if self._turn is not None and self._turn.reasks:
             label += f" reask {self._turn.reasks}"

@@ -3,7 +3,8 @@
 * :class:`NeedTextLayers`, :class:`NeedPdf`, :class:`NeedPages`: read the source; answer with
   :meth:`~invoiceai.backends.claude.job.ExtractionJob.provide_text_layers`,
   :meth:`~invoiceai.backends.claude.job.ExtractionJob.provide_pdf`,
-  :meth:`~invoiceai.backends.claude.job.ExtractionJob.provide_pages` (:func:`read_source` does).
+  :meth:`~invoiceai.backends.claude.job.ExtractionJob.provide_page` /
+  :meth:`~invoiceai.backends.claude.job.ExtractionJob.end_of_pages` (:class:`SourceReader` does).
 * :class:`SendRequest`: call ``messages.create(**params)`` with transport retries
   (:class:`~invoiceai.backends.claude.call.ApiCall`).
 """
@@ -11,6 +12,8 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -19,9 +22,9 @@ if TYPE_CHECKING:
     from invoiceai.backends.claude.models import ModelSpec
     from invoiceai.backends.claude.prices import PriceTable
     from invoiceai.backends.claude.request import InputMode
-    from invoiceai.pages import ImageBudget, PageSource
+    from invoiceai.pages import ImageBudget, Page, PageSource
 
-__all__ = ["JobConfig", "NeedPages", "NeedPdf", "NeedTextLayers", "SendRequest", "Step", "read_source"]
+__all__ = ["JobConfig", "NeedPages", "NeedPdf", "NeedTextLayers", "SendRequest", "SourceReader", "Step"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,9 +39,19 @@ class NeedPdf:
 
 @dataclasses.dataclass(frozen=True)
 class NeedPages:
-    """Call ``list(source.render(budget))`` and pass the result to ``provide_pages``."""
+    """Pull the next page of render pass ``render_pass`` and pass it to ``provide_page``.
+
+    Each pass is one ``source.render(budget)`` iterator, started when the pass is first asked
+    for and pulled a page at a time; when it is exhausted, call ``end_of_pages``. A new pass
+    (after the API refused the images as too large) starts rendering again from the first page.
+
+    Attributes:
+        budget: The image budget of this pass.
+        render_pass: Which pass; a different number means a new ``source.render(budget)``.
+    """
 
     budget: ImageBudget
+    render_pass: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,13 +99,56 @@ class JobConfig:
     image_budget: ImageBudget | None = None
 
 
-def read_source(job: ExtractionJob[Any], source: PageSource, step: Step) -> None:
-    """Performs a source step of ``job`` (text layers, PDF bytes or rendered pages) on ``source``."""
-    if isinstance(step, NeedTextLayers):
-        job.provide_text_layers(source.text_layers())
-    elif isinstance(step, NeedPdf):
-        job.provide_pdf(source.pdf_bytes())
-    elif isinstance(step, NeedPages):
-        job.provide_pages(list(source.render(step.budget)))
-    else:  # pragma: no cover - the job never asks for anything else
-        raise TypeError(f"not a source step: {step!r}")
+class SourceReader:
+    """Performs a job's source steps on one source, keeping the render iterator between pages.
+
+    Calls may come from different threads (the async loop runs each in a worker thread) and are
+    serialised: a read still running in the thread of a cancelled task finishes before
+    :meth:`close` closes the iterator under it. Close the reader when the job ends, so that a
+    render abandoned half-way (an error, a cancellation, a smaller budget) frees its renderer
+    at once.
+
+    Args:
+        source: The document's page source.
+    """
+
+    def __init__(self, source: PageSource) -> None:
+        self._source = source
+        self._pages: Iterator[Page] | None = None
+        self._pass = -1
+        self._lock = threading.Lock()
+
+    def read(self, job: ExtractionJob[Any], step: Step) -> None:
+        """Performs a source step of ``job`` (text layers, PDF bytes, or the next rendered page)."""
+        with self._lock:
+            self._read(job, step)
+
+    def _read(self, job: ExtractionJob[Any], step: Step) -> None:
+        if isinstance(step, NeedTextLayers):
+            job.provide_text_layers(self._source.text_layers())
+        elif isinstance(step, NeedPdf):
+            job.provide_pdf(self._source.pdf_bytes())
+        elif isinstance(step, NeedPages):
+            if self._pages is None or step.render_pass != self._pass:
+                self._close()
+                self._pages = iter(self._source.render(step.budget))
+                self._pass = step.render_pass
+            page = next(self._pages, None)
+            if page is None:
+                self._close()
+                job.end_of_pages()
+            else:
+                job.provide_page(page)
+        else:  # pragma: no cover - the job never asks for anything else
+            raise TypeError(f"not a source step: {step!r}")
+
+    def close(self) -> None:
+        """Closes the render iterator in progress, if any (a generator's ``finally`` runs now)."""
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
+        pages, self._pages = self._pages, None
+        close = getattr(pages, "close", None)
+        if callable(close):
+            close()
