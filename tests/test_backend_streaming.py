@@ -19,6 +19,7 @@ from claude_fakes import USAGE, make_backend, run, settings
 from hostile_files import many_pages_pdf
 from invoiceai.backends import TokenBudgetExceededError
 from invoiceai.backends.claude.chunking import ChunkPlanner, RequestLimits, plan_chunks
+from invoiceai.config import Settings
 from invoiceai.documents import Document
 from invoiceai.errors import AuthenticationError
 from invoiceai.pages import ImageBudget, Page
@@ -44,7 +45,8 @@ def sent_chunks(api: FakeClaudeAPI) -> list[range]:
 
 
 def test_a_500_page_pdf_sends_its_first_request_before_page_100(flavour: str) -> None:
-    source = CountingSource(open_document(Document.from_bytes(many_pages_pdf(500))))
+    # 500 pages is past the default max_pages (250): a caller who wants them says so.
+    source = CountingSource(open_document(Document.from_bytes(many_pages_pdf(500)), settings=Settings(max_pages=500)))
     api = FakeClaudeAPI(answer=pages_answer(500), usage=USAGE, on_request=source.on_request)
     result = run(make_backend(api, flavour, max_image_budget=TINY), flavour, source)
 
