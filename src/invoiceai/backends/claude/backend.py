@@ -37,6 +37,7 @@ from invoiceai.backends.claude.steps import JobConfig, SendRequest, read_source
 from invoiceai.config import Settings
 from invoiceai.errors import ConfigurationError, InvoiceAIError
 from invoiceai.pages import ImageBudget
+from invoiceai.secrets import scrub_exception
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -163,7 +164,7 @@ class ClaudeBackend:
         """
         client = self._clients.sync()
         job = self._new_job(source, schema, self._detector.spec(client), options)
-        with _usage_on_errors(job):
+        with _usage_on_errors(job, self._clients.secrets()):
             while (step := job.next_step()) is not None:
                 if isinstance(step, SendRequest):
                     self._send(client, self._call(job, step))
@@ -182,7 +183,7 @@ class ClaudeBackend:
         if client is None:
             return await asyncio.to_thread(lambda: self.extract(source, schema, **options))
         job = self._new_job(source, schema, await self._detector.aspec(client), options)
-        with _usage_on_errors(job):
+        with _usage_on_errors(job, self._clients.secrets()):
             while (step := job.next_step()) is not None:
                 if isinstance(step, SendRequest):
                     await self._asend(client, self._call(job, step))
@@ -306,11 +307,16 @@ def _limits_for(limits: RequestLimits, spec: ModelSpec) -> RequestLimits:
 
 
 @contextlib.contextmanager
-def _usage_on_errors(job: ExtractionJob[Any]) -> Iterator[None]:
+def _usage_on_errors(job: ExtractionJob[Any], secrets: tuple[str, ...]) -> Iterator[None]:
     # A failed document still cost tokens: the extractor reports them from ``error.usage``
-    # (``ExtractionFailure.usage``).
+    # (``ExtractionFailure.usage``). And the error leaves with a chain that shows no secret:
+    # the SDK's exception on ``__cause__`` quotes the server's words, which may echo the key.
     try:
         yield
     except InvoiceAIError as exc:
         exc.usage = job.usage
+        scrub_exception(exc, secrets)
+        raise
+    except Exception as exc:
+        scrub_exception(exc, secrets)
         raise

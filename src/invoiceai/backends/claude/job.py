@@ -20,7 +20,6 @@ Steps (defined in :mod:`invoiceai.backends.claude.steps`):
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, NoReturn
 
@@ -51,7 +50,7 @@ from invoiceai.errors import (
     RequestRejectedError,
     TruncatedOutputError,
 )
-from invoiceai.secrets import mask_text
+from invoiceai.secrets import get_logger, mask_text
 from invoiceai.usage import Usage
 
 if TYPE_CHECKING:
@@ -68,7 +67,7 @@ __all__ = [
     "Step",
 ]
 
-logger = logging.getLogger("invoiceai.backends")
+logger = get_logger("invoiceai.backends")
 
 # The API names an image limit; if re-rendering below it still fails this often, stop.
 _MAX_IMAGE_SHRINKS = 3
