@@ -1,46 +1,16 @@
-"""Masking secrets before they reach a repr, a message, a log record or a traceback.
-
-One masking function, :func:`mask_text`, is used for everything invoiceai shows:
-
-- :func:`mask_text` replaces secrets in free text: every secret given to it, every secret the
-  library was configured with (:func:`register_secret`; the Claude backend registers its API key,
-  also the one inside an injected client, the Redis cache its password, and ``ANTHROPIC_API_KEY``
-  always counts), in every encoding a message may carry them (raw, percent-encoded, JSON- or
-  ``repr``-escaped) and without a key prefix such as ``sk-ant-api03-``; and anything shaped like a
-  credential: an Anthropic key, an ``x-api-key`` or ``Authorization`` value, the password of a URL.
-- :func:`mask_url` shows one URL with its passwords replaced by ``***``.
-- :func:`scrub_exception` makes an exception safe to print with its whole ``__cause__`` /
-  ``__context__`` chain: members whose text holds a secret are replaced by masked copies.
-- :func:`get_logger` returns a logger whose records are masked (:class:`MaskingFilter`).
-
-It imports nothing of ours, so every module may use it (:mod:`invoiceai.errors` does, lazily).
-"""
+"""The masking function and the secrets it knows: :func:`mask_text`, :func:`register_secret`, URLs."""
 
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import re
 import threading
-import traceback
 import weakref
 from collections.abc import Iterable
-from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
-__all__ = [
-    "MASK",
-    "MIN_REGISTERED_LENGTH",
-    "MaskedException",
-    "MaskingFilter",
-    "get_logger",
-    "mask_text",
-    "mask_url",
-    "register_secret",
-    "scrub_exception",
-    "url_secrets",
-]
+__all__ = ["MASK", "MIN_REGISTERED_LENGTH", "mask_text", "mask_url", "register_secret", "url_secrets"]
 
 MASK = "***"
 """What a secret is replaced by."""
@@ -55,7 +25,7 @@ _ENVIRONMENT_SECRETS = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
 _MIN_PART_LENGTH = 8
 _PREFIX_REACH = 32
 _SEPARATORS = "-_.:"
-_MAX_CHAIN = 100
+_MAX_PASSES = 8
 
 # "scheme://user:password@" anywhere in free text; the password stops at whitespace, quotes or
 # the last "@" before the host (a password may itself contain "@" when not percent-encoded).
@@ -139,11 +109,15 @@ def mask_text(text: str, secrets: Iterable[str | None] = (), *, patterns: bool =
     """
     literals = _known_secrets()
     literals.update(secret for secret in secrets if secret)
-    literals.discard(MASK)
-    if literals:
-        pattern = _literal_pattern(tuple(sorted(literals)))
-        if pattern is not None:
-            text = pattern.sub(MASK, text)
+    literals = {literal for literal in literals if literal.strip("*")}  # "**" would mask the mask itself
+    pattern = _literal_pattern(tuple(sorted(literals))) if literals else None
+    if pattern is not None:
+        # Again until nothing is left: masking can join the text around a secret into a new
+        # copy ("ab" + "ab***cd" + "cd" for the secret "ab***cd").
+        for _ in range(_MAX_PASSES):
+            text, count = pattern.subn(MASK, text)
+            if not count:
+                break
     if not patterns:
         return text
     text = _ANTHROPIC_KEY.sub(f"sk-ant-{MASK}", text)
@@ -288,180 +262,3 @@ def _raw_password(url: str) -> str | None:
         return None
     _, colon, password = rest[: rest.rfind("@")].partition(":")
     return password if colon and password else None
-
-
-# -- exceptions ---------------------------------------------------------------------------------
-
-
-class MaskedException(Exception):  # named for what it stands in for any exception, not only errors
-    """Stands in, on a ``__cause__`` / ``__context__`` chain, for an exception whose text held a secret.
-
-    Used when a masked copy of the original's own class cannot be made.
-
-    Args:
-        type_name: The original's qualified class name (``anthropic.AuthenticationError``).
-        message: The original's text, masked.
-    """
-
-    def __init__(self, type_name: str, message: str) -> None:
-        super().__init__(f"{type_name}: {message}" if message else type_name)
-        self.type_name = type_name
-
-
-def scrub_exception(error: BaseException, secrets: Iterable[str | None] = ()) -> BaseException:
-    """Makes ``error`` and its whole ``__cause__`` / ``__context__`` chain safe to print.
-
-    Every member of the chain whose ``str`` or ``repr`` would show a secret (see
-    :func:`mask_text`), or which chains to such a member, is replaced by a copy of its own class
-    with its text masked (its traceback kept), or by a :class:`MaskedException` when no such copy
-    can be made. Members that hold no secret stay as they are, so ``error.__cause__`` is usually
-    the dependency's own exception. ``error`` itself is changed in place: its chain links, and
-    its ``args`` when they held a secret. Call it before the error leaves the library; afterwards
-    ``traceback.format_exception(error)`` holds no secret.
-
-    Args:
-        error: The exception about to be raised (or re-raised).
-        secrets: Literal secrets to mask besides the registered ones.
-
-    Returns:
-        ``error``.
-    """
-    known = tuple(secret for secret in secrets if secret)
-    memo: dict[int, BaseException] = {id(error): error}
-    _relink(error, error, known, memo)
-    if not _shows_nothing(error, known):
-        try:
-            error.args = tuple(_masked_value(arg, known) for arg in error.args)
-            vars(error).update({name: _masked_value(value, known) for name, value in vars(error).items()})
-        except (AttributeError, TypeError):  # pragma: no cover - an exception type without a __dict__
-            pass
-    return error
-
-
-def _safe(exc: BaseException, secrets: tuple[str, ...], memo: dict[int, BaseException]) -> BaseException:
-    # ``exc`` itself when it and its chain show nothing secret, otherwise a masked copy.
-    if id(exc) in memo:
-        return memo[id(exc)]
-    if len(memo) > _MAX_CHAIN:
-        # Bounded recursion: a chain this long is cut, showing only the type of what was dropped.
-        return MaskedException(f"{type(exc).__module__}.{type(exc).__qualname__}", "(rest of the chain dropped)")
-    memo[id(exc)] = exc  # a chain that loops back ends here
-    cause, context = exc.__cause__, exc.__context__
-    safe_cause = None if cause is None else _safe(cause, secrets, memo)
-    safe_context = None if context is None else _safe(context, secrets, memo)
-    if _shows_nothing(exc, secrets) and safe_cause is cause and safe_context is context:
-        return exc
-    copy = _masked_copy(exc, secrets)
-    memo[id(exc)] = copy
-    _relink(copy, exc, secrets, memo)
-    return copy
-
-
-def _relink(target: BaseException, source: BaseException, secrets: tuple[str, ...], memo: dict[int, Any]) -> None:
-    # Points ``target`` at safe versions of ``source``'s cause and context.
-    suppress = source.__suppress_context__
-    cause, context = source.__cause__, source.__context__
-    safe_context = None if context is None else _safe(context, secrets, memo)
-    if context is not None and safe_context is not context:
-        target.__context__ = safe_context
-    elif target is not source:
-        target.__context__ = context
-    safe_cause = None if cause is None else _safe(cause, secrets, memo)
-    if safe_cause is not cause or target is not source:
-        target.__cause__ = safe_cause  # this also sets __suppress_context__: restored below
-    target.__suppress_context__ = suppress
-
-
-def _shows_nothing(exc: BaseException, secrets: tuple[str, ...]) -> bool:
-    try:
-        texts = [str(exc), repr(exc), *(str(note) for note in getattr(exc, "__notes__", ()))]
-    except Exception:  # an exception whose str() fails cannot be checked
-        return False
-    return all(mask_text(text, secrets) == text for text in texts)
-
-
-def _masked_copy(exc: BaseException, secrets: tuple[str, ...]) -> BaseException:
-    cls = type(exc)
-    try:
-        copy = cls.__new__(cls)
-        copy.args = tuple(_masked_value(arg, secrets) for arg in exc.args)
-        vars(copy).update({name: _masked_value(value, secrets) for name, value in vars(exc).items()})
-        if not _shows_nothing(copy, secrets):
-            raise ValueError("the copy still shows a secret")
-    except Exception:  # any type that cannot be copied this way gets a stand-in
-        try:
-            text = mask_text(str(exc), secrets)
-        except Exception:
-            text = ""
-        copy = MaskedException(f"{cls.__module__}.{cls.__qualname__}", text)
-    copy.__traceback__ = exc.__traceback__
-    return copy
-
-
-def _masked_value(value: Any, secrets: tuple[str, ...], depth: int = 0) -> Any:
-    # Strings masked, containers walked (an SDK error keeps the response body as a dict).
-    if isinstance(value, str):
-        return mask_text(value, secrets)
-    if isinstance(value, bytes):
-        text = value.decode("utf-8", "replace")
-        masked = mask_text(text, secrets)
-        return value if masked == text else masked.encode("utf-8")
-    if depth > 20:
-        return value
-    if isinstance(value, dict):
-        return {key: _masked_value(item, secrets, depth + 1) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_masked_value(item, secrets, depth + 1) for item in value)
-    return value
-
-
-# -- logging ------------------------------------------------------------------------------------
-
-
-class MaskingFilter(logging.Filter):
-    """Masks every record of the logger it is attached to: message, arguments, traceback and stack.
-
-    A record whose text holds no secret is left as it is (its ``msg`` template and ``args``
-    intact); one that does gets the masked text as ``msg``, no ``args``, and its traceback
-    pre-formatted and masked in ``exc_text`` (``exc_info`` cleared, so no handler formats the
-    original again).
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Masks ``record`` in place; never drops it."""
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format is the handler's to report
-            message = str(record.msg)
-        masked = mask_text(message)
-        if masked != message:
-            record.msg, record.args = masked, ()
-        if record.exc_info and record.exc_info[1] is not None:
-            text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
-            masked = mask_text(text)
-            if masked != text:
-                record.exc_info, record.exc_text = None, masked
-        elif record.exc_text:
-            record.exc_text = mask_text(record.exc_text)
-        if record.stack_info:
-            record.stack_info = mask_text(record.stack_info)
-        return True
-
-
-_FILTER = MaskingFilter()
-
-
-def get_logger(name: str) -> logging.Logger:
-    """Returns ``logging.getLogger(name)`` with a :class:`MaskingFilter` attached (once).
-
-    Every logger of invoiceai comes from here. A filter on a logger applies to the records
-    logged through that very logger (not its children), so each name is protected on its own.
-
-    Args:
-        name: The logger's name (``invoiceai.backends``; also a dependency's, such as
-            ``anthropic._base_client``, whose debug records may quote what a server sent).
-    """
-    logger = logging.getLogger(name)
-    if _FILTER not in logger.filters:
-        logger.addFilter(_FILTER)
-    return logger
