@@ -189,24 +189,26 @@ def test_a_scrubbed_chain_shows_the_key_nowhere(key: str) -> None:
 
 def test_a_clean_chain_is_left_as_it_is() -> None:
     cause = ValueError("pdfium: data format error")
-    try:
+    with pytest.raises(errors.CorruptDocumentError) as caught:
         raise errors.CorruptDocumentError("damaged") from cause
-    except errors.CorruptDocumentError as error:
-        scrub_exception(error, [KEY])
-        assert error.__cause__ is cause
+    scrub_exception(caught.value, [KEY])
+    assert caught.value.__cause__ is cause
 
 
 def test_a_context_holding_the_key_is_replaced_not_only_hidden() -> None:
     # ``raise ... from None`` hides __context__ from tracebacks but still keeps it.
-    try:
+    def fail() -> None:
         try:
             raise RuntimeError(f"echo {KEY}")
         except RuntimeError:
             raise errors.BackendError("failed") from None
-    except errors.BackendError as error:
-        assert KEY in str(error.__context__)
-        scrub_exception(error, [KEY])
-        assert KEY not in str(error.__context__) and error.__suppress_context__
+
+    with pytest.raises(errors.BackendError) as caught:
+        fail()
+    error = caught.value
+    assert KEY in str(error.__context__)
+    scrub_exception(error, [KEY])
+    assert KEY not in str(error.__context__) and error.__suppress_context__
 
 
 def test_an_exception_that_cannot_be_copied_becomes_a_stand_in() -> None:
