@@ -23,7 +23,7 @@ They are still masked where given to :func:`mask_text` explicitly, and as URL pa
 
 _ENVIRONMENT_SECRETS = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
 _MIN_PART_LENGTH = 8
-_PREFIX_REACH = 32
+_PREFIX_REACH = 16  # "sk-ant-admin01-" is 15 characters
 _SEPARATORS = "-_.:"
 _MAX_PASSES = 8
 
@@ -88,7 +88,7 @@ def mask_text(text: str, secrets: Iterable[str | None] = (), *, patterns: bool =
        ``ANTHROPIC_API_KEY``), wherever it appears: raw, percent-encoded (any case, ``+`` for a
        space), JSON- or ``repr``-escaped (letters, digits and ``-._~``, which no encoder
        escapes, only as themselves); and its tail after each ``-``, ``_``, ``.`` or ``:`` of
-       its first 32 characters when that tail has at least 8 characters, so a key echoed without
+       its first 16 characters when that tail has at least 8 characters, so a key echoed without
        its ``sk-ant-api03-`` prefix is masked too.
     2. With ``patterns``: anything shaped like an Anthropic key (``sk-ant-...``), the value of an
        ``x-api-key`` or ``Authorization`` header, the password of a URL (``scheme://user:pw@``)
