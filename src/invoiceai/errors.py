@@ -2,7 +2,8 @@
 
 Every error the library raises on purpose is an :class:`InvoiceAIError`. Errors raised by a
 dependency (pypdfium2, Pillow, the anthropic SDK, lxml, httpx2) are caught at the boundary and
-re-raised as one of these with ``raise ... from exc``, so the original stays on ``__cause__``.
+re-raised as one of these with ``raise ... from exc``, so the original stays on ``__cause__``
+(a masked copy of it when its text holds a secret).
 
 ```
 InvoiceAIError
@@ -44,14 +45,15 @@ InvoiceAIError
 ```
 
 Each error carries what is known about where it happened: ``document_id``, ``page`` (1-based),
-``attempts`` and ``request_id``. None of them ever carries an API key: messages are built from
-our own text and from dependency messages that never contain credentials, and :func:`redact`
-is applied to anything that might.
+``attempts`` and ``request_id``. None of them ever shows an API key or a password: the message
+and ``request_id`` are masked when the error is built and again when it is shown
+(:func:`invoiceai.secrets.mask_text`, here as :func:`redact`), and where a dependency's exception
+on ``__cause__`` / ``__context__`` quotes a secret, the chain holds a masked copy of it instead
+(:func:`invoiceai.secrets.scrub_exception`).
 """
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -97,16 +99,12 @@ __all__ = [
     "redact",
 ]
 
-# Anthropic keys look like "sk-ant-api03-...", admin keys "sk-ant-admin01-...". Anything shaped
-# like a bearer secret is masked too, since users may put keys in custom headers.
-_SECRET_PATTERNS = (
-    re.compile(r"sk-ant-[A-Za-z0-9_\-]{4,}"),
-    re.compile(r"(?i)(x-api-key|authorization)([\"']?\s*[:=]\s*[\"']?)((?:bearer\s+)?[^\s\"',}]+)"),
-)
-
 
 def redact(text: str) -> str:
-    """Masks anything in ``text`` that looks like an API key or an auth header value.
+    """Masks secrets in ``text``: the same as :func:`invoiceai.secrets.mask_text` with no extra secrets.
+
+    Masks every registered secret (the configured API key, a Redis password, ...), anything
+    that looks like an API key or an auth header value, and every password in a URL.
 
     Args:
         text: Any message that may contain text from outside the library.
@@ -114,8 +112,10 @@ def redact(text: str) -> str:
     Returns:
         The text with secrets replaced by ``***``.
     """
-    text = _SECRET_PATTERNS[0].sub("sk-ant-***", text)
-    return _SECRET_PATTERNS[1].sub(lambda m: f"{m.group(1)}{m.group(2)}***", text)
+    # Imported here: ``import invoiceai`` loads this module and must stay cheap.
+    from invoiceai.secrets import mask_text
+
+    return mask_text(text)
 
 
 class InvoiceAIError(Exception):
@@ -148,7 +148,8 @@ class InvoiceAIError(Exception):
         self.document_id = document_id
         self.page = page
         self.attempts = attempts
-        self.request_id = request_id
+        # A server may put anything in its request-id header, even an echo of the key.
+        self.request_id = None if request_id is None else redact(request_id)
         super().__init__(self.message)
 
     def context(self) -> dict[str, Any]:
@@ -165,13 +166,15 @@ class InvoiceAIError(Exception):
         context = self.context()
         if "document_id" in context:
             context["document_id"] = str(context["document_id"])[:12]
+        # Masked again when shown: a field may have been set after __init__, or a secret
+        # registered since (see invoiceai.secrets.register_secret).
         if not context:
-            return self.message
+            return redact(self.message)
         details = ", ".join(f"{key}={value}" for key, value in context.items())
-        return f"{self.message} [{details}]"
+        return redact(f"{self.message} [{details}]")
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.message!r})"
+        return redact(f"{type(self).__name__}({self.message!r})")
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Errors cross process boundaries (process-pool rendering, batch workers), and the

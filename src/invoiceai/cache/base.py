@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from invoiceai.cache.breaker import CircuitBreaker
 from invoiceai.errors import CacheError
+from invoiceai.secrets import mask_text
 
 __all__ = ["Cache", "CacheError", "CacheInfo", "CacheWarning", "StoredCache"]
 
@@ -80,7 +81,9 @@ class Cache(Protocol):
     - ``info()`` describes the cache; ``close()`` releases files and connections and may be
       called more than once. Used as a context manager, the cache is closed on exit.
     - Keys and values are ``str``. Values are JSON text that the cache does not parse; a cache
-      never sees API keys or documents, only keys and the extracted data.
+      never sees API keys or documents, only keys and the extracted data. (The built-in caches
+      also never store a registered secret, see :func:`invoiceai.secrets.register_secret`: only
+      a server echoing the key could put one in the data, and it is stored as ``***``.)
 
     Built-in backends subclass this protocol to inherit the context-manager methods; a
     third-party cache only needs the methods.
@@ -234,6 +237,8 @@ class StoredCache(Cache):
         """
         check_key(key)
         check_value(value)
+        # Only known literal secrets: the data itself may hold URLs or words that look like one.
+        value = mask_text(value, patterns=False)
         seconds = expiry_seconds(ttl)
         if seconds == 0.0:
             self.delete(key)

@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 
 from invoiceai.cache.base import CacheError, CacheWarning, StoredCache, check_key
 from invoiceai.cache.breaker import CircuitBreaker
-from invoiceai.errors import ConfigurationError, InvoiceAIError, MissingDependencyError, redact
-from invoiceai.secrets import mask_text, mask_url, url_secrets
+from invoiceai.errors import ConfigurationError, InvoiceAIError, MissingDependencyError
+from invoiceai.secrets import mask_text, mask_url, register_secret, url_secrets
 
 __all__ = ["DEFAULT_CONNECT_TIMEOUT", "DEFAULT_REDIS_URL", "DEFAULT_SOCKET_TIMEOUT", "RedisCache", "safe_url"]
 
@@ -83,9 +83,13 @@ class RedisCache(StoredCache):
             self._client = client
             self._owns_client = False
             self.location = _describe_client(client)
+            register_secret(self._password(), owner=self)
             return
         url = DEFAULT_REDIS_URL if url is None else url
         self.location = mask_url(url)
+        # Every message, repr and log record of invoiceai masks the password from now on.
+        for secret in url_secrets(url):
+            register_secret(secret, owner=self)
         self._owns_client = True
         from redis.backoff import NoBackoff
         from redis.retry import Retry
@@ -100,7 +104,7 @@ class RedisCache(StoredCache):
             )
         except (ValueError, TypeError) as exc:
             # Not kept on the object: the password only lives inside the redis client.
-            detail = mask_text(redact(str(exc)), url_secrets(url))
+            detail = mask_text(str(exc), url_secrets(url))
             if _unencoded_delimiters(url):
                 # The URL parser cut the password apart, and its message may quote a piece.
                 detail = "the password holds an unencoded '/', '?' or '#'; percent-encode it (%2F, %3F, %23)"
@@ -196,18 +200,22 @@ class RedisCache(StoredCache):
                 f"The Redis cache at {self.location} could not {doing}: {type(exc).__name__}: {clean}. "
                 "Hint: check that the server is running and the URL and password are right, or pass cache=None."
             )
-            if clean == redact(text):
+            if clean == text:
                 raise failure from exc
         raise failure  # outside the except block: no __context__ either
 
     def _scrub(self, text: str) -> str:
-        # redis-py keeps passwords out of its messages; this makes sure of it. The password is
-        # read from the client when needed rather than copied into this object.
+        # redis-py keeps passwords out of its messages; this makes sure of it, even for a
+        # password too short to be registered.
+        return mask_text(text, [self._password()])
+
+    def _password(self) -> str | None:
+        # Read from the client when needed rather than copied into this object.
         try:
             secret = self._client.connection_pool.connection_kwargs.get("password")
         except AttributeError:
             secret = None
-        return mask_text(redact(text), [secret if isinstance(secret, str) else None])
+        return secret if isinstance(secret, str) else None
 
     def _text(self, raw: Any) -> str | None:
         # A caller-supplied client may have decode_responses=True and hand back str already.

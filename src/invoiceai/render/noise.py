@@ -32,10 +32,12 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+from invoiceai.secrets import get_logger
+
 __all__ = ["LOGGER_NAME", "library_noise", "refresh"]
 
 LOGGER_NAME = "invoiceai.render"
-_LOG = logging.getLogger(LOGGER_NAME)
+_LOG = get_logger(LOGGER_NAME)
 _DOCUMENT: contextvars.ContextVar[str | None] = contextvars.ContextVar("invoiceai_render_document", default=None)
 _INSTALL_LOCK = threading.Lock()
 _FILTERED: set[str] = set()
@@ -86,7 +88,8 @@ def _install() -> None:
     with _INSTALL_LOCK:
         for name in modules:
             if name not in _FILTERED:
-                logging.getLogger(name).addFilter(_FILTER)
+                # pypdf's records may quote the file; they are masked like ours, then rerouted.
+                get_logger(name).addFilter(_FILTER)
                 _FILTERED.add(name)
         # Checked each time, not once: whoever replaces showwarning later (logging.captureWarnings,
         # a test runner's catch_warnings) is wrapped in turn.

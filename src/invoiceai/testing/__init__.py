@@ -16,9 +16,12 @@ from invoiceai.testing.fake_api import FAKE_API_KEY, FakeClaudeAPI, FakeImage, R
 from invoiceai.testing.fake_backend import FakeBackend, FakeCall, NoReplyQueuedError
 from invoiceai.testing.faults import Fault
 from invoiceai.testing.pages import StaticPages, image_info, make_page_image
+from invoiceai.testing.plans import API_KEY_PLACEHOLDER, API_KEY_TAIL_PLACEHOLDER
 from invoiceai.testing.server import FakeClaudeServer
 
 __all__ = [
+    "API_KEY_PLACEHOLDER",
+    "API_KEY_TAIL_PLACEHOLDER",
     "FAKE_API_KEY",
     "FakeBackend",
     "FakeCall",

@@ -15,6 +15,10 @@ It answers ``POST /v1/messages`` (structured outputs with the answer as JSON tex
 tool use with the answer as the tool input) and ``GET /v1/models/{id}``; checks requests the way
 the API does (image count, sides and bytes, media types against the bytes, body size, cache
 breakpoints, the schema); and records every request in :attr:`FakeClaudeAPI.requests`.
+
+To test that a client never leaks its key, the fake echoes the request's key the way a careless
+proxy would, wherever an answer holds ``{api_key}`` or ``{api_key_tail}``
+(see :func:`invoiceai.testing.plans.echo_key`).
 """
 
 from __future__ import annotations
@@ -32,7 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 from invoiceai.testing.api_checks import FakeModel, check_request
 from invoiceai.testing.faults import Fault
-from invoiceai.testing.plans import Plan, error_plan, model_info_plan, retry_after_headers, to_response
+from invoiceai.testing.plans import Plan, echo_key, error_plan, model_info_plan, retry_after_headers, to_response
+from invoiceai.testing.plans import with_headers as with_extra_headers
 from invoiceai.testing.request_body import (
     FakeImage,
     blocks,
@@ -124,6 +129,8 @@ class FakeClaudeAPI:
             is sent, in the thread (or task) that serves it. Tests use it to learn that a request
             arrived or to hold it there (with an event); keep it non-blocking with async clients
             over the mock transport, which run on the event loop.
+        response_headers: Headers added to every ``/v1/messages`` answer, replacing any of the
+            same name (``request-id``...); values may hold ``{api_key}``.
     """
 
     def __init__(
@@ -141,6 +148,7 @@ class FakeClaudeAPI:
         model: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         on_request: Callable[[RecordedRequest], None] | None = None,
+        response_headers: Mapping[str, str] | None = None,
     ) -> None:
         self.answer = answer
         self.usage = dict(usage) if usage is not None else None
@@ -154,6 +162,7 @@ class FakeClaudeAPI:
         self.model = model
         self.clock = clock
         self.on_request = on_request
+        self.response_headers = dict(response_headers or {})
         self.requests: list[RecordedRequest] = []
         self.model_lookups: list[str] = []
         self.peak_concurrency = 0
@@ -261,6 +270,9 @@ class FakeClaudeAPI:
         record = RecordedRequest(method.upper(), path, header_map, parsed if isinstance(parsed, dict) else {}, arrived)
         record.request_id = request_id
         plan = self._decide(record, parsed, len(body), received)
+        if record.path.endswith("/v1/messages"):
+            plan = with_extra_headers(plan, self.response_headers)
+        plan = echo_key(plan, header_map)
         record.status = plan.status if plan.action == "respond" else 0
         with self._lock:
             self.requests.append(record)

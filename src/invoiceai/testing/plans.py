@@ -8,7 +8,9 @@ loopback server, which turn ``reset`` and ``timeout`` plans into real network ev
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -19,9 +21,29 @@ from invoiceai.testing.request_body import json_bytes
 if TYPE_CHECKING:
     import httpx2
 
-__all__ = ["Action", "Plan", "error_plan", "model_info_plan", "retry_after_headers", "to_response"]
+__all__ = [
+    "API_KEY_PLACEHOLDER",
+    "API_KEY_TAIL_PLACEHOLDER",
+    "Action",
+    "Plan",
+    "echo_key",
+    "error_plan",
+    "model_info_plan",
+    "retry_after_headers",
+    "to_response",
+    "with_headers",
+]
 
 Action = Literal["respond", "reset", "timeout"]
+
+API_KEY_PLACEHOLDER = "{api_key}"
+"""Replaced by the request's API key (``x-api-key``, or the ``Authorization`` bearer token) in an answer."""
+
+API_KEY_TAIL_PLACEHOLDER = "{api_key_tail}"
+"""Replaced by the request's key without its prefix: what follows ``sk-ant-api03-`` (or the like),
+else what follows its first ``-`` or ``_``."""
+
+_KEY_PREFIX = re.compile(r"^sk-ant-[a-z]+\d*-|^[^-_]*[-_]")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,3 +135,41 @@ def to_response(plan: Plan, request: httpx2.Request) -> httpx2.Response:
         raise httpx2.ReadTimeout("The read operation timed out", request=request)
     headers = [("content-type", "application/json"), *plan.headers]
     return httpx2.Response(plan.status, headers=headers, content=plan.body)
+
+
+def with_headers(plan: Plan, headers: Mapping[str, str]) -> Plan:
+    """Returns ``plan`` with ``headers`` added to a response, replacing those of the same name."""
+    if not headers or plan.action != "respond":
+        return plan
+    names = {name.lower() for name in headers}
+    kept = tuple((name, value) for name, value in plan.headers if name.lower() not in names)
+    return dataclasses.replace(plan, headers=kept + tuple(headers.items()))
+
+
+def echo_key(plan: Plan, request_headers: Mapping[str, str]) -> Plan:
+    """Fills :data:`API_KEY_PLACEHOLDER` and :data:`API_KEY_TAIL_PLACEHOLDER` in with the request's key.
+
+    Anywhere in a response: header values, and the JSON body (a fault's message and details, a
+    refusal explanation, the answer), where the key is inserted JSON-escaped. A careless proxy
+    that quotes the key back is what a client's masking must survive::
+
+        api = FakeClaudeAPI(response_headers={"x-echo": API_KEY_PLACEHOLDER})
+        api.enqueue(Fault.unauthorized(f"invalid x-api-key: {API_KEY_TAIL_PLACEHOLDER}"))
+
+    Args:
+        plan: The decided answer.
+        request_headers: The request's headers, lower-cased names.
+    """
+    if plan.action != "respond":
+        return plan
+    key = request_headers.get("x-api-key") or request_headers.get("authorization", "").removeprefix("Bearer ")
+    values = {API_KEY_PLACEHOLDER: key, API_KEY_TAIL_PLACEHOLDER: _KEY_PREFIX.sub("", key, count=1)}
+
+    def fill(text: str, *, in_json: bool = False) -> str:
+        for placeholder, value in values.items():
+            text = text.replace(placeholder, json.dumps(value)[1:-1] if in_json else value)
+        return text
+
+    headers = tuple((name, fill(value)) for name, value in plan.headers)
+    body = fill(plan.body.decode("utf-8"), in_json=True).encode("utf-8")
+    return dataclasses.replace(plan, headers=headers, body=body)

@@ -83,7 +83,7 @@ def to_backend_error(
         error_class = AuthenticationError
         message = f"The Claude client could not load its credentials: {exc}. Check the client's credential setup."
     elif isinstance(exc, anthropic.APIStatusError):
-        context["request_id"] = exc.request_id
+        context["request_id"] = None if exc.request_id is None else mask_text(exc.request_id, secrets)
         error_class, template = _STATUS_ERRORS[_status_row(exc.status_code, exc.error_code)]
         label = " ".join(str(part) for part in (exc.status_code, exc.error_code or exc.type) if part)
         said = f": {exc.api_message}" if exc.api_message else ""

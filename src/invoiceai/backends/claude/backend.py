@@ -37,6 +37,7 @@ from invoiceai.backends.claude.steps import JobConfig, SendRequest, SourceReader
 from invoiceai.config import Settings
 from invoiceai.errors import ConfigurationError, InvoiceAIError
 from invoiceai.pages import ImageBudget
+from invoiceai.secrets import scrub_exception
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -164,7 +165,7 @@ class ClaudeBackend:
         client = self._clients.sync()
         job = self._new_job(source, schema, self._detector.spec(client), options)
         reader = SourceReader(source)
-        with _usage_on_errors(job), contextlib.closing(reader):
+        with _usage_on_errors(job, self._clients.secrets()), contextlib.closing(reader):
             # Pages are pulled one at a time and each chunk is sent once its pages are here.
             while (step := job.next_step()) is not None:
                 if isinstance(step, SendRequest):
@@ -186,7 +187,7 @@ class ClaudeBackend:
         job = self._new_job(source, schema, await self._detector.aspec(client), options)
         reader = SourceReader(source)
         try:
-            with _usage_on_errors(job):
+            with _usage_on_errors(job, self._clients.secrets()):
                 while (step := job.next_step()) is not None:
                     if isinstance(step, SendRequest):
                         await self._asend(client, self._call(job, step))
@@ -313,11 +314,16 @@ def _limits_for(limits: RequestLimits, spec: ModelSpec) -> RequestLimits:
 
 
 @contextlib.contextmanager
-def _usage_on_errors(job: ExtractionJob[Any]) -> Iterator[None]:
+def _usage_on_errors(job: ExtractionJob[Any], secrets: tuple[str, ...]) -> Iterator[None]:
     # A failed document still cost tokens: the extractor reports them from ``error.usage``
-    # (``ExtractionFailure.usage``).
+    # (``ExtractionFailure.usage``). And the error leaves with a chain that shows no secret:
+    # the SDK's exception on ``__cause__`` quotes the server's words, which may echo the key.
     try:
         yield
     except InvoiceAIError as exc:
         exc.usage = job.usage
+        scrub_exception(exc, secrets)
+        raise
+    except Exception as exc:
+        scrub_exception(exc, secrets)
         raise

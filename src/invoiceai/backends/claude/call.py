@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from invoiceai.backends.claude.clock import SYSTEM_CLOCK, Clock
+from invoiceai.secrets import mask_text
 
 if TYPE_CHECKING:
     from invoiceai.backends.claude.job import ExtractionJob
@@ -107,9 +108,13 @@ class ApiCall:
 
 
 def request_id(obj: Any) -> str | None:
-    """Returns the API request id an SDK reply or exception carries, if any."""
+    """Returns the API request id an SDK reply or exception carries, if any, masked.
+
+    It comes from a response header, which a hostile or broken server may fill with anything,
+    an echo of the key included; it is logged and kept on results and errors.
+    """
     value = getattr(obj, "request_id", None) or getattr(obj, "_request_id", None)
-    return value if isinstance(value, str) else None
+    return mask_text(value) if isinstance(value, str) else None
 
 
 def message_dict(message: Any) -> dict[str, Any]:

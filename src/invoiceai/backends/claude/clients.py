@@ -18,12 +18,26 @@ import weakref
 from typing import Any
 
 from invoiceai.errors import ConfigurationError
+from invoiceai.secrets import get_logger, register_secret
 
 __all__ = ["Clients"]
 
 # Where the SDK's clients keep credentials: Anthropic (api_key, auth_token), Vertex
 # (access_token), Bedrock (aws_secret_key, aws_session_token).
 _CLIENT_SECRET_ATTRIBUTES = ("api_key", "auth_token", "access_token", "aws_secret_key", "aws_session_token")
+
+# The SDK's and its HTTP stack's loggers: at DEBUG they print the response headers a server sent,
+# which may echo the key. They get the masking filter once a backend exists.
+_SDK_LOGGERS = (
+    "anthropic",
+    "anthropic._base_client",
+    "anthropic._response",
+    "httpx2",
+    "httpcore2.connection",
+    "httpcore2.http11",
+    "httpcore2.http2",
+    "httpcore2.proxy",
+)
 
 
 class Clients:
@@ -58,6 +72,11 @@ class Clients:
             if not _is_async_client(async_client):
                 raise ConfigurationError("async_client= must be an async Anthropic client (AsyncAnthropic, ...).")
             self._injected_async = _without_sdk_retries(async_client)
+        # Every message, repr and log record of invoiceai masks these from now on.
+        for secret in self.secrets():
+            register_secret(secret, owner=self)
+        for name in _SDK_LOGGERS:
+            get_logger(name)
 
     def secrets(self) -> tuple[str, ...]:
         """Returns every credential value these clients may hold, to mask from messages."""

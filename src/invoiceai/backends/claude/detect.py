@@ -8,17 +8,17 @@ API once; a failed lookup falls back to the known-model table.
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 import weakref
 from collections.abc import Mapping
 from typing import Any
 
 from invoiceai.backends.claude.models import ModelSpec, ModelState, lookup_model, spec_from_model_info
+from invoiceai.secrets import get_logger
 
 __all__ = ["CapabilityDetector", "deprecated_models"]
 
-logger = logging.getLogger("invoiceai.backends")
+logger = get_logger("invoiceai.backends")
 
 _MODEL_INFO_TIMEOUT = 30.0
 

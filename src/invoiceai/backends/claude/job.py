@@ -26,7 +26,6 @@ re-rendering, the token budget and sources that miscount their pages are describ
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, NoReturn
 
@@ -56,7 +55,7 @@ from invoiceai.errors import (
     RequestRejectedError,
     TruncatedOutputError,
 )
-from invoiceai.secrets import mask_text
+from invoiceai.secrets import get_logger, mask_text
 from invoiceai.usage import Usage
 
 if TYPE_CHECKING:
@@ -73,7 +72,7 @@ __all__ = [
     "Step",
 ]
 
-logger = logging.getLogger("invoiceai.backends")
+logger = get_logger("invoiceai.backends")
 
 # The API names an image limit; if re-rendering below it still fails this often, stop.
 _MAX_IMAGE_SHRINKS = 3

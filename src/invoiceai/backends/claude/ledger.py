@@ -7,12 +7,12 @@ and the context every error carries). Usage counts every request, failed ones in
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 from invoiceai.backends.base import BackendResult, T
 from invoiceai.backends.claude.api_errors import describe_api_error
 from invoiceai.backends.claude.reply import reply_usage
+from invoiceai.secrets import get_logger
 from invoiceai.usage import Usage
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["JobLedger"]
 
-logger = logging.getLogger("invoiceai.backends")
+logger = get_logger("invoiceai.backends")
 
 
 class JobLedger:

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import dataclasses
 import email.utils
-import logging
 import random
 import threading
 from typing import TYPE_CHECKING, Any, Literal
 
 from invoiceai.backends.claude.api_errors import IMAGE_TOO_LARGE_CODE, SPEND_LIMIT_CODES, describe_api_error
 from invoiceai.backends.claude.clock import SYSTEM_CLOCK, Clock
+from invoiceai.secrets import get_logger
 
 if TYPE_CHECKING:
     from invoiceai.config import Settings
@@ -46,7 +46,7 @@ __all__ = [
     "start_cooldown",
 ]
 
-logger = logging.getLogger("invoiceai.backends")
+logger = get_logger("invoiceai.backends")
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
-import logging
 from typing import TYPE_CHECKING, Any
 
 from invoiceai.errors import (
@@ -34,6 +33,7 @@ from invoiceai.render.noise import refresh as refresh_noise_filters
 from invoiceai.render.pdf.document import close_pdf, is_encrypted, open_pdf, pdfium_refused
 from invoiceai.render.pdf.lock import PDFIUM_LOCK
 from invoiceai.render.pdf.scan import scan_pdf
+from invoiceai.secrets import get_logger
 
 if TYPE_CHECKING:
     from pypdf import PdfReader
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = ["EmbeddedXml", "embedded_in", "find_embedded_invoice", "read_embedded_invoice"]
 
-_LOG = logging.getLogger(__name__)
+_LOG = get_logger(__name__)
 
 _SYNTAX_RANK: dict[str, int] = {"cii": 0, "ubl": 1, "zugferd1": 2}
 _NAME_RANK = {"factur-x.xml": 0, "xrechnung.xml": 1, "zugferd-invoice.xml": 2}
