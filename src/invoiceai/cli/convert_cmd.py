@@ -39,9 +39,8 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Extracts INPUT and writes it in the requested syntax; returns the exit code."""
     from invoiceai.extractor import Extractor
-    from invoiceai.extractor.extractor import DEFAULT_CACHE
 
-    with Extractor(model=args.model, cache=None if args.no_cache else DEFAULT_CACHE) as extractor:
+    with Extractor(model=args.model, cache=None if args.no_cache else "sqlite") as extractor:
         result = extractor.extract(args.input, pages=args.pages, password=args.password)
     errors = result.errors
     for finding in result.findings:
