@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from invoiceai.extractor.result import Extraction, ExtractionFailure
     from invoiceai.render import Pages
 
-__all__ = ["BatchOptions", "aiter_batch", "collect", "iter_batch"]
+__all__ = ["BatchOptions", "aiter_batch", "collect", "in_order", "iter_batch"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,3 +161,18 @@ def collect(items: Iterable[BatchItem[Any]], total: int) -> list[Extraction[Any]
     for item in items:
         results[item.index] = item.result
     return [result for result in results if result is not None]
+
+
+def in_order(items: Iterable[BatchItem[Any]]) -> Iterator[Extraction[Any] | ExtractionFailure]:
+    """Yields streamed results in input order, each as soon as every earlier one has arrived.
+
+    Results that finish early wait here for the ones before them, so the memory held grows
+    only with how far a slow document falls behind, not with the length of the run.
+    """
+    waiting: dict[int, Extraction[Any] | ExtractionFailure] = {}
+    position = 0
+    for item in items:
+        waiting[item.index] = item.result
+        while position in waiting:
+            yield waiting.pop(position)
+            position += 1
