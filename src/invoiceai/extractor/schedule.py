@@ -8,6 +8,9 @@ cache lookup, warming) and ``REQUEST`` (the backend call and completing the resu
 ``concurrency`` is the number of ``REQUEST`` stages at once: requests in flight. Loading and
 preparing run ahead of them in a look-ahead of at most ``concurrency`` documents, so a slot that
 frees finds a prepared document waiting, and memory stays flat however long the input is.
+Preparing is CPU work (pdfium is serialised, Python holds the GIL), so only a few documents are
+prepared at once, oldest first: the first request starts after one document is ready, not after
+``concurrency`` documents were rendered side by side.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import enum
+import os
 from collections.abc import Iterable, Iterator, Sized
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -35,6 +39,9 @@ Result = Extraction[Any] | ExtractionFailure
 
 STREAM_MEMORY = 1024
 """Finished results a streaming batch remembers for later copies of the same document."""
+
+MAX_PREPARING = 4
+"""Documents prepared at once, at most (and no more than the machine's cores, or ``concurrency``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,25 +151,30 @@ class Schedule:
         self._known_total = len(sources) if isinstance(sources, Sized) else None
         self._slots = max(1, concurrency)
         self._look_ahead = max(1, concurrency)
+        self._preparers = max(1, min(self._slots, MAX_PREPARING, max(2, os.cpu_count() or 2)))
         self._read = 0
         self._exhausted = False
-        self._ahead = 0  # loading, preparing, or prepared and waiting for a slot
+        self._ahead = 0  # loading, loaded, preparing, or prepared and waiting for a slot
+        self._preparing = 0
         self._in_flight = 0
+        self._loaded: collections.deque[Ticket] = collections.deque()
         self._ready: collections.deque[Ticket] = collections.deque()
-        self._next: list[tuple[Stage, Ticket]] = []
         self._raise_on_error = raise_on_error
         self._advance = make_progress(progress, self._known_total)
         self.table = DuplicateTable(remember)
 
     def start(self) -> list[tuple[Stage, Ticket]]:
-        """The stages to begin now: follow-ups, free slots filled, then new sources read."""
+        """The stages to begin now: free slots filled, documents prepared, new sources read."""
         from invoiceai.extractor.pipeline import Clock
 
-        work, self._next = self._next, []
+        work: list[tuple[Stage, Ticket]] = []
         while self._in_flight < self._slots and self._ready:
             self._in_flight += 1
             self._ahead -= 1
             work.append((Stage.REQUEST, self._ready.popleft()))
+        while self._preparing < self._preparers and self._loaded:
+            self._preparing += 1
+            work.append((Stage.PREPARE, self._loaded.popleft()))
         while not self._exhausted and self._ahead < self._look_ahead:
             try:
                 index, source = next(self._sources)
@@ -180,18 +192,19 @@ class Schedule:
             self._in_flight -= 1
             assert isinstance(outcome, (Extraction, ExtractionFailure))
             return self._owner_done(ticket, outcome)
-        if isinstance(outcome, ExtractionFailure) and ticket.document is None:
+        if stage is Stage.PREPARE:
+            self._preparing -= 1
+            return self._prepared(ticket, outcome)
+        if isinstance(outcome, ExtractionFailure):
             self._ahead -= 1  # it never loaded: no content id, nothing to share
             return self._report([BatchItem(ticket.index, outcome)])
-        if stage is Stage.LOAD:
-            return self._loaded(ticket, outcome)
-        return self._prepared(ticket, outcome)
+        return self._on_load(ticket, outcome)
 
-    def _loaded(self, ticket: Ticket, document: Any) -> list[BatchItem[Any]]:
+    def _on_load(self, ticket: Ticket, document: Any) -> list[BatchItem[Any]]:
         claim = self.table.claim(document.document_id, ticket)
         if claim is True:
             ticket.document, ticket.source = document, None
-            self._next.append((Stage.PREPARE, ticket))
+            self._loaded.append(ticket)
             return []
         self._ahead -= 1
         # A copy keeps only its name while it waits, not the document's bytes.
