@@ -160,7 +160,9 @@ def natural_table(args: argparse.Namespace) -> None:
     print(f"{args.documents} documents (scanned JPEG, text PDF, scanned PDF, TIFF), Extractor(concurrency=C) "
           f"at a limit of C in flight, latency {args.latency} s; medians of {args.repeat} runs")  # fmt: skip
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    header = f"{'C':>2} {'mode':<5} {'docs/s':>7} {'0-lat docs/s':>13} {'C/L':>6} {'ratio':>6} {'429s':>5} {'req/doc':>8}"
+    header = (
+        f"{'C':>2} {'mode':<5} {'docs/s':>7} {'0-lat docs/s':>13} {'C/L':>6} {'ratio':>6} {'429s':>5} {'req/doc':>8}"
+    )
     print(header)
     with tempfile.TemporaryDirectory() as tmp:
         for cap in args.caps:

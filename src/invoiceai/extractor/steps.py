@@ -24,6 +24,7 @@ __all__ = [
     "ENVELOPE_VERSION",
     "CachedResult",
     "TimedPageSource",
+    "WrappedPageSource",
     "decode_cached",
     "describe",
     "encode_cached",
@@ -144,16 +145,15 @@ def selected_pages(source: PageSource) -> tuple[int, ...]:
     return tuple(range(1, source.page_count + 1))
 
 
-class TimedPageSource:
-    """Wraps a :class:`~invoiceai.pages.PageSource` and counts the seconds spent rendering.
+class WrappedPageSource:
+    """Base of the wrappers below: forwards a :class:`~invoiceai.pages.PageSource`'s identity.
 
-    The backend pulls pages while it works, so render time would otherwise hide inside the
-    backend's time. The wrapper is transparent: same pages, same laziness.
+    Subclasses add behaviour to ``render``, ``text_layers`` and ``pdf_bytes``; ``inner`` stays
+    reachable (the cache key names the inner renderer).
     """
 
     def __init__(self, inner: PageSource) -> None:
         self.inner = inner
-        self.seconds = 0.0
 
     @property
     def document_id(self) -> str:
@@ -169,6 +169,18 @@ class TimedPageSource:
     def page_numbers(self) -> tuple[int, ...]:
         """The 1-based page numbers of the selected pages."""
         return selected_pages(self.inner)
+
+
+class TimedPageSource(WrappedPageSource):
+    """Wraps a :class:`~invoiceai.pages.PageSource` and counts the seconds spent rendering.
+
+    The backend pulls pages while it works, so render time would otherwise hide inside the
+    backend's time. The wrapper is transparent: same pages, same laziness.
+    """
+
+    def __init__(self, inner: PageSource) -> None:
+        super().__init__(inner)
+        self.seconds = 0.0
 
     def render(self, budget: ImageBudget) -> Iterator[Page]:
         """Yields the inner source's pages, timing each one."""

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from invoiceai.extractor.steps import selected_pages
+from invoiceai.extractor.steps import WrappedPageSource
 
 if TYPE_CHECKING:
     from invoiceai.backends.base import Backend
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 __all__ = ["WarmPageSource", "warm"]
 
 
-class WarmPageSource:
+class WarmPageSource(WrappedPageSource):
     """A :class:`~invoiceai.pages.PageSource` that keeps what was read from it while warming.
 
     Pages rendered while warming are served again for the same budget; any other budget (a
@@ -40,7 +40,7 @@ class WarmPageSource:
     """
 
     def __init__(self, inner: PageSource) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self._pages: dict[ImageBudget, tuple[Page, ...]] = {}
         self._texts: list[str | None] | None = None
         self._pdf: tuple[bytes | None] | None = None
@@ -59,21 +59,6 @@ class WarmPageSource:
     def warmed(self) -> tuple[ImageBudget, ...]:
         """The budgets whose pages are held."""
         return tuple(self._pages)
-
-    @property
-    def document_id(self) -> str:
-        """See :class:`~invoiceai.pages.PageSource`."""
-        return self.inner.document_id
-
-    @property
-    def page_count(self) -> int:
-        """See :class:`~invoiceai.pages.PageSource`."""
-        return self.inner.page_count
-
-    @property
-    def page_numbers(self) -> tuple[int, ...]:
-        """The 1-based page numbers of the selected pages."""
-        return selected_pages(self.inner)
 
     def render(self, budget: ImageBudget) -> Iterator[Page]:
         """Yields the warmed pages for ``budget``, or renders them (and keeps them while warming)."""
