@@ -24,12 +24,13 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
+from invoiceai.extractor.pipeline import Clock
 from invoiceai.extractor.progress import ProgressArg, make_progress
 from invoiceai.extractor.result import Extraction, ExtractionFailure
 
 if TYPE_CHECKING:
     from invoiceai.documents import Document, Source
-    from invoiceai.extractor.pipeline import Clock, Prepared
+    from invoiceai.extractor.pipeline import Prepared
 
 __all__ = ["BatchItem", "DuplicateTable", "Schedule", "Stage", "Ticket"]
 
@@ -165,8 +166,6 @@ class Schedule:
 
     def start(self) -> list[tuple[Stage, Ticket]]:
         """The stages to begin now: free slots filled, documents prepared, new sources read."""
-        from invoiceai.extractor.pipeline import Clock
-
         work: list[tuple[Stage, Ticket]] = []
         while self._in_flight < self._slots and self._ready:
             self._in_flight += 1
