@@ -1,27 +1,30 @@
-"""Batch throughput against a loopback fake Claude with 0.5 s latency and a concurrency cap.
+"""Batch throughput against a loopback fake Claude that refuses more than C requests in flight.
 
-Run: python benchmarks/throughput.py [--documents 200] [--cap 16] [--latency 0.5] [--repeat 3]
+Run: python benchmarks/throughput.py [--documents 64] [--caps 4 8] [--latency 0.3] [--repeat 5]
+     python benchmarks/throughput.py --classic   # the older 200-document table (runs A, B, C)
 
 The fake (invoiceai.testing.FakeClaudeAPI) runs in a child process, so its own CPU work does not
 compete with the library for this process's GIL. It answers every request after ``latency``
-seconds and refuses requests above ``cap`` in flight with 429 + retry-after. The ideal throughput
-is cap / latency documents per second; the figures below are medians over ``repeat`` runs:
+seconds and refuses requests above C in flight with 429 + retry-after.
 
-- run A, the recommended set-up: requests in flight capped at the account's concurrency
-  (``max_concurrent_requests = cap``) and a few more documents in progress (``concurrency =
-  cap + cap // 4``), so documents render while exactly ``cap`` requests are in flight;
-- run B, the naive set-up: ``concurrency = cap`` and no request cap, so every document holds
-  its slot while it renders and parses;
-- run C, a 429 storm: ``concurrency = 2 x cap`` and no request cap, so half the requests are
-  refused; the shared retry-after cooldown keeps the attempts per document down;
-- a second, cached pass over the same documents (no requests), in ms per document.
+The default table is the run a user would naturally write: ``Extractor(concurrency=C)`` against
+an account limit of C requests, nothing else tuned, over a mix of scanned JPEGs, text PDFs,
+scanned PDFs and TIFFs, through ``extract_many`` (sync) and ``aextract_many`` (async). For each
+it reports docs/s, the ratio to min(ideal C / latency, the same run's docs/s at zero latency),
+429s and requests per document: medians of ``repeat`` runs, with the load average. The target
+is a ratio of at least 0.9, no 429 and 1.00 requests per document.
+
+To put an older engine side by side, run the same command with ``PYTHONPATH`` pointing at that
+version's ``src`` (e.g. from ``git archive <commit> src | tar -x -C /tmp/old``).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
 import multiprocessing
+import os
 import statistics
 import sys
 import tempfile
@@ -34,7 +37,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 
 def serve(conn: Any, latency: float, cap: int) -> None:
-    """Child process: runs the fake API until told to stop, then reports its counters."""
+    """Child process: runs the fake API; answers "report" with its counters until "stop"."""
     from documents_factory import example_invoice
     from invoiceai.testing import FakeClaudeAPI
 
@@ -47,14 +50,57 @@ def serve(conn: Any, latency: float, cap: int) -> None:
     )
     with api.serve() as server:
         conn.send(server.base_url)
-        conn.recv()  # "report"
-        conn.send({"requests": len(api.message_requests), "rejected": api.concurrency_rejections,
-                   "peak": api.peak_concurrency})  # fmt: skip
-        conn.recv()  # "stop"
+        while conn.recv() == "report":
+            conn.send({"requests": len(api.message_requests), "rejected": api.concurrency_rejections,
+                       "peak": api.peak_concurrency})  # fmt: skip
 
 
-def documents(count: int) -> list[bytes]:
-    """Distinct one-page scans (grayscale PNG, 620 x 877 px)."""
+class FakeServer:
+    """A fake Claude in a child process, with counters read over a pipe."""
+
+    def __init__(self, latency: float, cap: int) -> None:
+        self._conn, child = multiprocessing.Pipe()
+        self._process = multiprocessing.get_context("spawn").Process(target=serve, args=(child, latency, cap))
+        self._process.start()
+        self.base_url: str = self._conn.recv()
+
+    def counters(self) -> dict[str, int]:
+        self._conn.send("report")
+        counters: dict[str, int] = self._conn.recv()
+        return counters
+
+    def stop(self) -> None:
+        self._conn.send("stop")
+        self._process.join(timeout=10)
+
+
+def mixed_documents(count: int) -> list[bytes]:
+    """Distinct one-page documents, a quarter of each kind: scanned JPEG, text PDF, scanned PDF, TIFF."""
+    from documents_factory import page_image
+    from render_fixtures import build_pdf, invoice_page, scanned_page
+
+    documents = []
+    for index in range(count):
+        kind = index % 4
+        if kind == 0:  # a phone or flatbed scan, 150 dpi A4
+            buffer = io.BytesIO()
+            page_image(f"jpeg {index:05d}", size=(1240, 1754)).save(buffer, format="JPEG", quality=85)
+            documents.append(buffer.getvalue())
+        elif kind == 1:
+            documents.append(build_pdf([invoice_page(index)]))
+        elif kind == 2:
+            documents.append(build_pdf([scanned_page(ocr_text=[f"Invoice {index}"])]))
+        else:  # a fax-style bilevel TIFF
+            buffer = io.BytesIO()
+            page_image(f"tiff {index:05d}", size=(1240, 1754)).convert("1").save(
+                buffer, format="TIFF", compression="group4"
+            )
+            documents.append(buffer.getvalue())
+    return documents
+
+
+def one_png_per_document(count: int) -> list[bytes]:
+    """Distinct one-page scans (grayscale PNG, 620 x 877 px), for the classic table."""
     from documents_factory import page_image
 
     pages = []
@@ -65,16 +111,87 @@ def documents(count: int) -> list[bytes]:
     return pages
 
 
-def one_run(base_url: str, docs: list[bytes], concurrency: int, slots: int, cache_dir: Path) -> dict[str, Any]:
-    from invoiceai import Extraction, Extractor
+def make_backend(base_url: str, slots: int = 0) -> Any:
     from invoiceai.backends import ClaudeBackend, RetryPolicy
-    from invoiceai.cache import SQLiteCache
 
-    backend = ClaudeBackend(
+    return ClaudeBackend(
         "claude-haiku-4-5", base_url=base_url, api_key="sk-ant-benchmark", detect_capabilities=False,
         retry=RetryPolicy(max_attempts=20, max_seconds=120, base_delay=0.05, max_delay=2.0),
         max_concurrent_requests=slots,
     )  # fmt: skip
+
+
+def natural_run(server: FakeServer, docs: list[bytes], concurrency: int, mode: str, cache_dir: Path) -> dict[str, Any]:
+    """``Extractor(concurrency=C)``, nothing else tuned; returns docs/s, 429s and requests/doc."""
+    from invoiceai import Extraction, Extractor
+    from invoiceai.cache import SQLiteCache
+
+    before = server.counters()
+    backend = make_backend(server.base_url)
+    with SQLiteCache(cache_dir / f"{mode}-{concurrency}-{time.time_ns()}.db") as cache:
+        extractor = Extractor(backend=backend, cache=cache, concurrency=concurrency)
+        started = time.perf_counter()
+        if mode == "sync":
+            results = extractor.extract_many(docs, progress=False)
+        else:
+            results = asyncio.run(_async_batch(extractor, docs))
+        elapsed = time.perf_counter() - started
+        extractor.close()
+    backend.close()
+    after = server.counters()
+    ok = [result for result in results if isinstance(result, Extraction)]
+    assert len(ok) == len(docs), [str(getattr(r, "error", "")) for r in results if not r.ok][:3]
+    return {
+        "docs_per_s": len(docs) / elapsed,
+        "rejected": after["rejected"] - before["rejected"],
+        "requests_per_doc": (after["requests"] - before["requests"]) / len(docs),
+        "peak": after["peak"],
+    }
+
+
+async def _async_batch(extractor: Any, docs: list[bytes]) -> list[Any]:
+    results: list[Any] = await extractor.aextract_many(docs, progress=False)
+    await extractor.backend.aclose()
+    return results
+
+
+def natural_table(args: argparse.Namespace) -> None:
+    docs = mixed_documents(args.documents)
+    print(f"{args.documents} documents (scanned JPEG, text PDF, scanned PDF, TIFF), Extractor(concurrency=C) "
+          f"at a limit of C in flight, latency {args.latency} s; medians of {args.repeat} runs")  # fmt: skip
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    header = (
+        f"{'C':>2} {'mode':<5} {'docs/s':>7} {'0-lat docs/s':>13} {'C/L':>6} {'ratio':>6} {'429s':>5} {'req/doc':>8}"
+    )
+    print(header)
+    with tempfile.TemporaryDirectory() as tmp:
+        for cap in args.caps:
+            slow, fast = FakeServer(args.latency, cap), FakeServer(0.0, cap)
+            try:
+                # Untimed warm-up: the first request imports the anthropic SDK (over a second).
+                natural_run(fast, docs[: 2 * cap], cap, "sync", Path(tmp))
+                for mode in ("sync", "async"):
+                    timed = [natural_run(slow, docs, cap, mode, Path(tmp)) for _ in range(args.repeat)]
+                    zero = [natural_run(fast, docs, cap, mode, Path(tmp)) for _ in range(args.repeat)]
+                    rate = statistics.median(run["docs_per_s"] for run in timed)
+                    zero_rate = statistics.median(run["docs_per_s"] for run in zero)
+                    ideal = cap / args.latency
+                    ratio = rate / min(ideal, zero_rate)
+                    rejected = statistics.median(run["rejected"] for run in timed)
+                    per_doc = statistics.median(run["requests_per_doc"] for run in timed)
+                    print(f"{cap:>2} {mode:<5} {rate:>7.2f} {zero_rate:>13.2f} {ideal:>6.2f} {ratio:>6.2f} "
+                          f"{rejected:>5.0f} {per_doc:>8.2f}")  # fmt: skip
+            finally:
+                slow.stop()
+                fast.stop()
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def classic_run(base_url: str, docs: list[bytes], concurrency: int, slots: int, cache_dir: Path) -> dict[str, Any]:
+    from invoiceai import Extraction, Extractor
+    from invoiceai.cache import SQLiteCache
+
+    backend = make_backend(base_url, slots)
     with SQLiteCache(cache_dir / f"c{concurrency}-{time.time_ns()}.db") as cache:
         extractor = Extractor(backend=backend, cache=cache, concurrency=concurrency)
         started = time.perf_counter()
@@ -98,48 +215,49 @@ def one_run(base_url: str, docs: list[bytes], concurrency: int, slots: int, cach
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--documents", type=int, default=200)
-    parser.add_argument("--cap", type=int, default=16)
-    parser.add_argument("--latency", type=float, default=0.5)
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
-
-    ideal = args.cap / args.latency
-    docs = documents(args.documents)
-    parent, child = multiprocessing.Pipe()
-    server = multiprocessing.get_context("spawn").Process(target=serve, args=(child, args.latency, args.cap))
-    server.start()
-    base_url = parent.recv()
-    print(f"{args.documents} documents, fake Claude at {base_url}: latency {args.latency} s, cap {args.cap} "
-          f"in flight (429 above); ideal C/L = {ideal:.1f} docs/s; medians of {args.repeat} runs")  # fmt: skip
+def classic_table(args: argparse.Namespace) -> None:
+    """200 PNG scans at cap 16 and 0.5 s: A requests capped, B concurrency = C, C a 429 storm."""
+    cap, latency, count = 16, 0.5, 200
+    ideal = cap / latency
+    docs = one_png_per_document(count)
+    server = FakeServer(latency, cap)
+    print(f"{count} documents: latency {latency} s, cap {cap}; ideal {ideal:.1f} docs/s; medians of {args.repeat}")
     print(f"{'run':<28} {'docs/s':>7} {'vs ideal':>9} {'attempts/doc':>13} {'p50 s':>7} {'p95 s':>7} "
           f"{'cached ms/doc':>14}")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
-        # Untimed warm-up: the first request of a process imports the anthropic SDK (over a
-        # second) and builds the schema; steady-state throughput is what a long batch sees.
-        one_run(base_url, documents(args.cap), args.cap, args.cap, Path(tmp))
+        classic_run(server.base_url, one_png_per_document(cap), cap, cap, Path(tmp))
         setups = (
-            ("A  requests capped at C", args.cap + args.cap // 4, args.cap),
-            ("B  concurrency = C", args.cap, 0),
-            ("C  concurrency = 2C, storm", 2 * args.cap, 0),
+            ("A  requests capped at C", cap + cap // 4, cap),
+            ("B  concurrency = C", cap, 0),
+            ("C  concurrency = 2C, storm", 2 * cap, 0),
         )
         for label, concurrency, slots in setups:
-            runs = [one_run(base_url, docs, concurrency, slots, Path(tmp)) for _ in range(args.repeat)]
+            runs = [classic_run(server.base_url, docs, concurrency, slots, Path(tmp)) for _ in range(args.repeat)]
 
             def median(key: str, runs: list[dict[str, Any]] = runs) -> float:
                 return statistics.median(run[key] for run in runs)
 
             rate = median("docs_per_s")
-            print(f"{label:<28} {rate:>7.1f} {rate / ideal:>8.2f}x {median('requests') / args.documents:>13.3f} "
+            print(f"{label:<28} {rate:>7.1f} {rate / ideal:>8.2f}x {median('requests') / count:>13.3f} "
                   f"{median('p50'):>7.2f} {median('p95'):>7.2f} {median('cached_ms'):>14.2f}")  # fmt: skip
-    parent.send("report")
-    counters = parent.recv()
-    parent.send("stop")
-    server.join(timeout=10)
-    print(f"fake API totals over all runs: {counters['requests']} requests, {counters['rejected']} refused "
-          f"with 429 for exceeding the cap, peak {counters['peak']} in flight")  # fmt: skip
+    counters = server.counters()
+    server.stop()
+    print(f"fake API totals: {counters['requests']} requests, {counters['rejected']} refused with 429, "
+          f"peak {counters['peak']} in flight")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--documents", type=int, default=64)
+    parser.add_argument("--caps", type=int, nargs="+", default=[4, 8])
+    parser.add_argument("--latency", type=float, default=0.3)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--classic", action="store_true", help="the 200-document runs A, B, C instead")
+    args = parser.parse_args()
+    if args.classic:
+        classic_table(args)
+    else:
+        natural_table(args)
 
 
 if __name__ == "__main__":

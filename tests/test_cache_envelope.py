@@ -113,11 +113,6 @@ class RecordingCache(MemoryCache):
         super().set(key, value, ttl=ttl)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="extractor/steps.py decode_cached does not use read_envelope yet (WP-G report: the integrator "
-    "applies the fix and removes this marker)",
-)
 @pytest.mark.parametrize(
     "row",
     [nested(500_000), envelope(pages="@").replace('"@"', "[1e999]"), envelope(warnings="abc")],

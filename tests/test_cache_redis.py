@@ -462,11 +462,6 @@ def test_an_unparseable_url_shows_nothing_of_itself() -> None:
     assert mask_url("redis://:pw-4@[::1") == "<unparseable URL>"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Extractor.__repr__ (extractor/extractor.py) shows cache= as given (WP-G report: the integrator "
-    "masks it with invoiceai.secrets.mask_url and removes this marker)",
-)
 def test_an_extractors_repr_shows_no_redis_password() -> None:
     from invoiceai import Extractor
     from invoiceai.testing import FakeBackend

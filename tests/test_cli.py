@@ -15,7 +15,7 @@ import pytest
 
 from documents_factory import ROOT, SAMPLE_FACTURX, example_invoice, png_invoice
 from invoiceai.cli import main
-from invoiceai.einvoice import read_einvoice
+from invoiceai.einvoice import read_einvoice, to_xml
 from invoiceai.render.pdf import read_embedded_invoice
 from invoiceai.testing import FakeClaudeAPI
 
@@ -94,7 +94,7 @@ def test_extract_csv_golden_one_row_per_line_item(capsys: pytest.CaptureFixture[
 
 def test_extract_writes_to_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     xml = tmp_path / "invoice.xml"
-    xml.write_bytes(example_invoice().to_xml("cii"))
+    xml.write_bytes(to_xml(example_invoice(), "cii"))
     target = tmp_path / "out.jsonl"
     code, out, _ = run(["extract", str(xml), "--format", "jsonl", "--out", str(target)], capsys)
     assert (code, out) == (0, "")
@@ -159,7 +159,7 @@ def test_convert_writes_valid_einvoices(tmp_path: Path, capsys: pytest.CaptureFi
     image = tmp_path / "page.png"
     image.write_bytes(png_invoice())
     xml = tmp_path / "in.xml"
-    xml.write_bytes(example_invoice().to_xml("cii"))
+    xml.write_bytes(to_xml(example_invoice(), "cii"))
     target = tmp_path / "out.pdf"
     code, _, err = run(["convert", str(xml), "--to", "facturx", "--pdf", str(image), "--out", str(target)], capsys)
     assert code == 0, err
@@ -173,7 +173,7 @@ def test_convert_refuses_an_inconsistent_invoice(tmp_path: Path, capsys: pytest.
     invoice = example_invoice()
     invoice.total = invoice.total + 1  # type: ignore[operator]
     xml = tmp_path / "bad.xml"
-    xml.write_bytes(invoice.to_xml("cii"))
+    xml.write_bytes(to_xml(invoice, "cii"))
     code, out, err = run(["convert", str(xml), "--to", "ubl"], capsys)
     assert (code, out) == (1, "")
     assert "BR-CO-15" in err

@@ -15,6 +15,7 @@ import invoiceai
 from documents_factory import SAMPLE_FACTURX, example_invoice, pdf_invoice, png_invoice
 from invoiceai import Extraction, ExtractionFailure, Extractor, Invoice
 from invoiceai.cache import MemoryCache, SQLiteCache
+from invoiceai.einvoice import to_xml
 from invoiceai.errors import (
     CorruptDocumentError,
     RateLimitError,
@@ -146,7 +147,7 @@ def test_a_schema_structured_outputs_cannot_take_fails_before_any_request() -> N
 
 
 def test_xml_goes_straight_to_the_reader() -> None:
-    xml = example_invoice().to_xml("ubl")
+    xml = to_xml(example_invoice(), "ubl")
     backend = fake()
     with Extractor(backend=backend, cache=None) as extractor:
         result = extractor.extract(xml)

@@ -22,6 +22,7 @@ PUBLIC = [
     "BackendError",
     "BackendRegistry",
     "BackendResult",
+    "BatchItem",
     "Cache",
     "CacheError",
     "CacheInfo",

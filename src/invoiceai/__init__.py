@@ -69,7 +69,7 @@ if TYPE_CHECKING:
     from invoiceai.cache.registry import CacheRegistry
     from invoiceai.config import Settings
     from invoiceai.documents import Document
-    from invoiceai.extractor import Extraction, ExtractionFailure, Extractor, Origin, Timings
+    from invoiceai.extractor import BatchItem, Extraction, ExtractionFailure, Extractor, Origin, Timings
     from invoiceai.pages import ImageBudget, Page, PageSource
     from invoiceai.render import Pages, RendererRegistry
     from invoiceai.render.base import Renderer
@@ -98,6 +98,7 @@ _LAZY: dict[str, str] = {
     "CacheRegistry": "invoiceai.cache.registry",
     "Document": "invoiceai.documents",
     "DocumentTypeName": "invoiceai.schema.fields",
+    "BatchItem": "invoiceai.extractor",
     "Extraction": "invoiceai.extractor",
     "ExtractionFailure": "invoiceai.extractor",
     "Extractor": "invoiceai.extractor",
@@ -130,6 +131,7 @@ __all__ = [
     "BackendError",
     "BackendRegistry",
     "BackendResult",
+    "BatchItem",
     "Cache",
     "CacheError",
     "CacheInfo",

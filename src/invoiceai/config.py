@@ -65,10 +65,12 @@ class Settings:
         max_retry_seconds: Total time one request may spend retrying before giving up.
         max_reasks: Follow-up requests allowed when a reply fails schema validation.
         token_budget: Input plus output tokens one document may spend over all its attempts.
-        concurrency: Documents processed at once by ``extract_many``.
-        max_concurrent_requests: Requests one backend keeps in flight at once (0: no cap, so
-            ``concurrency`` bounds them). Set it to your account's concurrency and
-            ``concurrency`` a little higher, so documents render while requests are in flight.
+        concurrency: Requests in flight at once in a batch (``extract_many``, ``iter_extract``
+            and their async twins); as many more documents are loaded and rendered ahead of
+            them, so set it to your account's concurrency.
+        max_concurrent_requests: An optional cap on the requests one backend keeps in flight,
+            shared by every batch and single extraction using it (0: no cap beyond
+            ``concurrency``); a single batch does not need it.
         request_timeout: Seconds before one API request times out.
         fetch_timeout: Seconds before fetching a URL source times out.
         max_document_bytes: Largest document accepted, in bytes.

@@ -39,9 +39,8 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Extracts INPUT and writes it in the requested syntax; returns the exit code."""
     from invoiceai.extractor import Extractor
-    from invoiceai.extractor.extractor import DEFAULT_CACHE
 
-    with Extractor(model=args.model, cache=None if args.no_cache else DEFAULT_CACHE) as extractor:
+    with Extractor(model=args.model, cache=None if args.no_cache else "sqlite") as extractor:
         result = extractor.extract(args.input, pages=args.pages, password=args.password)
     errors = result.errors
     for finding in result.findings:
@@ -59,7 +58,9 @@ def run(args: argparse.Namespace) -> int:
         visual = _visual_pdf(args, result.document_id)
         output = to_facturx(result.data, visual)
     else:
-        output = result.data.to_xml(args.syntax)
+        from invoiceai.einvoice import to_xml
+
+        output = to_xml(result.data, args.syntax)
     if args.out is not None:
         args.out.write_bytes(output)
         print(f"invoiceai: wrote {args.out} ({len(output)} bytes)", file=sys.stderr)

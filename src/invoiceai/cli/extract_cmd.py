@@ -8,7 +8,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TextIO
 
-from invoiceai.cli.output import FORMATS, write_results
+from invoiceai.cli.output import FORMATS, ResultWriter
 from invoiceai.errors import ConfigurationError
 
 __all__ = ["register", "run"]
@@ -61,8 +61,13 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Extracts every file and writes the results; returns the exit code."""
+    """Extracts every file, writing each result as soon as those before it are written.
+
+    Returns:
+        The exit code.
+    """
     from invoiceai.extractor import ExtractionFailure, Extractor
+    from invoiceai.extractor.batch import in_order
 
     extractor = Extractor(
         model=args.model,
@@ -72,16 +77,25 @@ def run(args: argparse.Namespace) -> int:
         prefer_embedded=not args.no_embedded,
         cross_check=args.cross_check,
     )
-    with extractor:
-        results = extractor.extract_many(
-            args.files, pages=args.pages, password=args.password, progress=False if args.quiet else None
-        )
-    with ExitStack() as stack:
+    failures: list[ExtractionFailure] = []
+    with extractor, ExitStack() as stack:
         stream: TextIO = sys.stdout
         if args.out is not None:
             stream = stack.enter_context(args.out.open("w", encoding="utf-8", newline=""))
-        write_results(results, stream, args.format)
-    failures = [result for result in results if isinstance(result, ExtractionFailure)]
+        writer = ResultWriter(stream, args.format)
+        items = extractor.iter_extract(
+            args.files, pages=args.pages, password=args.password, progress=False if args.quiet else None
+        )
+        for result in in_order(items):
+            writer.write(result)
+            if isinstance(result, ExtractionFailure):
+                failures.append(result)
+        writer.close()
+    return _report(failures)
+
+
+def _report(failures: list[Any]) -> int:
+    """Prints the failures to stderr (a configuration problem once) and returns the exit code."""
     configuration = {f.error.message for f in failures if isinstance(f.error, ConfigurationError)}
     for message in sorted(configuration):
         print(f"invoiceai: {message}", file=sys.stderr)

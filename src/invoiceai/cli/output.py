@@ -1,38 +1,72 @@
 """Writing extraction results as JSON, JSON Lines or CSV.
 
-CSV has one row per line item with the header fields repeated, which is what spreadsheets and
-accounting imports expect. It works for any schema: nested objects become dotted columns
-(``seller.name``) and the schema's list of objects (``line_items`` for an invoice) becomes the rows.
+JSON and JSON Lines are written as results arrive, so a long run shows its output as it goes and
+holds no results in memory. CSV has one row per line item with the header fields repeated,
+which is what spreadsheets and accounting imports expect; its columns are the union of every
+row's, so it is written once all results are in. It works for any schema: nested objects become
+dotted columns (``seller.name``) and the schema's list of objects (``line_items`` for an invoice)
+becomes the rows.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import textwrap
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
 from invoiceai.extractor.result import Extraction, ExtractionFailure
 
-__all__ = ["FORMATS", "write_results"]
+__all__ = ["FORMATS", "ResultWriter", "write_results"]
 
 FORMATS = ("json", "jsonl", "csv")
 
 Result = Extraction[Any] | ExtractionFailure
 
 
+class ResultWriter:
+    """Writes results one at a time in ``fmt`` (one of :data:`FORMATS`); call :meth:`close` at the end.
+
+    The JSON output is byte for byte what ``json.dump(results, indent=2)`` writes, one element
+    at a time.
+    """
+
+    def __init__(self, stream: TextIO, fmt: str) -> None:
+        if fmt not in FORMATS:  # argparse restricts the choices; this guards direct callers
+            raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+        self._stream = stream
+        self._fmt = fmt
+        self._written = 0
+        self._rows: list[dict[str, Any]] = []
+
+    def write(self, result: Result) -> None:
+        """Writes one result (CSV: keeps its rows until :meth:`close`)."""
+        if self._fmt == "csv":
+            self._rows.extend(_rows(result))
+        elif self._fmt == "jsonl":
+            self._stream.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+        else:
+            element = textwrap.indent(json.dumps(result.to_dict(), ensure_ascii=False, indent=2), "  ")
+            self._stream.write(("[\n" if self._written == 0 else ",\n") + element)
+        self._written += 1
+        self._stream.flush()
+
+    def close(self) -> None:
+        """Ends the output: closes the JSON array, or writes the CSV table."""
+        if self._fmt == "csv":
+            _write_csv(self._rows, self._stream)
+        elif self._fmt == "json":
+            self._stream.write("\n]\n" if self._written else "[]\n")
+        self._stream.flush()
+
+
 def write_results(results: Sequence[Result], stream: TextIO, fmt: str) -> None:
     """Writes ``results`` to ``stream`` in ``fmt`` (one of :data:`FORMATS`)."""
-    if fmt == "json":
-        json.dump([result.to_dict() for result in results], stream, ensure_ascii=False, indent=2)
-        stream.write("\n")
-    elif fmt == "jsonl":
-        for result in results:
-            stream.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
-    elif fmt == "csv":
-        _write_csv(results, stream)
-    else:  # argparse restricts the choices; this guards direct callers
-        raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    writer = ResultWriter(stream, fmt)
+    for result in results:
+        writer.write(result)
+    writer.close()
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -73,8 +107,7 @@ def _rows(result: Result) -> Iterable[dict[str, Any]]:
         yield {**header, f"{list_field}.#": number, **_flatten(item, f"{list_field}.")}
 
 
-def _write_csv(results: Sequence[Result], stream: TextIO) -> None:
-    rows = [row for result in results for row in _rows(result)]
+def _write_csv(rows: Sequence[dict[str, Any]], stream: TextIO) -> None:
     columns: dict[str, None] = {}
     for row in rows:
         columns.update(dict.fromkeys(row))

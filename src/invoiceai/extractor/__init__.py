@@ -2,5 +2,6 @@
 
 from invoiceai.extractor.extractor import Extractor
 from invoiceai.extractor.result import Extraction, ExtractionFailure, Origin, Timings
+from invoiceai.extractor.schedule import BatchItem
 
-__all__ = ["Extraction", "ExtractionFailure", "Extractor", "Origin", "Timings"]
+__all__ = ["BatchItem", "Extraction", "ExtractionFailure", "Extractor", "Origin", "Timings"]

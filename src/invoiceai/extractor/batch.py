@@ -1,168 +1,178 @@
-"""Many documents at once: bounded concurrency, input order, one extraction per distinct document.
+"""The batch engine: runs a :class:`~invoiceai.extractor.schedule.Schedule` with threads or tasks.
 
-The sync runner uses a thread pool, the async one a semaphore over tasks. Both load each
-document first, then claim its content id: the first claimant extracts it and any duplicate in
-the batch waits for that result instead of paying again. A failure becomes an
-:class:`~invoiceai.ExtractionFailure` in its slot unless ``raise_on_error`` is set.
+Every decision (what to start, which copy of a document pays, what to report, when to stop)
+is the schedule's; the two runners here repeat only the I/O. :func:`iter_batch` runs the
+stages on two thread pools, one for loading and preparing and one whose threads are the
+request slots; :func:`aiter_batch` runs them as tasks, the sync parts via ``asyncio.to_thread``.
+Both yield :class:`~invoiceai.extractor.schedule.BatchItem` values as documents finish.
+
+Stopping: when a stage raises a ``BaseException`` (Ctrl-C, cancellation, ``SystemExit``), or the
+consumer raises (``raise_on_error``, a progress callback) or stops iterating, nothing new
+starts. Sync: documents in flight finish their current request and write the cache (a thread
+cannot be interrupted), then their threads end. Async: every task still running is cancelled
+and awaited. Cache writes are atomic either way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import threading
+from collections.abc import AsyncIterator, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
-from invoiceai.extractor.progress import ProgressArg, make_progress
-from invoiceai.extractor.result import Extraction, ExtractionFailure
+from invoiceai.extractor.pipeline import Pipeline, failure
+from invoiceai.extractor.progress import ProgressArg
+from invoiceai.extractor.schedule import STREAM_MEMORY, BatchItem, Schedule, Stage, Ticket
 
 if TYPE_CHECKING:
-    from invoiceai.documents import Document, Source
-    from invoiceai.extractor.extractor import Extractor
+    from invoiceai.extractor.result import Extraction, ExtractionFailure
     from invoiceai.render import Pages
 
-__all__ = ["arun_batch", "run_batch"]
-
-Result = Extraction[Any] | ExtractionFailure
+__all__ = ["BatchOptions", "aiter_batch", "collect", "in_order", "iter_batch"]
 
 
-def _as_duplicate(result: Result, document: Document) -> Result:
-    """The shared result, relabelled with this slot's own source name."""
-    return dataclasses.replace(result, source=document.name)
+@dataclasses.dataclass(frozen=True)
+class BatchOptions:
+    """What every document of one batch is extracted with.
+
+    Attributes:
+        schema: The Pydantic model to fill.
+        pages: Pages to read in every document.
+        password: Password for every encrypted PDF.
+        concurrency: Requests in flight at once; as many documents are prepared ahead.
+        progress: See :data:`~invoiceai.extractor.progress.ProgressArg`.
+        raise_on_error: Raise the first failure instead of reporting it.
+        remember: Finished results kept for later copies of a document (``None``: all).
+    """
+
+    schema: type[Any]
+    pages: Pages
+    password: str | None
+    concurrency: int
+    progress: ProgressArg
+    raise_on_error: bool
+    remember: int | None = STREAM_MEMORY
+
+    def schedule(self, sources: Iterable[Any]) -> Schedule:
+        """A fresh schedule over ``sources`` with these options."""
+        return Schedule(
+            sources, concurrency=self.concurrency, progress=self.progress,
+            raise_on_error=self.raise_on_error, remember=self.remember,
+        )  # fmt: skip
 
 
-class _Cancelled(Exception):
-    """Internal: the batch stopped before this document started."""
+class _Stages:
+    """The I/O of each stage for one ticket; every ``Exception`` becomes the document's failure."""
 
+    def __init__(self, pipeline: Pipeline, options: BatchOptions) -> None:
+        self.pipeline = pipeline
+        self.options = options
 
-def run_batch(
-    extractor: Extractor,
-    sources: list[Source],
-    *,
-    schema: type[Any],
-    pages: Pages,
-    password: str | None,
-    concurrency: int,
-    progress: ProgressArg,
-    raise_on_error: bool,
-) -> list[Result]:
-    """Runs :meth:`Extractor.extract_many`; see it for the behaviour."""
-    from invoiceai.extractor.extractor import _Clock
-
-    total = len(sources)
-    advance = make_progress(progress, total)
-    stop = threading.Event()
-    claims: dict[str, Future[Result]] = {}
-    claims_lock = threading.Lock()
-
-    def work(index: int) -> Result:
-        if stop.is_set():
-            raise _Cancelled
-        source = sources[index]
-        clock = _Clock()
-        document = None
+    def run(self, stage: Stage, ticket: Ticket) -> object:
         try:
-            with clock.stage("load"):
-                document = extractor._load(source)
-            with claims_lock:
-                claim = claims.get(document.document_id)
-                owner = claim is None
-                if claim is None:
-                    claim = claims[document.document_id] = Future()
-            if not owner:
-                return _as_duplicate(claim.result(), document)
-            try:
-                result: Result = extractor._extract_loaded(document, schema, pages, password, clock)
-            except Exception as exc:  # every failure becomes this document's result
-                result = extractor._failure(source, exc, document, clock)
-            except BaseException as exc:
-                claim.set_exception(exc)  # duplicates waiting on this document must not hang
-                raise
-            claim.set_result(result)
-            return result
-        except Exception as exc:  # loading failed: this slot fails, the batch goes on
-            return extractor._failure(source, exc, document, clock)
+            if stage is Stage.LOAD:
+                with ticket.clock.stage("load"):
+                    return self.pipeline.load(ticket.source)  # type: ignore[arg-type]
+            if stage is Stage.PREPARE:
+                return self._prepare(ticket)
+            assert ticket.prepared is not None
+            return self.pipeline.complete(ticket.prepared, self.pipeline.call(ticket.prepared))
+        except Exception as exc:  # this document fails; the batch goes on
+            return failure(ticket.source, exc, ticket.document, ticket.clock)
 
-    results: list[Result | None] = [None] * total
-    pool = ThreadPoolExecutor(max_workers=max(1, min(concurrency, total or 1)), thread_name_prefix="invoiceai")
-    futures = {pool.submit(work, index): index for index in range(total)}
-    pending = set(futures)
+    async def arun(self, stage: Stage, ticket: Ticket) -> object:
+        try:
+            if stage is Stage.LOAD:
+                with ticket.clock.stage("load"):
+                    return await self.pipeline.aload(ticket.source)  # type: ignore[arg-type]
+            if stage is Stage.PREPARE:
+                return await asyncio.to_thread(self._prepare, ticket)
+            assert ticket.prepared is not None
+            outcome = await self.pipeline.acall(ticket.prepared)
+            return await asyncio.to_thread(self.pipeline.complete, ticket.prepared, outcome)
+        except Exception as exc:  # this document fails; the batch goes on
+            return failure(ticket.source, exc, ticket.document, ticket.clock)
+
+    def _prepare(self, ticket: Ticket) -> object:
+        assert ticket.document is not None
+        options = self.options
+        return self.pipeline.prepare(
+            ticket.document, options.schema, options.pages, options.password, ticket.clock, ahead=True
+        )
+
+
+def iter_batch(pipeline: Pipeline, sources: Iterable[Any], options: BatchOptions) -> Iterator[BatchItem[Any]]:
+    """Runs a batch on threads, yielding each result as it is known (see the module docstring)."""
+    schedule = options.schedule(sources)
+    stages = _Stages(pipeline, options)
+    slots = max(1, options.concurrency)
+    workers = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="invoiceai-prepare")
+    requests = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="invoiceai-request")
+    running: dict[Future[object], tuple[Stage, Ticket]] = {}
+    finished = False
     try:
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+        while True:
+            for stage, ticket in schedule.start():
+                pool = requests if stage is Stage.REQUEST else workers
+                running[pool.submit(stages.run, stage, ticket)] = (stage, ticket)
+            if not running:
+                finished = True
+                return
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                result = future.result()
-                results[futures[future]] = result
-                if advance is not None:
-                    advance(result.ok)
-                if raise_on_error and isinstance(result, ExtractionFailure):
-                    raise result.error
-    except BaseException:
-        # Ctrl-C or raise_on_error: start nothing new; documents in flight finish their
-        # current request (cache writes are atomic), then the pool's threads end.
-        stop.set()
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
+                stage, ticket = running.pop(future)
+                yield from schedule.finish(stage, ticket, future.result())
+    finally:
+        # Stopped early: start nothing new; what runs finishes its current stage, then the
+        # threads end without anyone waiting for them.
+        for pool in (workers, requests):
+            pool.shutdown(wait=finished, cancel_futures=True)
+
+
+async def aiter_batch(
+    pipeline: Pipeline, sources: Iterable[Any], options: BatchOptions
+) -> AsyncIterator[BatchItem[Any]]:
+    """Async twin of :func:`iter_batch`: the stages run as tasks on the running event loop."""
+    schedule = options.schedule(sources)
+    stages = _Stages(pipeline, options)
+    running: dict[asyncio.Future[object], tuple[Stage, Ticket]] = {}
+    try:
+        while True:
+            for stage, ticket in schedule.start():
+                running[asyncio.ensure_future(stages.arun(stage, ticket))] = (stage, ticket)
+            if not running:
+                return
+            done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                stage, ticket = running.pop(task)
+                for item in schedule.finish(stage, ticket, task.result()):
+                    yield item
+    finally:
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+
+
+def collect(items: Iterable[BatchItem[Any]], total: int) -> list[Extraction[Any] | ExtractionFailure]:
+    """Puts streamed results back into input order (``extract_many``)."""
+    results: list[Extraction[Any] | ExtractionFailure | None] = [None] * total
+    for item in items:
+        results[item.index] = item.result
     return [result for result in results if result is not None]
 
 
-async def arun_batch(
-    extractor: Extractor,
-    sources: list[Source],
-    *,
-    schema: type[Any],
-    pages: Pages,
-    password: str | None,
-    concurrency: int,
-    progress: ProgressArg,
-    raise_on_error: bool,
-) -> list[Result]:
-    """Runs :meth:`Extractor.aextract_many`; see it for the behaviour."""
-    from invoiceai.extractor.extractor import _Clock
+def in_order(items: Iterable[BatchItem[Any]]) -> Iterator[Extraction[Any] | ExtractionFailure]:
+    """Yields streamed results in input order, each as soon as every earlier one has arrived.
 
-    total = len(sources)
-    advance = make_progress(progress, total)
-    gate = asyncio.Semaphore(max(1, concurrency))
-    claims: dict[str, asyncio.Future[Result]] = {}
-
-    async def extract_one(source: Source) -> Result:
-        clock = _Clock()
-        document = None
-        try:
-            with clock.stage("load"):
-                document = await extractor._aload(source)
-            claim = claims.get(document.document_id)
-            if claim is not None:
-                return _as_duplicate(await asyncio.shield(claim), document)
-            claim = claims[document.document_id] = asyncio.get_running_loop().create_future()
-            try:
-                result: Result = await extractor._aextract_loaded(document, schema, pages, password, clock)
-            except Exception as exc:  # every failure becomes this document's result
-                result = extractor._failure(source, exc, document, clock)
-            except BaseException:
-                claim.cancel()  # duplicates waiting on this document are cancelled with it
-                raise
-            claim.set_result(result)
-            return result
-        except Exception as exc:  # loading failed: this slot fails, the batch goes on
-            return extractor._failure(source, exc, document, clock)
-
-    async def work(source: Source) -> Result:
-        async with gate:
-            result = await extract_one(source)
-        if advance is not None:
-            advance(result.ok)
-        if raise_on_error and isinstance(result, ExtractionFailure):
-            raise result.error
-        return result
-
-    tasks = [asyncio.ensure_future(work(source)) for source in sources]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
+    Results that finish early wait here for the ones before them, so the memory held grows
+    only with how far a slow document falls behind, not with the length of the run.
+    """
+    waiting: dict[int, Extraction[Any] | ExtractionFailure] = {}
+    position = 0
+    for item in items:
+        waiting[item.index] = item.result
+        while position in waiting:
+            yield waiting.pop(position)
+            position += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -24,6 +25,7 @@ __all__ = [
     "ENVELOPE_VERSION",
     "CachedResult",
     "TimedPageSource",
+    "WrappedPageSource",
     "decode_cached",
     "describe",
     "encode_cached",
@@ -117,23 +119,32 @@ def encode_cached(data: BaseModel, *, model: str | None, pages: Sequence[int], w
 
 
 def decode_cached(value: str, schema: type[T]) -> CachedResult | None:
-    """Reads a cache entry back; ``None`` when it is corrupt or no longer fits ``schema``.
+    """Reads a cache entry back; ``None`` when it is damaged or no longer fits ``schema``.
 
     Entries are re-validated on every read, so a changed schema never returns stale data: the
-    caller treats ``None`` as a miss and overwrites the entry.
+    caller treats ``None`` as a miss and overwrites the entry. Whatever the row holds (deeply
+    nested JSON, ``1e999``, wrong types, truncated text), the outcome is a result or ``None``
+    with a :class:`~invoiceai.cache.CacheWarning`, never an exception.
     """
+    from invoiceai.cache import CacheWarning
+    from invoiceai.cache.envelope import UnreadableEntryError, read_envelope
+
     try:
-        envelope = json.loads(value)
-        if not isinstance(envelope, dict) or envelope.get("version") != ENVELOPE_VERSION:
-            return None
-        data = schema.model_validate(envelope["data"])
-        pages = tuple(int(page) for page in envelope.get("pages", ()))
-        warnings = tuple(str(warning) for warning in envelope.get("warnings", ()))
-        dropped = tuple(Finding.model_validate(finding) for finding in envelope.get("dropped", ()))
-        model = envelope.get("model")
-    except (ValueError, TypeError, KeyError, ValidationError):
-        return None
-    return CachedResult(data, model if isinstance(model, str) else None, pages, warnings, dropped)
+        envelope = read_envelope(value, version=ENVELOPE_VERSION)
+        data = schema.model_validate(envelope.data)
+        dropped = tuple(Finding.model_validate(finding) for finding in envelope.dropped)
+    except ValidationError as exc:
+        reason = f"it no longer fits {schema.__name__} ({exc.error_count()} validation errors)"
+    except (UnreadableEntryError, ValueError, TypeError, RecursionError) as exc:
+        reason = str(exc)[:200] or type(exc).__name__
+    else:
+        return CachedResult(data, envelope.model, envelope.pages, envelope.warnings, dropped)
+    warnings.warn(
+        f"A cached result could not be used: {reason}. It counts as a miss and is extracted again.",
+        CacheWarning,
+        stacklevel=2,
+    )
+    return None
 
 
 def selected_pages(source: PageSource) -> tuple[int, ...]:
@@ -144,16 +155,15 @@ def selected_pages(source: PageSource) -> tuple[int, ...]:
     return tuple(range(1, source.page_count + 1))
 
 
-class TimedPageSource:
-    """Wraps a :class:`~invoiceai.pages.PageSource` and counts the seconds spent rendering.
+class WrappedPageSource:
+    """Base of the wrappers below: forwards a :class:`~invoiceai.pages.PageSource`'s identity.
 
-    The backend pulls pages while it works, so render time would otherwise hide inside the
-    backend's time. The wrapper is transparent: same pages, same laziness.
+    Subclasses add behaviour to ``render``, ``text_layers`` and ``pdf_bytes``; ``inner`` stays
+    reachable (the cache key names the inner renderer).
     """
 
     def __init__(self, inner: PageSource) -> None:
         self.inner = inner
-        self.seconds = 0.0
 
     @property
     def document_id(self) -> str:
@@ -169,6 +179,18 @@ class TimedPageSource:
     def page_numbers(self) -> tuple[int, ...]:
         """The 1-based page numbers of the selected pages."""
         return selected_pages(self.inner)
+
+
+class TimedPageSource(WrappedPageSource):
+    """Wraps a :class:`~invoiceai.pages.PageSource` and counts the seconds spent rendering.
+
+    The backend pulls pages while it works, so render time would otherwise hide inside the
+    backend's time. The wrapper is transparent: same pages, same laziness.
+    """
+
+    def __init__(self, inner: PageSource) -> None:
+        super().__init__(inner)
+        self.seconds = 0.0
 
     def render(self, budget: ImageBudget) -> Iterator[Page]:
         """Yields the inner source's pages, timing each one."""
@@ -205,7 +227,9 @@ def describe(value: Any) -> str:
     from os import PathLike, fspath
 
     if isinstance(value, str):
-        return value
+        from invoiceai.secrets import mask_url
+
+        return mask_url(value) if "://" in value else value
     if isinstance(value, PathLike):
         return str(fspath(value))
     name = getattr(value, "name", None)

@@ -134,6 +134,26 @@ class ClaudeBackend:
 
     # -- the Backend protocol ----------------------------------------------------------------
 
+    def prepare(self, source: PageSource) -> None:
+        """Reads from ``source`` now what :meth:`extract` will read from it later.
+
+        The batch engine calls this in a worker thread before the document takes a request
+        slot, and serves what was read to :meth:`extract`. Only documents that fit in one
+        request of at most ``many_images`` pages are warmed, at exactly the budget the request
+        will use; longer ones are left to stream chunk by chunk as they render.
+        """
+        if source.page_count > self._limits.many_images:
+            return
+        if self.mode == "pdf":
+            source.pdf_bytes()
+            return
+        if self.mode != "images":
+            texts = source.text_layers()
+            if self.mode == "text" and all((text or "").strip() for text in texts):
+                return  # text mode renders only pages without a text layer
+        for _ in source.render(self.image_budget()):
+            pass
+
     def image_budget(self) -> ImageBudget:
         """Returns the budget pages are rendered to: the model's, capped by limits learned at run time."""
         budget = self._state.budget(self.model)

@@ -123,7 +123,12 @@ class Clients:
             if client is None:
                 import anthropic
 
-                client = self._owned_async[loop] = anthropic.AsyncAnthropic(**kwargs)
+                # The SDK's own HTTP client closes itself from __del__ by scheduling a task on
+                # whatever loop is running when it is collected: for a client whose loop has
+                # ended that is another loop, which then logs "Event loop is closed". A plain
+                # client is dropped with its loop instead (aclose() still closes it properly).
+                http_client = anthropic.DefaultAsyncHttpxClient()
+                client = self._owned_async[loop] = anthropic.AsyncAnthropic(**kwargs, http_client=http_client)
             return client
 
     def close(self) -> None:
