@@ -33,7 +33,9 @@ import pytest
 SOURCE = Path(__file__).resolve().parent.parent / "src" / "invoiceai"
 PACKAGE = "invoiceai"
 
-BOTTOM = frozenset({"errors", "config", "pages", "usage", "schema", "plugins", "secrets", "lazy", "_version"})
+BOTTOM = frozenset(
+    {"errors", "config", "pages", "usage", "schema", "plugins", "secrets", "lazy", "closing", "_version"}
+)
 """The bottom layer: value types, rules and settings, with no I/O."""
 
 _EVERYTHING_BUT_CLI = frozenset(
@@ -49,6 +51,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "errors": frozenset({"secrets"}),
     "_version": frozenset(),
     "lazy": frozenset(),
+    "closing": frozenset(),
     "config": frozenset({"errors"}),
     "pages": frozenset({"errors"}),
     "usage": frozenset({"errors"}),

@@ -21,7 +21,8 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
-from invoiceai.extractor.pipeline import Pipeline, failure
+from invoiceai.extractor.failures import failure
+from invoiceai.extractor.pipeline import Pipeline
 from invoiceai.extractor.progress import ProgressArg
 from invoiceai.extractor.schedule import STREAM_MEMORY, BatchItem, Schedule, Stage, Ticket
 

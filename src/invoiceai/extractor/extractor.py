@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from pydantic import BaseModel
 
+from invoiceai.closing import Closeable
 from invoiceai.config import Settings
 from invoiceai.errors import ConfigurationError
 from invoiceai.extractor.batch import BatchOptions, aiter_batch, collect, iter_batch
-from invoiceai.extractor.pipeline import Clock, Pipeline, scrubbed
+from invoiceai.extractor.failures import scrubbed
+from invoiceai.extractor.pipeline import Clock, Pipeline
 from invoiceai.extractor.progress import ProgressArg
 from invoiceai.extractor.result import Extraction, ExtractionFailure
 from invoiceai.extractor.schedule import STREAM_MEMORY, BatchItem
@@ -48,7 +50,7 @@ The same as passing ``cache="sqlite"``, which is how callers ask for it explicit
 """
 
 
-class Extractor:
+class Extractor(Closeable):
     """Extracts typed, validated data from invoices: PDFs, images, scans and e-invoices.
 
     Every argument is optional; the defaults work from the environment (``ANTHROPIC_API_KEY``,
@@ -365,18 +367,6 @@ class Extractor:
             await self.backend.aclose()
         await asyncio.to_thread(self._close_cache)
 
-    def __enter__(self) -> Extractor:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Extractor:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
     def _close_cache(self) -> None:
         with self._lock:
             cache, self._cache = self._cache, None
@@ -390,7 +380,7 @@ class Extractor:
         if self._closed:
             raise ConfigurationError("This Extractor is closed; create a new one.")
         return Pipeline(
-            settings=self.settings, backend=self.backend, cache=lambda: self.cache, renderers=self._renderers,
+            settings=self.settings, backend=self.backend, cache_of=lambda: self.cache, renderers=self._renderers,
             prefer_embedded=self.prefer_embedded, cross_check=self.cross_check,
             validation_context=self.validation_context,
         )  # fmt: skip

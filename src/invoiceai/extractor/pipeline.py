@@ -28,16 +28,16 @@ from invoiceai.errors import (
     NotAnInvoiceError,
     PageSelectionError,
 )
-from invoiceai.extractor.result import Extraction, ExtractionFailure, Timings
+from invoiceai.extractor.result import Extraction, Timings
 from invoiceai.extractor.steps import (
     ENVELOPE_VERSION,
     TimedPageSource,
     decode_cached,
-    describe,
     encode_cached,
     findings_for,
     from_einvoice,
     is_invoice_schema,
+    name_for,
     selected_pages,
 )
 from invoiceai.extractor.warm import WarmPageSource, warm
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from invoiceai.pages import PageSource
     from invoiceai.render import Pages, RendererRegistry
 
-__all__ = ["Clock", "Pipeline", "Prepared", "failure", "name_for", "scrubbed"]
+__all__ = ["Clock", "Pipeline", "Prepared"]
 
 _PDF = "application/pdf"
 _XML = "application/xml"
@@ -104,43 +104,33 @@ class Prepared:
     embedded: Invoice | None = None
 
 
+@dataclasses.dataclass(frozen=True)
 class Pipeline:
     """The phases of one extraction over an explicit context.
 
-    Args:
-        settings: Limits and knobs (fetch, cache TTL).
+    Attributes:
+        settings: Limits and knobs (fetch, cache TTL, render limits).
         backend: The model backend.
-        cache: Returns the cache to use, or ``None``; called when needed, so a lazily opened
-            cache is opened only by an extraction that reaches it.
+        cache_of: Returns the cache to use, or ``None``; called when needed, so a lazily
+            opened cache is opened only by an extraction that reaches it.
         renderers: The renderer registry (``None``: the built-in one).
         prefer_embedded: Read a PDF's embedded e-invoice instead of calling the model.
         cross_check: With an embedded e-invoice, also read the pages and report disagreements.
         validation_context: Passed to the backend for ``model_validate(..., context=...)``.
     """
 
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        backend: Backend,
-        cache: Callable[[], Cache | None],
-        renderers: RendererRegistry | None,
-        prefer_embedded: bool,
-        cross_check: bool,
-        validation_context: Mapping[str, Any] | None,
-    ) -> None:
-        self.settings = settings
-        self.backend = backend
-        self._cache_of = cache
-        self._renderers = renderers
-        self.prefer_embedded = prefer_embedded
-        self.cross_check = cross_check
-        self.validation_context = validation_context
+    settings: Settings
+    backend: Backend
+    cache_of: Callable[[], Cache | None]
+    renderers: RendererRegistry | None
+    prefer_embedded: bool
+    cross_check: bool
+    validation_context: Mapping[str, Any] | None
 
     @property
     def cache(self) -> Cache | None:
         """The cache in use, or ``None``."""
-        return self._cache_of()
+        return self.cache_of()
 
     # -- load ----------------------------------------------------------------------------------
 
@@ -303,7 +293,7 @@ class Pipeline:
     def _open(self, document: Document, pages: Pages, password: str | None) -> Any:
         from invoiceai.render import open_document
 
-        return open_document(document, pages=pages, password=password, registry=self._renderers, settings=self.settings)
+        return open_document(document, pages=pages, password=password, registry=self.renderers, settings=self.settings)
 
     def _cache_key(self, document: Document, source: TimedPageSource, schema: type[BaseModel]) -> str:
         from invoiceai.cache import cache_key
@@ -396,54 +386,6 @@ class Pipeline:
 
     def _einvoice_result(self, prepared: Prepared, data: BaseModel) -> Extraction[Any]:
         return self._finish(prepared, data, usage=Usage(), origin="einvoice", model=None, pages=())
-
-
-def failure(source: Source | None, error: BaseException, document: Document | None, clock: Clock) -> ExtractionFailure:
-    """The :class:`~invoiceai.ExtractionFailure` a batch reports for a document that failed.
-
-    An unexpected (non-``InvoiceAIError``) exception is wrapped, with the original kept on
-    ``__cause__`` for the bug report, so one defect does not stop the batch.
-    """
-    from invoiceai.secrets import scrub_exception
-
-    if not isinstance(error, InvoiceAIError):
-        wrapped = InvoiceAIError(f"Unexpected {type(error).__name__} (please report this): {error}")
-        wrapped.__cause__ = error
-        error = wrapped
-    scrub_exception(error)  # a failure is printed and logged: nothing secret along its chain
-    usage = getattr(error, "usage", None)
-    return ExtractionFailure(
-        error=error,
-        source=document.name if document is not None else describe(source),
-        document_id=document.document_id if document is not None else getattr(error, "document_id", None),
-        usage=usage if isinstance(usage, Usage) else Usage(),
-        timings=clock.timings(),
-    )
-
-
-@contextmanager
-def scrubbed() -> Iterator[None]:
-    """Makes any exception leaving the block safe to print: no secret along its chain.
-
-    The backend scrubs its own errors; fetch, render and cache errors (an HTTP error quoting a
-    URL with a password, say) leave through here.
-    """
-    try:
-        yield
-    except Exception as exc:
-        from invoiceai.secrets import scrub_exception
-
-        scrub_exception(exc)
-        raise
-
-
-def name_for(source: object) -> str | None:
-    """The display name a path-like or path string source keeps; ``None`` for anything else."""
-    from os import PathLike
-
-    if isinstance(source, PathLike) or (isinstance(source, str) and "://" not in source):
-        return describe(source)
-    return None
 
 
 def _cache_get(cache: Cache, key: str, warnings: list[str]) -> str | None:

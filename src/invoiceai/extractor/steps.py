@@ -7,6 +7,7 @@ repeats only the I/O around these.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import warnings
@@ -32,6 +33,7 @@ __all__ = [
     "findings_for",
     "from_einvoice",
     "is_invoice_schema",
+    "name_for",
     "selected_pages",
 ]
 
@@ -75,6 +77,7 @@ def from_einvoice(invoice: Invoice, schema: type[T]) -> T:
     return schema.model_validate(invoice.model_dump())
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
 class CachedResult:
     """A cache entry decoded and re-validated against the schema asked for now.
 
@@ -87,21 +90,11 @@ class CachedResult:
             the stored data no longer shows them, so they are kept beside it.
     """
 
-    __slots__ = ("data", "dropped", "model", "pages", "warnings")
-
-    def __init__(
-        self,
-        data: BaseModel,
-        model: str | None,
-        pages: tuple[int, ...],
-        warnings: tuple[str, ...],
-        dropped: tuple[Finding, ...],
-    ) -> None:
-        self.data = data
-        self.model = model
-        self.pages = pages
-        self.warnings = warnings
-        self.dropped = dropped
+    data: BaseModel
+    model: str | None
+    pages: tuple[int, ...]
+    warnings: tuple[str, ...]
+    dropped: tuple[Finding, ...]
 
 
 def encode_cached(data: BaseModel, *, model: str | None, pages: Sequence[int], warnings: Sequence[str]) -> str:
@@ -236,3 +229,12 @@ def describe(value: Any) -> str:
     if isinstance(name, str):
         return name
     return f"<{type(value).__name__}>"
+
+
+def name_for(source: object) -> str | None:
+    """The display name a path-like or path string source keeps; ``None`` for anything else."""
+    from os import PathLike
+
+    if isinstance(source, PathLike) or (isinstance(source, str) and "://" not in source):
+        return describe(source)
+    return None

@@ -90,19 +90,21 @@ def invoice_html(invoice: Invoice, findings: Sequence[Finding], *, caption: str 
     return "".join(parts)
 
 
+_HEADER_FIELDS = (
+    ("Number", "invoice_number"), ("Issue date", "issue_date"), ("Due date", "due_date"),
+    ("Currency", "currency"), ("Purchase order", "purchase_order"), ("Buyer reference", "buyer_reference"),
+)  # fmt: skip
+_TOTAL_FIELDS = (
+    ("Subtotal", "subtotal"), ("Allowances", "allowance_total"), ("Charges", "charge_total"), ("Tax", "tax_total"),
+    ("Total", "total"), ("Paid", "amount_paid"), ("Rounding", "rounding_amount"), ("Amount due", "amount_due"),
+)  # fmt: skip
+
+
 def _header(invoice: Invoice) -> list[str]:
     title = (invoice.document_type or "document").replace("_", " ").title()
-    fields = [
-        ("Number", invoice.invoice_number),
-        ("Issue date", invoice.issue_date),
-        ("Due date", invoice.due_date),
-        ("Currency", invoice.currency),
-        ("Purchase order", invoice.purchase_order),
-        ("Buyer reference", invoice.buyer_reference),
-    ]
     return [
         f"<h4>{html.escape(title)}</h4>",
-        table_html(("field", "value"), [(name, value) for name, value in fields if value is not None]),
+        table_html(("field", "value"), _present(invoice, _HEADER_FIELDS)),
         f"<table><tr><th>Seller</th><th>Buyer</th></tr><tr><td>{_party(invoice.seller)}</td>"
         f"<td>{_party(invoice.buyer)}</td></tr></table>",
     ]
@@ -139,17 +141,13 @@ def _lines(invoice: Invoice) -> list[str]:
 
 
 def _totals(invoice: Invoice) -> list[str]:
-    totals = [
-        ("Subtotal", invoice.subtotal),
-        ("Allowances", invoice.allowance_total),
-        ("Charges", invoice.charge_total),
-        ("Tax", invoice.tax_total),
-        ("Total", invoice.total),
-        ("Paid", invoice.amount_paid),
-        ("Rounding", invoice.rounding_amount),
-        ("Amount due", invoice.amount_due),
-    ]
-    return ["<h4>Totals</h4>", table_html(("", invoice.currency or ""), [t for t in totals if t[1] is not None])]
+    return ["<h4>Totals</h4>", table_html(("", invoice.currency or ""), _present(invoice, _TOTAL_FIELDS))]
+
+
+def _present(invoice: Invoice, fields: tuple[tuple[str, str], ...]) -> list[tuple[str, object]]:
+    """``(label, value)`` of each field that has a value, in the given order."""
+    values = ((label, getattr(invoice, name)) for label, name in fields)
+    return [(label, value) for label, value in values if value is not None]
 
 
 def _payment(invoice: Invoice) -> list[str]:

@@ -34,6 +34,7 @@ from invoiceai.backends.claude.request import INPUT_MODES, PROMPT_VERSION, Input
 from invoiceai.backends.claude.retry import CallRetry, Cooldown, RetryPolicy
 from invoiceai.backends.claude.slots import RequestSlots
 from invoiceai.backends.claude.steps import JobConfig, SendRequest, SourceReader
+from invoiceai.closing import Closeable
 from invoiceai.config import Settings
 from invoiceai.errors import ConfigurationError, InvoiceAIError
 from invoiceai.pages import ImageBudget
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
 __all__ = ["ClaudeBackend"]
 
 
-class ClaudeBackend:
+class ClaudeBackend(Closeable):
     """Extracts typed data from pages with a Claude model.
 
     Args:
@@ -229,18 +230,6 @@ class ClaudeBackend:
     async def aclose(self) -> None:
         """Closes the clients this backend built, sync and async (injected ones stay open)."""
         await self._clients.aclose()
-
-    def __enter__(self) -> ClaudeBackend:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> ClaudeBackend:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
 
     # -- the I/O of one request: hold a slot, wait, send (every decision is the ApiCall's) ------
 

@@ -79,32 +79,44 @@ def render_in_processes(
         initargs=(data, password, document_id, limits),
     )
     finished = False
-    pending: collections.deque[Future[Page]] = collections.deque()
-    remaining = iter(indices)
     try:
-        for index in remaining:
-            pending.append(pool.submit(_render_in_worker, index, budget))
-            if len(pending) >= 2 * processes:
-                break
-        while pending:
-            try:
-                page = _next_page(pending.popleft(), deadline, document_id)
-            except BrokenProcessPool as exc:
-                raise CorruptDocumentError(
-                    "A worker process rendering this PDF died: the file may crash pdfium (re-export it), or "
-                    "worker processes cannot start here (scripts using processes= need an "
-                    "`if __name__ == '__main__':` guard). Use processes=0 to render in this process.",
-                    document_id=document_id,
-                ) from exc
-            following = next(remaining, None)
-            if following is not None:
-                pending.append(pool.submit(_render_in_worker, following, budget))
-            yield page
+        yield from _in_order(pool, indices, budget, processes, deadline, document_id)
         finished = True
     finally:
         if not finished:
             _stop_workers(pool)
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _in_order(
+    pool: ProcessPoolExecutor,
+    indices: Sequence[int],
+    budget: ImageBudget,
+    processes: int,
+    deadline: Deadline | None,
+    document_id: str,
+) -> Iterator[Page]:
+    # At most two pages a worker are queued, so a long document's pages are not all held at once.
+    pending: collections.deque[Future[Page]] = collections.deque()
+    remaining = iter(indices)
+    for index in remaining:
+        pending.append(pool.submit(_render_in_worker, index, budget))
+        if len(pending) >= 2 * processes:
+            break
+    while pending:
+        try:
+            page = _next_page(pending.popleft(), deadline, document_id)
+        except BrokenProcessPool as exc:
+            raise CorruptDocumentError(
+                "A worker process rendering this PDF died: the file may crash pdfium (re-export it), or "
+                "worker processes cannot start here (scripts using processes= need an "
+                "`if __name__ == '__main__':` guard). Use processes=0 to render in this process.",
+                document_id=document_id,
+            ) from exc
+        following = next(remaining, None)
+        if following is not None:
+            pending.append(pool.submit(_render_in_worker, following, budget))
+        yield page
 
 
 def _next_page(future: Future[Page], deadline: Deadline | None, document_id: str) -> Page:

@@ -1,0 +1,61 @@
+"""How a failed extraction leaves the library: as a typed error with nothing secret on its chain.
+
+:func:`failure` turns any exception into the :class:`~invoiceai.ExtractionFailure` a batch
+reports; :func:`scrubbed` guards what :meth:`~invoiceai.Extractor.extract` raises.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from invoiceai.errors import InvoiceAIError
+from invoiceai.extractor.result import ExtractionFailure
+from invoiceai.extractor.steps import describe
+from invoiceai.usage import Usage
+
+if TYPE_CHECKING:
+    from invoiceai.documents import Document, Source
+    from invoiceai.extractor.pipeline import Clock
+
+__all__ = ["failure", "scrubbed"]
+
+
+def failure(source: Source | None, error: BaseException, document: Document | None, clock: Clock) -> ExtractionFailure:
+    """The :class:`~invoiceai.ExtractionFailure` a batch reports for a document that failed.
+
+    An unexpected (non-``InvoiceAIError``) exception is wrapped, with the original kept on
+    ``__cause__`` for the bug report, so one defect does not stop the batch.
+    """
+    from invoiceai.secrets import scrub_exception
+
+    if not isinstance(error, InvoiceAIError):
+        wrapped = InvoiceAIError(f"Unexpected {type(error).__name__} (please report this): {error}")
+        wrapped.__cause__ = error
+        error = wrapped
+    scrub_exception(error)  # a failure is printed and logged: nothing secret along its chain
+    usage = getattr(error, "usage", None)
+    return ExtractionFailure(
+        error=error,
+        source=document.name if document is not None else describe(source),
+        document_id=document.document_id if document is not None else getattr(error, "document_id", None),
+        usage=usage if isinstance(usage, Usage) else Usage(),
+        timings=clock.timings(),
+    )
+
+
+@contextmanager
+def scrubbed() -> Iterator[None]:
+    """Makes any exception leaving the block safe to print: no secret along its chain.
+
+    The backend scrubs its own errors; fetch, render and cache errors (an HTTP error quoting a
+    URL with a password, say) leave through here.
+    """
+    try:
+        yield
+    except Exception as exc:
+        from invoiceai.secrets import scrub_exception
+
+        scrub_exception(exc)
+        raise
