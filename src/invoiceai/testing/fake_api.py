@@ -23,7 +23,6 @@ proxy would, wherever an answer holds ``{api_key}`` or ``{api_key_tail}``
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import hashlib
 import itertools
@@ -38,6 +37,7 @@ from invoiceai.testing.api_checks import FakeModel, check_request
 from invoiceai.testing.faults import Fault
 from invoiceai.testing.plans import Plan, echo_key, error_plan, model_info_plan, retry_after_headers, to_response
 from invoiceai.testing.plans import with_headers as with_extra_headers
+from invoiceai.testing.queue import AnswerQueue
 from invoiceai.testing.request_body import (
     FakeImage,
     blocks,
@@ -168,7 +168,7 @@ class FakeClaudeAPI:
         self.peak_concurrency = 0
         self.concurrency_rejections = 0
         self.downsized_images = 0
-        self._faults: collections.deque[Fault] = collections.deque()
+        self._faults: AnswerQueue[Fault] = AnswerQueue()
         self._lock = threading.Lock()
         self._in_flight = 0
         self._ids = itertools.count(1)
@@ -181,15 +181,13 @@ class FakeClaudeAPI:
 
     def enqueue(self, *faults: Fault) -> FakeClaudeAPI:
         """Queues faults; each applies to the next ``/v1/messages`` request that passes validation."""
-        with self._lock:
-            self._faults.extend(faults)
+        self._faults.extend(faults)
         return self
 
     @property
     def pending_faults(self) -> int:
         """Faults not yet used."""
-        with self._lock:
-            return len(self._faults)
+        return len(self._faults)
 
     @property
     def message_requests(self) -> list[RecordedRequest]:
@@ -314,8 +312,7 @@ class FakeClaudeAPI:
             rejection = self._check(parsed, size, rid)
             if rejection is not None:
                 return dataclasses.replace(rejection, delay=self._latency_left(received), counted=True)
-            with self._lock:
-                fault = self._faults.popleft() if self._faults else None
+            fault = self._faults.pop()
             plan = self._apply(fault, record, rid)
         except BaseException:
             self.finish(Plan("respond", counted=True))

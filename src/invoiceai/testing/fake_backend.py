@@ -7,7 +7,6 @@ of the schema, a dict, an exception to raise, or a callable) and inspect what it
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import threading
 from collections.abc import Callable, Mapping
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from invoiceai.backends.base import BackendResult, ExtractOptions, T
 from invoiceai.pages import ImageBudget, Page
+from invoiceai.testing.queue import AnswerQueue
 from invoiceai.usage import Usage
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ class FakeBackend:
         self.budget = budget or ImageBudget()
         self.history: list[FakeCall] = []
         self.closed = False
-        self._queue: collections.deque[Any] = collections.deque(replies)
+        self._queue: AnswerQueue[Any] = AnswerQueue(replies)
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -99,15 +99,13 @@ class FakeBackend:
 
     def enqueue(self, *replies: Any) -> FakeBackend:
         """Queues replies for the next calls, in order; returns the backend for chaining."""
-        with self._lock:
-            self._queue.extend(replies)
+        self._queue.extend(replies)
         return self
 
     @property
     def pending(self) -> int:
         """Replies still queued."""
-        with self._lock:
-            return len(self._queue)
+        return len(self._queue)
 
     def image_budget(self) -> ImageBudget:
         """Returns :attr:`budget`."""
@@ -155,11 +153,10 @@ class FakeBackend:
         )
         with self._lock:
             self.history.append(call)
-            if self._queue:
-                reply = self._queue.popleft()
-            elif self.default is not None:
+            reply = self._queue.pop()
+            if reply is None and self.default is not None:
                 reply = self.default
-            else:
+            elif reply is None:
                 raise NoReplyQueuedError(
                     f"FakeBackend got call {len(self.history)} for {schema.__name__} with no reply queued; "
                     "call enqueue() or pass default="
