@@ -78,7 +78,10 @@ class _Stages:
             if stage is Stage.PREPARE:
                 return self._prepare(ticket)
             assert ticket.prepared is not None
-            return self.pipeline.complete(ticket.prepared, self.pipeline.call(ticket.prepared))
+            try:
+                return self.pipeline.complete(ticket.prepared, self.pipeline.call(ticket.prepared))
+            finally:
+                self.pipeline.release(ticket.prepared)
         except Exception as exc:  # this document fails; the batch goes on
             return failure(ticket.source, exc, ticket.document, ticket.clock)
 
@@ -90,17 +93,23 @@ class _Stages:
             if stage is Stage.PREPARE:
                 return await asyncio.to_thread(self._prepare, ticket)
             assert ticket.prepared is not None
-            outcome = await self.pipeline.acall(ticket.prepared)
-            return await asyncio.to_thread(self.pipeline.complete, ticket.prepared, outcome)
+            try:
+                outcome = await self.pipeline.acall(ticket.prepared)
+                return await asyncio.to_thread(self.pipeline.complete, ticket.prepared, outcome)
+            finally:
+                await asyncio.to_thread(self.pipeline.release, ticket.prepared)
         except Exception as exc:  # this document fails; the batch goes on
             return failure(ticket.source, exc, ticket.document, ticket.clock)
 
     def _prepare(self, ticket: Ticket) -> object:
         assert ticket.document is not None
         options = self.options
-        return self.pipeline.prepare(
+        prepared = self.pipeline.prepare(
             ticket.document, options.schema, options.pages, options.password, ticket.clock, ahead=True
         )
+        if prepared.result is not None:
+            self.pipeline.release(prepared)  # a cache hit: the pages are not needed
+        return prepared
 
 
 def iter_batch(pipeline: Pipeline, sources: Iterable[Any], options: BatchOptions) -> Iterator[BatchItem[Any]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, overload
 
 from pydantic import BaseModel
 
@@ -27,13 +27,15 @@ from invoiceai.extractor.schedule import STREAM_MEMORY, BatchItem
 from invoiceai.schema.invoice import Invoice
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from invoiceai.backends.base import Backend
     from invoiceai.backends.registry import BackendRegistry
     from invoiceai.cache import Cache, CacheRegistry, CacheSpec
     from invoiceai.documents import Source
     from invoiceai.render import Pages, RendererRegistry
 
-__all__ = ["DEFAULT_CACHE", "Extractor"]
+__all__ = ["DEFAULT_CACHE", "Extractor", "ManyOptions"]
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -48,6 +50,25 @@ DEFAULT_CACHE: Any = _DefaultCache()
 
 The same as passing ``cache="sqlite"``, which is how callers ask for it explicitly.
 """
+
+
+class ManyOptions(TypedDict, total=False):
+    """Keyword options of :meth:`Extractor.extract_many`, :meth:`Extractor.iter_extract` and their async twins.
+
+    Attributes:
+        pages: Pages to read in every document (``"1-3,7"`` or 1-based numbers; default all).
+        password: Password for every encrypted PDF.
+        concurrency: Requests in flight at once (default ``Settings.concurrency``).
+        progress: ``None``: a progress bar when stderr is a terminal; ``False``: none; a
+            callable: called as ``progress(done, total)``.
+        raise_on_error: Raise the first failure instead of reporting it.
+    """
+
+    pages: Pages
+    password: str | None
+    concurrency: int | None
+    progress: ProgressArg
+    raise_on_error: bool
 
 
 class Extractor(Closeable):
@@ -205,19 +226,15 @@ class Extractor(Closeable):
 
     @overload
     def extract_many(
-        self, sources: Iterable[Source], *, pages: Pages = None, password: str | None = None,
-        concurrency: int | None = None, progress: ProgressArg = None, raise_on_error: bool = False,
-    ) -> list[Extraction[Invoice] | ExtractionFailure]: ...  # fmt: skip
+        self, sources: Iterable[Source], **options: Unpack[ManyOptions]
+    ) -> list[Extraction[Invoice] | ExtractionFailure]: ...
     @overload
     def extract_many(
-        self, sources: Iterable[Source], *, schema: type[T], pages: Pages = None, password: str | None = None,
-        concurrency: int | None = None, progress: ProgressArg = None, raise_on_error: bool = False,
-    ) -> list[Extraction[T] | ExtractionFailure]: ...  # fmt: skip
+        self, sources: Iterable[Source], *, schema: type[T], **options: Unpack[ManyOptions]
+    ) -> list[Extraction[T] | ExtractionFailure]: ...
     def extract_many(
-        self, sources: Iterable[Source], *, schema: type[Any] = Invoice, pages: Pages = None,
-        password: str | None = None, concurrency: int | None = None, progress: ProgressArg = None,
-        raise_on_error: bool = False,
-    ) -> list[Extraction[Any] | ExtractionFailure]:  # fmt: skip
+        self, sources: Iterable[Source], *, schema: type[Any] = Invoice, **options: Unpack[ManyOptions]
+    ) -> list[Extraction[Any] | ExtractionFailure]:
         """Extracts many documents; results come back in input order.
 
         ``concurrency`` requests are kept in flight while as many documents are loaded and
@@ -229,62 +246,51 @@ class Extractor(Closeable):
         Args:
             sources: The documents (anything :meth:`extract` accepts).
             schema: The Pydantic model to fill.
-            pages: Pages to read in every document.
-            password: Password for every encrypted PDF.
-            concurrency: Requests in flight at once (default ``Settings.concurrency``).
-            progress: ``None``: a progress bar when stderr is a terminal; ``False``: none;
-                a callable: called as ``progress(done, total)``.
-            raise_on_error: Raise the first failure instead of returning it (the rest is stopped).
+            **options: ``pages``, ``password``, ``concurrency`` (requests in flight, default
+                ``Settings.concurrency``), ``progress`` and ``raise_on_error`` (raise the first
+                failure; the rest is stopped): see :class:`ManyOptions`.
 
         Returns:
             One result per source, in input order.
         """
         listed = list(sources)
-        options = self._options(schema, pages, password, concurrency, progress, raise_on_error, remember=None)
-        return collect(iter_batch(self._pipeline(), listed, options), len(listed))
+        settings = self._options(schema, options, remember=None)
+        return collect(iter_batch(self._pipeline(), listed, settings), len(listed))
 
     @overload
     async def aextract_many(
-        self, sources: Iterable[Source], *, pages: Pages = None, password: str | None = None,
-        concurrency: int | None = None, progress: ProgressArg = None, raise_on_error: bool = False,
-    ) -> list[Extraction[Invoice] | ExtractionFailure]: ...  # fmt: skip
+        self, sources: Iterable[Source], **options: Unpack[ManyOptions]
+    ) -> list[Extraction[Invoice] | ExtractionFailure]: ...
     @overload
     async def aextract_many(
-        self, sources: Iterable[Source], *, schema: type[T], pages: Pages = None, password: str | None = None,
-        concurrency: int | None = None, progress: ProgressArg = None, raise_on_error: bool = False,
-    ) -> list[Extraction[T] | ExtractionFailure]: ...  # fmt: skip
+        self, sources: Iterable[Source], *, schema: type[T], **options: Unpack[ManyOptions]
+    ) -> list[Extraction[T] | ExtractionFailure]: ...
     async def aextract_many(
-        self, sources: Iterable[Source], *, schema: type[Any] = Invoice, pages: Pages = None,
-        password: str | None = None, concurrency: int | None = None, progress: ProgressArg = None,
-        raise_on_error: bool = False,
-    ) -> list[Extraction[Any] | ExtractionFailure]:  # fmt: skip
+        self, sources: Iterable[Source], *, schema: type[Any] = Invoice, **options: Unpack[ManyOptions]
+    ) -> list[Extraction[Any] | ExtractionFailure]:
         """Async twin of :meth:`extract_many`: the same engine on tasks, results in input order.
 
         Cancelling the call cancels every document still running; cache writes are atomic, so
         the cache stays consistent.
         """
         listed = list(sources)
-        options = self._options(schema, pages, password, concurrency, progress, raise_on_error, remember=None)
+        settings = self._options(schema, options, remember=None)
         results: list[Extraction[Any] | ExtractionFailure | None] = [None] * len(listed)
-        async for item in aiter_batch(self._pipeline(), listed, options):
+        async for item in aiter_batch(self._pipeline(), listed, settings):
             results[item.index] = item.result
         return [result for result in results if result is not None]
 
     @overload
     def iter_extract(
-        self, sources: Iterable[Source], *, pages: Pages = None, password: str | None = None,
-        concurrency: int | None = None, progress: ProgressArg = None, raise_on_error: bool = False,
-    ) -> Iterator[BatchItem[Invoice]]: ...  # fmt: skip
+        self, sources: Iterable[Source], **options: Unpack[ManyOptions]
+    ) -> Iterator[BatchItem[Invoice]]: ...
     @overload
     def iter_extract(
-        self, sources: Iterable[Source], *, schema: type[T], pages: Pages = None, password: str | None = None,
-        concurrency: int | None = None, progress: ProgressArg = None, raise_on_error: bool = False,
-    ) -> Iterator[BatchItem[T]]: ...  # fmt: skip
+        self, sources: Iterable[Source], *, schema: type[T], **options: Unpack[ManyOptions]
+    ) -> Iterator[BatchItem[T]]: ...
     def iter_extract(
-        self, sources: Iterable[Source], *, schema: type[Any] = Invoice, pages: Pages = None,
-        password: str | None = None, concurrency: int | None = None, progress: ProgressArg = None,
-        raise_on_error: bool = False,
-    ) -> Iterator[BatchItem[Any]]:  # fmt: skip
+        self, sources: Iterable[Source], *, schema: type[Any] = Invoice, **options: Unpack[ManyOptions]
+    ) -> Iterator[BatchItem[Any]]:
         """Extracts many documents, yielding each result as soon as it is known.
 
         The streaming form of :meth:`extract_many`, with the same engine and behaviour, except
@@ -296,41 +302,31 @@ class Extractor(Closeable):
         Args:
             sources: The documents (anything :meth:`extract` accepts), read as they are needed.
             schema: The Pydantic model to fill.
-            pages: Pages to read in every document.
-            password: Password for every encrypted PDF.
-            concurrency: Requests in flight at once (default ``Settings.concurrency``).
-            progress: As for :meth:`extract_many`; without ``len(sources)``, ``total`` counts
-                the sources read so far.
-            raise_on_error: Raise the first failure instead of yielding it.
+            **options: As for :meth:`extract_many` (see :class:`ManyOptions`); without
+                ``len(sources)``, the progress callback's ``total`` counts the sources read so far.
 
         Yields:
             One :class:`~invoiceai.BatchItem` per source.
         """
-        options = self._options(schema, pages, password, concurrency, progress, raise_on_error)
-        return iter_batch(self._pipeline(), sources, options)
+        return iter_batch(self._pipeline(), sources, self._options(schema, options))
 
     @overload
     def aiter_extract(
-        self, sources: Iterable[Source], *, pages: Pages = None, password: str | None = None,
-        concurrency: int | None = None, progress: ProgressArg = None, raise_on_error: bool = False,
-    ) -> AsyncIterator[BatchItem[Invoice]]: ...  # fmt: skip
+        self, sources: Iterable[Source], **options: Unpack[ManyOptions]
+    ) -> AsyncIterator[BatchItem[Invoice]]: ...
     @overload
     def aiter_extract(
-        self, sources: Iterable[Source], *, schema: type[T], pages: Pages = None, password: str | None = None,
-        concurrency: int | None = None, progress: ProgressArg = None, raise_on_error: bool = False,
-    ) -> AsyncIterator[BatchItem[T]]: ...  # fmt: skip
+        self, sources: Iterable[Source], *, schema: type[T], **options: Unpack[ManyOptions]
+    ) -> AsyncIterator[BatchItem[T]]: ...
     def aiter_extract(
-        self, sources: Iterable[Source], *, schema: type[Any] = Invoice, pages: Pages = None,
-        password: str | None = None, concurrency: int | None = None, progress: ProgressArg = None,
-        raise_on_error: bool = False,
-    ) -> AsyncIterator[BatchItem[Any]]:  # fmt: skip
+        self, sources: Iterable[Source], *, schema: type[Any] = Invoice, **options: Unpack[ManyOptions]
+    ) -> AsyncIterator[BatchItem[Any]]:
         """Async twin of :meth:`iter_extract`: ``async for item in extractor.aiter_extract(paths)``.
 
         To stop early, close the iterator (``contextlib.aclosing``): that cancels every
         document still running.
         """
-        options = self._options(schema, pages, password, concurrency, progress, raise_on_error)
-        return aiter_batch(self._pipeline(), sources, options)
+        return aiter_batch(self._pipeline(), sources, self._options(schema, options))
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -386,17 +382,15 @@ class Extractor(Closeable):
         )  # fmt: skip
 
     def _options(
-        self,
-        schema: type[Any],
-        pages: Pages,
-        password: str | None,
-        concurrency: int | None,
-        progress: ProgressArg,
-        raise_on_error: bool,
-        *,
-        remember: int | None = STREAM_MEMORY,
+        self, schema: type[Any], options: ManyOptions, *, remember: int | None = STREAM_MEMORY
     ) -> BatchOptions:
+        unknown = sorted(set(options) - set(ManyOptions.__annotations__))
+        if unknown:
+            # **options would otherwise swallow a typo (concurency=4) without a word.
+            raise TypeError(f"unexpected keyword argument(s): {', '.join(unknown)}")
+        concurrency = options.get("concurrency")
         return BatchOptions(
-            schema=schema, pages=pages, password=password, concurrency=concurrency or self.settings.concurrency,
-            progress=progress, raise_on_error=raise_on_error, remember=remember,
+            schema=schema, pages=options.get("pages"), password=options.get("password"),
+            concurrency=concurrency or self.settings.concurrency, progress=options.get("progress"),
+            raise_on_error=options.get("raise_on_error", False), remember=remember,
         )  # fmt: skip

@@ -153,9 +153,12 @@ class Pipeline:
     ) -> Extraction[Any]:
         """Prepare, call and complete for a loaded document (the facade's sync path)."""
         prepared = self.prepare(document, schema, pages, password, clock)
-        if prepared.result is not None:
-            return prepared.result
-        return self.complete(prepared, self.call(prepared))
+        try:
+            if prepared.result is not None:
+                return prepared.result
+            return self.complete(prepared, self.call(prepared))
+        finally:
+            self.release(prepared)
 
     async def aextract_loaded(
         self, document: Document, schema: type[Any], pages: Pages, password: str | None, clock: Clock
@@ -307,6 +310,16 @@ class Pipeline:
             prompt_version=ENVELOPE_VERSION,
             render_settings={"renderer": f"{renderer.__module__}.{renderer.__qualname__}"},
         )
+
+    def release(self, prepared: Prepared) -> None:
+        """Closes the opened document now, in the calling thread.
+
+        A PDF holds pdfium memory, and closing it takes the process-wide pdfium lock. Left to the
+        garbage collector, the close would run wherever the last reference goes: in a batch,
+        the coordinating thread, which would then wait for other documents' renders.
+        """
+        if prepared.source is not None:
+            _close(prepared.source.inner)
 
     # -- the backend call ----------------------------------------------------------------------
 
