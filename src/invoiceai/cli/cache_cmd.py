@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
-__all__ = ["register", "run"]
+__all__ = ["DESCRIPTION", "HELP", "NAME", "add_arguments", "run"]
 
 
-def register(commands: Any) -> None:
-    """Adds the ``cache`` subcommand to ``commands``."""
-    parser = commands.add_parser(
-        "cache",
-        help="show or clear the result cache",
-        description="Show where the result cache is and what it holds, or delete every entry in it.",
-    )
+NAME = "cache"
+HELP = "show or clear the result cache"
+DESCRIPTION = "Show where the result cache is and what it holds, or delete every entry in it."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds the ``cache`` subcommand's arguments to its parser."""
     parser.add_argument("action", choices=("info", "clear"))
     parser.add_argument(
         "--cache",
@@ -23,7 +22,6 @@ def register(commands: Any) -> None:
         default="sqlite",
         help="which cache: 'sqlite' (default, in INVOICEAI_CACHE_DIR), a file path or a redis:// URL",
     )
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

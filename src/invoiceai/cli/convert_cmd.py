@@ -5,23 +5,22 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
-__all__ = ["register", "run"]
+__all__ = ["DESCRIPTION", "HELP", "NAME", "add_arguments", "run"]
 
 
-def register(commands: Any) -> None:
-    """Adds the ``convert`` subcommand to ``commands``."""
-    parser = commands.add_parser(
-        "convert",
-        help="convert an invoice (PDF, image, e-invoice) to CII, UBL or Factur-X",
-        description=(
-            "Read INPUT (an e-invoice is read from its XML; anything else is extracted by Claude) and write "
-            "it as EN 16931 XML (cii, ubl) or as a Factur-X PDF (facturx: the XML embedded in the visible "
-            "invoice). The result is refused when the invoice breaks an EN 16931 arithmetic rule, unless "
-            "--force is given."
-        ),
-    )
+NAME = "convert"
+HELP = "convert an invoice (PDF, image, e-invoice) to CII, UBL or Factur-X"
+DESCRIPTION = (
+    "Read INPUT (an e-invoice is read from its XML; anything else is extracted by Claude) and write "
+    "it as EN 16931 XML (cii, ubl) or as a Factur-X PDF (facturx: the XML embedded in the visible "
+    "invoice). The result is refused when the invoice breaks an EN 16931 arithmetic rule, unless "
+    "--force is given."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds the ``convert`` subcommand's arguments to its parser."""
     parser.add_argument("input", metavar="INPUT", help="path or http(s) URL")
     parser.add_argument("--to", required=True, choices=("cii", "ubl", "facturx"), dest="syntax")
     parser.add_argument("--out", type=Path, metavar="PATH", help="output file (default: stdout)")
@@ -33,7 +32,6 @@ def register(commands: Any) -> None:
     parser.add_argument("--password", help="password for an encrypted PDF")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the result cache")
     parser.add_argument("--force", action="store_true", help="write even if validation reports errors")
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 from invoiceai.cli.output import FORMATS, ResultWriter
 from invoiceai.errors import ConfigurationError
 
-__all__ = ["register", "run"]
+__all__ = ["DESCRIPTION", "HELP", "NAME", "add_arguments", "run"]
 
 
 def _positive(text: str) -> int:
@@ -21,18 +21,18 @@ def _positive(text: str) -> int:
     return value
 
 
-def register(commands: Any) -> None:
-    """Adds the ``extract`` subcommand to ``commands``."""
-    parser = commands.add_parser(
-        "extract",
-        help="extract invoices (PDF, image, e-invoice XML) to JSON, JSON Lines or CSV",
-        description=(
-            "Extract each FILE (path or http(s) URL) into typed invoice data. E-invoices (Factur-X, "
-            "ZUGFeRD, XRechnung, CII, UBL) are read from their XML without a model call; everything "
-            "else is read by Claude and needs ANTHROPIC_API_KEY. Data goes to stdout (or --out), "
-            "progress and errors to stderr. Exit status: 0 all ok, 1 some failed, 2 usage error."
-        ),
-    )
+NAME = "extract"
+HELP = "extract invoices (PDF, image, e-invoice XML) to JSON, JSON Lines or CSV"
+DESCRIPTION = (
+    "Extract each FILE (path or http(s) URL) into typed invoice data. E-invoices (Factur-X, "
+    "ZUGFeRD, XRechnung, CII, UBL) are read from their XML without a model call; everything "
+    "else is read by Claude and needs ANTHROPIC_API_KEY. Data goes to stdout (or --out), "
+    "progress and errors to stderr. Exit status: 0 all ok, 1 some failed, 2 usage error."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds the ``extract`` subcommand's arguments to its parser."""
     parser.add_argument("files", nargs="+", metavar="FILE", help="paths or http(s) URLs")
     parser.add_argument("--model", help="Claude model id (default: INVOICEAI_MODEL or the built-in default)")
     parser.add_argument("--format", choices=FORMATS, default="json", help="output format (default: json)")
@@ -57,7 +57,6 @@ def register(commands: Any) -> None:
         "--cross-check", action="store_true", help="also read e-invoice PDFs visually and report disagreements"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

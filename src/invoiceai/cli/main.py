@@ -29,10 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"invoiceai {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    extract_cmd.register(commands)
-    convert_cmd.register(commands)
-    validate_cmd.register(commands)
-    cache_cmd.register(commands)
+    for command in (extract_cmd, convert_cmd, validate_cmd, cache_cmd):
+        sub = commands.add_parser(command.NAME, help=command.HELP, description=command.DESCRIPTION)
+        command.add_arguments(sub)
+        sub.set_defaults(run=command.run)
     return parser
 
 

@@ -8,19 +8,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["register", "run"]
+__all__ = ["DESCRIPTION", "HELP", "NAME", "add_arguments", "run"]
 
 
-def register(commands: Any) -> None:
-    """Adds the ``validate`` subcommand to ``commands``."""
-    parser = commands.add_parser(
-        "validate",
-        help="check invoice JSON files against the EN 16931 arithmetic rules",
-        description="Read invoice JSON (as written by 'invoiceai extract') and print the findings.",
-    )
+NAME = "validate"
+HELP = "check invoice JSON files against the EN 16931 arithmetic rules"
+DESCRIPTION = "Read invoice JSON (as written by 'invoiceai extract') and print the findings."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds the ``validate`` subcommand's arguments to its parser."""
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE")
     parser.add_argument("--strict", action="store_true", help="exit 1 on warnings too, not only errors")
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

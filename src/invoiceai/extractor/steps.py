@@ -157,21 +157,10 @@ class WrappedPageSource:
 
     def __init__(self, inner: PageSource) -> None:
         self.inner = inner
-
-    @property
-    def document_id(self) -> str:
-        """See :class:`~invoiceai.pages.PageSource`."""
-        return self.inner.document_id
-
-    @property
-    def page_count(self) -> int:
-        """See :class:`~invoiceai.pages.PageSource`."""
-        return self.inner.page_count
-
-    @property
-    def page_numbers(self) -> tuple[int, ...]:
-        """The 1-based page numbers of the selected pages."""
-        return selected_pages(self.inner)
+        # A source's identity and selection are fixed when it is opened: read them once.
+        self.document_id: str = inner.document_id
+        self.page_count: int = inner.page_count
+        self.page_numbers: tuple[int, ...] = selected_pages(inner)
 
 
 class TimedPageSource(WrappedPageSource):
