@@ -84,6 +84,26 @@ def test_short_registered_secrets_are_not_masked_from_ordinary_words() -> None:
     assert mask_text("redis://:pw@host:6379/0") == f"redis://:{MASK}@host:6379/0"
 
 
+def test_the_cache_masks_long_secrets_but_keeps_short_passwords_that_are_also_invoice_words() -> None:
+    from invoiceai.cache import MemoryCache
+
+    class Owner:
+        pass
+
+    owner = Owner()
+    register_secret("invoice1", owner=owner)  # a (weak) Redis password that an invoice may also print
+    register_secret(KEY, owner=owner)
+    cache = MemoryCache()
+    cache.set("k", json.dumps({"description": "invoice1 of 3", "note": f"echoed {KEY}"}))
+    stored = cache.get("k")
+    assert stored is not None
+    assert "invoice1 of 3" in stored  # the data served from the cache is the data extracted
+    assert KEY not in stored
+    assert TAIL not in stored
+    del owner
+    gc.collect()
+
+
 def test_patterns_mask_key_shaped_text_and_url_passwords() -> None:
     text = "sk-ant-admin01-abcdefgh x-api-key: zzz Authorization: Bearer abc.def rediss://u:s3cr3t@h/0 ?password=p1"
     masked = mask_text(text)

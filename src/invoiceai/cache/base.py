@@ -24,6 +24,8 @@ from invoiceai.cache.breaker import CircuitBreaker
 from invoiceai.errors import CacheError
 from invoiceai.secrets import mask_text
 
+_STORED_SECRET_LENGTH = 16
+
 __all__ = ["Cache", "CacheError", "CacheInfo", "CacheWarning", "StoredCache"]
 
 _CacheT = TypeVar("_CacheT", bound="Cache")
@@ -238,7 +240,9 @@ class StoredCache(Cache):
         check_key(key)
         check_value(value)
         # Only known literal secrets: the data itself may hold URLs or words that look like one.
-        value = mask_text(value, patterns=False)
+        # And only long ones (API keys): a short password could also be a word of the invoice,
+        # and masking it there would change the data served from the cache.
+        value = mask_text(value, patterns=False, min_length=_STORED_SECRET_LENGTH)
         seconds = expiry_seconds(ttl)
         if seconds == 0.0:
             self.delete(key)

@@ -79,7 +79,7 @@ def _known_secrets() -> set[str]:
     return known
 
 
-def mask_text(text: str, secrets: Iterable[str | None] = (), *, patterns: bool = True) -> str:
+def mask_text(text: str, secrets: Iterable[str | None] = (), *, patterns: bool = True, min_length: int = 0) -> str:
     """Masks secrets in free text: the one masking function of invoiceai.
 
     Masked, in this order:
@@ -99,6 +99,8 @@ def mask_text(text: str, secrets: Iterable[str | None] = (), *, patterns: bool =
         secrets: Literal secrets to mask, of any length; ``None`` and empty ones are skipped.
         patterns: Also mask credential-shaped text (step 2). Off for stored data, where only
             the known secrets are removed.
+        min_length: Leave secrets shorter than this alone (with their tails). For stored data,
+            where a short password could also be ordinary text that must not be lost.
 
     Returns:
         The text with each secret replaced by ``***``.
@@ -109,7 +111,8 @@ def mask_text(text: str, secrets: Iterable[str | None] = (), *, patterns: bool =
     """
     literals = _known_secrets()
     literals.update(secret for secret in secrets if secret)
-    literals = {literal for literal in literals if literal.strip("*")}  # "**" would mask the mask itself
+    # "**" would mask the mask itself.
+    literals = {literal for literal in literals if literal.strip("*") and len(literal) >= min_length}
     pattern = _literal_pattern(tuple(sorted(literals))) if literals else None
     if pattern is not None:
         # Again until nothing is left: masking can join the text around a secret into a new
