@@ -285,3 +285,30 @@ def test_errors_name_their_limit_and_are_document_too_large() -> None:
         assert issubclass(error_type, DocumentTooLargeError)
     error = TooManyPagesError("x", setting="max_pages", limit=1, found=2)
     assert (error.setting, error.limit, error.found) == ("max_pages", 1, 2)
+
+
+def test_time_queued_for_pdfium_behind_another_document_is_not_spent() -> None:
+    import threading
+    import time
+
+    from invoiceai.render.limits import Deadline
+    from invoiceai.render.pdf.lock import PDFIUM_LOCK
+
+    held, release = threading.Event(), threading.Event()
+
+    def other_document() -> None:
+        with PDFIUM_LOCK:
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=other_document)
+    thread.start()
+    held.wait(10)
+    deadline = Deadline(0.3)
+    threading.Timer(0.8, release.set).start()
+    with deadline.spending(), PDFIUM_LOCK:  # waits ~0.8 s behind the other document
+        time.sleep(0.01)  # this document's own work
+    thread.join(10)
+    # Without the exclusion ~0.8 s would be spent, past the 0.3 s budget.
+    deadline.check()
+    assert deadline.spent < 0.3

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,9 @@ class BatchOptions:
         progress: See :data:`~invoiceai.extractor.progress.ProgressArg`.
         raise_on_error: Raise the first failure instead of reporting it.
         remember: Finished results kept for later copies of a document (``None``: all).
+        on_stop: Given the thread pools of a batch stopped early (their requests still finish,
+            so their results are cached), so that whoever closes the backend and cache can
+            wait for them first.
     """
 
     schema: type[Any]
@@ -54,6 +57,7 @@ class BatchOptions:
     progress: ProgressArg
     raise_on_error: bool
     remember: int | None = STREAM_MEMORY
+    on_stop: Callable[[list[ThreadPoolExecutor]], None] | None = None
 
     def schedule(self, sources: Iterable[Any]) -> Schedule:
         """A fresh schedule over ``sources`` with these options."""
@@ -134,10 +138,12 @@ def iter_batch(pipeline: Pipeline, sources: Iterable[Any], options: BatchOptions
                 stage, ticket = running.pop(future)
                 yield from schedule.finish(stage, ticket, future.result())
     finally:
-        # Stopped early: start nothing new; what runs finishes its current stage, then the
-        # threads end without anyone waiting for them.
+        # Stopped early: start nothing new; what runs finishes its current stage (a request in
+        # flight is paid for, so its result is still cached), then the threads end.
         for pool in (workers, requests):
             pool.shutdown(wait=finished, cancel_futures=True)
+        if not finished and options.on_stop is not None:
+            options.on_stop([workers, requests])
 
 
 async def aiter_batch(

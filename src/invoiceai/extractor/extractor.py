@@ -27,6 +27,8 @@ from invoiceai.extractor.schedule import STREAM_MEMORY, BatchItem
 from invoiceai.schema.invoice import Invoice
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from typing_extensions import Unpack
 
     from invoiceai.backends.base import Backend
@@ -139,6 +141,7 @@ class Extractor(Closeable):
         self._owns_cache = False
         self._lock = threading.Lock()
         self._closed = False
+        self._stopped_batches: list[ThreadPoolExecutor] = []
         self._caches = caches
         if backend is None or isinstance(backend, str):
             from invoiceai.backends.registry import BackendRegistry
@@ -350,15 +353,23 @@ class Extractor(Closeable):
         if self._closed:
             return
         self._closed = True
+        self._wait_for_stopped_batches()
         if self._owns_backend:
             self.backend.close()
         self._close_cache()
+
+    def _wait_for_stopped_batches(self) -> None:
+        # A batch stopped early (Ctrl-C, a broken-off iter_extract) lets its requests in flight
+        # finish: they are paid for, so their results must still reach the cache closed next.
+        while self._stopped_batches:
+            self._stopped_batches.pop().shutdown(wait=True)
 
     async def aclose(self) -> None:
         """Async twin of :meth:`close`."""
         if self._closed:
             return
         self._closed = True
+        await asyncio.to_thread(self._wait_for_stopped_batches)
         if self._owns_backend:
             await self.backend.aclose()
         await asyncio.to_thread(self._close_cache)
@@ -393,4 +404,5 @@ class Extractor(Closeable):
             schema=schema, pages=options.get("pages"), password=options.get("password"),
             concurrency=concurrency or self.settings.concurrency, progress=options.get("progress"),
             raise_on_error=options.get("raise_on_error", False), remember=remember,
+            on_stop=self._stopped_batches.extend,
         )  # fmt: skip

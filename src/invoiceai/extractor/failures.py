@@ -35,6 +35,7 @@ def failure(source: Source | None, error: BaseException, document: Document | No
         wrapped.__cause__ = error
         error = wrapped
     scrub_exception(error)  # a failure is printed and logged: nothing secret along its chain
+    _drop_frames(error)
     usage = getattr(error, "usage", None)
     return ExtractionFailure(
         error=error,
@@ -59,3 +60,24 @@ def scrubbed() -> Iterator[None]:
 
         scrub_exception(exc)
         raise
+
+
+def _drop_frames(error: BaseException) -> None:
+    """Clears the locals of the frames along ``error``'s chain, keeping files and lines.
+
+    A batch keeps its failures (``extract_many`` all of them, a stream the last ones for
+    duplicates), and a traceback's frames would keep each failed document's bytes, rendered
+    pages and open PDF alive with them.
+    """
+    import traceback
+
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [error]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if current.__traceback__ is not None:
+            traceback.clear_frames(current.__traceback__)
+        todo += [current.__cause__, current.__context__]

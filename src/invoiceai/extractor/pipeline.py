@@ -23,10 +23,12 @@ from pydantic import BaseModel
 
 from invoiceai.errors import (
     CorruptDocumentError,
+    EmptyDocumentError,
     EncryptedDocumentError,
     InvoiceAIError,
     NotAnInvoiceError,
     PageSelectionError,
+    TooManyPagesError,
 )
 from invoiceai.extractor.result import Extraction, Timings
 from invoiceai.extractor.steps import (
@@ -167,10 +169,14 @@ class Pipeline:
         import asyncio
 
         prepared = await asyncio.to_thread(self.prepare, document, schema, pages, password, clock)
-        if prepared.result is not None:
-            return prepared.result
-        outcome = await self.acall(prepared)
-        return await asyncio.to_thread(self.complete, prepared, outcome)
+        try:
+            if prepared.result is not None:
+                return prepared.result
+            outcome = await self.acall(prepared)
+            return await asyncio.to_thread(self.complete, prepared, outcome)
+        finally:
+            # Closing takes the pdfium lock: never on the event loop (see release()).
+            await asyncio.to_thread(self.release, prepared)
 
     # -- prepare ---------------------------------------------------------------------------------
 
@@ -212,21 +218,25 @@ class Pipeline:
             opened = self._open_once(prepared, pages, password, embedded_wanted)
         if opened is None:
             return prepared  # the e-invoice, found without the pages
-        if embedded_wanted and self._take_embedded(prepared, opened, password):
-            return prepared
-        prepared.source = TimedPageSource(opened)
-        prepared.served = prepared.source
-        self._look_up(prepared)
-        if ahead and prepared.result is None:
-            served = prepared.served = WarmPageSource(prepared.source)
-            warm(self.backend, served)  # rendering time is counted by the timed source inside
+        try:
+            if embedded_wanted and self._take_embedded(prepared, opened, password):
+                return prepared
+            prepared.source = TimedPageSource(opened)
+            prepared.served = prepared.source
+            self._look_up(prepared)
+            if ahead and prepared.result is None:
+                served = prepared.served = WarmPageSource(prepared.source)
+                warm(self.backend, served)  # rendering time is counted by the timed source inside
+        except BaseException:
+            _close(opened)  # nobody else will: the failure must not keep a PDF open
+            raise
         return prepared
 
     def _open_once(self, prepared: Prepared, pages: Pages, password: str | None, embedded_wanted: bool) -> Any:
         """Opens the pages; ``None`` when they cannot be opened but the bytes hold the e-invoice."""
         try:
             return self._open(prepared.document, pages, password)
-        except (PageSelectionError, CorruptDocumentError):
+        except (PageSelectionError, CorruptDocumentError, EmptyDocumentError, TooManyPagesError):
             if not embedded_wanted or self.cross_check:
                 raise
             # A Factur-X PDF whose pages pdfium refuses (or whose pages= is out of range) may still

@@ -145,23 +145,30 @@ class Deadline:
         with self._lock:
             self._running[token] = self._clock()
 
-    def _stop(self, token: int) -> None:
+    def _stop(self, token: int, *, excluding: float = 0.0) -> None:
         now = self._clock()
         with self._lock:
             started = self._running.pop(token, None)
             if started is not None:
-                self._spent += now - started
+                self._spent += max(0.0, now - started - excluding)
 
 
 class _Spending:
     def __init__(self, deadline: Deadline) -> None:
         self._deadline = deadline
+        self._waited = 0.0
 
     def __enter__(self) -> None:
+        from invoiceai.render.pdf.lock import PDFIUM_LOCK
+
+        self._waited = PDFIUM_LOCK.waited()
         self._deadline._start(id(self))
 
     def __exit__(self, *exc_info: object) -> None:
-        self._deadline._stop(id(self))
+        from invoiceai.render.pdf.lock import PDFIUM_LOCK
+
+        # Time spent queueing for pdfium behind other documents is not this document's work.
+        self._deadline._stop(id(self), excluding=PDFIUM_LOCK.waited() - self._waited)
 
 
 def check_page_count(
