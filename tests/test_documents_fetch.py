@@ -561,3 +561,27 @@ def test_errors_of_the_exchange_reach_the_caller_unchanged() -> None:
 
     with httpx2.Client(transport=httpx2.MockTransport(handler)) as client, pytest.raises(FetchError, match="text/html"):
         fetch_url(f"https://{PUBLIC}/a.pdf", settings=Settings(), client=client)
+
+
+@pytest.mark.parametrize(
+    ("url", "options"),
+    [
+        ("http://93.184.216.34:70000/x.pdf", {}),  # refused before any lookup: no network touched
+        ("http://127.0.0.1:99999/x.pdf", {"allow_private_urls": True}),
+        ("http://a..b/x.pdf", {"allow_private_urls": True}),  # idna refuses the empty label
+    ],
+)
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+def test_malformed_hosts_and_ports_are_typed_errors(url: str, options: dict[str, object], use_async: bool) -> None:
+    from invoiceai.documents import aload_document, load_document
+    from invoiceai.errors import FetchError
+
+    settings = Settings(fetch_timeout=5, **options)  # type: ignore[arg-type]
+
+    def fetch() -> object:
+        return (
+            asyncio.run(aload_document(url, settings=settings)) if use_async else load_document(url, settings=settings)
+        )
+
+    with pytest.raises(FetchError):
+        fetch()

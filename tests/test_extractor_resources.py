@@ -94,3 +94,21 @@ def test_a_facturx_pdf_past_the_page_cap_still_gives_its_xml() -> None:
         result = extractor.extract(pdf)
     assert result.origin == "einvoice"
     assert result.data.invoice_number == example_invoice().invoice_number
+
+
+def test_a_failed_url_source_shows_no_token_or_key_from_its_query() -> None:
+    key = "sk-ant-api03-QueryCanary0123456789abcdef"
+    url = f"http://127.0.0.1:1/invoice.pdf?key={key}&X-Amz-Signature=deadbeefsecret"
+    settings = Settings(allow_private_urls=True, fetch_timeout=5)
+    with Extractor(backend=FakeBackend(), cache=None, settings=settings) as extractor:
+        (failure,) = extractor.extract_many([url], progress=False)
+    assert not failure.ok
+    shown = f"{failure.source} {failure!r} {failure.to_dict()}"
+    assert key not in shown and "QueryCanary" not in shown and "deadbeefsecret" not in shown
+    assert "127.0.0.1:1/invoice.pdf" in str(failure.source)
+
+
+def test_an_extractors_repr_hides_a_redis_password_with_quotes_or_spaces() -> None:
+    for password in ("it's-secret", 'q"uote99', "pass word"):
+        shown = repr(Extractor(backend=FakeBackend(), cache=f"redis://:{password}@cache.internal:6379/0"))
+        assert password not in shown, shown

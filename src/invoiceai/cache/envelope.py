@@ -31,7 +31,9 @@ MAX_PAGE_NUMBER = 1_000_000
 
 _MAX_INT_DIGITS = 100
 # A JSON string, unrolled so that long strings with escapes match in linear time.
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# A string runs to its closing quote, or to the end of a truncated row: matching the unterminated
+# rest in one go keeps the scan linear (retrying from every later quote made it quadratic).
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
 _BRACKET = re.compile(r"[\[\]{}]")
 
 

@@ -352,3 +352,9 @@ def _mapped_errors(url: str, settings: Settings) -> Iterator[None]:
         raise FetchError(f"Could not fetch {display_url(url)}: {type(exc).__name__}: {exc}.") from exc
     except (httpx2.StreamError, httpx2.InvalidURL) as exc:
         raise FetchError(f"Could not fetch {display_url(url)}: {type(exc).__name__}: {exc}.") from exc
+    except (OSError, UnicodeError, ValueError, OverflowError) as exc:
+        # httpcore2 leaves these unwrapped: a host name idna refuses, a port out of range.
+        raise FetchError(f"Could not fetch {display_url(url)}: {type(exc).__name__}: {exc}.") from exc
+    except Exception as exc:
+        # anyio's happy-eyeballs task group raises an ExceptionGroup of the above.
+        raise FetchError(f"Could not fetch {display_url(url)}: {type(exc).__name__}.") from exc

@@ -70,7 +70,8 @@ def check_scheme(url: httpx2.URL, original: str) -> None:
         original: The URL as given, for the message.
 
     Raises:
-        UnsafeURLError: The scheme is not http or https (``file://``, ``ftp://``, ...).
+        UnsafeURLError: The scheme is not http or https (``file://``, ``ftp://``, ...), or the
+            URL has no host or a port outside 1-65535.
     """
     if url.scheme not in _ALLOWED_SCHEMES:
         raise UnsafeURLError(
@@ -79,6 +80,8 @@ def check_scheme(url: httpx2.URL, original: str) -> None:
         )
     if not url.host:
         raise UnsafeURLError(f"Refused to fetch {display_url(original)}: the URL has no host.")
+    if url.port is not None and not 0 < url.port < 65536:
+        raise UnsafeURLError(f"Refused to fetch {display_url(original)}: port {url.port} is out of range.")
 
 
 def ip_literal(host: str) -> str | None:

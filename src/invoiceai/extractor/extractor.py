@@ -171,9 +171,12 @@ class Extractor(Closeable):
             self._owns_backend = False
 
     def __repr__(self) -> str:
-        from invoiceai.secrets import mask_text
+        from invoiceai.secrets import mask_text, mask_url
 
-        return mask_text(f"Extractor(backend={self.backend!r}, cache={self._cache_spec!r})")
+        # mask_url first: the cache may not be open yet, so its password is not registered, and a
+        # password with quotes or spaces would slip past the free-text URL pattern.
+        spec = mask_url(self._cache_spec) if isinstance(self._cache_spec, str) else self._cache_spec
+        return mask_text(f"Extractor(backend={self.backend!r}, cache={spec!r})")
 
     # -- one document -----------------------------------------------------------------------------
 

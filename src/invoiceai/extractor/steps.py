@@ -209,9 +209,11 @@ def describe(value: Any) -> str:
     from os import PathLike, fspath
 
     if isinstance(value, str):
-        from invoiceai.secrets import mask_url
+        from invoiceai.documents.urls import display_url
+        from invoiceai.secrets import mask_text
 
-        return mask_url(value) if "://" in value else value
+        # A URL's query may hold signed tokens or an echoed key: shown as the fetch errors show it.
+        return mask_text(display_url(value) if "://" in value else value)
     if isinstance(value, PathLike):
         return str(fspath(value))
     name = getattr(value, "name", None)
