@@ -42,7 +42,9 @@ def load_document(
             ``max_fetch_redirects``, ``allow_private_urls``); ``Settings.load()`` when omitted.
         name: Display name; derived from the path, URL or file object when omitted.
         http_client: An ``httpx2.Client`` to fetch URLs with (for proxies or custom TLS). It is
-            not closed. Redirects are still followed hop by hop and checked.
+            not closed. Redirects are still followed hop by hop and checked. A kept-alive
+            connection that stalls in its headers ends the call at ``fetch_timeout``, but its
+            reading thread lingers until the client's own read timeout: give it one.
 
     Returns:
         The loaded document.
