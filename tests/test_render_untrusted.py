@@ -139,3 +139,38 @@ def test_the_document_name_belongs_to_one_thread(caplog: pytest.LogCaptureFixtur
         (LOGGER_NAME, "mine.pdf: pypdf: inside our call"),
         ("pypdf._reader", "another thread's own pypdf call"),
     ]
+
+
+def test_decoding_an_image_leaves_another_threads_warning_settings_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import threading
+    import warnings
+
+    from PIL import Image
+
+    from invoiceai.render import image_decode
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, "PNG")
+    inside, release = threading.Event(), threading.Event()
+    real_open = Image.open
+
+    def slow_open(*args: object, **kwargs: object) -> object:  # a slow header parse, held open
+        inside.set()
+        release.wait(5)
+        return real_open(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Image, "open", slow_open)
+    thread = threading.Thread(
+        target=lambda: image_decode.open_image(
+            buffer.getvalue(), "image/png", document_id="x", max_pixels=10**12
+        ).close()
+    )
+    with warnings.catch_warnings():
+        thread.start()
+        inside.wait(5)
+        # The user's own thread configures warnings while invoiceai decodes: it must stick.
+        warnings.simplefilter("error", ResourceWarning)
+        release.set()
+        thread.join(5)
+        assert any(entry[0] == "error" and entry[2] is ResourceWarning for entry in warnings.filters)

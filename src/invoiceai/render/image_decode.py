@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import warnings
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -132,12 +131,11 @@ def open_image(data: bytes, media_type: str, *, document_id: str, max_pixels: in
         raise UnsupportedFormatError(f"{media_type} is not an image format invoiceai decodes.", document_id=document_id)
     if media_type in (HEIC, HEIF):
         _register_heif()
-    with pillow_errors(document_id), warnings.catch_warnings():
-        # Pillow's bomb check warns (or raises) on its own, global threshold. Our threshold is
-        # checked right after, so turn its warning into an error we map, rather than noise. The
-        # filter is restored on exit (catch_warnings is not thread-safe before Python 3.14; the
-        # worst a race does is let one such warning through).
-        warnings.simplefilter("error" if max_pixels <= _pillow_limit() else "ignore", Image.DecompressionBombWarning)
+    # Pillow's bomb check warns (or raises) on its own, global threshold; our threshold is
+    # checked right after. Its warning is not silenced here: warnings filters are process-wide
+    # (catch_warnings would undo another thread's filters), and callers run this inside
+    # render.noise.library_noise, which turns the warning into a DEBUG record.
+    with pillow_errors(document_id):
         image = Image.open(io.BytesIO(data), formats=list(formats))
     try:
         check_pixels(image, max_pixels, document_id=document_id, page=1)
@@ -157,10 +155,7 @@ def frame_count(image: Image.Image, media_type: str, *, document_id: str) -> int
 
 def seek_frame(image: Image.Image, index: int, *, document_id: str, max_pixels: int) -> None:
     """Moves to frame ``index`` (0-based) and checks its size before it is decoded."""
-    from PIL import Image
-
-    with pillow_errors(document_id, page=index + 1), warnings.catch_warnings():
-        warnings.simplefilter("error" if max_pixels <= _pillow_limit() else "ignore", Image.DecompressionBombWarning)
+    with pillow_errors(document_id, page=index + 1):
         if index != image.tell():
             image.seek(index)
     check_pixels(image, max_pixels, document_id=document_id, page=index + 1)
@@ -298,9 +293,3 @@ def _register_heif() -> None:
     if not _heif_registered:
         pillow_heif.register_heif_opener()
         _heif_registered = True
-
-
-def _pillow_limit() -> float:
-    from PIL import Image
-
-    return float("inf") if Image.MAX_IMAGE_PIXELS is None else Image.MAX_IMAGE_PIXELS
