@@ -25,9 +25,12 @@ __all__ = [
     "deflate_zeros",
     "flate_bomb_attachment_pdf",
     "flate_bomb_content_pdf",
+    "hidden_stream_pdf",
     "many_frames_tiff",
     "many_pages_pdf",
+    "many_unbounded_streams_pdf",
     "one_page_repeated_pdf",
+    "scan_bypass_pdf",
     "seed_files",
     "small_seeds",
     "write_pdf",
@@ -94,6 +97,54 @@ def flate_bomb_content_pdf(size: int = GIB) -> bytes:
             _FONT,
         ]
     )
+
+
+def _one_page(*objects: bytes) -> bytes:
+    return write_pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+            b"/Resources << /Font << /F1 5 0 R >> >> >>",
+            *objects,
+        ]
+    )
+
+
+def scan_bypass_pdf(data: bytes, stream_dict: bytes, *, keyword: bytes = b"stream\n") -> bytes:
+    """One page whose content stream (object 4) holds ``data`` under ``stream_dict``, written as given.
+
+    Object 6 is the name ``/FlateDecode``, for a dictionary that refers to its filter
+    (``/Filter 6 0 R``). ``keyword`` is what follows the dictionary up to the stream's data.
+    """
+    content = b"<< %s /Length %d >>\n" % (stream_dict, len(data)) + keyword + data + b"\nendstream"
+    return _one_page(content, _FONT, b"/FlateDecode")
+
+
+def hidden_stream_pdf(data: bytes) -> bytes:
+    """One page whose Flate content stream holding ``data`` hides inside the data of another stream.
+
+    The cross-reference table points at object 4 inside object 6's data, where pdfium finds it;
+    a scan that jumps over each stream's data never sees it.
+    """
+    hidden = b"\n4 0 obj\n" + _stream(data, b"/Filter /FlateDecode ") + b"\nendobj\n"
+    carrier = _stream(hidden)
+    pdf = _one_page(b"null", _FONT, carrier)
+    offset = pdf.index(b"\n4 0 obj\n", pdf.index(b"6 0 obj")) + 1
+    table = pdf.index(b"xref\n")
+    entry = table + len(b"xref\n0 7\n") + 4 * 20
+    return pdf[:entry] + b"%010d 00000 n \n" % offset + pdf[entry + 20 :]
+
+
+def many_unbounded_streams_pdf(count: int, size: int) -> bytes:
+    """``count`` RunLength streams of ``size`` bytes with an indirect ``/Length`` and no end-of-data mark.
+
+    With no length to trust, each one decodes to the end of the file: quadratic work for a scan
+    with no budget.
+    """
+    body = b"A" * size
+    stream = b"<< /Length 6 0 R /Filter /RunLengthDecode >>\nstream\n" + body + b"\nendstream"
+    return _one_page(_stream(_PAGE_TEXT), _FONT, b"%d" % size, *([stream] * count))
 
 
 def flate_bomb_attachment_pdf(size: int = GIB, *, name: bytes = b"factur-x.xml") -> bytes:

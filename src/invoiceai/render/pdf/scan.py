@@ -12,6 +12,12 @@ It is cheap on ordinary files because most streams need no decoding at all: a st
 ``/Length`` times the largest expansion its filters allow (1032:1 for Flate) stays under the cap
 cannot pass it. Only long compressed streams (big images, bombs) are inflated.
 
+Where the scan cannot tell what pdfium will do it assumes the worst: a filter it cannot name (an
+indirect reference, an unknown name) or a dictionary it cannot read is taken for Flate, and every
+``stream`` keyword is looked at, also inside another stream's data. The work all this takes is
+budgeted per document (four times the file plus ``max_stream_bytes``), so hostile files cost time
+linear in their size.
+
 What it cannot see: streams of an encrypted PDF (their bytes are ciphertext until pdfium decrypts
 them) and filters pdfium decodes to pixels (DCT, JPX, JBIG2, CCITT), whose size the pixel check
 bounds instead.
@@ -34,17 +40,30 @@ if TYPE_CHECKING:
 
 __all__ = ["StreamScan", "scan_pdf"]
 
-_HEADER_BEFORE = re.compile(rb"(?<!\d)(\d{1,10})\s+\d{1,5}\s+\Z")
-_EOL = re.compile(rb"[ \t]*(?:\r\n|\r|\n)")
-_ENDSTREAM = re.compile(rb"\s*endstream")
-_TOKEN = re.compile(rb"<<|>>|\[|\]|<[^<>]*>|/[^\s/<>\[\]()%{}]*|%[^\r\n]*|\(|[^\s/<>\[\]()%{}]+")
+# PDF whitespace is NUL, tab, line feed, form feed, carriage return and space: [\x00\t\n\x0c\r ].
+_HEADER_BEFORE = re.compile(rb"(?<!\d)(\d{1,10})[\x00\t\n\x0c\r ]+\d{1,5}[\x00\t\n\x0c\r ]+\Z")
+# After the keyword pdfium skips to the next line; whitespace or a comment may come first.
+_EOL = re.compile(rb"[\x00\t\x0c ]*(?:%[^\r\n]*)?(?:\r\n|\r|\n)")
+_ENDSTREAM = re.compile(rb"[\x00\t\n\x0c\r ]*endstream")
+# Between a dictionary's ">>" and "stream": whitespace and comments only.
+_GAP = re.compile(rb"(?:[\x00\t\n\x0c\r ]|%[^\r\n]*)*")
+_TOKEN = re.compile(
+    rb"<<|>>|\[|\]|<[^<>]*>|/[^\x00\t\n\x0c\r /<>\[\]()%{}]*|%[^\r\n]*|\(|[^\x00\t\n\x0c\r /<>\[\]()%{}]+"
+)
+_NAME_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
 _CHUNK = 1 << 20  # bytes fed to (and asked of) a decoder at once
+_FIRST_CHUNK = 1 << 8  # the first chunk of a stream with no trusted length (doubling up to _CHUNK)
+_DICT_WINDOW = 1 << 20  # how far back from "stream" its dictionary's object header is looked for
+_MAX_OBJ_WORDS = 64  # "obj" words looked at, in that window, for a header
+_MAX_HEADERS = 3  # headers tried, in that window
 _MAX_DICT_TOKENS = 100_000
 _ABBREVIATIONS = {b"Fl": b"FlateDecode", b"LZW": b"LZWDecode", b"RL": b"RunLengthDecode"}
 _ABBREVIATIONS.update({b"AHx": b"ASCIIHexDecode", b"A85": b"ASCII85Decode"})
 # The most output one input byte can give: Flate 1032:1, LZW a 4096-byte string per 9-bit code,
-# RunLength 128 bytes per 2; the ASCII filters shrink.
-_EXPANSION = {b"FlateDecode": 1032, b"LZWDecode": 3641, b"RunLengthDecode": 64}
+# RunLength 128 bytes per 2, ASCII85 4 per "z"; ASCIIHex shrinks. A filter the scan cannot name
+# (an indirect reference, an unknown name) is taken for Flate.
+_EXPANSION = {b"FlateDecode": 1032, b"LZWDecode": 3641, b"RunLengthDecode": 64, b"ASCII85Decode": 4}
+_UNKNOWN = b"an indirect filter"
 _DECODED_TO_PIXELS = frozenset({b"DCTDecode", b"JPXDecode", b"JBIG2Decode", b"CCITTFaxDecode", b"Crypt"})
 
 
@@ -90,8 +109,9 @@ def scan_pdf(data: bytes, limits: RenderLimits, *, document_id: str, deadline: D
         DecompressionBombError: An image declares more than ``max_image_pixels`` pixels.
         RenderTimeoutError: The deadline passed while scanning.
     """
+    work = _Work(4 * len(data) + limits.max_stream_bytes, limits, document_id)
     streams = decoded = decoded_bytes = 0
-    for stream in _streams(data):
+    for stream in _streams(data, work):
         streams += 1
         if deadline is not None and streams % 64 == 0:
             deadline.check(document_id=document_id)
@@ -100,13 +120,43 @@ def scan_pdf(data: bytes, limits: RenderLimits, *, document_id: str, deadline: D
         if not _needs_decoding(stream, filters, limits):
             continue
         decoded += 1
-        decoded_bytes += _decoded_size(data, stream, filters, limits, document_id, deadline)
+        decoded_bytes += _decoded_size(data, stream, filters, limits, document_id, deadline, work)
     return StreamScan(streams=streams, decoded=decoded, decoded_bytes=decoded_bytes)
 
 
-def _streams(data: bytes) -> Iterator[_Stream]:
-    # Plain substring searches, jumping over each stream's data once found: a regex over the
-    # whole file (binary data included) costs ten times more.
+class _Work:
+    """The document's work budget: bytes searched for dictionaries and fed to decoders, in all.
+
+    Each stream keyword is looked at, even inside another stream's data (an object hidden there
+    is one pdfium may find), so a file made of stream keywords or of streams that decode to the
+    end of the file could cost time quadratic in its size; the budget keeps it linear.
+    """
+
+    def __init__(self, budget: int, limits: RenderLimits, document_id: str) -> None:
+        self.budget = budget
+        self.spent = 0
+        self.limits = limits
+        self.document_id = document_id
+
+    def charge(self, size: int) -> None:
+        self.spent += size
+        if self.spent > self.budget:
+            limit = self.limits.max_stream_bytes
+            raise StreamTooLargeError(
+                f"The PDF's streams take more work to check than a file of its size should ({self.spent:,} bytes "
+                f"searched or decoded, more than four times the file plus the max_stream_bytes limit of {limit:,}); "
+                "it looks like a decompression bomb. Raise Settings(max_stream_bytes=...) "
+                "(INVOICEAI_MAX_STREAM_BYTES) if the file is trusted.",
+                setting="max_stream_bytes",
+                limit=limit,
+                found=self.spent,
+                document_id=self.document_id,
+            )
+
+
+def _streams(data: bytes, work: _Work) -> Iterator[_Stream]:
+    # Plain substring searches: a regex over the whole file (binary data included) costs ten
+    # times more. Every keyword is looked at, also inside another stream's data.
     position = 0
     while True:
         keyword = data.find(b"stream", position)
@@ -118,33 +168,38 @@ def _streams(data: bytes) -> Iterator[_Stream]:
         eol = _EOL.match(data, position)
         if eol is None:
             continue
-        number, entries = _dictionary_before(data, keyword)
+        number, entries = _dictionary_before(data, keyword, work)
         start = eol.end()
         end, bounded = _stream_end(data, start, entries)
-        if bounded:
-            position = end
-        else:
-            next_end = data.find(b"endstream", start)
-            position = next_end if next_end >= 0 else len(data)
         yield _Stream(number=number, start=start, end=end, bounded=bounded, entries=entries)
 
 
-def _dictionary_before(data: bytes, keyword: int) -> tuple[int, dict[bytes, list[bytes]] | None]:
+def _dictionary_before(data: bytes, keyword: int, work: _Work) -> tuple[int, dict[bytes, list[bytes]] | None]:
     # The stream's dictionary runs from its object header to the keyword. A header-like text
     # inside the dictionary (a string "(9 0 obj)") would cut it short, so the parse must close
-    # exactly at the keyword; otherwise the header before is tried.
+    # exactly at the keyword; otherwise the header before is tried. "obj" words with no header
+    # before them (in a string) are passed over.
+    window = max(0, keyword - _DICT_WINDOW)
     search_end = keyword
-    for _ in range(3):
-        found = data.rfind(b"obj", 0, search_end)
+    headers = 0
+    for _ in range(_MAX_OBJ_WORDS):
+        found = data.rfind(b"obj", window, search_end)
         if found < 0:
+            search_end = window
             break
         search_end = found
         header = _HEADER_BEFORE.search(data, max(0, found - 24), found)
         if header is None or data[found + 3 : found + 4].isalnum():
             continue
+        work.charge(keyword - found)  # the parse
         entries, closed = _top_level_entries(data, found + 3, keyword)
-        if closed is not None and not data[closed:keyword].strip():
+        if closed is not None and _GAP.fullmatch(data, closed, keyword):
+            work.charge(keyword - search_end)  # the search
             return int(header.group(1)), entries
+        headers += 1
+        if headers >= _MAX_HEADERS:
+            break
+    work.charge(keyword - search_end)
     return 0, None
 
 
@@ -184,6 +239,8 @@ def _top_level_entries(data: bytes, begin: int, end: int) -> tuple[dict[bytes, l
             token = b"()"
         elif token.startswith(b"%"):
             continue
+        elif token.startswith(b"/") and b"#" in token:
+            token = _NAME_ESCAPE.sub(lambda escape: bytes([int(escape.group(1), 16)]), token)
         if token in (b"<<", b"["):
             depth += 1
             if depth > 1 and key is not None:
@@ -221,8 +278,13 @@ def _skip_string(data: bytes, position: int, end: int) -> int:
 def _filters(entries: dict[bytes, list[bytes]] | None) -> list[bytes]:
     if entries is None:
         return [b"FlateDecode"]
-    names = [token[1:] for token in entries.get(b"/Filter", []) if token.startswith(b"/")]
-    return [_ABBREVIATIONS.get(name, name) for name in names]
+    names: list[bytes] = []
+    for token in entries.get(b"/Filter", []):
+        if token.startswith(b"/"):
+            names.append(_ABBREVIATIONS.get(token[1:], token[1:]))
+        elif token == b"R":
+            names.append(_UNKNOWN)  # an indirect filter name (or array): it may be Flate
+    return names
 
 
 def _check_pixels(stream: _Stream, limits: RenderLimits, document_id: str) -> None:
@@ -250,8 +312,7 @@ def _needs_decoding(stream: _Stream, filters: list[bytes], limits: RenderLimits)
     for name in filters:
         if name in _DECODED_TO_PIXELS:
             break
-        # An unknown filter name: pdfium refuses the stream, so it cannot grow.
-        expansion *= _EXPANSION.get(name, 1)
+        expansion *= _EXPANSION.get(name, 1) if name in _DECODERS else _EXPANSION[b"FlateDecode"]
     return (stream.end - stream.start) * expansion > cap
 
 
@@ -262,14 +323,17 @@ def _decoded_size(
     limits: RenderLimits,
     document_id: str,
     deadline: Deadline | None,
+    work: _Work,
 ) -> int:
-    chunks: Iterable[bytes] = _raw_chunks(data, stream.start, stream.end)
+    first = _CHUNK if stream.bounded else _FIRST_CHUNK
+    chunks: Iterable[bytes] = _raw_chunks(data, stream.start, stream.end, first, work)
     entries = stream.entries or {}
     decoders = 0
     for name in filters:
-        decoder = _DECODERS.get(name)
-        if decoder is None:
-            break  # decoded to pixels (bounded by the pixel check) or not decoded at all
+        if name in _DECODED_TO_PIXELS:
+            break  # bounded by the pixel check
+        # A filter the scan cannot name may be Flate; data zlib rejects pdfium cannot inflate either.
+        decoder = _DECODERS.get(name, _inflate)
         chunks = _capped(decoder(chunks, entries), stream, name, limits, document_id, deadline)
         decoders += 1
     if not decoders:
@@ -333,10 +397,17 @@ def _number(tokens: list[bytes] | None) -> int:
     return int(tokens[0])
 
 
-def _raw_chunks(data: bytes, start: int, end: int) -> Iterator[bytes]:
+def _raw_chunks(data: bytes, start: int, end: int, first: int, work: _Work) -> Iterator[bytes]:
+    # A stream with no trusted length runs to the end of the file here, though its decoder
+    # usually stops early: a small first chunk, doubling, charges about what is read.
     view = memoryview(data)
-    for offset in range(start, end, _CHUNK):
-        yield bytes(view[offset : min(end, offset + _CHUNK)])
+    offset, size = start, first
+    while offset < end:
+        chunk = bytes(view[offset : min(end, offset + size)])
+        work.charge(len(chunk))
+        yield chunk
+        offset += len(chunk)
+        size = min(2 * size, _CHUNK)
 
 
 def _inflate(chunks: Iterable[bytes], entries: dict[bytes, list[bytes]]) -> Iterator[bytes]:
