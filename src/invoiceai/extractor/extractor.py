@@ -143,32 +143,7 @@ class Extractor(Closeable):
         self._closed = False
         self._stopped_batches: list[ThreadPoolExecutor] = []
         self._caches = caches
-        if backend is None or isinstance(backend, str):
-            from invoiceai.backends.registry import BackendRegistry
-
-            options: dict[str, Any] = {"model": self.settings.model, "settings": self.settings}
-            if client is not None:
-                options["client"] = client
-            if api_key is not None:
-                options["api_key"] = api_key
-            if mode is not None:
-                options["mode"] = mode
-            registry = backends if backends is not None else BackendRegistry.with_builtins()
-            self.backend: Backend = registry.create(backend or "claude", **options)
-            self._owns_backend = True
-        else:
-            if client is not None or api_key is not None or mode is not None:
-                raise ConfigurationError(
-                    "client=, api_key= and mode= configure the built-in backend; "
-                    "set them on the backend instance you pass instead."
-                )
-            if model is not None and model != backend.model:
-                raise ConfigurationError(
-                    f"model={model!r} conflicts with the given backend's model "
-                    f"{backend.model!r}; set the model on the backend."
-                )
-            self.backend = backend
-            self._owns_backend = False
+        self.backend, self._owns_backend = _backend_for(backend, backends, model, self.settings, client, api_key, mode)
 
     def __repr__(self) -> str:
         from invoiceai.secrets import mask_text, mask_url
@@ -409,3 +384,37 @@ class Extractor(Closeable):
             raise_on_error=options.get("raise_on_error", False), remember=remember,
             on_stop=self._stopped_batches.extend,
         )  # fmt: skip
+
+
+def _backend_for(
+    backend: Backend | str | None,
+    backends: BackendRegistry | None,
+    model: str | None,
+    settings: Settings,
+    client: Any,
+    api_key: str | None,
+    mode: str | None,
+) -> tuple[Backend, bool]:
+    """The backend an Extractor uses, and whether it built it (then it closes it too)."""
+    if backend is None or isinstance(backend, str):
+        from invoiceai.backends.registry import BackendRegistry
+
+        options: dict[str, Any] = {"model": settings.model, "settings": settings}
+        if client is not None:
+            options["client"] = client
+        if api_key is not None:
+            options["api_key"] = api_key
+        if mode is not None:
+            options["mode"] = mode
+        registry = backends if backends is not None else BackendRegistry.with_builtins()
+        return registry.create(backend or "claude", **options), True
+    if client is not None or api_key is not None or mode is not None:
+        raise ConfigurationError(
+            "client=, api_key= and mode= configure the built-in backend; "
+            "set them on the backend instance you pass instead."
+        )
+    if model is not None and model != backend.model:
+        raise ConfigurationError(
+            f"model={model!r} conflicts with the given backend's model {backend.model!r}; set the model on the backend."
+        )
+    return backend, False
