@@ -71,13 +71,8 @@ def _drop_frames(error: BaseException) -> None:
     """
     import traceback
 
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [error]
-    while todo:
-        current = todo.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        if current.__traceback__ is not None:
-            traceback.clear_frames(current.__traceback__)
-        todo += [current.__cause__, current.__context__]
+    from invoiceai.secrets.chains import chain_members
+
+    for member in chain_members(error):
+        if member.__traceback__ is not None:
+            traceback.clear_frames(member.__traceback__)

@@ -7,7 +7,7 @@ from typing import Any
 
 from invoiceai.secrets.masking import mask_text
 
-__all__ = ["MaskedException", "scrub_exception"]
+__all__ = ["MaskedException", "chain_members", "scrub_exception"]
 
 _MAX_CHAIN = 100
 
@@ -48,7 +48,7 @@ def scrub_exception(error: BaseException, secrets: Iterable[str | None] = ()) ->
         ``error``.
     """
     known = tuple(secret for secret in secrets if secret)
-    members = _chain_members(error)
+    members = chain_members(error)
     ids = {id(member) for member in members}
     dirty = {id(member) for member in members if not _shows_nothing(member, known)}
     # A link to a member beyond the bound counts as dirty: that part of the chain is dropped.
@@ -79,8 +79,11 @@ def scrub_exception(error: BaseException, secrets: Iterable[str | None] = ()) ->
     return error
 
 
-def _chain_members(error: BaseException) -> list[BaseException]:
-    # Every exception reachable through __cause__ and __context__, up to _MAX_CHAIN of them.
+def chain_members(error: BaseException) -> list[BaseException]:
+    """Every exception reachable from ``error`` through ``__cause__`` and ``__context__``, itself first.
+
+    Loops are followed once, and the walk stops after a bounded number of members.
+    """
     members: list[BaseException] = []
     seen: set[int] = set()
     stack = [error]
