@@ -8,7 +8,12 @@ import hashlib
 from invoiceai.documents.detect import IMAGE_MEDIA_TYPES, PDF, XML, describe_unsupported, detect_media_type
 from invoiceai.errors import DocumentTooLargeError, EmptyDocumentError, UnsupportedFormatError
 
-__all__ = ["Document"]
+__all__ = ["Document", "document_id_of"]
+
+
+def document_id_of(data: bytes) -> str:
+    """The id of a document's bytes: SHA-256, hex (what caches and errors key on)."""
+    return hashlib.sha256(data).hexdigest()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -36,7 +41,7 @@ class Document:
         if type(self.data) is not bytes:
             # bytearray or memoryview: freeze a copy so the value cannot change under its id.
             object.__setattr__(self, "data", bytes(self.data))
-        object.__setattr__(self, "document_id", hashlib.sha256(self.data).hexdigest())
+        object.__setattr__(self, "document_id", document_id_of(self.data))
 
     @classmethod
     def from_bytes(cls, data: bytes, *, name: str = "<bytes>", max_bytes: int | None = None) -> Document:
@@ -64,7 +69,7 @@ class Document:
             raise UnsupportedFormatError(
                 f"{name} is {describe_unsupported(data)}, which invoiceai does not read. Supported: PDF, PNG, "
                 "JPEG, TIFF, WebP, GIF, BMP, HEIC/HEIF and EN 16931 XML. Convert the file to PDF or an image.",
-                document_id=hashlib.sha256(data).hexdigest(),
+                document_id=document_id_of(data),
             )
         return cls(data=bytes(data), media_type=media_type, name=name)
 

@@ -82,10 +82,7 @@ class _Stages:
             if stage is Stage.PREPARE:
                 return self._prepare(ticket)
             assert ticket.prepared is not None
-            try:
-                return self.pipeline.complete(ticket.prepared, self.pipeline.call(ticket.prepared))
-            finally:
-                self.pipeline.release(ticket.prepared)
+            return self.pipeline.finish(ticket.prepared)
         except Exception as exc:  # this document fails; the batch goes on
             return failure(ticket.source, exc, ticket.document, ticket.clock)
 
@@ -97,11 +94,7 @@ class _Stages:
             if stage is Stage.PREPARE:
                 return await asyncio.to_thread(self._prepare, ticket)
             assert ticket.prepared is not None
-            try:
-                outcome = await self.pipeline.acall(ticket.prepared)
-                return await asyncio.to_thread(self.pipeline.complete, ticket.prepared, outcome)
-            finally:
-                await asyncio.to_thread(self.pipeline.release, ticket.prepared)
+            return await self.pipeline.afinish(ticket.prepared)
         except Exception as exc:  # this document fails; the batch goes on
             return failure(ticket.source, exc, ticket.document, ticket.clock)
 

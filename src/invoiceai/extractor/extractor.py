@@ -256,10 +256,9 @@ class Extractor(Closeable):
         """
         listed = list(sources)
         settings = self._options(schema, options, remember=None)
-        results: list[Extraction[Any] | ExtractionFailure | None] = [None] * len(listed)
-        async for item in aiter_batch(self._pipeline(), listed, settings):
-            results[item.index] = item.result
-        return [result for result in results if result is not None]
+        # remember=None keeps every result anyway: gathering the items first costs nothing more.
+        items = [item async for item in aiter_batch(self._pipeline(), listed, settings)]
+        return collect(items, len(listed))
 
     @overload
     def iter_extract(

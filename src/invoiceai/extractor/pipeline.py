@@ -14,6 +14,7 @@ no I/O live in :mod:`invoiceai.extractor.steps`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -154,13 +155,7 @@ class Pipeline:
         self, document: Document, schema: type[Any], pages: Pages, password: str | None, clock: Clock
     ) -> Extraction[Any]:
         """Prepare, call and complete for a loaded document (the facade's sync path)."""
-        prepared = self.prepare(document, schema, pages, password, clock)
-        try:
-            if prepared.result is not None:
-                return prepared.result
-            return self.complete(prepared, self.call(prepared))
-        finally:
-            self.release(prepared)
+        return self.finish(self.prepare(document, schema, pages, password, clock))
 
     async def aextract_loaded(
         self, document: Document, schema: type[Any], pages: Pages, password: str | None, clock: Clock
@@ -168,7 +163,21 @@ class Pipeline:
         """Async twin of :meth:`extract_loaded`: the sync phases run in a worker thread."""
         import asyncio
 
-        prepared = await asyncio.to_thread(self.prepare, document, schema, pages, password, clock)
+        return await self.afinish(await asyncio.to_thread(self.prepare, document, schema, pages, password, clock))
+
+    def finish(self, prepared: Prepared) -> Extraction[Any]:
+        """After :meth:`prepare`: the result it found, or call and complete; then release the document."""
+        try:
+            if prepared.result is not None:
+                return prepared.result
+            return self.complete(prepared, self.call(prepared))
+        finally:
+            self.release(prepared)
+
+    async def afinish(self, prepared: Prepared) -> Extraction[Any]:
+        """Async twin of :meth:`finish`."""
+        import asyncio
+
         try:
             if prepared.result is not None:
                 return prepared.result
@@ -210,9 +219,10 @@ class Pipeline:
                 invoice = read_einvoice(document.data)
             prepared.result = self._einvoice_result(prepared, from_einvoice(invoice, schema))
             return prepared
-        embedded_wanted = document.media_type == _PDF and self.prefer_embedded and is_invoice_schema(schema)
-        if not is_invoice_schema(schema):
-            output_json_schema(schema)  # an unfit custom schema fails here, before any cost
+        invoice_like = is_invoice_schema(schema)
+        embedded_wanted = document.media_type == _PDF and self.prefer_embedded and invoice_like
+        if not invoice_like:
+            _check_schema(schema)  # an unfit custom schema fails here, before any cost
         # The PDF is opened once: the same open document serves the e-invoice lookup and the pages.
         with clock.stage("render"):
             opened = self._open_once(prepared, pages, password, embedded_wanted)
@@ -445,3 +455,10 @@ def _close(source: object) -> None:
     close = getattr(source, "close", None)
     if callable(close):
         close()
+
+
+@functools.lru_cache(maxsize=64)
+def _check_schema(schema: type[BaseModel]) -> None:
+    # Depends on the class only, and building the output schema is not cheap: once per schema,
+    # not once per document of a batch. A failure is not cached, so an unfit schema always raises.
+    output_json_schema(schema)

@@ -20,7 +20,6 @@ from invoiceai.errors import (
     MissingDependencyError,
     UnsupportedFormatError,
 )
-from invoiceai.render.sizing import fit_size
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -217,7 +216,7 @@ def prepare_frame(
         # format leaves the EXIF orientation to us.
         declared = 1 if image.format == "TIFF" else _orientation(image)
         upright = (height, width) if declared in (5, 6, 7, 8) else (width, height)
-        target_w, target_h = fit_size(budget, *upright, allow_upscale=False)
+        target_w, target_h = budget.fit(*upright, allow_upscale=False)
         if media_type == JPEG and first_frame and (target_w, target_h) != upright:
             image.draft(None, (target_h, target_w) if declared in (5, 6, 7, 8) else (target_w, target_h))
         image.load()

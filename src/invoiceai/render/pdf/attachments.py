@@ -16,10 +16,10 @@ ties go to the conventional names ``factur-x.xml``, ``xrechnung.xml``, ``zugferd
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 from typing import TYPE_CHECKING, Any
 
+from invoiceai.documents.model import document_id_of
 from invoiceai.errors import (
     AttachmentTooLargeError,
     CorruptDocumentError,
@@ -116,7 +116,7 @@ def find_embedded_invoice(
         RenderTimeoutError: Scanning took longer than ``render_timeout``.
     """
     limits = limits if limits is not None else RenderLimits()
-    document_id = hashlib.sha256(pdf).hexdigest()
+    document_id = document_id_of(pdf)
     deadline = limits.deadline()
     with deadline.spending(), library_noise(name or document_id[:12]):
         scan_pdf(pdf, limits, document_id=document_id, deadline=deadline)

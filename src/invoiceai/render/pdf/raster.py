@@ -23,7 +23,6 @@ from invoiceai.errors import CorruptDocumentError, InvoiceAIError
 from invoiceai.render.encode import has_colour
 from invoiceai.render.limits import RenderLimits, check_render_bytes
 from invoiceai.render.pdf.lock import PDFIUM_LOCK
-from invoiceai.render.sizing import fit_size
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -140,7 +139,7 @@ def rasterise(
     try:
         with PDFIUM_LOCK, _render_errors(index, document_id):
             width_pt, height_pt = _page_size(page, index, document_id)
-            width, height = fit_size(budget, width_pt, height_pt, allow_upscale=True, max_scale=MAX_SCALE)
+            width, height = budget.fit(width_pt, height_pt, allow_upscale=True, max_scale=MAX_SCALE)
             check_render_bytes(width, height, limits, document_id=document_id, page=index + 1)
             visible_text, coverage = _scan_objects(page, width_pt * height_pt)
             image = _draw(page, width, height)
