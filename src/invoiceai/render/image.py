@@ -25,7 +25,7 @@ from invoiceai.render.image_decode import (
     prepare_frame,
     seek_frame,
 )
-from invoiceai.render.limits import RenderLimits, check_page_count
+from invoiceai.render.limits import RenderLimits, select_pages
 from invoiceai.render.noise import library_noise
 from invoiceai.render.selection import Pages, SelectedPages, parse_pages
 
@@ -103,10 +103,7 @@ class ImageRenderer:
             )
             with image:
                 frames = self._frames(document, image)
-        indices = selection.resolve(frames, document_id=document_id)
-        check_page_count(
-            len(indices), self.limits, total=frames, selection=selection, document_id=document_id, unit="frame"
-        )
+        indices = select_pages(selection, frames, self.limits, document_id=document_id, unit="frame")
         return ImagePageSource(document, indices, max_image_pixels=self.max_image_pixels, deadline=deadline)
 
     def _frames(self, document: Document, image: Image.Image) -> int:

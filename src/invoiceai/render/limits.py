@@ -25,7 +25,7 @@ from invoiceai.errors import ConfigurationError, RenderTimeoutError, RenderTooLa
 if TYPE_CHECKING:
     from invoiceai.render.selection import PageSelection
 
-__all__ = ["Deadline", "RenderLimits", "check_page_count", "check_render_bytes"]
+__all__ = ["Deadline", "RenderLimits", "check_render_bytes", "select_pages"]
 
 # The settings' defaults, read from the dataclass (building a Settings would touch the home directory).
 _DEFAULTS: dict[str, Any] = {field.name: field.default for field in dataclasses.fields(Settings)}
@@ -171,16 +171,24 @@ class _Spending:
         self._deadline._stop(id(self), excluding=PDFIUM_LOCK.waited() - self._waited)
 
 
-def check_page_count(
-    selected: int, limits: RenderLimits, *, total: int, selection: PageSelection, document_id: str, unit: str = "page"
-) -> None:
-    """Refuses a selection of more than ``limits.max_pages`` pages (or frames).
+def select_pages(
+    selection: PageSelection, total: int, limits: RenderLimits, *, document_id: str, unit: str = "page"
+) -> tuple[int, ...]:
+    """Resolves ``selection`` against ``total`` pages (or frames) and enforces ``max_pages`` on it.
+
+    Only the selected pages count: ``pages="1"`` of a 10,000-frame TIFF is one frame.
+
+    Returns:
+        The selected 0-based indices.
 
     Raises:
-        TooManyPagesError: Too many are selected.
+        PageSelectionError: The selection is past the end.
+        TooManyPagesError: More than ``limits.max_pages`` are selected.
     """
+    indices = selection.resolve(total, document_id=document_id)
+    selected = len(indices)
     if selected <= limits.max_pages:
-        return
+        return indices
     chosen = "" if selection.text == "all" else f" of the {total} (pages={selection.text!r})"
     raise TooManyPagesError(
         f"The document has {selected} {unit}s selected{chosen}, more than the max_pages limit of "

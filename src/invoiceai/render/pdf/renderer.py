@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from invoiceai.documents.detect import PDF
 from invoiceai.errors import ConfigurationError
 from invoiceai.pages import Page
-from invoiceai.render.limits import RenderLimits, check_page_count
+from invoiceai.render.limits import RenderLimits, select_pages
 from invoiceai.render.noise import library_noise
 from invoiceai.render.pdf.attachments import embedded_in
 from invoiceai.render.pdf.document import close_pdf, is_encrypted, open_pdf, page_count, subset_pdf
@@ -102,8 +102,7 @@ class PdfRenderer:
             with deadline.spending():
                 count = page_count(pdf)
                 encrypted = is_encrypted(pdf)
-                indices = selection.resolve(count, document_id=document_id)
-                check_page_count(len(indices), self.limits, total=count, selection=selection, document_id=document_id)
+                indices = select_pages(selection, count, self.limits, document_id=document_id)
             deadline.check(document_id=document_id)
         except BaseException:
             close_pdf(pdf)
@@ -210,10 +209,7 @@ class PdfPageSource(SelectedPages):
             EmptyDocumentError: The PDF has no pages.
         """
         selection = parse_pages(pages)
-        indices = selection.resolve(self.total_pages, document_id=self.document_id)
-        check_page_count(
-            len(indices), self.limits, total=self.total_pages, selection=selection, document_id=self.document_id
-        )
+        indices = select_pages(selection, self.total_pages, self.limits, document_id=self.document_id)
         selected = copy.copy(self)
         selected.indices = indices
         selected._processes = self._renderer.processes_for(len(indices)) if self._renderer is not None else 0
