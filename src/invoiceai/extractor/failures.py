@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from invoiceai.documents import Document, Source
     from invoiceai.extractor.pipeline import Clock
 
-__all__ = ["failure", "scrubbed"]
+__all__ = ["attachment_warning", "failure", "scrubbed"]
 
 
 def failure(source: Source | None, error: BaseException, document: Document | None, clock: Clock) -> ExtractionFailure:
@@ -76,3 +76,21 @@ def _drop_frames(error: BaseException) -> None:
     for member in chain_members(error):
         if member.__traceback__ is not None:
             traceback.clear_frames(member.__traceback__)
+
+
+def attachment_warning(error: Exception) -> str:
+    """The warning for an embedded e-invoice that could not be read (the pages are read instead).
+
+    An Order-X order is not an invoice whatever its pages look like, and a missing or wrong
+    password stops the pages too: those are raised again, as is anything untyped (a defect).
+    Anything else the attachment did (hostile or broken XML, a damaged file specification, one
+    over ``max_attachment_bytes``) must not stop a PDF whose pages are fine.
+
+    Raises:
+        NotAnInvoiceError, EncryptedDocumentError: ``error`` itself.
+    """
+    from invoiceai.errors import EncryptedDocumentError, NotAnInvoiceError
+
+    if isinstance(error, (NotAnInvoiceError, EncryptedDocumentError)) or not isinstance(error, InvoiceAIError):
+        raise error
+    return f"the embedded e-invoice could not be read ({error.message}); read the pages"

@@ -14,7 +14,6 @@ no I/O live in :mod:`invoiceai.extractor.steps`.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -25,16 +24,16 @@ from pydantic import BaseModel
 from invoiceai.errors import (
     CorruptDocumentError,
     EmptyDocumentError,
-    EncryptedDocumentError,
     InvoiceAIError,
-    NotAnInvoiceError,
     PageSelectionError,
     TooManyPagesError,
 )
+from invoiceai.extractor.failures import attachment_warning
 from invoiceai.extractor.result import Extraction, Timings
 from invoiceai.extractor.steps import (
     ENVELOPE_VERSION,
     TimedPageSource,
+    check_schema,
     decode_cached,
     encode_cached,
     findings_for,
@@ -46,7 +45,6 @@ from invoiceai.extractor.steps import (
 from invoiceai.extractor.warm import WarmPageSource, warm
 from invoiceai.schema.findings import Finding
 from invoiceai.schema.invoice import Invoice
-from invoiceai.schema.structured import output_json_schema
 from invoiceai.usage import Usage
 
 if TYPE_CHECKING:
@@ -222,7 +220,7 @@ class Pipeline:
         invoice_like = is_invoice_schema(schema)
         embedded_wanted = document.media_type == _PDF and self.prefer_embedded and invoice_like
         if not invoice_like:
-            _check_schema(schema)  # an unfit custom schema fails here, before any cost
+            check_schema(schema)  # an unfit custom schema fails here, before any cost
         # The PDF is opened once: the same open document serves the e-invoice lookup and the pages.
         with clock.stage("render"):
             opened = self._open_once(prepared, pages, password, embedded_wanted)
@@ -279,7 +277,7 @@ class Pipeline:
             found = finder()
             return None if found is None else read_einvoice(found.data)
         except Exception as exc:
-            _attachment_failed(prepared, exc)
+            prepared.warnings.append(attachment_warning(exc))
             return None
 
     def _look_up(self, prepared: Prepared) -> None:
@@ -310,7 +308,7 @@ class Pipeline:
                 prepared.document.data, password=password, limits=limits, name=prepared.document.name
             )
         except Exception as exc:
-            _attachment_failed(prepared, exc)
+            prepared.warnings.append(attachment_warning(exc))
             return None
 
     def _open(self, document: Document, pages: Pages, password: str | None) -> Any:
@@ -437,28 +435,7 @@ def _cache_set(cache: Cache, key: str, value: str, ttl: float, warnings: list[st
         warnings.append(f"cache write failed ({exc.message}); the result was not cached")
 
 
-def _attachment_failed(prepared: Prepared, error: Exception) -> None:
-    """Turns a damaged attachment into a warning (the pages are read), or re-raises ``error``.
-
-    An Order-X order is not an invoice whatever its pages look like, and a missing or wrong
-    password stops the pages too: those stand. Anything else the attachment did (hostile or
-    broken XML, a damaged file specification, one over ``max_attachment_bytes``) must not stop a
-    PDF whose pages are fine.
-    """
-    if isinstance(error, (NotAnInvoiceError, EncryptedDocumentError)) or not isinstance(error, InvoiceAIError):
-        raise error
-    prepared.warnings.append(f"the embedded e-invoice could not be read ({error.message}); read the pages")
-    return
-
-
 def _close(source: object) -> None:
     close = getattr(source, "close", None)
     if callable(close):
         close()
-
-
-@functools.lru_cache(maxsize=64)
-def _check_schema(schema: type[BaseModel]) -> None:
-    # Depends on the class only, and building the output schema is not cheap: once per schema,
-    # not once per document of a batch. A failure is not cached, so an unfit schema always raises.
-    output_json_schema(schema)

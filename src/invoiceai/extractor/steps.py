@@ -8,6 +8,7 @@ repeats only the I/O around these.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import time
 import warnings
@@ -27,6 +28,7 @@ __all__ = [
     "CachedResult",
     "TimedPageSource",
     "WrappedPageSource",
+    "check_schema",
     "decode_cached",
     "describe",
     "encode_cached",
@@ -229,3 +231,18 @@ def name_for(source: object) -> str | None:
     if isinstance(source, PathLike) or (isinstance(source, str) and "://" not in source):
         return describe(source)
     return None
+
+
+@functools.lru_cache(maxsize=64)
+def check_schema(schema: type[BaseModel]) -> None:
+    """Fails early for a custom schema the model cannot be asked for.
+
+    Depends on the class only, and building the output schema is not cheap: once per schema,
+    not once per document of a batch. A failure is not cached, so an unfit schema always raises.
+
+    Raises:
+        UnsupportedSchemaError: The schema cannot be turned into a structured-output schema.
+    """
+    from invoiceai.schema.structured import output_json_schema
+
+    output_json_schema(schema)

@@ -194,7 +194,8 @@ def _with_fallback(
     opened: bool,
     limits: RenderLimits,
 ) -> EmbeddedXml | None:
-    chosen = _choose(attachments, encrypted, final=False)
+    found = _classify(attachments)
+    chosen = _choose(found, attachments, encrypted, final=False)
     if chosen is not None:
         return chosen
     if opened and not any(marker in pdf for marker in _ATTACHMENT_MARKERS):
@@ -202,17 +203,33 @@ def _with_fallback(
     fallback = _scan_pypdf(
         pdf, password, known={a.name for a in attachments}, required=not opened, cap=limits.max_attachment_bytes
     )
-    return _choose(attachments + fallback, encrypted, final=True)
+    # pdfium's attachments were parsed already: only pypdf's are new (ranked after them).
+    return _choose(
+        found.plus(_classify(fallback, offset=len(attachments))), attachments + fallback, encrypted, final=True
+    )
 
 
-def _choose(attachments: list[_Attachment], encrypted: bool, *, final: bool) -> EmbeddedXml | None:
+@dataclasses.dataclass
+class _Found:
+    """Attachments sorted by what they hold: ranked invoices, other trade documents, unreadable ones."""
+
+    invoices: list[tuple[tuple[int, int, int], _Attachment, Syntax]] = dataclasses.field(default_factory=list)
+    not_invoices: list[tuple[_Attachment, NotAnInvoiceError]] = dataclasses.field(default_factory=list)
+    unreadable: list[tuple[_Attachment, InvoiceAIError]] = dataclasses.field(default_factory=list)
+
+    def plus(self, other: _Found) -> _Found:
+        return _Found(
+            self.invoices + other.invoices, self.not_invoices + other.not_invoices, self.unreadable + other.unreadable
+        )
+
+
+def _classify(attachments: list[_Attachment], offset: int = 0) -> _Found:
     from invoiceai.einvoice.safe_xml import parse_xml
     from invoiceai.einvoice.syntax import detect_syntax, is_other_trade_document
 
-    invoices: list[tuple[tuple[int, int, int], _Attachment, Syntax]] = []
-    not_invoices: list[tuple[_Attachment, NotAnInvoiceError]] = []
-    unreadable: list[tuple[_Attachment, InvoiceAIError]] = []
-    for index, attachment in enumerate(attachments):
+    found = _Found()
+    invoices, not_invoices, unreadable = found.invoices, found.not_invoices, found.unreadable
+    for index, attachment in enumerate(attachments, start=offset):
         if attachment.too_large is not None:
             unreadable.append((attachment, attachment.too_large))
             continue
@@ -234,6 +251,11 @@ def _choose(attachments: list[_Attachment], encrypted: bool, *, final: bool) -> 
             continue
         rank = (_SYNTAX_RANK[syntax], _NAME_RANK.get(attachment.name.lower(), len(_NAME_RANK)), index)
         invoices.append((rank, attachment, syntax))
+    return found
+
+
+def _choose(found: _Found, attachments: list[_Attachment], encrypted: bool, *, final: bool) -> EmbeddedXml | None:
+    invoices, not_invoices, unreadable = found.invoices, found.not_invoices, found.unreadable
     if invoices:
         _, best, syntax = min(invoices, key=lambda item: item[0])
         others = tuple(a.name for a in attachments if a is not best)
