@@ -8,6 +8,7 @@ what the backend sent before pages were streamed.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -18,7 +19,8 @@ from hypothesis import strategies as st
 from claude_fakes import USAGE, make_backend, run, settings
 from hostile_files import many_pages_pdf
 from invoiceai.backends import TokenBudgetExceededError
-from invoiceai.backends.claude.chunking import ChunkPlanner, RequestLimits, plan_chunks
+from invoiceai.backends.claude.chunking import ChunkPlanner, RequestLimits, pages_per_request, plan_chunks
+from invoiceai.backends.claude.request import api_schema
 from invoiceai.config import Settings
 from invoiceai.documents import Document
 from invoiceai.errors import AuthenticationError
@@ -29,6 +31,9 @@ from invoiceai.testing import FakeClaudeAPI, Fault, StaticPages
 from streaming_fakes import CountingSource, SyntheticPages, pages_answer, request_pages
 
 TINY = ImageBudget(max_long_edge=160, max_pixels=160 * 210)
+# Pages per request for an Invoice answer at the fakes' 64k output limit: what fits a dense
+# page's line items per page (the API's own limit, 20, when the schema is small).
+CAP = pages_per_request(api_schema(Invoice), RequestLimits(), 64_000)
 
 
 @pytest.fixture(params=["sync", "async"])
@@ -52,15 +57,15 @@ def test_a_500_page_pdf_sends_its_first_request_before_page_100(flavour: str) ->
 
     first_request_after = source.seen[0][0]
     assert first_request_after < 100
-    assert first_request_after == 20  # exactly the first chunk's pages, then the request
+    assert first_request_after == CAP  # exactly the first chunk's pages, then the request
     # What rendering every page first and planning the whole document gave, chunk for chunk.
     (budget,) = source.budgets
     sizes = [len(page.data) for page in source.inner.render(budget)]
-    expected = plan_chunks(sizes, dataclasses.replace(RequestLimits(), max_pages=20))
-    assert len(expected) == 25
+    expected = plan_chunks(sizes, dataclasses.replace(RequestLimits(), max_pages=CAP))
+    assert len(expected) == math.ceil(500 / CAP)
     assert sent_chunks(api) == expected
     assert [rendered for rendered, _ in source.seen] == [chunk.stop for chunk in expected]
-    assert result.chunks == 25 and result.attempts == 25
+    assert result.chunks == len(expected) and result.attempts == len(expected)
     assert [item.description for item in result.data.line_items] == [f"page {n}" for n in range(1, 501)]
     assert result.data.invoice_number == "LONG-1" and result.data.total == Decimal("99.00")
     assert source.closed == 1
@@ -71,11 +76,11 @@ def test_pages_of_answered_chunks_are_not_kept(flavour: str) -> None:
     api = FakeClaudeAPI(answer=pages_answer(500), on_request=source.on_request)
     result = run(make_backend(api, flavour), flavour, source)
 
-    assert len(api.message_requests) == 25
-    assert source.seen[0][0] == 20
-    # At every request the pages alive anywhere are that request's 20, never the document's.
-    assert max(alive for _, alive in source.seen) == 20
-    assert [rendered for rendered, _ in source.seen] == list(range(20, 501, 20))
+    assert len(api.message_requests) == math.ceil(500 / CAP)
+    assert source.seen[0][0] == CAP
+    # At every request the pages alive anywhere are that request's, never the document's.
+    assert max(alive for _, alive in source.seen) == CAP
+    assert [rendered for rendered, _ in source.seen] == [*range(CAP, 500, CAP), 500]
     assert len(result.data.line_items) == 500
     assert source.alive == 0
 
@@ -123,7 +128,7 @@ def test_a_spent_token_budget_stops_rendering(flavour: str) -> None:
     with pytest.raises(TokenBudgetExceededError) as caught:
         run(backend, flavour, source)
     assert len(api.message_requests) == 1
-    assert source.rendered == 40  # the second chunk was rendered and found too expensive; no more
+    assert source.rendered == 2 * CAP  # the second chunk was rendered and found too expensive; no more
     assert caught.value.usage is not None and caught.value.usage.requests == 1
     assert source.closed == 1
 
@@ -133,7 +138,7 @@ def test_a_failed_request_closes_the_render_in_progress(flavour: str) -> None:
     api = FakeClaudeAPI(on_request=source.on_request).enqueue(Fault.unauthorized())
     with pytest.raises(AuthenticationError):
         run(make_backend(api, flavour), flavour, source)
-    assert source.rendered == 20
+    assert source.rendered == math.ceil(100 / math.ceil(100 / CAP))  # the first of evenly sized chunks
     assert source.closed == 1
 
 

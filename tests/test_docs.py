@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 
-from invoiceai.schema import Address, Invoice, LineItem, Party, PaymentDetails, TaxLine
+from pydantic import BaseModel
+
+from invoiceai.schema import Address, Invoice
 from invoiceai.schema.en16931 import FIELD_TERMS
 from invoiceai.schema.validation import RULES
 
@@ -12,14 +15,25 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 
 
 def field_paths() -> set[str]:
-    paths = {name for name in Invoice.model_fields if name not in ("seller", "buyer", "payment")}
-    for party in ("seller", "buyer"):
-        paths |= {f"{party}.{name}" for name in Party.model_fields}
-    paths |= {f"*.address.{name}" for name in Address.model_fields}
-    paths |= {f"line_items[].{name}" for name in LineItem.model_fields}
-    paths |= {f"tax_breakdown[].{name}" for name in TaxLine.model_fields}
-    paths |= {f"payment.{name}" for name in PaymentDetails.model_fields}
+    """Every field of the model as FIELD_TERMS spells it: parties by name, addresses once as ``*``."""
+    paths: set[str] = set()
+    _collect(Invoice, "", paths)
     return paths
+
+
+def _collect(model: type[BaseModel], prefix: str, paths: set[str]) -> None:
+    for name, field in model.model_fields.items():
+        path = f"{prefix}{name}"
+        annotation = field.annotation
+        item = typing.get_args(annotation)[0] if typing.get_origin(annotation) is list else annotation
+        if isinstance(item, type) and issubclass(item, Address):
+            paths.add(path)
+            paths.update(f"*.address.{leaf}" for leaf in Address.model_fields)
+        elif isinstance(item, type) and issubclass(item, BaseModel):
+            paths.add(path)
+            _collect(item, f"{path}[]." if annotation is not item else f"{path}.", paths)
+        else:
+            paths.add(path)
 
 
 def test_every_invoice_field_has_an_en16931_term() -> None:

@@ -310,7 +310,7 @@ def test_line_category_that_is_no_vat_code_is_refused() -> None:
     with pytest.raises(MissingFieldsError) as caught:
         to_xml(bogus, "ubl")
     assert caught.value.fields == [
-        "line_items[0].tax_category (BT-151: 'Standard' is not a VAT category code AE, E, G, K, L, M, O, S, Z)"
+        "line_items[0].tax_category (BT-151: 'Standard' is not a VAT category code AE, B, E, G, K, L, M, O, S, Z)"
     ]
 
 
@@ -504,7 +504,7 @@ def test_breakdown_category_that_is_no_vat_code_is_refused() -> None:
     with pytest.raises(MissingFieldsError) as caught:
         to_xml(invoice, "cii")
     assert caught.value.fields == [
-        "tax_breakdown[0].category (BT-118: 'Standard' is not a VAT category code AE, E, G, K, L, M, O, S, Z)"
+        "tax_breakdown[0].category (BT-118: 'Standard' is not a VAT category code AE, B, E, G, K, L, M, O, S, Z)"
     ]
 
 

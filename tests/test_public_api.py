@@ -15,6 +15,7 @@ import invoiceai
 
 PUBLIC = [
     "Address",
+    "AllowanceCharge",
     "AttachmentTooLargeError",
     "AuthenticationError",
     "Backend",
@@ -30,6 +31,7 @@ PUBLIC = [
     "ConfigurationError",
     "CorruptDocumentError",
     "DecompressionBombError",
+    "Delivery",
     "Document",
     "DocumentTooLargeError",
     "DocumentTypeName",
@@ -59,6 +61,8 @@ PUBLIC = [
     "Pages",
     "Party",
     "PaymentDetails",
+    "Period",
+    "PrecedingInvoice",
     "RateLimitError",
     "RefusalError",
     "RenderTimeoutError",

@@ -75,11 +75,15 @@ if TYPE_CHECKING:
     from invoiceai.render.base import Renderer
     from invoiceai.schema import (
         Address,
+        AllowanceCharge,
+        Delivery,
         Finding,
         Invoice,
         LineItem,
         Party,
         PaymentDetails,
+        Period,
+        PrecedingInvoice,
         Severity,
         TaxLine,
         validate,
@@ -90,6 +94,10 @@ if TYPE_CHECKING:
 # Public name -> module that defines it. Resolved on first attribute access (PEP 562).
 _LAZY: dict[str, str] = {
     "Address": "invoiceai.schema",
+    "PrecedingInvoice": "invoiceai.schema",
+    "Period": "invoiceai.schema",
+    "Delivery": "invoiceai.schema",
+    "AllowanceCharge": "invoiceai.schema",
     "Backend": "invoiceai.backends.base",
     "BackendRegistry": "invoiceai.backends.registry",
     "BackendResult": "invoiceai.backends.base",
@@ -124,6 +132,7 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "Address",
+    "AllowanceCharge",
     "AttachmentTooLargeError",
     "AuthenticationError",
     "Backend",
@@ -139,6 +148,7 @@ __all__ = [
     "ConfigurationError",
     "CorruptDocumentError",
     "DecompressionBombError",
+    "Delivery",
     "Document",
     "DocumentTooLargeError",
     "DocumentTypeName",
@@ -168,6 +178,8 @@ __all__ = [
     "Pages",
     "Party",
     "PaymentDetails",
+    "Period",
+    "PrecedingInvoice",
     "RateLimitError",
     "RefusalError",
     "RenderTimeoutError",

@@ -81,11 +81,9 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _row_list(data: dict[str, Any]) -> str | None:
-    """The name of the field whose elements become rows: the first list of objects."""
-    return next(
-        (key for key, value in data.items() if isinstance(value, list) and all(isinstance(v, dict) for v in value)),
-        None,
-    )
+    """The name of the field whose elements become rows: ``line_items``, else the first list of objects."""
+    lists = [key for key, value in data.items() if isinstance(value, list) and all(isinstance(v, dict) for v in value)]
+    return "line_items" if "line_items" in lists else next(iter(lists), None)
 
 
 def _rows(result: Result) -> Iterable[dict[str, Any]]:

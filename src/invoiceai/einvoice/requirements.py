@@ -10,17 +10,20 @@ invoice model has no field for:
 - a breakdown row's category (BT-118) when it has a positive rate and none is given: ``S``;
   a given one is written as its code (``" s "`` -> ``S``) and must be a VAT category code;
 - a line's unit code (BT-130) from the printed unit, ``C62`` ("one") when none is known;
-- document-level allowances and charges per VAT breakdown row (BG-20/BG-21), from the
-  difference between the amounts of the lines in that row and its taxable amount, when that
-  split is unambiguous;
-- BT-109 (total without VAT) = subtotal - allowances + charges (BR-CO-13).
+- a line's identifier (BT-126) from its position when it has none;
+- document-level allowances and charges (BG-20/BG-21): the invoice's own ``allowances`` and
+  ``charges`` when it lists them (each settled to a VAT category like a line); otherwise per VAT
+  breakdown row, from the difference between the amounts of the lines in that row and its
+  taxable amount, when that split is unambiguous;
+- BT-109 (total without VAT), when ``total_without_tax`` is empty: subtotal - allowances +
+  charges (BR-CO-13).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from invoiceai.einvoice._build import xml_text
 from invoiceai.einvoice.syntax import type_code_for
@@ -34,7 +37,7 @@ __all__ = ["VAT_CATEGORY_CODES", "AllowanceOrCharge", "Plan", "PlannedLine", "Pl
 
 _ZERO = Decimal(0)
 
-VAT_CATEGORY_CODES = frozenset({"S", "Z", "E", "AE", "K", "G", "O", "L", "M"})
+VAT_CATEGORY_CODES = frozenset({"S", "Z", "E", "AE", "K", "G", "O", "L", "M", "B"})
 """The UNTDID 5305 VAT category codes EN 16931 allows (BT-95, BT-102, BT-118, BT-151)."""
 
 _CODES = ", ".join(sorted(VAT_CATEGORY_CODES))
@@ -62,12 +65,29 @@ class PlannedTax:
 
 @dataclasses.dataclass(frozen=True)
 class AllowanceOrCharge:
-    """A document-level allowance (BG-20) or charge (BG-21) at one VAT category and rate."""
+    """A document-level allowance (BG-20) or charge (BG-21) at one VAT category and rate.
+
+    ``reason`` is never empty (BR-33 / BR-38 want a reason or a reason code): a derived entry
+    says ``"Discount"`` or ``"Charge"``.
+    """
 
     charge: bool
     amount: Decimal
     category: str
     rate: Decimal | None
+    reason: str | None = None
+    reason_code: str | None = None
+    base_amount: Decimal | None = None
+    percentage: Decimal | None = None
+
+    @property
+    def reason_text(self) -> str | None:
+        """The reason to write: the given one, else a generic word when there is no code either."""
+        if self.reason:
+            return self.reason
+        if self.reason_code:
+            return None
+        return "Charge" if self.charge else "Discount"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,13 +120,16 @@ def plan(invoice: Invoice) -> Plan:
     _check_header(invoice, missing)
     taxes = _plan_taxes(invoice, missing)
     lines = _plan_lines(invoice, taxes, missing)
+    allowances = _document_allowances(invoice, lines, taxes, missing)
     if missing:
         raise MissingFieldsError(
             f"The invoice lacks {len(missing)} field(s) EN 16931 requires: {', '.join(missing)}.",
             fields=list(missing),
         )
-    subtotal = invoice.subtotal or _ZERO
-    basis = subtotal - (invoice.allowance_total or _ZERO) + (invoice.charge_total or _ZERO)
+    basis = invoice.total_without_tax
+    if basis is None:
+        subtotal = invoice.subtotal or _ZERO
+        basis = subtotal - (invoice.allowance_total or _ZERO) + (invoice.charge_total or _ZERO)
     tax_total = invoice.tax_total
     if tax_total is None:
         # BR-CO-14: the tax total is the sum of the breakdown, so it is determined.
@@ -116,7 +139,7 @@ def plan(invoice: Invoice) -> Plan:
         type_code=type_code_for(invoice.document_type),
         lines=lines,
         taxes=taxes,
-        allowances_and_charges=_document_allowances(invoice, lines, taxes),
+        allowances_and_charges=allowances,
         tax_basis_total=basis,
         tax_total=tax_total,
     )
@@ -176,11 +199,26 @@ def _plan_lines(invoice: Invoice, taxes: list[PlannedTax], missing: _Missing) ->
         if problem is not None:
             missing.append(f"{path}.{problem}")
         code = unit_code(item.unit) or DEFAULT_UNIT_CODE
-        lines.append(PlannedLine(item=item, line_id=str(i + 1), unit_code=code, category=category or "", tax=tax_index))
+        line_id = xml_text(item.line_id).strip() if item.line_id else ""
+        lines.append(
+            PlannedLine(
+                item=item, line_id=line_id or str(i + 1), unit_code=code, category=category or "", tax=tax_index
+            )
+        )
     return lines
 
 
-def _place_line(item: LineItem, taxes: list[PlannedTax]) -> tuple[str | None, int | None, str | None]:
+class _Taxed(Protocol):
+    """What settling a VAT category reads: a line, or a document-level allowance or charge."""
+
+    @property
+    def tax_category(self) -> str | None: ...
+
+    @property
+    def tax_rate(self) -> Decimal | None: ...
+
+
+def _place_line(item: _Taxed, taxes: list[PlannedTax]) -> tuple[str | None, int | None, str | None]:
     """Settles a line's VAT category (BT-151) and the breakdown row (BG-23) it belongs to.
 
     Returns:
@@ -239,8 +277,44 @@ def _category_from_rate(rate: Decimal | None, taxes: list[PlannedTax]) -> str | 
 
 
 def _document_allowances(
-    invoice: Invoice, lines: list[PlannedLine], taxes: list[PlannedTax]
+    invoice: Invoice, lines: list[PlannedLine], taxes: list[PlannedTax], missing: _Missing
 ) -> list[AllowanceOrCharge]:
+    if invoice.allowances or invoice.charges:
+        return _listed_allowances(invoice, taxes, missing)
+    return _derived_allowances(invoice, lines, taxes)
+
+
+def _listed_allowances(invoice: Invoice, taxes: list[PlannedTax], missing: _Missing) -> list[AllowanceOrCharge]:
+    entries = []
+    for charge, items, name in ((False, invoice.allowances, "allowances"), (True, invoice.charges, "charges")):
+        for i, entry in enumerate(items):
+            path = f"{name}[{i}]"
+            missing.need(entry.amount, f"{path}.amount", "BT-99" if charge else "BT-92")
+            category, _, problem = _place_line(entry, taxes)
+            if problem is not None:
+                terms = ("BT-102", "BT-103") if charge else ("BT-95", "BT-96")
+                missing.append(f"{path}.{problem.replace('BT-151', terms[0]).replace('BT-152', terms[1])}")
+            entries.append(
+                AllowanceOrCharge(
+                    charge=charge,
+                    amount=entry.amount or _ZERO,
+                    category=category or "",
+                    rate=entry.tax_rate if entry.tax_rate is not None else _rate_of(category, taxes),
+                    reason=entry.reason,
+                    reason_code=entry.reason_code,
+                    base_amount=entry.base_amount,
+                    percentage=entry.percentage,
+                )
+            )
+    return entries
+
+
+def _rate_of(category: str | None, taxes: list[PlannedTax]) -> Decimal | None:
+    rates = {t.row.rate for t in taxes if t.category == category}
+    return rates.pop() if len(rates) == 1 else None
+
+
+def _derived_allowances(invoice: Invoice, lines: list[PlannedLine], taxes: list[PlannedTax]) -> list[AllowanceOrCharge]:
     allowance_total = invoice.allowance_total or _ZERO
     charge_total = invoice.charge_total or _ZERO
     if allowance_total == 0 and charge_total == 0:

@@ -32,6 +32,10 @@ from invoiceai.schema.normalize import (
 __all__ = [
     "BIC",
     "IBAN",
+    "NOT_ASKED",
+    "NOT_ASKED_KEY",
+    "NULL_PARTS",
+    "NULL_PARTS_KEY",
     "CountryCode",
     "CurrencyCode",
     "DocumentType",
@@ -46,6 +50,21 @@ __all__ = [
     "VatId",
     "normalizer_of",
 ]
+
+NOT_ASKED_KEY = "x-not-asked"
+NOT_ASKED: dict[str, Any] = {NOT_ASKED_KEY: True}
+"""``json_schema_extra`` of a field left out of the schema Claude fills.
+
+For values a printed invoice practically never shows (scheme identifiers, code-list codes, line
+numbers): they are read from and written to e-invoices, but asking for them would cost every
+reply a ``null`` per field, per line. Subclass the model and redeclare a field without it to
+have Claude fill it.
+"""
+
+NULL_PARTS_KEY = "x-null-parts"
+NULL_PARTS: dict[str, Any] = {NULL_PARTS_KEY: True}
+"""Root ``json_schema_extra`` of a model whose normalisation turns a ``null`` nested part into
+an empty one, so the schema Claude fills may allow ``null`` for such parts."""
 
 _EMPTY_MARKERS = frozenset({"", "n/a", "na", "none", "null", "-", "--", "—", "–", "/"})
 

@@ -17,6 +17,8 @@ from pydantic.functional_validators import ModelWrapValidatorHandler
 from invoiceai.schema.fields import (
     BIC,
     IBAN,
+    NOT_ASKED,
+    NULL_PARTS,
     CountryCode,
     CurrencyCode,
     DocumentType,
@@ -29,12 +31,25 @@ from invoiceai.schema.fields import (
 )
 from invoiceai.schema.findings import Finding
 
-__all__ = ["TOTAL_FIELDS", "Address", "Invoice", "LineItem", "Party", "PaymentDetails", "TaxLine"]
+__all__ = [
+    "TOTAL_FIELDS",
+    "Address",
+    "AllowanceCharge",
+    "Delivery",
+    "Invoice",
+    "LineItem",
+    "Party",
+    "PaymentDetails",
+    "Period",
+    "PrecedingInvoice",
+    "TaxLine",
+]
 
 TOTAL_FIELDS = (
     "subtotal",
     "allowance_total",
     "charge_total",
+    "total_without_tax",
     "tax_total",
     "total",
     "amount_paid",
@@ -61,28 +76,104 @@ class Address(_Part):
 
 
 class Party(_Part):
-    """The seller or the buyer."""
+    """A party to the invoice: the seller, the buyer, the payee or the seller's tax representative."""
 
     name: Text = Field(None, description="Legal or trading name of the company or person.")
+    trading_name: Text = Field(None, description="Trading name, if different from the legal name.")
+    identifier: Text = Field(None, description="Other party id, e.g. a GLN or supplier number.")
+    identifier_scheme: Text = Field(
+        None, description="Its ISO 6523 scheme code if stated, e.g. '0088'.", json_schema_extra=NOT_ASKED
+    )
+    legal_registration_id: Text = Field(None, description="Company register number, e.g. 'HRB 12345'.")
+    legal_registration_scheme: Text = Field(
+        None, description="Its ISO 6523 scheme code if stated.", json_schema_extra=NOT_ASKED
+    )
+    legal_form: Text = Field(None, description="Other legal information, e.g. legal form, share capital.")
     vat_id: VatId = Field(None, description="VAT identification number with country prefix, e.g. 'DE123456789'.")
     tax_id: Text = Field(None, description="Other tax or registration number (not the VAT id), as printed.")
+    electronic_address: Text = Field(None, description="Electronic invoicing address, e.g. a Peppol id.")
+    electronic_address_scheme: Text = Field(
+        None, description="Its scheme if stated, e.g. 'EM' (email), '0088'.", json_schema_extra=NOT_ASKED
+    )
+    contact_name: Text = Field(None, description="Contact person or department.")
     email: Text = Field(None, description="Email address.")
     phone: Text = Field(None, description="Telephone number as printed.")
     address: Address = Field(default_factory=Address, description="Postal address.")
 
 
+class Period(_Part):
+    """A period of time: the invoicing period (EN 16931 BG-14) or a line's period (BG-26)."""
+
+    start: IsoDate = Field(None, description="First day of the period.")
+    end: IsoDate = Field(None, description="Last day of the period.")
+
+
+class PrecedingInvoice(_Part):
+    """An earlier invoice this one refers to (EN 16931 BG-3), e.g. the invoice a credit note corrects."""
+
+    number: Text = Field(None, description="Its number.")
+    issue_date: IsoDate = Field(None, description="Its date.")
+
+
+class Delivery(_Part):
+    """Where and when the goods or services were delivered (EN 16931 BG-13)."""
+
+    party_name: Text = Field(None, description="Name of the party delivered to.")
+    location_id: Text = Field(None, description="Delivery location id, e.g. a GLN.")
+    location_scheme: Text = Field(None, description="Its scheme if stated.", json_schema_extra=NOT_ASKED)
+    date: IsoDate = Field(None, description="Delivery or service date.")
+    address: Address = Field(default_factory=Address, description="Delivery address.")
+
+
+class AllowanceCharge(_Part):
+    """A document-level allowance (EN 16931 BG-20) or charge (BG-21)."""
+
+    amount: Money = Field(None, description="Amount, positive.")
+    base_amount: Money = Field(None, description="Amount the percentage applies to.")
+    percentage: Percent = Field(None, description="Percentage, e.g. '2'.")
+    reason: Text = Field(None, description="Reason as printed, e.g. 'Freight'.")
+    reason_code: Text = Field(None, description="UNTDID 5189/7161 reason code if stated.", json_schema_extra=NOT_ASKED)
+    tax_category: Text = Field(None, description="VAT category code.")
+    tax_rate: Percent = Field(None, description="VAT rate in percent.")
+
+
 class LineItem(_Part):
     """One invoice line (EN 16931 BG-25)."""
 
+    line_id: Text = Field(None, description="Line number or position as printed.", json_schema_extra=NOT_ASKED)
     description: Text = Field(None, description="Item or service name and description, as printed.")
+    item_description: Text = Field(
+        None, description="Longer item description under the name.", json_schema_extra=NOT_ASKED
+    )
+    note: Text = Field(None, description="Remark on this line.")
+    seller_item_id: Text = Field(None, description="Seller's article number.")
+    buyer_item_id: Text = Field(None, description="Buyer's article number.")
+    standard_item_id: Text = Field(None, description="Standard item id, e.g. a GTIN.")
+    standard_item_id_scheme: Text = Field(
+        None, description="Its ISO 6523 scheme, e.g. '0160' (GTIN).", json_schema_extra=NOT_ASKED
+    )
+    origin_country: CountryCode = Field(
+        None, description="Country of origin, ISO 3166-1 alpha-2.", json_schema_extra=NOT_ASKED
+    )
+    order_line_reference: Text = Field(None, description="Buyer's order line number.", json_schema_extra=NOT_ASKED)
+    accounting_reference: Text = Field(None, description="Buyer's accounting reference.", json_schema_extra=NOT_ASKED)
+    period: Period = Field(default_factory=Period, description="Service period of this line.")
     quantity: Quantity = Field(None, description="Invoiced quantity; negative only if printed so.")
     unit: Text = Field(None, description="Unit of measure as printed, e.g. 'pcs', 'h', 'kg'.")
     unit_price: Money = Field(None, description="Net price of one unit, after any price discount, before tax.")
+    gross_price: Money = Field(None, description="Unit price before a price discount.", json_schema_extra=NOT_ASKED)
+    price_base_quantity: Quantity = Field(
+        None, description="Units the price is for, if not 1.", json_schema_extra=NOT_ASKED
+    )
     allowance_amount: Money = Field(None, description="Discount on this line as a positive amount, if printed.")
+    allowance_reason: Text = Field(None, description="Reason for the line discount.", json_schema_extra=NOT_ASKED)
     charge_amount: Money = Field(None, description="Surcharge on this line, if printed.")
+    charge_reason: Text = Field(None, description="Reason for the line surcharge.", json_schema_extra=NOT_ASKED)
     amount: Money = Field(None, description="The net line total before tax, as printed.")
     tax_rate: Percent = Field(None, description="VAT/tax rate of this line in percent, e.g. '19'.")
-    tax_category: Text = Field(None, description="VAT category code of this line if shown (S, Z, E, AE, K, G, O).")
+    tax_category: Text = Field(
+        None, description="VAT category code of this line if shown (S, Z, E, AE, K, G, O, L, M, B)."
+    )
 
 
 class TaxLine(_Part):
@@ -94,19 +185,31 @@ class TaxLine(_Part):
     category: Text = Field(
         None,
         description="VAT category code if shown or clear: S standard, Z zero, E exempt, AE reverse charge, "
-        "K intra-EU, G export, O outside scope.",
+        "K intra-EU, G export, O outside scope, L Canary Islands, M Ceuta/Melilla, B split payment (Italy).",
     )
     exemption_reason: Text = Field(None, description="Why no VAT is charged, as printed (for E, AE, K, G, O).")
+    exemption_reason_code: Text = Field(None, description="VATEX code if stated.", json_schema_extra=NOT_ASKED)
 
 
 class PaymentDetails(_Part):
     """How to pay."""
 
+    means_code: Text = Field(
+        None,
+        description="UNTDID 4461 payment means code if clear: '58' SEPA transfer, '30' transfer, '59' SEPA direct "
+        "debit, '48' card, '10' cash; else null.",
+    )
+    means_text: Text = Field(None, description="Payment method as printed.")
     iban: IBAN = Field(None, description="IBAN of the account to pay into.")
     bic: BIC = Field(None, description="BIC / SWIFT code of that account's bank.")
     account_number: Text = Field(None, description="Account number when no IBAN is given, with any sort code.")
+    account_name: Text = Field(None, description="Account holder name.")
     reference: Text = Field(None, description="Payment reference the payer must quote.")
     terms: Text = Field(None, description="Payment terms as printed, e.g. '30 days net, 2% discount in 10 days'.")
+    card_number: Text = Field(None, description="Last digits of the paying card.")
+    mandate_reference: Text = Field(None, description="Direct debit mandate reference.")
+    creditor_id: Text = Field(None, description="SEPA creditor id.")
+    debited_account: Text = Field(None, description="Account to be debited.")
 
 
 class Invoice(_Part):
@@ -127,7 +230,8 @@ class Invoice(_Part):
                 "Write amounts, quantities and rates as decimal strings with '.' as decimal separator and no "
                 "thousands separators or currency symbols, e.g. '1234.56', '-20.00', '19'. "
                 "Keep the sign printed on the document."
-            )
+            ),
+            **NULL_PARTS,
         }
     )
 
@@ -138,17 +242,38 @@ class Invoice(_Part):
     invoice_number: Text = Field(None, description="The invoice number as printed.")
     issue_date: IsoDate = Field(None, description="Invoice date.")
     due_date: IsoDate = Field(None, description="Payment due date, if printed or stated in the terms.")
+    tax_point_date: IsoDate = Field(None, description="VAT point / date of supply, if separate.")
     currency: CurrencyCode = Field(None, description="Currency of the amounts as ISO 4217, e.g. 'EUR'.")
+    tax_currency: CurrencyCode = Field(None, description="Second currency of the VAT total.")
     purchase_order: Text = Field(None, description="Buyer's purchase order number, if printed.")
     buyer_reference: Text = Field(None, description="Reference the buyer asked to quote, if printed.")
+    project_reference: Text = Field(None, description="Project reference.")
+    contract_reference: Text = Field(None, description="Contract number.")
+    sales_order_reference: Text = Field(None, description="Seller's order number.")
+    despatch_advice_reference: Text = Field(None, description="Delivery note number.")
+    receiving_advice_reference: Text = Field(None, description="Goods receipt number.")
+    tender_reference: Text = Field(None, description="Tender or lot reference.")
+    invoiced_object_id: Text = Field(None, description="Id of the invoiced object, e.g. a meter.")
+    buyer_accounting_reference: Text = Field(None, description="Buyer's cost centre or account.")
+    preceding_invoices: list[PrecedingInvoice] = Field(
+        default_factory=list, description="Earlier invoices referred to."
+    )
     seller: Party = Field(default_factory=Party, description="Who issued the invoice and is paid.")
     buyer: Party = Field(default_factory=Party, description="Who is invoiced and pays.")
+    payee: Party = Field(default_factory=Party, description="Who is paid, if not the seller.")
+    tax_representative: Party = Field(default_factory=Party, description="Seller's tax representative.")
+    delivery: Delivery = Field(default_factory=Delivery, description="Delivery details.")
+    invoicing_period: Period = Field(default_factory=Period, description="Period invoiced.")
     line_items: list[LineItem] = Field(default_factory=list, description="Every invoice line, in printed order.")
+    allowances: list[AllowanceCharge] = Field(default_factory=list, description="Document-level discounts, each.")
+    charges: list[AllowanceCharge] = Field(default_factory=list, description="Document-level charges, each.")
     tax_breakdown: list[TaxLine] = Field(default_factory=list, description="One row per tax rate, as printed.")
     subtotal: Money = Field(None, description="Sum of the net line amounts, before document discounts and tax.")
     allowance_total: Money = Field(None, description="Document-level discounts as a positive amount.")
     charge_total: Money = Field(None, description="Document-level charges such as shipping, if separate.")
+    total_without_tax: Money = Field(None, description="Total without tax.")
     tax_total: Money = Field(None, description="Total tax amount.")
+    tax_total_in_tax_currency: Money = Field(None, description="Tax total in the second currency.")
     total: Money = Field(None, description="Grand total including tax.")
     amount_paid: Money = Field(None, description="Amount already paid (prepayment, deposit), if printed.")
     rounding_amount: Money = Field(None, description="Rounding added to reach the amount due, if printed.")

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from invoiceai.errors import UnsupportedSchemaError
+from invoiceai.schema.fields import NOT_ASKED_KEY, NULL_PARTS_KEY
 
 __all__ = ["check_structured_output_fit", "output_json_schema"]
 
@@ -28,7 +29,10 @@ def output_json_schema(model: type[BaseModel]) -> dict[str, Any]:
 
     Titles and defaults are dropped (they repeat what the schema already says and cost tokens on
     every request) and every property is required, so replies always carry every key, with
-    ``null`` for unknowns.
+    ``null`` for unknowns. Fields marked :data:`~invoiceai.schema.fields.NOT_ASKED` are left
+    out. In a model marked :data:`~invoiceai.schema.fields.NULL_PARTS` (an
+    :class:`~invoiceai.Invoice`, whose normalisation turns ``null`` into an empty part) a nested
+    part with a default may be ``null``, so an absent delivery costs one token, not one per field.
 
     Args:
         model: A Pydantic model class.
@@ -46,13 +50,30 @@ def output_json_schema(model: type[BaseModel]) -> dict[str, Any]:
             f"{model.__name__} has no JSON schema ({exc}); use fields of JSON-compatible types."
         ) from exc
     check_structured_output_fit(schema, name=model.__name__)
+    parts_may_be_null = bool(schema.pop(NULL_PARTS_KEY, False))
     for node in _walk(schema):
         node.pop("title", None)
         node.pop("default", None)
         properties = node.get("properties")
         if node.get("type") == "object" and isinstance(properties, dict):
+            optional = set(properties) - set(node.get("required", ()))
+            for key in [key for key, child in properties.items() if child.get(NOT_ASKED_KEY)]:
+                del properties[key]
+            if parts_may_be_null:
+                for key in optional & set(properties):
+                    properties[key] = _or_null(properties[key])
             node["required"] = list(properties)
     return schema
+
+
+def _or_null(node: dict[str, Any]) -> dict[str, Any]:
+    """``node`` made nullable when it is a bare reference to a part; other nodes unchanged."""
+    if set(node) - {"$ref", "description"} or "$ref" not in node:
+        return node
+    nullable: dict[str, Any] = {"anyOf": [{"$ref": node["$ref"]}, {"type": "null"}]}
+    if "description" in node:
+        nullable["description"] = node["description"]
+    return nullable
 
 
 def check_structured_output_fit(schema: dict[str, Any], *, name: str = "schema") -> None:
