@@ -128,7 +128,7 @@ def _executable(saxon: Any, syntax: str) -> Any:
     if "processor" not in _SAXON:
         _SAXON["processor"] = saxon.PySaxonProcessor(license=False)
     if syntax not in _SAXON:
-        stylesheet = resources.files("invoiceai.einvoice").joinpath("cen_rules", _STYLESHEETS[syntax])
+        stylesheet = resources.files("invoiceai.einvoice") / "cen_rules" / _STYLESHEETS[syntax]
         with resources.as_file(stylesheet) as path:
             compiler = _SAXON["processor"].new_xslt30_processor()
             try:
@@ -146,7 +146,7 @@ def _findings(report: etree._Element) -> list[Finding]:
     for element in report.iter(f"{_SVRL}failed-assert", f"{_SVRL}successful-report"):
         rule = element.get("id") or "EN16931"
         message_element = element.find(f"{_SVRL}text")
-        text = " ".join("".join(message_element.itertext()).split()) if message_element is not None else ""
+        text = " ".join(str(message_element.xpath("string()")).split()) if message_element is not None else ""
         # The CEN messages repeat their id: "[BR-CO-13]-Invoice total amount without VAT ...".
         message = re.sub(rf"^\[{re.escape(rule)}\]\s*-?\s*", "", text) or f"Rule {rule} failed."
         location = element.get("location")
