@@ -32,7 +32,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import conformance  # noqa: E402
-
 from invoiceai.einvoice import read_einvoice, to_xml, validate_xml  # noqa: E402
 from invoiceai.errors import InvoiceAIError  # noqa: E402
 
