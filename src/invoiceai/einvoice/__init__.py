@@ -13,6 +13,9 @@ Writing:
     ``facturx`` extra, which ships the XSDs).
 Cross-checking:
     :func:`compare_invoices`.
+Official rules:
+    :func:`validate_xml` runs the CEN EN 16931 Schematron on CII or UBL XML (needs the
+    ``en16931`` extra, saxonche; the rules ship with invoiceai).
 
 PDFs live in :mod:`invoiceai.render.pdf`: the invoice XML attached to a PDF
 (:func:`~invoiceai.render.pdf.find_embedded_invoice`,
@@ -28,6 +31,7 @@ from invoiceai.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from invoiceai.einvoice.compare import CROSS_CHECK_RULE, compare_invoices
+    from invoiceai.einvoice.official import validate_xml
     from invoiceai.einvoice.reader import parse_einvoice, read_einvoice
     from invoiceai.einvoice.results import DocumentHeader, EInvoice
     from invoiceai.einvoice.safe_xml import HostileXMLError
@@ -49,6 +53,7 @@ _LAZY: dict[str, str] = {
     "read_einvoice": "invoiceai.einvoice.reader",
     "schema_errors": "invoiceai.einvoice.xsd",
     "to_xml": "invoiceai.einvoice.writer",
+    "validate_xml": "invoiceai.einvoice.official",
 }
 
 # Names that moved to the PDF layer: still served, with a DeprecationWarning, through
@@ -74,6 +79,7 @@ __all__ = [
     "read_einvoice",
     "schema_errors",
     "to_xml",
+    "validate_xml",
 ]
 
 
