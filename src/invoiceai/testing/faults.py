@@ -146,6 +146,15 @@ class Fault:
         return cls.status_error(400, message=message)
 
     @classmethod
+    def schema_too_complex(cls) -> Fault:
+        """The 400 the API gives when it cannot compile a structured-output schema into a grammar."""
+        return cls.status_error(
+            400,
+            message="The compiled grammar is too large, which would cause performance issues. "
+            "Simplify your tool schemas or reduce the number of strict tools.",
+        )
+
+    @classmethod
     def connection_reset(cls) -> Fault:
         """The connection is reset without a response."""
         return cls("reset")

@@ -29,12 +29,12 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, NoReturn
 
-from invoiceai.backends.base import BackendResult, T, TokenBudgetExceededError
+from invoiceai.backends.base import BackendResult, T
 from invoiceai.backends.claude.api_errors import to_backend_error
 from invoiceai.backends.claude.chunking import ChunkPlanner, budget_for_images, merge_parts, pages_per_request
 from invoiceai.backends.claude.ledger import JobLedger
 from invoiceai.backends.claude.pagestream import PageStream, page_content
-from invoiceai.backends.claude.reask import build_reask, reask_allowed, reask_text
+from invoiceai.backends.claude.reask import build_reask, larger_max_tokens, reask_allowed, reask_text
 from invoiceai.backends.claude.reply import Reply, parse_reply, validate_payload
 from invoiceai.backends.claude.request import (
     TOOL_NAME,
@@ -44,6 +44,7 @@ from invoiceai.backends.claude.request import (
     build_request,
     estimate_max_tokens,
     estimate_text_tokens,
+    schema_key,
 )
 from invoiceai.backends.claude.retry import classify
 from invoiceai.backends.claude.steps import JobConfig, NeedPages, NeedPdf, NeedTextLayers, SendRequest, Step
@@ -126,7 +127,8 @@ class ExtractionJob(Generic[T]):
         self._page_count = page_count
         self._state = state
         self._context = validation_context
-        self._structured = config.spec.structured_outputs
+        self._schema_key = schema_key(schema_json)
+        self._structured = config.spec.structured_outputs and not state.grammar_refused(config.model, self._schema_key)
         self._mode: InputMode = config.mode
         self._budget = config.image_budget or state.budget(config.model)
         self._texts: list[str | None] | None = None
@@ -252,7 +254,11 @@ class ExtractionJob(Generic[T]):
 
     def handle_failure(self, exc: BaseException, *, call_attempts: int) -> None:
         """Receives the exception that ended a call's retries; raises, or schedules a re-render."""
-        if classify(exc) == "shrink_images" and self._shrink_images(exc):
+        disposition = classify(exc)
+        if disposition == "shrink_images" and self._shrink_images(exc):
+            return
+        if disposition == "schema_too_complex" and self._structured:
+            self._fall_back_to_tool_use()
             return
         error = to_backend_error(
             exc, attempts=call_attempts, document_id=self._document_id, secrets=self._config.secrets
@@ -326,25 +332,20 @@ class ExtractionJob(Generic[T]):
             **blocks,
         )
         if self._chunk > 0 or self._ledger.attempts > 0:
-            self._check_budget(built.estimated_input_tokens)
+            self._ledger.check_budget(built.estimated_input_tokens, self._config.token_budget)
         return _Turn(base=built, params=built.params, max_tokens=max_tokens)
 
     def _retry_larger(self, turn: _Turn, reply: Reply) -> None:
-        cap = self._config.spec.max_output_tokens
-        if turn.bumped or turn.max_tokens >= cap:
-            raise TruncatedOutputError(
-                f"The reply was cut off at max_tokens={turn.max_tokens} even after a retry with a larger budget; "
-                "split the document (pages=) or use a schema with fewer fields.",
-                **self._ledger.context(),
-            )
-        larger = min(cap, max(turn.max_tokens * 2, turn.max_tokens + 4096))
-        spent = self._ledger.tokens_spent()
-        if spent + turn.last_input_tokens + larger > self._config.token_budget:
-            raise TruncatedOutputError(
-                f"The reply was cut off at max_tokens={turn.max_tokens}, and a larger retry would exceed the "
-                f"document's token budget ({spent} of {self._config.token_budget} spent).",
-                **self._ledger.context(),
-            )
+        larger, why = larger_max_tokens(
+            turn.max_tokens,
+            self._config.spec.max_output_tokens,
+            bumped=turn.bumped,
+            spent=self._ledger.tokens_spent(),
+            next_input=turn.last_input_tokens,
+            token_budget=self._config.token_budget,
+        )
+        if larger is None:
+            raise TruncatedOutputError(why, **self._ledger.context())
         turn.bumped = True
         turn.max_tokens = larger
         turn.params = {**turn.params, "max_tokens": larger}
@@ -402,15 +403,6 @@ class ExtractionJob(Generic[T]):
         self._warn(f"the API refused images above {limit} px; re-rendered the pages at {limit} px")
         return True
 
-    def _check_budget(self, next_tokens: int) -> None:
-        spent = self._ledger.tokens_spent()
-        if spent + next_tokens > self._config.token_budget:
-            raise TokenBudgetExceededError(
-                f"The document's token budget ({self._config.token_budget}) is spent ({spent} used) before all of "
-                "it was extracted; raise token_budget or send fewer pages.",
-                **self._ledger.context(),
-            )
-
     def _mask(self, text: str) -> str:
         # Model output is quoted in some messages; a key echoed back must not survive.
         return mask_text(text, self._config.secrets)
@@ -419,6 +411,16 @@ class ExtractionJob(Generic[T]):
         if self._turn is None:
             raise RuntimeError("handle_reply called without a request in flight")
         return self._turn
+
+    def _fall_back_to_tool_use(self) -> None:
+        # The API could not compile the schema into a grammar: a forced (non-strict) tool call
+        # takes the same schema without one, and a reply that breaks it is re-asked as usual.
+        self._structured = False
+        self._state.refuse_grammar(self._config.model, self._schema_key)
+        self._turn = None
+        self._warn(
+            "the API could not compile the schema as a structured output; asking through a forced tool call instead"
+        )
 
     def _fall_back_to_images(self, reason: str) -> None:
         self._mode = "images"

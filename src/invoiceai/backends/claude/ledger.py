@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from invoiceai.backends.base import BackendResult, T
+from invoiceai.backends.base import BackendResult, T, TokenBudgetExceededError
 from invoiceai.backends.claude.api_errors import describe_api_error
 from invoiceai.backends.claude.reply import reply_usage
 from invoiceai.secrets import get_logger
@@ -75,6 +75,16 @@ class JobLedger:
     def tokens_spent(self) -> int:
         """Input plus output tokens of every reply so far (what the token budget counts)."""
         return self.usage.total_input_tokens + self.usage.output_tokens
+
+    def check_budget(self, next_tokens: int, token_budget: int) -> None:
+        """Raises :class:`TokenBudgetExceededError` if a request of ``next_tokens`` would pass ``token_budget``."""
+        spent = self.tokens_spent()
+        if spent + next_tokens > token_budget:
+            raise TokenBudgetExceededError(
+                f"The document's token budget ({token_budget}) is spent ({spent} used) before all of "
+                "it was extracted; raise token_budget or send fewer pages.",
+                **self.context(),
+            )
 
     def context(self) -> dict[str, Any]:
         """The keyword arguments every error of the job carries: document, attempts, last request id."""

@@ -175,6 +175,7 @@ class ModelState:
         self._lock = threading.Lock()
         self._specs: dict[str, ModelSpec] = {}
         self._max_side: dict[str, int] = {}
+        self._grammar_refused: set[tuple[str, str]] = set()
 
     def detected(self, model: str) -> ModelSpec | None:
         """Returns the spec built from the API's answer, if the model was looked up already."""
@@ -201,6 +202,16 @@ class ModelState:
         """Returns the side limit learned for ``model``, if any."""
         with self._lock:
             return self._max_side.get(model)
+
+    def refuse_grammar(self, model: str, schema_key: str) -> None:
+        """Remembers that ``model`` could not compile the schema ``schema_key`` into a grammar."""
+        with self._lock:
+            self._grammar_refused.add((model, schema_key))
+
+    def grammar_refused(self, model: str, schema_key: str) -> bool:
+        """Whether ``model`` refused the schema ``schema_key`` as a structured output before."""
+        with self._lock:
+            return (model, schema_key) in self._grammar_refused
 
     def budget(self, model: str) -> ImageBudget:
         """Returns the image budget for ``model``: the table's, capped by anything learned."""

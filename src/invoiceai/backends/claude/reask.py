@@ -17,7 +17,7 @@ from typing import Any
 from invoiceai.backends.claude.reply import Reply
 from invoiceai.backends.claude.request import TOOL_NAME
 
-__all__ = ["build_reask", "reask_allowed", "reask_text"]
+__all__ = ["build_reask", "larger_max_tokens", "reask_allowed", "reask_text"]
 
 
 def reask_text(errors: Sequence[str]) -> str:
@@ -92,3 +92,25 @@ def reask_allowed(
             f"({tokens_spent} of {token_budget} spent)"
         )
     return True, ""
+
+
+def larger_max_tokens(
+    current: int, cap: int, *, bumped: bool, spent: int, next_input: int, token_budget: int
+) -> tuple[int | None, str]:
+    """Returns the ``max_tokens`` to retry a truncated reply with, or ``None`` and why not.
+
+    A truncated reply is retried once, with twice the budget (at least 4096 more), within the
+    model's cap and the document's token budget.
+    """
+    if bumped or current >= cap:
+        return None, (
+            f"The reply was cut off at max_tokens={current} even after a retry with a larger budget; "
+            "split the document (pages=) or use a schema with fewer fields."
+        )
+    larger = min(cap, max(current * 2, current + 4096))
+    if spent + next_input + larger > token_budget:
+        return None, (
+            f"The reply was cut off at max_tokens={current}, and a larger retry would exceed the "
+            f"document's token budget ({spent} of {token_budget} spent)."
+        )
+    return larger, ""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import json
 import math
 import threading
@@ -46,6 +47,7 @@ __all__ = [
     "estimate_text_tokens",
     "image_tokens",
     "page_contents",
+    "schema_key",
 ]
 
 InputMode = Literal["images", "images+text", "text", "pdf"]
@@ -399,3 +401,21 @@ def _clean_text(text: str | None) -> str | None:
 def _escape_tags(text: str) -> str:
     # A document must not be able to close our delimiter and pose as the surrounding prompt.
     return text.replace("</page_text", "<\\/page_text").replace("<page_text", "<\\page_text")
+
+
+def schema_key(schema: Mapping[str, Any]) -> str:
+    """A short stable name for a JSON schema: what the API learned about it is keyed by this."""
+    with _SHAPES_LOCK:
+        cached = _KEYS.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    key = hashlib.sha256(json.dumps(schema, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+    with _SHAPES_LOCK:
+        if len(_KEYS) >= 256:
+            _KEYS.clear()
+        _KEYS[id(schema)] = (schema, key)
+    return key
+
+
+# Keyed by identity, like _SHAPES: the backend builds each schema dict once per class.
+_KEYS: dict[int, tuple[Mapping[str, Any], str]] = {}

@@ -50,7 +50,16 @@ logger = get_logger("invoiceai.backends")
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
-Disposition = Literal["retry", "fail", "shrink_images"]
+Disposition = Literal["retry", "fail", "shrink_images", "schema_too_complex"]
+
+# What the API says when it cannot compile a structured-output schema into a grammar (reported
+# by users, not documented as codes): lower-cased fragments of the 400's message.
+_SCHEMA_TOO_COMPLEX = (
+    "compiled grammar is too large",
+    "schema is too complex",
+    "too many optional",
+    "union types",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,6 +125,8 @@ def classify(exc: BaseException) -> Disposition:
         return "fail"
     if exc.error_code == IMAGE_TOO_LARGE_CODE:
         return "shrink_images"
+    if exc.status_code == 400 and any(marker in str(exc).lower() for marker in _SCHEMA_TOO_COMPLEX):
+        return "schema_too_complex"
     if exc.error_code in SPEND_LIMIT_CODES:
         return "fail"
     should_retry = exc.response.headers.get("x-should-retry")
