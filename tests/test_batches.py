@@ -19,7 +19,7 @@ from invoiceai.cache import SQLiteCache
 from invoiceai.cache.batch_store import MemoryBatchStore
 from invoiceai.einvoice import to_xml
 from invoiceai.errors import ConfigurationError, InputError, RefusalError
-from invoiceai.testing import Fault, FakeClaudeAPI, ItemFault
+from invoiceai.testing import FakeClaudeAPI, Fault, ItemFault
 
 USAGE = {"input_tokens": 1000, "output_tokens": 200}
 LIVE_COST = Decimal("0.004")  # claude-sonnet-5: 1000 x $2/M + 200 x $10/M

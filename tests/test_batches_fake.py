@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from claude_fakes import ANSWER
-from invoiceai.testing import Fault, FakeClaudeAPI, ItemFault
+from invoiceai.testing import FakeClaudeAPI, Fault, ItemFault
 
 PARAMS = {
     "model": "claude-sonnet-5",
@@ -42,7 +42,8 @@ def test_a_batch_ends_and_its_results_come_back_by_custom_id_in_any_order(client
     assert created.type == "message_batch" and created.id.startswith("msgbatch_")
     assert created.processing_status == "ended"
     assert created.request_counts.succeeded == 8 and created.request_counts.processing == 0
-    assert created.results_url is not None and created.results_url.endswith(f"/v1/messages/batches/{created.id}/results")
+    assert created.results_url is not None
+    assert created.results_url.endswith(f"/v1/messages/batches/{created.id}/results")
     lines = list(client.messages.batches.results(created.id))
     assert sorted(line.custom_id for line in lines) == sorted(f"item-{number}" for number in range(8))
     assert [line.custom_id for line in lines] != [f"item-{number}" for number in range(8)]  # shuffled

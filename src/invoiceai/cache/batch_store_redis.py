@@ -11,11 +11,13 @@ Needs the ``redis`` extra; the password in the URL is masked everywhere, as for
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from invoiceai.cache.batch_store import Records
 from invoiceai.errors import CacheError, ConfigurationError, InvoiceAIError, MissingDependencyError
 from invoiceai.secrets import mask_text, mask_url, register_secret, url_secrets
+
+if TYPE_CHECKING:
+    from invoiceai.cache.batch_store import Records
 
 __all__ = ["RedisBatchStore"]
 
