@@ -149,7 +149,7 @@ class BatchMethods:
         return [result for result in progress.results if result is not None]
 
     async def acollect_batch(self, job_id: str, **options: Any) -> list[Result]:
-        """Async twin of :meth:`collect_batch`; waits with ``asyncio.sleep`` in a worker thread's stead."""
+        """Async twin of :meth:`collect_batch` (runs it, waits included, in a worker thread)."""
         return await asyncio.to_thread(lambda: self.collect_batch(job_id, **options))
 
     def list_batches(self, *, batch_store: BatchStore | None = None) -> list[BatchJob]:
