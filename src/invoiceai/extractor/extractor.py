@@ -19,6 +19,7 @@ from invoiceai.closing import Closeable
 from invoiceai.config import Settings
 from invoiceai.errors import ConfigurationError
 from invoiceai.extractor.batch import BatchOptions, aiter_batch, collect, iter_batch
+from invoiceai.extractor.batch_api import BatchMethods
 from invoiceai.extractor.failures import scrubbed
 from invoiceai.extractor.pipeline import Clock, Pipeline
 from invoiceai.extractor.progress import ProgressArg
@@ -73,7 +74,7 @@ class ManyOptions(TypedDict, total=False):
     raise_on_error: bool
 
 
-class Extractor(Closeable):
+class Extractor(BatchMethods, Closeable):
     """Extracts typed, validated data from invoices: PDFs, images, scans and e-invoices.
 
     Every argument is optional; the defaults work from the environment (``ANTHROPIC_API_KEY``,

@@ -196,6 +196,7 @@ class Pipeline:
         clock: Clock,
         *,
         ahead: bool = False,
+        look_up: bool = True,
     ) -> Prepared:
         """Reads an e-invoice, opens the pages and looks in the cache.
 
@@ -208,6 +209,8 @@ class Pipeline:
             ahead: Also warm the pages for the backend (render them now, see
                 :func:`~invoiceai.extractor.warm.warm`), so the backend call finds them ready.
                 The batch engine asks for this; a single extraction gains nothing from it.
+            look_up: Read the cache; ``False`` still computes the key, so the result is cached
+                (a Message Batches job replaying the answers it already paid for).
         """
         prepared = Prepared(document=document, schema=schema, clock=clock, warnings=[])
         if document.media_type == _XML:
@@ -231,7 +234,7 @@ class Pipeline:
                 return prepared
             prepared.source = TimedPageSource(opened)
             prepared.served = prepared.source
-            self._look_up(prepared)
+            self._look_up(prepared, read=look_up)
             if ahead and prepared.result is None:
                 served = prepared.served = WarmPageSource(prepared.source)
                 warm(self.backend, served)  # rendering time is counted by the timed source inside
@@ -280,14 +283,14 @@ class Pipeline:
             prepared.warnings.append(attachment_warning(exc))
             return None
 
-    def _look_up(self, prepared: Prepared) -> None:
+    def _look_up(self, prepared: Prepared, *, read: bool = True) -> None:
         cache = self.cache
         if cache is None:
             return
         assert prepared.source is not None
         with prepared.clock.stage("cache"):
             prepared.key = self._cache_key(prepared.document, prepared.source, prepared.schema)
-            cached = _cache_get(cache, prepared.key, prepared.warnings)
+            cached = _cache_get(cache, prepared.key, prepared.warnings) if read else None
         hit = decode_cached(cached, prepared.schema) if cached is not None else None
         if cached is not None and hit is None:
             prepared.warnings.append("a cached result was unreadable or no longer fits the schema; re-extracted")

@@ -4,7 +4,8 @@
   that calls an :class:`~invoiceai.backends.base.Backend` (or the extractor built on one).
 * :class:`FakeClaudeAPI`: a fake Claude Messages API behind the real anthropic SDK, as an
   ``httpx2.MockTransport`` (:meth:`~FakeClaudeAPI.client`) or a loopback server
-  (:meth:`~FakeClaudeAPI.serve`), with injectable :class:`Fault` s, latency and a concurrency cap.
+  (:meth:`~FakeClaudeAPI.serve`), with injectable :class:`Fault` s, latency and a concurrency cap,
+  and the Message Batches endpoints (:class:`FakeBatches`, with :class:`ItemFault` s).
 * :class:`StaticPages`: a :class:`~invoiceai.pages.PageSource` from in-memory images.
 
 See the "Testing with invoiceai.testing" page of the documentation for recipes.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from invoiceai.testing.fake_api import FAKE_API_KEY, FakeClaudeAPI, FakeImage, RecordedRequest
 from invoiceai.testing.fake_backend import FakeBackend, FakeCall, NoReplyQueuedError
+from invoiceai.testing.fake_batches import FakeBatch, FakeBatches, ItemFault
 from invoiceai.testing.faults import Fault
 from invoiceai.testing.pages import StaticPages, image_info, make_page_image
 from invoiceai.testing.plans import API_KEY_PLACEHOLDER, API_KEY_TAIL_PLACEHOLDER
@@ -24,11 +26,14 @@ __all__ = [
     "API_KEY_TAIL_PLACEHOLDER",
     "FAKE_API_KEY",
     "FakeBackend",
+    "FakeBatch",
+    "FakeBatches",
     "FakeCall",
     "FakeClaudeAPI",
     "FakeClaudeServer",
     "FakeImage",
     "Fault",
+    "ItemFault",
     "NoReplyQueuedError",
     "RecordedRequest",
     "StaticPages",

@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from invoiceai.testing.api_checks import FakeModel, check_request
+from invoiceai.testing.fake_batches import FakeBatches
 from invoiceai.testing.faults import Fault
 from invoiceai.testing.plans import Plan, echo_key, error_plan, model_info_plan, retry_after_headers, to_response
 from invoiceai.testing.plans import with_headers as with_extra_headers
@@ -173,6 +174,7 @@ class FakeClaudeAPI:
         self._in_flight = 0
         self._ids = itertools.count(1)
         self._cached_prefixes: set[str] = set()
+        self.batches = FakeBatches(self)  # the Message Batches endpoints and their switches
 
     def __repr__(self) -> str:
         return f"FakeClaudeAPI(requests={len(self.requests)}, queued_faults={len(self._faults)})"
@@ -290,6 +292,8 @@ class FakeClaudeAPI:
 
     def _decide(self, record: RecordedRequest, parsed: Any, size: int, received: float) -> Plan:
         rid = record.request_id
+        if "/v1/messages/batches" in record.path:
+            return self.batches.plan(record, parsed)
         if record.method == "GET" and "/v1/models/" in record.path:
             return self._model_info(record)
         if not (record.method == "POST" and record.path.endswith("/v1/messages")):
@@ -318,6 +322,13 @@ class FakeClaudeAPI:
             self.finish(Plan("respond", counted=True))
             raise
         return dataclasses.replace(plan, delay=plan.delay + self._latency_left(received), counted=True)
+
+    def answer_body(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Answers a Messages request body as ``POST /v1/messages`` would, without HTTP: ``(status, JSON)``."""
+        rid = f"req_fake_{next(self._ids):06d}"
+        record = RecordedRequest("POST", "/v1/messages", {}, body, self.clock(), request_id=rid)
+        plan = self._check(body, len(json_bytes(body)), rid) or self._apply(self._faults.pop(), record, rid)
+        return (plan.status if plan.action == "respond" else 0), (json.loads(plan.body) if plan.body else {})
 
     def _latency_left(self, received: float) -> float:
         # Latency is measured from arrival, as a client sees it: the fake's own parsing and

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
     from typing_extensions import Unpack
 
+    from invoiceai.backends.claude.batch.session import BatchSession
     from invoiceai.pages import PageSource
 
 __all__ = ["ClaudeBackend"]
@@ -220,6 +221,22 @@ class ClaudeBackend(Closeable):
             await asyncio.to_thread(reader.close)
         return job.result()
 
+    def batch_session(self) -> BatchSession:
+        """Returns this backend's Message Batches side: batch-priced jobs and the batch endpoints.
+
+        Raises:
+            ConfigurationError: No API key, or only an async client (batches use a sync client).
+        """
+        from invoiceai.backends.claude.batch.session import BatchSession
+
+        client = self._clients.sync()
+        spec = self._detector.spec(client)
+        return BatchSession(
+            client=client, model=self.model, max_attempts=self._settings.max_attempts,
+            secrets=self._clients.secrets(),
+            new_job=lambda source, schema, options: self._new_job(source, schema, spec, options, batch=True),
+        )  # fmt: skip
+
     def close(self) -> None:
         """Closes the sync client this backend built (an injected one stays open).
 
@@ -281,8 +298,11 @@ class ClaudeBackend(Closeable):
         schema: type[T],
         spec: ModelSpec,
         options: ExtractOptions,
+        *,
+        batch: bool = False,
     ) -> ExtractionJob[T]:
         config = JobConfig(
+            batch=batch,
             model=self.model,
             spec=spec,
             mode=self.mode,

@@ -1,0 +1,191 @@
+"""The Message Batches methods of :class:`~invoiceai.Extractor`: submit now, collect later.
+
+:class:`BatchMethods` is a base class of :class:`~invoiceai.Extractor` (the facade stays one
+readable module); the work is :class:`~invoiceai.extractor.batch_jobs.BatchRunner`'s. A job's
+state lives in the batch store that goes with the extractor's cache
+(:func:`~invoiceai.cache.batch_store.open_batch_store`): the SQLite cache's ``-batches``
+sibling file by default, the same Redis server for a fleet, or a store passed as ``batch_store=``.
+The async twins run the sync calls in a worker thread: a batch call is a few short requests and
+a poll, not a stream of requests worth an event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from invoiceai.errors import ConfigurationError
+from invoiceai.extractor.batch_jobs import BatchRunner
+from invoiceai.extractor.batch_state import BatchJob, BatchProgress, JobState
+from invoiceai.schema.invoice import Invoice
+
+if TYPE_CHECKING:
+    from invoiceai.backends.base import Backend
+    from invoiceai.backends.claude.batch.items import BatchLimits
+    from invoiceai.cache import Cache
+    from invoiceai.cache.batch_store import BatchStore, MemoryBatchStore
+    from invoiceai.config import Settings
+    from invoiceai.documents import Source
+    from invoiceai.extractor.batch_state import Result
+    from invoiceai.extractor.pipeline import Pipeline
+    from invoiceai.render import Pages
+
+__all__ = ["DEFAULT_POLL_INTERVAL", "BatchMethods"]
+
+DEFAULT_POLL_INTERVAL = 30.0
+"""Seconds between looks at a running job while :meth:`BatchMethods.collect_batch` waits."""
+
+
+class BatchMethods:
+    """Submitting documents to the Message Batches API and collecting the results, from any process.
+
+    Every method takes ``batch_store=`` to use a given store instead of the one that goes with
+    the cache. Only the built-in Claude backend has a batch side.
+    """
+
+    if TYPE_CHECKING:
+        backend: Backend
+        settings: Settings
+        _cache_spec: Any
+
+        @property
+        def cache(self) -> Cache | None:  # noqa: D102 - Extractor.cache
+            ...
+
+        def _pipeline(self) -> Pipeline: ...
+
+    _memory_batch_store: MemoryBatchStore | None = None
+
+    def submit_batch(
+        self,
+        sources: Iterable[Source],
+        *,
+        schema: type[Any] = Invoice,
+        pages: Pages = None,
+        password: str | None = None,
+        limits: BatchLimits | None = None,
+        batch_store: BatchStore | None = None,
+    ) -> BatchJob:
+        """Submits ``sources`` as a Message Batches job (half the live price) and returns at once.
+
+        E-invoices are read and cached documents answered from the cache now, as live; neither
+        is sent. The other documents' first requests go into one or more batches (split at
+        ``limits``). Collect the results with :meth:`collect_batch`, here or in any process that
+        shares the cache (and, for path sources, the files).
+
+        Args:
+            sources: The documents (anything :meth:`~invoiceai.Extractor.extract` accepts). Paths
+                and URLs are read again to collect; other sources' bytes are stored with the job.
+            schema: The Pydantic model to fill; it must be importable where the job is collected.
+            pages: Pages to read in every document.
+            password: For encrypted PDFs; never stored, so pass it to :meth:`collect_batch` too.
+            limits: Per-batch limits (default: the API's 100,000 requests and 256 MB).
+            batch_store: Where the job's state is kept (default: beside the cache).
+
+        Returns:
+            The job; its ``id`` is what :meth:`collect_batch` and ``invoiceai batch`` take.
+        """
+        from invoiceai.backends.claude.batch.items import API_LIMITS
+
+        with self._batch_runner(batch_store, password) as runner:
+            return runner.submit(sources, schema, pages, limits or API_LIMITS)
+
+    async def asubmit_batch(self, sources: Iterable[Source], **options: Any) -> BatchJob:
+        """Async twin of :meth:`submit_batch` (runs it in a worker thread)."""
+        listed = list(sources)
+        return await asyncio.to_thread(lambda: self.submit_batch(listed, **options))
+
+    def batch_status(self, job_id: str, *, batch_store: BatchStore | None = None) -> BatchJob:
+        """Returns where job ``job_id`` stands, asking the API about its running batches."""
+        with self._batch_runner(batch_store, None) as runner:
+            return runner.status(job_id)
+
+    def poll_batch(
+        self,
+        job_id: str,
+        *,
+        schema: type[Any] | None = None,
+        password: str | None = None,
+        batch_store: BatchStore | None = None,
+    ) -> BatchProgress:
+        """Takes one look at a job without waiting: stores new results, sends follow-ups, returns what is known.
+
+        Returns:
+            The results so far in input order (``None`` for documents still in a running batch)
+            and the job; ``progress.finished`` tells whether every document has its result.
+        """
+        with self._batch_runner(batch_store, password) as runner:
+            return runner.look(job_id, schema=schema)
+
+    def collect_batch(
+        self,
+        job_id: str,
+        *,
+        schema: type[Any] | None = None,
+        password: str | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        sleep: Callable[[float], None] = time.sleep,
+        batch_store: BatchStore | None = None,
+    ) -> list[Result]:
+        """Waits for job ``job_id``; returns its results in input order, as ``extract_many`` would.
+
+        Follow-up rounds (re-asks, truncations, retries of errored or expired items, later chunks
+        of long documents) are submitted as needed. Collecting is idempotent and resumable: a
+        collect that was killed picks up where the store says, sending nothing twice.
+
+        Args:
+            job_id: The id :meth:`submit_batch` returned.
+            schema: The schema, when it cannot be imported by name here.
+            password: For encrypted PDFs.
+            poll_interval: Seconds to wait between looks that find nothing new.
+            sleep: What waits (tests pass a fake).
+            batch_store: Where the job's state is kept (default: beside the cache).
+        """
+        with self._batch_runner(batch_store, password) as runner:
+            progress = runner.collect(job_id, schema=schema, poll_interval=poll_interval, sleep=sleep)
+        return [result for result in progress.results if result is not None]
+
+    async def acollect_batch(self, job_id: str, **options: Any) -> list[Result]:
+        """Async twin of :meth:`collect_batch` (runs it, waits included, in a worker thread)."""
+        return await asyncio.to_thread(lambda: self.collect_batch(job_id, **options))
+
+    def list_batches(self, *, batch_store: BatchStore | None = None) -> list[BatchJob]:
+        """Returns every job in the batch store, oldest id first, from the store alone (no API call)."""
+        with self._store(batch_store) as store:
+            return [BatchJob.of(JobState.load(store, job_id)) for job_id in store.jobs()]
+
+    # -- wiring -------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _batch_runner(self, batch_store: BatchStore | None, password: str | None) -> Iterator[BatchRunner]:
+        session_of = getattr(self.backend, "batch_session", None)
+        if not callable(session_of):
+            raise ConfigurationError(
+                f"The {type(self.backend).__name__} backend has no Message Batches side; batches need the built-in "
+                "Claude backend."
+            )
+        pipeline = self._pipeline()
+        with self._store(batch_store) as store:
+            yield BatchRunner(pipeline, session_of(), store, fingerprint=self.backend.fingerprint(), password=password)
+
+    @contextlib.contextmanager
+    def _store(self, batch_store: BatchStore | None) -> Iterator[BatchStore]:
+        if batch_store is not None:
+            yield batch_store
+            return
+        from invoiceai.cache.batch_store import MemoryBatchStore, open_batch_store
+
+        spec = self._cache_spec
+        store = open_batch_store(
+            spec if isinstance(spec, str) and "://" in spec else self.cache, settings=self.settings
+        )
+        if isinstance(store, MemoryBatchStore):
+            # An in-memory cache's jobs live as long as the extractor.
+            store = self._memory_batch_store = self._memory_batch_store or store
+        try:
+            yield store
+        finally:
+            store.close()
