@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, overload
 from pydantic import BaseModel
 
 from invoiceai.closing import Closeable
-from invoiceai.config import Settings
+from invoiceai.config import Detail, Settings
 from invoiceai.errors import ConfigurationError
 from invoiceai.extractor.batch import BatchOptions, aiter_batch, collect, iter_batch
 from invoiceai.extractor.failures import scrubbed
@@ -32,9 +32,11 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from invoiceai.backends.base import Backend
+    from invoiceai.backends.claude.dryrun import TokenCounter
     from invoiceai.backends.registry import BackendRegistry
     from invoiceai.cache import Cache, CacheRegistry, CacheSpec
     from invoiceai.documents import Source
+    from invoiceai.extractor.estimate import DocumentEstimate
     from invoiceai.render import Pages, RendererRegistry
 
 __all__ = ["DEFAULT_CACHE", "Extractor", "ManyOptions"]
@@ -64,6 +66,7 @@ class ManyOptions(TypedDict, total=False):
         progress: ``None``: a progress bar when stderr is a terminal; ``False``: none; a
             callable: called as ``progress(done, total)``.
         raise_on_error: Raise the first failure instead of reporting it.
+        detail: Image size for this call, ``"standard"`` or ``"high"`` (default ``Settings.detail``).
     """
 
     pages: Pages
@@ -71,6 +74,7 @@ class ManyOptions(TypedDict, total=False):
     concurrency: int | None
     progress: ProgressArg
     raise_on_error: bool
+    detail: Detail | None
 
 
 class Extractor(Closeable):
@@ -156,14 +160,18 @@ class Extractor(Closeable):
     # -- one document -----------------------------------------------------------------------------
 
     @overload
-    def extract(self, source: Source, *, pages: Pages = None, password: str | None = None) -> Extraction[Invoice]: ...
+    def extract(
+        self, source: Source, *, pages: Pages = None, password: str | None = None, detail: Detail | None = None
+    ) -> Extraction[Invoice]: ...
     @overload
     def extract(
-        self, source: Source, *, schema: type[T], pages: Pages = None, password: str | None = None
-    ) -> Extraction[T]: ...
+        self, source: Source, *, schema: type[T], pages: Pages = None, password: str | None = None,
+        detail: Detail | None = None,
+    ) -> Extraction[T]: ...  # fmt: skip
     def extract(
-        self, source: Source, *, schema: type[Any] = Invoice, pages: Pages = None, password: str | None = None
-    ) -> Extraction[Any]:
+        self, source: Source, *, schema: type[Any] = Invoice, pages: Pages = None, password: str | None = None,
+        detail: Detail | None = None,
+    ) -> Extraction[Any]:  # fmt: skip
         """Extracts one document.
 
         Args:
@@ -172,6 +180,7 @@ class Extractor(Closeable):
             schema: The Pydantic model to fill (default :class:`~invoiceai.Invoice`).
             pages: Pages to read, ``"1-3,7"`` or a list of 1-based numbers (default: all).
             password: For encrypted PDFs.
+            detail: Image size for this call, ``"standard"`` or ``"high"`` (default ``Settings.detail``).
 
         Returns:
             The typed data with usage, findings, origin, timings and warnings.
@@ -179,7 +188,7 @@ class Extractor(Closeable):
         Raises:
             InvoiceAIError: A typed error saying what went wrong and what to do.
         """
-        pipeline, clock = self._pipeline(), Clock()
+        pipeline, clock = self._pipeline(detail), Clock()
         with scrubbed():
             with clock.stage("load"):
                 document = pipeline.load(source)
@@ -187,17 +196,19 @@ class Extractor(Closeable):
 
     @overload
     async def aextract(
-        self, source: Source, *, pages: Pages = None, password: str | None = None
+        self, source: Source, *, pages: Pages = None, password: str | None = None, detail: Detail | None = None
     ) -> Extraction[Invoice]: ...
     @overload
     async def aextract(
-        self, source: Source, *, schema: type[T], pages: Pages = None, password: str | None = None
-    ) -> Extraction[T]: ...
+        self, source: Source, *, schema: type[T], pages: Pages = None, password: str | None = None,
+        detail: Detail | None = None,
+    ) -> Extraction[T]: ...  # fmt: skip
     async def aextract(
-        self, source: Source, *, schema: type[Any] = Invoice, pages: Pages = None, password: str | None = None
-    ) -> Extraction[Any]:
+        self, source: Source, *, schema: type[Any] = Invoice, pages: Pages = None, password: str | None = None,
+        detail: Detail | None = None,
+    ) -> Extraction[Any]:  # fmt: skip
         """Async twin of :meth:`extract`; files, rendering and the cache run off the event loop."""
-        pipeline, clock = self._pipeline(), Clock()
+        pipeline, clock = self._pipeline(detail), Clock()
         with scrubbed():
             with clock.stage("load"):
                 document = await pipeline.aload(source)
@@ -236,7 +247,7 @@ class Extractor(Closeable):
         """
         listed = list(sources)
         settings = self._options(schema, options, remember=None)
-        return collect(iter_batch(self._pipeline(), listed, settings), len(listed))
+        return collect(iter_batch(self._pipeline(options.get("detail")), listed, settings), len(listed))
 
     @overload
     async def aextract_many(
@@ -257,7 +268,7 @@ class Extractor(Closeable):
         listed = list(sources)
         settings = self._options(schema, options, remember=None)
         # remember=None keeps every result anyway: gathering the items first costs nothing more.
-        items = [item async for item in aiter_batch(self._pipeline(), listed, settings)]
+        items = [item async for item in aiter_batch(self._pipeline(options.get("detail")), listed, settings)]
         return collect(items, len(listed))
 
     @overload
@@ -288,7 +299,7 @@ class Extractor(Closeable):
         Yields:
             One :class:`~invoiceai.BatchItem` per source.
         """
-        return iter_batch(self._pipeline(), sources, self._options(schema, options))
+        return iter_batch(self._pipeline(options.get("detail")), sources, self._options(schema, options))
 
     @overload
     def aiter_extract(
@@ -306,7 +317,24 @@ class Extractor(Closeable):
         To stop early, close the iterator (``contextlib.aclosing``): that cancels every
         document still running.
         """
-        return aiter_batch(self._pipeline(), sources, self._options(schema, options))
+        return aiter_batch(self._pipeline(options.get("detail")), sources, self._options(schema, options))
+
+    def estimate(
+        self, sources: Iterable[Source], *, schema: type[BaseModel] = Invoice, pages: Pages = None,
+        password: str | None = None, detail: Detail | None = None, count_tokens: bool | TokenCounter = False,
+    ) -> list[DocumentEstimate]:  # fmt: skip
+        """A dry run: what extracting ``sources`` would send and cost, in input order; nothing is sent.
+
+        Documents are loaded, e-invoices read, the cache consulted and pages rendered as
+        :meth:`extract_many` would; the requests it would send are built and counted, locally
+        (``method="local"``) or, with ``count_tokens=True`` and a key, by the API's free
+        token-counting endpoint. Returns one ``DocumentEstimate`` per source; see ``docs/cost.md``.
+        """
+        from invoiceai.extractor.estimate import estimate_documents
+
+        return estimate_documents(
+            self._pipeline(detail), sources, schema=schema, pages=pages, password=password, count_tokens=count_tokens
+        )
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -359,12 +387,15 @@ class Extractor(Closeable):
 
     # -- wiring -----------------------------------------------------------------------------------
 
-    def _pipeline(self) -> Pipeline:
+    def _pipeline(self, detail: Detail | None = None) -> Pipeline:
         """The context of one call, read from the current attributes (they may be changed)."""
         if self._closed:
             raise ConfigurationError("This Extractor is closed; create a new one.")
+        from invoiceai.extractor.detail import at_detail
+
         return Pipeline(
-            settings=self.settings, backend=self.backend, cache_of=lambda: self.cache, renderers=self._renderers,
+            settings=self.settings, backend=at_detail(self.backend, detail), cache_of=lambda: self.cache,
+            renderers=self._renderers,
             prefer_embedded=self.prefer_embedded, cross_check=self.cross_check,
             validation_context=self.validation_context,
         )  # fmt: skip
