@@ -1,175 +1,238 @@
-"""Estimated input tokens per page and requests per document, from the requests ClaudeBackend builds.
+"""Input tokens per page on the corpus, at each input mode and detail level, against the alternatives.
 
-Run: python benchmarks/tokens.py
+Run: python benchmarks/tokens.py [--corpus DIR] [--model MODEL]
 
-No API call is made: these are ESTIMATES. The script drives the backend's own request builder
-(``ExtractionJob``, the code ``ClaudeBackend.extract`` runs) on two generated A4 pages and counts
-tokens the way the API bills them, approximately:
+No API call is made: these are ESTIMATES, counted on the exact requests ``ClaudeBackend`` would
+send (the backend's dry run, :meth:`ClaudeBackend.estimate`, which drives the live path's
+``ExtractionJob``), the way the API bills them, approximately:
 
 * an image costs width * height / 750 tokens (the API's documented approximation);
-* text costs about one token per 4 characters (prose) or per 3 characters (the JSON schema);
-* the static prefix (system prompt and schema) is paid once per cache lifetime at 1.25x and then
-  read from the prompt cache at 0.1x, so it is reported separately from the per-page cost.
+* text costs about one token per 4 characters;
+* the static prefix (system prompt and schema) is reported apart: live, it is read from the
+  prompt cache at 0.1x after the first request, so it is not a per-page cost.
 
-Pages:
+Per page is the page's image plus its text blocks (the ``Page N`` label, the text layer in
+``images+text`` and ``text`` modes), averaged over the pages of every document of a kind:
 
-* born-digital: a PDF page rendered at the model's budget, with a text layer of a typical
-  one-page invoice (about 1,900 characters);
-* scanned: a 300-dpi A4 scan (2480 x 3508 px) shrunk to the budget, with no text layer.
+* born-digital: corpus PDFs with a text layer (``einvoice/pdf``, ``invoice2data``, ``misc``; the
+  e-invoices are counted as if their XML were ignored);
+* scanned: PDFs without a text layer, and the scans (``scanned/``, ``invoice2data/*.png``).
+
+Beside them:
+
+* naive: a 300 dpi PNG of each PDF page (the scan file itself for image files), which the API
+  downsizes to its standard limit (1568 px / 1.15 MP) before counting;
+* PDF block: the PDF sent as a document block, billed per page as an image (at that same
+  standard limit) plus its extracted text.
+
+Targets at the default (``detail="standard"``): <= 1.0x naive per page, and <= 1.3x naive for
+born-digital pages in ``images+text`` mode.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
-import json
 import math
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from invoiceai.backends.claude.chunking import RequestLimits
-from invoiceai.backends.claude.job import ExtractionJob, JobConfig, NeedPages, NeedTextLayers, SendRequest
-from invoiceai.backends.claude.models import STANDARD_IMAGE_BUDGET, ModelState, lookup_model
-from invoiceai.backends.claude.prices import PriceTable
-from invoiceai.backends.claude.request import SYSTEM_PROMPT, api_schema
-from invoiceai.config import DEFAULT_MODEL
-from invoiceai.pages import ImageBudget
-from invoiceai.schema import Invoice
-from invoiceai.testing import StaticPages, image_info, make_page_image
-
-A4_POINTS = (595, 842)
-SCAN_PIXELS = (2480, 3508)
-INVOICE_TEXT = "\n".join(
-    [
-        "ACME Industrial Supplies GmbH - Hauptstrasse 12 - 10115 Berlin - DE123456789",
-        "Invoice INV-2026-00042    Date 15.01.2026    Due 14.02.2026    Customer no. 88231",
-        "Bill to: Beispiel AG, Musterweg 5, 80331 Muenchen, Germany, VAT DE987654321",
-        "Pos  Description                              Qty   Unit   Unit price    Amount",
-        *[
-            f"{n:>3}  Hex bolt M{6 + n % 6}x{20 + n} DIN 933 zinc plated   {n * 10:>4}  pcs   "
-            f"{0.12 * n:>8.2f}   {1.2 * n * n:>8.2f}"
-            for n in range(1, 13)
-        ],
-        "Net total 1,123.20 EUR    VAT 19% 213.41 EUR    Total due 1,336.61 EUR",
-        "Payment within 30 days net. IBAN DE89 3704 0044 0532 0130 00, BIC COBADEFFXXX",
-        "Thank you for your order. Terms and conditions apply: www.example.com/terms",
-    ]
-)
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CORPUS = Path(os.environ.get("INVOICEAI_CORPUS", ROOT.parent / "shared" / "corpus"))
+PDF_DIRS = ("einvoice/pdf", "invoice2data", "misc")
+SCAN_GLOBS = ("scanned/*/*.jpg", "scanned/*/*.jpeg", "invoice2data/*.png")
+MODES = ("images", "images+text", "text")
+DETAILS = ("standard", "high")
+NAIVE_DPI = 300
 
 
-def build_first_request(source: StaticPages, *, model: str, mode: str, budget: ImageBudget) -> dict[str, Any]:
-    """Returns the first request ClaudeBackend would send for ``source``."""
-    schema = api_schema(Invoice)
-    job: ExtractionJob[Invoice] = ExtractionJob(
-        config=JobConfig(
-            model=model,
-            spec=lookup_model(model),
-            mode=mode,  # type: ignore[arg-type]
-            max_reasks=2,
-            token_budget=10**9,
-            limits=RequestLimits(),
-            prices=PriceTable(),
-            image_budget=budget,
-        ),
-        schema=Invoice,
-        schema_json=schema,
-        document_id=source.document_id,
-        page_count=source.page_count,
-        state=ModelState(),
-    )
-    while True:
-        step = job.next_step()
-        if isinstance(step, NeedTextLayers):
-            job.provide_text_layers(source.text_layers())
-        elif isinstance(step, NeedPages):
-            job.provide_pages(list(source.render(step.budget)))
-        elif isinstance(step, SendRequest):
-            return step.params
-        else:
-            raise RuntimeError(f"unexpected step {step!r}")
+@dataclass
+class Tally:
+    """Tokens summed over the pages of one kind, per approach."""
+
+    pages: int = 0
+    documents: int = 0
+    tokens: dict[str, int] = field(default_factory=dict)
+
+    def add(self, approach: str, tokens: int) -> None:
+        self.tokens[approach] = self.tokens.get(approach, 0) + tokens
+
+    def per_page(self, approach: str) -> float:
+        return self.tokens.get(approach, 0) / max(1, self.pages)
 
 
-def requests_per_document(pages: int, *, model: str, budget: ImageBudget) -> int:
-    """Returns how many requests a fault-free extraction of ``pages`` pages makes."""
-    source = StaticPages([make_page_image(120, 170)] * pages)
-    job: ExtractionJob[Invoice] = ExtractionJob(
-        config=JobConfig(
-            model=model,
-            spec=lookup_model(model),
-            mode="images",
-            max_reasks=2,
-            token_budget=10**9,
-            limits=RequestLimits(),
-            prices=PriceTable(),
-            image_budget=budget,
-        ),
-        schema=Invoice,
-        schema_json=api_schema(Invoice),
-        document_id="x",
-        page_count=pages,
-        state=ModelState(),
-    )
-    requests = 0
-    while (step := job.next_step()) is not None:
-        if isinstance(step, NeedPages):
-            job.provide_pages(list(source.render(step.budget)))
-        elif isinstance(step, SendRequest):
-            requests += 1
-            job.handle_reply(
-                {"stop_reason": "end_turn", "content": [{"type": "text", "text": "{}"}], "usage": {"input_tokens": 1}}
-            )
-    return requests
+class Splitter:
+    """A dry-run token counter that also splits each request into static prefix and pages."""
+
+    def __init__(self) -> None:
+        self.prefix = 0
+        self.pages = 0
+        self.images = 0
+        self.requests = 0
+
+    def __call__(self, params: Mapping[str, Any]) -> int:
+        from invoiceai.backends.claude.request import SYSTEM_PROMPT, estimate_text_tokens
+        from invoiceai.testing import image_info
+
+        output_format = params.get("output_config", {}).get("format")
+        schema = output_format["schema"] if output_format else params["tools"][0]["input_schema"]
+        prefix = estimate_text_tokens(SYSTEM_PROMPT) + math.ceil(len(_json(schema)) / 3.5)
+        pages = 0
+        content = params["messages"][0]["content"]
+        for block in content[:-1]:  # the last block is the closing instruction: prefix-like
+            if block["type"] == "image":
+                _, width, height = image_info(base64.b64decode(block["source"]["data"]))
+                pages += math.ceil(width * height / 750)
+                self.images += math.ceil(width * height / 750)
+            elif block["type"] == "text":
+                pages += estimate_text_tokens(block["text"]) + 3  # + the block's own overhead
+        prefix += estimate_text_tokens(content[-1]["text"]) + 3
+        self.prefix += prefix
+        self.pages += pages
+        self.requests += 1
+        return prefix + pages
 
 
-def estimate(params: dict[str, Any]) -> dict[str, int]:
-    """Splits a request's estimated input tokens into prefix, images and page text."""
-    prefix = math.ceil(len(SYSTEM_PROMPT) / 4)
-    output_format = params.get("output_config", {}).get("format")
-    schema = output_format["schema"] if output_format else params["tools"][0]["input_schema"]
-    prefix += math.ceil(len(json.dumps(schema, separators=(",", ":"))) / 3)
-    images = text = 0
-    for block in params["messages"][0]["content"]:
-        if block["type"] == "image":
-            _, width, height = image_info(base64.b64decode(block["source"]["data"]))
-            images += math.ceil(width * height / 750)
-        elif block["type"] == "text":
-            text += math.ceil(len(block["text"]) / 4) + 3  # + block overhead
-    return {"prefix": prefix, "images": images, "text": text, "max_tokens": params["max_tokens"]}
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, separators=(",", ":"))
 
 
-def main() -> None:
-    model = DEFAULT_MODEL
-    budgets = {"model budget": lookup_model(model).image_budget, "standard budget": STANDARD_IMAGE_BUDGET}
-    print("invoiceai token ESTIMATES (from the requests the backend builds; no API call was made)")
-    print(f"model {model}; Invoice schema; images: w*h/750, text: chars/4, schema JSON: chars/3\n")
-    for label, budget in budgets.items():
-        digital_size = budget.fit(*A4_POINTS, allow_upscale=True)
-        scan_size = budget.fit(*SCAN_PIXELS)
-        born_digital = StaticPages([make_page_image(*digital_size, format="PNG")], texts=[INVOICE_TEXT])
-        scanned = StaticPages([make_page_image(*SCAN_PIXELS, format="JPEG")])
-        print(f"{label}: {budget.max_long_edge} px long edge, {budget.max_pixels / 1e6:.2f} MP")
-        rows = [
-            ("born-digital", "images", born_digital, digital_size),
-            ("born-digital", "images+text", born_digital, digital_size),
-            ("born-digital", "text", born_digital, digital_size),
-            ("scanned", "images", scanned, scan_size),
-        ]
-        for page, mode, source, size in rows:
-            parts = estimate(build_first_request(source, model=model, mode=mode, budget=budget))
-            per_page = parts["images"] + parts["text"]
-            print(
-                f"  {page:<12} {mode:<11} page {size[0]}x{size[1]}: ~{per_page:>5} input tokens/page "
-                f"(image {parts['images']}, text {parts['text']}); static prefix ~{parts['prefix']} "
-                f"(cached: ~{math.ceil(parts['prefix'] * 0.1)} billed-equivalent); max_tokens {parts['max_tokens']}"
-            )
+def corpus_files(corpus: Path) -> tuple[list[Path], list[Path]]:
+    """The corpus PDFs and scan images, sorted."""
+    pdfs = [path for sub in PDF_DIRS for path in sorted((corpus / sub).glob("*.pdf"))]
+    scans = [path for pattern in SCAN_GLOBS for path in sorted(corpus.glob(pattern))]
+    return pdfs, scans
+
+
+def measure(path: Path, model: str, tallies: dict[str, Tally], prefixes: list[int]) -> None:
+    """Adds one document's pages to the tally of its kind, for every approach."""
+    from invoiceai.backends import ClaudeBackend
+    from invoiceai.backends.claude.models import STANDARD_IMAGE_BUDGET
+    from invoiceai.backends.claude.request import estimate_text_tokens, image_tokens
+    from invoiceai.config import Settings
+    from invoiceai.documents import Document
+    from invoiceai.render import open_document
+    from invoiceai.schema import Invoice
+
+    source = open_document(Document.from_bytes(path.read_bytes()))
+    try:
+        is_pdf = path.suffix.lower() == ".pdf"
+        texts = [(text or "").strip() for text in source.text_layers()]
+        kind = "born-digital" if is_pdf and any(texts) else "scanned"
+        tally = tallies[kind]
+        tally.documents += 1
+        tally.pages += source.page_count
+        for page, text in zip(source.render(STANDARD_IMAGE_BUDGET), texts, strict=True):
+            width, height = page.width / page.scale, page.height / page.scale  # points, or the file's pixels
+            if is_pdf:
+                width, height = width * NAIVE_DPI / 72, height * NAIVE_DPI / 72
+            naive = image_tokens(*STANDARD_IMAGE_BUDGET.fit(width, height))
+            tally.add("naive", naive)
+            tally.add("naive images", naive)
+            if kind == "born-digital":
+                tally.add("PDF block", naive + (estimate_text_tokens(text) if text else 0))
+                tally.add("PDF block images", naive)
+        settings = Settings(model=model)
+        for mode in MODES if kind == "born-digital" else ("images",):
+            for detail in DETAILS:
+                backend = ClaudeBackend(settings=settings, mode=mode, detail=detail, detect_capabilities=False)
+                splitter = Splitter()
+                backend.estimate(source, Invoice, count_tokens=splitter)
+                tally.add(f"{mode} {detail}", splitter.pages)
+                tally.add(f"{mode} {detail} images", splitter.images)
+                prefixes.append(splitter.prefix // max(1, splitter.requests))
+    finally:
+        close = getattr(source, "close", None)
+        if callable(close):
+            close()
+
+
+def report(tallies: dict[str, Tally], prefixes: list[int], model: str) -> None:
+    print("invoiceai input-token ESTIMATES per page (from the requests the backend builds; no API call)")
+    print(f"model {model}; Invoice schema; images w*h/750, text chars/4\n")
+    for kind, tally in tallies.items():
+        if not tally.pages:
+            continue
+        naive = tally.per_page("naive")
+        block = tally.per_page("PDF block") if "PDF block" in tally.tokens else None
+        naive_is = "a 300 dpi PNG of each PDF page, the file itself for an image, downsized by the API"
+        print(f"{kind}: {tally.documents} documents, {tally.pages} pages (naive: {naive_is})")
+        print(f"  {'approach':<24} {'tokens/page':>11}  {'of which image':>14}  {'vs naive':>8}  {'vs PDF block':>12}")
+        for name in [name for name in tally.tokens if not name.endswith(" images")]:
+            per_page, image = tally.per_page(name), tally.per_page(f"{name} images")
+            versus_block = f"{per_page / block:>11.2f}x" if block else ""
+            print(f"  {name:<24} {per_page:>11,.0f}  {image:>14,.0f}  {per_page / naive:>7.3f}x  {versus_block}")
         print()
-    counts = {
-        pages: requests_per_document(pages, model=model, budget=budgets["model budget"])
-        for pages in (1, 2, 5, 20, 21, 45, 100)
-    }
-    print(
-        "requests per document without faults (pages -> requests):", ", ".join(f"{p} -> {r}" for p, r in counts.items())
-    )
+    if prefixes:
+        print(f"static prefix per request (system prompt, Invoice schema, closing): ~{max(prefixes):,} tokens,")
+        print("paid at 1.25x once per 5 minutes and read from the prompt cache at 0.1x after that\n")
+    _targets(tallies)
+
+
+def _targets(tallies: dict[str, Tally]) -> None:
+    digital = tallies["born-digital"]
+    checks = []
+    for kind, tally in tallies.items():
+        if tally.pages:
+            images = tally.per_page("images standard images") / tally.per_page("naive")
+            ratio = tally.per_page("images standard") / tally.per_page("naive")
+            checks.append((f"{kind} images at the default <= 1.0x naive", ratio, images, 1.0))
+    if digital.pages:
+        ratio = digital.per_page("images+text standard") / digital.per_page("naive")
+        images = digital.per_page("images+text standard images") / digital.per_page("naive")
+        checks.append(("born-digital images+text at the default <= 1.3x naive", ratio, images, 1.3))
+    for label, ratio, images, limit in checks:
+        # Every page also carries its "Page N" label (about 5 tokens), which the naive image has not;
+        # the images themselves must not cost more than the naive ones.
+        verdict = "ok" if images <= 1.0 and ratio <= limit + 0.005 else "MISSED"
+        print(f"target: {label}: {ratio:.3f}x (the images alone {images:.3f}x) {verdict}")
+
+
+def requests_per_document(model: str) -> str:
+    from invoiceai.backends import ClaudeBackend
+    from invoiceai.config import Settings
+    from invoiceai.schema import Invoice
+    from invoiceai.testing import StaticPages, make_page_image
+
+    backend = ClaudeBackend(settings=Settings(model=model), detect_capabilities=False)
+    counts = []
+    for pages in (1, 2, 5, 20, 21, 45, 100):
+        estimate = backend.estimate(StaticPages([make_page_image(60, 85)] * pages), Invoice)
+        counts.append(f"{pages} -> {len(estimate.requests)}")
+    return ", ".join(counts)
+
+
+def main() -> int:
+    from invoiceai.config import DEFAULT_MODEL
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    args = parser.parse_args()
+    if not args.corpus.is_dir():
+        print(f"no corpus at {args.corpus}; set INVOICEAI_CORPUS or pass --corpus", file=sys.stderr)
+        return 2
+    from invoiceai.errors import InvoiceAIError
+
+    tallies = {"born-digital": Tally(), "scanned": Tally()}
+    prefixes: list[int] = []
+    pdfs, scans = corpus_files(args.corpus)
+    for path in [*pdfs, *scans]:
+        try:
+            measure(path, args.model, tallies, prefixes)
+        except InvoiceAIError as exc:
+            print(f"skipped {path.relative_to(args.corpus)}: {type(exc).__name__}", file=sys.stderr)
+    report(tallies, prefixes, args.model)
+    print("\nrequests per document without faults (pages -> requests):", requests_per_document(args.model))
     print("plus one request per transient retry, re-ask (max 2 per chunk) or truncation retry (max 1 per chunk)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -300,7 +300,7 @@ def test_token_budget_stops_reasks(flavour: str) -> None:
 
 def test_oversized_image_is_rerendered_at_the_named_limit_and_remembered(flavour: str) -> None:
     api = FakeClaudeAPI(answer=ANSWER, usage=USAGE, max_image_side=1000)
-    backend = make_backend(api, flavour, model="claude-sonnet-5")
+    backend = make_backend(api, flavour, model="claude-sonnet-5", detail="high")  # the unverified large budget
     assert backend.image_budget().long_edge == 2576
     source = StaticPages.blank(2, width=1500, height=2000)
     result = run(backend, flavour, source)

@@ -92,12 +92,16 @@ def test_unknown_models_are_judged_by_family_or_conservatively() -> None:
 
 def test_model_state_learns_the_smallest_limit() -> None:
     state = ModelState()
-    assert state.budget("claude-sonnet-5").long_edge == 2576
+    assert state.budget("claude-sonnet-5", "high").long_edge == 2576
     state.learn_max_side("claude-sonnet-5", 2000)
     state.learn_max_side("claude-sonnet-5", 2200)
-    assert state.budget("claude-sonnet-5").long_edge == 2000
-    assert state.budget("claude-sonnet-5").max_pixels < LARGE_IMAGE_BUDGET.max_pixels
-    assert state.budget("claude-opus-5").long_edge == 2576
+    assert state.budget("claude-sonnet-5", "high").long_edge == 2000
+    assert state.budget("claude-sonnet-5", "high").max_pixels < LARGE_IMAGE_BUDGET.max_pixels
+    assert state.budget("claude-opus-5", "high").long_edge == 2576
+    # A learned limit below the standard budget caps that one too.
+    assert state.budget("claude-sonnet-5").long_edge == 1568
+    state.learn_max_side("claude-sonnet-5", 1200)
+    assert state.budget("claude-sonnet-5").long_edge == 1200
 
 
 # -- prices -------------------------------------------------------------------------------

@@ -107,7 +107,7 @@ def test_images_refused_mid_document_rerender_only_what_is_left(flavour: str) ->
     # Pages 1-15 are small; from page 16 on they are too large for the fake's 1000 px limit.
     source = SyntheticPages([(600, 800)] * 15 + [(1500, 2000)] * 30)
     api = FakeClaudeAPI(answer=pages_answer(45), max_image_side=1000, on_request=source.on_request)
-    result = run(make_backend(api, flavour, model="claude-sonnet-5"), flavour, source)
+    result = run(make_backend(api, flavour, model="claude-sonnet-5", detail="high"), flavour, source)
 
     statuses = [request.status for request in api.message_requests]
     assert statuses == [200, 400, 200, 200]

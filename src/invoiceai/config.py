@@ -19,16 +19,22 @@ import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from invoiceai.errors import ConfigurationError
 
-__all__ = ["DEFAULT_MODEL", "ENV_PREFIX", "Settings", "default_cache_dir"]
+__all__ = ["DEFAULT_MODEL", "DETAILS", "ENV_PREFIX", "Detail", "Settings", "default_cache_dir"]
 
 ENV_PREFIX = "INVOICEAI_"
 
 DEFAULT_MODEL = "claude-sonnet-5"
 """A current vision model with structured outputs; never one in ``anthropic._data.DEPRECATED_MODELS``."""
+
+Detail = Literal["standard", "high"]
+"""How large pages are sent: ``standard`` (the size every model takes without downsizing it) or ``high``."""
+
+DETAILS: tuple[Detail, ...] = ("standard", "high")
+"""The values of :data:`Detail`."""
 
 
 def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -90,6 +96,9 @@ class Settings:
             inside a PDF. Pillow's own decompression-bomb threshold.
         render_timeout: Seconds one document may spend being opened and rendered (summed over
             the time spent inside the renderer, not the backend's time between pages).
+        detail: Image size sent to the model: ``standard`` (1568 px / 1.15 MP, what every
+            current model takes without downsizing it) or ``high`` (the larger budget of the
+            models that accept one, about 3x the tokens per page; see ``docs/models.md``).
     """
 
     model: str = DEFAULT_MODEL
@@ -112,6 +121,7 @@ class Settings:
     max_render_bytes: int = 64 * 1024 * 1024
     max_image_pixels: int = 89_478_485
     render_timeout: float = 120.0
+    detail: str = "standard"  # one of DETAILS; checked below
 
     def __post_init__(self) -> None:
         positive = (
@@ -142,6 +152,8 @@ class Settings:
                 raise ConfigurationError(f"Setting {name!r} must not be negative, got {getattr(self, name)!r}.")
         if not self.model.strip():
             raise ConfigurationError("Setting 'model' must be a non-empty Claude model id.")
+        if self.detail not in DETAILS:
+            raise ConfigurationError(f"Setting 'detail' must be one of {list(DETAILS)}, got {self.detail!r}.")
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

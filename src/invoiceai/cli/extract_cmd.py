@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from invoiceai.cli.output import FORMATS, ResultWriter
+from invoiceai.config import DETAILS
 from invoiceai.errors import ConfigurationError
 
 __all__ = ["DESCRIPTION", "HELP", "NAME", "add_arguments", "run"]
@@ -27,7 +28,8 @@ DESCRIPTION = (
     "Extract each FILE (path or http(s) URL) into typed invoice data. E-invoices (Factur-X, "
     "ZUGFeRD, XRechnung, CII, UBL) are read from their XML without a model call; everything "
     "else is read by Claude and needs ANTHROPIC_API_KEY. Data goes to stdout (or --out), "
-    "progress and errors to stderr. Exit status: 0 all ok, 1 some failed, 2 usage error."
+    "progress and errors to stderr. Exit status: 0 all ok, 1 some failed, 2 usage error. "
+    "--dry-run prints what each file would send and cost instead, sending nothing to the model."
 )
 
 
@@ -35,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds the ``extract`` subcommand's arguments to its parser."""
     parser.add_argument("files", nargs="+", metavar="FILE", help="paths or http(s) URLs")
     parser.add_argument("--model", help="Claude model id (default: INVOICEAI_MODEL or the built-in default)")
-    parser.add_argument("--format", choices=FORMATS, default="json", help="output format (default: json)")
+    parser.add_argument("--format", choices=FORMATS, help="output format (default: json; with --dry-run, a table)")
     parser.add_argument("--out", type=Path, metavar="PATH", help="write the data here instead of stdout")
     parser.add_argument("--concurrency", type=_positive, metavar="N", help="documents at once")
     parser.add_argument(
@@ -57,6 +59,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--cross-check", action="store_true", help="also read e-invoice PDFs visually and report disagreements"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--detail",
+        choices=DETAILS,
+        help="image size sent: standard (default, 1568 px) or high (the model's larger budget, ~3x the tokens)",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="load, render and build the requests, then print pages, requests, tokens and cost; send nothing",
+    )
+    parser.add_argument(
+        "--count-tokens",
+        action="store_true",
+        help="with --dry-run: count input tokens with the API's free token counter (needs ANTHROPIC_API_KEY)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,21 +93,35 @@ def run(args: argparse.Namespace) -> int:
         prefer_embedded=not args.no_embedded,
         cross_check=args.cross_check,
     )
-    failures: list[ExtractionFailure] = []
+    failures: list[Any] = []
     with extractor, ExitStack() as stack:
         stream: TextIO = sys.stdout
         if args.out is not None:
             stream = stack.enter_context(args.out.open("w", encoding="utf-8", newline=""))
-        writer = ResultWriter(stream, args.format)
+        if args.dry_run or args.count_tokens:
+            return _dry_run(extractor, args, stream)
+        writer = ResultWriter(stream, args.format or "json")
         items = extractor.iter_extract(
-            args.files, pages=args.pages, password=args.password, progress=False if args.quiet else None
-        )
+            args.files, pages=args.pages, password=args.password, progress=False if args.quiet else None,
+            detail=args.detail,
+        )  # fmt: skip
         for result in in_order(items):
             writer.write(result)
             if isinstance(result, ExtractionFailure):
                 failures.append(result)
         writer.close()
     return _report(failures)
+
+
+def _dry_run(extractor: Any, args: argparse.Namespace, stream: TextIO) -> int:
+    """Prints what extracting the files would send and cost; nothing goes to the Messages API."""
+    from invoiceai.cli.dry_run import write_estimates
+
+    estimates = extractor.estimate(
+        args.files, pages=args.pages, password=args.password, detail=args.detail, count_tokens=args.count_tokens
+    )
+    write_estimates(estimates, stream, args.format)
+    return _report([estimate for estimate in estimates if estimate.error is not None])
 
 
 def _report(failures: list[Any]) -> int:

@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, overload
 from pydantic import BaseModel
 
 from invoiceai.closing import Closeable
-from invoiceai.config import Settings
+from invoiceai.config import Detail, Settings
 from invoiceai.errors import ConfigurationError
 from invoiceai.extractor.batch import BatchOptions, aiter_batch, collect, iter_batch
 from invoiceai.extractor.batch_api import BatchMethods
+from invoiceai.extractor.estimate import EstimateMethods
 from invoiceai.extractor.failures import scrubbed
 from invoiceai.extractor.pipeline import Clock, Pipeline
 from invoiceai.extractor.progress import ProgressArg
@@ -65,6 +66,7 @@ class ManyOptions(TypedDict, total=False):
         progress: ``None``: a progress bar when stderr is a terminal; ``False``: none; a
             callable: called as ``progress(done, total)``.
         raise_on_error: Raise the first failure instead of reporting it.
+        detail: Image size for this call, ``"standard"`` or ``"high"`` (default ``Settings.detail``).
     """
 
     pages: Pages
@@ -72,9 +74,10 @@ class ManyOptions(TypedDict, total=False):
     concurrency: int | None
     progress: ProgressArg
     raise_on_error: bool
+    detail: Detail | None
 
 
-class Extractor(BatchMethods, Closeable):
+class Extractor(BatchMethods, EstimateMethods, Closeable):
     """Extracts typed, validated data from invoices: PDFs, images, scans and e-invoices.
 
     Every argument is optional; the defaults work from the environment (``ANTHROPIC_API_KEY``,
@@ -157,14 +160,18 @@ class Extractor(BatchMethods, Closeable):
     # -- one document -----------------------------------------------------------------------------
 
     @overload
-    def extract(self, source: Source, *, pages: Pages = None, password: str | None = None) -> Extraction[Invoice]: ...
+    def extract(
+        self, source: Source, *, pages: Pages = None, password: str | None = None, detail: Detail | None = None
+    ) -> Extraction[Invoice]: ...
     @overload
     def extract(
-        self, source: Source, *, schema: type[T], pages: Pages = None, password: str | None = None
-    ) -> Extraction[T]: ...
+        self, source: Source, *, schema: type[T], pages: Pages = None, password: str | None = None,
+        detail: Detail | None = None,
+    ) -> Extraction[T]: ...  # fmt: skip
     def extract(
-        self, source: Source, *, schema: type[Any] = Invoice, pages: Pages = None, password: str | None = None
-    ) -> Extraction[Any]:
+        self, source: Source, *, schema: type[Any] = Invoice, pages: Pages = None, password: str | None = None,
+        detail: Detail | None = None,
+    ) -> Extraction[Any]:  # fmt: skip
         """Extracts one document.
 
         Args:
@@ -173,6 +180,7 @@ class Extractor(BatchMethods, Closeable):
             schema: The Pydantic model to fill (default :class:`~invoiceai.Invoice`).
             pages: Pages to read, ``"1-3,7"`` or a list of 1-based numbers (default: all).
             password: For encrypted PDFs.
+            detail: Image size for this call, ``"standard"`` or ``"high"`` (default ``Settings.detail``).
 
         Returns:
             The typed data with usage, findings, origin, timings and warnings.
@@ -180,7 +188,7 @@ class Extractor(BatchMethods, Closeable):
         Raises:
             InvoiceAIError: A typed error saying what went wrong and what to do.
         """
-        pipeline, clock = self._pipeline(), Clock()
+        pipeline, clock = self._pipeline(detail), Clock()
         with scrubbed():
             with clock.stage("load"):
                 document = pipeline.load(source)
@@ -188,17 +196,19 @@ class Extractor(BatchMethods, Closeable):
 
     @overload
     async def aextract(
-        self, source: Source, *, pages: Pages = None, password: str | None = None
+        self, source: Source, *, pages: Pages = None, password: str | None = None, detail: Detail | None = None
     ) -> Extraction[Invoice]: ...
     @overload
     async def aextract(
-        self, source: Source, *, schema: type[T], pages: Pages = None, password: str | None = None
-    ) -> Extraction[T]: ...
+        self, source: Source, *, schema: type[T], pages: Pages = None, password: str | None = None,
+        detail: Detail | None = None,
+    ) -> Extraction[T]: ...  # fmt: skip
     async def aextract(
-        self, source: Source, *, schema: type[Any] = Invoice, pages: Pages = None, password: str | None = None
-    ) -> Extraction[Any]:
+        self, source: Source, *, schema: type[Any] = Invoice, pages: Pages = None, password: str | None = None,
+        detail: Detail | None = None,
+    ) -> Extraction[Any]:  # fmt: skip
         """Async twin of :meth:`extract`; files, rendering and the cache run off the event loop."""
-        pipeline, clock = self._pipeline(), Clock()
+        pipeline, clock = self._pipeline(detail), Clock()
         with scrubbed():
             with clock.stage("load"):
                 document = await pipeline.aload(source)
@@ -237,7 +247,7 @@ class Extractor(BatchMethods, Closeable):
         """
         listed = list(sources)
         settings = self._options(schema, options, remember=None)
-        return collect(iter_batch(self._pipeline(), listed, settings), len(listed))
+        return collect(iter_batch(self._pipeline(options.get("detail")), listed, settings), len(listed))
 
     @overload
     async def aextract_many(
@@ -258,7 +268,7 @@ class Extractor(BatchMethods, Closeable):
         listed = list(sources)
         settings = self._options(schema, options, remember=None)
         # remember=None keeps every result anyway: gathering the items first costs nothing more.
-        items = [item async for item in aiter_batch(self._pipeline(), listed, settings)]
+        items = [item async for item in aiter_batch(self._pipeline(options.get("detail")), listed, settings)]
         return collect(items, len(listed))
 
     @overload
@@ -289,7 +299,7 @@ class Extractor(BatchMethods, Closeable):
         Yields:
             One :class:`~invoiceai.BatchItem` per source.
         """
-        return iter_batch(self._pipeline(), sources, self._options(schema, options))
+        return iter_batch(self._pipeline(options.get("detail")), sources, self._options(schema, options))
 
     @overload
     def aiter_extract(
@@ -307,7 +317,7 @@ class Extractor(BatchMethods, Closeable):
         To stop early, close the iterator (``contextlib.aclosing``): that cancels every
         document still running.
         """
-        return aiter_batch(self._pipeline(), sources, self._options(schema, options))
+        return aiter_batch(self._pipeline(options.get("detail")), sources, self._options(schema, options))
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -360,12 +370,15 @@ class Extractor(BatchMethods, Closeable):
 
     # -- wiring -----------------------------------------------------------------------------------
 
-    def _pipeline(self) -> Pipeline:
+    def _pipeline(self, detail: Detail | None = None) -> Pipeline:
         """The context of one call, read from the current attributes (they may be changed)."""
         if self._closed:
             raise ConfigurationError("This Extractor is closed; create a new one.")
+        from invoiceai.extractor.detail import at_detail
+
         return Pipeline(
-            settings=self.settings, backend=self.backend, cache_of=lambda: self.cache, renderers=self._renderers,
+            settings=self.settings, backend=at_detail(self.backend, detail), cache_of=lambda: self.cache,
+            renderers=self._renderers,
             prefer_embedded=self.prefer_embedded, cross_check=self.cross_check,
             validation_context=self.validation_context,
         )  # fmt: skip

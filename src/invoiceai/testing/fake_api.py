@@ -50,6 +50,7 @@ from invoiceai.testing.request_body import (
     skeleton,
     static_prefix,
 )
+from invoiceai.testing.token_count import COUNT_TOKENS_PATH, count_tokens_plan
 
 if TYPE_CHECKING:
     import anthropic
@@ -296,6 +297,8 @@ class FakeClaudeAPI:
             return self.batches.plan(record, parsed)
         if record.method == "GET" and "/v1/models/" in record.path:
             return self._model_info(record)
+        if record.method == "POST" and record.path.endswith(COUNT_TOKENS_PATH):
+            return count_tokens_plan(parsed, rid)
         if not (record.method == "POST" and record.path.endswith("/v1/messages")):
             return error_plan(404, "not_found_error", f"fake API has no {record.method} {record.path}", rid)
         if not isinstance(parsed, dict):

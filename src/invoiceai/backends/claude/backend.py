@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import dataclasses
 import threading
 from collections.abc import Iterator, Mapping
@@ -35,7 +36,7 @@ from invoiceai.backends.claude.retry import CallRetry, Cooldown, RetryPolicy
 from invoiceai.backends.claude.slots import RequestSlots
 from invoiceai.backends.claude.steps import JobConfig, SendRequest, SourceReader
 from invoiceai.closing import Closeable
-from invoiceai.config import Settings
+from invoiceai.config import DETAILS, Detail, Settings
 from invoiceai.errors import ConfigurationError, InvoiceAIError
 from invoiceai.pages import ImageBudget
 from invoiceai.secrets import scrub_exception
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from invoiceai.backends.claude.batch.session import BatchSession
+    from invoiceai.backends.claude.dryrun import CostEstimate, EstimateMethod, TokenCounter
     from invoiceai.pages import PageSource
 
 __all__ = ["ClaudeBackend"]
@@ -74,7 +76,10 @@ class ClaudeBackend(Closeable):
         model_state: Where detected capabilities and learned image limits are kept; pass one
             instance to several backends to share them.
         max_image_budget: Caps the model's image budget, to spend fewer tokens per page (for
-            example ``ImageBudget(1568, 1_150_000)`` on a model that accepts more).
+            example ``ImageBudget(1000, 600_000)``).
+        detail: ``standard`` renders pages at 1568 px / 1.15 MP, which every model takes without
+            downsizing; ``high`` at the model's larger budget where the model table gives it
+            one (about 3x the tokens per page). Defaults to ``settings.detail``.
         max_concurrent_requests: Requests this backend has in flight at once, whatever the number
             of documents in progress; 0 for no cap. Defaults to
             ``Settings.max_concurrent_requests``. Set it to the account's concurrency so a batch
@@ -103,10 +108,12 @@ class ClaudeBackend(Closeable):
         max_image_budget: ImageBudget | None = None,
         max_concurrent_requests: int | None = None,
         clock: Clock = SYSTEM_CLOCK,
+        detail: Detail | None = None,
     ) -> None:
         if mode not in INPUT_MODES:
             raise ConfigurationError(f"Unknown input mode {mode!r}; choose one of {list(INPUT_MODES)}.")
         self._settings = settings = settings or Settings.load()
+        self.detail: Detail = _checked_detail(detail or settings.detail)
         self.model = (model or settings.model).strip()
         if not self.model:
             raise ConfigurationError("The model id must not be empty.")
@@ -158,7 +165,7 @@ class ClaudeBackend(Closeable):
 
     def image_budget(self) -> ImageBudget:
         """Returns the budget pages are rendered to: the model's, capped by limits learned at run time."""
-        budget = self._state.budget(self.model)
+        budget = self._state.budget(self.model, self.detail)
         cap = self._max_budget
         if cap is None:
             return budget
@@ -172,9 +179,61 @@ class ClaudeBackend(Closeable):
     def fingerprint(self) -> str:
         """Returns everything besides document and schema that changes the answer, as one string."""
         text = f"claude;model={self.model};prompt={PROMPT_VERSION};mode={self.mode};pages={self._limits.max_pages}"
+        # The detail that takes effect: "high" on a model without a larger budget is "standard".
+        high = self.detail == "high" and self._state.spec(self.model).high_detail
+        text += f";detail={'high' if high else 'standard'}"
         if self._max_budget is not None:
             text += f";image={self._max_budget.max_long_edge}x{self._max_budget.max_pixels}"
         return text
+
+    def with_detail(self, detail: Detail) -> ClaudeBackend:
+        """Returns this backend at another ``detail``, sharing its clients, model state and request slots.
+
+        Closing either closes the clients they share; the extractor uses this for a per-call ``detail=``.
+        """
+        if _checked_detail(detail) == self.detail:
+            return self
+        other = copy.copy(self)
+        other.detail = detail
+        return other
+
+    def estimate(
+        self,
+        source: PageSource,
+        schema: type[BaseModel],
+        *,
+        document_id: str | None = None,
+        count_tokens: bool | TokenCounter = False,
+    ) -> CostEstimate:
+        """Builds the requests :meth:`extract` would send for ``source`` and counts them; sends nothing.
+
+        The pages are read and rendered exactly as a live extraction reads them. Without
+        ``count_tokens`` no client is needed (nor a key): input tokens are estimated locally.
+
+        Args:
+            source: The document's pages.
+            schema: The Pydantic model a live run would fill.
+            document_id: For warnings; defaults to the source's.
+            count_tokens: ``True`` asks the API's free token-counting endpoint
+                (``messages.count_tokens``, needs a key) for each request; a callable counts
+                each request's ``messages.create`` arguments itself.
+
+        Raises:
+            ConfigurationError: ``count_tokens=True`` without an API key.
+            BackendError: The token-counting endpoint failed.
+        """
+        from invoiceai.backends.claude.dryrun import StandInAnswer, run_dry, summarise
+
+        counter, client = self._counter(count_tokens)
+        spec = self._detector.spec(client) if client is not None else self._state.spec(self.model)
+        job = self._new_job(source, StandInAnswer, spec, {"document_id": document_id}, self._schema_json(schema))
+        with _usage_on_errors(job, self._clients.secrets()):
+            requests = run_dry(job, SourceReader(source), counter)
+        method: EstimateMethod = "local" if counter is None else "count_tokens" if count_tokens is True else "custom"
+        return summarise(
+            requests, model=self.model, pages=source.page_count, method=method, prices=self._prices,
+            token_budget=self._settings.token_budget, warnings=job.result().warnings,
+        )  # fmt: skip
 
     def extract(self, source: PageSource, schema: type[T], **options: Unpack[ExtractOptions]) -> BackendResult[T]:
         """Extracts ``schema`` from ``source``; see :meth:`invoiceai.backends.base.Backend.extract`.
@@ -288,6 +347,28 @@ class ClaudeBackend(Closeable):
 
     # -- shared, no I/O ------------------------------------------------------------------------
 
+    def _counter(self, count_tokens: bool | TokenCounter) -> tuple[TokenCounter | None, Any]:
+        # The dry run's token counter, and the client it needs (none for a local estimate).
+        if count_tokens is False:
+            return None, None
+        if count_tokens is not True:
+            return count_tokens, None
+        import anthropic
+
+        from invoiceai.backends.claude.api_errors import to_backend_error
+        from invoiceai.backends.claude.dryrun import count_params
+
+        client = self._clients.sync()
+
+        def count(params: Mapping[str, Any]) -> int:
+            try:
+                counted = client.messages.count_tokens(**count_params(params), timeout=self._settings.request_timeout)
+            except anthropic.AnthropicError as exc:
+                raise to_backend_error(exc, attempts=1, secrets=self._clients.secrets()) from exc
+            return int(counted.input_tokens)
+
+        return count, client
+
     def _call(self, job: ExtractionJob[Any], step: SendRequest) -> ApiCall:
         retry = CallRetry(self._retry, self._cooldown, clock=self._clock, label=step.label)
         return ApiCall(job, step, retry, clock=self._clock)
@@ -298,6 +379,7 @@ class ClaudeBackend(Closeable):
         schema: type[T],
         spec: ModelSpec,
         options: ExtractOptions,
+        schema_json: dict[str, Any] | None = None,
         *,
         batch: bool = False,
     ) -> ExtractionJob[T]:
@@ -316,7 +398,7 @@ class ClaudeBackend(Closeable):
         job: ExtractionJob[T] = ExtractionJob(
             config=config,
             schema=schema,
-            schema_json=self._schema_json(schema),
+            schema_json=schema_json if schema_json is not None else self._schema_json(schema),
             document_id=options.get("document_id") or source.document_id,
             page_count=source.page_count,
             state=self._state,
@@ -334,6 +416,12 @@ class ClaudeBackend(Closeable):
             with self._lock:
                 self._schemas[schema] = cached
         return cached
+
+
+def _checked_detail(detail: str) -> Detail:
+    if detail not in DETAILS:
+        raise ConfigurationError(f"Unknown detail {detail!r}; choose one of {list(DETAILS)}.")
+    return detail
 
 
 def _limits_for(limits: RequestLimits, spec: ModelSpec) -> RequestLimits:

@@ -163,7 +163,7 @@ class ExtractionJob(Generic[T]):
             if self._mode != "pdf" and not stream.ready(self._chunk):
                 return NeedPages(self._render_budget(), stream.render_pass)
             self._turn = self._start_turn()
-        return SendRequest(self._turn.params, self._label())
+        return SendRequest(self._turn.params, self._label(), self._turn.base.estimated_input_tokens)
 
     @property
     def attempts(self) -> int:

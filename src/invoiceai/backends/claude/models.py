@@ -5,9 +5,12 @@ The table below is the fallback. When the client can, the backend asks the API
 image as too large, the limit it names is remembered in :class:`ModelState` and wins over both.
 
 Image budgets are the largest image worth sending: models scale anything larger down on the
-server, so extra pixels only cost upload time. Models before Opus 4.7 work at 1568 px on the
-long edge and about 1.15 megapixels; newer ones accept about 2576 px and 3.75 megapixels
-(not verified against the API: :class:`ModelState` corrects it at run time).
+server, so extra pixels only cost upload time. Every model works at 1568 px on the long edge
+and about 1.15 megapixels (:data:`STANDARD_IMAGE_BUDGET`), and that is what pages are sent at by
+default (``detail="standard"``). Opus 4.7 and newer accept about 2576 px and 3.75 megapixels
+(:data:`LARGE_IMAGE_BUDGET`, not verified against the API: :class:`ModelState` corrects it at
+run time), about three times the tokens per page; ``detail="high"`` buys it where the table
+says a model has it (``high_detail=True`` below).
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from invoiceai.config import DETAILS, Detail
 from invoiceai.pages import ImageBudget
 
 __all__ = [
+    "DETAILS",
     "KNOWN_MODELS",
     "LARGE_IMAGE_BUDGET",
     "STANDARD_IMAGE_BUDGET",
+    "Detail",
     "ModelSpec",
     "ModelState",
     "canonical_model_id",
@@ -32,10 +38,13 @@ __all__ = [
 ]
 
 STANDARD_IMAGE_BUDGET = ImageBudget(max_long_edge=1568, max_pixels=1_150_000)
-"""What models before Opus 4.7 see: larger images are scaled down to this on the server."""
+"""The documented standard limit: larger images are scaled down to this on the server (before
+Opus 4.7), so it is the default (``detail="standard"``) on every model. A4 at 1568 px is about
+135 dpi."""
 
 LARGE_IMAGE_BUDGET = ImageBudget(max_long_edge=2576, max_pixels=3_750_000)
-"""What Opus 4.7 and the 5.x models accept (unverified; learned at run time when wrong)."""
+"""What Opus 4.7 and the 5.x models accept, bought with ``detail="high"``. The one place this
+unverified figure lives; a model that refuses it teaches :class:`ModelState` its real limit."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +54,8 @@ class ModelSpec:
     Attributes:
         id: Canonical model id (no dates, provider prefixes or versions).
         structured_outputs: Whether ``output_config.format`` is supported; else forced tool use.
-        image_budget: The image size worth sending.
+        image_budget: The largest image the model takes without scaling it down: what
+            ``detail="high"`` sends (:meth:`budget` gives the budget for each detail level).
         max_output_tokens: Largest ``max_tokens`` the model accepts.
         context_window: Input plus output tokens per request.
         pdf_input: Whether native PDF document blocks are accepted.
@@ -60,41 +70,62 @@ class ModelSpec:
     pdf_input: bool = True
     max_images: int = 100
 
+    @property
+    def high_detail(self) -> bool:
+        """Whether ``detail="high"`` buys this model a larger budget than the standard one."""
+        budget, standard = self.image_budget, STANDARD_IMAGE_BUDGET
+        return budget.long_edge > standard.long_edge or budget.max_pixels > standard.max_pixels
 
-def _spec(model_id: str, *, large_images: bool, structured: bool = True, max_output: int = 64_000) -> ModelSpec:
-    budget = LARGE_IMAGE_BUDGET if large_images else STANDARD_IMAGE_BUDGET
+    def budget(self, detail: Detail = "standard") -> ImageBudget:
+        """Returns the image budget for ``detail``: the standard one, or the model's largest for ``high``."""
+        if detail not in DETAILS:
+            raise ValueError(f"detail must be one of {list(DETAILS)}, got {detail!r}")
+        if detail == "high":
+            return self.image_budget
+        return ImageBudget(
+            max_long_edge=min(STANDARD_IMAGE_BUDGET.max_long_edge, self.image_budget.max_long_edge),
+            max_pixels=min(STANDARD_IMAGE_BUDGET.max_pixels, self.image_budget.max_pixels),
+            max_bytes=self.image_budget.max_bytes,
+            max_side=self.image_budget.max_side,
+        )
+
+
+def _spec(model_id: str, *, high_detail: bool, structured: bool = True, max_output: int = 64_000) -> ModelSpec:
+    budget = LARGE_IMAGE_BUDGET if high_detail else STANDARD_IMAGE_BUDGET
     return ModelSpec(model_id, structured_outputs=structured, image_budget=budget, max_output_tokens=max_output)
 
 
 KNOWN_MODELS: dict[str, ModelSpec] = {
     spec.id: spec
     for spec in (
+        # Which models accept the large image budget (detail="high"): this table, and the
+        # family rule of lookup_model() for ids not listed here.
         # 5.x: structured outputs and the larger image size.
-        _spec("claude-opus-5-5", large_images=True),
-        _spec("claude-sonnet-5-5", large_images=True),
-        _spec("claude-haiku-5-5", large_images=True),
-        _spec("claude-fable-5-2", large_images=True),
-        _spec("claude-fable-5-1", large_images=True),
-        _spec("claude-fable-5", large_images=True),
-        _spec("claude-mythos-5-2", large_images=True),
-        _spec("claude-mythos-5-1", large_images=True),
-        _spec("claude-mythos-5", large_images=True),
-        _spec("claude-opus-5", large_images=True),
-        _spec("claude-sonnet-5", large_images=True),
+        _spec("claude-opus-5-5", high_detail=True),
+        _spec("claude-sonnet-5-5", high_detail=True),
+        _spec("claude-haiku-5-5", high_detail=True),
+        _spec("claude-fable-5-2", high_detail=True),
+        _spec("claude-fable-5-1", high_detail=True),
+        _spec("claude-fable-5", high_detail=True),
+        _spec("claude-mythos-5-2", high_detail=True),
+        _spec("claude-mythos-5-1", high_detail=True),
+        _spec("claude-mythos-5", high_detail=True),
+        _spec("claude-opus-5", high_detail=True),
+        _spec("claude-sonnet-5", high_detail=True),
         # 4.x with structured outputs.
-        _spec("claude-opus-4-8", large_images=True),
-        _spec("claude-opus-4-7", large_images=True),
-        _spec("claude-opus-4-6", large_images=False),
-        _spec("claude-sonnet-4-6", large_images=False),
-        _spec("claude-opus-4-5", large_images=False),
-        _spec("claude-sonnet-4-5", large_images=False),
-        _spec("claude-haiku-4-5", large_images=False),
+        _spec("claude-opus-4-8", high_detail=True),
+        _spec("claude-opus-4-7", high_detail=True),
+        _spec("claude-opus-4-6", high_detail=False),
+        _spec("claude-sonnet-4-6", high_detail=False),
+        _spec("claude-opus-4-5", high_detail=False),
+        _spec("claude-sonnet-4-5", high_detail=False),
+        _spec("claude-haiku-4-5", high_detail=False),
         # Older models without structured outputs: forced tool use.
-        _spec("claude-opus-4-1", large_images=False, structured=False, max_output=32_000),
-        _spec("claude-opus-4-0", large_images=False, structured=False, max_output=32_000),
-        _spec("claude-sonnet-4-0", large_images=False, structured=False),
-        _spec("claude-3-7-sonnet", large_images=False, structured=False),
-        _spec("claude-3-5-haiku", large_images=False, structured=False, max_output=8_192),
+        _spec("claude-opus-4-1", high_detail=False, structured=False, max_output=32_000),
+        _spec("claude-opus-4-0", high_detail=False, structured=False, max_output=32_000),
+        _spec("claude-sonnet-4-0", high_detail=False, structured=False),
+        _spec("claude-3-7-sonnet", high_detail=False, structured=False),
+        _spec("claude-3-5-haiku", high_detail=False, structured=False, max_output=8_192),
     )
 }
 
@@ -121,8 +152,9 @@ def lookup_model(model: str) -> ModelSpec:
     """Returns what is known about ``model`` without asking the API.
 
     Unlisted models of a known family are judged by version (5.x and Opus 4.7+ get structured
-    outputs and the large image budget, 4.5+ structured outputs); anything else gets the
-    conservative choice: forced tool use, which every model supports, and the standard budget.
+    outputs and the large image budget for ``detail="high"``, 4.5+ structured outputs); anything
+    else gets the conservative choice: forced tool use, which every model supports, and the
+    standard budget only.
     """
     canonical = canonical_model_id(model)
     known = KNOWN_MODELS.get(canonical)
@@ -133,10 +165,10 @@ def lookup_model(model: str) -> ModelSpec:
         major = int(match.group(1))
         minor = int(match.group(2) or 0)
         if major >= 5:
-            return _spec(canonical, large_images=True)
+            return _spec(canonical, high_detail=True)
         if major == 4 and minor >= 5:
-            return _spec(canonical, large_images=minor >= 7 and "opus" in canonical)
-    return _spec(canonical, large_images=False, structured=False)
+            return _spec(canonical, high_detail=minor >= 7 and "opus" in canonical)
+    return _spec(canonical, high_detail=False, structured=False)
 
 
 def spec_from_model_info(info: Mapping[str, Any], fallback: ModelSpec) -> ModelSpec:
@@ -213,8 +245,8 @@ class ModelState:
         with self._lock:
             return (model, schema_key) in self._grammar_refused
 
-    def budget(self, model: str) -> ImageBudget:
-        """Returns the image budget for ``model``: the table's, capped by anything learned."""
-        budget = self.spec(model).image_budget
+    def budget(self, model: str, detail: Detail = "standard") -> ImageBudget:
+        """Returns the image budget for ``model`` at ``detail``: the table's, capped by anything learned."""
+        budget = self.spec(model).budget(detail)
         learned = self.learned_max_side(model)
         return budget.capped(learned) if learned is not None else budget

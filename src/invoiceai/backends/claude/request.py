@@ -89,7 +89,7 @@ _OUTPUT_OVERHEAD = 256
 
 # Characters per token: English prose and JSON schema text, roughly, for estimates only.
 _CHARS_PER_TOKEN_TEXT = 4.0
-_CHARS_PER_TOKEN_JSON = 3.0
+_CHARS_PER_TOKEN_JSON = 3.5
 # What a PDF page costs as a document block besides its text: it is sent as an image too.
 _PDF_PAGE_IMAGE_TOKENS = 1600
 

@@ -61,10 +61,13 @@ class SendRequest:
     Attributes:
         params: The request, JSON-ready.
         label: Short description for logs (``doc 3f2a… chunk 1/2 reask 1``).
+        estimated_input_tokens: The request's input tokens as estimated when it was built
+            (images w*h/750, text by characters); a re-ask adds the reply and its errors.
     """
 
     params: dict[str, Any] = dataclasses.field(repr=False)
     label: str
+    estimated_input_tokens: int = 0
 
 
 Step = NeedTextLayers | NeedPdf | NeedPages | SendRequest
