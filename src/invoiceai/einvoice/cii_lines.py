@@ -41,8 +41,12 @@ LINE_CHARGE_CODE = "ZZZ"
 """UNTDID 7161 "Mutually defined": the reason code of a line charge written without a reason text (BR-44)."""
 
 
-def read_line(item: etree._Element, lay: Layout) -> dict[str, Any]:
-    """Reads one invoice line into the keyword data of a :class:`~invoiceai.LineItem`."""
+def read_line(item: etree._Element, lay: Layout, position: int) -> dict[str, Any]:
+    """Reads one invoice line into the keyword data of a :class:`~invoiceai.LineItem`.
+
+    ``position`` (1-based) is the line's identifier (BT-126) when it has none, as ZUGFeRD 1.0
+    lines may: the writers number such lines the same way.
+    """
     ns = lay.ns
     document = first(item, "ram:AssociatedDocumentLineDocument", ns)
     product = first(item, "ram:SpecifiedTradeProduct", ns)
@@ -50,7 +54,7 @@ def read_line(item: etree._Element, lay: Layout) -> dict[str, Any]:
     settlement = first(item, lay.line_settlement, ns)
     quantity = first(item, f"{lay.line_delivery}/ram:BilledQuantity", ns)
     data: dict[str, Any] = {
-        "line_id": line_at(document, "ram:LineID", ns),
+        "line_id": line_at(document, "ram:LineID", ns) or str(position),
         "note": join_notes(texts(document, "ram:IncludedNote/ram:Content", ns)) if document is not None else None,
         "quantity": amount(element_text(quantity)) if quantity is not None else None,
         "unit": quantity.get("unitCode") if quantity is not None else None,

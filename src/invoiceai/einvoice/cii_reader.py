@@ -49,7 +49,7 @@ def read_cii(root: etree._Element, syntax: Syntax) -> tuple[dict[str, Any], Docu
         "notes": join_notes(texts(doc, "ram:IncludedNote/ram:Content", ns)) if doc is not None else None,
     }
     if trade is not None:
-        data["line_items"] = [read_line(item, lay) for item in _lines(trade, ns)]
+        data["line_items"] = [read_line(item, lay, position) for position, item in enumerate(_lines(trade, ns), 1)]
         data.update(_agreement(first(trade, lay.agreement, ns), lay))
         data.update(_delivery(first(trade, lay.delivery, ns), lay))
         settlement = first(trade, lay.settlement, ns)
