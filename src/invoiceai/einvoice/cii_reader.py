@@ -161,8 +161,13 @@ def _tax(tax: etree._Element, lay: Layout) -> dict[str, Any]:
         "tax_amount": amount(first_text(tax, "ram:CalculatedAmount", ns)),
         "category": first_text(tax, "ram:CategoryCode", ns),
         "exemption_reason": line_at(tax, "ram:ExemptionReason", ns),
-        "exemption_reason_code": line_at(tax, "ram:ExemptionReasonCode", ns),
+        # VATEX codes are upper case; "vatex-eu-132-1a" is the same code, and Factur-X's list only has that form.
+        "exemption_reason_code": _upper(line_at(tax, "ram:ExemptionReasonCode", ns)),
     }
+
+
+def _upper(code: str | None) -> str | None:
+    return code.upper() if code is not None else None
 
 
 def _payment(settlement: etree._Element, ns: dict[str, str]) -> dict[str, Any]:
