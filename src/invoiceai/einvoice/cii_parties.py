@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal
 
 from invoiceai.einvoice._build import add, add_present
-from invoiceai.einvoice._nodes import first, first_text, nodes, one_line, texts
+from invoiceai.einvoice._nodes import element_text, first, first_text, nodes, one_line, texts
 from invoiceai.einvoice.cii_common import RAM, add_date, add_id, date_at, line_at
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def read_party(party: etree._Element | None, ns: dict[str, str], role: Role) -> 
 def read_identifier(node: etree._Element, ns: dict[str, str]) -> tuple[str | None, str | None]:
     """The identifier to keep of a party or location and its scheme (see the module docstring)."""
     for element in nodes(node, "ram:GlobalID", ns):
-        value = one_line("".join(element.itertext()))
+        value = one_line(element_text(element))
         if value and _scheme(element):
             return value, _scheme(element)
     return line_at(node, "ram:ID", ns), None

@@ -178,7 +178,8 @@ def _payment(settlement: etree._Element, ns: dict[str, str]) -> dict[str, Any]:
         "ram:PayeePartyCreditorFinancialAccount/ram:IBANID | ram:PayeePartyCreditorFinancialAccount/ram:ProprietaryID"
     )
     with_account = [means for means in all_means if first_text(means, account_path, ns)]
-    means = (with_account or all_means or [None])[0]
+    candidates = with_account or all_means
+    means = candidates[0] if candidates else None
     iban, account = _account(means, ns)
     terms = "ram:SpecifiedTradePaymentTerms"
     return {
