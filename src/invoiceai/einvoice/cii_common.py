@@ -33,6 +33,7 @@ __all__ = [
     "date_at",
     "join_notes",
     "line_at",
+    "looks_like_iban",
     "text_at",
 ]
 
@@ -147,3 +148,13 @@ def add_tax_category(tax: etree._Element, category: str, rate: Decimal | None) -
     add(tax, RAM + "CategoryCode", category)
     if rate is not None:
         add(tax, RAM + "RateApplicablePercent", rate)
+
+
+def looks_like_iban(value: str) -> bool:
+    """Whether an account identifier has the shape of an IBAN (country, check digits, 11-30 more).
+
+    The same test as the UBL reader's, whose syntax has one element for every account: an
+    account reads as ``iban`` or ``account_number`` alike from CII and UBL.
+    """
+    compact = "".join(value.split()).upper()
+    return 15 <= len(compact) <= 34 and compact[:2].isalpha() and compact[2:4].isdigit() and compact.isalnum()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from invoiceai.einvoice._nodes import amount, element_text, first, first_text, is_true, nodes, texts
-from invoiceai.einvoice.cii_common import D16B, ZUGFERD1, Layout, date_at, join_notes, line_at, text_at
+from invoiceai.einvoice.cii_common import D16B, ZUGFERD1, Layout, date_at, join_notes, line_at, looks_like_iban, text_at
 from invoiceai.einvoice.cii_lines import read_line, read_period
 from invoiceai.einvoice.cii_parties import read_delivery, read_party
 from invoiceai.einvoice.results import DocumentHeader
@@ -199,18 +199,16 @@ def _payment(settlement: etree._Element, ns: dict[str, str]) -> dict[str, Any]:
 
 
 def _account(means: etree._Element | None, ns: dict[str, str]) -> tuple[str | None, str | None]:
-    """BT-84 as ``(iban, account_number)``: an ``IBANID`` that is no IBAN is kept as an account number."""
-    from invoiceai.schema.normalize import NormalizationError, normalize_iban
+    """BT-84 as ``(iban, account_number)``, by its shape, whichever element holds it.
 
+    An ``IBANID`` that is no IBAN ("XX") stays an account number, and a ``ProprietaryID`` that
+    is an IBAN is one, as UBL (with one element for both) reads them.
+    """
     creditor = first(means, "ram:PayeePartyCreditorFinancialAccount", ns) if means is not None else None
-    iban = text_at(creditor, "ram:IBANID", ns)
-    if iban is not None:
-        try:
-            normalize_iban(iban)
-        except NormalizationError:
-            return None, line_at(creditor, "ram:IBANID", ns)
-        return iban, None
-    return None, line_at(creditor, "ram:ProprietaryID", ns)
+    account = line_at(creditor, "ram:IBANID", ns) or line_at(creditor, "ram:ProprietaryID", ns)
+    if account is None:
+        return None, None
+    return (account, None) if looks_like_iban(account) else (None, account)
 
 
 def _totals(

@@ -12,11 +12,10 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from invoiceai.einvoice._build import add, add_present
-from invoiceai.einvoice.cii_common import QDT, RAM, RSM, UDT, add_date, add_tax_category
+from invoiceai.einvoice.cii_common import QDT, RAM, RSM, UDT, add_date, add_tax_category, looks_like_iban
 from invoiceai.einvoice.cii_lines import write_line, write_period
 from invoiceai.einvoice.cii_parties import write_delivery, write_party
 from invoiceai.einvoice.syntax import CII_NS
-from invoiceai.einvoice.ubl_reader import looks_like_iban
 
 if TYPE_CHECKING:
     from lxml import etree
@@ -98,7 +97,8 @@ def _settlement(settlement: etree._Element, plan: Plan) -> None:
     payment = invoice.payment
     add_present(settlement, RAM + "CreditorReferenceID", payment.creditor_id)
     add_present(settlement, RAM + "PaymentReference", payment.reference)
-    add_present(settlement, RAM + "TaxCurrencyCode", invoice.tax_currency)
+    if _separate_tax_currency(invoice):
+        add(settlement, RAM + "TaxCurrencyCode", invoice.tax_currency)
     add(settlement, RAM + "InvoiceCurrencyCode", invoice.currency)
     write_party(settlement, "PayeeTradeParty", invoice.payee, "payee")
     _payment_means(settlement, payment)
@@ -122,6 +122,11 @@ def _settlement(settlement: etree._Element, plan: Plan) -> None:
     if invoice.buyer_accounting_reference:
         account = add(settlement, RAM + "ReceivableSpecifiedTradeAccountingAccount")
         add(account, RAM + "ID", invoice.buyer_accounting_reference)
+
+
+def _separate_tax_currency(invoice: Invoice) -> bool:
+    # CII states BT-6 only when it differs from BT-5 (BR-53); UBL may repeat the invoice currency.
+    return bool(invoice.tax_currency) and invoice.tax_currency != invoice.currency
 
 
 def _payment_means(settlement: etree._Element, payment: PaymentDetails) -> None:
@@ -196,8 +201,8 @@ def _totals(totals: etree._Element, plan: Plan) -> None:
     if invoice.tax_total is not None or plan.tax_total:
         # BT-110 may be absent when there is no VAT; a derived total of zero is not added.
         add(totals, RAM + "TaxTotalAmount", plan.tax_total, currencyID=invoice.currency or "")
-    if invoice.tax_currency and invoice.tax_total_in_tax_currency is not None:
-        add(totals, RAM + "TaxTotalAmount", invoice.tax_total_in_tax_currency, currencyID=invoice.tax_currency)
+    if _separate_tax_currency(invoice) and invoice.tax_total_in_tax_currency is not None:
+        add(totals, RAM + "TaxTotalAmount", invoice.tax_total_in_tax_currency, currencyID=invoice.tax_currency or "")
     if invoice.rounding_amount is not None:
         add(totals, RAM + "RoundingAmount", invoice.rounding_amount)
     add(totals, RAM + "GrandTotalAmount", invoice.total)
