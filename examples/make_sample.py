@@ -60,20 +60,22 @@ def sample_invoice() -> Invoice:
                 },
             },
             "line_items": [
-                _line("Logo design", "1", "C62", "1200.00", "19"),
-                _line("Brand guidelines, 12 pages", "12", "HUR", "85.00", "19"),
-                _line("Printed brochures A5", "200", "H87", "1.45", "7"),
+                _line("1", "Logo design", "1", "C62", "1200.00", "19"),
+                _line("2", "Brand guidelines, 12 pages", "12", "HUR", "85.00", "19"),
+                _line("3", "Printed brochures A5", "200", "H87", "1.45", "7"),
             ],
             "tax_breakdown": [
                 {"rate": "19", "taxable_amount": "2220.00", "tax_amount": "421.80", "category": "S"},
                 {"rate": "7", "taxable_amount": "290.00", "tax_amount": "20.30", "category": "S"},
             ],
             "subtotal": "2510.00",
+            "total_without_tax": "2510.00",
             "tax_total": "442.10",
             "total": "2952.10",
             "amount_paid": "0.00",
             "amount_due": "2952.10",
             "payment": {
+                "means_code": "58",
                 "iban": "DE89370400440532013000",
                 "bic": "COBADEFFXXX",
                 "reference": "INV-2026-0042",
@@ -84,9 +86,10 @@ def sample_invoice() -> Invoice:
     )
 
 
-def _line(description: str, quantity: str, unit: str, price: str, rate: str) -> dict[str, object]:
+def _line(line_id: str, description: str, quantity: str, unit: str, price: str, rate: str) -> dict[str, object]:
     amount = (Decimal(quantity) * Decimal(price)).quantize(Decimal("0.01"))
     return {
+        "line_id": line_id,
         "description": description,
         "quantity": quantity,
         "unit": unit,
