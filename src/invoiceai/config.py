@@ -90,6 +90,10 @@ class Settings:
             inside a PDF. Pillow's own decompression-bomb threshold.
         render_timeout: Seconds one document may spend being opened and rendered (summed over
             the time spent inside the renderer, not the backend's time between pages).
+        render_memory_limit: Address space, in bytes, of the child process that opens and renders
+            untrusted PDFs (``RLIMIT_AS``; pdfium cannot be capped from Python). A PDF that needs
+            more ends in a typed error, not a crash of this process. ``0`` turns the sandbox off:
+            PDFs are opened and rendered in this process.
     """
 
     model: str = DEFAULT_MODEL
@@ -112,6 +116,7 @@ class Settings:
     max_render_bytes: int = 64 * 1024 * 1024
     max_image_pixels: int = 89_478_485
     render_timeout: float = 120.0
+    render_memory_limit: int = 2 * 1024 * 1024 * 1024
 
     def __post_init__(self) -> None:
         positive = (
@@ -137,6 +142,7 @@ class Settings:
             "max_retry_seconds",
             "cache_ttl_seconds",
             "max_concurrent_requests",
+            "render_memory_limit",
         ):
             if getattr(self, name) < 0:
                 raise ConfigurationError(f"Setting {name!r} must not be negative, got {getattr(self, name)!r}.")
