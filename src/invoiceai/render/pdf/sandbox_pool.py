@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from invoiceai.errors import ConfigurationError, DocumentTooLargeError
+from invoiceai.render.noise import LOGGER_NAME
 from invoiceai.render.pdf.wire import WireError, pack, unpack
+from invoiceai.secrets import get_logger
 
 __all__ = [
     "SandboxPool",
@@ -43,6 +45,10 @@ MAX_OPEN_DOCUMENTS = 3
 """Documents a worker keeps open for later calls (the oldest is closed first)."""
 MAX_OPEN_BYTES = 96 * 1024 * 1024
 """Bytes of PDFs a worker keeps open, in all (the document in use is always kept)."""
+MAX_LOG_LINES = 200
+"""Log lines a worker passes back with one reply (pypdf can say a lot about a damaged file)."""
+MAX_LOG_CHARS = 1000
+"""Characters kept of each."""
 START_TIMEOUT = 60.0
 """Seconds a new worker may take to start (import pypdfium2 and Pillow) before it is given up on."""
 
@@ -210,9 +216,11 @@ class WorkerProcess:
         except OSError as exc:
             raise WorkerFailure("too_large", f"a reply above {cap:,} bytes ({exc})") from None
         try:
-            return unpack(message)
+            header, payload = unpack(message)
         except WireError as exc:
             raise WorkerFailure("garbled", str(exc)) from None
+        _relog(header.pop("log", None))
+        return header, payload
 
     def alive(self) -> bool:
         """Tells whether the worker process is still running."""
@@ -372,11 +380,19 @@ def _shutdown_all() -> None:
         pool.shutdown()
 
 
-def _source_root() -> str:
-    # The worker must run this very invoiceai (a source checkout, an editable or a normal install).
-    import invoiceai
+def _relog(lines: Any) -> None:
+    # What pypdf and Pillow said in the worker (already routed to invoiceai.render at DEBUG there).
+    if not isinstance(lines, list) or not lines:
+        return
+    log = get_logger(LOGGER_NAME)
+    for line in lines[:MAX_LOG_LINES]:
+        log.debug("%s", str(line)[:MAX_LOG_CHARS])
 
-    return str(Path(invoiceai.__file__).resolve().parent.parent)
+
+def _source_root() -> str:
+    # The worker must run this very invoiceai (a source checkout, an editable or a normal install):
+    # the directory holding the invoiceai package, three levels up from render/pdf/.
+    return str(Path(__file__).resolve().parents[3])
 
 
 _BOOTSTRAP = (

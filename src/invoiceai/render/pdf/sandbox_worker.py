@@ -14,7 +14,9 @@ way. A watchdog thread ends the worker if its parent goes away while pdfium is b
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 import os
 import threading
 import time
@@ -24,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from invoiceai.errors import CorruptDocumentError, InvoiceAIError
 from invoiceai.render.limits import RenderLimits
 from invoiceai.render.noise import library_noise
-from invoiceai.render.pdf.sandbox_pool import limit_memory, out_of_memory
+from invoiceai.render.pdf.sandbox_pool import MAX_LOG_CHARS, MAX_LOG_LINES, limit_memory, out_of_memory
 from invoiceai.render.pdf.wire import budget_from, embedded_to, error_to, pack, page_to, unpack
 
 if TYPE_CHECKING:
@@ -83,6 +85,7 @@ class _Worker:
         self._documents: dict[int, _Open] = {}
         self._stream: Generator[Page, None, None] | None = None
         self._opens = 0
+        self._log = _Collect()
         self._handlers: dict[str, Callable[[dict[str, Any], bytes], bytes]] = {
             "open": self._open,
             "embedded": self._embedded,
@@ -107,7 +110,17 @@ class _Worker:
                 continue
             if op not in ("next", "stop"):
                 self._end_stream()
-            self._replies.send_bytes(self._answer(str(op), header, payload))
+            reply = self._answer(str(op), header, payload)
+            self._replies.send_bytes(self._with_log(reply))
+
+    def _with_log(self, reply: bytes) -> bytes:
+        # The parent logs what this request made pypdf and Pillow say, as if they had said it there.
+        lines, self._log.lines = self._log.lines, []
+        if not lines:
+            return reply
+        header, payload = unpack(reply)
+        header["log"] = lines
+        return pack(header, payload)
 
     def _answer(self, op: str, header: dict[str, Any], payload: bytes) -> bytes:
         document_id = header.get("document_id")
@@ -217,6 +230,23 @@ class _Worker:
     def _stats(self, header: dict[str, Any], payload: bytes) -> bytes:
         stats = {"pid": os.getpid(), "opens": self._opens, "open": sorted(self._documents), "limit": self._limit}
         return pack({"stats": stats})
+
+
+class _Collect(logging.Handler):
+    """Keeps the messages logged under ``invoiceai`` during one request (the first few hundred)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+        logger = logging.getLogger("invoiceai")
+        logger.setLevel(logging.DEBUG)
+        logger.propagate = False
+        logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if len(self.lines) < MAX_LOG_LINES:
+            with contextlib.suppress(Exception):
+                self.lines.append(record.getMessage()[:MAX_LOG_CHARS])
 
 
 def _limits(header: dict[str, Any]) -> RenderLimits:

@@ -19,7 +19,7 @@ from invoiceai.errors import CorruptDocumentError, DocumentTooLargeError, Invoic
 from invoiceai.pages import ImageBudget, Page
 
 if TYPE_CHECKING:
-    from invoiceai.render.pdf.attachments import EmbeddedXml
+    from invoiceai.render.pdf.embedded import EmbeddedXml
 
 __all__ = [
     "MAX_HEADER",
@@ -115,7 +115,7 @@ def embedded_from(header: dict[str, Any], payload: bytes) -> EmbeddedXml | None:
     Raises:
         WireError: A field is missing or of the wrong type.
     """
-    from invoiceai.render.pdf.attachments import EmbeddedXml
+    from invoiceai.render.pdf.embedded import EmbeddedXml
 
     if header.get("embedded") is None:
         return None
