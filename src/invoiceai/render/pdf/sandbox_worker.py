@@ -28,6 +28,7 @@ from invoiceai.render.limits import RenderLimits
 from invoiceai.render.noise import library_noise
 from invoiceai.render.pdf.sandbox_pool import MAX_LOG_CHARS, MAX_LOG_LINES, limit_memory, out_of_memory
 from invoiceai.render.pdf.wire import budget_from, embedded_to, error_to, pack, page_to, unpack
+from invoiceai.secrets import get_logger
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -238,7 +239,7 @@ class _Collect(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.lines: list[str] = []
-        logger = logging.getLogger("invoiceai")
+        logger = get_logger("invoiceai")
         logger.setLevel(logging.DEBUG)
         logger.propagate = False
         logger.addHandler(self)
