@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from invoiceai.errors import CorruptDocumentError, DocumentTooLargeError, InvoiceAIError
 from invoiceai.render.pdf.sandbox_pool import WorkerFailure, WorkerProcess, out_of_memory, pool_for, supported
-from invoiceai.render.pdf.wire import WireError, embedded_from, error_from, page_from
+from invoiceai.render.pdf.wire import MAX_HEADER, WireError, embedded_from, error_from, page_from
 
 if TYPE_CHECKING:
     from invoiceai.pages import ImageBudget, Page
@@ -47,8 +47,8 @@ __all__ = ["SandboxedPdf", "find_in_sandbox", "use_sandbox"]
 
 GRACE = 0.25
 """Seconds a worker is given past the deadline before it is killed (the deadline raises either way)."""
-SLACK = 8 * 1024 * 1024
-"""Bytes a reply may hold beyond its content's own cap (headers, a page's text layer)."""
+SLACK = MAX_HEADER + 64 * 1024
+"""Bytes a reply may hold beyond its content's own cap (its header: a page's text layer)."""
 
 _KEYS = itertools.count(1)
 _SMALL = 64 * 1024

@@ -283,7 +283,13 @@ class SandboxPool:
             if chosen is not None:
                 self._idle.remove(chosen)
         if chosen is None:
-            chosen = WorkerProcess(self.limit)
+            try:
+                chosen = WorkerProcess(self.limit)
+            except OSError as exc:  # no interpreter to start (an embedded or frozen Python), no pipes left
+                raise ConfigurationError(
+                    f"The PDF sandbox worker could not be started ({exc}); set Settings(render_memory_limit=0) "
+                    "(INVOICEAI_RENDER_MEMORY_LIMIT=0) to open PDFs in this process."
+                ) from None
             with self._lock:
                 self._every.add(chosen)
             try:

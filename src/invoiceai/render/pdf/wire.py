@@ -35,7 +35,7 @@ __all__ = [
     "unpack",
 ]
 
-MAX_HEADER = 4 * 1024 * 1024
+MAX_HEADER = 16 * 1024 * 1024
 """Largest JSON header accepted (a page's text layer travels in it)."""
 
 _LENGTH = struct.Struct(">I")
