@@ -85,6 +85,7 @@ class _Worker:
         self._limit = limit
         self._documents: dict[int, _Open] = {}
         self._stream: Generator[Page, None, None] | None = None
+        self._ahead: bytes | None = None  # the next page's reply, made before it was asked for
         self._opens = 0
         self._log = _Collect()
         self._handlers: dict[str, Callable[[dict[str, Any], bytes], bytes]] = {
@@ -94,7 +95,7 @@ class _Worker:
             "texts": self._texts,
             "subset": self._subset,
             "render": self._render,
-            "next": lambda header, payload: self._next(),
+            "next": lambda header, payload: self._take_ahead(),
             "stop": self._stop,
             "stats": self._stats,
         }
@@ -113,6 +114,10 @@ class _Worker:
                 self._end_stream()
             reply = self._answer(str(op), header, payload)
             self._replies.send_bytes(self._with_log(reply))
+            if op in ("render", "next") and self._stream is not None:
+                # Encode the next page now, while the parent uses this one (the pages' helper
+                # thread is rendering the one after): "next" is then answered at once.
+                self._ahead = self._answer("next", {}, b"")
 
     def _with_log(self, reply: bytes) -> bytes:
         # The parent logs what this request made pypdf and Pillow say, as if they had said it there.
@@ -219,11 +224,16 @@ class _Worker:
             raise
         return page_to(page)
 
+    def _take_ahead(self) -> bytes:
+        reply, self._ahead = self._ahead, None
+        return reply if reply is not None else self._next()
+
     def _stop(self, header: dict[str, Any], payload: bytes) -> bytes:
         self._end_stream()
         return pack({"stopped": True})
 
     def _end_stream(self) -> None:
+        self._ahead = None
         stream, self._stream = self._stream, None
         if stream is not None:
             stream.close()  # waits for the page rendered ahead
