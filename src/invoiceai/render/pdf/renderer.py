@@ -2,9 +2,13 @@
 
 :meth:`PdfRenderer.open` opens the PDF once; the page source it returns keeps that document for
 everything asked of it afterwards: the embedded e-invoice, the text layers, the page subset and
-the pages. Pages are rendered lazily, one at a time. In the default, single-process mode a helper thread
-renders page *n + 1* (holding the pdfium lock) while the caller's thread encodes page *n* with
-Pillow, which releases the GIL; pdfium itself never runs on two threads at once. For long
+the pages. With ``render_memory_limit`` set (the default) the document is opened, and every
+call answered, by a sandbox worker process (:mod:`invoiceai.render.pdf.sandbox`); what follows
+describes the rendering itself, wherever it runs.
+
+Pages are rendered lazily, one at a time. A helper thread renders page *n + 1* (holding the
+pdfium lock) while the calling thread encodes page *n* with Pillow, which releases the GIL;
+pdfium itself never runs on two threads at once. For long
 documents, ``processes=`` renders in worker processes instead (see
 :mod:`invoiceai.render.pdf.pool`).
 """

@@ -148,7 +148,7 @@ class WorkerProcess:
                 stdout=subprocess.DEVNULL,
                 # The library writes nothing to stderr; neither may a worker (pdfium, a last traceback).
                 stderr=subprocess.DEVNULL,
-                env={**os.environ, "MALLOC_ARENA_MAX": "2"},
+                env={"MALLOC_ARENA_MAX": "2", **os.environ},
             )
         except BaseException:
             os.close(request_write)
