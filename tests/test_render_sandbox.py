@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 import threading
 from typing import Any
 
@@ -31,6 +32,10 @@ from invoiceai.render.pdf import PdfRenderer, find_embedded_invoice
 from invoiceai.render.pdf.sandbox_pool import SandboxPool, pool_for
 from invoiceai.render.pdf.wire import WireError, error_from, error_to, pack, unpack
 from render_fixtures import build_pdf, count_pdf_parses, invoice_page
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the sandbox's address-space limit is enforced on Linux only"
+)
 
 BUDGET = ImageBudget(max_long_edge=400, max_pixels=160_000)
 MIB = 1024 * 1024
