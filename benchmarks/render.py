@@ -4,7 +4,9 @@ Run: python benchmarks/render.py [repetitions] [--corpus DIR]
 
 For the corpus PDFs and for a generated 200-page invoice PDF it prints pages/s and bytes/page of
 
-* ours:  ``open_document(doc).render(ImageBudget())`` (text layer, colour check, encoding choice);
+* ours:  ``open_document(doc).render(ImageBudget())`` (text layer, colour check, encoding choice),
+         in a sandbox worker process (the default ``render_memory_limit``);
+* ours_in_process: the same with ``render_memory_limit=0``, pdfium in this process;
 * floor: raw pypdfium2 render at the same scale plus a Pillow JPEG encode (default quality),
          the least any renderer must do;
 * naive: every page at 300 dpi, saved as PNG;
@@ -41,12 +43,14 @@ Approach = Callable[[bytes], tuple[int, int]]
 # --- the three approaches; each returns (pages, total encoded bytes) ---------------------------------
 
 
-def ours(data: bytes, *, processes: int = 0) -> tuple[int, int]:
+def ours(data: bytes, *, processes: int = 0, memory_limit: int | None = None) -> tuple[int, int]:
+    from invoiceai import Settings
     from invoiceai.documents import Document
     from invoiceai.pages import ImageBudget
     from invoiceai.render import RendererRegistry
 
-    registry = RendererRegistry.with_builtins(processes=processes)
+    settings = Settings.load(render_memory_limit=memory_limit)
+    registry = RendererRegistry.with_builtins(processes=processes, settings=settings)
     source = registry.open(Document.from_bytes(data))
     pages = total = 0
     for page in source.render(ImageBudget()):
@@ -57,6 +61,11 @@ def ours(data: bytes, *, processes: int = 0) -> tuple[int, int]:
 
 def ours_processes(data: bytes) -> tuple[int, int]:
     return ours(data, processes=2)
+
+
+def ours_in_process(data: bytes) -> tuple[int, int]:
+    """Ours without the sandbox (``render_memory_limit=0``): pdfium runs in this process."""
+    return ours(data, memory_limit=0)
 
 
 def floor(data: bytes) -> tuple[int, int]:
@@ -100,7 +109,7 @@ def naive(data: bytes, *, stride: int = 1) -> tuple[int, int]:
     return pages, total
 
 
-APPROACHES: dict[str, Approach] = {"ours": ours, "floor": floor, "naive": naive}
+APPROACHES: dict[str, Approach] = {"ours": ours, "floor": floor, "naive": naive, "ours_in_process": ours_in_process}
 
 
 # --- inputs --------------------------------------------------------------------------------------------
@@ -230,20 +239,24 @@ def measure(
     return results
 
 
-def peak_rss_mb(approach: str, path: Path) -> tuple[float, float]:
-    """(baseline, peak) RSS in MiB of a fresh child process rendering ``path`` with ``approach``."""
+def peak_rss_mb(approach: str, path: Path) -> tuple[float, float, float]:
+    """(baseline, peak, sandbox worker's peak) RSS in MiB of a fresh child process rendering ``path``."""
     result = subprocess.run(
         [sys.executable, __file__, "--rss-child", approach, str(path)],
         capture_output=True,
         text=True,
         check=True,
     )
-    baseline, peak = result.stdout.split()
-    return float(baseline), float(peak)
+    baseline, peak, worker = result.stdout.split()
+    return float(baseline), float(peak), float(worker)
 
 
 def _status_mb(field: str) -> float | None:
-    status = Path("/proc/self/status")
+    return _status_mb_of("self", field)
+
+
+def _status_mb_of(pid: int | str, field: str) -> float | None:
+    status = Path(f"/proc/{pid}/status")
     if not status.exists():
         return None
     for line in status.read_text().splitlines():
@@ -267,7 +280,13 @@ def rss_child(approach: str, path: str) -> None:
     baseline = _status_mb("VmRSS") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     {"ours_processes": ours_processes, **APPROACHES}[approach](data)
     peak = _status_mb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{baseline:.1f} {peak:.1f}")
+    from invoiceai import Settings
+    from invoiceai.render.pdf.sandbox_pool import pool_for
+
+    # The sandbox worker's own peak: it is a child of this process, still running.
+    pids = pool_for(Settings.load().render_memory_limit).idle_pids
+    worker = max((_status_mb_of(pid, "VmHWM") or 0.0 for pid in pids), default=0.0)
+    print(f"{baseline:.1f} {peak:.1f} {worker:.1f}")
 
 
 def report(title: str, results: dict[str, dict[str, float]]) -> None:
@@ -285,6 +304,9 @@ def report(title: str, results: dict[str, dict[str, float]]) -> None:
         )
     speed = results["ours"]["pages_per_s"] / floor_speed
     size = results["ours"]["bytes_per_page"] / naive_size
+    if "ours_in_process" in results:
+        sandbox = results["ours"]["pages_per_s"] / results["ours_in_process"]["pages_per_s"]
+        print(f"  sandbox overhead: ours (sandboxed) / ours_in_process = {sandbox:.2f}x pages/s")
     print(
         f"  targets: speed {speed:.2f}x >= 0.85x {'PASS' if speed >= 0.85 else 'FAIL'}; "
         f"bytes {size:.3f}x <= 0.1x {'PASS' if size <= 0.1 else 'FAIL'}"
@@ -319,6 +341,7 @@ def main() -> None:
         # 300 dpi PNG is ~40x slower; every 5th page, once, gives its bytes/page.
         "naive": lambda data: naive(data, stride=5),
         "ours_processes": ours_processes,
+        "ours_in_process": ours_in_process,
     }
     report(
         f"generated {GENERATED_PAGES}-page PDF",
@@ -329,9 +352,12 @@ def main() -> None:
         path = Path(folder) / "generated.pdf"
         path.write_bytes(generated)
         print(f"\npeak RSS rendering the {GENERATED_PAGES}-page PDF (fresh child process each)")
-        for name in ("ours", "ours_processes", "floor", "naive"):
-            baseline, peak = peak_rss_mb(name, path)
-            print(f"  {name:<16} peak {peak:7.1f} MB  (+{peak - baseline:6.1f} MB over the process after imports)")
+        for name in ("ours", "ours_in_process", "ours_processes", "floor", "naive"):
+            baseline, peak, worker = peak_rss_mb(name, path)
+            print(
+                f"  {name:<16} peak {peak:7.1f} MB  (+{peak - baseline:6.1f} MB over the process after imports)"
+                + (f"; sandbox worker peak {worker:7.1f} MB" if worker else "")
+            )
     print("\n(ours_processes: 2 worker processes; their own memory is not in the parent's RSS)")
     print(f"load average after: {', '.join(f'{value:.2f}' for value in os.getloadavg())}")
 

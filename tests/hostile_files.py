@@ -2,7 +2,8 @@
 
 Every builder writes a small file that costs a careless reader far more than its size: a content
 stream or an attachment that inflates to a gibibyte, a page tree of 100,000 pages or one page
-listed 20,000 times, a dictionary nested 500,000 deep, a TIFF of 10,000 frames. The PDFs are
+listed 20,000 times, a dictionary nested 500,000 deep, a TIFF of 10,000 frames, and (from
+:mod:`pdf_bombs`) the PDFs that get past the stream pre-scan and only a sandbox stops. The PDFs are
 written by hand (objects, then a cross-reference table) so that no library's own limits shape
 them. Nothing here is copied from anywhere: the tests build what they need.
 """
@@ -11,10 +12,22 @@ from __future__ import annotations
 
 import io
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-GIB = 1024**3
+from pdf_bombs import (
+    FONT,
+    GIB,
+    PAGE_TEXT,
+    deflate_repeated,
+    encrypted_bomb_pdf,
+    form_fanout_pdf,
+    many_contents_pdf,
+    many_paths_pdf,
+    slow_shading_pdf,
+    stream,
+    write_pdf,
+)
 
 __all__ = [
     "BUILDERS",
@@ -23,65 +36,30 @@ __all__ = [
     "damaged_attachment_pdf",
     "deep_dictionary_pdf",
     "deflate_zeros",
+    "encrypted_bomb_pdf",
     "flate_bomb_attachment_pdf",
     "flate_bomb_content_pdf",
+    "form_fanout_pdf",
     "hidden_stream_pdf",
+    "many_contents_pdf",
     "many_frames_tiff",
     "many_pages_pdf",
+    "many_paths_pdf",
     "many_unbounded_streams_pdf",
     "one_page_repeated_pdf",
     "scan_bypass_pdf",
     "seed_files",
+    "slow_shading_pdf",
     "small_seeds",
     "write_pdf",
 ]
 
 
-def deflate_zeros(size: int, *, prefix: bytes = b"", filler: bytes = b" ") -> bytes:
-    """Deflates ``prefix`` followed by ``filler`` repeated up to ``size`` bytes, without holding them.
-
-    One GiB of a repeated byte deflates to about one MiB; building it a MiB at a time keeps
-    the builder's own memory small.
-    """
-    compressor = zlib.compressobj(9)
-    parts = [compressor.compress(prefix)]
-    chunk = filler * (1024 * 1024 // len(filler))
-    left = size - len(prefix)
-    while left > 0:
-        piece = chunk if left >= len(chunk) else chunk[:left]
-        parts.append(compressor.compress(piece))
-        left -= len(piece)
-    parts.append(compressor.flush())
-    return b"".join(parts)
-
-
-def write_pdf(objects: Iterable[bytes], *, root: int = 1, trailer_extra: bytes = b"") -> bytes:
-    """Writes a PDF whose object ``n`` (1-based) is the ``n``-th item of ``objects``."""
-    out = io.BytesIO()
-    out.write(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n" % number)
-        out.write(body)
-        out.write(b"\nendobj\n")
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(offsets) + 1))
-    for offset in offsets:
-        out.write(b"%010d 00000 n \n" % offset)
-    out.write(
-        b"trailer\n<< /Size %d /Root %d 0 R %s>>\nstartxref\n%d\n%%%%EOF\n"
-        % (len(offsets) + 1, root, trailer_extra, xref)
-    )
-    return out.getvalue()
-
-
-def _stream(data: bytes, extra: bytes = b"") -> bytes:
-    return b"<< /Length %d %s>>\nstream\n" % (len(data), extra) + data + b"\nendstream"
-
-
-_PAGE_TEXT = b"BT /F1 24 Tf 72 720 Td (Invoice 42 total 10.00) Tj ET"
-_FONT = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
+deflate_zeros = deflate_repeated
+"""Deflates ``prefix`` followed by ``filler`` repeated up to ``size`` bytes (see :func:`pdf_bombs.deflate_repeated`)."""
+_stream = stream
+_PAGE_TEXT = PAGE_TEXT
+_FONT = FONT
 
 
 def flate_bomb_content_pdf(size: int = GIB) -> bytes:
@@ -343,6 +321,11 @@ BUILDERS = {
     "deep_dictionary_pdf": deep_dictionary_pdf,
     "many_frames_tiff": many_frames_tiff,
     "damaged_attachment_pdf": damaged_attachment_pdf,
+    "encrypted_bomb_pdf": encrypted_bomb_pdf,
+    "many_contents_pdf": many_contents_pdf,
+    "form_fanout_pdf": form_fanout_pdf,
+    "many_paths_pdf": many_paths_pdf,
+    "slow_shading_pdf": slow_shading_pdf,
     "invoice_pdf": lambda pages=1: _invoice_pdf(pages),
 }
 """The builders a child process can be asked to run by name (see :func:`fuzzing.run_isolated`)."""

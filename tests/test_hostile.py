@@ -53,6 +53,19 @@ BOMBS = [
 ]
 
 
+# The PDFs that get past the stream pre-scan (tests/pdf_bombs.py): only the sandbox worker's
+# address-space limit (render_memory_limit) and the parent's real render deadline stop them.
+# (id, child spec, the setting the error must name)
+SANDBOX_BOMBS = [
+    ("encrypted-content-1GiB", {"build": "encrypted_bomb_pdf"}, "render_memory_limit"),
+    ("contents-array-24x100MiB", {"build": "many_contents_pdf"}, "render_memory_limit"),
+    ("form-xobject-fanout-1000^3", {"build": "form_fanout_pdf"}, "render_memory_limit"),
+    ("five-million-paths", {"build": "many_paths_pdf"}, "render_memory_limit"),
+    # One FPDF_RenderPage call that runs for minutes: the deadline kills the worker mid-call.
+    ("slow-shading", {"build": "slow_shading_pdf", "settings": {"render_timeout": 5}}, "render_timeout"),
+]
+
+
 def _check(run: fuzzing.Isolated, expect: str, pages: list[int]) -> None:
     account = run.describe()
     assert not run.timed_out, f"still running after {KILL_AFTER} s, killed: {account}"
@@ -80,6 +93,16 @@ def test_a_bomb_ends_quickly_in_a_typed_error_or_a_correct_result(
     spec: dict[str, Any], expect: str, pages: list[int]
 ) -> None:
     _check(fuzzing.run_isolated(spec, kill_after=KILL_AFTER), expect, pages)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("spec", "setting"), [b[1:] for b in SANDBOX_BOMBS], ids=[b[0] for b in SANDBOX_BOMBS])
+def test_a_bomb_past_the_pre_scan_ends_in_a_typed_error_from_the_sandbox(spec: dict[str, Any], setting: str) -> None:
+    run = fuzzing.run_isolated(spec, kill_after=KILL_AFTER)
+    _check(run, ERROR, [])
+    assert run.outcome is not None
+    assert run.outcome["type"] in ("DocumentTooLargeError", "RenderTimeoutError"), run.describe()
+    assert setting in run.outcome["message"], run.describe()
 
 
 def test_the_attachment_bomb_is_stopped_by_the_stream_cap() -> None:

@@ -15,15 +15,21 @@ import invoiceai.einvoice
 import invoiceai.render.pdf
 from conftest import corpus_params
 from einvoice_corpus import PDF_DIR
+from invoiceai import Settings
 from invoiceai.documents import Document
 from invoiceai.einvoice import HostileXMLError, read_einvoice
 from invoiceai.errors import CorruptDocumentError, InputError, NotAnInvoiceError, PageSelectionError
 from invoiceai.pages import ImageBudget
 from invoiceai.render import open_document
+from invoiceai.render.limits import RenderLimits
 from invoiceai.render.pdf import EmbeddedXml, PdfRenderer, find_embedded_invoice, read_embedded_invoice
 from render_fixtures import build_pdf, count_pdf_parses, invoice_page
 
 SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sample-facturx.pdf"
+# The tests that count pdfium's parses, or watch the open document, look at this process: they
+# open PDFs here, without the sandbox (test_render_sandbox.py checks the same of the workers).
+IN_PROCESS = RenderLimits(render_memory_limit=0)
+IN_PROCESS_SETTINGS = Settings.load(render_memory_limit=0)
 BUDGET = ImageBudget(max_long_edge=400, max_pixels=160_000)
 CII_NS = 'xmlns:rsm="urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100" ' + (
     'xmlns:ram="urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100"'
@@ -87,7 +93,7 @@ def test_unrelated_xml_attachment_is_no_invoice() -> None:
 def test_one_open_serves_the_attachment_the_text_and_the_pages(monkeypatch: pytest.MonkeyPatch) -> None:
     data = _pdf_with("factur-x.xml", _cii("INV-1"), pages=2)
     parses = count_pdf_parses(monkeypatch)
-    source = open_document(Document.from_bytes(data), pages="2")
+    source = open_document(Document.from_bytes(data), pages="2", settings=IN_PROCESS_SETTINGS)
     embedded = source.embedded_einvoice()
     assert embedded is not None
     assert (embedded.name, embedded.syntax, embedded.source) == ("factur-x.xml", "cii", "embedded_files")
@@ -102,11 +108,11 @@ def test_one_open_serves_the_attachment_the_text_and_the_pages(monkeypatch: pyte
 def test_the_sample_extraction_path_parses_the_pdf_once(monkeypatch: pytest.MonkeyPatch) -> None:
     # What the extractor does with a Factur-X PDF: open it, ask for the XML, read the XML.
     parses = count_pdf_parses(monkeypatch)
-    with PdfRenderer().open(Document.from_bytes(SAMPLE.read_bytes())) as source:
+    with PdfRenderer(limits=IN_PROCESS).open(Document.from_bytes(SAMPLE.read_bytes())) as source:
         embedded = source.embedded_einvoice()
         assert embedded is not None
         invoice = read_einvoice(embedded.data)
-    assert invoice == read_embedded_invoice(SAMPLE.read_bytes())
+    assert invoice == read_embedded_invoice(SAMPLE.read_bytes(), limits=IN_PROCESS)
     assert parses.pdfium == 2  # the source's open, then read_embedded_invoice's own open for comparison
     assert parses.pypdf == 0
 
@@ -114,7 +120,7 @@ def test_the_sample_extraction_path_parses_the_pdf_once(monkeypatch: pytest.Monk
 def test_the_pages_can_be_chosen_after_the_attachment_from_the_same_open(monkeypatch: pytest.MonkeyPatch) -> None:
     data = _pdf_with("factur-x.xml", _cii("INV-1"), pages=3)
     parses = count_pdf_parses(monkeypatch)
-    everything = PdfRenderer(processes=2, min_pages_for_processes=3).open(Document.from_bytes(data))
+    everything = PdfRenderer(processes=2, min_pages_for_processes=3, limits=IN_PROCESS).open(Document.from_bytes(data))
     assert everything.processes == 2
     assert everything.embedded_einvoice() is not None
     with pytest.raises(PageSelectionError, match="3 pages"):
@@ -127,7 +133,7 @@ def test_the_pages_can_be_chosen_after_the_attachment_from_the_same_open(monkeyp
 
 def test_a_plain_pdf_has_no_embedded_invoice_and_no_pypdf_parse(monkeypatch: pytest.MonkeyPatch) -> None:
     parses = count_pdf_parses(monkeypatch)
-    source = open_document(Document.from_bytes(build_pdf([invoice_page()])))
+    source = open_document(Document.from_bytes(build_pdf([invoice_page()])), settings=IN_PROCESS_SETTINGS)
     assert source.embedded_einvoice() is None
     assert (parses.pdfium, parses.pypdf) == (1, 0)
 
@@ -164,7 +170,9 @@ def test_the_source_finds_what_the_bytes_function_finds(path: Path) -> None:
 
 def test_a_closed_source_opens_again_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     parses = count_pdf_parses(monkeypatch)
-    source = open_document(Document.from_bytes(build_pdf([invoice_page(1), invoice_page(2)])))
+    source = open_document(
+        Document.from_bytes(build_pdf([invoice_page(1), invoice_page(2)])), settings=IN_PROCESS_SETTINGS
+    )
     source.close()
     source.close()  # idempotent
     assert len(list(source.render(BUDGET))) == 2
@@ -173,7 +181,8 @@ def test_a_closed_source_opens_again_when_asked(monkeypatch: pytest.MonkeyPatch)
 
 def test_closing_during_a_render_waits_for_its_last_page(monkeypatch: pytest.MonkeyPatch) -> None:
     parses = count_pdf_parses(monkeypatch)
-    source = open_document(Document.from_bytes(build_pdf([invoice_page(1), invoice_page(2), invoice_page(3)])))
+    pdf = build_pdf([invoice_page(1), invoice_page(2), invoice_page(3)])
+    source = open_document(Document.from_bytes(pdf), settings=IN_PROCESS_SETTINGS)
     pages = source.render(BUDGET)
     first = next(pages)
     closer = threading.Thread(target=source.close)
@@ -189,7 +198,7 @@ def test_closing_during_a_render_waits_for_its_last_page(monkeypatch: pytest.Mon
 def test_a_garbage_collected_source_closes_its_document() -> None:
     import gc
 
-    source = open_document(Document.from_bytes(build_pdf([invoice_page()])))
+    source = open_document(Document.from_bytes(build_pdf([invoice_page()])), settings=IN_PROCESS_SETTINGS)
     slot = source._pdf._slot  # the test reaches in to watch the document go
     assert slot.pdf is not None
     del source

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image, ImageChops
 
 import invoiceai.render.pdf.renderer as pdf_module
+from invoiceai import Settings
 from invoiceai.documents import Document, detect_media_type
 from invoiceai.errors import (
     ConfigurationError,
@@ -35,6 +36,8 @@ from render_fixtures import (
 )
 
 BUDGET = ImageBudget()
+# Tests that patch pdfium calls in this process must render here, not in a sandbox worker.
+IN_PROCESS_SETTINGS = Settings.load(render_memory_limit=0)
 
 
 def open_pdf(pdf_pages: list[PdfPage], **options: Any) -> PdfPageSource:
@@ -178,7 +181,8 @@ def test_pdf_bytes_returns_the_original_or_a_decrypted_subset() -> None:
 
 
 def test_page_selection_and_text_layers_without_rendering(monkeypatch: pytest.MonkeyPatch) -> None:
-    source = open_pdf([invoice_page(number) for number in range(1, 6)], pages="2-3,5")
+    # In this process, where the patch below can see whether pages are rasterised.
+    source = open_pdf([invoice_page(number) for number in range(1, 6)], pages="2-3,5", settings=IN_PROCESS_SETTINGS)
     assert source.page_count == 3
     assert source.page_numbers == (2, 3, 5)
 
@@ -205,7 +209,7 @@ def test_rendering_is_lazy(monkeypatch: pytest.MonkeyPatch) -> None:
         return real(pdf, index, *args, **kwargs)
 
     monkeypatch.setattr(pdf_module, "rasterise", counting)
-    source = open_pdf([invoice_page(number) for number in range(1, 41)])
+    source = open_pdf([invoice_page(number) for number in range(1, 41)], settings=IN_PROCESS_SETTINGS)
     pages = source.render(BUDGET)
     first = next(pages)
     assert first.index == 0

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
+import struct
 import time
 import zlib
 
 import pytest
 
 import hostile_files as hostile
-from invoiceai.errors import StreamTooLargeError
+import pdf_bombs
+from invoiceai.errors import DecompressionBombError, StreamTooLargeError
 from invoiceai.render.limits import RenderLimits
+from invoiceai.render.pdf.imagesize import coded_size
+from invoiceai.render.pdf.pdfsyntax import References, resolve_tokens
 from invoiceai.render.pdf.scan import scan_pdf
 
 MIB = 1024 * 1024
@@ -80,3 +85,94 @@ def test_many_streams_with_indirect_lengths_stay_within_the_work_budget() -> Non
     objects += [b"<< /Length 3 0 R /Filter /FlateDecode >>\nstream\n" + content + b"\nendstream"] * 3000
     pdf = hostile.write_pdf(objects)
     assert scan(pdf, RenderLimits(max_stream_bytes=64 * 1024)) == 3000 * 38
+
+
+# -- (h) indirect references in /Filter and /DecodeParms are followed -------------------------------
+
+
+def _page_with(stream_dict: bytes, data: bytes, *objects: bytes) -> bytes:
+    # Object 4 is the page's content stream; 5 the font; 6, 7, ... are ``objects``.
+    return pdf_bombs.one_page(pdf_bombs.stream(data, stream_dict + b" "), pdf_bombs.FONT, *objects)
+
+
+HEX_BOMB = BOMB.hex().encode() + b">"
+
+
+@pytest.mark.parametrize(
+    ("stream_dict", "objects"),
+    [
+        pytest.param(b"/Filter [6 0 R /FlateDecode]", [b"/ASCIIHexDecode"], id="array-with-a-reference"),
+        pytest.param(b"/Filter 6 0 R", [b"[/AHx /Fl]"], id="reference-to-an-array"),
+        pytest.param(b"/Filter [6 0 R 7 0 R]", [b"/AHx", b"/FlateDecode"], id="every-filter-a-reference"),
+    ],
+)
+def test_an_indirect_filter_is_looked_up_not_guessed(stream_dict: bytes, objects: list[bytes]) -> None:
+    pdf = _page_with(stream_dict, HEX_BOMB, *objects)
+    with pytest.raises(StreamTooLargeError, match="max_stream_bytes"):
+        scan(pdf)
+
+
+def test_the_last_definition_of_an_object_wins_and_unknown_references_stay_unknown() -> None:
+    references = References(
+        b"1 0 obj /FlateDecode endobj\n1 0 obj /AHx endobj\n2 0 obj << /EarlyChange 0 >> endobj", lambda size: None
+    )
+    assert resolve_tokens([b"[", b"1", b"0", b"R", b"]"], references) == [b"[", b"/AHx", b"]"]
+    assert resolve_tokens([b"2", b"0", b"R"], references) == [b"<<", b"/EarlyChange", b"0", b">>"]
+    assert resolve_tokens([b"9", b"0", b"R"], references) == [b"9", b"0", b"R"]
+
+
+# -- (g) a JPEG or JPEG 2000 image is as large as its own header says ------------------------------
+
+
+def _jpeg_header(width: int, height: int) -> bytes:
+    app0 = b"\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    sof0 = b"\xff\xc0\x00\x11\x08" + struct.pack(">HH", height, width) + b"\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01"
+    return b"\xff\xd8" + app0 + sof0 + b"\xff\xda\x00\x08" + b"\x00" * 64
+
+
+def _jp2_header(width: int, height: int) -> bytes:
+    ihdr = struct.pack(">I4sIIHBBBB", 22, b"ihdr", height, width, 3, 7, 7, 0, 0)
+    signature = struct.pack(">I4s", 12, b"jP  ") + b"\r\n\x87\n"
+    ftyp = struct.pack(">I4s", 20, b"ftyp") + b"jp2 \x00\x00\x00\x00jp2 "
+    return signature + ftyp + struct.pack(">I4s", 8 + len(ihdr), b"jp2h") + ihdr
+
+
+def _codestream(width: int, height: int) -> bytes:
+    siz = struct.pack(">HHHIIIIIIIIH", 0xFF51, 41, 0, width + 5, height + 7, 5, 7, width, height, 0, 0, 3)
+    return b"\xff\x4f" + siz + b"\x07\x01\x01" * 3
+
+
+IMAGE = b"/Type /XObject /Subtype /Image /Width 10 /Height 10 /ColorSpace /DeviceRGB /BitsPerComponent 8"
+
+
+@pytest.mark.parametrize(
+    ("filters", "data"),
+    [
+        pytest.param(b"/DCTDecode", _jpeg_header(60_000, 60_000), id="jpeg"),
+        pytest.param(b"/DCTDecode", b"\x00junk" + _jpeg_header(60_000, 60_000), id="jpeg-after-junk"),
+        pytest.param(b"[/FlateDecode /DCTDecode]", zlib.compress(_jpeg_header(60_000, 60_000)), id="flate-jpeg"),
+        pytest.param(b"/JPXDecode", _jp2_header(50_000, 50_000), id="jp2"),
+        pytest.param(b"/JPXDecode", _codestream(50_000, 50_000), id="j2k-codestream"),
+    ],
+)
+def test_an_image_header_larger_than_its_dictionary_is_refused(filters: bytes, data: bytes) -> None:
+    pdf = _page_with(IMAGE + b" /Filter " + filters, data)
+    with pytest.raises(DecompressionBombError, match="max_image_pixels") as caught:
+        scan(pdf)
+    assert caught.value.setting == "max_image_pixels"
+    assert caught.value.found in (60_000 * 60_000, 50_000 * 50_000)
+
+
+def test_real_image_headers_are_read_exactly() -> None:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (123, 45), "white").save(out, "JPEG", exif=b"Exif\x00\x00" + b"\x00" * 2000)
+    assert coded_size(out.getvalue(), b"DCTDecode") == (123, 45)
+    assert coded_size(_jp2_header(640, 480), b"JPXDecode") == (640, 480)
+    assert coded_size(_codestream(640, 480), b"JPXDecode") == (640, 480)
+    assert coded_size(b"not an image", b"DCTDecode") is None
+    pdf = _page_with(
+        IMAGE.replace(b"/Width 10 /Height 10", b"/Width 123 /Height 45") + b" /Filter /DCTDecode", out.getvalue()
+    )
+    assert scan_pdf(pdf, RenderLimits(), document_id="test").streams == 1

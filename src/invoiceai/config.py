@@ -99,6 +99,10 @@ class Settings:
         detail: Image size sent to the model: ``standard`` (1568 px / 1.15 MP, what every
             current model takes without downsizing it) or ``high`` (the larger budget of the
             models that accept one, about 3x the tokens per page; see ``docs/models.md``).
+        render_memory_limit: Address space, in bytes, of the child process that opens and renders
+            untrusted PDFs (``RLIMIT_AS``; pdfium cannot be capped from Python). A PDF that needs
+            more ends in a typed error, not a crash of this process. ``0`` turns the sandbox off:
+            PDFs are opened and rendered in this process.
     """
 
     model: str = DEFAULT_MODEL
@@ -122,6 +126,7 @@ class Settings:
     max_image_pixels: int = 89_478_485
     render_timeout: float = 120.0
     detail: str = "standard"  # one of DETAILS; checked below
+    render_memory_limit: int = 2 * 1024 * 1024 * 1024
 
     def __post_init__(self) -> None:
         positive = (
@@ -147,6 +152,7 @@ class Settings:
             "max_retry_seconds",
             "cache_ttl_seconds",
             "max_concurrent_requests",
+            "render_memory_limit",
         ):
             if getattr(self, name) < 0:
                 raise ConfigurationError(f"Setting {name!r} must not be negative, got {getattr(self, name)!r}.")

@@ -2,8 +2,8 @@
 
 :class:`RenderLimits` gathers the renderer's share of :class:`~invoiceai.config.Settings`
 (``max_pages``, ``max_stream_bytes``, ``max_attachment_bytes``, ``max_render_bytes``,
-``max_image_pixels``, ``render_timeout``); its defaults are the settings' defaults, so a renderer
-built without settings behaves as one built from ``Settings()``. :class:`Deadline` meters the
+``max_image_pixels``, ``render_timeout``, ``render_memory_limit``); its defaults are the settings'
+defaults, so a renderer built without settings behaves as one built from ``Settings()``. :class:`Deadline` meters the
 time one document spends inside the renderer.
 
 Every limit raises a :class:`~invoiceai.errors.DocumentTooLargeError` subclass whose message
@@ -43,6 +43,8 @@ class RenderLimits:
         max_render_bytes: Most bytes one page's bitmap may take.
         max_image_pixels: Most pixels one image (file frame or image inside a PDF) may have.
         render_timeout: Seconds spent opening and rendering one document.
+        render_memory_limit: Address space of the child process that opens and renders PDFs
+            (``0``: no child, PDFs are opened in this process).
         clock: The monotonic clock the deadline reads (tests inject one).
     """
 
@@ -52,11 +54,14 @@ class RenderLimits:
     max_render_bytes: int = _DEFAULTS["max_render_bytes"]
     max_image_pixels: int = _DEFAULTS["max_image_pixels"]
     render_timeout: float = _DEFAULTS["render_timeout"]
+    render_memory_limit: int = _DEFAULTS["render_memory_limit"]
     clock: Callable[[], float] = dataclasses.field(default=time.monotonic, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
+            if field.name == "render_memory_limit" and value >= 0:
+                continue
             if field.name != "clock" and not value > 0:
                 raise ConfigurationError(f"RenderLimits({field.name}=...) must be positive, got {value!r}.")
 
@@ -70,6 +75,10 @@ class RenderLimits:
     def deadline(self) -> Deadline:
         """Starts the time budget of one document."""
         return Deadline(self.render_timeout, clock=self.clock)
+
+    def numbers(self) -> dict[str, float]:
+        """Returns the limits without the clock (what a sandbox worker is sent)."""
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self) if field.name != "clock"}
 
 
 class Deadline:
@@ -106,16 +115,23 @@ class Deadline:
         """
         spent = self.spent
         if spent > self.seconds:
-            raise RenderTimeoutError(
-                f"Opening and rendering the document took {spent:.1f} s, more than the render_timeout of "
-                f"{self.seconds:g} s; it is too large or too complex. Raise Settings(render_timeout=...) "
-                "(INVOICEAI_RENDER_TIMEOUT) if it is trusted, or select fewer pages with pages=.",
-                setting="render_timeout",
-                limit=self.seconds,
-                found=round(spent, 3),
-                document_id=document_id,
-                page=page,
-            )
+            raise self.expired(document_id=document_id, page=page, spent=spent)
+
+    def expired(
+        self, *, document_id: str | None = None, page: int | None = None, spent: float | None = None
+    ) -> RenderTimeoutError:
+        """Returns the error for a spent budget (raised by :meth:`check`, or by a caller that stopped waiting)."""
+        spent = max(self.spent if spent is None else spent, self.seconds)
+        return RenderTimeoutError(
+            f"Opening and rendering the document took {spent:.1f} s, more than the render_timeout of "
+            f"{self.seconds:g} s; it is too large or too complex. Raise Settings(render_timeout=...) "
+            "(INVOICEAI_RENDER_TIMEOUT) if it is trusted, or select fewer pages with pages=.",
+            setting="render_timeout",
+            limit=self.seconds,
+            found=round(spent, 3),
+            document_id=document_id,
+            page=page,
+        )
 
     def remaining(self) -> float:
         """Seconds left (never below zero)."""

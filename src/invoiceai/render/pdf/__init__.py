@@ -17,8 +17,10 @@ with PdfRenderer().open(load_document("invoice.pdf")) as source:  # the PDF is o
 Modules: :mod:`~invoiceai.render.pdf.renderer` (the renderer and its page source),
 :mod:`~invoiceai.render.pdf.document` (opening, passwords, encryption),
 :mod:`~invoiceai.render.pdf.raster` (pages to pixels), :mod:`~invoiceai.render.pdf.attachments`
-(the embedded e-invoice), :mod:`~invoiceai.render.pdf.facturx` (writing Factur-X) and
-:mod:`~invoiceai.render.pdf.lock` (the process-wide pdfium lock every pdfium call holds).
+(the embedded e-invoice), :mod:`~invoiceai.render.pdf.facturx` (writing Factur-X),
+:mod:`~invoiceai.render.pdf.lock` (the process-wide pdfium lock every pdfium call holds),
+:mod:`~invoiceai.render.pdf.scan` (the stream pre-scan) and
+:mod:`~invoiceai.render.pdf.sandbox` (pdfium in worker processes capped at ``render_memory_limit``).
 
 Importing this package loads neither pypdfium2, pypdf nor Pillow; they load when first used.
 """

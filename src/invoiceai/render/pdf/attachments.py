@@ -31,7 +31,9 @@ from invoiceai.render.limits import RenderLimits
 from invoiceai.render.noise import library_noise
 from invoiceai.render.noise import refresh as refresh_noise_filters
 from invoiceai.render.pdf.document import close_pdf, is_encrypted, open_pdf, pdfium_refused
+from invoiceai.render.pdf.embedded import EmbeddedXml
 from invoiceai.render.pdf.lock import PDFIUM_LOCK
+from invoiceai.render.pdf.sandbox import find_in_sandbox, use_sandbox
 from invoiceai.render.pdf.scan import scan_pdf
 from invoiceai.secrets import get_logger
 
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
     from invoiceai.einvoice.syntax import Syntax
     from invoiceai.schema import Invoice
 
-__all__ = ["EmbeddedXml", "embedded_in", "find_embedded_invoice", "read_embedded_invoice"]
+__all__ = ["EmbeddedXml", "embedded_in", "find_embedded_invoice", "find_unscanned", "read_embedded_invoice"]
 
 _LOG = get_logger(__name__)
 
@@ -51,26 +53,6 @@ _INVOICE_NAMES = frozenset(_NAME_RANK) | {"ubl-invoice-2.1.xml", "order-x.xml"}
 # Embedded-file streams cannot live in object streams, so their dictionary keys are plain bytes
 # in any PDF that has one; without them a second parse with pypdf cannot find anything.
 _ATTACHMENT_MARKERS = (b"/EmbeddedFile", b"/AF", b"/EF")
-
-
-@dataclasses.dataclass(frozen=True)
-class EmbeddedXml:
-    """The invoice XML found attached to a PDF.
-
-    Attributes:
-        name: The attachment's file name (``factur-x.xml``, ``ZUGFeRD-invoice.xml``, ...).
-        data: The attachment's bytes, as stored; :func:`invoiceai.einvoice.read_einvoice` reads them.
-        syntax: Its syntax.
-        source: Where it was found: ``"embedded_files"`` (the document's EmbeddedFiles name tree)
-            or ``"associated_files"`` (the catalog ``/AF`` array, when the name tree is broken).
-        others: Names of the other attachments, in the order found.
-    """
-
-    name: str
-    data: bytes
-    syntax: Syntax
-    source: str
-    others: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,20 +100,42 @@ def find_embedded_invoice(
     limits = limits if limits is not None else RenderLimits()
     document_id = document_id_of(pdf)
     deadline = limits.deadline()
-    with deadline.spending(), library_noise(name or document_id[:12]):
+    name = name or document_id[:12]
+    with deadline.spending(), library_noise(name):
         scan_pdf(pdf, limits, document_id=document_id, deadline=deadline)
-        try:
-            document = open_pdf(pdf, password, document_id=document_id)
-        except (CorruptDocumentError, EncryptedDocumentError) as exc:
-            if not pdfium_refused(exc):
-                raise
-            # pdfium gives up on some damaged files that pypdf still reads.
-            _LOG.debug("pdfium cannot open the PDF (%s); trying pypdf", exc.message)
-            return _with_fallback(pdf, password, [], encrypted=False, opened=False, limits=limits)
-        try:
-            return embedded_in(document, pdf, password, limits=limits)
-        finally:
-            close_pdf(document)
+    if use_sandbox(limits):
+        return find_in_sandbox(pdf, password, limits=limits, name=name, document_id=document_id, deadline=deadline)
+    with deadline.spending(), library_noise(name):
+        return find_unscanned(pdf, password, limits=limits, document_id=document_id)
+
+
+def find_unscanned(pdf: bytes, password: str | None, *, limits: RenderLimits, document_id: str) -> EmbeddedXml | None:
+    """Does the work of :func:`find_embedded_invoice` in this process, on bytes it has scanned already.
+
+    Args:
+        pdf: The PDF bytes, checked with :func:`~invoiceai.render.pdf.scan.scan_pdf`.
+        password: The password, if any.
+        limits: ``max_attachment_bytes`` applies to each attachment.
+        document_id: For error context.
+
+    Returns:
+        The chosen invoice XML, or ``None``.
+
+    Raises:
+        InvoiceAIError: As :func:`find_embedded_invoice` raises.
+    """
+    try:
+        document = open_pdf(pdf, password, document_id=document_id)
+    except (CorruptDocumentError, EncryptedDocumentError) as exc:
+        if not pdfium_refused(exc):
+            raise
+        # pdfium gives up on some damaged files that pypdf still reads.
+        _LOG.debug("pdfium cannot open the PDF (%s); trying pypdf", exc.message)
+        return _with_fallback(pdf, password, [], encrypted=False, opened=False, limits=limits)
+    try:
+        return embedded_in(document, pdf, password, limits=limits)
+    finally:
+        close_pdf(document)
 
 
 def read_embedded_invoice(

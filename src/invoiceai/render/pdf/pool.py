@@ -6,8 +6,12 @@ parent keeps at most ``2 x processes`` pages in flight and yields them in order,
 bounded however long the document is. Workers are started with ``spawn``: forking a process
 whose other threads may hold the pdfium lock could deadlock the child.
 
-A worker that crashes (a hostile PDF can crash pdfium itself) breaks the pool; that surfaces as a
-:class:`~invoiceai.errors.CorruptDocumentError` instead of taking the caller's process down.
+Each worker caps its own address space at ``render_memory_limit`` (``RLIMIT_AS``), as the
+sandbox workers do. A worker that dies (pdfium aborts when that limit is reached, and a hostile
+PDF can crash pdfium itself) breaks the pool; that surfaces as a typed error instead of taking the
+caller's process down: :class:`~invoiceai.errors.DocumentTooLargeError` naming
+``render_memory_limit`` when the limit is set, :class:`~invoiceai.errors.CorruptDocumentError`
+otherwise.
 """
 
 from __future__ import annotations
@@ -20,12 +24,13 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any
 
-from invoiceai.errors import CorruptDocumentError
+from invoiceai.errors import CorruptDocumentError, DocumentTooLargeError
 from invoiceai.render.limits import RenderLimits
 from invoiceai.render.noise import library_noise
 from invoiceai.render.pdf.document import open_pdf
 from invoiceai.render.pdf.page import build_page
 from invoiceai.render.pdf.raster import rasterise
+from invoiceai.render.pdf.sandbox_pool import limit_memory, out_of_memory
 
 if TYPE_CHECKING:
     from invoiceai.pages import ImageBudget, Page
@@ -80,7 +85,7 @@ def render_in_processes(
     )
     finished = False
     try:
-        yield from _in_order(pool, indices, budget, processes, deadline, document_id)
+        yield from _in_order(pool, indices, budget, processes, deadline, document_id, limits)
         finished = True
     finally:
         if not finished:
@@ -95,6 +100,7 @@ def _in_order(
     processes: int,
     deadline: Deadline | None,
     document_id: str,
+    limits: RenderLimits,
 ) -> Iterator[Page]:
     # At most two pages a worker are queued, so a long document's pages are not all held at once.
     pending: collections.deque[Future[Page]] = collections.deque()
@@ -107,12 +113,7 @@ def _in_order(
         try:
             page = _next_page(pending.popleft(), deadline, document_id)
         except BrokenProcessPool as exc:
-            raise CorruptDocumentError(
-                "A worker process rendering this PDF died: the file may crash pdfium (re-export it), or "
-                "worker processes cannot start here (scripts using processes= need an "
-                "`if __name__ == '__main__':` guard). Use processes=0 to render in this process.",
-                document_id=document_id,
-            ) from exc
+            raise _worker_died(limits, document_id) from exc
         following = next(remaining, None)
         if following is not None:
             pending.append(pool.submit(_render_in_worker, following, budget))
@@ -133,6 +134,19 @@ def _next_page(future: Future[Page], deadline: Deadline | None, document_id: str
         return future.result(timeout=max(0.001, deadline.remaining()))
 
 
+def _worker_died(limits: RenderLimits, document_id: str) -> CorruptDocumentError | DocumentTooLargeError:
+    cannot_start = (
+        "or worker processes cannot start here (scripts using processes= need an `if __name__ == '__main__':` "
+        "guard; use processes=0 to render in this process)"
+    )
+    if limits.render_memory_limit > 0:
+        return out_of_memory(limits.render_memory_limit, document_id=document_id, detail=f"died ({cannot_start})")
+    return CorruptDocumentError(
+        f"A worker process rendering this PDF died: the file may crash pdfium (re-export it), {cannot_start}.",
+        document_id=document_id,
+    )
+
+
 def _stop_workers(pool: ProcessPoolExecutor) -> None:
     # A worker stuck in pdfium never returns, and shutdown(wait=True) would wait for it forever;
     # the executor offers no public way to kill its workers, hence the private attribute.
@@ -143,6 +157,7 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
 
 def _open_in_worker(data: bytes, password: str | None, document_id: str, limits: RenderLimits) -> None:
     global _worker_pdf, _worker_document_id, _worker_limits
+    limit_memory(limits.render_memory_limit)
     _worker_document_id = document_id
     _worker_limits = limits
     try:

@@ -2,9 +2,13 @@
 
 :meth:`PdfRenderer.open` opens the PDF once; the page source it returns keeps that document for
 everything asked of it afterwards: the embedded e-invoice, the text layers, the page subset and
-the pages. Pages are rendered lazily, one at a time. In the default, single-process mode a helper thread
-renders page *n + 1* (holding the pdfium lock) while the caller's thread encodes page *n* with
-Pillow, which releases the GIL; pdfium itself never runs on two threads at once. For long
+the pages. With ``render_memory_limit`` set (the default) the document is opened, and every
+call answered, by a sandbox worker process (:mod:`invoiceai.render.pdf.sandbox`); what follows
+describes the rendering itself, wherever it runs.
+
+Pages are rendered lazily, one at a time. A helper thread renders page *n + 1* (holding the
+pdfium lock) while the calling thread encodes page *n* with Pillow, which releases the GIL;
+pdfium itself never runs on two threads at once. For long
 documents, ``processes=`` renders in worker processes instead (see
 :mod:`invoiceai.render.pdf.pool`).
 """
@@ -13,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +31,7 @@ from invoiceai.render.pdf.document import close_pdf, is_encrypted, open_pdf, pag
 from invoiceai.render.pdf.handle import SharedPdf
 from invoiceai.render.pdf.page import assemble_page, encode_pixels
 from invoiceai.render.pdf.raster import PageFacts, PagePixels, page_text, rasterise
+from invoiceai.render.pdf.sandbox import SandboxedPdf, use_sandbox
 from invoiceai.render.pdf.scan import scan_pdf
 from invoiceai.render.selection import Pages, SelectedPages, parse_pages
 
@@ -38,7 +43,7 @@ if TYPE_CHECKING:
     from invoiceai.render.limits import Deadline
     from invoiceai.render.pdf.attachments import EmbeddedXml
 
-__all__ = ["PdfPageSource", "PdfRenderer"]
+__all__ = ["PdfPageSource", "PdfRenderer", "render_pages"]
 
 
 class PdfRenderer:
@@ -97,15 +102,13 @@ class PdfRenderer:
         deadline = self.limits.deadline()
         with deadline.spending():
             scan_pdf(document.data, self.limits, document_id=document_id, deadline=deadline)
-            pdf = open_pdf(document.data, password, document_id=document_id)
+        pdf, sandbox, count, encrypted = self._opened(document, password, deadline)
         try:
             with deadline.spending():
-                count = page_count(pdf)
-                encrypted = is_encrypted(pdf)
                 indices = select_pages(selection, count, self.limits, document_id=document_id)
             deadline.check(document_id=document_id)
         except BaseException:
-            close_pdf(pdf)
+            _close(pdf, sandbox)
             raise
         return PdfPageSource(
             document,
@@ -117,7 +120,31 @@ class PdfRenderer:
             pdf=pdf,
             renderer=self,
             deadline=deadline,
+            sandbox=sandbox,
         )
+
+    def _opened(
+        self, document: Document, password: str | None, deadline: Deadline
+    ) -> tuple[Any, SandboxedPdf | None, int, bool]:
+        # In a sandbox worker when render_memory_limit is set: pdfium never parses the file here.
+        if use_sandbox(self.limits):
+            sandbox = SandboxedPdf(
+                document.data, password, document_id=document.document_id, name=document.name, limits=self.limits
+            )
+            try:
+                with deadline.spending():
+                    opened = sandbox.open(deadline)
+            except BaseException:
+                sandbox.close()
+                raise
+            return None, sandbox, opened.pages, opened.encrypted
+        with deadline.spending():
+            pdf = open_pdf(document.data, password, document_id=document.document_id)
+            try:
+                return pdf, None, page_count(pdf), is_encrypted(pdf)
+            except BaseException:
+                close_pdf(pdf)
+                raise
 
     def processes_for(self, selected: int) -> int:
         """Returns the worker processes for rendering ``selected`` pages (``0``: this process)."""
@@ -145,6 +172,8 @@ class PdfPageSource(SelectedPages):
             the PDF on first use when ``None``).
         renderer: The renderer that opened it, whose process settings and limits :meth:`with_pages` keeps.
         deadline: The document's time budget (a new one from the renderer's limits when ``None``).
+        sandbox: The document opened in sandbox workers instead (then ``pdf`` is ``None``): every
+            call on the source is answered by a worker process.
     """
 
     def __init__(
@@ -159,6 +188,7 @@ class PdfPageSource(SelectedPages):
         pdf: Any = None,
         renderer: PdfRenderer | None = None,
         deadline: Deadline | None = None,
+        sandbox: SandboxedPdf | None = None,
     ) -> None:
         self.document = document
         self.indices = tuple(indices)
@@ -167,6 +197,7 @@ class PdfPageSource(SelectedPages):
         self._password = password
         self._processes = processes
         self._pdf = SharedPdf(document.data, password, document_id=document.document_id, pdf=pdf)
+        self._sandbox = sandbox
         self._embedded: tuple[EmbeddedXml | None] | None = None
         self._renderer = renderer
         self.limits = renderer.limits if renderer is not None else RenderLimits()
@@ -217,6 +248,8 @@ class PdfPageSource(SelectedPages):
 
     def close(self) -> None:
         """Closes the open pdfium document (after any render in progress); idempotent."""
+        if self._sandbox is not None:
+            self._sandbox.close()
         self._pdf.close()
 
     def embedded_einvoice(self) -> EmbeddedXml | None:
@@ -241,8 +274,12 @@ class PdfPageSource(SelectedPages):
         """
         if self._embedded is None:
             self._deadline.check(document_id=self.document_id)
-            with self._pdf.use() as pdf, self._deadline.spending(), library_noise(self.document.name):
-                embedded = embedded_in(pdf, self.document.data, self._password, limits=self.limits)
+            if self._sandbox is not None:
+                with self._deadline.spending():
+                    embedded = self._sandbox.embedded(self._deadline)
+            else:
+                with self._pdf.use() as pdf, self._deadline.spending(), library_noise(self.document.name):
+                    embedded = embedded_in(pdf, self.document.data, self._password, limits=self.limits)
             self._embedded = (embedded,)
         return self._embedded[0]
 
@@ -278,11 +315,17 @@ class PdfPageSource(SelectedPages):
                 deadline=self._deadline,
             )
             return
+        if self._sandbox is not None:
+            yield from self._sandbox.pages(self.indices, budget, self._deadline)
+            return
         yield from self._render_here(budget)
 
     def text_layers(self) -> list[str | None]:
         """Returns each selected page's text layer (``None`` for pages without text); no rendering."""
         self._deadline.check(document_id=self.document_id)
+        if self._sandbox is not None:
+            with self._deadline.spending():
+                return self._sandbox.texts(self.indices, self._deadline)
         with self._pdf.use() as pdf, self._deadline.spending():
             return [page_text(pdf, index, document_id=self.document_id) for index in self.indices]
 
@@ -294,42 +337,76 @@ class PdfPageSource(SelectedPages):
         """
         if len(self.indices) == self.total_pages and not self.encrypted:
             return self.document.data
+        if self._sandbox is not None:
+            return self._sandbox.subset(self.indices, None)
         with self._pdf.use() as pdf:
             return subset_pdf(pdf, self.indices, document_id=self.document_id)
 
     def _render_here(self, budget: ImageBudget) -> Iterator[Page]:
         if not self.indices:
             return
-        # The lease outlives the helper thread's last page, so the document cannot close under it.
-        with self._pdf.use() as pdf, ThreadPoolExecutor(max_workers=1, thread_name_prefix="invoiceai-pdfium") as worker:
+        # The lease outlives the pages' helper thread, so the document cannot close under it.
+        with self._pdf.use() as pdf:
+            yield from render_pages(
+                pdf, self.indices, budget, document_id=self.document_id, name=self.document.name, limits=self.limits
+            )
 
-            def submit(index: int) -> tuple[Future[PagePixels], Future[tuple[PagePixels, PageFacts]]]:
-                # The worker hands the pixels over (first future) before it reads the text
-                # layer and checks for colour, so encoding starts meanwhile.
-                pixels: Future[PagePixels] = Future()
-                done = worker.submit(
-                    rasterise,
-                    pdf,
-                    index,
-                    budget,
-                    document_id=self.document_id,
-                    on_pixels=pixels.set_result,
-                    limits=self.limits,
-                )
-                done.add_done_callback(lambda finished: _propagate_failure(finished, pixels))
-                return pixels, done
 
-            upcoming = submit(self.indices[0])
-            for position in range(len(self.indices)):
-                pixels_future, done = upcoming
-                pixels = pixels_future.result()
-                if position + 1 < len(self.indices):
-                    # Queued behind this page's text step: at most two pages are in memory.
-                    upcoming = submit(self.indices[position + 1])
-                with library_noise(self.document.name):
-                    encoded = encode_pixels(pixels, budget, functools.partial(_coloured, done))
-                _, facts = done.result()
-                yield assemble_page(pixels, encoded, facts)
+def render_pages(
+    pdf: Any, indices: Sequence[int], budget: ImageBudget, *, document_id: str, name: str, limits: RenderLimits
+) -> Generator[Page, None, None]:
+    """Yields the pages at ``indices`` of an open document, rendering each next page ahead.
+
+    A helper thread renders page *n + 1* (holding the pdfium lock) while this thread encodes page
+    *n* with Pillow, which releases the GIL; at most two pages are in memory.
+
+    Args:
+        pdf: A document from :func:`~invoiceai.render.pdf.document.open_pdf`, kept open by the caller.
+        indices: 0-based page indices.
+        budget: The pixel budget.
+        document_id: For error context.
+        name: The document's name, for log messages.
+        limits: ``max_render_bytes`` applies to each page.
+
+    Yields:
+        Each page, encoded.
+
+    Raises:
+        CorruptDocumentError: A page cannot be loaded or rendered (raised when reached).
+        RenderTooLargeError: ``budget`` asks for a bitmap above ``max_render_bytes``.
+    """
+    if not indices:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="invoiceai-pdfium") as worker:
+
+        def submit(index: int) -> tuple[Future[PagePixels], Future[tuple[PagePixels, PageFacts]]]:
+            # The worker hands the pixels over (first future) before it reads the text
+            # layer and checks for colour, so encoding starts meanwhile.
+            pixels: Future[PagePixels] = Future()
+            done = worker.submit(
+                rasterise, pdf, index, budget, document_id=document_id, on_pixels=pixels.set_result, limits=limits
+            )
+            done.add_done_callback(lambda finished: _propagate_failure(finished, pixels))
+            return pixels, done
+
+        upcoming = submit(indices[0])
+        for position in range(len(indices)):
+            pixels_future, done = upcoming
+            pixels = pixels_future.result()
+            if position + 1 < len(indices):
+                # Queued behind this page's text step: at most two pages are in memory.
+                upcoming = submit(indices[position + 1])
+            with library_noise(name):
+                encoded = encode_pixels(pixels, budget, functools.partial(_coloured, done))
+            _, facts = done.result()
+            yield assemble_page(pixels, encoded, facts)
+
+
+def _close(pdf: Any, sandbox: SandboxedPdf | None) -> None:
+    if pdf is not None:
+        close_pdf(pdf)
+    if sandbox is not None:
+        sandbox.close()
 
 
 def _coloured(done: Future[tuple[PagePixels, PageFacts]]) -> bool:

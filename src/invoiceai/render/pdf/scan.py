@@ -6,14 +6,16 @@ every stream in the file is decoded here the way pdfium would decode it, through
 filter chain (Flate, LZW, RunLength, ASCIIHex, ASCII85), a chunk at a time with
 ``zlib.decompressobj(max_length=...)``, counting the bytes and throwing them away: memory stays
 flat, and a stream is stopped the moment it passes ``max_stream_bytes``. Image streams whose
-``/Width`` x ``/Height`` is above ``max_image_pixels`` are refused from their dictionary.
+``/Width`` x ``/Height`` is above ``max_image_pixels`` are refused from their dictionary, and JPEG
+and JPEG 2000 images from the size in their own header, which is the one pdfium uses.
 
 It is cheap on ordinary files because most streams need no decoding at all: a stream whose direct
 ``/Length`` times the largest expansion its filters allow (1032:1 for Flate) stays under the cap
 cannot pass it. Only long compressed streams (big images, bombs) are inflated.
 
-Where the scan cannot tell what pdfium will do it assumes the worst: a filter it cannot name (an
-indirect reference, an unknown name) or a dictionary it cannot read is taken for Flate, and every
+Where the scan cannot tell what pdfium will do it assumes the worst: an indirect ``/Filter`` or
+``/DecodeParms`` is looked up (``pdfsyntax.py``), and a filter it still cannot name (an object it
+cannot find, an unknown name) or a dictionary it cannot read is taken for Flate, and every
 ``stream`` keyword is looked at, also inside another stream's data. The work all this takes is
 budgeted per document (four times the file plus ``max_stream_bytes``), so hostile files cost time
 linear in their size.
@@ -33,6 +35,8 @@ from typing import TYPE_CHECKING
 from invoiceai.errors import DecompressionBombError, StreamTooLargeError
 from invoiceai.render.pdf.filters import CHUNK as _CHUNK
 from invoiceai.render.pdf.filters import DECODERS
+from invoiceai.render.pdf.imagesize import coded_size
+from invoiceai.render.pdf.pdfsyntax import References, resolve_tokens, top_level_entries
 
 if TYPE_CHECKING:
     from invoiceai.render.limits import Deadline, RenderLimits
@@ -46,15 +50,10 @@ _EOL = re.compile(rb"[\x00\t\x0c ]*(?:%[^\r\n]*)?(?:\r\n|\r|\n)")
 _ENDSTREAM = re.compile(rb"[\x00\t\n\x0c\r ]*endstream")
 # Between a dictionary's ">>" and "stream": whitespace and comments only.
 _GAP = re.compile(rb"(?:[\x00\t\n\x0c\r ]|%[^\r\n]*)*")
-_TOKEN = re.compile(
-    rb"<<|>>|\[|\]|<[^<>]*>|/[^\x00\t\n\x0c\r /<>\[\]()%{}]*|%[^\r\n]*|\(|[^\x00\t\n\x0c\r /<>\[\]()%{}]+"
-)
-_NAME_ESCAPE = re.compile(rb"#([0-9A-Fa-f]{2})")
 _FIRST_CHUNK = 1 << 8  # the first chunk of a stream with no trusted length (doubling up to _CHUNK)
 _DICT_WINDOW = 1 << 20  # how far back from "stream" its dictionary's object header is looked for
 _MAX_OBJ_WORDS = 64  # "obj" words looked at, in that window, for a header
 _MAX_HEADERS = 3  # headers tried, in that window
-_MAX_DICT_TOKENS = 100_000
 _ABBREVIATIONS = {b"Fl": b"FlateDecode", b"LZW": b"LZWDecode", b"RL": b"RunLengthDecode"}
 _ABBREVIATIONS.update({b"AHx": b"ASCIIHexDecode", b"A85": b"ASCII85Decode"})
 # The most output one input byte can give: Flate 1032:1, LZW a 4096-byte string per 9-bit code,
@@ -63,6 +62,8 @@ _ABBREVIATIONS.update({b"AHx": b"ASCIIHexDecode", b"A85": b"ASCII85Decode"})
 _EXPANSION = {b"FlateDecode": 1032, b"LZWDecode": 3641, b"RunLengthDecode": 64, b"ASCII85Decode": 4}
 _UNKNOWN = b"an indirect filter"
 _DECODED_TO_PIXELS = frozenset({b"DCTDecode", b"JPXDecode", b"JBIG2Decode", b"CCITTFaxDecode", b"Crypt"})
+_CODED = frozenset({b"DCTDecode", b"JPXDecode"})  # images whose header states their size
+_CODED_HEAD = 1 << 20  # how much of a filtered JPEG is decoded to find its header
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,13 +109,16 @@ def scan_pdf(data: bytes, limits: RenderLimits, *, document_id: str, deadline: D
         RenderTimeoutError: The deadline passed while scanning.
     """
     work = _Work(4 * len(data) + limits.max_stream_bytes, limits, document_id)
+    references = References(data, work.charge)
     streams = decoded = decoded_bytes = 0
     for stream in _streams(data, work):
         streams += 1
         if deadline is not None and streams % 64 == 0:
             deadline.check(document_id=document_id)
+        _resolve(stream, references)
         _check_pixels(stream, limits, document_id)
         filters = _filters(stream.entries)
+        _check_coded_pixels(data, stream, filters, limits, document_id, work)
         if not _needs_decoding(stream, filters, limits):
             continue
         decoded += 1
@@ -190,7 +194,7 @@ def _dictionary_before(data: bytes, keyword: int, work: _Work) -> tuple[int, dic
         if header is None or data[found + 3 : found + 4].isalnum():
             continue
         work.charge(keyword - found)  # the parse
-        entries, closed = _top_level_entries(data, found + 3, keyword)
+        entries, closed = top_level_entries(data, found + 3, keyword)
         if closed is not None and _GAP.fullmatch(data, closed, keyword):
             work.charge(keyword - search_end)  # the search
             return int(header.group(1)), entries
@@ -212,67 +216,6 @@ def _stream_end(data: bytes, start: int, entries: dict[bytes, list[bytes]] | Non
     return len(data), False
 
 
-def _top_level_entries(data: bytes, begin: int, end: int) -> tuple[dict[bytes, list[bytes]], int | None]:
-    """Returns the top-level keys of the dictionary in ``data[begin:end]`` with their value tokens.
-
-    The second item is the offset just past the dictionary's closing ``>>`` (``None`` when it
-    does not close, or has more than ``_MAX_DICT_TOKENS`` tokens).
-
-    Iterative, so a dictionary nested 500,000 deep costs time, never recursion; values that are
-    arrays or dictionaries come back flattened (enough to read filter names and parameters).
-    """
-    entries: dict[bytes, list[bytes]] = {}
-    depth = 0
-    key: bytes | None = None
-    position = begin
-    tokens = 0
-    while position < end and tokens < _MAX_DICT_TOKENS:
-        match = _TOKEN.search(data, position, end)
-        if match is None:
-            break
-        token, position = match.group(), match.end()
-        tokens += 1
-        if token == b"(":
-            position = _skip_string(data, position, end)
-            token = b"()"
-        elif token.startswith(b"%"):
-            continue
-        elif token.startswith(b"/") and b"#" in token:
-            token = _NAME_ESCAPE.sub(lambda escape: bytes([int(escape.group(1), 16)]), token)
-        if token in (b"<<", b"["):
-            depth += 1
-            if depth > 1 and key is not None:
-                entries[key].append(token)
-            continue
-        if token in (b">>", b"]"):
-            depth -= 1
-            if depth < 1:
-                return entries, (position if token == b">>" and depth == 0 else None)
-            if key is not None:
-                entries[key].append(token)
-            continue
-        if depth == 1 and token.startswith(b"/") and (key is None or entries[key]):
-            key = token
-            entries[key] = []
-        elif depth >= 1 and key is not None:
-            entries[key].append(token)
-    return entries, None
-
-
-def _skip_string(data: bytes, position: int, end: int) -> int:
-    nesting = 1
-    while position < end and nesting:
-        byte = data[position]
-        if byte == 0x5C:  # backslash: the next byte is escaped
-            position += 1
-        elif byte == 0x28:
-            nesting += 1
-        elif byte == 0x29:
-            nesting -= 1
-        position += 1
-    return position
-
-
 def _filters(entries: dict[bytes, list[bytes]] | None) -> list[bytes]:
     if entries is None:
         return [b"FlateDecode"]
@@ -285,14 +228,58 @@ def _filters(entries: dict[bytes, list[bytes]] | None) -> list[bytes]:
     return names
 
 
+def _resolve(stream: _Stream, references: References) -> None:
+    # pdfium follows a reference in /Filter or /DecodeParms; so must the scan (see pdfsyntax.py).
+    entries = stream.entries
+    if entries is None:
+        return
+    for key in (b"/Filter", b"/DecodeParms"):
+        if b"R" in entries.get(key, ()):
+            entries[key] = resolve_tokens(entries[key], references)
+
+
 def _check_pixels(stream: _Stream, limits: RenderLimits, document_id: str) -> None:
     if stream.entries is None or stream.entries.get(b"/Subtype") != [b"/Image"]:
         return
     width, height = _number(stream.entries.get(b"/Width")), _number(stream.entries.get(b"/Height"))
+    _refuse_pixels(stream, width, height, "", limits, document_id)
+
+
+def _check_coded_pixels(
+    data: bytes, stream: _Stream, filters: list[bytes], limits: RenderLimits, document_id: str, work: _Work
+) -> None:
+    # pdfium sizes a JPEG or JPEG 2000 image by its own header, whatever /Width and /Height say.
+    coded = next((position for position, name in enumerate(filters) if name in _CODED), None)
+    if coded is None:
+        return
+    if coded == 0:
+        head: bytes | memoryview = memoryview(data)[stream.start : stream.end]
+    else:
+        head = _decoded_head(data, stream, filters[:coded], work)
+    size = coded_size(head, filters[coded])
+    if size is not None:
+        _refuse_pixels(stream, *size, f" in its {filters[coded].decode()} data", limits, document_id)
+
+
+def _decoded_head(data: bytes, stream: _Stream, filters: list[bytes], work: _Work) -> bytes:
+    chunks: Iterable[bytes] = _raw_chunks(data, stream.start, stream.end, _FIRST_CHUNK, work)
+    for name in filters:
+        chunks = DECODERS.get(name, DECODERS[b"FlateDecode"])(chunks, stream.entries or {})
+    head = bytearray()
+    for chunk in chunks:
+        head += chunk
+        if len(head) >= _CODED_HEAD:
+            break
+    return bytes(head)
+
+
+def _refuse_pixels(
+    stream: _Stream, width: int, height: int, where: str, limits: RenderLimits, document_id: str
+) -> None:
     pixels = width * height
     if pixels > limits.max_image_pixels:
         raise DecompressionBombError(
-            f"An image inside the PDF (object {stream.number}) is {width:,}x{height:,} pixels, more than the "
+            f"An image inside the PDF (object {stream.number}) is {width:,}x{height:,} pixels{where}, more than the "
             f"max_image_pixels limit of {limits.max_image_pixels:,}; it may be a decompression bomb. Raise "
             "Settings(max_image_pixels=...) (INVOICEAI_MAX_IMAGE_PIXELS) if the file is trusted.",
             setting="max_image_pixels",

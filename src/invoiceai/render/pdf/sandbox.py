@@ -1,0 +1,316 @@
+"""Opening and rendering untrusted PDFs in a child process with an address-space limit.
+
+pdfium inflates streams, parses content and draws pages in C, and some PDFs ask it for far more
+memory or time than any invoice needs: an encrypted page whose content inflates to a gibibyte
+(the pre-scan cannot read encrypted streams), a page of a thousand content streams, form
+XObjects that draw each other a thousand times over, millions of path operators, a shading that
+keeps one ``FPDF_RenderPage`` call busy for minutes. None of that can be capped from Python, and
+under a memory limit pdfium aborts the whole process.
+
+So with ``render_memory_limit`` above zero (the default), every pdfium call on an untrusted PDF
+(opening it, counting its pages, the embedded e-invoice, text layers, page subsets, rendering)
+runs in a sandbox worker (:mod:`invoiceai.render.pdf.sandbox_pool`): a child process whose
+address space is capped at ``render_memory_limit``. Pages come back encoded (PNG or JPEG bytes),
+so little crosses the pipe. This process enforces ``render_timeout`` as a real deadline: a worker
+that does not answer in time is killed and the call raises
+:class:`~invoiceai.errors.RenderTimeoutError`; a worker that dies (out of memory, a crash in
+pdfium) raises :class:`~invoiceai.errors.DocumentTooLargeError` naming ``render_memory_limit``.
+Either way the next document gets a fresh worker. Replies are read up to a cap
+(``max_render_bytes`` for a page), so a worker cannot make this process allocate without bound.
+
+:class:`SandboxedPdf` is one document's handle on the workers, the sandboxed counterpart of
+:class:`~invoiceai.render.pdf.handle.SharedPdf`. On platforms without ``RLIMIT_AS`` (macOS
+accepts the call but does not enforce it) workers still isolate crashes and hangs, but not
+memory; on Windows there is no sandbox and PDFs are opened in this process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from invoiceai.errors import CorruptDocumentError, DocumentTooLargeError, InvoiceAIError
+from invoiceai.render.pdf.sandbox_pool import WorkerFailure, WorkerProcess, out_of_memory, pool_for, supported
+from invoiceai.render.pdf.wire import MAX_HEADER, WireError, embedded_from, error_from, page_from
+
+if TYPE_CHECKING:
+    from invoiceai.pages import ImageBudget, Page
+    from invoiceai.render.limits import Deadline, RenderLimits
+    from invoiceai.render.pdf.embedded import EmbeddedXml
+
+__all__ = ["SandboxedPdf", "find_in_sandbox", "use_sandbox"]
+
+GRACE = 0.25
+"""Seconds a worker is given past the deadline before it is killed (the deadline raises either way)."""
+SLACK = MAX_HEADER + 64 * 1024
+"""Bytes a reply may hold beyond its content's own cap (its header: a page's text layer)."""
+
+_KEYS = itertools.count(1)
+_SMALL = 64 * 1024
+# Requests about the open document: the worker must hold it first. "find" carries its own bytes.
+_NEEDS_OPEN = frozenset({"embedded", "texts", "subset", "render"})
+T = TypeVar("T")
+
+
+def use_sandbox(limits: RenderLimits) -> bool:
+    """Tells whether PDFs under ``limits`` are opened in sandbox workers (``render_memory_limit`` > 0)."""
+    return limits.render_memory_limit > 0 and supported()
+
+
+@dataclasses.dataclass(frozen=True)
+class Opened:
+    """What opening the PDF in a worker told: its page count and whether it is encrypted."""
+
+    pages: int
+    encrypted: bool
+
+
+class SandboxedPdf:
+    """One PDF, opened and rendered by sandbox workers.
+
+    Every call leases a worker (the one that has the PDF open, when it is idle), sends the PDF
+    along when that worker does not hold it yet, and waits for the answer within the deadline.
+
+    Args:
+        data: The PDF bytes, already checked by the pre-scan.
+        password: The password, if any.
+        document_id: For error context.
+        name: The document's name, for log messages.
+        limits: ``render_memory_limit`` picks the workers; ``max_render_bytes`` and
+            ``max_attachment_bytes`` cap the replies.
+    """
+
+    def __init__(self, data: bytes, password: str | None, *, document_id: str, name: str, limits: RenderLimits) -> None:
+        self._data = data
+        self._password = password
+        self._document_id = document_id
+        self._name = name
+        self._limits = limits
+        self._pool = pool_for(limits.render_memory_limit)
+        self._key = next(_KEYS)
+        self._state = threading.Lock()
+        self._users = 0
+        self._closing = False
+        weakref.finalize(self, self._pool.forget, self._key)
+
+    def open(self, deadline: Deadline) -> Opened:
+        """Opens the PDF in a worker.
+
+        Raises:
+            EncryptedDocumentError: A password is needed.
+            WrongPasswordError: The password is wrong.
+            CorruptDocumentError: pdfium cannot read the PDF.
+            DocumentTooLargeError: The worker ran out of ``render_memory_limit``.
+            RenderTimeoutError: The deadline passed.
+        """
+        header, _ = self._call({"op": "open"}, deadline, _SMALL)
+        opened = header.get("opened")
+        if not isinstance(opened, dict) or not isinstance(opened.get("pages"), int):
+            raise self._garbled("an open without a page count")
+        return Opened(pages=opened["pages"], encrypted=bool(opened.get("encrypted")))
+
+    def embedded(self, deadline: Deadline) -> EmbeddedXml | None:
+        """Returns the invoice XML attached to the PDF (see :func:`~invoiceai.render.pdf.attachments.embedded_in`)."""
+        request = {"op": "embedded", "limits": self._limits.numbers()}
+        header, payload = self._call(request, deadline, self._limits.max_attachment_bytes + SLACK)
+        return self._read(embedded_from, header, payload)
+
+    def find(self, deadline: Deadline) -> EmbeddedXml | None:
+        """Looks for the invoice XML as :func:`~invoiceai.render.pdf.attachments.find_unscanned` does."""
+        request = {"op": "find", "limits": self._limits.numbers(), "password": self._password}
+        request.update(document_id=self._document_id, name=self._name)
+        cap = self._limits.max_attachment_bytes + SLACK
+        header, payload = self._call(request, deadline, cap, payload=self._data)
+        return self._read(embedded_from, header, payload)
+
+    def texts(self, indices: Sequence[int], deadline: Deadline) -> list[str | None]:
+        """Returns the text layers of the pages at ``indices``."""
+        header, _ = self._call({"op": "texts", "indices": list(indices)}, deadline, self._limits.max_render_bytes)
+        texts = header.get("texts")
+        if not isinstance(texts, list) or not all(text is None or isinstance(text, str) for text in texts):
+            raise self._garbled("text layers that are not text")
+        return texts
+
+    def subset(self, indices: Sequence[int], deadline: Deadline | None) -> bytes:
+        """Returns a new, unencrypted PDF of the pages at ``indices``."""
+        _, payload = self._call({"op": "subset", "indices": list(indices)}, deadline, 2 * len(self._data) + SLACK)
+        return payload
+
+    def pages(self, indices: Sequence[int], budget: ImageBudget, deadline: Deadline) -> Iterator[Page]:
+        """Yields the pages at ``indices``, rendered and encoded by one worker that renders each next page ahead.
+
+        The worker is held until the last page, or until the iterator is closed: it keeps the next
+        page ready while the caller uses this one.
+        """
+        if not indices:
+            return
+        first = {"op": "render", "indices": list(indices), "budget": dataclasses.asdict(budget)}
+        first["limits"] = self._limits.numbers()
+        cap = self._limits.max_render_bytes + SLACK
+        with self._use():
+            worker = self._pool.lease(self._key)
+            for position, index in enumerate(indices):
+                try:
+                    step = first if position == 0 else {"op": "next"}
+                    header, payload = self._exchange(worker, step, deadline, cap, page=index + 1)
+                    page = self._read(page_from, header, payload) if "page" in header else None
+                except BaseException:
+                    self._pool.discard(worker)
+                    raise
+                if page is None:  # the worker's error for this page; the worker itself is fine
+                    self._pool.release(worker)
+                    raise self._ended(header)
+                try:
+                    yield page
+                except BaseException:  # the caller stopped early (GeneratorExit) or failed
+                    self._stop(worker, deadline)
+                    raise
+            self._stop(worker, deadline)
+
+    def close(self) -> None:
+        """Lets the workers close the PDF (now, or once the calls in progress end); idempotent."""
+        with self._state:
+            self._closing = True
+            if self._users == 0:
+                self._closing = False
+                self._pool.forget(self._key)
+
+    def _call(
+        self, request: dict[str, Any], deadline: Deadline | None, cap: int, *, payload: bytes = b""
+    ) -> tuple[dict[str, Any], bytes]:
+        with self._use():
+            worker = self._pool.lease(self._key)
+            try:
+                header, body = self._exchange(worker, request, deadline, cap, payload=payload)
+            except BaseException:
+                self._pool.discard(worker)
+                raise
+            self._pool.release(worker)
+        if "error" in header:
+            raise self._ended(header)
+        return header, body
+
+    def _exchange(
+        self,
+        worker: WorkerProcess,
+        request: dict[str, Any],
+        deadline: Deadline | None,
+        cap: int,
+        *,
+        page: int | None = None,
+        payload: bytes = b"",
+    ) -> tuple[dict[str, Any], bytes]:
+        # Raises for a worker that failed; a typed error the worker sent comes back as a reply.
+        op = request["op"]
+        try:
+            if op == "open" or (op in _NEEDS_OPEN and self._key not in worker.open_documents):
+                opened = self._open_in(worker, deadline)
+                if op == "open" or "error" in opened:
+                    return opened, b""
+            worker.send({**request, "key": self._key}, payload)
+            return worker.receive(_timeout(deadline, self._limits), cap)
+        except WorkerFailure as exc:
+            raise self._failure(exc, deadline, page, worker.limit_in_force) from None
+
+    def _open_in(self, worker: WorkerProcess, deadline: Deadline | None) -> dict[str, Any]:
+        self._pool.make_room(worker, len(self._data))
+        request = {"op": "open", "key": self._key, "password": self._password}
+        worker.send({**request, "document_id": self._document_id, "name": self._name}, self._data)
+        header, _ = worker.receive(_timeout(deadline, self._limits), _SMALL)
+        if "opened" in header:
+            worker.open_documents[self._key] = len(self._data)
+        return header
+
+    def _stop(self, worker: WorkerProcess, deadline: Deadline) -> None:
+        # The worker finishes the page it renders ahead, then is free for the next caller.
+        try:
+            worker.send({"op": "stop"})
+            header, _ = worker.receive(max(1.0, _timeout(deadline, self._limits)), _SMALL)
+        except WorkerFailure:
+            header = {}
+        if "stopped" in header:
+            self._pool.release(worker)
+        else:
+            self._pool.discard(worker)
+
+    def _ended(self, header: dict[str, Any]) -> InvoiceAIError:
+        if "error" not in header:
+            return self._garbled("a render that ended before its last page")
+        try:
+            return error_from(header)
+        except WireError as exc:
+            return self._garbled(str(exc))
+
+    def _failure(
+        self, failure: WorkerFailure, deadline: Deadline | None, page: int | None, in_force: int
+    ) -> InvoiceAIError:
+        if failure.kind == "timeout":
+            deadline = deadline if deadline is not None else self._limits.deadline()
+            return deadline.expired(document_id=self._document_id, page=page)
+        if failure.kind == "died":
+            code = failure.returncode
+            how = "died" if code is None else f"died of signal {-code}" if code < 0 else f"exited with status {code}"
+            limit = self._limits.render_memory_limit
+            return out_of_memory(limit, document_id=self._document_id, detail=how, in_force=in_force)
+        if failure.kind == "too_large":
+            return DocumentTooLargeError(
+                f"The process rendering this PDF sent back more than a page may take ({failure}); a page is capped "
+                f"by max_render_bytes ({self._limits.max_render_bytes:,}). Raise Settings(max_render_bytes=...) "
+                "(INVOICEAI_MAX_RENDER_BYTES) if the file is trusted.",
+                setting="max_render_bytes",
+                limit=self._limits.max_render_bytes,
+                document_id=self._document_id,
+                page=page,
+            )
+        return self._garbled(str(failure))
+
+    def _read(self, reader: Callable[[dict[str, Any], bytes], T], header: dict[str, Any], payload: bytes) -> T:
+        try:
+            return reader(header, payload)
+        except (WireError, TypeError, ValueError) as exc:
+            raise self._garbled(str(exc)) from None
+
+    def _garbled(self, detail: str) -> CorruptDocumentError:
+        return CorruptDocumentError(
+            f"The process reading this PDF answered with something unreadable ({detail}); the PDF may be damaged.",
+            document_id=self._document_id,
+        )
+
+    @contextlib.contextmanager
+    def _use(self) -> Iterator[None]:
+        # Counts the calls in progress, so close() waits for them (as SharedPdf does).
+        with self._state:
+            self._users += 1
+        try:
+            yield
+        finally:
+            with self._state:
+                self._users -= 1
+                if self._users == 0 and self._closing:
+                    self._closing = False
+                    self._pool.forget(self._key)
+
+
+def find_in_sandbox(
+    pdf: bytes, password: str | None, *, limits: RenderLimits, name: str, document_id: str, deadline: Deadline
+) -> EmbeddedXml | None:
+    """Runs :func:`~invoiceai.render.pdf.attachments.find_unscanned` in a sandbox worker.
+
+    Raises:
+        InvoiceAIError: What the lookup raises, or the sandbox's own errors (see the module docstring).
+    """
+    handle = SandboxedPdf(pdf, password, document_id=document_id, name=name, limits=limits)
+    with deadline.spending():
+        return handle.find(deadline)
+
+
+def _timeout(deadline: Deadline | None, limits: RenderLimits) -> float:
+    # A call with no deadline of its own (a page subset) gets a whole render_timeout.
+    if deadline is None:
+        return limits.render_timeout + GRACE
+    return deadline.remaining() + GRACE
