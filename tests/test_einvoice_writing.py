@@ -153,8 +153,8 @@ def _as_written(invoice: Invoice) -> Invoice:
         buyer["legal_registration_id"], buyer["tax_id"] = buyer["tax_id"], None
     payment = data["payment"]
     account = payment["iban"] or payment["account_number"]
-    if not payment["means_code"] and (account or payment["reference"]):
-        payment["means_code"] = "58" if payment["iban"] else "30" if account else "1"
+    if not payment["means_code"] and account:
+        payment["means_code"] = "58" if payment["iban"] else "30"
     return Invoice.model_validate(data)
 
 

@@ -8,7 +8,9 @@ BT-90, the SEPA creditor id, is a party identifier with scheme ``SEPA`` on the p
 seller. ``cac:PaymentTerms/cbc:Note`` is BT-20.
 
 A document may carry several payment means; one is read: the first with a payee account, else
-the first. The card holder name (BT-88) is not kept.
+the first. The card holder name (BT-88) is not kept. Code 1 ("instrument not defined") on a
+means that holds only a reference or a due date is read as no code: it is what the writer puts
+there when an invoice has a payment reference but no means code.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ if TYPE_CHECKING:
 
 __all__ = ["looks_like_iban", "read_payment", "write_payment"]
 
+# UNTDID 4461 "instrument not defined", and the fields that would define one.
+_NOT_DEFINED = "1"
+_INSTRUMENT = ("means_text", "iban", "account_number", "card_number", "mandate_reference", "debited_account")
 # UBL requires a card network (cbc:NetworkID); the model keeps none, so it is written as unknown.
 _UNKNOWN_NETWORK = "NA"
 
@@ -60,6 +65,10 @@ def read_payment(root: etree._Element, ns: dict[str, str]) -> dict[str, Any]:
             "mandate_reference": first_text(means, "cac:PaymentMandate/cbc:ID", ns),
             "debited_account": first_text(means, "cac:PaymentMandate/cac:PayerFinancialAccount/cbc:ID", ns),
         }
+    if data.get("means_code") == _NOT_DEFINED and not any(data.get(name) for name in _INSTRUMENT):
+        # What the writer emits for a reference (or a credit note's due date) without a means code:
+        # UBL keeps BT-83 in a cac:PaymentMeans, which needs a code.
+        data["means_code"] = None
     if not data.get("reference"):
         data["reference"] = first_text(root, "cac:PaymentMeans/cbc:PaymentID", ns)
     data["reference"] = one_line(data["reference"])
@@ -92,7 +101,7 @@ def write_payment(root: etree._Element, plan: Plan, credit: bool) -> None:
     ):
         means = add(root, CAC + "PaymentMeans")
         iban = account is not None and (payment.iban is not None or looks_like_iban(account))
-        code = payment.means_code or ("58" if iban else "30" if account else "1")
+        code = payment.means_code or ("58" if iban else "30" if account else _NOT_DEFINED)
         if payment.means_text:
             add(means, CBC + "PaymentMeansCode", code, name=payment.means_text)
         else:
