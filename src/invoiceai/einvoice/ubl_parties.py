@@ -182,14 +182,18 @@ def write_party(element: etree._Element, party: Party, *, seller: bool, creditor
         add_present(contact, CBC + "ElectronicMail", party.email)
 
 
-def has_payee(payee: Party) -> bool:
-    """Whether the payee has any of its EN 16931 terms (BT-59, BT-60, BT-61), so it is written."""
-    return present(payee.name, payee.identifier, payee.legal_registration_id)
+def has_payee(payee: Party, seller: Party) -> bool:
+    """Whether the payee is written: it has a name (BT-59), and not the seller's.
+
+    UBL-SR-19 to UBL-SR-21 want a ``cac:PayeeParty`` to have a name that differs from the
+    seller's (a payee that is the seller is no payee); one without a name cannot be written.
+    """
+    return bool(payee.name) and payee.name != seller.name
 
 
-def write_payee(root: etree._Element, payee: Party, creditor_id: str | None) -> None:
+def write_payee(root: etree._Element, payee: Party, seller: Party, creditor_id: str | None) -> None:
     """Writes ``cac:PayeeParty`` when :func:`has_payee`; it then carries the SEPA creditor id (BT-90) too."""
-    if not has_payee(payee):
+    if not has_payee(payee, seller):
         return
     element = add(root, CAC + "PayeeParty")
     _identification(element, payee.identifier, payee.identifier_scheme)

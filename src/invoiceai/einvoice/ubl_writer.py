@@ -52,11 +52,11 @@ def write_ubl(plan: Plan) -> bytes:
     _references(root, invoice, credit)
     # BT-90 goes with the payee when there is one, else with the seller.
     creditor_id = invoice.payment.creditor_id
-    payee = has_payee(invoice.payee)
+    payee = has_payee(invoice.payee, invoice.seller)
     supplier = add(add(root, CAC + "AccountingSupplierParty"), CAC + "Party")
     write_party(supplier, invoice.seller, seller=True, creditor_id=None if payee else creditor_id)
     write_party(add(add(root, CAC + "AccountingCustomerParty"), CAC + "Party"), invoice.buyer, seller=False)
-    write_payee(root, invoice.payee, creditor_id)
+    write_payee(root, invoice.payee, invoice.seller, creditor_id)
     write_tax_representative(root, invoice.tax_representative)
     write_delivery(root, invoice.delivery)
     write_payment(root, plan, credit)
