@@ -11,13 +11,13 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from invoiceai.einvoice._build import add
-from invoiceai.einvoice._nodes import element_text, nodes
+from invoiceai.einvoice._nodes import element_text, first_text, nodes, one_line
 from invoiceai.einvoice.syntax import UBL_INVOICE_NS
 
 if TYPE_CHECKING:
     from lxml import etree
 
-__all__ = ["CAC", "CBC", "add_with_scheme", "iso", "present", "with_attribute"]
+__all__ = ["CAC", "CBC", "add_with_scheme", "iso", "line_text", "present", "with_attribute"]
 
 CAC = "{" + UBL_INVOICE_NS["cac"] + "}"
 """Clark prefix of the UBL aggregate components (``cac:``), the same in Invoice and CreditNote."""
@@ -31,14 +31,19 @@ def with_attribute(
     """The text of the first element ``path`` selects that has any, with one of its attributes.
 
     Returns:
-        ``(text, attribute value)``, each stripped and ``None`` when absent or blank.
+        ``(text, attribute value)``, each with its whitespace runs collapsed and ``None`` when
+        absent or blank.
     """
     for element in nodes(node, path, ns):
-        text = element_text(element).strip()
+        text = one_line(element_text(element))
         if text:
-            value = (element.get(attribute) or "").strip()
-            return text, value or None
+            return text, one_line(element.get(attribute))
     return None, None
+
+
+def line_text(node: etree._Element, path: str, ns: dict[str, str]) -> str | None:
+    """The first text ``path`` selects, whitespace runs collapsed: a one-line value, as the CII reader reads it."""
+    return one_line(first_text(node, path, ns))
 
 
 def add_with_scheme(

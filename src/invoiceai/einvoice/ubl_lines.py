@@ -21,8 +21,19 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from invoiceai.einvoice._build import add, add_present
-from invoiceai.einvoice._nodes import amount, date_value, element_text, first, first_text, is_true, nodes, one_line
-from invoiceai.einvoice.ubl_common import CAC, CBC, add_with_scheme, iso, present, with_attribute
+from invoiceai.einvoice._nodes import (
+    amount,
+    date_value,
+    element_text,
+    first,
+    first_text,
+    is_true,
+    nodes,
+    one_line,
+    texts,
+)
+from invoiceai.einvoice.cii_reader import join_notes
+from invoiceai.einvoice.ubl_common import CAC, CBC, add_with_scheme, iso, line_text, present, with_attribute
 
 if TYPE_CHECKING:
     from lxml import etree
@@ -41,20 +52,20 @@ def read_line(line: etree._Element, ns: dict[str, str], credit: bool) -> dict[st
     """Reads one line into the keyword data of a :class:`~invoiceai.schema.LineItem`."""
     quantity = first(line, "cbc:CreditedQuantity" if credit else "cbc:InvoicedQuantity", ns)
     item_name = first_text(line, "cac:Item/cbc:Name", ns)
-    item_description = first_text(line, "cac:Item/cbc:Description", ns)
+    item_description = line_text(line, "cac:Item/cbc:Description", ns)
     standard_id, standard_scheme = with_attribute(line, "cac:Item/cac:StandardItemIdentification/cbc:ID", ns)
     return {
-        "line_id": first_text(line, "cbc:ID", ns),
-        "note": first_text(line, "cbc:Note", ns),
+        "line_id": line_text(line, "cbc:ID", ns),
+        "note": join_notes(texts(line, "cbc:Note", ns)),
         "description": one_line(item_name or item_description),
         "item_description": item_description,
-        "seller_item_id": first_text(line, "cac:Item/cac:SellersItemIdentification/cbc:ID", ns),
-        "buyer_item_id": first_text(line, "cac:Item/cac:BuyersItemIdentification/cbc:ID", ns),
+        "seller_item_id": line_text(line, "cac:Item/cac:SellersItemIdentification/cbc:ID", ns),
+        "buyer_item_id": line_text(line, "cac:Item/cac:BuyersItemIdentification/cbc:ID", ns),
         "standard_item_id": standard_id,
         "standard_item_id_scheme": standard_scheme,
         "origin_country": first_text(line, "cac:Item/cac:OriginCountry/cbc:IdentificationCode", ns),
-        "order_line_reference": first_text(line, "cac:OrderLineReference/cbc:LineID", ns),
-        "accounting_reference": first_text(line, "cbc:AccountingCost", ns),
+        "order_line_reference": line_text(line, "cac:OrderLineReference/cbc:LineID", ns),
+        "accounting_reference": line_text(line, "cbc:AccountingCost", ns),
         "period": {
             "start": date_value(first_text(line, "cac:InvoicePeriod/cbc:StartDate", ns)),
             "end": date_value(first_text(line, "cac:InvoicePeriod/cbc:EndDate", ns)),

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from invoiceai.einvoice._build import add, add_present
 from invoiceai.einvoice._nodes import date_value, first, first_text, one_line, texts
-from invoiceai.einvoice.ubl_common import CAC, CBC, add_with_scheme, iso, present, with_attribute
+from invoiceai.einvoice.ubl_common import CAC, CBC, add_with_scheme, iso, line_text, present, with_attribute
 
 if TYPE_CHECKING:
     from lxml import etree
@@ -97,13 +97,13 @@ def read_party(party: etree._Element | None, ns: dict[str, str], role: Role) -> 
         "identifier_scheme": identifier_scheme,
         "legal_registration_id": legal_id,
         "legal_registration_scheme": legal_scheme,
-        "legal_form": first_text(party, "cac:PartyLegalEntity/cbc:CompanyLegalForm", ns) if seller else None,
+        "legal_form": line_text(party, "cac:PartyLegalEntity/cbc:CompanyLegalForm", ns) if seller else None,
         "vat_id": vat_id,
         # BT-32 exists for the seller only; a buyer's BT-47 is its legal registration id.
         "tax_id": tax_id,
         "electronic_address": endpoint,
         "electronic_address_scheme": endpoint_scheme,
-        "contact_name": first_text(party, "cac:Contact/cbc:Name", ns),
+        "contact_name": line_text(party, "cac:Contact/cbc:Name", ns),
         "email": one_line(first_text(party, "cac:Contact/cbc:ElectronicMail", ns)),
         "phone": one_line(first_text(party, "cac:Contact/cbc:Telephone", ns)),
         "address": address_data,

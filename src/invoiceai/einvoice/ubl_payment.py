@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from invoiceai.einvoice._build import add, add_present
 from invoiceai.einvoice._nodes import first, first_text, one_line, texts
 from invoiceai.einvoice.cii_reader import join_notes
-from invoiceai.einvoice.ubl_common import CAC, CBC, iso, present, with_attribute
+from invoiceai.einvoice.ubl_common import CAC, CBC, iso, line_text, present, with_attribute
 from invoiceai.einvoice.ubl_parties import SEPA
 
 if TYPE_CHECKING:
@@ -58,12 +58,12 @@ def read_payment(root: etree._Element, ns: dict[str, str]) -> dict[str, Any]:
             "means_text": name,
             "iban": iban,
             "account_number": None if iban else one_line(account),
-            "account_name": first_text(means, "cac:PayeeFinancialAccount/cbc:Name", ns),
+            "account_name": line_text(means, "cac:PayeeFinancialAccount/cbc:Name", ns),
             "bic": first_text(means, "cac:PayeeFinancialAccount/cac:FinancialInstitutionBranch/cbc:ID", ns),
             "reference": first_text(means, "cbc:PaymentID", ns),
-            "card_number": first_text(means, "cac:CardAccount/cbc:PrimaryAccountNumberID", ns),
-            "mandate_reference": first_text(means, "cac:PaymentMandate/cbc:ID", ns),
-            "debited_account": first_text(means, "cac:PaymentMandate/cac:PayerFinancialAccount/cbc:ID", ns),
+            "card_number": line_text(means, "cac:CardAccount/cbc:PrimaryAccountNumberID", ns),
+            "mandate_reference": line_text(means, "cac:PaymentMandate/cbc:ID", ns),
+            "debited_account": line_text(means, "cac:PaymentMandate/cac:PayerFinancialAccount/cbc:ID", ns),
         }
     if data.get("means_code") == _NOT_DEFINED and not any(data.get(name) for name in _INSTRUMENT):
         # What the writer emits for a reference (or a credit note's due date) without a means code:
@@ -73,7 +73,7 @@ def read_payment(root: etree._Element, ns: dict[str, str]) -> dict[str, Any]:
         data["reference"] = first_text(root, "cac:PaymentMeans/cbc:PaymentID", ns)
     data["reference"] = one_line(data["reference"])
     creditor = f"cac:PayeeParty/cac:PartyIdentification/cbc:ID[{SEPA}]"
-    data["creditor_id"] = first_text(root, creditor, ns) or first_text(
+    data["creditor_id"] = line_text(root, creditor, ns) or line_text(
         root, f"cac:AccountingSupplierParty/cac:Party/cac:PartyIdentification/cbc:ID[{SEPA}]", ns
     )
     data["terms"] = join_notes(texts(root, "cac:PaymentTerms/cbc:Note", ns))

@@ -17,6 +17,7 @@ from invoiceai.einvoice._nodes import amount, date_value, first, first_text, is_
 from invoiceai.einvoice.cii_reader import join_notes
 from invoiceai.einvoice.results import DocumentHeader
 from invoiceai.einvoice.syntax import UBL_CREDIT_NOTE_NS, UBL_INVOICE_NS, document_type_for
+from invoiceai.einvoice.ubl_common import line_text
 from invoiceai.einvoice.ubl_lines import read_line
 from invoiceai.einvoice.ubl_parties import read_delivery, read_party
 from invoiceai.einvoice.ubl_payment import looks_like_iban, read_payment
@@ -84,30 +85,30 @@ def read_ubl(root: etree._Element) -> tuple[dict[str, Any], DocumentHeader]:
 
 
 def _references(root: etree._Element, ns: dict[str, str]) -> dict[str, Any]:
-    order = one_line(first_text(root, "cac:OrderReference/cbc:ID", ns))
-    sales_order = first_text(root, "cac:OrderReference/cbc:SalesOrderID", ns)
+    order = line_text(root, "cac:OrderReference/cbc:ID", ns)
+    sales_order = line_text(root, "cac:OrderReference/cbc:SalesOrderID", ns)
     if order == NO_ORDER and sales_order:
         order = None
     # An Invoice has cac:ProjectReference; a CreditNote has none and states BT-11 as a document
     # reference of type 50.
-    project = first_text(root, "cac:ProjectReference/cbc:ID", ns) or first_text(
+    project = line_text(root, "cac:ProjectReference/cbc:ID", ns) or line_text(
         root, "cac:AdditionalDocumentReference[normalize-space(cbc:DocumentTypeCode)='50']/cbc:ID", ns
     )
     return {
-        "buyer_reference": one_line(first_text(root, "cbc:BuyerReference", ns)),
+        "buyer_reference": line_text(root, "cbc:BuyerReference", ns),
         "purchase_order": order,
         "sales_order_reference": sales_order,
         "project_reference": project,
-        "contract_reference": first_text(root, "cac:ContractDocumentReference/cbc:ID", ns),
-        "receiving_advice_reference": first_text(root, "cac:ReceiptDocumentReference/cbc:ID", ns),
-        "despatch_advice_reference": first_text(root, "cac:DespatchDocumentReference/cbc:ID", ns),
-        "tender_reference": first_text(root, "cac:OriginatorDocumentReference/cbc:ID", ns),
-        "invoiced_object_id": first_text(
+        "contract_reference": line_text(root, "cac:ContractDocumentReference/cbc:ID", ns),
+        "receiving_advice_reference": line_text(root, "cac:ReceiptDocumentReference/cbc:ID", ns),
+        "despatch_advice_reference": line_text(root, "cac:DespatchDocumentReference/cbc:ID", ns),
+        "tender_reference": line_text(root, "cac:OriginatorDocumentReference/cbc:ID", ns),
+        "invoiced_object_id": line_text(
             root, "cac:AdditionalDocumentReference[normalize-space(cbc:DocumentTypeCode)='130']/cbc:ID", ns
         ),
-        "buyer_accounting_reference": first_text(root, "cbc:AccountingCost", ns),
+        "buyer_accounting_reference": line_text(root, "cbc:AccountingCost", ns),
         "preceding_invoices": [
-            {"number": first_text(ref, "cbc:ID", ns), "issue_date": date_value(first_text(ref, "cbc:IssueDate", ns))}
+            {"number": line_text(ref, "cbc:ID", ns), "issue_date": date_value(first_text(ref, "cbc:IssueDate", ns))}
             for ref in nodes(root, "cac:BillingReference/cac:InvoiceDocumentReference", ns)
         ],
     }
@@ -123,8 +124,8 @@ def _allowances(root: etree._Element, ns: dict[str, str], *, charge: bool) -> li
                 "amount": amount(first_text(entry, "cbc:Amount", ns)),
                 "base_amount": amount(first_text(entry, "cbc:BaseAmount", ns)),
                 "percentage": amount(first_text(entry, "cbc:MultiplierFactorNumeric", ns)),
-                "reason": first_text(entry, "cbc:AllowanceChargeReason", ns),
-                "reason_code": first_text(entry, "cbc:AllowanceChargeReasonCode", ns),
+                "reason": line_text(entry, "cbc:AllowanceChargeReason", ns),
+                "reason_code": line_text(entry, "cbc:AllowanceChargeReasonCode", ns),
                 "tax_category": first_text(entry, "cac:TaxCategory/cbc:ID", ns),
                 "tax_rate": amount(first_text(entry, "cac:TaxCategory/cbc:Percent", ns)),
             }
@@ -179,6 +180,10 @@ def _tax_total_in(root: etree._Element, ns: dict[str, str], tax_currency: str | 
     return _tax_total(root, ns, currency) if tax_currency == currency else None
 
 
+def _upper(code: str | None) -> str | None:
+    return code.upper() if code is not None else None
+
+
 def _tax_subtotals(root: etree._Element, ns: dict[str, str], currency: str | None) -> list[etree._Element]:
     return [sub for total in _tax_totals(root, ns, currency) for sub in nodes(total, "cac:TaxSubtotal", ns)]
 
@@ -190,5 +195,6 @@ def _tax(sub: etree._Element, ns: dict[str, str]) -> dict[str, Any]:
         "tax_amount": amount(first_text(sub, "cbc:TaxAmount", ns)),
         "category": first_text(sub, "cac:TaxCategory/cbc:ID", ns),
         "exemption_reason": one_line(first_text(sub, "cac:TaxCategory/cbc:TaxExemptionReason", ns)),
-        "exemption_reason_code": first_text(sub, "cac:TaxCategory/cbc:TaxExemptionReasonCode", ns),
+        # VATEX codes are upper case; "vatex-eu-132-1g" is the same code (the CII reader agrees).
+        "exemption_reason_code": _upper(line_text(sub, "cac:TaxCategory/cbc:TaxExemptionReasonCode", ns)),
     }
