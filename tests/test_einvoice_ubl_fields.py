@@ -47,7 +47,14 @@ class Ratio:
     denominator: str
 
 
-Case = tuple[str, str, "str | Ratio"]
+@dataclasses.dataclass(frozen=True)
+class Code:
+    """A code the reader writes in upper case (VATEX), at ``xpath``."""
+
+    xpath: str
+
+
+Case = tuple[str, str, "str | Ratio | Code"]
 
 CASES: list[Case] = [
     # The credit note: header, references, parties, delivery, allowances and charges, lines.
@@ -146,7 +153,7 @@ CASES: list[Case] = [
     (
         CREDIT_NOTE_MAX,
         "tax_breakdown[1].exemption_reason_code",
-        "/*/cac:TaxTotal[1]/cac:TaxSubtotal[2]/cac:TaxCategory/cbc:TaxExemptionReasonCode",
+        Code("/*/cac:TaxTotal[1]/cac:TaxSubtotal[2]/cac:TaxCategory/cbc:TaxExemptionReasonCode"),
     ),
     (CREDIT_NOTE_MAX, "tax_total_in_tax_currency", "/*/cac:TaxTotal/cbc:TaxAmount[@currencyID='EUR']"),
     (CREDIT_NOTE_MAX, "total_without_tax", "/*/cac:LegalMonetaryTotal/cbc:TaxExclusiveAmount"),
@@ -330,7 +337,9 @@ def _text(root: etree._Element, xpath: str) -> str:
     return str(text).strip()
 
 
-def _expected(root: etree._Element, spec: str | Ratio) -> str | Decimal:
+def _expected(root: etree._Element, spec: str | Ratio | Code) -> str | Decimal:
+    if isinstance(spec, Code):
+        return _text(root, spec.xpath).upper()
     if isinstance(spec, Ratio):
         return Decimal(_text(root, spec.numerator)) / Decimal(_text(root, spec.denominator))
     return _text(root, spec)

@@ -176,8 +176,10 @@ def _tax_total_in(root: etree._Element, ns: dict[str, str], tax_currency: str | 
         element = first(total, "cbc:TaxAmount", ns)
         if element is not None and element.get("currencyID") == tax_currency and total not in main:
             return amount(first_text(total, "cbc:TaxAmount", ns))
-    # BT-6 equal to BT-5 with a single cac:TaxTotal: that one total is both BT-110 and BT-111.
-    return _tax_total(root, ns, currency) if tax_currency == currency else None
+    # BT-6 equal to BT-5 with a single cac:TaxTotal: that one total is both BT-110 and BT-111, and
+    # BT-111 is left empty rather than stated twice (a CII file would then carry two VAT totals
+    # in one currency, which BR-CO-15 adds up).
+    return None
 
 
 def _upper(code: str | None) -> str | None:
