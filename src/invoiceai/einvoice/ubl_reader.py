@@ -47,6 +47,9 @@ def read_ubl(root: etree._Element) -> tuple[dict[str, Any], DocumentHeader]:
     kind = "CreditNote" if credit else "Invoice"
     currency = first_text(root, "cbc:DocumentCurrencyCode", ns)
     tax_currency = first_text(root, "cbc:TaxCurrencyCode", ns)
+    if tax_currency == currency:
+        # BT-6 is a second currency; the same one again says nothing, and CII forbids it (BR-53).
+        tax_currency = None
     type_code = first_text(root, f"cbc:{kind}TypeCode", ns)
     due = first_text(root, "cbc:DueDate", ns) or first_text(root, "cac:PaymentMeans/cbc:PaymentDueDate", ns)
     supplier = first(root, "cac:AccountingSupplierParty/cac:Party", ns)
@@ -176,9 +179,6 @@ def _tax_total_in(root: etree._Element, ns: dict[str, str], tax_currency: str | 
         element = first(total, "cbc:TaxAmount", ns)
         if element is not None and element.get("currencyID") == tax_currency and total not in main:
             return amount(first_text(total, "cbc:TaxAmount", ns))
-    # BT-6 equal to BT-5 with a single cac:TaxTotal: that one total is both BT-110 and BT-111, and
-    # BT-111 is left empty rather than stated twice (a CII file would then carry two VAT totals
-    # in one currency, which BR-CO-15 adds up).
     return None
 
 

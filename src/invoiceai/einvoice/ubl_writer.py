@@ -83,7 +83,7 @@ def _header(root: etree._Element, plan: Plan, credit: bool) -> None:
     if not credit:
         add_present(root, CBC + "TaxPointDate", iso(invoice.tax_point_date))
     add(root, CBC + "DocumentCurrencyCode", invoice.currency or "")
-    add_present(root, CBC + "TaxCurrencyCode", invoice.tax_currency)
+    add_present(root, CBC + "TaxCurrencyCode", _tax_currency(invoice))
     add_present(root, CBC + "AccountingCost", invoice.buyer_accounting_reference)
     add_present(root, CBC + "BuyerReference", invoice.buyer_reference)
     period = invoice.invoicing_period
@@ -152,13 +152,16 @@ def _tax_totals(root: etree._Element, plan: Plan, currency: str) -> None:
         write_category(
             add(sub, CAC + "TaxCategory"), tax.category, row.rate, row.exemption_reason, row.exemption_reason_code
         )
-    # BT-111 is a second total in the accounting currency (BT-6). When BT-6 is the invoice
-    # currency and the amounts agree, the one total above is both.
-    in_tax_currency = invoice.tax_total_in_tax_currency
-    same = invoice.tax_currency == invoice.currency and in_tax_currency == plan.tax_total
-    if invoice.tax_currency and in_tax_currency is not None and not same:
+    # BT-111 is a second total, in the accounting currency (BT-6).
+    in_tax_currency, tax_currency = invoice.tax_total_in_tax_currency, _tax_currency(invoice)
+    if tax_currency and in_tax_currency is not None:
         second = add(root, CAC + "TaxTotal")
-        add(second, CBC + "TaxAmount", in_tax_currency, currencyID=invoice.tax_currency)
+        add(second, CBC + "TaxAmount", in_tax_currency, currencyID=tax_currency)
+
+
+def _tax_currency(invoice: Invoice) -> str | None:
+    # BT-6 is a second currency: the invoice currency again is not one (and the reader skips it).
+    return invoice.tax_currency if invoice.tax_currency != invoice.currency else None
 
 
 def _monetary_total(root: etree._Element, plan: Plan, currency: str) -> None:
