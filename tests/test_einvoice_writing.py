@@ -119,32 +119,42 @@ def fictional() -> Invoice:
 def _as_written(invoice: Invoice) -> Invoice:
     """``invoice`` with the values the writer derives and the reader reads back.
 
-    Type 380, Rec 20 units, category S, line ids by position (BT-126), BT-109 from the totals,
-    the document-level allowances and charges (BG-20/21) the plan derives from the totals, the
-    payment means code from the account (58 for an IBAN), and the buyer's ``tax_id`` as its
-    legal registration id (BT-47, which is where the reader puts it).
+    Type 380, Rec 20 units, category S, line ids from positions (BT-126), the total without VAT
+    (BT-109), the document-level allowances and charges (BG-20/21), the payment means code
+    (BT-81) and a buyer's tax_id as its legal registration id (BT-47).
     """
+    checked = plan(invoice)
     data = invoice.model_dump()
     data["document_type"] = data["document_type"] or "invoice"
     units = {"pcs": "H87", "h": "HUR"}
-    for position, line in enumerate(data["line_items"], 1):
+    for line, planned in zip(data["line_items"], checked.lines, strict=True):
         line["unit"] = units.get(line["unit"], line["unit"])
         line["tax_category"] = line["tax_category"] or "S"
-        line["line_id"] = line["line_id"] or str(position)
+        line["line_id"] = planned.line_id
     for row in data["tax_breakdown"]:
         row["category"] = row["category"] or "S"
-    if data["total_without_tax"] is None:
-        data["total_without_tax"] = plan(invoice).tax_basis_total
-    if not data["allowances"] and not data["charges"]:
-        for entry in plan(invoice).allowances_and_charges:
-            derived = {"amount": entry.amount, "reason": entry.reason_text, "tax_category": entry.category}
-            data["charges" if entry.charge else "allowances"].append({**derived, "tax_rate": entry.rate})
-    payment = data["payment"]
-    if payment["means_code"] is None and payment["iban"]:
-        payment["means_code"] = "58"
+    data["total_without_tax"] = checked.tax_basis_total
+    for charge, name in ((False, "allowances"), (True, "charges")):
+        data[name] = [
+            {
+                "amount": entry.amount,
+                "base_amount": entry.base_amount,
+                "percentage": entry.percentage,
+                "reason": entry.reason_text,
+                "reason_code": entry.reason_code,
+                "tax_category": entry.category,
+                "tax_rate": None if entry.category == "O" else entry.rate,
+            }
+            for entry in checked.allowances_and_charges
+            if entry.charge == charge
+        ]
     buyer = data["buyer"]
-    if buyer["tax_id"] and not buyer["legal_registration_id"]:
+    if not buyer["legal_registration_id"]:
         buyer["legal_registration_id"], buyer["tax_id"] = buyer["tax_id"], None
+    payment = data["payment"]
+    account = payment["iban"] or payment["account_number"]
+    if not payment["means_code"] and account:
+        payment["means_code"] = "58" if payment["iban"] else "30"
     return Invoice.model_validate(data)
 
 

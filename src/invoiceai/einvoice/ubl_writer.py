@@ -1,30 +1,40 @@
 """Writes an :class:`~invoiceai.Invoice` as OASIS UBL 2.1 following the EN 16931 UBL binding.
 
 A ``credit_note`` becomes a UBL ``CreditNote`` document (type 381); everything else an
-``Invoice``. Elements follow the order of the UBL 2.1 XSDs, which the tests validate against.
+``Invoice``. Elements follow the order of the UBL 2.1 XSDs, which the tests validate against;
+the two documents order a few header elements differently (``cbc:TaxPointDate``, the document
+references), and a credit note states its project reference (BT-11) as a document reference of
+type 50, having no ``cac:ProjectReference``. Parties, lines and payment instructions are written
+by :mod:`~invoiceai.einvoice.ubl_parties`, :mod:`~invoiceai.einvoice.ubl_lines` and
+:mod:`~invoiceai.einvoice.ubl_payment`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from invoiceai.einvoice._build import add, add_present
 from invoiceai.einvoice.cii_writer import EN16931_GUIDELINE
-from invoiceai.einvoice.requirements import Plan, PlannedLine
 from invoiceai.einvoice.syntax import UBL_CREDIT_NOTE_NS, UBL_INVOICE_NS
-from invoiceai.einvoice.ubl_reader import looks_like_iban
+from invoiceai.einvoice.ubl_common import CAC, CBC, iso, present
+from invoiceai.einvoice.ubl_lines import item_rate, write_category, write_line
+from invoiceai.einvoice.ubl_parties import (
+    has_payee,
+    write_delivery,
+    write_party,
+    write_payee,
+    write_tax_representative,
+)
+from invoiceai.einvoice.ubl_payment import write_payment
+from invoiceai.einvoice.ubl_reader import NO_ORDER
 
 if TYPE_CHECKING:
     from lxml import etree
 
-    from invoiceai.schema import Party
+    from invoiceai.einvoice.requirements import Plan
+    from invoiceai.schema import Invoice
 
 __all__ = ["write_ubl"]
-
-_CAC = "{" + UBL_INVOICE_NS["cac"] + "}"
-_CBC = "{" + UBL_INVOICE_NS["cbc"] + "}"
 
 
 def write_ubl(plan: Plan) -> bytes:
@@ -38,40 +48,128 @@ def write_ubl(plan: Plan) -> bytes:
     nsmap: Any = {None: namespaces["ubl"], "cac": namespaces["cac"], "cbc": namespaces["cbc"]}
     root = etree.Element("{" + namespaces["ubl"] + "}" + kind, nsmap=nsmap)
     currency = invoice.currency or ""
-    add(root, _CBC + "CustomizationID", EN16931_GUIDELINE)
-    add(root, _CBC + "ID", invoice.invoice_number)
-    add(root, _CBC + "IssueDate", _iso(invoice.issue_date))
-    if invoice.due_date and not credit:
-        add(root, _CBC + "DueDate", _iso(invoice.due_date))
-    add(root, _CBC + f"{kind}TypeCode", plan.type_code)
-    add_present(root, _CBC + "Note", invoice.notes)
-    add(root, _CBC + "DocumentCurrencyCode", currency)
-    add_present(root, _CBC + "BuyerReference", invoice.buyer_reference)
-    if invoice.purchase_order:
-        add(add(root, _CAC + "OrderReference"), _CBC + "ID", invoice.purchase_order)
-    _party(add(add(root, _CAC + "AccountingSupplierParty"), _CAC + "Party"), invoice.seller, seller=True)
-    _party(add(add(root, _CAC + "AccountingCustomerParty"), _CAC + "Party"), invoice.buyer, seller=False)
-    _payment(root, plan, credit)
+    _header(root, plan, credit)
+    _references(root, invoice, credit)
+    # BT-90 goes with the payee when there is one, else with the seller.
+    creditor_id = invoice.payment.creditor_id
+    payee = has_payee(invoice.payee, invoice.seller)
+    supplier = add(add(root, CAC + "AccountingSupplierParty"), CAC + "Party")
+    write_party(supplier, invoice.seller, seller=True, creditor_id=None if payee else creditor_id)
+    write_party(add(add(root, CAC + "AccountingCustomerParty"), CAC + "Party"), invoice.buyer, seller=False)
+    write_payee(root, invoice.payee, invoice.seller, creditor_id)
+    write_tax_representative(root, invoice.tax_representative)
+    write_delivery(root, invoice.delivery)
+    write_payment(root, plan, credit)
+    _allowances_and_charges(root, plan, currency)
+    _tax_totals(root, plan, currency)
+    _monetary_total(root, plan, currency)
+    for line in plan.lines:
+        write_line(root, line, kind, currency)
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
+
+def _header(root: etree._Element, plan: Plan, credit: bool) -> None:
+    invoice = plan.invoice
+    add(root, CBC + "CustomizationID", EN16931_GUIDELINE)
+    add(root, CBC + "ID", invoice.invoice_number)
+    add(root, CBC + "IssueDate", iso(invoice.issue_date))
+    if credit:
+        add_present(root, CBC + "TaxPointDate", iso(invoice.tax_point_date))
+        add(root, CBC + "CreditNoteTypeCode", plan.type_code)
+    else:
+        add_present(root, CBC + "DueDate", iso(invoice.due_date))
+        add(root, CBC + "InvoiceTypeCode", plan.type_code)
+    add_present(root, CBC + "Note", invoice.notes)
+    if not credit:
+        add_present(root, CBC + "TaxPointDate", iso(invoice.tax_point_date))
+    add(root, CBC + "DocumentCurrencyCode", invoice.currency or "")
+    add_present(root, CBC + "TaxCurrencyCode", _tax_currency(invoice))
+    add_present(root, CBC + "AccountingCost", invoice.buyer_accounting_reference)
+    add_present(root, CBC + "BuyerReference", invoice.buyer_reference)
+    period = invoice.invoicing_period
+    if present(period.start, period.end):
+        element = add(root, CAC + "InvoicePeriod")
+        add_present(element, CBC + "StartDate", iso(period.start))
+        add_present(element, CBC + "EndDate", iso(period.end))
+
+
+def _references(root: etree._Element, invoice: Invoice, credit: bool) -> None:
+    if invoice.purchase_order or invoice.sales_order_reference:
+        order = add(root, CAC + "OrderReference")
+        # UBL requires the purchase order id; "NA" stands in when there is only a sales order.
+        add(order, CBC + "ID", invoice.purchase_order or NO_ORDER)
+        add_present(order, CBC + "SalesOrderID", invoice.sales_order_reference)
+    for preceding in invoice.preceding_invoices:
+        # UBL requires the number (cbc:ID); a preceding invoice known only by its date is not written.
+        if preceding.number:
+            reference = add(add(root, CAC + "BillingReference"), CAC + "InvoiceDocumentReference")
+            add(reference, CBC + "ID", preceding.number)
+            add_present(reference, CBC + "IssueDate", iso(preceding.issue_date))
+    _document_reference(root, "DespatchDocumentReference", invoice.despatch_advice_reference)
+    _document_reference(root, "ReceiptDocumentReference", invoice.receiving_advice_reference)
+    if not credit:
+        _document_reference(root, "OriginatorDocumentReference", invoice.tender_reference)
+    _document_reference(root, "ContractDocumentReference", invoice.contract_reference)
+    _document_reference(root, "AdditionalDocumentReference", invoice.invoiced_object_id, type_code="130")
+    if credit:
+        _document_reference(root, "AdditionalDocumentReference", invoice.project_reference, type_code="50")
+        _document_reference(root, "OriginatorDocumentReference", invoice.tender_reference)
+    else:
+        _document_reference(root, "ProjectReference", invoice.project_reference)
+
+
+def _document_reference(root: etree._Element, tag: str, value: str | None, type_code: str | None = None) -> None:
+    if value:
+        element = add(root, CAC + tag)
+        add(element, CBC + "ID", value)
+        if type_code:
+            add(element, CBC + "DocumentTypeCode", type_code)
+
+
+def _allowances_and_charges(root: etree._Element, plan: Plan, currency: str) -> None:
     for entry in plan.allowances_and_charges:
-        element = add(root, _CAC + "AllowanceCharge")
-        add(element, _CBC + "ChargeIndicator", "true" if entry.charge else "false")
-        add(element, _CBC + "AllowanceChargeReason", "Charge" if entry.charge else "Discount")
-        add(element, _CBC + "Amount", entry.amount, currencyID=currency)
-        _category(add(element, _CAC + "TaxCategory"), entry.category, entry.rate)
+        element = add(root, CAC + "AllowanceCharge")
+        add(element, CBC + "ChargeIndicator", "true" if entry.charge else "false")
+        add_present(element, CBC + "AllowanceChargeReasonCode", entry.reason_code)
+        add_present(element, CBC + "AllowanceChargeReason", entry.reason_text)
+        add_present(element, CBC + "MultiplierFactorNumeric", entry.percentage)
+        add(element, CBC + "Amount", entry.amount, currencyID=currency)
+        if entry.base_amount is not None:
+            add(element, CBC + "BaseAmount", entry.base_amount, currencyID=currency)
+        # The plan may take the rate of the category's breakdown row; category O has none to write.
+        write_category(add(element, CAC + "TaxCategory"), entry.category, item_rate(entry.category, entry.rate))
 
-    tax_total = add(root, _CAC + "TaxTotal")
-    add(tax_total, _CBC + "TaxAmount", plan.tax_total, currencyID=currency)
+
+def _tax_totals(root: etree._Element, plan: Plan, currency: str) -> None:
+    invoice = plan.invoice
+    tax_total = add(root, CAC + "TaxTotal")
+    add(tax_total, CBC + "TaxAmount", plan.tax_total, currencyID=currency)
     for tax in plan.taxes:
-        sub = add(tax_total, _CAC + "TaxSubtotal")
-        add(sub, _CBC + "TaxableAmount", tax.row.taxable_amount, currencyID=currency)
-        add(sub, _CBC + "TaxAmount", tax.row.tax_amount, currencyID=currency)
-        _category(add(sub, _CAC + "TaxCategory"), tax.category, tax.row.rate, tax.row.exemption_reason)
+        sub = add(tax_total, CAC + "TaxSubtotal")
+        add(sub, CBC + "TaxableAmount", tax.row.taxable_amount, currencyID=currency)
+        add(sub, CBC + "TaxAmount", tax.row.tax_amount, currencyID=currency)
+        row = tax.row
+        write_category(
+            add(sub, CAC + "TaxCategory"), tax.category, row.rate, row.exemption_reason, row.exemption_reason_code
+        )
+    # BT-111 is a second total, in the accounting currency (BT-6).
+    in_tax_currency, tax_currency = invoice.tax_total_in_tax_currency, _tax_currency(invoice)
+    if tax_currency and in_tax_currency is not None:
+        second = add(root, CAC + "TaxTotal")
+        add(second, CBC + "TaxAmount", in_tax_currency, currencyID=tax_currency)
 
-    totals = add(root, _CAC + "LegalMonetaryTotal")
-    add(totals, _CBC + "LineExtensionAmount", invoice.subtotal, currencyID=currency)
-    add(totals, _CBC + "TaxExclusiveAmount", plan.tax_basis_total, currencyID=currency)
-    add(totals, _CBC + "TaxInclusiveAmount", invoice.total, currencyID=currency)
+
+def _tax_currency(invoice: Invoice) -> str | None:
+    # BT-6 is a second currency: the invoice currency again is not one (and the reader skips it).
+    return invoice.tax_currency if invoice.tax_currency != invoice.currency else None
+
+
+def _monetary_total(root: etree._Element, plan: Plan, currency: str) -> None:
+    invoice = plan.invoice
+    totals = add(root, CAC + "LegalMonetaryTotal")
+    add(totals, CBC + "LineExtensionAmount", invoice.subtotal, currencyID=currency)
+    add(totals, CBC + "TaxExclusiveAmount", plan.tax_basis_total, currencyID=currency)
+    add(totals, CBC + "TaxInclusiveAmount", invoice.total, currencyID=currency)
     for name, value in (
         ("AllowanceTotalAmount", invoice.allowance_total),
         ("ChargeTotalAmount", invoice.charge_total),
@@ -79,91 +177,5 @@ def write_ubl(plan: Plan) -> bytes:
         ("PayableRoundingAmount", invoice.rounding_amount),
     ):
         if value is not None:
-            add(totals, _CBC + name, value, currencyID=currency)
-    add(totals, _CBC + "PayableAmount", invoice.amount_due, currencyID=currency)
-
-    for line in plan.lines:
-        _line(root, line, kind, currency)
-    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
-
-
-def _iso(value: dt.date | None) -> str:
-    assert value is not None
-    return value.isoformat()
-
-
-def _party(element: etree._Element, party: Party, *, seller: bool) -> None:
-    address = party.address
-    postal = add(element, _CAC + "PostalAddress")
-    add_present(postal, _CBC + "StreetName", address.street)
-    add_present(postal, _CBC + "CityName", address.city)
-    add_present(postal, _CBC + "PostalZone", address.postal_code)
-    add_present(postal, _CBC + "CountrySubentity", address.region)
-    add(add(postal, _CAC + "Country"), _CBC + "IdentificationCode", address.country_code)
-    if party.vat_id:
-        scheme = add(element, _CAC + "PartyTaxScheme")
-        add(scheme, _CBC + "CompanyID", party.vat_id)
-        add(add(scheme, _CAC + "TaxScheme"), _CBC + "ID", "VAT")
-    if seller and party.tax_id:
-        scheme = add(element, _CAC + "PartyTaxScheme")
-        add(scheme, _CBC + "CompanyID", party.tax_id)
-        add(add(scheme, _CAC + "TaxScheme"), _CBC + "ID", "FC")
-    legal = add(element, _CAC + "PartyLegalEntity")
-    add(legal, _CBC + "RegistrationName", party.name)
-    if not seller and party.tax_id:
-        add(legal, _CBC + "CompanyID", party.tax_id)
-    if party.phone or party.email:
-        contact = add(element, _CAC + "Contact")
-        add_present(contact, _CBC + "Telephone", party.phone)
-        add_present(contact, _CBC + "ElectronicMail", party.email)
-
-
-def _payment(root: etree._Element, plan: Plan, credit: bool) -> None:
-    invoice = plan.invoice
-    payment = invoice.payment
-    account = payment.iban or payment.account_number
-    due_here = credit and invoice.due_date is not None
-    if account or payment.reference or due_here:
-        means = add(root, _CAC + "PaymentMeans")
-        iban = account is not None and (payment.iban is not None or looks_like_iban(account))
-        # 58 SEPA credit transfer, 30 credit transfer, 1 "not defined" (only a reference or date).
-        add(means, _CBC + "PaymentMeansCode", "58" if iban else "30" if account else "1")
-        if due_here:
-            add(means, _CBC + "PaymentDueDate", _iso(invoice.due_date))
-        add_present(means, _CBC + "PaymentID", payment.reference)
-        if account:
-            financial = add(means, _CAC + "PayeeFinancialAccount")
-            add(financial, _CBC + "ID", account)
-            if payment.bic:
-                add(add(financial, _CAC + "FinancialInstitutionBranch"), _CBC + "ID", payment.bic)
-    if payment.terms:
-        add(add(root, _CAC + "PaymentTerms"), _CBC + "Note", payment.terms)
-
-
-def _category(element: etree._Element, category: str, rate: Decimal | None, reason: str | None = None) -> None:
-    add(element, _CBC + "ID", category)
-    if rate is not None:
-        add(element, _CBC + "Percent", rate)
-    if reason:
-        code = reason.upper().startswith("VATEX-") and " " not in reason
-        add(element, _CBC + ("TaxExemptionReasonCode" if code else "TaxExemptionReason"), reason)
-    add(add(element, _CAC + "TaxScheme"), _CBC + "ID", "VAT")
-
-
-def _line(root: etree._Element, line: PlannedLine, kind: str, currency: str) -> None:
-    item = line.item
-    element = add(root, _CAC + f"{kind}Line")
-    add(element, _CBC + "ID", line.line_id)
-    quantity = "CreditedQuantity" if kind == "CreditNote" else "InvoicedQuantity"
-    add(element, _CBC + quantity, item.quantity, unitCode=line.unit_code)
-    add(element, _CBC + "LineExtensionAmount", item.amount, currencyID=currency)
-    for charge, value in ((False, item.allowance_amount), (True, item.charge_amount)):
-        if value:
-            entry = add(element, _CAC + "AllowanceCharge")
-            add(entry, _CBC + "ChargeIndicator", "true" if charge else "false")
-            add(entry, _CBC + "AllowanceChargeReason", "Charge" if charge else "Discount")
-            add(entry, _CBC + "Amount", value, currencyID=currency)
-    product = add(element, _CAC + "Item")
-    add(product, _CBC + "Name", item.description)
-    _category(add(product, _CAC + "ClassifiedTaxCategory"), line.category, item.tax_rate)
-    add(add(element, _CAC + "Price"), _CBC + "PriceAmount", item.unit_price, currencyID=currency)
+            add(totals, CBC + name, value, currencyID=currency)
+    add(totals, CBC + "PayableAmount", invoice.amount_due, currencyID=currency)
