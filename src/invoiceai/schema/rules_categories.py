@@ -108,11 +108,15 @@ def placed_items(invoice: Invoice) -> list[Placed] | None:
         sources += [
             (f"{name}[{i}]", kind, entry.tax_category, entry.tax_rate, entry.amount) for i, entry in enumerate(entries)
         ]
-    sources += _unlisted_totals(invoice, rows)
+    unlisted = _unlisted_totals(invoice, rows)
+    if unlisted is None:
+        return None
+    sources += unlisted
     placed = []
     for path, kind, own, rate, amount in sources:
+        # A stated code that is no VAT category still places the item: in no row's category.
         category = category_code(own) or _category_from_rate(rate, rows)
-        if category is None or category not in VAT_CATEGORY_CODES:
+        if category is None:
             return None
         if rate is None:
             rates = {row_rate for code, row_rate in rows if code == category}
@@ -124,9 +128,9 @@ def placed_items(invoice: Invoice) -> list[Placed] | None:
 
 def _unlisted_totals(
     invoice: Invoice, rows: list[tuple[str, Decimal | None]]
-) -> list[tuple[str, Kind, str | None, Decimal | None, Decimal | None]]:
+) -> list[tuple[str, Kind, str | None, Decimal | None, Decimal | None]] | None:
     # Totals without their lists: with a single breakdown row they can only belong to it (the
-    # writer places them there too); with several the split is unknown.
+    # writer places them there too); with several the split is unknown (None).
     extra: list[tuple[str, Kind, str | None, Decimal | None, Decimal | None]] = []
     for kind, total, listed in (
         ("allowance", invoice.allowance_total, invoice.allowances),
@@ -135,8 +139,7 @@ def _unlisted_totals(
         if listed or not total:
             continue
         if len(rows) != 1:
-            extra.append((f"{kind}_total", kind, "?", None, total))  # "?" is no category: skip all
-            continue
+            return None
         extra.append((f"{kind}_total", kind, rows[0][0], rows[0][1], total))
     return extra
 

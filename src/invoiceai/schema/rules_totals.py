@@ -122,7 +122,20 @@ def br_co_15(invoice: Invoice, unit: Decimal) -> Iterator[Finding]:
     """
     stated = invoice.total_without_tax
     net = stated if stated is not None else derived_net_total(invoice)
-    if invoice.total is None or invoice.tax_total is None or net is None:
+    if invoice.total is None or net is None:
+        return
+    if invoice.tax_total is None:
+        if invoice.tax_total_in_tax_currency is not None:
+            # The official rule needs exactly one BT-110 in the invoice currency; BT-111 is no substitute.
+            yield Finding(
+                rule="BR-CO-15",
+                severity="error",
+                message=(
+                    "The invoice states its tax total only in the tax currency (BT-111), not in the invoice "
+                    "currency (BT-110), so total = total without tax + tax total cannot hold."
+                ),
+                fields=("tax_total", "tax_total_in_tax_currency", "total"),
+            )
         return
     expected = net + invoice.tax_total
     if not same_amount(invoice.total, expected, unit):

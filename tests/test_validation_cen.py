@@ -1,0 +1,152 @@
+"""validate() against the official CEN unit tests: each rule fires exactly when the test expects an error.
+
+Every case of ``cen_unit_params(...)`` is read with ``read_einvoice`` and validated. A case may
+disagree for three reasons, each visible:
+
+* a deliberate difference (listed in :data:`DELIBERATE` with its reason, and in docs/validation.md
+  under "Deliberate differences from the official rules"): ``xfail(strict=True)``, so the day it
+  agrees the list must shrink;
+* the reader does not carry a value the rule needs yet (:func:`reader_gaps` compares the instance
+  with the invoice read from it): ``xfail`` naming the gap, which disappears once the readers
+  read it;
+* anything else: a failure.
+"""
+
+from __future__ import annotations
+
+import pytest
+from lxml import etree
+
+from conformance import CenCase, cen_unit_params
+from invoiceai.einvoice import read_einvoice
+from invoiceai.schema import Invoice, validate
+
+TOTAL_RULES = tuple(f"BR-CO-{n}" for n in range(10, 18))
+CATEGORY_PREFIXES = ("BR-S", "BR-Z", "BR-E", "BR-AE", "BR-IC", "BR-G", "BR-O")
+SUM_RULES = tuple(f"{prefix}-08" for prefix in CATEGORY_PREFIXES)
+TAX_RULES = tuple(f"{prefix}-09" for prefix in CATEGORY_PREFIXES)
+PRESENCE_RULES = (
+    "BR-CO-26",
+    *(f"{prefix}-{n:02d}" for prefix in CATEGORY_PREFIXES for n in (2, 3, 4, 10)),
+    "BR-IC-11",
+    "BR-IC-12",
+    "BR-B-01",
+    "BR-B-02",
+)
+
+_SAME_CURRENCY_TWICE = (
+    "two tax totals (BT-110) in the invoice currency: the official rule wants exactly one, the model holds one value"
+)
+_EXACTLY_ONE_UNIT = (
+    "tax off by exactly 1.00: the UBL assertion (< 1) fires, the CII one (<= 1) does not; invoiceai follows CII "
+    "so neither syntax gets a false alarm"
+)
+
+DELIBERATE: dict[str, str] = {
+    "Invoice-unit-UBL/BR-CO-17.xml#8:BR-CO-17:error": _EXACTLY_ONE_UNIT,
+    "Invoice-unit-UBL/BR-CO-15.xml#7:BR-CO-15:error": _SAME_CURRENCY_TWICE,
+    "CreditNote-unit-UBL/BR-CO-15.xml#7:BR-CO-15:error": _SAME_CURRENCY_TWICE,
+    "cii/BR-CO-15-2.xml#3:BR-CO-15:error": _SAME_CURRENCY_TWICE,
+}
+
+
+_UNNAMED = (
+    "partial-data policy: the fragment's {party} has no name, and invoiceai checks what a party must state only "
+    "for a party that was extracted at all"
+)
+
+
+def _deliberate(case: CenCase) -> str | None:
+    if case.name in DELIBERATE:
+        return DELIBERATE[case.name]
+    if case.rule not in PRESENCE_RULES or case.expected != "error":
+        return None
+    invoice = read_einvoice(case.instance)
+    prohibition = case.rule.startswith("BR-O-")  # "no VAT id" rules need no name to check
+    if not invoice.seller.name and not prohibition and (case.rule == "BR-CO-26" or case.rule.endswith(("-02", "-03", "-04"))):
+        return _UNNAMED.format(party="seller")
+    return None
+
+
+def _params(*rules: str) -> list[object]:
+    params = []
+    for param in cen_unit_params(*rules):
+        case = param.values[0]  # type: ignore[attr-defined]
+        reason = _deliberate(case) if isinstance(case, CenCase) else None
+        if isinstance(case, CenCase) and reason is not None:
+            params.append(pytest.param(case, id=case.name, marks=pytest.mark.xfail(strict=True, reason=reason)))
+        else:
+            params.append(param)
+    return params
+
+
+def _local(element: etree._Element) -> str:
+    return etree.QName(element).localname
+
+
+def _find(root: etree._Element, *names: str) -> list[etree._Element]:
+    return [element for element in root.iter() if isinstance(element.tag, str) and _local(element) in names]
+
+
+def reader_gaps(xml: bytes, invoice: Invoice) -> list[str]:
+    """What the instance states that the invoice read from it lacks, among the values the rules read."""
+    root = etree.fromstring(xml)
+    gaps = []
+    if _find(root, "TaxExclusiveAmount", "TaxBasisTotalAmount") and invoice.total_without_tax is None:
+        gaps.append("BT-109 (total_without_tax) is not read")
+    document_level = [
+        element
+        for element in _find(root, "AllowanceCharge", "SpecifiedTradeAllowanceCharge")
+        if _local(element.getparent()) in ("Invoice", "CreditNote", "ApplicableHeaderTradeSettlement")
+    ]
+    if document_level and not (invoice.allowances or invoice.charges):
+        gaps.append("document-level allowances and charges (BG-20/21) are not read as lists")
+    currency = next((str(e.text).strip() for e in _find(root, "DocumentCurrencyCode", "InvoiceCurrencyCode")), None)
+    totals = [e for e in _find(root, "TaxAmount", "TaxTotalAmount") if _local(e.getparent()) in ("TaxTotal", "SpecifiedTradeSettlementHeaderMonetarySummation")]
+    in_currency = [e for e in totals if e.get("currencyID") == currency]
+    if len(in_currency) == 1 and invoice.tax_total is not None and str(in_currency[0].text).strip() != format(invoice.tax_total, "f"):
+        gaps.append("BT-110 is not told apart from BT-111 by currency")
+    if totals and not in_currency and invoice.tax_total is not None:
+        gaps.append("a tax total in another currency only (BT-111) is read as BT-110")
+    if _find(root, "PartyIdentification", "GlobalID", "SpecifiedLegalOrganization", "PartyLegalEntity") and not (
+        invoice.seller.identifier or invoice.seller.legal_registration_id
+    ):
+        gaps.append("seller identifier / legal registration id (BT-29/30) are not read")
+    if _find(root, "ActualDeliveryDate", "OccurrenceDateTime", "InvoicePeriod", "BillingSpecifiedPeriod") and not (
+        invoice.delivery.date or invoice.invoicing_period.start or invoice.invoicing_period.end
+    ):
+        gaps.append("delivery date / invoicing period (BT-72, BG-14) are not read")
+    if _find(root, "Delivery", "ShipToTradeParty") and not invoice.delivery.address.country_code:
+        gaps.append("deliver-to address (BG-15) is not read")
+    if _find(root, "TaxRepresentativeParty", "SellerTaxRepresentativeTradeParty") and not invoice.tax_representative.vat_id:
+        gaps.append("tax representative (BG-11) is not read")
+    return gaps
+
+
+def _check(case: CenCase | None) -> None:
+    assert case is not None
+    invoice = read_einvoice(case.instance)
+    fired = [finding for finding in validate(invoice) if finding.rule == case.rule and finding.severity == "error"]
+    should_fire = case.expected == "error"
+    if bool(fired) == should_fire:
+        return
+    gaps = reader_gaps(case.instance, invoice)
+    if gaps:
+        pytest.xfail("the reader does not carry what the rule reads yet: " + "; ".join(gaps))
+    state = f"fired: {fired[0].message}" if fired else "stayed silent"
+    pytest.fail(f"{case.rule} {state}; the CEN test expects {case.expected} ({case.description})")
+
+
+@pytest.mark.parametrize("case", _params(*TOTAL_RULES))
+def test_document_totals_agree_with_the_cen_unit_tests(case: CenCase | None) -> None:
+    _check(case)
+
+
+@pytest.mark.parametrize("case", _params(*SUM_RULES, *TAX_RULES))
+def test_vat_category_sums_agree_with_the_cen_unit_tests(case: CenCase | None) -> None:
+    _check(case)
+
+
+@pytest.mark.parametrize("case", _params(*PRESENCE_RULES))
+def test_presence_rules_agree_with_the_cen_unit_tests(case: CenCase | None) -> None:
+    _check(case)
