@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     # run-time import back would make a cycle inside schema.
     from invoiceai.schema.invoice import Invoice
 
-__all__ = ["RULES", "minor_unit", "validate"]
+__all__ = ["CHECKED_RULES", "RULES", "minor_unit", "validate"]
 
 Rule = Callable[["Invoice", Decimal], Iterable[Finding]]
 
@@ -117,6 +117,16 @@ def iban_checksum(invoice: Invoice, unit: Decimal) -> Iterator[Finding]:
     if problem is not None:
         yield Finding(rule="IAI-IBAN", severity="error", message=f"IBAN {iban} {problem}.", fields=("payment.iban",))
 
+
+_PREFIXES = ("BR-S", "BR-Z", "BR-E", "BR-AE", "BR-IC", "BR-G", "BR-O", "BR-AF", "BR-AG")
+
+CHECKED_RULES = frozenset(
+    {f"BR-CO-{n}" for n in range(10, 18)}
+    | {"BR-CO-26", "BR-IC-11", "BR-IC-12", "BR-B-01", "BR-B-02"}
+    | {f"{prefix}-{n:02d}" for prefix in _PREFIXES for n in (2, 3, 4, 8, 10)}
+    | {f"{prefix}-09" for prefix in _PREFIXES if prefix not in ("BR-AF", "BR-AG")}
+)
+"""Every official EN 16931 rule id :func:`validate` can report (as an ``error``)."""
 
 RULES: tuple[Rule, ...] = (
     br_co_10,
