@@ -267,7 +267,9 @@ def test_per_category_sums_stay_silent_when_a_line_cannot_be_placed() -> None:
 def test_zero_rated_rows_have_no_tax_and_exempt_rows_a_reason() -> None:
     invoice = _two_categories()
     invoice.tax_breakdown[1].tax_amount = Decimal("1.00")
-    invoice.tax_breakdown.append(TaxLine(category="E", rate=Decimal(0), taxable_amount=Decimal(0), tax_amount=Decimal(0)))
+    invoice.tax_breakdown.append(
+        TaxLine(category="E", rate=Decimal(0), taxable_amount=Decimal(0), tax_amount=Decimal(0))
+    )
     assert {"BR-Z-09", "BR-E-10"} <= rules(invoice)
     invoice.tax_breakdown[2].exemption_reason = "Exempt under Art. 132"
     assert "BR-E-10" not in rules(invoice)
@@ -334,5 +336,5 @@ def test_to_xml_is_not_stopped_by_our_own_rules_or_warnings() -> None:
 
 
 def test_the_deprecated_invoice_to_xml_still_writes() -> None:
-    with pytest.warns(DeprecationWarning):
+    with pytest.warns(DeprecationWarning, match="deprecated"):
         assert sample().to_xml("cii").startswith(b"<?xml")

@@ -113,9 +113,7 @@ def is_edifact_invoice(root: etree._Element) -> bool:
     for count, element in enumerate(root.iter()):
         if count > _EDIFACT_SCAN:
             break
-        if not isinstance(element.tag, str):
-            continue
-        name = _split(element.tag)[2].upper()
+        name = _split(element.tag)[2].upper()  # a comment's tag is no name we look for
         if name in ("UNB", "UNH", "UNZ", "UNT") or name.startswith(("UNB_", "UNH_", "S009", "D_0065")):
             edifact = True
         if "INVOIC" in name and "INVOICE" not in name:

@@ -29,7 +29,7 @@ from invoiceai.schema.rules_base import (
 )
 
 if TYPE_CHECKING:
-    from invoiceai.schema.invoice import Invoice
+    from invoiceai.schema.invoice import AllowanceCharge, Invoice
 
 __all__ = [
     "RULE_PREFIX",
@@ -56,6 +56,8 @@ _EXACT_SUM = frozenset({"O"})
 _ZERO_TAX = frozenset({"Z", "E", "AE", "K", "G", "O"})
 
 Kind = Literal["line", "allowance", "charge"]
+# Where an item is, what it is, its stated category and rate, and its amount.
+_Source = tuple[str, Kind, "str | None", "Decimal | None", "Decimal | None"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,11 +102,15 @@ def placed_items(invoice: Invoice) -> list[Placed] | None:
     if any(code is None or code not in VAT_CATEGORY_CODES for code in categories):
         return None
     rows = [(code or "", row.rate) for code, row in zip(categories, invoice.tax_breakdown, strict=True)]
-    sources: list[tuple[str, Kind, str | None, Decimal | None, Decimal | None]] = [
+    sources: list[_Source] = [
         (f"line_items[{i}]", "line", line.tax_category, line.tax_rate, line.amount)
         for i, line in enumerate(invoice.line_items)
     ]
-    for kind, name, entries in (("allowance", "allowances", invoice.allowances), ("charge", "charges", invoice.charges)):
+    lists: tuple[tuple[Kind, str, list[AllowanceCharge]], ...] = (
+        ("allowance", "allowances", invoice.allowances),
+        ("charge", "charges", invoice.charges),
+    )
+    for kind, name, entries in lists:
         sources += [
             (f"{name}[{i}]", kind, entry.tax_category, entry.tax_rate, entry.amount) for i, entry in enumerate(entries)
         ]
@@ -126,16 +132,15 @@ def placed_items(invoice: Invoice) -> list[Placed] | None:
     return placed
 
 
-def _unlisted_totals(
-    invoice: Invoice, rows: list[tuple[str, Decimal | None]]
-) -> list[tuple[str, Kind, str | None, Decimal | None, Decimal | None]] | None:
+def _unlisted_totals(invoice: Invoice, rows: list[tuple[str, Decimal | None]]) -> list[_Source] | None:
     # Totals without their lists: with a single breakdown row they can only belong to it (the
     # writer places them there too); with several the split is unknown (None).
-    extra: list[tuple[str, Kind, str | None, Decimal | None, Decimal | None]] = []
-    for kind, total, listed in (
+    extra: list[_Source] = []
+    totals: tuple[tuple[Kind, Decimal | None, list[AllowanceCharge]], ...] = (
         ("allowance", invoice.allowance_total, invoice.allowances),
         ("charge", invoice.charge_total, invoice.charges),
-    ):
+    )
+    for kind, total, listed in totals:
         if listed or not total:
             continue
         if len(rows) != 1:

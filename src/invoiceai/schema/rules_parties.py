@@ -58,7 +58,7 @@ def br_co_26(invoice: Invoice, unit: Decimal) -> Iterator[Finding]:
 
 
 def category_identifiers(invoice: Invoice, unit: Decimal) -> Iterator[Finding]:
-    """BR-x-02/03/04: a line, allowance or charge of category x comes with the VAT ids x needs.
+    """BR-S-02 (and BR-x-02/03/04 of every category): an item of a category comes with the VAT ids it needs.
 
     Seller side (S, Z, E, AE, L, M, K, G): the seller's VAT id, or the tax representative's; for
     S, Z, E, AE, L and M the seller's tax registration (BT-32) also counts. Buyer side: AE needs
@@ -105,16 +105,14 @@ def _missing_ids(invoice: Invoice, category: str) -> tuple[str, ...]:
         seller_ok = seller_ok or seller.tax_id
     if _named(seller) and not seller_ok:
         missing.append("seller.vat_id")
-    if _named(buyer):
-        if category == "AE" and not (buyer.vat_id or buyer.legal_registration_id or buyer.tax_id):
-            missing.append("buyer.vat_id")
-        elif category == "K" and not buyer.vat_id:
-            missing.append("buyer.vat_id")
+    buyer_ok = {"AE": buyer.vat_id or buyer.legal_registration_id or buyer.tax_id, "K": buyer.vat_id}
+    if _named(buyer) and category in buyer_ok and not buyer_ok[category]:
+        missing.append("buyer.vat_id")
     return tuple(missing)
 
 
 def exemption_reasons(invoice: Invoice, unit: Decimal) -> Iterator[Finding]:
-    """BR-E/AE/IC/G/O-10 need an exemption reason or code on the row; BR-S/Z/AF/AG-10 forbid one.
+    """BR-E-10 (and BR-AE/IC/G/O-10): the row states an exemption reason; BR-S/Z/AF/AG-10 forbid one.
 
     Runs only on rows whose category is stated (a derived ``S`` says nothing about the reason).
     """
@@ -140,7 +138,9 @@ def intra_community_delivery(invoice: Invoice, unit: Decimal) -> Iterator[Findin
         yield Finding(
             rule="BR-IC-11",
             severity="error",
-            message="The invoice has an intra-community supply (VAT category K) but no delivery date or invoicing period.",
+            message=(
+                "The invoice has an intra-community supply (VAT category K) but no delivery date or invoicing period."
+            ),
             fields=("delivery.date", "invoicing_period.start", "invoicing_period.end"),
         )
     if not invoice.delivery.address.country_code:
@@ -176,7 +176,10 @@ def split_payment(invoice: Invoice, unit: Decimal) -> Iterator[Finding]:
         yield Finding(
             rule="BR-B-01",
             severity="error",
-            message=f"Split payment (VAT category B) is for domestic Italian invoices; {', '.join(foreign.values())} is not IT.",
+            message=(
+                "Split payment (VAT category B) is for domestic Italian invoices; "
+                f"{', '.join(foreign.values())} is not IT."
+            ),
             fields=tuple(foreign),
         )
     if "S" in stated:

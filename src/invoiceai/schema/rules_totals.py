@@ -82,7 +82,9 @@ def br_co_12(invoice: Invoice, unit: Decimal) -> Iterator[Finding]:
 def _listed_sum(invoice: Invoice, unit: Decimal, *, charge: bool) -> Iterator[Finding]:
     # Only when both the total and the list are there: a total without its list is a partial
     # extraction (or a reader that keeps totals only), not a contradiction we can show.
-    name, total_name, rule = ("charges", "charge_total", "BR-CO-12") if charge else ("allowances", "allowance_total", "BR-CO-11")
+    name, total_name, rule = (
+        ("charges", "charge_total", "BR-CO-12") if charge else ("allowances", "allowance_total", "BR-CO-11")
+    )
     entries = invoice.charges if charge else invoice.allowances
     total = invoice.charge_total if charge else invoice.allowance_total
     listed = total_of(entry.amount for entry in entries)
@@ -173,7 +175,9 @@ def br_co_17(invoice: Invoice, unit: Decimal) -> Iterator[Finding]:
         what = f"tax_breakdown[{i}].tax_amount"
         if xpath_round(line.rate) == 0:
             if xpath_round(line.tax_amount) != 0:
-                yield mismatch("BR-CO-17", what, line.tax_amount, ZERO, f"a rate of {money(line.rate)} %", paths, "error")
+                yield mismatch(
+                    "BR-CO-17", what, line.tax_amount, ZERO, f"a rate of {money(line.rate)} %", paths, "error"
+                )
             continue
         expected = round2(abs(line.taxable_amount) * line.rate / 100)
         if not within_one(abs(line.tax_amount), expected, strict=False):
