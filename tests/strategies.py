@@ -51,6 +51,13 @@ def parties(draw: st.DrawFn) -> Party:
     )
 
 
+def _identified(seller: Party, draw: st.DrawFn) -> Party:
+    # BR-CO-26 (and BR-S-02, BR-Z-02): a named seller needs a VAT id or another identifier.
+    if seller.name and seller.vat_id is None:
+        seller.vat_id = draw(st.from_regex(r"[A-Z]{2}[0-9]{9}", fullmatch=True))
+    return seller
+
+
 def _units(draw: st.DrawFn, unit: Decimal, low: int, high: int) -> Decimal:
     return draw(st.integers(low, high)) * unit
 
@@ -121,7 +128,7 @@ def consistent_invoices(draw: st.DrawFn) -> Invoice:
         due_date=due_date,
         currency=currency,
         purchase_order=draw(optional_texts),
-        seller=draw(parties()),
+        seller=_identified(draw(parties()), draw),
         buyer=draw(parties()),
         line_items=lines,
         tax_breakdown=breakdown,

@@ -173,7 +173,7 @@ def test_convert_refuses_an_inconsistent_invoice(tmp_path: Path, capsys: pytest.
     invoice = example_invoice()
     invoice.total = invoice.total + 1  # type: ignore[operator]
     xml = tmp_path / "bad.xml"
-    xml.write_bytes(to_xml(invoice, "cii"))
+    xml.write_bytes(to_xml(invoice, "cii", force=True))  # an inconsistent file, on purpose
     code, out, err = run(["convert", str(xml), "--to", "ubl"], capsys)
     assert (code, out) == (1, "")
     assert "BR-CO-15" in err

@@ -178,10 +178,24 @@ def test_date_order_from_context() -> None:
     assert invoice.issue_date == dt.date(2024, 3, 4)
 
 
-def test_empty_markers_become_null_without_findings() -> None:
+def test_empty_markers_become_null_and_placeholders_are_reported() -> None:
     invoice = Invoice.model_validate({"invoice_number": "  ", "total": "n/a", "due_date": "-", "notes": ""})
     assert (invoice.invoice_number, invoice.total, invoice.due_date, invoice.notes) == (None, None, None, None)
-    assert invoice.normalization_findings == []
+    # Empty strings stay silent; a placeholder is said, with its field and what was written.
+    findings = invoice.normalization_findings
+    assert [(f.rule, f.severity, f.fields) for f in findings] == [  # in the model's field order
+        ("IAI-PLACEHOLDER", "info", ("due_date",)),
+        ("IAI-PLACEHOLDER", "info", ("total",)),
+    ]
+    assert "'-'" in findings[0].message and "'n/a'" in findings[1].message
+
+
+@pytest.mark.parametrize("placeholder", ["n/a", "N/A", "--", "-", "—", "/", "none", "null", " NULL "])
+def test_every_placeholder_gives_an_info_finding_with_its_path(placeholder: str) -> None:
+    invoice = Invoice.model_validate({"seller": {"vat_id": placeholder}, "line_items": [{"amount": placeholder}]})
+    assert invoice.seller.vat_id is None and invoice.line_items[0].amount is None
+    assert [f.fields for f in invoice.normalization_findings] == [("seller.vat_id",), ("line_items[0].amount",)]
+    assert all(placeholder.strip() in f.message for f in invoice.normalization_findings)
 
 
 def test_parts_normalise_on_their_own_and_on_assignment() -> None:

@@ -70,6 +70,7 @@ PUBLIC = [
     "Renderer",
     "RendererRegistry",
     "RequestRejectedError",
+    "RuleViolationError",
     "Settings",
     "Severity",
     "SpendLimitError",

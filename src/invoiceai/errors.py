@@ -38,7 +38,8 @@ InvoiceAIError
 ├── EInvoiceError                    reading or writing EN 16931 XML
 │   ├── HostileXMLError              XML with a DTD or entities (XXE, "billion laughs"); also an InputError
 │   ├── AttachmentTooLargeError      an attachment above ``max_attachment_bytes``; also a DocumentTooLargeError
-│   └── MissingFieldsError           an invoice lacks fields EN 16931 requires to write it
+│   ├── MissingFieldsError           an invoice lacks fields EN 16931 requires to write it
+│   └── RuleViolationError           an invoice breaks EN 16931 business rules (``.findings``)
 └── ConfigurationError               the library is set up wrongly (key, settings, schema)
     ├── MissingDependencyError       an optional extra is needed (names the extra)
     └── UnsupportedSchemaError       a custom schema that structured outputs cannot accept
@@ -57,6 +58,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from invoiceai.schema.findings import Finding
     from invoiceai.usage import Usage
 
 
@@ -362,3 +364,22 @@ __all__ = sorted(
     [name for name, value in dict(globals()).items() if isinstance(value, type) and issubclass(value, InvoiceAIError)]
     + ["redact"]
 )
+
+
+class RuleViolationError(EInvoiceError):
+    """The invoice breaks EN 16931 business rules, so the XML written from it would fail them.
+
+    Raised by :func:`invoiceai.einvoice.to_xml` unless ``force=True``.
+
+    Args:
+        message: What went wrong: each rule with its fields.
+        findings: The error-level findings under official rule ids (``BR-...``).
+        **context: Context fields, see :class:`InvoiceAIError`.
+    """
+
+    def __init__(self, message: str, *, findings: list[Finding] | None = None, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.findings = list(findings or [])
+
+
+__all__ = sorted([*__all__, "RuleViolationError"])

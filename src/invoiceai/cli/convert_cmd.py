@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         from invoiceai.einvoice import to_xml
 
-        output = to_xml(result.data, args.syntax)
+        output = to_xml(result.data, args.syntax, force=args.force)
     if args.out is not None:
         args.out.write_bytes(output)
         print(f"invoiceai: wrote {args.out} ({len(output)} bytes)", file=sys.stderr)

@@ -3,7 +3,9 @@
 Four syntaxes are read: UN/CEFACT CII D16B (Factur-X, ZUGFeRD 2.x, XRechnung CII), the older
 ZUGFeRD 1.0 ``CrossIndustryDocument``, and OASIS UBL 2.1 ``Invoice`` and ``CreditNote``.
 Recognised documents that are not invoices (Order-X orders, UBL orders, ZUGFeRD additional data)
-raise :class:`~invoiceai.errors.NotAnInvoiceError` saying what they are.
+raise :class:`~invoiceai.errors.NotAnInvoiceError` saying what they are; invoices in a syntax we
+do not read (FatturaPA, UN/EDIFACT ``INVOIC`` as XML) raise
+:class:`~invoiceai.errors.UnsupportedFormatError`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ __all__ = [
     "describe_root",
     "detect_syntax",
     "document_type_for",
+    "is_edifact_invoice",
     "is_other_trade_document",
     "type_code_for",
 ]
@@ -82,7 +85,43 @@ def detect_syntax(root: etree._Element) -> Syntax:
         raise UnsupportedFormatError(
             f"This XML is an Italian FatturaPA invoice, a syntax invoiceai does not read; {_EXPECTED}."
         )
+    if is_edifact_invoice(root):
+        raise UnsupportedFormatError(
+            "This XML is a UN/EDIFACT INVOIC invoice written as XML, a syntax invoiceai does not read; "
+            f"{_EXPECTED}. Convert it to one of these (e.g. XRechnung) first."
+        )
     raise NotAnInvoiceError(f"This XML is {describe_root(root)}, not an invoice; {_EXPECTED}.")
+
+
+# How far into an EDIFACT-XML document to look for the message type: the UNB/UNH segments (or a
+# message group named after INVOIC) come first in every mapping we know.
+_EDIFACT_SCAN = 400
+_EDIFACT_ROOTS = frozenset({"interchange", "edifact", "efact_interchange"})
+
+
+def is_edifact_invoice(root: etree._Element) -> bool:
+    """Whether ``root`` is a UN/EDIFACT ``INVOIC`` message (or interchange) written as XML.
+
+    The usual shapes: an ``Interchange`` root with ``UNB``/``UNH`` segments (Smooks, Stylus
+    Studio, the UN/CEFACT EDIFACT XML schemas), a message root or group named after the message
+    (``INVOIC``, ``M_INVOIC``, BizTalk's ``EFACT_D96A_INVOIC``), or a namespace naming EDIFACT.
+    It is an invoice when an element is named after ``INVOIC`` or a segment's text says ``INVOIC``.
+    """
+    namespace, _, local = _split(root.tag)
+    edifact = "edifact" in namespace.lower() or local.lower() in _EDIFACT_ROOTS
+    invoice = False
+    for count, element in enumerate(root.iter()):
+        if count > _EDIFACT_SCAN:
+            break
+        name = _split(element.tag)[2].upper()  # a comment's tag is no name we look for
+        if name in ("UNB", "UNH", "UNZ", "UNT") or name.startswith(("UNB_", "UNH_", "S009", "D_0065")):
+            edifact = True
+        if "INVOIC" in name and "INVOICE" not in name:
+            invoice = True
+            edifact = edifact or name.startswith(("M_", "EFACT_")) or name == "INVOIC"
+        elif element.text and element.text.strip() == "INVOIC":
+            invoice = True
+    return edifact and invoice
 
 
 _EXPECTED = (

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
 
-from invoiceai.errors import EInvoiceError
+from invoiceai.errors import EInvoiceError, RuleViolationError
 
 if TYPE_CHECKING:
-    from invoiceai.schema import Invoice
+    from invoiceai.schema import Finding, Invoice
 
-__all__ = ["XmlSyntax", "positive_credit_note", "to_xml"]
+__all__ = ["XmlSyntax", "positive_credit_note", "rule_violations", "to_xml"]
 
 XmlSyntax = Literal["cii", "ubl"]
 
 
-def to_xml(invoice: Invoice, syntax: XmlSyntax = "cii") -> bytes:
+def to_xml(invoice: Invoice, syntax: XmlSyntax = "cii", *, force: bool = False) -> bytes:
     """Writes ``invoice`` as EN 16931 XML.
 
     ``"cii"`` is UN/CEFACT CII D16B in the Factur-X / ZUGFeRD EN 16931 profile (the XML inside a
@@ -22,9 +22,16 @@ def to_xml(invoice: Invoice, syntax: XmlSyntax = "cii") -> bytes:
     The output validates against the official XSDs. Text is escaped by the XML serialiser, so
     ``& < > " '`` in names or notes are safe.
 
+    Before writing, the invoice is checked with :func:`invoiceai.validate`: an invoice with an
+    error under an official rule id (``BR-...``: wrong totals, a VAT breakdown that does not add
+    up, a seller with no identifier) is refused, since the XML would fail the official rules.
+    invoiceai's own ``IAI-`` findings and warnings never stop writing.
+
     Args:
         invoice: The invoice, from an e-invoice or a visual extraction.
         syntax: ``"cii"`` or ``"ubl"``.
+        force: Write even when the invoice breaks EN 16931 business rules (the output will then
+            fail the official validation). Missing mandatory fields still raise.
 
     A credit note whose totals are negative (as many printed credit notes and scans show them)
     is written with every sign flipped: an EN 16931 credit note (type 381, UBL ``CreditNote``)
@@ -36,6 +43,8 @@ def to_xml(invoice: Invoice, syntax: XmlSyntax = "cii") -> bytes:
     Raises:
         MissingFieldsError: The invoice lacks fields EN 16931 requires; ``fields`` lists them all
             with their business terms.
+        RuleViolationError: The invoice breaks EN 16931 business rules and ``force`` is false;
+            ``findings`` lists them, and the message names each rule and its fields.
         EInvoiceError: ``syntax`` is not ``"cii"`` or ``"ubl"``.
     """
     from invoiceai.einvoice.requirements import plan
@@ -43,6 +52,10 @@ def to_xml(invoice: Invoice, syntax: XmlSyntax = "cii") -> bytes:
     if syntax not in ("cii", "ubl"):
         raise EInvoiceError(f"Cannot write syntax {syntax!r}; choose 'cii' or 'ubl'.")
     checked = plan(positive_credit_note(invoice))
+    if not force:
+        broken = rule_violations(invoice)
+        if broken:
+            raise _refusal(broken)
     if syntax == "cii":
         from invoiceai.einvoice.cii_writer import write_cii
 
@@ -50,6 +63,23 @@ def to_xml(invoice: Invoice, syntax: XmlSyntax = "cii") -> bytes:
     from invoiceai.einvoice.ubl_writer import write_ubl
 
     return write_ubl(checked)
+
+
+def rule_violations(invoice: Invoice) -> list[Finding]:
+    """The findings that stop :func:`to_xml`: errors under official EN 16931 rule ids (``BR-...``)."""
+    from invoiceai.schema import validate
+
+    return [finding for finding in validate(invoice) if finding.severity == "error" and finding.rule.startswith("BR-")]
+
+
+def _refusal(findings: list[Finding]) -> RuleViolationError:
+    rules = sorted({finding.rule for finding in findings})
+    details = "; ".join(f"{finding.rule} ({', '.join(finding.fields)}): {finding.message}" for finding in findings)
+    return RuleViolationError(
+        f"The invoice breaks {len(rules)} EN 16931 rule(s) ({', '.join(rules)}), so the XML would fail the "
+        f"official validation: {details} Correct these fields, or pass force=True to write it anyway.",
+        findings=findings,
+    )
 
 
 def positive_credit_note(invoice: Invoice) -> Invoice:

@@ -36,6 +36,7 @@ __all__ = [
     "NOT_ASKED_KEY",
     "NULL_PARTS",
     "NULL_PARTS_KEY",
+    "PLACEHOLDERS",
     "CountryCode",
     "CurrencyCode",
     "DocumentType",
@@ -49,6 +50,7 @@ __all__ = [
     "Text",
     "VatId",
     "normalizer_of",
+    "placeholder_of",
 ]
 
 NOT_ASKED_KEY = "x-not-asked"
@@ -66,7 +68,20 @@ NULL_PARTS: dict[str, Any] = {NULL_PARTS_KEY: True}
 """Root ``json_schema_extra`` of a model whose normalisation turns a ``null`` nested part into
 an empty one, so the schema Claude fills may allow ``null`` for such parts."""
 
-_EMPTY_MARKERS = frozenset({"", "n/a", "na", "none", "null", "-", "--", "—", "–", "/"})
+PLACEHOLDERS = frozenset({"n/a", "na", "none", "null", "-", "--", "—", "–", "/"})
+"""Text that stands for "no value" on a form (compared stripped and lower-cased): read as ``None``."""
+
+_EMPTY_MARKERS = PLACEHOLDERS | {""}
+
+
+def placeholder_of(value: Any) -> str | None:
+    """The placeholder ``value`` is (``"n/a"``, ``"--"``, ...), as written and stripped; ``None`` otherwise.
+
+    An empty or blank string is not a placeholder: it is simply empty.
+    """
+    if isinstance(value, str) and value.strip().lower() in PLACEHOLDERS:
+        return value.strip()
+    return None
 
 
 @dataclasses.dataclass(frozen=True)

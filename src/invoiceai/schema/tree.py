@@ -15,13 +15,14 @@ from typing import Any
 from pydantic import BaseModel
 
 from invoiceai.schema.codes import DOLLAR_COUNTRIES
-from invoiceai.schema.fields import Hints, normalizer_of
+from invoiceai.schema.fields import Hints, normalizer_of, placeholder_of
 from invoiceai.schema.findings import Finding
 from invoiceai.schema.normalize import AmbiguousValueError, NormalizationError, normalize_country
 
-__all__ = ["hints_from_context", "normalize_tree"]
+__all__ = ["NORMALIZATION_RULE", "PLACEHOLDER_RULE", "hints_from_context", "normalize_tree"]
 
 NORMALIZATION_RULE = "IAI-NORMALIZE"
+PLACEHOLDER_RULE = "IAI-PLACEHOLDER"
 
 
 def hints_from_context(context: Any, data: Mapping[str, Any]) -> Hints:
@@ -102,6 +103,19 @@ def normalize_tree(
 
 
 def _apply(normalizer: Any, value: Any, hints: Hints, findings: list[Finding], where: str) -> Any:
+    placeholder = placeholder_of(value)
+    if placeholder is not None:
+        # Said, not dropped silently: "n/a" may stand for a value the document really lacks, or
+        # for one the model did not find.
+        findings.append(
+            Finding(
+                rule=PLACEHOLDER_RULE,
+                severity="info",
+                message=f"{where}: the placeholder {placeholder!r} was read as no value.",
+                fields=(where,),
+            )
+        )
+        return None
     try:
         return normalizer(value, hints)
     except AmbiguousValueError as exc:
