@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         from invoiceai.render.pdf import to_facturx
 
         visual = _visual_pdf(args, result.document_id)
-        output = to_facturx(result.data, visual)
+        output = to_facturx(result.data, visual, force=args.force)
     else:
         from invoiceai.einvoice import to_xml
 

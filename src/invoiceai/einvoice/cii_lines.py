@@ -162,7 +162,7 @@ def write_line(trade: etree._Element, line: PlannedLine) -> None:
         add(element, RAM + "SpecifiedLineTradeDelivery"), RAM + "BilledQuantity", item.quantity, unitCode=line.unit_code
     )
     settlement = add(element, RAM + "SpecifiedLineTradeSettlement")
-    add_tax_category(add(settlement, RAM + "ApplicableTradeTax"), line.category, item.tax_rate)
+    add_tax_category(add(settlement, RAM + "ApplicableTradeTax"), line.category, line.rate)
     write_period(settlement, item.period)
     for charge, value, reason in (
         (False, item.allowance_amount, item.allowance_reason),

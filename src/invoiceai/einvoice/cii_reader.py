@@ -9,6 +9,7 @@ The XPaths per business term are listed in ``docs/einvoice.md``.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from invoiceai.einvoice._nodes import amount, element_text, first, first_text, is_true, nodes, texts
@@ -139,9 +140,14 @@ def _allowances_and_charges(settlement: etree._Element, lay: Layout) -> tuple[li
     found: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
     for entry in nodes(settlement, "ram:SpecifiedTradeAllowanceCharge", ns):
         charge = is_true(first_text(entry, "ram:ChargeIndicator/udt:Indicator", ns))
+        value = amount(first_text(entry, "ram:ActualAmount", ns))
+        if lay is ZUGFERD1 and isinstance(value, Decimal) and value < 0:
+            # ZUGFeRD 1.0 producers write a discount with the sign of its effect (-21.55, indicator
+            # false) beside a positive AllowanceTotalAmount; EN 16931's BT-92/BT-99 are the amount.
+            value = -value
         found[charge].append(
             {
-                "amount": amount(first_text(entry, "ram:ActualAmount", ns)),
+                "amount": value,
                 "base_amount": amount(first_text(entry, "ram:BasisAmount", ns)),
                 "percentage": amount(first_text(entry, "ram:CalculationPercent", ns)),
                 "reason": line_at(entry, "ram:Reason", ns),

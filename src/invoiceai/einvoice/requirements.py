@@ -53,6 +53,8 @@ class PlannedLine:
     category: str
     tax: int | None = None
     """Index into :attr:`Plan.taxes` of the VAT breakdown row the line belongs to, when known."""
+    rate: Decimal | None = None
+    """The line's VAT rate (BT-152): its own, else its breakdown row's (BR-S-05 wants one)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,12 +201,12 @@ def _plan_lines(invoice: Invoice, taxes: list[PlannedTax], missing: _Missing) ->
         if problem is not None:
             missing.append(f"{path}.{problem}")
         code = unit_code(item.unit) or DEFAULT_UNIT_CODE
-        line_id = xml_text(item.line_id).strip() if item.line_id else ""
-        lines.append(
-            PlannedLine(
-                item=item, line_id=line_id or str(i + 1), unit_code=code, category=category or "", tax=tax_index
-            )
-        )
+        line_id = (xml_text(item.line_id).strip() if item.line_id else "") or str(i + 1)
+        rate = item.tax_rate
+        if rate is None and tax_index is not None and category != "O":  # O has no rate (BR-O-05)
+            rate = taxes[tax_index].row.rate
+        planned = PlannedLine(item, line_id, code, category or "", tax=tax_index, rate=rate)
+        lines.append(planned)
     return lines
 
 

@@ -182,7 +182,7 @@ def _write_item(product: etree._Element, line: PlannedLine) -> None:
         add_with_scheme(standard, CBC + "ID", item.standard_item_id, item.standard_item_id_scheme)
     if item.origin_country:
         add(add(product, CAC + "OriginCountry"), CBC + "IdentificationCode", item.origin_country)
-    write_category(add(product, CAC + "ClassifiedTaxCategory"), line.category, item_rate(line.category, item.tax_rate))
+    write_category(add(product, CAC + "ClassifiedTaxCategory"), line.category, item_rate(line.category, line.rate))
 
 
 def _write_price(price: etree._Element, line: PlannedLine, currency: str) -> None:

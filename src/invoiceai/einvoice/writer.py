@@ -97,15 +97,22 @@ def positive_credit_note(invoice: Invoice) -> Invoice:
     if sign is None or sign >= 0:
         return invoice
     flipped = invoice.model_copy(deep=True)
-    for name in TOTAL_FIELDS:
+    for name in (*TOTAL_FIELDS, "tax_total_in_tax_currency"):
         value = getattr(flipped, name)
         if value is not None:
             setattr(flipped, name, -value)
+    for entry in (*flipped.allowances, *flipped.charges):
+        if entry.amount is not None:
+            entry.amount = -entry.amount
+        if entry.base_amount is not None:
+            entry.base_amount = -entry.base_amount
     for line in flipped.line_items:
         for name in ("amount", "allowance_amount", "charge_amount"):
             value = getattr(line, name)
             if value is not None:
                 setattr(line, name, -value)
+        if line.gross_price is not None and line.gross_price < 0:
+            line.gross_price = -line.gross_price
         if line.unit_price is not None and line.unit_price < 0:
             line.unit_price = -line.unit_price  # the sign lived in the price; the quantity keeps its own
         elif line.quantity is not None:

@@ -21,19 +21,22 @@ if TYPE_CHECKING:
 __all__ = ["image_to_pdf", "to_facturx"]
 
 
-def to_facturx(invoice: Invoice, pdf: bytes, *, lang: str | None = None) -> bytes:
+def to_facturx(invoice: Invoice, pdf: bytes, *, lang: str | None = None, force: bool = False) -> bytes:
     """Returns ``pdf`` with ``invoice`` embedded as Factur-X (EN 16931 profile).
 
     Args:
         invoice: The invoice; it must have what EN 16931 requires.
         pdf: The visible invoice as a PDF (a scan, a rendered page, the original PDF).
         lang: Natural language of the PDF as an RFC 3066 tag, e.g. ``"de-DE"``, for accessibility.
+        force: Embed the XML even if the invoice breaks an EN 16931 rule (see
+            :func:`invoiceai.einvoice.to_xml`).
 
     Returns:
         The Factur-X PDF bytes. :func:`~invoiceai.render.pdf.read_embedded_invoice` reads it back.
 
     Raises:
         MissingFieldsError: The invoice lacks fields EN 16931 requires.
+        RuleViolationError: The invoice breaks an EN 16931 rule (and ``force`` is false).
         MissingDependencyError: The ``facturx`` extra is not installed.
         CorruptDocumentError: ``pdf`` cannot be read as a PDF.
         EInvoiceError: The embedding failed.
@@ -41,7 +44,7 @@ def to_facturx(invoice: Invoice, pdf: bytes, *, lang: str | None = None) -> byte
     from invoiceai.einvoice import to_xml
     from invoiceai.render.noise import library_noise
 
-    xml = to_xml(invoice, "cii")
+    xml = to_xml(invoice, "cii", force=force)
     with library_noise(invoice.invoice_number or "Factur-X output"):
         return _embed(xml, pdf, lang)
 
