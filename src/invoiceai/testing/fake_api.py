@@ -334,8 +334,7 @@ class FakeClaudeAPI:
         return (plan.status if plan.action == "respond" else 0), (json.loads(plan.body) if plan.body else {})
 
     def _latency_left(self, received: float) -> float:
-        # Latency is measured from arrival, as a client sees it: the fake's own parsing and
-        # checking happen inside it, not on top of it.
+        # Measured from arrival, as a client sees it: the fake's own parsing happens inside it.
         return max(0.0, self.latency - (time.monotonic() - received))
 
     def _apply(self, fault: Fault | None, record: RecordedRequest, rid: str) -> Plan:

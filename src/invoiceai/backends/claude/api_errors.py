@@ -6,21 +6,23 @@ Messages quote the API's own explanation, so every one goes through
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
 
 from invoiceai.errors import (
     AuthenticationError,
     BackendConnectionError,
     BackendError,
+    InvoiceAIError,
     OverloadedError,
     RateLimitError,
     RequestRejectedError,
     SpendLimitError,
 )
-from invoiceai.secrets import mask_text
+from invoiceai.secrets import mask_text, scrub_exception
 
-__all__ = ["IMAGE_TOO_LARGE_CODE", "SPEND_LIMIT_CODES", "describe_api_error", "to_backend_error"]
+__all__ = ["IMAGE_TOO_LARGE_CODE", "SPEND_LIMIT_CODES", "charged_errors", "describe_api_error", "to_backend_error"]
 
 SPEND_LIMIT_CODES = frozenset(
     {"enforced_spend_limit_reached", "contract_spend_limit_reached", "linked_organization_spend_limit_reached"}
@@ -104,3 +106,27 @@ def _status_row(status: int, error_code: str | None) -> int:
     if status >= 500 or status in (408, 409):
         return 3
     return 4
+
+
+class _Charged(Protocol):
+    @property
+    def usage(self) -> Any: ...
+
+
+@contextlib.contextmanager
+def charged_errors(job: _Charged, secrets: tuple[str, ...]) -> Iterator[None]:
+    """Gives an error leaving a job the job's usage and a chain that shows no secret.
+
+    A failed document still cost tokens: the extractor reports them from ``error.usage``
+    (``ExtractionFailure.usage``). The SDK's exception on ``__cause__`` quotes the server's words,
+    which may echo the key, so every exception is scrubbed on its way out.
+    """
+    try:
+        yield
+    except InvoiceAIError as exc:
+        exc.usage = job.usage
+        scrub_exception(exc, secrets)
+        raise
+    except Exception as exc:
+        scrub_exception(exc, secrets)
+        raise

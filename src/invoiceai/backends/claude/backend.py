@@ -19,10 +19,11 @@ import contextlib
 import copy
 import dataclasses
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from invoiceai.backends.base import BackendResult, ExtractOptions, T
+from invoiceai.backends.claude.api_errors import charged_errors
 from invoiceai.backends.claude.call import ApiCall
 from invoiceai.backends.claude.chunking import RequestLimits
 from invoiceai.backends.claude.clients import Clients
@@ -37,9 +38,8 @@ from invoiceai.backends.claude.slots import RequestSlots
 from invoiceai.backends.claude.steps import JobConfig, SendRequest, SourceReader
 from invoiceai.closing import Closeable
 from invoiceai.config import DETAILS, Detail, Settings
-from invoiceai.errors import ConfigurationError, InvoiceAIError
+from invoiceai.errors import ConfigurationError
 from invoiceai.pages import ImageBudget
-from invoiceai.secrets import scrub_exception
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -227,7 +227,7 @@ class ClaudeBackend(Closeable):
         counter, client = self._counter(count_tokens)
         spec = self._detector.spec(client) if client is not None else self._state.spec(self.model)
         job = self._new_job(source, StandInAnswer, spec, {"document_id": document_id}, self._schema_json(schema))
-        with _usage_on_errors(job, self._clients.secrets()):
+        with charged_errors(job, self._clients.secrets()):
             requests = run_dry(job, SourceReader(source), counter)
         method: EstimateMethod = "local" if counter is None else "count_tokens" if count_tokens is True else "custom"
         return summarise(
@@ -246,7 +246,7 @@ class ClaudeBackend(Closeable):
         client = self._clients.sync()
         job = self._new_job(source, schema, self._detector.spec(client), options)
         reader = SourceReader(source)
-        with _usage_on_errors(job, self._clients.secrets()), contextlib.closing(reader):
+        with charged_errors(job, self._clients.secrets()), contextlib.closing(reader):
             # Pages are pulled one at a time and each chunk is sent once its pages are here.
             while (step := job.next_step()) is not None:
                 if isinstance(step, SendRequest):
@@ -268,7 +268,7 @@ class ClaudeBackend(Closeable):
         job = self._new_job(source, schema, await self._detector.aspec(client), options)
         reader = SourceReader(source)
         try:
-            with _usage_on_errors(job, self._clients.secrets()):
+            with charged_errors(job, self._clients.secrets()):
                 while (step := job.next_step()) is not None:
                     if isinstance(step, SendRequest):
                         await self._asend(client, self._call(job, step))
@@ -428,19 +428,3 @@ def _limits_for(limits: RequestLimits, spec: ModelSpec) -> RequestLimits:
     if spec.max_images >= limits.max_images:
         return limits
     return dataclasses.replace(limits, max_images=spec.max_images)
-
-
-@contextlib.contextmanager
-def _usage_on_errors(job: ExtractionJob[Any], secrets: tuple[str, ...]) -> Iterator[None]:
-    # A failed document still cost tokens: the extractor reports them from ``error.usage``
-    # (``ExtractionFailure.usage``). And the error leaves with a chain that shows no secret:
-    # the SDK's exception on ``__cause__`` quotes the server's words, which may echo the key.
-    try:
-        yield
-    except InvoiceAIError as exc:
-        exc.usage = job.usage
-        scrub_exception(exc, secrets)
-        raise
-    except Exception as exc:
-        scrub_exception(exc, secrets)
-        raise

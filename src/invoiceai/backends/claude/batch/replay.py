@@ -21,10 +21,9 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from invoiceai.backends.claude.api_errors import charged_errors
 from invoiceai.backends.claude.batch.items import item_error, params_digest, retryable
 from invoiceai.backends.claude.steps import SendRequest, SourceReader
-from invoiceai.errors import InvoiceAIError
-from invoiceai.secrets import scrub_exception
 
 if TYPE_CHECKING:
     from invoiceai.backends.base import BackendResult
@@ -97,7 +96,7 @@ def replay(
         InvoiceAIError: The document failed as it would have live (a refusal, a reply that never
             validated, a non-retryable error...); ``usage`` counts every answered attempt.
     """
-    try:
+    with charged_errors(job, secrets):
         sequence = 0
         while (step := job.next_step()) is not None:
             if not isinstance(step, SendRequest):
@@ -108,13 +107,6 @@ def replay(
                 return outcome
             sequence += 1
         return Finished(job.result())
-    except InvoiceAIError as exc:
-        exc.usage = job.usage
-        scrub_exception(exc, secrets)
-        raise
-    except Exception as exc:
-        scrub_exception(exc, secrets)
-        raise
 
 
 def _answer(
