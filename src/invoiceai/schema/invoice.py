@@ -128,7 +128,7 @@ class Delivery(_Part):
 class AllowanceCharge(_Part):
     """A document-level allowance (EN 16931 BG-20) or charge (BG-21)."""
 
-    amount: Money = Field(None, description="Amount, positive.")
+    amount: Money = Field(None, description="Amount, with the sign of the document's totals.")
     base_amount: Money = Field(None, description="Amount the percentage applies to.")
     percentage: Percent = Field(None, description="Percentage, e.g. '2'.")
     reason: Text = Field(None, description="Reason as printed, e.g. 'Freight'.")
@@ -165,7 +165,7 @@ class LineItem(_Part):
     price_base_quantity: Quantity = Field(
         None, description="Units the price is for, if not 1.", json_schema_extra=NOT_ASKED
     )
-    allowance_amount: Money = Field(None, description="Discount on this line as a positive amount, if printed.")
+    allowance_amount: Money = Field(None, description="Discount on this line, with the sign of the line amount.")
     allowance_reason: Text = Field(None, description="Reason for the line discount.", json_schema_extra=NOT_ASKED)
     charge_amount: Money = Field(None, description="Surcharge on this line, if printed.")
     charge_reason: Text = Field(None, description="Reason for the line surcharge.", json_schema_extra=NOT_ASKED)
@@ -269,7 +269,7 @@ class Invoice(_Part):
     charges: list[AllowanceCharge] = Field(default_factory=list, description="Document-level charges, each.")
     tax_breakdown: list[TaxLine] = Field(default_factory=list, description="One row per tax rate, as printed.")
     subtotal: Money = Field(None, description="Sum of the net line amounts, before document discounts and tax.")
-    allowance_total: Money = Field(None, description="Document-level discounts as a positive amount.")
+    allowance_total: Money = Field(None, description="Document-level discounts, with the sign of the totals.")
     charge_total: Money = Field(None, description="Document-level charges such as shipping, if separate.")
     total_without_tax: Money = Field(None, description="Total without tax.")
     tax_total: Money = Field(None, description="Total tax amount.")
