@@ -54,6 +54,7 @@ def output_json_schema(model: type[BaseModel]) -> dict[str, Any]:
     for node in _walk(schema):
         node.pop("title", None)
         node.pop("default", None)
+        node.pop(NULL_PARTS_KEY, None)  # an Invoice nested in another model carries it too
         properties = node.get("properties")
         if node.get("type") == "object" and isinstance(properties, dict):
             optional = set(properties) - set(node.get("required", ()))

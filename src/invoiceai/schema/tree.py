@@ -98,7 +98,8 @@ def normalize_tree(
         elif isinstance(value, Mapping):
             result[name] = normalize_tree(submodel, value, hints, findings, where)
         elif value is None:
-            result[name] = {}
+            # An absent part: the field's own default (what leaving the key out would give).
+            result[name] = {} if field.is_required() else field.get_default(call_default_factory=True)
     return result
 
 
