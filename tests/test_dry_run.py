@@ -197,3 +197,40 @@ def test_the_cli_dry_run_prints_a_labelled_estimate_and_sends_nothing(
     assert api.message_requests == []
     assert len(counted(api)) == 1
     assert "sk-ant-test-key" not in table + as_json + exact + err
+
+
+def test_a_repeated_document_is_estimated_once_as_extract_many_sends_it_once() -> None:
+    api = FakeClaudeAPI(answer=ANSWER)
+    photo = png_invoice("twice")
+    with extractor_for(api) as extractor:
+        first, again, third = extractor.estimate([photo, photo, photo])
+        extractor.extract_many([photo, photo, photo])
+    assert len(api.message_requests) == first.requests == 1
+    assert (again.origin, again.requests, again.cost_usd, again.document_id) == ("cache", 0, 0, first.document_id)
+    assert third.requests == 0 and "input 1" in third.warnings[0]
+
+
+def test_token_counting_is_retried_like_a_request_after_a_429() -> None:
+    import anthropic
+    import httpx2
+
+    counts: list[str] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path.endswith("/count_tokens"):
+            counts.append(request.url.path)
+            if len(counts) == 1:
+                error = {"type": "error", "error": {"type": "rate_limit_error", "message": "rate limited"}}
+                return httpx2.Response(429, headers={"retry-after": "0"}, json=error)
+            return httpx2.Response(200, json={"input_tokens": 1234})
+        if "/v1/models/" in request.url.path:
+            return httpx2.Response(404, json={"type": "error", "error": {"type": "not_found_error", "message": "no"}})
+        return httpx2.Response(500, json={"type": "error", "error": {"type": "api_error", "message": "not here"}})
+
+    http = httpx2.Client(transport=httpx2.MockTransport(handler))
+    client = anthropic.Anthropic(api_key="sk-ant-test", http_client=http, max_retries=0)
+    with Extractor(client=client, settings=settings(), cache=None) as extractor:
+        (estimate,) = extractor.estimate([png_invoice("counted")], count_tokens=True)
+    assert estimate.ok, estimate.error
+    assert (estimate.method, estimate.input_tokens) == ("count_tokens", 1234)
+    assert len(counts) == 2

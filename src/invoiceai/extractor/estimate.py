@@ -102,11 +102,17 @@ def estimate_documents(
             f"Dry runs need a backend that can build its requests without sending them (the built-in "
             f"Claude backend); {type(pipeline.backend).__name__} has no estimate() method."
         )
-    results = []
-    for source in sources:
+    results: list[DocumentEstimate] = []
+    first_of: dict[str, int] = {}  # document id -> input position of its first copy
+    for position, source in enumerate(sources, start=1):
         clock, document = Clock(), None
         try:
             document = pipeline.load(source)
+            seen = first_of.setdefault(document.document_id, position)
+            if seen != position:
+                # extract_many extracts identical bytes once and answers the copies from that result.
+                results.append(_repeat(document.name, document.document_id, seen))
+                continue
             results.append(_estimate_one(pipeline, document, schema, pages, password, clock, count_tokens))
         except Exception as exc:
             failed = failure(source, exc, document, clock)
@@ -115,6 +121,11 @@ def estimate_documents(
                                  batch_cost_usd=None)
             )  # fmt: skip
     return results
+
+
+def _repeat(source: str, document_id: str, first: int) -> DocumentEstimate:
+    note = f"the same document as input {first}: extracted once, so this copy sends nothing"
+    return DocumentEstimate(source, document_id, "cache", warnings=(note,))
 
 
 def _estimate_one(

@@ -361,11 +361,23 @@ class ClaudeBackend(Closeable):
         client = self._clients.sync()
 
         def count(params: Mapping[str, Any]) -> int:
-            try:
-                counted = client.messages.count_tokens(**count_params(params), timeout=self._settings.request_timeout)
-            except anthropic.AnthropicError as exc:
-                raise to_backend_error(exc, attempts=1, secrets=self._clients.secrets()) from exc
-            return int(counted.input_tokens)
+            # The counting endpoint has rate limits of its own: the same retry decisions as a request.
+            retry = CallRetry(self._retry, self._cooldown, clock=self._clock, label="count_tokens")
+            while True:
+                while pause := retry.pause():
+                    self._clock.sleep(pause)
+                retry.begin()
+                try:
+                    counted = client.messages.count_tokens(
+                        **count_params(params), timeout=self._settings.request_timeout
+                    )
+                except anthropic.AnthropicError as exc:
+                    wait = retry.failed(exc)
+                    if wait is None:
+                        raise to_backend_error(exc, attempts=retry.attempts, secrets=self._clients.secrets()) from exc
+                    self._clock.sleep(wait)
+                    continue
+                return int(counted.input_tokens)
 
         return count, client
 
