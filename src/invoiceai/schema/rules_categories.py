@@ -57,8 +57,9 @@ RULE_PREFIX = {"S": "BR-S", "Z": "BR-Z", "E": "BR-E", "AE": "BR-AE", "K": "BR-IC
 RULE_PREFIX |= {"L": "BR-AF", "M": "BR-AG"}
 """The rule family of each category code with rules of its own (K is "intra-community", L the
 Canary Islands' IGIC, M Ceuta and Melilla's IPSI; B has only BR-B-01/02)."""
-# Categories whose breakdown has one row per rate, and whose sum rule matches items by rate.
-_PER_RATE = frozenset({"S", "L", "M"})
+# Categories whose breakdown has one row per rate, and whose sum rule matches items by rate (B has
+# no sum rule, but its rows are per rate like S, which it replaces).
+_PER_RATE = frozenset({"S", "L", "M", "B"})
 # Categories whose sum rule is exact in both syntaxes; the others allow ±1 in one of them.
 _EXACT_SUM = frozenset({"O"})
 # Where each syntax compares a category's sum exactly (the other allows less than one unit).
