@@ -88,7 +88,9 @@ def build(choices: Choices) -> Invoice:
     entries = [_entry(rows, entry, unit) for entry in choices.entries]
     breakdown = []
     for index, (category, rate) in enumerate(rows):
-        taxable = sum((item.amount or 0 for item, line in zip(lines, choices.lines) if line.row == index), Decimal(0))
+        taxable = sum(
+            (item.amount or 0 for item, line in zip(lines, choices.lines, strict=True) if line.row == index), Decimal(0)
+        )
         for entry, spec in zip(entries, choices.entries, strict=True):
             if spec.row == index:
                 taxable += (entry.amount or 0) * (1 if spec.charge else -1)

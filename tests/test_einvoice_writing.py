@@ -601,7 +601,7 @@ def test_a_credit_note_printed_negative_is_written_with_positive_amounts() -> No
     from decimal import Decimal
 
     from invoiceai.einvoice import read_einvoice, to_xml
-    from invoiceai.schema import AllowanceCharge, Invoice, validate
+    from invoiceai.schema import Invoice, validate
 
     positive = Invoice.model_validate_json((Path(__file__).parent.parent / "examples" / "invoice.json").read_bytes())
     positive.document_type = "credit_note"

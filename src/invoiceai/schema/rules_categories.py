@@ -37,11 +37,11 @@ if TYPE_CHECKING:
 __all__ = [
     "RULE_PREFIX",
     "VAT_CATEGORY_CODES",
-    "Placed",
-    "category_code",
     "DerivedEntry",
     "Item",
+    "Placed",
     "Row",
+    "category_code",
     "category_sums",
     "placed_items",
     "row_categories",
@@ -140,9 +140,9 @@ def placed_items(invoice: Invoice) -> list[Placed] | None:
     if derived is None:
         return None
     for entry in derived:
-        kind: Kind = "charge" if entry.charge else "allowance"
-        category, rate = rows[entry.row]
-        placed.append(Placed(f"{kind}_total", kind, category, rate, entry.amount if entry.charge else -entry.amount))
+        total: Kind = "charge" if entry.charge else "allowance"
+        code, row_rate = rows[entry.row]
+        placed.append(Placed(f"{total}_total", total, code, row_rate, entry.amount if entry.charge else -entry.amount))
     return placed
 
 
@@ -228,10 +228,7 @@ def _row_gaps(invoice: Invoice, rows: Sequence[Row], items: Sequence[Item]) -> l
 def _entry_for_gap(gap: Decimal, row: int, unlisted: dict[bool, Decimal]) -> DerivedEntry:
     # A gap is a charge (adds to the row) or an allowance (subtracts); with only one kind
     # unlisted, every gap is of that kind, and with both, the sign of the totals tells them apart.
-    if len(unlisted) == 1:
-        charge = next(iter(unlisted))
-    else:
-        charge = (gap > 0) == (unlisted[True] > 0)
+    charge = next(iter(unlisted)) if len(unlisted) == 1 else (gap > 0) == (unlisted[True] > 0)
     return DerivedEntry(charge, gap if charge else -gap, row)
 
 
