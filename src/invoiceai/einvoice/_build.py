@@ -27,9 +27,14 @@ def xml_text(value: str) -> str:
 
 
 def decimal_text(value: Decimal) -> str:
-    """An xs:decimal lexical form: never an exponent (``1E+2`` is written ``100``)."""
-    text = format(value, "f")
-    return "0" if text in ("-0", "-0.0") else text
+    """An xs:decimal lexical form: never an exponent (``1E+2`` is written ``100``), never a negative zero.
+
+    ``-0.00`` is a valid xs:decimal, but the CII rules BR-x-09 compare the tax amount of a
+    zero-rated row as text, and reject it.
+    """
+    if value.is_zero():
+        value = abs(value)
+    return format(value, "f")
 
 
 def date_102(value: dt.date) -> str:

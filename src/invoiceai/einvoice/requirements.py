@@ -12,11 +12,19 @@ invoice model has no field for:
 - a line's unit code (BT-130) from the printed unit, ``C62`` ("one") when none is known;
 - a line's identifier (BT-126) from its position when it has none;
 - document-level allowances and charges (BG-20/BG-21): the invoice's own ``allowances`` and
-  ``charges`` when it lists them (each settled to a VAT category like a line); otherwise per VAT
-  breakdown row, from the difference between the amounts of the lines in that row and its
-  taxable amount, when that split is unambiguous;
+  ``charges`` as listed (each settled to a VAT category like a line); a total stated without
+  its list (``charge_total`` and no ``charges``) as the entries
+  :func:`invoiceai.schema.rules_categories.unlisted_entries` derives, the one rule the validator
+  shares: in the only breakdown row, or per row from the gap between its taxable amount and its
+  lines when those gaps add up to the total. When they do not, the split is unknown and the
+  plan refuses (``allowances (BG-20)`` / ``charges (BG-21)`` missing) rather than write totals
+  whose lists fail BR-CO-11/12 and BR-S-08;
 - BT-109 (total without VAT), when ``total_without_tax`` is empty: subtotal - allowances +
   charges (BR-CO-13).
+
+Beyond the mandatory fields, :mod:`invoiceai.einvoice.conditional` checks what the official rules
+ask of the optional parts (a tax representative's name, a period's order, two decimals, the code
+lists). Those refusals, and a total that cannot be split into entries, give way to ``force``.
 """
 
 from __future__ import annotations
@@ -26,12 +34,14 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Protocol
 
 from invoiceai.einvoice._build import xml_text
+from invoiceai.einvoice.conditional import check_optional_parts, written_form
 from invoiceai.einvoice.syntax import type_code_for
 from invoiceai.einvoice.units import DEFAULT_UNIT_CODE, unit_code
 from invoiceai.errors import MissingFieldsError
+from invoiceai.schema.rules_categories import unlisted_entries
 
 if TYPE_CHECKING:
-    from invoiceai.schema import Invoice, LineItem, TaxLine
+    from invoiceai.schema import Finding, Invoice, LineItem, TaxLine
 
 __all__ = ["VAT_CATEGORY_CODES", "AllowanceOrCharge", "Plan", "PlannedLine", "PlannedTax", "plan"]
 
@@ -103,30 +113,42 @@ class Plan:
     allowances_and_charges: list[AllowanceOrCharge]
     tax_basis_total: Decimal
     tax_total: Decimal
+    refusals: tuple[Finding, ...] = ()
+    """Values that break an official rule (``BR-DEC-*``, ``BR-29``, ``BR-CL-*``, ...): ``to_xml``
+    raises them as :class:`~invoiceai.errors.RuleViolationError` unless forced."""
 
 
-def plan(invoice: Invoice) -> Plan:
+def plan(invoice: Invoice, *, force: bool = False) -> Plan:
     """Checks that ``invoice`` has what EN 16931 requires and settles the derived values.
 
     Args:
         invoice: The invoice to write.
+        force: Write what can be written: only the mandatory fields the XML cannot do without
+            still raise; what the official rules ask of optional parts does not.
 
     Returns:
-        The plan the CII and UBL writers follow.
+        The plan the CII and UBL writers follow; :attr:`Plan.invoice` is the invoice as written
+        (see :func:`~invoiceai.einvoice.conditional.written_form`).
 
     Raises:
-        MissingFieldsError: Mandatory fields are missing; ``fields`` lists every one as
-            ``"path (BT-n)"``.
+        MissingFieldsError: Fields are missing; ``fields`` lists every one as ``"path (BT-n)"``,
+            or ``"path (BT-n: BR-n)"`` for one a rule asks for because of another value.
     """
+    invoice = written_form(invoice)
     missing = _Missing()
     _check_header(invoice, missing)
     taxes = _plan_taxes(invoice, missing)
     lines = _plan_lines(invoice, taxes, missing)
-    allowances = _document_allowances(invoice, lines, taxes, missing)
-    if missing:
+    conditional = _Missing()
+    refusals: list[Finding] = []
+    allowances = _document_allowances(invoice, lines, taxes, missing, conditional)
+    check_optional_parts(invoice, conditional, refusals)
+    if missing or (conditional and not force):
+        fields = [*missing, *([] if force else conditional)]
+        remedy = "" if missing else " Add them, or pass force=True to write the invoice anyway."
         raise MissingFieldsError(
-            f"The invoice lacks {len(missing)} field(s) EN 16931 requires: {', '.join(missing)}.",
-            fields=list(missing),
+            f"The invoice lacks {len(fields)} field(s) EN 16931 requires: {', '.join(fields)}.{remedy}",
+            fields=fields,
         )
     basis = invoice.total_without_tax
     if basis is None:
@@ -144,6 +166,7 @@ def plan(invoice: Invoice) -> Plan:
         allowances_and_charges=allowances,
         tax_basis_total=basis,
         tax_total=tax_total,
+        refusals=tuple(refusals),
     )
 
 
@@ -279,11 +302,29 @@ def _category_from_rate(rate: Decimal | None, taxes: list[PlannedTax]) -> str | 
 
 
 def _document_allowances(
-    invoice: Invoice, lines: list[PlannedLine], taxes: list[PlannedTax], missing: _Missing
+    invoice: Invoice, lines: list[PlannedLine], taxes: list[PlannedTax], missing: _Missing, conditional: _Missing
 ) -> list[AllowanceOrCharge]:
-    if invoice.allowances or invoice.charges:
-        return _listed_allowances(invoice, taxes, missing)
-    return _derived_allowances(invoice, lines, taxes)
+    listed = _listed_allowances(invoice, taxes, missing)
+    if missing:
+        return listed  # lines or entries that cannot be placed: nothing to derive from
+    items = [(p.category, p.rate, p.item.amount) for p in lines]
+    items += [(e.category, e.rate, -e.amount if not e.charge else e.amount) for e in listed]
+    derived = unlisted_entries(invoice, [(t.category, t.row.rate) for t in taxes], items)
+    if derived is None:
+        # Written as totals alone, the lists would fail BR-CO-11/12 and the rows BR-x-08.
+        if not invoice.allowances and invoice.allowance_total:
+            conditional.append("allowances (BG-20: the allowance total cannot be split over the VAT rows)")
+        if not invoice.charges and invoice.charge_total:
+            conditional.append("charges (BG-21: the charge total cannot be split over the VAT rows)")
+        return listed
+    for entry in derived:
+        tax = taxes[entry.row]
+        listed.append(AllowanceOrCharge(entry.charge, entry.amount, tax.category, _entry_rate(tax)))
+    return listed
+
+
+def _entry_rate(tax: PlannedTax) -> Decimal | None:
+    return None if tax.category == "O" else tax.row.rate
 
 
 def _listed_allowances(invoice: Invoice, taxes: list[PlannedTax], missing: _Missing) -> list[AllowanceOrCharge]:
@@ -314,32 +355,3 @@ def _listed_allowances(invoice: Invoice, taxes: list[PlannedTax], missing: _Miss
 def _rate_of(category: str | None, taxes: list[PlannedTax]) -> Decimal | None:
     rates = {t.row.rate for t in taxes if t.category == category}
     return rates.pop() if len(rates) == 1 else None
-
-
-def _derived_allowances(invoice: Invoice, lines: list[PlannedLine], taxes: list[PlannedTax]) -> list[AllowanceOrCharge]:
-    allowance_total = invoice.allowance_total or _ZERO
-    charge_total = invoice.charge_total or _ZERO
-    if allowance_total == 0 and charge_total == 0:
-        return []
-    if len(taxes) == 1:
-        only = taxes[0]
-        entries = []
-        if allowance_total:
-            entries.append(AllowanceOrCharge(False, allowance_total, only.category, only.row.rate))
-        if charge_total:
-            entries.append(AllowanceOrCharge(True, charge_total, only.category, only.row.rate))
-        return entries
-    # Several rows: in each, its lines' amounts - allowances + charges = taxable amount, so the
-    # net allowance per row is determined. It splits cleanly when there are only allowances or
-    # only charges; otherwise the totals are written without the per-row detail.
-    entries = []
-    for index, tax in enumerate(taxes):
-        line_sum = sum((p.item.amount or _ZERO for p in lines if p.tax == index), _ZERO)
-        net_allowance = line_sum - (tax.row.taxable_amount or _ZERO)
-        if net_allowance:
-            entries.append(AllowanceOrCharge(net_allowance < 0, abs(net_allowance), tax.category, tax.row.rate))
-    allowances = sum((e.amount for e in entries if not e.charge), _ZERO)
-    charges = sum((e.amount for e in entries if e.charge), _ZERO)
-    if allowances == allowance_total and charges == charge_total:
-        return entries
-    return []

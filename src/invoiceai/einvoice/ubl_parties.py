@@ -183,12 +183,14 @@ def write_party(element: etree._Element, party: Party, *, seller: bool, creditor
 
 
 def has_payee(payee: Party, seller: Party) -> bool:
-    """Whether the payee is written: it has a name (BT-59), and not the seller's.
+    """Whether the payee is written: it has a name, identifier or legal registration id, and is not the seller.
 
-    UBL-SR-19 to UBL-SR-21 want a ``cac:PayeeParty`` to have a name that differs from the
-    seller's (a payee that is the seller is no payee); one without a name cannot be written.
+    BR-17 wants a ``cac:PayeeParty`` to have a name that differs from the seller's (a payee
+    that is the seller is no payee). One without a name is refused by the writer's plan (BR-17)
+    and, with ``force=True``, written as it is, as the CII writer does.
     """
-    return bool(payee.name) and payee.name != seller.name
+    has_content = bool(payee.name or payee.identifier or payee.legal_registration_id)
+    return has_content and payee.name != seller.name
 
 
 def write_payee(root: etree._Element, payee: Party, seller: Party, creditor_id: str | None) -> None:

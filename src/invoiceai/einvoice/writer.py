@@ -22,16 +22,24 @@ def to_xml(invoice: Invoice, syntax: XmlSyntax = "cii", *, force: bool = False) 
     The output validates against the official XSDs. Text is escaped by the XML serialiser, so
     ``& < > " '`` in names or notes are safe.
 
-    Before writing, the invoice is checked with :func:`invoiceai.validate`: an invoice with an
-    error under an official rule id (``BR-...``: wrong totals, a VAT breakdown that does not add
-    up, a seller with no identifier) is refused, since the XML would fail the official rules.
-    invoiceai's own ``IAI-`` findings and warnings never stop writing.
+    The guarantee: what this returns passes the official EN 16931 Schematron of ``syntax``, or
+    it raises, naming each rule and field, unless ``force`` is true. Before writing,
+
+    - :func:`~invoiceai.einvoice.requirements.plan` checks the mandatory fields, the optional
+      groups that are given (a tax representative needs a name, a VAT id and a country, ...), two
+      decimals at most per amount (BR-DEC-*) and the official code lists (BR-CL-*);
+    - :func:`rule_violations` runs :func:`invoiceai.validate` and the checks where this syntax's
+      official assertions are stricter (:func:`invoiceai.schema.validation.syntax_findings`):
+      an error under an official rule id (``BR-...``: wrong totals, a VAT breakdown that does
+      not add up, a seller with no identifier) is refused. invoiceai's own ``IAI-`` findings and
+      warnings never stop writing.
 
     Args:
         invoice: The invoice, from an e-invoice or a visual extraction.
         syntax: ``"cii"`` or ``"ubl"``.
-        force: Write even when the invoice breaks EN 16931 business rules (the output will then
-            fail the official validation). Missing mandatory fields still raise.
+        force: Write even when the invoice breaks EN 16931 business rules or lacks what a rule
+            asks for because of another value (the output will then fail the official
+            validation). Missing mandatory fields still raise.
 
     A credit note whose totals are negative (as many printed credit notes and scans show them)
     is written with every sign flipped: an EN 16931 credit note (type 381, UBL ``CreditNote``)
@@ -51,9 +59,9 @@ def to_xml(invoice: Invoice, syntax: XmlSyntax = "cii", *, force: bool = False) 
 
     if syntax not in ("cii", "ubl"):
         raise EInvoiceError(f"Cannot write syntax {syntax!r}; choose 'cii' or 'ubl'.")
-    checked = plan(positive_credit_note(invoice))
+    checked = plan(positive_credit_note(invoice), force=force)
     if not force:
-        broken = rule_violations(invoice)
+        broken = [*checked.refusals, *rule_violations(invoice, syntax)]
         if broken:
             raise _refusal(broken)
     if syntax == "cii":
@@ -65,11 +73,21 @@ def to_xml(invoice: Invoice, syntax: XmlSyntax = "cii", *, force: bool = False) 
     return write_ubl(checked)
 
 
-def rule_violations(invoice: Invoice) -> list[Finding]:
-    """The findings that stop :func:`to_xml`: errors under official EN 16931 rule ids (``BR-...``)."""
-    from invoiceai.schema import validate
+def rule_violations(invoice: Invoice, syntax: XmlSyntax | None = None) -> list[Finding]:
+    """The findings of :func:`invoiceai.validate` that stop :func:`to_xml`: errors under official rule ids (``BR-...``).
 
-    return [finding for finding in validate(invoice) if finding.severity == "error" and finding.rule.startswith("BR-")]
+    Args:
+        invoice: The invoice.
+        syntax: The syntax to be written: adds the errors only its official assertions raise
+            (:func:`invoiceai.schema.validation.syntax_findings`); ``None`` for both's common part.
+    """
+    from invoiceai.schema import validate
+    from invoiceai.schema.validation import syntax_findings
+
+    findings = validate(invoice)
+    if syntax is not None:
+        findings += syntax_findings(invoice, syntax)
+    return [finding for finding in findings if finding.severity == "error" and finding.rule.startswith("BR-")]
 
 
 def _refusal(findings: list[Finding]) -> RuleViolationError:

@@ -4,10 +4,13 @@ EN 16931 settles every line (BT-151), document-level allowance (BT-95) and charg
 VAT category, and the breakdown (BG-23) has a row per category (per rate for S, L and M). When an
 item states no category, it is derived as the e-invoice writer does (``einvoice/requirements.py``
 ``plan``): from its rate and the breakdown rows, or the only row there is. When any item cannot be
-placed, the per-category rules stay silent rather than guess.
+placed, the per-category rules stay silent rather than guess. Totals stated without their list
+(``allowance_total`` with no ``allowances``) count as the entries the writer derives for them
+(:func:`unlisted_entries`, the one place that decides it).
 
 Rules: BR-S-08, BR-Z-08, BR-E-08, BR-AE-08, BR-IC-08 (K), BR-G-08, BR-O-08, BR-AF-08 (L),
-BR-AG-08 (M) (taxable amount per category) and the tax-amount rules BR-S-09 and BR-Z/E/AE/IC/G/O-09.
+BR-AG-08 (M) (taxable amount per category; :func:`syntax_category_sums` as each syntax compares
+them) and the tax-amount rules BR-S-09 and BR-Z/E/AE/IC/G/O-09.
 """
 
 from __future__ import annotations
@@ -34,11 +37,16 @@ if TYPE_CHECKING:
 __all__ = [
     "RULE_PREFIX",
     "VAT_CATEGORY_CODES",
+    "DerivedEntry",
+    "Item",
     "Placed",
+    "Row",
     "category_code",
     "category_sums",
     "placed_items",
     "row_categories",
+    "syntax_category_sums",
+    "unlisted_entries",
     "zero_tax",
 ]
 
@@ -49,10 +57,13 @@ RULE_PREFIX = {"S": "BR-S", "Z": "BR-Z", "E": "BR-E", "AE": "BR-AE", "K": "BR-IC
 RULE_PREFIX |= {"L": "BR-AF", "M": "BR-AG"}
 """The rule family of each category code with rules of its own (K is "intra-community", L the
 Canary Islands' IGIC, M Ceuta and Melilla's IPSI; B has only BR-B-01/02)."""
-# Categories whose breakdown has one row per rate, and whose sum rule matches items by rate.
-_PER_RATE = frozenset({"S", "L", "M"})
+# Categories whose breakdown has one row per rate, and whose sum rule matches items by rate (B has
+# no sum rule, but its rows are per rate like S, which it replaces).
+_PER_RATE = frozenset({"S", "L", "M", "B"})
 # Categories whose sum rule is exact in both syntaxes; the others allow ±1 in one of them.
 _EXACT_SUM = frozenset({"O"})
+# Where each syntax compares a category's sum exactly (the other allows less than one unit).
+_EXACT_IN = {"cii": frozenset({"S", "L", "M", "O"}), "ubl": frozenset({"Z", "E", "AE", "K", "G", "O"})}
 _ZERO_TAX = frozenset({"Z", "E", "AE", "K", "G", "O"})
 
 Kind = Literal["line", "allowance", "charge"]
@@ -114,10 +125,6 @@ def placed_items(invoice: Invoice) -> list[Placed] | None:
         sources += [
             (f"{name}[{i}]", kind, entry.tax_category, entry.tax_rate, entry.amount) for i, entry in enumerate(entries)
         ]
-    unlisted = _unlisted_totals(invoice, rows)
-    if unlisted is None:
-        return None
-    sources += unlisted
     placed = []
     for path, kind, own, rate, amount in sources:
         # A stated code that is no VAT category still places the item: in no row's category.
@@ -129,24 +136,100 @@ def placed_items(invoice: Invoice) -> list[Placed] | None:
             rate = rates.pop() if len(rates) == 1 else None
         signed = None if amount is None else (-amount if kind == "allowance" else amount)
         placed.append(Placed(path, kind, category, rate, signed))
+    derived = unlisted_entries(invoice, rows, [(p.category, p.rate, p.amount) for p in placed])
+    if derived is None:
+        return None
+    for entry in derived:
+        total: Kind = "charge" if entry.charge else "allowance"
+        code, row_rate = rows[entry.row]
+        placed.append(Placed(f"{total}_total", total, code, row_rate, entry.amount if entry.charge else -entry.amount))
     return placed
 
 
-def _unlisted_totals(invoice: Invoice, rows: list[tuple[str, Decimal | None]]) -> list[_Source] | None:
-    # Totals without their lists: with a single breakdown row they can only belong to it (the
-    # writer places them there too); with several the split is unknown (None).
-    extra: list[_Source] = []
-    totals: tuple[tuple[Kind, Decimal | None, list[AllowanceCharge]], ...] = (
-        ("allowance", invoice.allowance_total, invoice.allowances),
-        ("charge", invoice.charge_total, invoice.charges),
-    )
-    for kind, total, listed in totals:
-        if listed or not total:
-            continue
-        if len(rows) != 1:
+@dataclasses.dataclass(frozen=True)
+class DerivedEntry:
+    """A document-level allowance or charge derived for a total stated without its list.
+
+    Attributes:
+        charge: A charge (BG-21) rather than an allowance (BG-20).
+        amount: Its amount, with the sign of the total it comes from.
+        row: Index of the VAT breakdown row (BG-23) it belongs to.
+    """
+
+    charge: bool
+    amount: Decimal
+    row: int
+
+
+Row = tuple[str, Decimal | None]
+"""A breakdown row's settled category and its rate."""
+Item = tuple[str, Decimal | None, Decimal | None]
+"""A line or listed allowance / charge: its category, its rate and its amount (an allowance negative)."""
+
+
+def unlisted_entries(invoice: Invoice, rows: Sequence[Row], items: Sequence[Item]) -> list[DerivedEntry] | None:
+    """The allowances and charges written for ``allowance_total`` / ``charge_total`` stated without their list.
+
+    The one decision shared by the e-invoice writer (``einvoice/requirements.py``, which writes
+    these entries) and the validator (:func:`placed_items`, which checks what is written). A
+    total whose own list is empty is, with a single breakdown row, an entry in that row. With
+    several rows it is derived per row from the gap between the row's taxable amount and its
+    lines, listed allowances and charges, when those gaps add up to the unlisted totals exactly;
+    otherwise the split is unknown (``None``) and the writer refuses (BG-20 / BG-21 missing).
+
+    Args:
+        invoice: The invoice.
+        rows: Each breakdown row's category and rate, in order.
+        items: Every line and listed entry with its settled category, rate and signed amount.
+
+    Returns:
+        The derived entries (empty when no total lacks its list), or ``None`` when undetermined.
+    """
+    unlisted = {
+        charge: total
+        for charge, total, listed in (
+            (False, invoice.allowance_total, invoice.allowances),
+            (True, invoice.charge_total, invoice.charges),
+        )
+        if not listed and total
+    }
+    if not unlisted:
+        return []
+    if len(rows) == 1:
+        return [DerivedEntry(charge, total, 0) for charge, total in unlisted.items()]
+    gaps = _row_gaps(invoice, rows, items)
+    if gaps is None:
+        return None
+    entries = [_entry_for_gap(gap, row, unlisted) for row, gap in enumerate(gaps) if gap]
+    for charge in (False, True):
+        derived = sum((entry.amount for entry in entries if entry.charge == charge), ZERO)
+        if derived != unlisted.get(charge, ZERO):
             return None
-        extra.append((f"{kind}_total", kind, rows[0][0], rows[0][1], total))
-    return extra
+    return entries
+
+
+def _row_gaps(invoice: Invoice, rows: Sequence[Row], items: Sequence[Item]) -> list[Decimal] | None:
+    # Per row: taxable amount - (lines - listed allowances + listed charges), matched as the
+    # official BR-x-08 rules match (by category, and by rate for S, L and M).
+    gaps = []
+    for (category, rate), row in zip(rows, invoice.tax_breakdown, strict=True):
+        members = [
+            amount
+            for code, item_rate, amount in items
+            if code == category and (category not in _PER_RATE or item_rate == rate)
+        ]
+        unsure = any(code == category and category in _PER_RATE and item_rate is None for code, item_rate, _ in items)
+        if row.taxable_amount is None or unsure or any(amount is None for amount in members):
+            return None
+        gaps.append(row.taxable_amount - sum((amount for amount in members if amount is not None), ZERO))
+    return gaps
+
+
+def _entry_for_gap(gap: Decimal, row: int, unlisted: dict[bool, Decimal]) -> DerivedEntry:
+    # A gap is a charge (adds to the row) or an allowance (subtracts); with only one kind
+    # unlisted, every gap is of that kind, and with both, the sign of the totals tells them apart.
+    charge = next(iter(unlisted)) if len(unlisted) == 1 else (gap > 0) == (unlisted[True] > 0)
+    return DerivedEntry(charge, gap if charge else -gap, row)
 
 
 def _category_from_rate(rate: Decimal | None, rows: list[tuple[str, Decimal | None]]) -> str | None:
@@ -172,8 +255,38 @@ def category_sums(invoice: Invoice, unit: Decimal) -> Iterator[Finding]:
     (and, for S, L and M, at the row's rate). The official assertions allow a difference below
     one currency unit in one of the two syntaxes (UBL for S, L, M; CII for Z, E, AE, K, G), so an
     error needs a difference of at least one unit (O: any difference); a smaller one that is
-    more than rounding is an ``IAI-CATEGORY-SUM`` warning.
+    more than rounding is an ``IAI-CATEGORY-SUM`` warning. :func:`syntax_category_sums` has the
+    exact comparison of each syntax, which the writer applies.
     """
+    for index, category, expected, members in _row_sums(invoice):
+        yield from _sum_finding(invoice, index, category, expected, members, unit)
+
+
+def syntax_category_sums(invoice: Invoice, syntax: Literal["cii", "ubl"]) -> Iterator[Finding]:
+    """BR-x-08 as one syntax compares it: the differences below one unit that its assertion rejects.
+
+    CII compares S, L and M exactly (after rounding each sum to two decimals), UBL compares Z,
+    E, AE, K and G exactly; :func:`category_sums` reports the differences of a unit or more and
+    O in both. So a row off by 0.50 at 19 % passes UBL but fails CII, and a Z row off by 0.50 the
+    reverse: the writer refuses each for the syntax that rejects it.
+    """
+    exact = _EXACT_IN[syntax]
+    for index, category, expected, members in _row_sums(invoice):
+        taxable = invoice.tax_breakdown[index].taxable_amount
+        if taxable is None or category not in exact or category in _EXACT_SUM:
+            continue
+        if taxable == round2(expected) or not within_one(taxable, round2(expected), strict=True):
+            continue  # equal, or category_sums reports it already
+        row = invoice.tax_breakdown[index]
+        at = f" at {money(row.rate)} %" if category in _PER_RATE and row.rate is not None else ""
+        how = f"the lines - allowances + charges in category {category}{at} ({syntax.upper()} compares exactly)"
+        paths = [f"tax_breakdown[{index}].taxable_amount", *(_amount_path(p) for p in members)]
+        what = f"tax_breakdown[{index}].taxable_amount"
+        yield mismatch(f"{RULE_PREFIX[category]}-08", what, taxable, expected, how, paths, "error")
+
+
+def _row_sums(invoice: Invoice) -> Iterator[tuple[int, str, Decimal, list[Placed]]]:
+    # Each row with a category rule: its index, category, the sum of its items and the items.
     items = placed_items(invoice)
     if items is None or not invoice.line_items:
         return  # no lines: a partial extraction, whose sums say nothing
@@ -190,8 +303,7 @@ def category_sums(invoice: Invoice, unit: Decimal) -> Iterator[Finding]:
             members = [p for p in items if p.category == category]
         if any(p.amount is None for p in members):
             continue
-        expected = sum((p.amount for p in members if p.amount is not None), ZERO)
-        yield from _sum_finding(invoice, i, category, expected, members, unit)
+        yield i, category, sum((p.amount for p in members if p.amount is not None), ZERO), members
 
 
 def _sum_finding(

