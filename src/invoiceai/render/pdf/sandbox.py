@@ -16,7 +16,10 @@ that does not answer in time is killed and the call raises
 :class:`~invoiceai.errors.RenderTimeoutError`; a worker that dies (out of memory, a crash in
 pdfium) raises :class:`~invoiceai.errors.DocumentTooLargeError` naming ``render_memory_limit``.
 Either way the next document gets a fresh worker. Replies are read up to a cap
-(``max_render_bytes`` for a page), so a worker cannot make this process allocate without bound.
+(``max_render_bytes`` for a page), so a worker cannot make this process allocate without bound,
+and whole within the deadline (:mod:`invoiceai.render.pdf.sandbox_channel`), so a worker that
+stalls in the middle of a reply cannot hold this process either. A render stopped early gives its
+worker :data:`STOP_GRACE` to finish the page it renders ahead, then kills it.
 
 :class:`SandboxedPdf` is one document's handle on the workers, the sandboxed counterpart of
 :class:`~invoiceai.render.pdf.handle.SharedPdf`. On platforms without ``RLIMIT_AS`` (macOS

@@ -136,6 +136,12 @@ class SandboxPool:
         with self._locked():
             return [worker.pid for worker in self._idle]
 
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of every worker, idle or leased (for tests and diagnostics)."""
+        with self._locked():
+            return sorted(worker.pid for worker in self._every)
+
     def lease(self, key: int, *, fresh: bool = False) -> WorkerProcess:
         """Takes an idle worker (one with document ``key`` open if any) or starts one.
 
@@ -162,18 +168,8 @@ class SandboxPool:
 
     def release(self, worker: WorkerProcess) -> None:
         """Returns a worker that answered its last request; it closes what it was asked to close."""
-        try:
-            self._close_documents(worker)
-        except WorkerFailure:
-            self.discard(worker)
-            return
         worker.served += 1
-        with self._locked():
-            self._idle.append(worker)
-            surplus = self._idle[: max(0, len(self._idle) - self.max_idle)]
-            del self._idle[: len(surplus)]
-        for extra in surplus:
-            self.discard(extra)
+        self._hand_back(worker)
 
     def discard(self, worker: WorkerProcess) -> None:
         """Kills a worker whose state is unknown (it timed out, died, or a call was interrupted)."""
@@ -196,8 +192,7 @@ class SandboxPool:
                 ready = [worker for worker in self._idle if worker.to_close]
                 self._idle = [worker for worker in self._idle if not worker.to_close]
             for worker in ready:
-                worker.served -= 1  # release() counts a lease; this was none
-                self.release(worker)
+                self._hand_back(worker)
 
     def make_room(self, worker: WorkerProcess, size: int) -> None:
         """Closes the worker's oldest documents until one of ``size`` bytes fits its budget.
@@ -232,6 +227,19 @@ class SandboxPool:
         workers, self._every, self._idle = list(self._every), set(), []
         for worker in workers:
             worker.abandon()
+
+    def _hand_back(self, worker: WorkerProcess) -> None:
+        try:
+            self._close_documents(worker)
+        except WorkerFailure:
+            self.discard(worker)
+            return
+        with self._locked():
+            self._idle.append(worker)
+            surplus = self._idle[: max(0, len(self._idle) - self.max_idle)]
+            del self._idle[: len(surplus)]
+        for extra in surplus:
+            self.discard(extra)
 
     def _start(self) -> WorkerProcess:
         try:
