@@ -19,9 +19,12 @@ import pytest
 import pdf_bombs
 from invoiceai.documents import Document
 from invoiceai.errors import (
+    AttachmentTooLargeError,
+    ConfigurationError,
     CorruptDocumentError,
     DocumentTooLargeError,
     EncryptedDocumentError,
+    HostileXMLError,
     RenderTimeoutError,
     StreamTooLargeError,
     WrongPasswordError,
@@ -89,10 +92,15 @@ def test_nothing_is_parsed_here_and_one_worker_open_serves_every_call(monkeypatc
     source.close()
 
 
-def test_the_worker_caps_its_address_space() -> None:
+def test_the_worker_caps_its_address_space(monkeypatch: pytest.MonkeyPatch) -> None:
     limits = fresh_limits()
+    parses = count_pdf_parses(monkeypatch)
     PdfRenderer(limits=limits).open(invoice(1)).close()
     worker = stats(pool_for(limits.render_memory_limit))
+    # The PDF was opened in that very worker (with the sandbox off, a worker would still start for
+    # stats() and have the limit, having opened nothing).
+    assert worker["opens"] == 1
+    assert parses.pdfium == 0
     assert worker["limit"] == limits.render_memory_limit
     with open(f"/proc/{worker['pid']}/limits") as table:
         line = next(row for row in table if row.startswith("Max address space"))
@@ -208,6 +216,56 @@ def test_errors_travel_as_data_and_only_ours_come_back_as_themselves() -> None:
         unpack(pack({"a": 1})[:-1])
     with pytest.raises(WireError):
         error_from({"error": {"type": 3}})
+
+
+def test_closing_a_document_closes_it_in_the_idle_worker_at_once() -> None:
+    limits = fresh_limits()
+    source = PdfRenderer(limits=limits).open(invoice(2))
+    assert len(list(source.render(BUDGET))) == 2
+    pool = pool_for(limits.render_memory_limit)
+    (worker,) = pool.idle_pids
+    source.close()
+    after = stats(pool)  # the close must have been sent already, not at this lease's end
+    assert (after["pid"], after["open"]) == (worker, [])
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["ConfigurationError", "MissingDependencyError", "AuthenticationError", "CacheError", "InvoiceAIError",
+     "MissingFieldsError", "RuleViolationError", "ExtractionValidationError", "redact", "KeyboardInterrupt"],
+)  # fmt: skip
+def test_a_worker_cannot_send_errors_a_document_cannot_cause(name: str) -> None:
+    back = error_from({"error": {"type": name, "message": "m", "page": 2}})
+    assert type(back) is CorruptDocumentError
+    assert name in back.message
+
+
+def test_errors_a_document_can_cause_come_back_whole() -> None:
+    error = AttachmentTooLargeError("big", setting="max_attachment_bytes", limit=10, found=11, page=None)
+    back = error_from(unpack(error_to(error))[0])
+    assert type(back) is AttachmentTooLargeError
+    assert (back.setting, back.limit, back.found, back.page) == ("max_attachment_bytes", 10, 11, None)
+    assert type(error_from(unpack(error_to(HostileXMLError("dtd")))[0])) is HostileXMLError
+    # Fields of the wrong type are dropped, never left unset.
+    odd = error_from({"error": {"type": "RenderTimeoutError", "message": "m", "page": "one", "limit": [1]}})
+    assert type(odd) is RenderTimeoutError
+    assert (odd.page, odd.limit, odd.setting, odd.document_id) == (None, None, None, None)
+
+
+@pytest.mark.parametrize("password", [b"secret", 1234, ["secret"]])
+def test_a_password_that_is_not_text_is_a_typed_error_and_costs_no_worker(password: object) -> None:
+    limits = fresh_limits()
+    renderer = PdfRenderer(limits=limits)
+    renderer.open(invoice(1)).close()
+    pool = pool_for(limits.render_memory_limit)
+    workers = pool.idle_pids
+    with pytest.raises(ConfigurationError, match="password must be text"):
+        renderer.open(Document.from_bytes(_protected_pdf()), password=password)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="password must be text"):
+        find_embedded_invoice(invoice(1).data, password=password, limits=limits)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="password must be text"):
+        PdfRenderer(limits=RenderLimits(render_memory_limit=0)).open(invoice(1), password=password)  # type: ignore[arg-type]
+    assert pool.idle_pids == workers
 
 
 def _protected_pdf() -> bytes:

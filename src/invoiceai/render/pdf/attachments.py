@@ -30,7 +30,7 @@ from invoiceai.errors import (
 from invoiceai.render.limits import RenderLimits
 from invoiceai.render.noise import library_noise
 from invoiceai.render.noise import refresh as refresh_noise_filters
-from invoiceai.render.pdf.document import close_pdf, is_encrypted, open_pdf, pdfium_refused
+from invoiceai.render.pdf.document import check_password, close_pdf, is_encrypted, open_pdf, pdfium_refused
 from invoiceai.render.pdf.embedded import EmbeddedXml
 from invoiceai.render.pdf.lock import PDFIUM_LOCK
 from invoiceai.render.pdf.sandbox import find_in_sandbox, use_sandbox
@@ -96,7 +96,9 @@ def find_embedded_invoice(
         AttachmentTooLargeError: The invoice attachment is above ``max_attachment_bytes``.
         StreamTooLargeError: A stream of the PDF inflates past ``max_stream_bytes``.
         RenderTimeoutError: Scanning took longer than ``render_timeout``.
+        ConfigurationError: ``password`` is not text.
     """
+    check_password(password)
     limits = limits if limits is not None else RenderLimits()
     document_id = document_id_of(pdf)
     deadline = limits.deadline()

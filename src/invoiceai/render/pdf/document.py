@@ -12,14 +12,34 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
-from invoiceai.errors import CorruptDocumentError, EncryptedDocumentError, InvoiceAIError, WrongPasswordError
+from invoiceai.errors import (
+    ConfigurationError,
+    CorruptDocumentError,
+    EncryptedDocumentError,
+    InvoiceAIError,
+    WrongPasswordError,
+)
 from invoiceai.render.pdf.lock import PDFIUM_LOCK
 
-__all__ = ["close_pdf", "is_encrypted", "open_pdf", "page_count", "pdfium_refused", "subset_pdf"]
+__all__ = ["check_password", "close_pdf", "is_encrypted", "open_pdf", "page_count", "pdfium_refused", "subset_pdf"]
 
 # pdfium's FPDF_GetLastError codes (fpdfview.h).
 _ERR_PASSWORD = 4
 _ERR_SECURITY = 6
+
+
+def check_password(password: object) -> str | None:
+    """Returns ``password`` if it is text or ``None``: what every PDF entry point accepts.
+
+    Raises:
+        ConfigurationError: It is something else (bytes: decode them first).
+    """
+    if password is None or isinstance(password, str):
+        return password
+    raise ConfigurationError(
+        f"A PDF password must be text (str) or None, not {type(password).__name__}; decode bytes first "
+        "(password.decode('utf-8'))."
+    )
 
 
 def open_pdf(data: bytes, password: str | None, *, document_id: str | None) -> Any:
@@ -38,10 +58,11 @@ def open_pdf(data: bytes, password: str | None, *, document_id: str | None) -> A
             protection pdfium cannot open.
         WrongPasswordError: The given password does not open it.
         CorruptDocumentError: pdfium cannot read it.
+        ConfigurationError: ``password`` is not text.
     """
     import pypdfium2
 
-    unencodable = _unencodable(password)
+    unencodable = _unencodable(check_password(password))
     with PDFIUM_LOCK:
         try:
             pdf = pypdfium2.PdfDocument(data, password=None if unencodable else password or None)

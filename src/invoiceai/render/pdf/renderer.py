@@ -27,7 +27,7 @@ from invoiceai.pages import Page
 from invoiceai.render.limits import RenderLimits, select_pages
 from invoiceai.render.noise import library_noise
 from invoiceai.render.pdf.attachments import embedded_in
-from invoiceai.render.pdf.document import close_pdf, is_encrypted, open_pdf, page_count, subset_pdf
+from invoiceai.render.pdf.document import check_password, close_pdf, is_encrypted, open_pdf, page_count, subset_pdf
 from invoiceai.render.pdf.handle import SharedPdf
 from invoiceai.render.pdf.page import assemble_page, encode_pixels
 from invoiceai.render.pdf.raster import PageFacts, PagePixels, page_text, rasterise
@@ -96,7 +96,9 @@ class PdfRenderer:
             StreamTooLargeError: A stream inflates past ``max_stream_bytes`` (found before pdfium parses the file).
             DecompressionBombError: An image in the PDF has more than ``max_image_pixels`` pixels.
             RenderTimeoutError: Opening took longer than ``render_timeout``.
+            ConfigurationError: ``password`` is not text.
         """
+        check_password(password)
         selection = parse_pages(pages)
         document_id = document.document_id
         deadline = self.limits.deadline()

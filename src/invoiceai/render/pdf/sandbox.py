@@ -16,7 +16,10 @@ that does not answer in time is killed and the call raises
 :class:`~invoiceai.errors.RenderTimeoutError`; a worker that dies (out of memory, a crash in
 pdfium) raises :class:`~invoiceai.errors.DocumentTooLargeError` naming ``render_memory_limit``.
 Either way the next document gets a fresh worker. Replies are read up to a cap
-(``max_render_bytes`` for a page), so a worker cannot make this process allocate without bound.
+(``max_render_bytes`` for a page), so a worker cannot make this process allocate without bound,
+and whole within the deadline (:mod:`invoiceai.render.pdf.sandbox_channel`), so a worker that
+stalls in the middle of a reply cannot hold this process either. A render stopped early gives its
+worker :data:`STOP_GRACE` to finish the page it renders ahead, then kills it.
 
 :class:`SandboxedPdf` is one document's handle on the workers, the sandboxed counterpart of
 :class:`~invoiceai.render.pdf.handle.SharedPdf`. On platforms without ``RLIMIT_AS`` (macOS
@@ -35,7 +38,16 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from invoiceai.errors import CorruptDocumentError, DocumentTooLargeError, InvoiceAIError
-from invoiceai.render.pdf.sandbox_pool import WorkerFailure, WorkerProcess, out_of_memory, pool_for, supported
+from invoiceai.render.pdf.document import check_password
+from invoiceai.render.pdf.sandbox_pool import (
+    SandboxPool,
+    WorkerFailure,
+    WorkerProcess,
+    forget_document,
+    out_of_memory,
+    pool_for,
+    supported,
+)
 from invoiceai.render.pdf.wire import MAX_HEADER, WireError, embedded_from, error_from, page_from
 
 if TYPE_CHECKING:
@@ -47,6 +59,9 @@ __all__ = ["SandboxedPdf", "find_in_sandbox", "use_sandbox"]
 
 GRACE = 0.25
 """Seconds a worker is given past the deadline before it is killed (the deadline raises either way)."""
+STOP_GRACE = 0.5
+"""Seconds a worker may take to finish the page it renders ahead when a render stops early; then it
+is killed (a new one starts in about 0.15 s), so closing a page iterator never waits for a slow page."""
 SLACK = MAX_HEADER + 64 * 1024
 """Bytes a reply may hold beyond its content's own cap (its header: a page's text layer)."""
 
@@ -87,16 +102,20 @@ class SandboxedPdf:
 
     def __init__(self, data: bytes, password: str | None, *, document_id: str, name: str, limits: RenderLimits) -> None:
         self._data = data
-        self._password = password
+        self._password = check_password(password)
         self._document_id = document_id
         self._name = name
         self._limits = limits
-        self._pool = pool_for(limits.render_memory_limit)
         self._key = next(_KEYS)
         self._state = threading.Lock()
         self._users = 0
         self._closing = False
-        weakref.finalize(self, self._pool.forget, self._key)
+        weakref.finalize(self, forget_document, limits.render_memory_limit, self._key)
+
+    @property
+    def _pool(self) -> SandboxPool:
+        # Looked up on every call: after a fork, the child's calls go to workers of its own.
+        return pool_for(self._limits.render_memory_limit)
 
     def open(self, deadline: Deadline) -> Opened:
         """Opens the PDF in a worker.
@@ -153,47 +172,84 @@ class SandboxedPdf:
         first["limits"] = self._limits.numbers()
         cap = self._limits.max_render_bytes + SLACK
         with self._use():
-            worker = self._pool.lease(self._key)
+            worker, header, payload = self._begin(first, deadline, cap, page=indices[0] + 1)
             for position, index in enumerate(indices):
-                try:
-                    step = first if position == 0 else {"op": "next"}
-                    header, payload = self._exchange(worker, step, deadline, cap, page=index + 1)
-                    page = self._read(page_from, header, payload) if "page" in header else None
-                except BaseException:
-                    self._pool.discard(worker)
-                    raise
-                if page is None:  # the worker's error for this page; the worker itself is fine
-                    self._pool.release(worker)
-                    raise self._ended(header)
+                if position:
+                    header, payload = self._step(worker, deadline, cap, page=index + 1)
+                page = self._page(worker, header, payload)
                 try:
                     yield page
                 except BaseException:  # the caller stopped early (GeneratorExit) or failed
-                    self._stop(worker, deadline)
+                    self._stop(worker)
                     raise
-            self._stop(worker, deadline)
+            self._stop(worker)
 
     def close(self) -> None:
         """Lets the workers close the PDF (now, or once the calls in progress end); idempotent."""
         with self._state:
             self._closing = True
-            if self._users == 0:
-                self._closing = False
-                self._pool.forget(self._key)
+            if self._users:
+                return
+            self._closing = False
+        self._pool.forget(self._key, at_once=True)
 
     def _call(
         self, request: dict[str, Any], deadline: Deadline | None, cap: int, *, payload: bytes = b""
     ) -> tuple[dict[str, Any], bytes]:
         with self._use():
-            worker = self._pool.lease(self._key)
-            try:
-                header, body = self._exchange(worker, request, deadline, cap, payload=payload)
-            except BaseException:
-                self._pool.discard(worker)
-                raise
+            worker, header, body = self._begin(request, deadline, cap, payload=payload)
             self._pool.release(worker)
         if "error" in header:
             raise self._ended(header)
         return header, body
+
+    def _begin(
+        self,
+        request: dict[str, Any],
+        deadline: Deadline | None,
+        cap: int,
+        *,
+        page: int | None = None,
+        payload: bytes = b"",
+    ) -> tuple[WorkerProcess, dict[str, Any], bytes]:
+        # Leases a worker for one call and makes its first exchange. A worker that served other
+        # documents and died before it answered this one's first request (killed while idle: the
+        # kernel's OOM killer, a signal) is no fault of this document: one retry, on a fresh worker.
+        worker = self._pool.lease(self._key)
+        retry = worker.served > 0 and self._key not in worker.open_documents
+        while True:
+            try:
+                header, body = self._exchange(worker, request, deadline, cap, payload=payload)
+            except WorkerFailure as exc:
+                self._pool.discard(worker)
+                if not (retry and exc.kind == "died"):
+                    raise self._failure(exc, deadline, page, worker.limit_in_force) from None
+                retry, worker = False, self._pool.lease(self._key, fresh=True)
+                continue
+            except BaseException:
+                self._pool.discard(worker)
+                raise
+            return worker, header, body
+
+    def _step(self, worker: WorkerProcess, deadline: Deadline, cap: int, *, page: int) -> tuple[dict[str, Any], bytes]:
+        try:
+            return self._exchange(worker, {"op": "next"}, deadline, cap)
+        except WorkerFailure as exc:
+            self._pool.discard(worker)
+            raise self._failure(exc, deadline, page, worker.limit_in_force) from None
+        except BaseException:
+            self._pool.discard(worker)
+            raise
+
+    def _page(self, worker: WorkerProcess, header: dict[str, Any], payload: bytes) -> Page:
+        if "page" not in header:  # the worker's error for this page; the worker itself is fine
+            self._pool.release(worker)
+            raise self._ended(header)
+        try:
+            return self._read(page_from, header, payload)
+        except BaseException:
+            self._pool.discard(worker)
+            raise
 
     def _exchange(
         self,
@@ -202,35 +258,33 @@ class SandboxedPdf:
         deadline: Deadline | None,
         cap: int,
         *,
-        page: int | None = None,
         payload: bytes = b"",
     ) -> tuple[dict[str, Any], bytes]:
-        # Raises for a worker that failed; a typed error the worker sent comes back as a reply.
+        # Raises WorkerFailure for a worker that failed; a typed error the worker sent comes back as a reply.
         op = request["op"]
-        try:
-            if op == "open" or (op in _NEEDS_OPEN and self._key not in worker.open_documents):
-                opened = self._open_in(worker, deadline)
-                if op == "open" or "error" in opened:
-                    return opened, b""
-            worker.send({**request, "key": self._key}, payload)
-            return worker.receive(_timeout(deadline, self._limits), cap)
-        except WorkerFailure as exc:
-            raise self._failure(exc, deadline, page, worker.limit_in_force) from None
+        if op == "open" or (op in _NEEDS_OPEN and self._key not in worker.open_documents):
+            opened = self._open_in(worker, deadline)
+            if op == "open" or "error" in opened:
+                return opened, b""
+        worker.send({**request, "key": self._key}, payload, timeout=_timeout(deadline, self._limits))
+        return worker.receive(_timeout(deadline, self._limits), cap)
 
     def _open_in(self, worker: WorkerProcess, deadline: Deadline | None) -> dict[str, Any]:
         self._pool.make_room(worker, len(self._data))
         request = {"op": "open", "key": self._key, "password": self._password}
-        worker.send({**request, "document_id": self._document_id, "name": self._name}, self._data)
+        request.update(document_id=self._document_id, name=self._name)
+        worker.send(request, self._data, timeout=_timeout(deadline, self._limits))
         header, _ = worker.receive(_timeout(deadline, self._limits), _SMALL)
         if "opened" in header:
             worker.open_documents[self._key] = len(self._data)
         return header
 
-    def _stop(self, worker: WorkerProcess, deadline: Deadline) -> None:
-        # The worker finishes the page it renders ahead, then is free for the next caller.
+    def _stop(self, worker: WorkerProcess) -> None:
+        # The worker finishes the page it renders ahead, then is free for the next caller; a slow
+        # page is not waited for (STOP_GRACE).
         try:
-            worker.send({"op": "stop"})
-            header, _ = worker.receive(max(1.0, _timeout(deadline, self._limits)), _SMALL)
+            worker.send({"op": "stop"}, timeout=STOP_GRACE)
+            header, _ = worker.receive(STOP_GRACE, _SMALL)
         except WorkerFailure:
             header = {}
         if "stopped" in header:
@@ -256,7 +310,7 @@ class SandboxedPdf:
             code = failure.returncode
             how = "died" if code is None else f"died of signal {-code}" if code < 0 else f"exited with status {code}"
             limit = self._limits.render_memory_limit
-            return out_of_memory(limit, document_id=self._document_id, detail=how, in_force=in_force)
+            return out_of_memory(limit, document_id=self._document_id, detail=how, in_force=in_force, page=page)
         if failure.kind == "too_large":
             return DocumentTooLargeError(
                 f"The process rendering this PDF sent back more than a page may take ({failure}); a page is capped "
@@ -291,9 +345,10 @@ class SandboxedPdf:
         finally:
             with self._state:
                 self._users -= 1
-                if self._users == 0 and self._closing:
-                    self._closing = False
-                    self._pool.forget(self._key)
+                closed = self._users == 0 and self._closing
+                self._closing = self._closing and not closed
+            if closed:
+                self._pool.forget(self._key, at_once=True)
 
 
 def find_in_sandbox(

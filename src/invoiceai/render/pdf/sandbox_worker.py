@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 from invoiceai.errors import CorruptDocumentError, InvoiceAIError
 from invoiceai.render.limits import RenderLimits
 from invoiceai.render.noise import library_noise
-from invoiceai.render.pdf.sandbox_pool import MAX_LOG_CHARS, MAX_LOG_LINES, limit_memory, out_of_memory
+from invoiceai.render.pdf.sandbox_pool import limit_memory, out_of_memory
+from invoiceai.render.pdf.sandbox_process import MAX_LOG_CHARS, MAX_LOG_LINES
 from invoiceai.render.pdf.wire import budget_from, embedded_to, error_to, pack, page_to, unpack
 from invoiceai.secrets import get_logger
 
@@ -107,8 +108,9 @@ class _Worker:
             except EOFError:
                 return
             op = header.get("op")
-            if op == "close":
+            if op == "close":  # confirmed, so the parent learns at once if this process is gone
                 self._close(header.get("key"))
+                self._replies.send_bytes(pack({"closed": header.get("key")}))
                 continue
             if op not in ("next", "stop"):
                 self._end_stream()

@@ -1,21 +1,23 @@
 """The messages between this process and a PDF sandbox worker (see :mod:`invoiceai.render.pdf.sandbox`).
 
-A message is one frame of a :class:`multiprocessing.connection.Connection`: a 4-byte length, a
-JSON header of at most :data:`MAX_HEADER` bytes, then raw bytes (a PDF, an encoded page, an XML
+A message is one frame of a :class:`multiprocessing.connection.Connection` (read in this process
+by :mod:`invoiceai.render.pdf.sandbox_channel`, within a deadline): a 4-byte length, a JSON
+header of at most :data:`MAX_HEADER` bytes, then raw bytes (a PDF, an encoded page, an XML
 attachment). Nothing is pickled: the worker parses hostile files, so what it sends back is read
 as plain data, checked field by field, and turned into our own types here. An error travels as
 its class name and fields and becomes the same :class:`~invoiceai.errors.InvoiceAIError` subclass
-again; a name that is not one of ours becomes a :class:`~invoiceai.errors.CorruptDocumentError`.
+again if it is one a worker may send (see :func:`error_from`); any other name becomes a
+:class:`~invoiceai.errors.CorruptDocumentError`.
 """
 
 from __future__ import annotations
 
 import json
 import struct
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeGuard, cast
 
 from invoiceai import errors
-from invoiceai.errors import CorruptDocumentError, DocumentTooLargeError, InvoiceAIError
+from invoiceai.errors import CorruptDocumentError, DocumentTooLargeError, InvoiceAIError, redact
 from invoiceai.pages import ImageBudget, Page
 
 if TYPE_CHECKING:
@@ -42,6 +44,10 @@ _LENGTH = struct.Struct(">I")
 _SYNTAXES = frozenset({"cii", "ubl", "zugferd1"})
 _CONTEXT = ("document_id", "page", "attempts", "request_id")
 _LIMIT_FIELDS = ("setting", "limit", "found")
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "document_id": str, "page": int, "attempts": int, "request_id": str,
+    "setting": str, "limit": (int, float), "found": (int, float),
+}  # fmt: skip
 
 
 class WireError(Exception):
@@ -144,7 +150,14 @@ def error_to(error: InvoiceAIError) -> bytes:
 
 
 def error_from(header: dict[str, Any]) -> InvoiceAIError:
-    """Rebuilds an error packed by :func:`error_to` as the same class (ours only).
+    """Rebuilds an error packed by :func:`error_to` as the same class, if a worker may send it.
+
+    A worker reads one document, so it can only fail the way a document fails: an
+    :class:`~invoiceai.errors.InputError` (a limit, a damaged or encrypted file) or an
+    :class:`~invoiceai.errors.EInvoiceError` about its attachment, and only of a class whose fields
+    travel here (none of its own, or a limit's ``setting``, ``limit`` and ``found``). Any other name
+    (``ConfigurationError``, a backend error, a name that is not ours) becomes a
+    :class:`~invoiceai.errors.CorruptDocumentError`. Fields of the wrong type are dropped.
 
     Raises:
         WireError: The fields are not an error.
@@ -152,17 +165,23 @@ def error_from(header: dict[str, Any]) -> InvoiceAIError:
     fields = _object(header.get("error"))
     name, message = _str(fields.get("type")), _str(fields.get("message"))
     found = getattr(errors, name, None)
-    if not (isinstance(found, type) and issubclass(found, InvoiceAIError)):
+    if not _sendable(found):
         return CorruptDocumentError(f"The PDF could not be read ({name}: {message}).")
     error = found.__new__(found)
     InvoiceAIError.__init__(error, message)
-    for field in (*_CONTEXT, *_LIMIT_FIELDS):
-        value = fields.get(field)
+    for field, kinds in _FIELD_TYPES.items():
         if field in _LIMIT_FIELDS and not isinstance(error, DocumentTooLargeError):
             continue
-        if value is None or isinstance(value, str | int | float):
-            setattr(error, field, value)
+        value = fields.get(field)
+        ok = isinstance(value, kinds) and not isinstance(value, bool)
+        setattr(error, field, redact(value) if ok and isinstance(value, str) else value if ok else None)
     return error
+
+
+def _sendable(found: Any) -> TypeGuard[type[InvoiceAIError]]:
+    if not (isinstance(found, type) and issubclass(found, errors.InputError | errors.EInvoiceError)):
+        return False
+    return found.__init__ in (InvoiceAIError.__init__, DocumentTooLargeError.__init__)
 
 
 def budget_from(fields: Any) -> ImageBudget:
