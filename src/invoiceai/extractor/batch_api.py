@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from invoiceai.errors import ConfigurationError
+from invoiceai.extractor.batch_errors import BatchBusyError
 from invoiceai.extractor.batch_jobs import BatchRunner
 from invoiceai.extractor.batch_state import BatchJob, BatchProgress, JobMeta, JobState
 from invoiceai.schema.invoice import Invoice
@@ -208,6 +209,34 @@ class BatchMethods:
         """Returns every job in the batch store, oldest id first, from the store alone (no API call)."""
         with self._store(batch_store) as store:
             return [BatchJob.of(JobState.load(store, job_id)) for job_id in store.jobs()]
+
+    def delete_batch(self, job_id: str, *, force: bool = False, batch_store: BatchStore | None = None) -> None:
+        """Removes job ``job_id``'s stored state: its documents' bytes, the results, the records.
+
+        Deleting is final: the job cannot be collected again (results already cached stay in the
+        result cache). A job with batches still running (or a create not yet accounted for) is
+        kept unless ``force``: those batches would be paid for and never read.
+
+        Raises:
+            ConfigurationError: No such job, or batches of it are still running and ``force`` is off.
+            BatchBusyError: Another process is collecting the job right now.
+        """
+        from invoiceai.extractor.batch_setup import lease_owner
+
+        with self._store(batch_store) as store:
+            state = JobState.load(store, job_id)
+            running = len(state.open_batches()) + len(state.unresolved())
+            if running and not force:
+                raise ConfigurationError(
+                    f"Batch job {job_id} still has {running} batch(es) that were not collected; collect it first, "
+                    "or delete it with force=True (--force) to abandon them."
+                )
+            owner = lease_owner()
+            if not store.lease(job_id, owner, 60.0):
+                raise BatchBusyError(
+                    f"Batch job {job_id} is being collected right now; delete it later.", job_id=job_id
+                )
+            store.delete(job_id)  # the lease goes with the records
 
     # -- wiring -------------------------------------------------------------------------------------
 

@@ -272,8 +272,10 @@ class JobState:
 
     def _attempt(self, record: RequestRecord) -> Attempt:
         result = self.results.get(record.custom_id)
-        if result is None and self.batches.get(record.batch, {}).get("collected"):
-            result = {"type": "expired"}  # its batch ended without a line for it: never processed
+        batch = self.batches.get(record.batch, {})
+        if result is None and batch.get("collected"):
+            # Its batch ended without a (readable) line for it: as if never processed.
+            result = {"type": "expired", "unreadable": True} if batch.get("unreadable_lines") else {"type": "expired"}
         return Attempt(record.custom_id, record.digest, result)
 
     def owners(self) -> dict[str, int]:

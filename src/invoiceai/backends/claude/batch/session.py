@@ -83,9 +83,10 @@ class BatchInfo:
 class ResultLines:
     """The ``(custom_id, result)`` pairs of an ended batch, read line by line.
 
-    A line that is not a JSON object with a ``custom_id`` is skipped with a logged warning and
-    counted in :attr:`skipped`: its item then has no result, so it counts as expired and is sent
-    again within ``max_attempts``, instead of one bad line blocking the whole job.
+    A line that is not a JSON object with a ``custom_id`` is skipped (logged at ``INFO``: the
+    library writes nothing to stderr by itself) and counted in :attr:`skipped`: its item then has
+    no result, so it counts as expired and is sent again within ``max_attempts`` (its document's
+    result says so in its warnings), instead of one bad line blocking the whole job.
     """
 
     def __init__(self, batch_id: str, lines: Iterator[str], call: Callable[[Callable[[], Any]], Any]) -> None:
@@ -106,7 +107,7 @@ class ResultLines:
                 item = None
             if not isinstance(item, dict) or not isinstance(item.get("custom_id"), str):
                 self.skipped += 1
-                _LOG.warning(
+                _LOG.info(
                     "Line %d of the results of Message Batch %s is not a result; its item counts as expired.",
                     number, self.batch_id,
                 )  # fmt: skip
