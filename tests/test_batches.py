@@ -14,7 +14,7 @@ from claude_fakes import ANSWER, settings
 from documents_factory import example_invoice, pdf_invoice, png_invoice
 from invoiceai import Extractor
 from invoiceai.backends import ClaudeBackend
-from invoiceai.backends.claude.batch.items import BatchLimits, parse_custom_id
+from invoiceai.backends.claude.batch.items import BatchLimits, job_prefix, parse_custom_id
 from invoiceai.cache import SQLiteCache
 from invoiceai.cache.batch_store import MemoryBatchStore
 from invoiceai.einvoice import to_xml
@@ -39,6 +39,13 @@ def comparable(result: Any) -> dict[str, Any]:
     data.pop("timings")
     data["usage"].pop("cost_usd")
     return data
+
+
+def submitted(api: FakeClaudeAPI, job_id: str) -> list[str]:
+    """The custom ids sent, each checked to carry the job's own prefix, shown without it."""
+    prefix = job_prefix(job_id) + "-"
+    assert all(custom_id.startswith(prefix) for custom_id in api.batches.submitted)
+    return [custom_id.removeprefix(prefix) for custom_id in api.batches.submitted]
 
 
 def sent_documents(api: FakeClaudeAPI) -> list[int]:
@@ -103,7 +110,15 @@ def test_errored_and_expired_items_are_retried_in_a_follow_up_round(tmp_path: Pa
         results = batched.collect_batch(job.id, batch_store=store, sleep=no_sleep)
         status = batched.batch_status(job.id, batch_store=store)
     assert all(result.ok for result in results)
-    assert api.batches.submitted == ["d0-s0-a1", "d1-s0-a1", "d2-s0-a1", "d3-s0-a1", "d1-s0-a2", "d2-s0-a2", "d3-s0-a2"]
+    assert submitted(api, job.id) == [
+        "d0-s0-a1",
+        "d1-s0-a1",
+        "d2-s0-a1",
+        "d3-s0-a1",
+        "d1-s0-a2",
+        "d2-s0-a2",
+        "d3-s0-a2",
+    ]
     assert (status.rounds, status.batches, status.requests, status.answered) == (2, 2, 7, 7)
     # A failed item is a request without tokens, as a failed live attempt is.
     assert [result.usage.requests for result in results] == [1, 2, 2, 2]
@@ -112,7 +127,7 @@ def test_errored_and_expired_items_are_retried_in_a_follow_up_round(tmp_path: Pa
 
 def test_attempts_are_bounded_as_live_and_a_hopeless_item_fails_its_document(tmp_path: Path) -> None:
     api = FakeClaudeAPI(answer=ANSWER, usage=USAGE)
-    api.batches.outcome = lambda custom_id, params: ItemFault.expired() if custom_id.startswith("d0-") else None
+    api.batches.outcome = lambda custom_id, params: ItemFault.expired() if "-d0-" in custom_id else None
     api.batches.enqueue(ItemFault.errored("invalid_request_error", "messages.0: bad"))  # for d1
     with extractor(api, None) as batched:
         store = MemoryBatchStore()
@@ -133,7 +148,7 @@ def test_a_reask_and_a_truncation_go_into_follow_up_rounds() -> None:
         results = batched.collect_batch(job.id, batch_store=store, sleep=no_sleep)
         rounds = batched.batch_status(job.id, batch_store=store).rounds
     assert all(result.ok for result in results)
-    assert api.batches.submitted == ["d0-s0-a1", "d1-s0-a1", "d0-s1-a1", "d1-s1-a1"]
+    assert submitted(api, job.id) == ["d0-s0-a1", "d1-s0-a1", "d0-s1-a1", "d1-s1-a1"]
     assert rounds == 2
     assert any("max_tokens" in warning for warning in results[1].warnings)
     # Usage is the sum over every round, at the batch price.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,6 +57,22 @@ def test_jobs_are_those_with_a_meta_record_and_delete_removes_one(store: BatchSt
     store.delete("job-b")
     assert store.jobs() == ["job-a"]
     assert store.read("job-b", "doc") == {}
+
+
+def test_a_lease_is_held_by_one_owner_until_released_or_expired(store: BatchStore) -> None:
+    assert store.lease("job1", "a", 60)
+    assert not store.lease("job1", "b", 60)  # a second collector is refused, never let in
+    assert store.lease("job1", "a", 60)  # the owner renews
+    assert store.lease("job2", "b", 60)  # leases are per job
+    store.release("job1", "b")  # not b's to give back
+    assert not store.lease("job1", "b", 60)
+    store.release("job1", "a")
+    assert store.lease("job1", "b", 0.001)
+    expired = threading.Event()
+    while not store.lease("job1", "c", 60):  # b's lease runs out on its own (a killed collector)
+        expired.wait(0.001)
+    store.delete("job1")
+    assert store.lease("job1", "d", 60)  # delete removes the lease with the records
 
 
 def test_values_keep_unicode(store: BatchStore) -> None:

@@ -16,6 +16,11 @@ The contract every backend keeps:
 - **Durable.** SQLite commits each group (WAL, ``synchronous=NORMAL``: safe against a killed
   process); Redis is as durable as the server is configured to be.
 - **Synchronous and thread-safe**, like the caches.
+- **Leases.** :meth:`BatchStore.lease` gives one collector at a time the right to replay a job
+  and submit its follow-ups (a SQLite row taken under ``BEGIN IMMEDIATE``, a Redis
+  ``SET NX PX`` key, a dict entry under a lock in memory). A lease expires on its own, so a
+  collector that was killed blocks the job only until then, or not at all when the caller can
+  tell that the holder is gone (``stale``: a process of this machine that no longer runs).
 
 Which store a job uses follows the result cache (:func:`open_batch_store`): the SQLite cache's
 file gets a ``-batches`` sibling, a Redis cache's server keeps the jobs under its own prefix, and
@@ -28,7 +33,8 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -37,15 +43,27 @@ from invoiceai.errors import CacheError, ConfigurationError
 if TYPE_CHECKING:
     from invoiceai.config import Settings
 
-__all__ = ["BatchStore", "MemoryBatchStore", "Records", "SQLiteBatchStore", "batch_store_path", "open_batch_store"]
+__all__ = [
+    "BatchStore",
+    "MemoryBatchStore",
+    "Records",
+    "SQLiteBatchStore",
+    "Stale",
+    "batch_store_path",
+    "open_batch_store",
+]
 
 Records = Mapping[tuple[str, str], str]
 """``{(kind, key): JSON text}``: one atomic group of records of one job."""
+
+Stale = Callable[[str], bool]
+"""Given a lease holder, tells whether it is known to be gone (so its lease may be taken over)."""
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS batch_records (job TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, "
     "value TEXT NOT NULL, PRIMARY KEY (job, kind, key))"
 )
+_LEASES = "CREATE TABLE IF NOT EXISTS batch_leases (job TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL)"
 _META = "meta"
 
 
@@ -73,7 +91,25 @@ class BatchStore(Protocol):
         ...
 
     def delete(self, job: str) -> None:
-        """Removes every record of ``job``."""
+        """Removes every record of ``job`` (and its lease)."""
+        ...
+
+    def lease(self, job: str, owner: str, seconds: float, *, stale: Stale | None = None) -> bool:
+        """Takes, or renews, the lease on ``job`` for ``owner`` for ``seconds``.
+
+        Args:
+            job: The job.
+            owner: Who takes it (unique per collector).
+            seconds: How long it lasts unless renewed.
+            stale: Tells whether another holder is known to be gone; its lease is then taken over.
+
+        Returns:
+            ``False`` when another owner holds a lease that has not expired; nothing changes then.
+        """
+        ...
+
+    def release(self, job: str, owner: str) -> None:
+        """Gives the lease on ``job`` back, if ``owner`` holds it."""
         ...
 
     def close(self) -> None:
@@ -88,6 +124,7 @@ class MemoryBatchStore:
 
     def __init__(self) -> None:
         self._records: dict[str, dict[tuple[str, str], str]] = {}
+        self._leases: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -119,6 +156,23 @@ class MemoryBatchStore:
         """Removes the job."""
         with self._lock:
             self._records.pop(job, None)
+            self._leases.pop(job, None)
+
+    def lease(self, job: str, owner: str, seconds: float, *, stale: Stale | None = None) -> bool:
+        """Takes or renews the lease unless another owner holds one that has not expired."""
+        now = time.monotonic()
+        with self._lock:
+            holder, expires = self._leases.get(job, (owner, now))
+            if holder != owner and expires > now and not (stale is not None and stale(holder)):
+                return False
+            self._leases[job] = (owner, now + seconds)
+            return True
+
+    def release(self, job: str, owner: str) -> None:
+        """Drops the lease if ``owner`` holds it."""
+        with self._lock:
+            if self._leases.get(job, ("", 0.0))[0] == owner:
+                del self._leases[job]
 
     def close(self) -> None:
         """Nothing to release: the records stay for the life of the object."""
@@ -173,6 +227,32 @@ class SQLiteBatchStore:
         """Removes the job."""
         with self._connection() as conn:
             conn.execute("DELETE FROM batch_records WHERE job = ?", (job,))
+            conn.execute("DELETE FROM batch_leases WHERE job = ?", (job,))
+
+    def lease(self, job: str, owner: str, seconds: float, *, stale: Stale | None = None) -> bool:
+        """Takes or renews the lease in one ``BEGIN IMMEDIATE`` transaction (wall-clock expiry)."""
+        now = time.time()
+        with self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute("SELECT owner, expires FROM batch_leases WHERE job = ?", (job,)).fetchone()
+                free = row is None or row[0] == owner or float(row[1]) <= now or (stale is not None and stale(row[0]))
+                if free:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO batch_leases (job, owner, expires) VALUES (?, ?, ?)",
+                        (job, owner, now + seconds),
+                    )
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return free
+
+    def release(self, job: str, owner: str) -> None:
+        """Deletes the lease row if ``owner`` holds it."""
+        with self._connection() as conn:
+            conn.execute("DELETE FROM batch_leases WHERE job = ? AND owner = ?", (job, owner))
 
     def close(self) -> None:
         """Closes the connection; using the store again reopens it."""
@@ -218,6 +298,7 @@ class SQLiteBatchStore:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute(_SCHEMA)
+            conn.execute(_LEASES)
         except BaseException:
             conn.close()
             raise

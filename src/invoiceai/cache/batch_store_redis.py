@@ -3,7 +3,9 @@
 Each ``(job, kind)`` is one hash (``prefix + job + ":" + kind``) and the job ids are one set
 (``prefix + "jobs"``). A group of records is written in one ``MULTI``/``EXEC`` transaction, so it
 is all there or not at all; :meth:`RedisBatchStore.add` uses ``HSETNX``, which keeps a record
-already stored. Nothing expires: a job is removed by :meth:`RedisBatchStore.delete`.
+already stored. Nothing expires but the job's lease (``prefix + job + ":_lease"``, taken with
+``SET NX PX`` and renewed or released only by its owner, atomically, in a Lua script); a job is
+removed by :meth:`RedisBatchStore.delete`.
 Needs the ``redis`` extra; the password in the URL is masked everywhere, as for
 :class:`~invoiceai.cache.RedisCache`.
 """
@@ -17,11 +19,19 @@ from invoiceai.errors import CacheError, ConfigurationError, InvoiceAIError, Mis
 from invoiceai.secrets import mask_text, mask_url, register_secret, url_secrets
 
 if TYPE_CHECKING:
-    from invoiceai.cache.batch_store import Records
+    from invoiceai.cache.batch_store import Records, Stale
 
 __all__ = ["RedisBatchStore"]
 
 _T = TypeVar("_T")
+
+# Renew or give back a lease only if it is still ours: GET and PEXPIRE/DEL in one atomic step.
+_RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
+_TAKE_OVER = (
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end "
+    "return 0"
+)
+_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
 class RedisBatchStore:
@@ -107,6 +117,28 @@ class RedisBatchStore:
             pipeline.execute()
 
         self._call("delete a job", remove)
+
+    def lease(self, job: str, owner: str, seconds: float, *, stale: Stale | None = None) -> bool:
+        """Takes the lease with ``SET NX PX``, renews it if ``owner`` holds it, or takes over a stale one."""
+        key, milliseconds = self._key(job, "_lease"), max(1, int(seconds * 1000))
+
+        def take() -> bool:
+            if self._client.set(key, owner, nx=True, px=milliseconds):
+                return True
+            if self._client.eval(_RENEW, 1, key, owner, milliseconds):
+                return True
+            holder = self._client.get(key)
+            if holder is None:  # expired just now
+                return bool(self._client.set(key, owner, nx=True, px=milliseconds))
+            if stale is None or not stale(_text(holder)):
+                return False
+            return bool(self._client.eval(_TAKE_OVER, 1, key, _text(holder), owner, milliseconds))
+
+        return self._call("take a lease", take)
+
+    def release(self, job: str, owner: str) -> None:
+        """Deletes the lease if ``owner`` holds it."""
+        self._call("release a lease", lambda: self._client.eval(_RELEASE, 1, self._key(job, "_lease"), owner))
 
     def close(self) -> None:
         """Closes the client's connections if this store created the client."""

@@ -1,4 +1,8 @@
-"""``invoiceai batch submit|status|collect|list``: extract through the Message Batches API at half price."""
+"""``invoiceai batch submit|status|collect|list|delete``: extract through the Message Batches API at half price.
+
+``status`` and ``collect`` need no ``--model`` or ``--mode``: the job's own (model, mode, detail,
+attempt and token limits) are read from the store and the extractor is built with them.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,8 @@ HELP = "extract through the Message Batches API (half price, results within 24 h
 DESCRIPTION = (
     "Submit FILEs as a Message Batches job and collect the results later, from any process that "
     "shares the cache (--cache) and the files. E-invoices and cached documents are never sent. "
-    "Exit status: 0 all ok, 1 some failed, 2 usage error, 3 the job is not finished (collect --no-wait)."
+    "Exit status: 0 all ok, 1 some failed, 2 usage error, 3 the job is not finished (collect --no-wait, "
+    "--timeout, or another process collecting it right now)."
 )
 
 EXIT_NOT_FINISHED = 3
@@ -59,16 +64,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-wait", action="store_true", help=f"print what has arrived and exit {EXIT_NOT_FINISHED} if unfinished"
     )
     collect.add_argument("--poll", type=_seconds, default=30.0, metavar="SECONDS", help="wait between looks")
+    collect.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help=f"give up waiting after this long (exit {EXIT_NOT_FINISHED})",
+    )
     listing = actions.add_parser("list", help="list the jobs in the batch store")
     listing.add_argument("--format", choices=("text", "json"), default="text")
-    for sub in (submit, status, collect, listing):
+    delete = actions.add_parser(
+        "delete", help="remove a finished job's stored state (its results cannot be collected again)"
+    )
+    delete.add_argument("id", metavar="ID")
+    delete.add_argument(
+        "--force", action="store_true", help="also while batches of it are running (they are abandoned)"
+    )
+    for sub in (submit, status, collect, listing, delete):
         _common(sub)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    # Submit and collect must agree on these: a job is collected with the backend it was sent with.
-    parser.add_argument("--model", help="Claude model id (default: INVOICEAI_MODEL or the built-in default)")
-    parser.add_argument("--mode", choices=("images", "images+text", "text", "pdf"), help="what is sent to Claude")
+    # A job is collected with the backend it was sent with: status and collect read it from the store.
+    parser.add_argument(
+        "--model", help="Claude model id (default: the job's, else INVOICEAI_MODEL or the built-in one)"
+    )
+    parser.add_argument(
+        "--mode", choices=("images", "images+text", "text", "pdf"), help="what is sent (default: the job's)"
+    )
     parser.add_argument(
         "--cache",
         metavar="SPEC",
@@ -80,12 +102,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Runs one ``batch`` action; returns the exit code."""
-    from invoiceai.extractor import Extractor
-
-    extractor = Extractor(
-        model=args.model, cache=args.cache, mode=args.mode, prefer_embedded=not getattr(args, "no_embedded", False)
-    )
-    with extractor:
+    with _extractor(args) as extractor:
         if args.action == "submit":
             return _submit(extractor, args)
         if args.action == "status":
@@ -94,7 +111,36 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "list":
             jobs = extractor.list_batches()
             return _print_jobs(jobs, args.format, json_value=[job.to_dict() for job in jobs])
+        if args.action == "delete":
+            extractor.delete_batch(args.id, force=args.force)
+            print(f"deleted batch job {args.id}")
+            return 0
         return _collect(extractor, args)
+
+
+def _extractor(args: argparse.Namespace) -> Any:
+    """The extractor for an action: for ``status`` and ``collect``, set up as the job was submitted."""
+    from invoiceai.cache.batch_store import open_batch_store
+    from invoiceai.config import Settings
+    from invoiceai.extractor import Extractor
+    from invoiceai.extractor.batch_state import JobMeta
+
+    settings = Settings.load()
+    model, mode = args.model, args.mode
+    if args.action in ("status", "collect"):
+        store = open_batch_store(args.cache, settings=settings)
+        try:
+            meta = JobMeta.load(store, args.id)
+        finally:
+            store.close()
+        stored = meta.options
+        model, mode = model or meta.model, mode or stored.get("mode")
+        names = ("max_attempts", "max_reasks", "token_budget", "detail")
+        settings = settings.replace(**{name: stored.get(name) for name in names})
+    return Extractor(
+        model=model, cache=args.cache, mode=mode, settings=settings,
+        prefer_embedded=not getattr(args, "no_embedded", False),
+    )  # fmt: skip
 
 
 def _submit(extractor: Any, args: argparse.Namespace) -> int:
@@ -120,12 +166,19 @@ def _print_jobs(jobs: list[Any], fmt: str, *, json_value: Any) -> int:
 
 def _collect(extractor: Any, args: argparse.Namespace) -> int:
     from invoiceai.extractor import ExtractionFailure
+    from invoiceai.extractor.batch_errors import BatchJobError
 
-    if args.no_wait:
-        progress = extractor.poll_batch(args.id, password=args.password)
-        results = list(progress.results)
-    else:
-        results = extractor.collect_batch(args.id, password=args.password, poll_interval=args.poll)
+    try:
+        if args.no_wait:
+            progress = extractor.poll_batch(args.id, password=args.password)
+            results = list(progress.results)
+        else:
+            results = extractor.collect_batch(
+                args.id, password=args.password, poll_interval=args.poll, timeout=args.timeout
+            )
+    except BatchJobError as exc:  # busy, or out of time: the job is stored, collect again later
+        print(f"invoiceai: {exc}", file=sys.stderr)
+        return EXIT_NOT_FINISHED
     failures = []
     with ExitStack() as stack:
         stream: TextIO = sys.stdout

@@ -5,21 +5,23 @@ readable module); the work is :class:`~invoiceai.extractor.batch_jobs.BatchRunne
 state lives in the batch store that goes with the extractor's cache
 (:func:`~invoiceai.cache.batch_store.open_batch_store`): the SQLite cache's ``-batches``
 sibling file by default, the same Redis server for a fleet, or a store passed as ``batch_store=``.
-The async twins run the sync calls in a worker thread: a batch call is a few short requests and
-a poll, not a stream of requests worth an event loop.
+The async twins run each look in a worker thread and wait on the event loop, so cancelling
+:meth:`~BatchMethods.acollect_batch` stops it after the look in progress.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from invoiceai.errors import ConfigurationError
+from invoiceai.extractor.batch_errors import BatchBusyError
 from invoiceai.extractor.batch_jobs import BatchRunner
-from invoiceai.extractor.batch_state import BatchJob, BatchProgress, JobState
+from invoiceai.extractor.batch_state import BatchJob, BatchProgress, JobMeta, JobState
 from invoiceai.schema.invoice import Invoice
 
 if TYPE_CHECKING:
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
     from invoiceai.backends.claude.batch.items import BatchLimits
     from invoiceai.cache import Cache
     from invoiceai.cache.batch_store import BatchStore, MemoryBatchStore
-    from invoiceai.config import Settings
+    from invoiceai.config import Detail, Settings
     from invoiceai.documents import Source
     from invoiceai.extractor.batch_state import Result
     from invoiceai.extractor.pipeline import Pipeline
@@ -55,7 +57,7 @@ class BatchMethods:
         def cache(self) -> Cache | None:  # noqa: D102 - Extractor.cache
             ...
 
-        def _pipeline(self) -> Pipeline: ...
+        def _pipeline(self, detail: Detail | None = None) -> Pipeline: ...
 
     _memory_batch_store: MemoryBatchStore | None = None
 
@@ -67,6 +69,7 @@ class BatchMethods:
         pages: Pages = None,
         password: str | None = None,
         limits: BatchLimits | None = None,
+        detail: Detail | None = None,
         batch_store: BatchStore | None = None,
     ) -> BatchJob:
         """Submits ``sources`` as a Message Batches job (half the live price) and returns at once.
@@ -76,21 +79,32 @@ class BatchMethods:
         ``limits``). Collect the results with :meth:`collect_batch`, here or in any process that
         shares the cache (and, for path sources, the files).
 
+        The settings that change a result (``prefer_embedded``, ``cross_check``,
+        ``validation_context``, ``max_attempts``, ``max_reasks``, ``token_budget``, the mode and
+        ``detail``) are stored with the job and used to collect it.
+
         Args:
             sources: The documents (anything :meth:`~invoiceai.Extractor.extract` accepts). Paths
-                and URLs are read again to collect; other sources' bytes are stored with the job.
+                are read again to collect; every other source (URLs included: fetched now, so
+                no credential in a URL is stored) is loaded now, within ``max_document_bytes``,
+                and its bytes are stored with the job.
             schema: The Pydantic model to fill; it must be importable where the job is collected.
             pages: Pages to read in every document.
             password: For encrypted PDFs; never stored, so pass it to :meth:`collect_batch` too.
             limits: Per-batch limits (default: the API's 100,000 requests and 256 MB).
+            detail: Image size for this job, ``"standard"`` or ``"high"`` (default ``Settings.detail``).
             batch_store: Where the job's state is kept (default: beside the cache).
 
         Returns:
             The job; its ``id`` is what :meth:`collect_batch` and ``invoiceai batch`` take.
+
+        Raises:
+            InvoiceAIError: The first round could not be sent (the message names the stored job;
+                collecting it resumes it).
         """
         from invoiceai.backends.claude.batch.items import API_LIMITS
 
-        with self._batch_runner(batch_store, password) as runner:
+        with self._batch_runner(batch_store, password, detail=detail) as runner:
             return runner.submit(sources, schema, pages, limits or API_LIMITS)
 
     async def asubmit_batch(self, sources: Iterable[Source], **options: Any) -> BatchJob:
@@ -100,7 +114,7 @@ class BatchMethods:
 
     def batch_status(self, job_id: str, *, batch_store: BatchStore | None = None) -> BatchJob:
         """Returns where job ``job_id`` stands, asking the API about its running batches."""
-        with self._batch_runner(batch_store, None) as runner:
+        with self._batch_runner(batch_store, None, job_id=job_id) as runner:
             return runner.status(job_id)
 
     def poll_batch(
@@ -116,8 +130,12 @@ class BatchMethods:
         Returns:
             The results so far in input order (``None`` for documents still in a running batch)
             and the job; ``progress.finished`` tells whether every document has its result.
+
+        Raises:
+            BatchBusyError: Another process is collecting the job right now (it holds the job's
+                lease); look again later.
         """
-        with self._batch_runner(batch_store, password) as runner:
+        with self._batch_runner(batch_store, password, job_id=job_id) as runner:
             return runner.look(job_id, schema=schema)
 
     def collect_batch(
@@ -128,13 +146,15 @@ class BatchMethods:
         password: str | None = None,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         sleep: Callable[[float], None] = time.sleep,
+        timeout: float | None = None,
         batch_store: BatchStore | None = None,
     ) -> list[Result]:
         """Waits for job ``job_id``; returns its results in input order, as ``extract_many`` would.
 
         Follow-up rounds (re-asks, truncations, retries of errored or expired items, later chunks
         of long documents) are submitted as needed. Collecting is idempotent and resumable: a
-        collect that was killed picks up where the store says, sending nothing twice.
+        collect that was killed picks up where the store says, sending nothing twice. Two
+        collectors of one job take turns (a lease in the store): while one looks, the other waits.
 
         Args:
             job_id: The id :meth:`submit_batch` returned.
@@ -142,34 +162,102 @@ class BatchMethods:
             password: For encrypted PDFs.
             poll_interval: Seconds to wait between looks that find nothing new.
             sleep: What waits (tests pass a fake).
+            timeout: Seconds to wait at most (default: until the job is finished).
             batch_store: Where the job's state is kept (default: beside the cache).
+
+        Raises:
+            BatchTimeoutError: ``timeout`` passed first; the job is stored and can be collected later.
         """
-        with self._batch_runner(batch_store, password) as runner:
-            progress = runner.collect(job_id, schema=schema, poll_interval=poll_interval, sleep=sleep)
+        with self._batch_runner(batch_store, password, job_id=job_id) as runner:
+            progress = runner.collect(job_id, schema=schema, poll_interval=poll_interval, sleep=sleep, timeout=timeout)
         return [result for result in progress.results if result is not None]
 
-    async def acollect_batch(self, job_id: str, **options: Any) -> list[Result]:
-        """Async twin of :meth:`collect_batch` (runs it, waits included, in a worker thread)."""
-        return await asyncio.to_thread(lambda: self.collect_batch(job_id, **options))
+    async def acollect_batch(
+        self,
+        job_id: str,
+        *,
+        schema: type[Any] | None = None,
+        password: str | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        sleep: Callable[[float], Awaitable[None] | None] = asyncio.sleep,
+        timeout: float | None = None,
+        batch_store: BatchStore | None = None,
+    ) -> list[Result]:
+        """Async twin of :meth:`collect_batch`: each look runs in a worker thread, the waits on the loop.
+
+        Cancelling it (``asyncio.wait_for``, a task's ``cancel()``) stops it once the look in
+        progress has ended (a look is a few short requests; it is not cut off half-way, so the
+        store stays consistent); the job stays resumable. ``sleep`` may be a coroutine function
+        or a plain function.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._batch_runner(batch_store, password, job_id=job_id) as runner:
+            while True:
+                progress, changed = await _finish_in_thread(lambda: runner.look_once(job_id, schema=schema))
+                if progress is not None and progress.finished:
+                    return [result for result in progress.results if result is not None]
+                if changed:
+                    continue
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise runner.timed_out(job_id, timeout)
+                waited = sleep(poll_interval if left is None else min(poll_interval, left))
+                if inspect.isawaitable(waited):
+                    await waited
 
     def list_batches(self, *, batch_store: BatchStore | None = None) -> list[BatchJob]:
         """Returns every job in the batch store, oldest id first, from the store alone (no API call)."""
         with self._store(batch_store) as store:
             return [BatchJob.of(JobState.load(store, job_id)) for job_id in store.jobs()]
 
+    def delete_batch(self, job_id: str, *, force: bool = False, batch_store: BatchStore | None = None) -> None:
+        """Removes job ``job_id``'s stored state: its documents' bytes, the results, the records.
+
+        Deleting is final: the job cannot be collected again (results already cached stay in the
+        result cache). A job with batches still running (or a create not yet accounted for) is
+        kept unless ``force``: those batches would be paid for and never read.
+
+        Raises:
+            ConfigurationError: No such job, or batches of it are still running and ``force`` is off.
+            BatchBusyError: Another process is collecting the job right now.
+        """
+        from invoiceai.extractor.batch_setup import lease_owner
+
+        with self._store(batch_store) as store:
+            state = JobState.load(store, job_id)
+            running = len(state.open_batches()) + len(state.unresolved())
+            if running and not force:
+                raise ConfigurationError(
+                    f"Batch job {job_id} still has {running} batch(es) that were not collected; collect it first, "
+                    "or delete it with force=True (--force) to abandon them."
+                )
+            owner = lease_owner()
+            if not store.lease(job_id, owner, 60.0):
+                raise BatchBusyError(
+                    f"Batch job {job_id} is being collected right now; delete it later.", job_id=job_id
+                )
+            store.delete(job_id)  # the lease goes with the records
+
     # -- wiring -------------------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _batch_runner(self, batch_store: BatchStore | None, password: str | None) -> Iterator[BatchRunner]:
-        session_of = getattr(self.backend, "batch_session", None)
-        if not callable(session_of):
-            raise ConfigurationError(
-                f"The {type(self.backend).__name__} backend has no Message Batches side; batches need the built-in "
-                "Claude backend."
-            )
-        pipeline = self._pipeline()
+    def _batch_runner(
+        self, batch_store: BatchStore | None, password: str | None, *, job_id: str | None = None,
+        detail: Detail | None = None,
+    ) -> Iterator[BatchRunner]:  # fmt: skip
         with self._store(batch_store) as store:
-            yield BatchRunner(pipeline, session_of(), store, fingerprint=self.backend.fingerprint(), password=password)
+            if job_id is not None:
+                detail = JobMeta.load(store, job_id).options.get("detail")  # a job keeps its image size
+            pipeline = self._pipeline(detail)
+            session_of = getattr(pipeline.backend, "batch_session", None)
+            if not callable(session_of):
+                raise ConfigurationError(
+                    f"The {type(self.backend).__name__} backend has no Message Batches side; batches need the "
+                    "built-in Claude backend."
+                )
+            yield BatchRunner(
+                pipeline, session_of(), store, fingerprint=pipeline.backend.fingerprint(), password=password
+            )
 
     @contextlib.contextmanager
     def _store(self, batch_store: BatchStore | None) -> Iterator[BatchStore]:
@@ -189,3 +277,17 @@ class BatchMethods:
             yield store
         finally:
             store.close()
+
+
+async def _finish_in_thread(call: Callable[[], Any]) -> Any:
+    """Runs ``call`` in a worker thread; if cancelled meanwhile, lets it end before cancelling.
+
+    A thread cannot be interrupted: leaving at once would close the store under a look still
+    writing to it. A look is short, so the cancellation waits for it, then goes on.
+    """
+    future = asyncio.ensure_future(asyncio.to_thread(call))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await asyncio.wait([future])
+        raise

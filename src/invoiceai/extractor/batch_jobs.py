@@ -1,24 +1,34 @@
 """Message Batches jobs: submit documents now, collect the results later, from any process.
 
 A job is a set of documents extracted through the Message Batches API at half the live price.
-:class:`BatchRunner` does one *look* at a job at a time (:meth:`BatchRunner.look`):
+:class:`BatchRunner` does one *look* at a job at a time (:meth:`BatchRunner.look`), holding the
+job's lease in the store (:meth:`~invoiceai.cache.batch_store.BatchStore.lease`) for the whole
+look, so two collectors never replay the same job and send the same follow-up twice:
 
+0. **Resolve.** A round whose create went unanswered is looked for among the batches created
+   since (:mod:`~invoiceai.extractor.batch_pending`): adopted, waited for, or sent again.
 1. **Fetch.** For every batch whose results are not stored: ask its status; once it has ended,
-   store every result line (idempotently, by custom id), then mark the batch collected.
+   store every result line (idempotently, by custom id), then mark the batch collected. A batch
+   the API no longer knows (404) is marked collected without lines: its items count as expired.
 2. **Replay.** For every document whose last request is not in a running batch: load it, prepare
    it as live extraction does (an e-invoice is read, a cached document answered from the cache,
    the pages opened), and replay its live job with the stored answers
    (:func:`~invoiceai.backends.claude.batch.replay.replay`). The job either finishes (the result is
    completed, cached and validated exactly as live), fails as it would live, or needs a request.
-3. **Submit.** The requests needed form the next round: cut into batches within the per-batch
-   limits, each created and then recorded at once (the batch id with its items, one atomic write).
+3. **Submit.** The requests needed form the next round, cut into batches within the per-batch
+   limits. Each batch is written down as pending, created, and then recorded (the batch id with
+   its items, one atomic write). A batch the API refuses (400, 413) fails only its documents.
 
 Submitting a job is writing its documents and one look; collecting is looking until every
 document has its result. Nothing is held between looks but the store, so a collector killed at
 any point (even ``SIGKILL``) loses nothing already stored and sends nothing twice: stored results
-are replayed, never asked for again, and a request is only sent when no attempt of it is stored.
-The one gap is the instant between a batch's creation and its record: a kill exactly there leaves
-a batch nobody collects (its items are sent again in the next round).
+are replayed, never asked for again, a request is only sent when no attempt of it is stored, and
+a create cut off before its answer is found again by its job-specific custom ids.
+
+A job is collected with the settings it was submitted with (:attr:`JobMeta.options
+<invoiceai.extractor.batch_state.JobMeta.options>`): ``prefer_embedded``, ``cross_check``,
+``validation_context`` and ``max_attempts`` are taken from the store; the backend's model, mode,
+detail, ``max_reasks`` and ``token_budget`` must match them, or the collect is refused.
 
 A document whose request is in flight is not opened at all, and a document is released as soon
 as its look is done, so memory holds one document at a time plus the round being cut.
@@ -33,8 +43,13 @@ from typing import TYPE_CHECKING, Any
 
 from invoiceai.backends.claude.batch.items import BatchRequest, custom_id, params_digest, split_batches
 from invoiceai.backends.claude.batch.replay import Finished, Submit, Waiting, replay
+from invoiceai.backends.claude.batch.session import BatchGoneError, BatchRejectedError
 from invoiceai.backends.claude.steps import SourceReader
-from invoiceai.errors import ConfigurationError, InputError
+from invoiceai.errors import BackendConnectionError, BackendError, InputError, InvoiceAIError
+from invoiceai.extractor.batch_errors import BatchBusyError, BatchTimeoutError
+from invoiceai.extractor.batch_pending import resolve_pending
+from invoiceai.extractor.batch_setup import check_setup, holder_gone, job_options, lease_owner, pipeline_for
+from invoiceai.extractor.batch_sources import load_source, source_record
 from invoiceai.extractor.batch_state import (
     BatchJob,
     BatchProgress,
@@ -43,12 +58,13 @@ from invoiceai.extractor.batch_state import (
     RequestRecord,
     batch_records,
     collected_record,
-    load_source,
     new_job_id,
     now_iso,
+    pending_record,
+    rejected_records,
+    resolved_record,
     result_records,
     schema_name,
-    source_record,
 )
 from invoiceai.extractor.failures import failure
 from invoiceai.extractor.pipeline import Clock, Pipeline
@@ -62,7 +78,12 @@ if TYPE_CHECKING:
     from invoiceai.extractor.batch_state import Result
     from invoiceai.render import Pages
 
-__all__ = ["BatchRunner"]
+__all__ = ["DEFAULT_LEASE_SECONDS", "BatchRunner"]
+
+DEFAULT_LEASE_SECONDS = 600.0
+"""How long a collector's lease on a job lasts unless renewed (it is renewed before every create)."""
+
+_SOURCE_GROUP_BYTES = 32 * 1024 * 1024  # stored sources are written in groups of about this size
 
 
 @dataclasses.dataclass
@@ -70,6 +91,8 @@ class _Look:
     """What one look has found and decided so far."""
 
     state: JobState
+    pipeline: Pipeline
+    max_attempts: int
     results: dict[int, Result] = dataclasses.field(default_factory=dict)
     owners: dict[str, int] = dataclasses.field(default_factory=dict)
     copies: dict[int, int] = dataclasses.field(default_factory=dict)
@@ -87,6 +110,7 @@ class BatchRunner:
         store: Where jobs keep their state.
         fingerprint: The backend's fingerprint, stored with a job and checked on collect.
         password: For encrypted PDFs (never stored: pass it to every call that needs it).
+        lease_seconds: How long this runner's lease on a job lasts unless renewed.
     """
 
     def __init__(
@@ -97,36 +121,50 @@ class BatchRunner:
         *,
         fingerprint: str,
         password: str | None = None,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> None:
         self.pipeline = pipeline
         self.session = session
         self.store = store
         self.fingerprint = fingerprint
         self.password = password
+        self.lease_seconds = lease_seconds
+        self.owner = lease_owner()
         self._done: dict[str, dict[int, Result]] = {}
 
     # -- the calls --------------------------------------------------------------------------------
 
     def submit(self, sources: Iterable[Source], schema: type[Any], pages: Pages, limits: BatchLimits) -> BatchJob:
-        """Stores a new job for ``sources`` and submits its first round."""
-        listed = list(sources)
+        """Stores a new job for ``sources`` and submits its first round.
+
+        Raises:
+            InvoiceAIError: The first round could not be sent; the message names the job, which is
+                stored and resumed by collecting it.
+        """
         meta = JobMeta(
             id=new_job_id(), created_at=now_iso(),
             model=self.session.model, fingerprint=self.fingerprint, schema=schema_name(schema),
-            pages=_pages_text(pages),
-            documents=len(listed), limits=limits,
+            pages=_pages_text(pages), documents=0, limits=limits, options=job_options(self.pipeline, self.session),
         )  # fmt: skip
-        records = dict([meta.record()])
-        for index, source in enumerate(listed):
-            name, value = source_record(index, source)
-            records[name] = value
-        self.store.put(meta.id, records)
-        return self.look(meta.id, schema=schema, fetch=False).job
+        count = self._store_sources(meta.id, sources)
+        meta = dataclasses.replace(meta, documents=count)
+        self.store.put(meta.id, dict([meta.record()]))  # last: a job is listed once all of it is stored
+        try:
+            return self.look(meta.id, schema=schema, fetch=False).job
+        except InvoiceAIError as exc:
+            exc.message = f"{exc.message} Batch job {meta.id} is stored: collect it to resume it."
+            exc.args = (exc.message,)
+            raise
 
     def status(self, job_id: str) -> BatchJob:
         """Returns the job's stored state, with the running batches' status asked from the API."""
         state = JobState.load(self.store, job_id)
-        running = sum(1 for batch_id in state.open_batches() if not self.session.retrieve(batch_id).ended)
+        running = 0
+        for batch_id in state.open_batches():
+            try:
+                running += not self.session.retrieve(batch_id).ended
+            except BatchGoneError:
+                continue  # the next look marks it collected
         return BatchJob.of(state, running=running)
 
     def collect(
@@ -136,28 +174,77 @@ class BatchRunner:
         schema: type[Any] | None = None,
         poll_interval: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        timeout: float | None = None,
     ) -> BatchProgress:
-        """Looks at the job until every document has its result, sleeping between looks that change nothing."""
+        """Looks at the job until every document has its result, sleeping between looks that change nothing.
+
+        While another collector holds the job's lease, this one waits for it as for a running batch.
+
+        Raises:
+            BatchTimeoutError: ``timeout`` seconds passed first (the job stays resumable).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            progress, changed = self._look(job_id, schema=schema, fetch=True)
-            if progress.finished:
+            progress, changed = self.look_once(job_id, schema=schema)
+            if progress is not None and progress.finished:
                 return progress
-            if not changed:
-                sleep(poll_interval)
+            if changed:
+                continue
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise self.timed_out(job_id, timeout)
+            sleep(poll_interval if left is None else min(poll_interval, left))
 
     def look(self, job_id: str, *, schema: type[Any] | None = None, fetch: bool = True) -> BatchProgress:
-        """One look at the job (see the module docstring): fetch, replay, submit."""
+        """One look at the job (see the module docstring): resolve, fetch, replay, submit.
+
+        Raises:
+            BatchBusyError: Another collector holds the job's lease.
+        """
         return self._look(job_id, schema=schema, fetch=fetch)[0]
+
+    def look_once(self, job_id: str, *, schema: type[Any] | None = None) -> tuple[BatchProgress | None, bool]:
+        """One look for a waiting collector: ``(progress, changed)``, or ``(None, False)`` while the job is busy."""
+        try:
+            return self._look(job_id, schema=schema, fetch=True)
+        except BatchBusyError:
+            return None, False
+
+    @staticmethod
+    def timed_out(job_id: str, timeout: float | None) -> BatchTimeoutError:
+        """The error for a collect that ran out of time."""
+        return BatchTimeoutError(
+            f"Batch job {job_id} is not finished after {timeout} seconds; it is stored and keeps running: "
+            "collect it again later (or with a longer timeout).",
+            job_id=job_id,
+        )
 
     # -- one look -----------------------------------------------------------------------------------
 
     def _look(self, job_id: str, *, schema: type[Any] | None, fetch: bool) -> tuple[BatchProgress, bool]:
+        if not self.store.lease(job_id, self.owner, self.lease_seconds, stale=holder_gone):
+            raise self._busy(job_id)
+        try:
+            return self._leased_look(job_id, schema=schema, fetch=fetch)
+        finally:
+            self.store.release(job_id, self.owner)
+
+    def _leased_look(self, job_id: str, *, schema: type[Any] | None, fetch: bool) -> tuple[BatchProgress, bool]:
         state = JobState.load(self.store, job_id)
-        self._check(state.meta)
-        fetched = self._fetch(state) if fetch else False
+        check_setup(state.meta, self.fingerprint, self.session)
+        fetched = False
+        if fetch:
+            fetched = resolve_pending(state, self.session, self.store)
+            if fetched:
+                state = JobState.load(self.store, job_id)
+            fetched = self._fetch(state) or fetched
         if fetched:
             state = JobState.load(self.store, job_id)
-        look = _Look(state=state, owners=state.owners(), round=state.rounds() + 1, changed=fetched)
+        options = state.meta.options
+        look = _Look(
+            state=state, pipeline=pipeline_for(self.pipeline, options), owners=state.owners(), round=state.rounds() + 1,
+            max_attempts=int(options.get("max_attempts") or self.session.max_attempts), changed=fetched,
+        )  # fmt: skip
         look.results.update(self._done.get(job_id, {}))
         schema = schema or state.meta.schema_class()
         for index in range(state.meta.documents):
@@ -173,22 +260,47 @@ class BatchRunner:
         final = JobState.load(self.store, job_id) if look.changed else state
         return BatchProgress(job=BatchJob.of(final), results=results), look.changed
 
-    def _check(self, meta: JobMeta) -> None:
-        if meta.fingerprint != self.fingerprint:
-            raise ConfigurationError(
-                f"Batch job {meta.id} was submitted with a different backend setup ({meta.fingerprint}); collect it "
-                f"with the same model and mode (this extractor: {self.fingerprint})."
-            )
+    def _busy(self, job_id: str) -> BatchBusyError:
+        return BatchBusyError(
+            f"Batch job {job_id} is being collected by another process right now; try again later (a collector "
+            f"that was killed blocks it for at most {self.lease_seconds:g} seconds).",
+            job_id=job_id,
+        )
+
+    def _store_sources(self, job_id: str, sources: Iterable[Source]) -> int:
+        """Writes the ``doc`` records in groups of about 32 MB; returns how many there are."""
+        group: dict[tuple[str, str], str] = {}
+        size = count = 0
+        for index, source in enumerate(sources):
+            name, value = source_record(index, source, self.pipeline)
+            group[name] = value
+            size, count = size + len(value), index + 1
+            if size >= _SOURCE_GROUP_BYTES:
+                self.store.put(job_id, group)
+                group, size = {}, 0
+        if group:
+            self.store.put(job_id, group)
+        return count
 
     def _fetch(self, state: JobState) -> bool:
-        """Stores the results of every batch that has ended; tells whether any had."""
+        """Stores the results of every batch that has ended (or is gone); tells whether any had."""
         fetched = False
+        items: dict[str, list[str]] = {}
+        for key, record in state.requests.items():
+            items.setdefault(record.batch, []).append(key)
         for batch_id in state.open_batches():
-            info = self.session.retrieve(batch_id)
-            if not info.ended:
-                continue
-            self.store.add(state.meta.id, result_records(self.session.results(batch_id)))
-            self.store.put(state.meta.id, collected_record(batch_id, state.batches[batch_id], info.request_counts))
+            skipped = 0
+            try:
+                info = self.session.retrieve(batch_id)
+                if not info.ended:
+                    continue
+                counts = info.request_counts
+                lines = self.session.results(batch_id)
+                self.store.add(state.meta.id, result_records(lines, items.get(batch_id, ())))
+                skipped = lines.skipped
+            except BatchGoneError:
+                counts = {}  # archived, deleted or past 29 days: its items count as expired
+            self.store.put(state.meta.id, collected_record(batch_id, state.batches[batch_id], counts, skipped=skipped))
             fetched = True
         return fetched
 
@@ -198,10 +310,11 @@ class BatchRunner:
         if attempts and _in_flight(attempts):
             return
         clock = Clock()
+        pipeline = look.pipeline
         document = prepared = reader = None
         try:
-            document = load_source(look.state.docs[index], self.pipeline)
-            sent = _sent_as(look.state, index)
+            document = load_source(look.state.docs[index], pipeline)
+            sent = look.state.sent_as(index)
             if sent is not None and sent != document.document_id:
                 raise InputError(
                     f"{document.name} changed after it was submitted in batch job {look.state.meta.id}; "
@@ -212,7 +325,7 @@ class BatchRunner:
             if sent is None and owner is not None and owner != index:
                 look.copies[index] = owner  # the same bytes: extracted once, as live
                 return
-            prepared = self.pipeline.prepare(
+            prepared = pipeline.prepare(
                 document, schema, look.state.meta.pages, self.password, clock, look_up=sent is None
             )
             if prepared.result is not None:
@@ -220,16 +333,18 @@ class BatchRunner:
                 return
             assert prepared.served is not None
             job = self.session.new_job(
-                prepared.served, schema, document_id=document.document_id,
-                validation_context=self.pipeline.validation_context,
-            )  # fmt: skip
+                prepared.served,
+                schema,
+                document_id=document.document_id,
+                validation_context=pipeline.validation_context,
+            )
             reader = SourceReader(prepared.served)
             outcome = replay(
                 job, reader, lambda sequence: attempts.get(sequence, []),
-                max_attempts=self.session.max_attempts, secrets=self.session.secrets,
+                max_attempts=look.max_attempts, secrets=self.session.secrets,
             )  # fmt: skip
             if isinstance(outcome, Finished):
-                look.results[index] = self.pipeline.complete(prepared, outcome.result)
+                look.results[index] = pipeline.complete(prepared, outcome.result)
             elif isinstance(outcome, Submit):
                 self._queue(look, index, document.document_id, outcome)
             elif isinstance(outcome, Waiting):  # pragma: no cover - caught by _in_flight above
@@ -240,10 +355,10 @@ class BatchRunner:
             if reader is not None:
                 reader.close()
             if prepared is not None:
-                self.pipeline.release(prepared)
+                pipeline.release(prepared)
 
     def _queue(self, look: _Look, index: int, document_id: str, outcome: Submit) -> None:
-        identifier = custom_id(index, outcome.sequence, outcome.attempt)
+        identifier = custom_id(index, outcome.sequence, outcome.attempt, prefix=look.state.meta.prefix)
         request = BatchRequest.of(identifier, outcome.params)
         record = RequestRecord(
             custom_id=identifier, document=index, sequence=outcome.sequence, attempt=outcome.attempt,
@@ -261,10 +376,27 @@ class BatchRunner:
                 return  # the first batch may still fill up
             size = len(batches[0])
             items, look.queued = look.queued[:size], look.queued[size:]
-            info = self.session.create([request for request, _ in items])
-            recorded = [(request, dataclasses.replace(record, batch=info.id)) for request, record in items]
-            self.store.put(job_id, batch_records(look.round, info.id, recorded))
+            self._create(look, job_id, items)
             look.changed = True
+
+    def _create(self, look: _Look, job_id: str, items: list[tuple[BatchRequest, RequestRecord]]) -> None:
+        """Sends one batch: pending record, create, then the batch record (or the refusal) in one write."""
+        if not self.store.lease(job_id, self.owner, self.lease_seconds):
+            raise self._busy(job_id)  # the lease ran out and another collector took the job: send nothing
+        pending = pending_record(look.round, [record for _, record in items])
+        self.store.put(job_id, dict([pending.record()]))
+        try:
+            info = self.session.create([request for request, _ in items])
+        except BatchRejectedError as exc:  # the API refused this batch: only its documents fail
+            self.store.put(job_id, rejected_records(pending, exc.body, exc.message))
+            return
+        except BackendConnectionError:
+            raise  # no answer: the batch may exist; the next look looks for it
+        except BackendError:
+            self.store.put(job_id, resolved_record(pending, "none"))  # the API answered: it made no batch
+            raise
+        size = sum(request.size for request, _ in items)
+        self.store.put(job_id, batch_records(look.round, info.id, pending.requests, size=size, pending=pending))
 
 
 def _pages_text(pages: Pages) -> str | None:
@@ -277,13 +409,6 @@ def _pages_text(pages: Pages) -> str | None:
 def _in_flight(attempts: Mapping[int, list[Any]]) -> bool:
     last = attempts[max(attempts)]
     return bool(last) and last[-1].result is None
-
-
-def _sent_as(state: JobState, index: int) -> str | None:
-    for record in state.requests.values():
-        if record.document == index:
-            return record.document_id
-    return None
 
 
 def _name(doc: Mapping[str, Any]) -> str:

@@ -2,61 +2,63 @@
 
 Only facts are stored, each written once it is known, so that any process can pick a job up:
 
-============  ================  ===========================================================
-kind          key               value (JSON)
-============  ================  ===========================================================
-``meta``      ``job``           model, backend fingerprint, schema, pages, limits, documents
-``doc``       input position    where the document comes from: an absolute path, or its bytes
-``batch``     batch id          round, item count and size, whether its results are stored
-``req``       custom id         document, request number, attempt, batch, digest of the params
-``res``       custom id         the item's result as the API sent it (added, never replaced)
-============  ================  ===========================================================
+=============  ================  ==========================================================
+kind           key               value (JSON)
+=============  ================  ==========================================================
+``meta``       ``job``           model, fingerprint, schema, pages, limits, documents, and the
+                                 settings that change a result (:attr:`JobMeta.options`)
+``doc``        input position    where the document comes from: an absolute path, its bytes,
+                                 or why it could not be read at submission
+``pending``    random token      a round's items about to be sent, and when; later what became
+                                 of them (the batch id, ``"none"`` or ``"rejected"``)
+``batch``      batch id          round, item count and size, whether its results are stored
+``req``        custom id         document, request number, attempt, batch, digest of the params
+``res``        custom id         the item's result as the API sent it (added, never replaced)
+=============  ================  ==========================================================
 
-A batch record and the request records of its items are one atomic group, written right after
-the batch is created; results are stored before their batch is marked collected. Everything
-else (which documents are e-invoices or cached, what each request holds, which answer is valid)
-is derived again by whoever collects.
+A pending record is written before a batch is created; the batch record, the request records of
+its items and the pending record's resolution are one atomic group, written right after. Results
+are stored before their batch is marked collected. Everything else (which documents are
+e-invoices or cached, what each request holds, which answer is valid) is derived again by
+whoever collects.
 """
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import datetime
 import importlib
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from invoiceai.backends.claude.batch.items import BatchLimits, BatchRequest
+from invoiceai.backends.claude.batch.items import BatchLimits, job_prefix
 from invoiceai.backends.claude.batch.replay import Attempt
 from invoiceai.errors import ConfigurationError
-from invoiceai.extractor.result import Extraction, ExtractionFailure
-from invoiceai.usage import Usage
+from invoiceai.extractor.batch_progress import BatchJob, BatchProgress, Result
 
 if TYPE_CHECKING:
     from invoiceai.cache.batch_store import BatchStore, Records
-    from invoiceai.documents import Document, Source
-    from invoiceai.extractor.pipeline import Pipeline
 
 __all__ = [
     "BatchJob",
     "BatchProgress",
     "JobMeta",
     "JobState",
+    "PendingRound",
     "RequestRecord",
+    "Result",
     "batch_records",
     "collected_record",
-    "load_source",
     "new_job_id",
     "now_iso",
+    "pending_record",
+    "rejected_records",
+    "resolved_record",
     "result_records",
     "schema_name",
-    "source_record",
 ]
-
-Result = Extraction[Any] | ExtractionFailure
 
 
 def new_job_id() -> str:
@@ -86,6 +88,10 @@ class JobMeta:
         pages: The page selection of every document.
         documents: How many documents the job has.
         limits: The per-batch limits of every round.
+        options: The settings that change a result, as submitted: ``prefer_embedded``,
+            ``cross_check``, ``validation_context``, ``max_attempts``, ``max_reasks``,
+            ``token_budget``, ``mode`` and ``detail``. A collect uses them, or refuses to run
+            with a backend set up otherwise (see :class:`~invoiceai.extractor.batch_jobs.BatchRunner`).
     """
 
     id: str
@@ -96,6 +102,12 @@ class JobMeta:
     pages: Any
     documents: int
     limits: BatchLimits
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def prefix(self) -> str:
+        """The job's custom id prefix (:func:`~invoiceai.backends.claude.batch.items.job_prefix`)."""
+        return job_prefix(self.id)
 
     def record(self) -> tuple[tuple[str, str], str]:
         """Returns the store record."""
@@ -108,6 +120,21 @@ class JobMeta:
         value = json.loads(text)
         value["limits"] = BatchLimits(**value["limits"])
         return cls(**value)
+
+    @classmethod
+    def load(cls, store: BatchStore, job_id: str) -> JobMeta:
+        """Reads the job's meta record alone.
+
+        Raises:
+            ConfigurationError: The store has no such job.
+        """
+        meta = store.read(job_id, "meta").get("job")
+        if meta is None:
+            raise ConfigurationError(
+                f"No batch job {job_id!r} in the batch store at {store.location}; check the id, and use the same "
+                "cache (--cache / cache=) as the submission."
+            )
+        return cls.parse(meta)
 
     def schema_class(self) -> type[Any]:
         """Imports the schema again.
@@ -133,45 +160,6 @@ def schema_name(schema: type[Any]) -> str:
     return f"{schema.__module__}:{schema.__qualname__}"
 
 
-def source_record(index: int, source: Source) -> tuple[tuple[str, str], str]:
-    """Returns the ``doc`` record of a source, without loading it.
-
-    A path is kept as its absolute path and a URL as given: both are read again to collect (and
-    must still hold the same bytes). Bytes, file objects and documents cannot be had again, so
-    their bytes are stored.
-    """
-    from invoiceai.documents import Document
-    from invoiceai.extractor.steps import describe
-
-    value: dict[str, Any]
-    if isinstance(source, os.PathLike) or (isinstance(source, str) and "://" not in source):
-        value = {"path": os.path.abspath(os.fspath(source)), "name": os.fspath(source)}
-    elif isinstance(source, str):
-        value = {"url": source, "name": describe(source)}
-    else:
-        if isinstance(source, Document):
-            data = source.data
-        elif isinstance(source, (bytes, bytearray, memoryview)):
-            data = bytes(source)
-        else:
-            data = source.read()
-        value = {"data": base64.b64encode(data).decode("ascii"), "name": describe(source)}
-        if value["name"].startswith("<"):
-            value["name"] = "<bytes>"
-    return ("doc", str(index)), _dump(value)
-
-
-def load_source(record: Mapping[str, Any], pipeline: Pipeline) -> Document:
-    """Loads a document from its ``doc`` record, named as it was at submission."""
-    import base64 as b64
-
-    if "path" in record or "url" in record:
-        document = pipeline.load(record.get("path") or record["url"])
-    else:
-        document = pipeline.load(b64.b64decode(record["data"]))
-    return dataclasses.replace(document, name=str(record.get("name") or document.name))
-
-
 @dataclasses.dataclass(frozen=True)
 class RequestRecord:
     """One submitted item: attempt ``attempt`` of request ``sequence`` of document ``document``."""
@@ -191,15 +179,60 @@ class RequestRecord:
         return ("req", self.custom_id), _dump(value)
 
 
+@dataclasses.dataclass(frozen=True)
+class PendingRound:
+    """Items written down just before their batch is created (see :mod:`~invoiceai.extractor.batch_pending`).
+
+    Attributes:
+        token: The record's key.
+        round: The round the items belong to.
+        created_at: When the create was about to be sent (ISO 8601, UTC).
+        requests: The items, their ``batch`` empty.
+        resolved: ``None`` while nobody knows whether the batch exists; else the batch id it
+            became, ``"none"`` (never created: the items are free to send again) or ``"rejected"``.
+    """
+
+    token: str
+    round: int
+    created_at: str
+    requests: tuple[RequestRecord, ...]
+    resolved: str | None = None
+
+    def record(self) -> tuple[tuple[str, str], str]:
+        """Returns the store record."""
+        requests = [dataclasses.asdict(request) for request in self.requests]
+        value = {"round": self.round, "created_at": self.created_at, "requests": requests, "resolved": self.resolved}
+        return ("pending", self.token), _dump(value)
+
+    @classmethod
+    def parse(cls, token: str, text: str) -> PendingRound:
+        """Reads a stored record."""
+        value = json.loads(text)
+        requests = tuple(RequestRecord(**request) for request in value["requests"])
+        return cls(token, int(value["round"]), str(value["created_at"]), requests, value.get("resolved"))
+
+
 @dataclasses.dataclass
 class JobState:
-    """Everything stored about a job, read at once."""
+    """Everything stored about a job, read at once, with the requests grouped by document."""
 
     meta: JobMeta
     docs: dict[int, dict[str, Any]]
     batches: dict[str, dict[str, Any]]
     requests: dict[str, RequestRecord]
     results: dict[str, dict[str, Any]]
+    pending: dict[str, PendingRound] = dataclasses.field(default_factory=dict)
+    _by_document: dict[int, dict[int, list[RequestRecord]]] = dataclasses.field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Grouped once, so a look over n documents costs O(n), not O(n) per document.
+        self._by_document = {}
+        unsent = (request for pending in self.unresolved() for request in pending.requests)
+        for request in (*self.requests.values(), *unsent):
+            self._by_document.setdefault(request.document, {}).setdefault(request.sequence, []).append(request)
+        for sequences in self._by_document.values():
+            for records in sequences.values():
+                records.sort(key=lambda record: record.attempt)
 
     @classmethod
     def load(cls, store: BatchStore, job_id: str) -> JobState:
@@ -208,46 +241,55 @@ class JobState:
         Raises:
             ConfigurationError: The store has no such job.
         """
-        meta = store.read(job_id, "meta").get("job")
-        if meta is None:
-            raise ConfigurationError(
-                f"No batch job {job_id!r} in the batch store at {store.location}; check the id, and use the same "
-                "cache (--cache / cache=) as the submission."
-            )
+        meta = JobMeta.load(store, job_id)
         requests = {
             key: RequestRecord(custom_id=key, **json.loads(text)) for key, text in store.read(job_id, "req").items()
         }
         return cls(
-            meta=JobMeta.parse(meta),
+            meta=meta,
             docs={int(key): json.loads(text) for key, text in store.read(job_id, "doc").items()},
             batches={key: json.loads(text) for key, text in store.read(job_id, "batch").items()},
             requests=requests,
             results={key: json.loads(text) for key, text in store.read(job_id, "res").items()},
+            pending={key: PendingRound.parse(key, text) for key, text in store.read(job_id, "pending").items()},
         )
 
     def attempts(self, document: int) -> dict[int, list[Attempt]]:
-        """Returns the document's attempts by request number, oldest attempt first."""
-        found: dict[int, list[RequestRecord]] = {}
-        for request in self.requests.values():
-            if request.document == document:
-                found.setdefault(request.sequence, []).append(request)
+        """Returns the document's attempts by request number, oldest attempt first.
+
+        Items of a round whose create is unresolved count as attempts without a result (in flight).
+        """
         return {
-            sequence: [self._attempt(record) for record in sorted(records, key=lambda record: record.attempt)]
-            for sequence, records in found.items()
+            sequence: [self._attempt(record) for record in records]
+            for sequence, records in self._by_document.get(document, {}).items()
         }
+
+    def sent_as(self, document: int) -> str | None:
+        """Returns the ``document_id`` the document had when it was first sent, or ``None`` if never sent."""
+        for records in self._by_document.get(document, {}).values():
+            return records[0].document_id
+        return None
 
     def _attempt(self, record: RequestRecord) -> Attempt:
         result = self.results.get(record.custom_id)
-        if result is None and self.batches.get(record.batch, {}).get("collected"):
-            result = {"type": "expired"}  # its batch ended without a line for it: never processed
+        batch = self.batches.get(record.batch, {})
+        if result is None and batch.get("collected"):
+            # Its batch ended without a (readable) line for it: as if never processed.
+            result = {"type": "expired", "unreadable": True} if batch.get("unreadable_lines") else {"type": "expired"}
         return Attempt(record.custom_id, record.digest, result)
 
     def owners(self) -> dict[str, int]:
         """Returns ``document_id -> first document position`` of every document that was sent."""
         owners: dict[str, int] = {}
-        for request in self.requests.values():
-            owners[request.document_id] = min(owners.get(request.document_id, request.document), request.document)
+        for document, sequences in self._by_document.items():
+            for records in sequences.values():
+                found = records[0].document_id
+                owners[found] = min(owners.get(found, document), document)
         return owners
+
+    def unresolved(self) -> list[PendingRound]:
+        """Returns the pending rounds whose batch may or may not exist, oldest first."""
+        return sorted((item for item in self.pending.values() if item.resolved is None), key=lambda p: p.created_at)
 
     def rounds(self) -> int:
         """Returns how many rounds were submitted."""
@@ -259,103 +301,63 @@ class JobState:
         return [key for _, key in sorted(pending)]
 
 
-def batch_records(round_number: int, batch_id: str, items: Sequence[tuple[BatchRequest, RequestRecord]]) -> Records:
-    """Returns the atomic group written right after a batch is created: the batch and its items."""
-    records: dict[tuple[str, str], str] = {}
-    info = {"round": round_number, "requests": len(items), "bytes": sum(request.size for request, _ in items),
-            "created_at": now_iso(), "collected": False}  # fmt: skip
-    records[("batch", batch_id)] = _dump(info)
-    for _, record in items:
-        name, value = record.record()
-        records[name] = value
-    return records
+def pending_record(round_number: int, records: Iterable[RequestRecord]) -> PendingRound:
+    """Returns a new pending round for ``records`` (write it before the create)."""
+    return PendingRound(os.urandom(8).hex(), round_number, now_iso(), tuple(records))
 
 
-def collected_record(batch_id: str, info: Mapping[str, Any], counts: Mapping[str, int]) -> Records:
-    """Returns the record that marks a batch's results as stored."""
-    return {("batch", batch_id): _dump({**info, "collected": True, "counts": dict(counts)})}
+def resolved_record(pending: PendingRound, outcome: str) -> Records:
+    """Returns the pending round's record marked resolved as ``outcome``."""
+    name, value = dataclasses.replace(pending, resolved=outcome).record()
+    return {name: value}
 
 
-def result_records(results: Iterator[tuple[str, Mapping[str, Any]]]) -> Records:
-    """Returns the ``res`` records of a batch's result lines."""
-    return {("res", custom_id): _dump(result) for custom_id, result in results}
+def batch_records(
+    round_number: int,
+    batch_id: str,
+    records: Sequence[RequestRecord],
+    *,
+    size: int = 0,
+    pending: PendingRound | None = None,
+    collected: bool = False,
+) -> dict[tuple[str, str], str]:
+    """Returns the group written right after a batch is created: the batch, its items, the pending round's end."""
+    group: dict[tuple[str, str], str] = {}
+    info = {"round": round_number, "requests": len(records), "bytes": size, "created_at": now_iso(),
+            "collected": collected}  # fmt: skip
+    group[("batch", batch_id)] = _dump(info)
+    for record in records:
+        name, value = dataclasses.replace(record, batch=batch_id).record()
+        group[name] = value
+    if pending is not None:
+        group.update(resolved_record(pending, batch_id))
+    return group
 
 
-@dataclasses.dataclass(frozen=True)
-class BatchJob:
-    """A Message Batches job as its store describes it (no results; see :meth:`~invoiceai.Extractor.collect_batch`).
+def rejected_records(pending: PendingRound, body: Mapping[str, Any] | None, message: str) -> Records:
+    """Returns what stands for a batch the API refused to create: its items, each ``errored`` with the API's error.
 
-    Attributes:
-        id: The job id, for :meth:`~invoiceai.Extractor.collect_batch` and ``invoiceai batch collect``.
-        created_at: When it was submitted (ISO 8601, UTC).
-        model: The model.
-        documents: Documents in the job, e-invoices and cached ones included.
-        sent: Documents that needed the model (the others never reach a batch).
-        rounds: Rounds submitted so far (follow-ups for re-asks, retries and later chunks).
-        batches: Message Batches created so far, over every round.
-        requests: Batch items submitted so far (each attempt counts).
-        answered: Items whose results are stored.
-        state: ``"in_progress"`` while a batch runs; ``"ended"`` when every batch has ended (a
-            collect then finishes the job, or submits a follow-up round).
+    The batch is recorded as collected under a made-up id, so the documents in it fail as a live
+    request refused with the same error would fail them, and the rest of the job goes on.
     """
-
-    id: str
-    created_at: str
-    model: str
-    documents: int
-    sent: int
-    rounds: int
-    batches: int
-    requests: int
-    answered: int
-    state: Literal["in_progress", "ended"]
-
-    @classmethod
-    def of(cls, state: JobState, *, running: int | None = None) -> BatchJob:
-        """Summarises a job's stored state.
-
-        Args:
-            state: What the store holds.
-            running: Batches the API says are still running (``None``: every batch whose
-                results are not stored counts as running).
-        """
-        running = len(state.open_batches()) if running is None else running
-        return cls(
-            id=state.meta.id, created_at=state.meta.created_at, model=state.meta.model,
-            documents=state.meta.documents, sent=len({record.document for record in state.requests.values()}),
-            rounds=state.rounds(), batches=len(state.batches), requests=len(state.requests),
-            answered=sum(1 for key in state.requests if key in state.results),
-            state="in_progress" if running else "ended",
-        )  # fmt: skip
-
-    def to_dict(self) -> dict[str, Any]:
-        """Returns the fields as a JSON-ready dict."""
-        return dataclasses.asdict(self)
+    error = body if body and isinstance(body.get("error"), Mapping) else None
+    error = error or {"type": "error", "error": {"type": "invalid_request_error", "message": message}}
+    group = batch_records(pending.round, f"rejected_{pending.token}", pending.requests, collected=True)
+    group.update(resolved_record(pending, "rejected"))
+    for record in pending.requests:
+        group[("res", record.custom_id)] = _dump({"type": "errored", "error": error})
+    return group
 
 
-@dataclasses.dataclass(frozen=True)
-class BatchProgress:
-    """What one look at a job found: the results known so far, in input order.
+def collected_record(batch_id: str, info: Mapping[str, Any], counts: Mapping[str, int], *, skipped: int = 0) -> Records:
+    """Returns the record that marks a batch's results as stored (``skipped``: unreadable lines)."""
+    value = {**info, "collected": True, "counts": dict(counts)}
+    if skipped:
+        value["unreadable_lines"] = skipped
+    return {("batch", batch_id): _dump(value)}
 
-    Attributes:
-        job: The job after this look (new rounds included).
-        results: One entry per document, in input order: its result, or ``None`` while a request
-            of it is in a batch that has not ended.
-    """
 
-    job: BatchJob
-    results: tuple[Result | None, ...]
-
-    @property
-    def finished(self) -> bool:
-        """Every document has its result."""
-        return all(result is not None for result in self.results)
-
-    @property
-    def usage(self) -> Usage:
-        """Tokens, requests and cost of the results known so far, at the batch price."""
-        total = Usage()
-        for result in self.results:
-            if result is not None:
-                total = total + result.usage
-        return total
+def result_records(results: Iterable[tuple[str, Mapping[str, Any]]], known: Iterable[str]) -> Records:
+    """Returns the ``res`` records of a batch's result lines, keeping only custom ids in ``known``."""
+    wanted = set(known)
+    return {("res", custom_id): _dump(result) for custom_id, result in results if custom_id in wanted}

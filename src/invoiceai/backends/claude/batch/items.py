@@ -23,13 +23,14 @@ __all__ = [
     "BatchRequest",
     "custom_id",
     "item_error",
+    "job_prefix",
     "params_digest",
     "parse_custom_id",
     "retryable",
     "split_batches",
 ]
 
-_CUSTOM_ID = re.compile(r"^d(\d+)-s(\d+)-a(\d+)$")
+_CUSTOM_ID = re.compile(r"^(?:[0-9a-f]{10}-)?d(\d+)-s(\d+)-a(\d+)$")
 
 # What an errored item's ``error.type`` would have been as an HTTP status (the result has no status).
 _STATUS_OF_TYPE = {
@@ -97,18 +98,26 @@ class BatchRequest:
         return {"custom_id": self.custom_id, "params": self.params}
 
 
-def custom_id(document: int, sequence: int, attempt: int) -> str:
+def job_prefix(job_id: str) -> str:
+    """Returns the 10 hex digits that start every custom id of job ``job_id``."""
+    return hashlib.sha256(job_id.encode("utf-8")).hexdigest()[:10]
+
+
+def custom_id(document: int, sequence: int, attempt: int, *, prefix: str = "") -> str:
     """Returns the custom id of attempt ``attempt`` of request ``sequence`` of document ``document``.
 
     Every attempt gets its own id, so a late result of an earlier attempt can never be taken for
     a later one; all three numbers are positions in the job, so the id is the same whichever
-    process computes it.
+    process computes it. The job's :func:`job_prefix` makes it unique across jobs too, so a batch
+    found by listing (after a lost create response) is recognised by its items alone. At most
+    ``10 + 1 + 3 * 20 + 5`` characters of ``[0-9a-z-]``: within the API's 64.
     """
-    return f"d{document}-s{sequence}-a{attempt}"
+    core = f"d{document}-s{sequence}-a{attempt}"
+    return f"{prefix}-{core}" if prefix else core
 
 
 def parse_custom_id(value: str) -> tuple[int, int, int] | None:
-    """Returns ``(document, sequence, attempt)`` of a custom id :func:`custom_id` made, else ``None``."""
+    """Returns ``(document, sequence, attempt)`` of a custom id :func:`custom_id` made (any prefix), else ``None``."""
     match = _CUSTOM_ID.match(value)
     return None if match is None else (int(match[1]), int(match[2]), int(match[3]))
 

@@ -126,6 +126,8 @@ def _answer(
             job.record_attempt(request_id=None, error=None, elapsed=0.0)
             job.handle_reply(message if isinstance(message, Mapping) else {})
             return None
+        if result.get("unreadable"):
+            job.warn(f"the batch result of request {sequence + 1}, attempt {number}, could not be read; sent again")
         error = item_error(result)
         job.record_attempt(request_id=None, error=error, elapsed=0.0)
         if number < len(attempts):
