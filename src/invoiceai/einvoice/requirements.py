@@ -38,7 +38,13 @@ from invoiceai.einvoice.conditional import check_optional_parts, written_form
 from invoiceai.einvoice.syntax import type_code_for
 from invoiceai.einvoice.units import DEFAULT_UNIT_CODE, unit_code
 from invoiceai.errors import MissingFieldsError
-from invoiceai.schema.rules_categories import unlisted_entries
+from invoiceai.schema.rules_categories import (
+    VAT_CATEGORY_CODES,
+    category_code,
+    category_from_rate,
+    row_categories,
+    unlisted_entries,
+)
 
 if TYPE_CHECKING:
     from invoiceai.schema import Finding, Invoice, LineItem, TaxLine
@@ -47,7 +53,6 @@ __all__ = ["VAT_CATEGORY_CODES", "AllowanceOrCharge", "Plan", "PlannedLine", "Pl
 
 _ZERO = Decimal(0)
 
-VAT_CATEGORY_CODES = frozenset({"S", "Z", "E", "AE", "K", "G", "O", "L", "M", "B"})
 """The UNTDID 5305 VAT category codes EN 16931 allows (BT-95, BT-102, BT-118, BT-151)."""
 
 _CODES = ", ".join(sorted(VAT_CATEGORY_CODES))
@@ -198,11 +203,10 @@ def _check_header(invoice: Invoice, missing: _Missing) -> None:
 
 def _plan_taxes(invoice: Invoice, missing: _Missing) -> list[PlannedTax]:
     taxes = []
-    for i, row in enumerate(invoice.tax_breakdown):
+    for i, (row, category) in enumerate(zip(invoice.tax_breakdown, row_categories(invoice), strict=True)):
         path = f"tax_breakdown[{i}]"
         missing.need(row.taxable_amount, f"{path}.taxable_amount", "BT-116")
         missing.need(row.tax_amount, f"{path}.tax_amount", "BT-117")
-        category = _code(row.category) or ("S" if row.rate is not None and row.rate > 0 else None)
         if category is not None and category not in VAT_CATEGORY_CODES:
             missing.append(f"{path}.category (BT-118: {row.category!r} is not a VAT category code {_CODES})")
         missing.need(category, f"{path}.category", "BT-118")
@@ -251,10 +255,10 @@ def _place_line(item: _Taxed, taxes: list[PlannedTax]) -> tuple[str | None, int 
         when the line cannot be written, what is missing, as a field path relative to the line.
     """
     rate = item.tax_rate
-    own = _code(item.tax_category)
+    own = category_code(item.tax_category)
     if own is None:
         # No BT-151 on the line: the rate must point at one category.
-        category = _category_from_rate(rate, taxes)
+        category = category_from_rate(rate, [(t.category, t.row.rate) for t in taxes])
         if category is None:
             return None, None, "tax_rate (BT-152, to find the line's VAT category BT-151)"
         rows = _rows_for(category, rate, taxes)
@@ -270,11 +274,6 @@ def _place_line(item: _Taxed, taxes: list[PlannedTax]) -> tuple[str | None, int 
     return own, rows[0], None
 
 
-def _code(category: str | None) -> str | None:
-    """A VAT category as written, in the code's spelling (``" s "`` -> ``"S"``); ``None`` when blank."""
-    return category.strip().upper() if category and category.strip() else None
-
-
 def _rows_for(category: str, rate: Decimal | None, taxes: list[PlannedTax]) -> list[int]:
     """Indexes of the breakdown rows with ``category`` and ``rate`` (any rate when ``rate`` is None).
 
@@ -285,20 +284,6 @@ def _rows_for(category: str, rate: Decimal | None, taxes: list[PlannedTax]) -> l
         for i, tax in enumerate(taxes)
         if tax.category == category and (rate is None or category == "O" or tax.row.rate == rate)
     ]
-
-
-def _category_from_rate(rate: Decimal | None, taxes: list[PlannedTax]) -> str | None:
-    if rate is None:
-        return taxes[0].category if len(taxes) == 1 else None
-    same_rate = {t.category for t in taxes if t.row.rate is not None and t.row.rate == rate}
-    if len(same_rate) == 1:
-        return same_rate.pop()
-    if rate > 0 and not same_rate:
-        return "S"
-    if rate == 0 and not same_rate:
-        zero = {t.category for t in taxes if t.row.rate in (None, _ZERO)}
-        return zero.pop() if len(zero) == 1 else None
-    return None
 
 
 def _document_allowances(

@@ -42,6 +42,7 @@ __all__ = [
     "Placed",
     "Row",
     "category_code",
+    "category_from_rate",
     "category_sums",
     "placed_items",
     "row_categories",
@@ -128,7 +129,7 @@ def placed_items(invoice: Invoice) -> list[Placed] | None:
     placed = []
     for path, kind, own, rate, amount in sources:
         # A stated code that is no VAT category still places the item: in no row's category.
-        category = category_code(own) or _category_from_rate(rate, rows)
+        category = category_code(own) or category_from_rate(rate, rows)
         if category is None:
             return None
         if rate is None:
@@ -232,9 +233,12 @@ def _entry_for_gap(gap: Decimal, row: int, unlisted: dict[bool, Decimal]) -> Der
     return DerivedEntry(charge, gap if charge else -gap, row)
 
 
-def _category_from_rate(rate: Decimal | None, rows: list[tuple[str, Decimal | None]]) -> str | None:
-    # The same derivation as the writer's plan (einvoice/requirements.py): the rate must point
-    # at exactly one category.
+def category_from_rate(rate: Decimal | None, rows: Sequence[tuple[str, Decimal | None]]) -> str | None:
+    """The category an item without one belongs to, from its rate and the rows' (category, rate).
+
+    The rate must point at exactly one category; ``None`` when it does not. The writer's plan
+    (:mod:`invoiceai.einvoice.requirements`) places items the same way.
+    """
     if rate is None:
         return rows[0][0] if len(rows) == 1 else None
     same_rate = {code for code, row_rate in rows if row_rate is not None and row_rate == rate}
