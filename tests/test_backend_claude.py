@@ -291,8 +291,11 @@ def test_invalid_json_is_reasked(flavour: str) -> None:
 
 
 def test_token_budget_stops_reasks(flavour: str) -> None:
-    api = FakeClaudeAPI(answer=ANSWER, usage=USAGE).enqueue(Fault.reply('{"line_items": 7}'))
-    backend = make_backend(api, flavour, settings=settings(token_budget=2000))
+    # The plan (one page) fits the budget; the first reply's usage spends it, so no re-ask is allowed.
+    api = FakeClaudeAPI(answer=ANSWER, usage={**USAGE, "input_tokens": 50_000}).enqueue(
+        Fault.reply('{"line_items": 7}')
+    )
+    backend = make_backend(api, flavour, settings=settings(token_budget=50_000))
     with pytest.raises(ExtractionValidationError, match="token budget"):
         run(backend, flavour, StaticPages.blank(1, width=400, height=500))
     assert len(api.message_requests) == 1
@@ -381,8 +384,9 @@ def test_context_window_exceeded_splits_the_chunk(flavour: str) -> None:
 
 
 def test_token_budget_caps_long_documents(flavour: str) -> None:
-    api = FakeClaudeAPI(answer=ANSWER, usage={"input_tokens": 30_000, "output_tokens": 5000})
-    backend = make_backend(api, flavour, settings=settings(token_budget=36_000))
+    # The plan (30 pages, two requests) fits the budget; the first reply spends it, so chunk 2 is not sent.
+    api = FakeClaudeAPI(answer=ANSWER, usage={"input_tokens": 300_000, "output_tokens": 5000})
+    backend = make_backend(api, flavour, settings=settings(token_budget=306_000))
     from invoiceai.backends import TokenBudgetExceededError
 
     with pytest.raises(TokenBudgetExceededError):

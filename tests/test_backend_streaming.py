@@ -123,8 +123,9 @@ def test_images_refused_mid_document_rerender_only_what_is_left(flavour: str) ->
 
 def test_a_spent_token_budget_stops_rendering(flavour: str) -> None:
     source = SyntheticPages.blank(500)
-    api = FakeClaudeAPI(usage={"input_tokens": 30_000, "output_tokens": 5000}, on_request=source.on_request)
-    backend = make_backend(api, flavour, settings=settings(token_budget=36_000))
+    # The plan (500 pages) fits the budget; the first reply spends it, so chunk 2 is not sent.
+    api = FakeClaudeAPI(usage={"input_tokens": 3_000_000, "output_tokens": 5000}, on_request=source.on_request)
+    backend = make_backend(api, flavour, settings=settings(token_budget=3_006_000))
     with pytest.raises(TokenBudgetExceededError) as caught:
         run(backend, flavour, source)
     assert len(api.message_requests) == 1

@@ -78,7 +78,7 @@ def test_limits_are_settings_with_documented_defaults_and_environment_variables(
     limits = RenderLimits.from_settings(Settings.load(env={"INVOICEAI_MAX_PAGES": "12"}))
     assert limits.max_pages == 12
     defaults = RenderLimits()
-    assert (defaults.max_pages, defaults.max_stream_bytes, defaults.max_attachment_bytes) == (250, 128 * MIB, 32 * MIB)
+    assert (defaults.max_pages, defaults.max_stream_bytes, defaults.max_attachment_bytes) == (1000, 128 * MIB, 32 * MIB)
     assert (defaults.max_render_bytes, defaults.max_image_pixels) == (64 * MIB, 89_478_485)
     assert defaults.render_timeout == 120
     with pytest.raises(InvoiceAIError, match="max_pages"):

@@ -71,6 +71,10 @@ class Settings:
         max_retry_seconds: Total time one request may spend retrying before giving up.
         max_reasks: Follow-up requests allowed when a reply fails schema validation.
         token_budget: Input plus output tokens one document may spend over all its attempts.
+            Checked before the first request against the whole plan (estimated input plus every
+            request's ``max_tokens``), so a document that could cost more fails with nothing
+            sent. The default admits a 500-page invoice (about 2.6 million tokens planned: at
+            most $19 at claude-sonnet-5 prices, about $2 in practice).
         concurrency: Requests in flight at once in a batch (``extract_many``, ``iter_extract``
             and their async twins); as many more documents are loaded and rendered ahead of
             them, so set it to your account's concurrency.
@@ -83,8 +87,8 @@ class Settings:
         max_fetch_redirects: Redirects followed when fetching a URL source.
         allow_private_urls: Fetch URLs that resolve to private, loopback or link-local addresses.
         max_pages: Most pages (or image frames) one document may have selected; counted from the
-            page tree before anything renders. 250 pages at ~1,550 tokens each already spend the
-            default ``token_budget``.
+            page tree before anything renders. Bounds the work of opening a document; what it
+            may cost is ``token_budget``'s to say.
         max_stream_bytes: Most bytes any one PDF stream may inflate to; checked before pdfium
             parses the file, stopping each stream at the cap. A 600 dpi A4 colour scan stored
             with Flate is 104 MB.
@@ -111,7 +115,7 @@ class Settings:
     max_attempts: int = 8
     max_retry_seconds: float = 300.0
     max_reasks: int = 2
-    token_budget: int = 400_000
+    token_budget: int = 3_000_000
     concurrency: int = 8
     max_concurrent_requests: int = 0
     request_timeout: float = 180.0
@@ -119,7 +123,7 @@ class Settings:
     max_document_bytes: int = 50 * 1024 * 1024
     max_fetch_redirects: int = 5
     allow_private_urls: bool = False
-    max_pages: int = 250
+    max_pages: int = 1000
     max_stream_bytes: int = 128 * 1024 * 1024
     max_attachment_bytes: int = 32 * 1024 * 1024
     max_render_bytes: int = 64 * 1024 * 1024

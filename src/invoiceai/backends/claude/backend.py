@@ -226,7 +226,9 @@ class ClaudeBackend(Closeable):
 
         counter, client = self._counter(count_tokens)
         spec = self._detector.spec(client) if client is not None else self._state.spec(self.model)
-        job = self._new_job(source, StandInAnswer, spec, {"document_id": document_id}, self._schema_json(schema))
+        job = self._new_job(
+            source, StandInAnswer, spec, {"document_id": document_id}, self._schema_json(schema), dry=True
+        )
         with charged_errors(job, self._clients.secrets()):
             requests = run_dry(job, SourceReader(source), counter)
         method: EstimateMethod = "local" if counter is None else "count_tokens" if count_tokens is True else "custom"
@@ -395,6 +397,7 @@ class ClaudeBackend(Closeable):
         schema_json: dict[str, Any] | None = None,
         *,
         batch: bool = False,
+        dry: bool = False,
     ) -> ExtractionJob[T]:
         config = JobConfig(
             batch=batch,
@@ -407,6 +410,7 @@ class ClaudeBackend(Closeable):
             prices=self._prices,
             secrets=self._clients.secrets(),
             image_budget=self.image_budget(),
+            preflight=not dry,  # a dry run reports the cost instead of refusing it
         )
         job: ExtractionJob[T] = ExtractionJob(
             config=config,

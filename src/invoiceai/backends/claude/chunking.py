@@ -157,6 +157,19 @@ class ChunkPlanner:
         """Forgets the pages of the open chunk: they will be fed again (re-rendered smaller)."""
         self.fed, self._used = self._start, 0
 
+    def runs_left(self) -> list[int]:
+        """The lengths of the runs planned from the open chunk on (the whole plan before any page is fed).
+
+        Byte limits can only cut a run earlier once its pages' sizes are known, so this is the
+        plan as the page count alone decides it: what a document is priced on before it renders.
+        """
+        runs, start = [], self._start
+        while start < self._count:
+            stop = self._run_stop(start)
+            runs.append(stop - start)
+            start = stop
+        return runs
+
     def pending(self) -> int:
         """Planned runs not yet complete (for ``chunk 3/25`` in log lines)."""
         if self._start >= self._count:

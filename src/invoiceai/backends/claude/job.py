@@ -306,12 +306,13 @@ class ExtractionJob(Generic[T]):
     def _open_stream(self) -> PageStream:
         # Called once the mode and text layers are settled: they decide what each page sends.
         limits = dataclasses.replace(self._config.limits, max_pages=self._max_pages())
-        stream = self._stream = PageStream(ChunkPlanner(self._page_count, limits))
+        stream = self._stream = PageStream(ChunkPlanner(self._page_count, limits), self._mode, self._texts)
         if self._mode == "pdf":
             stream.chunks = [range(self._page_count)]  # one document block
             stream.exhausted = True
         elif not self._needs_images():
             stream.complete([page_content(index, None, self._mode, self._texts) for index in range(self._page_count)])
+        self._ledger.check_plan(stream, self._config, self._schema_json, self._structured, self._render_budget())
         return stream
 
     def _start_turn(self) -> _Turn:
@@ -331,8 +332,7 @@ class ExtractionJob(Generic[T]):
             max_tokens=max_tokens,
             **blocks,
         )
-        if self._chunk > 0 or self._ledger.attempts > 0:
-            self._ledger.check_budget(built.estimated_input_tokens, self._config.token_budget)
+        self._ledger.check_budget(built.estimated_input_tokens, self._config.token_budget)
         return _Turn(base=built, params=built.params, max_tokens=max_tokens)
 
     def _retry_larger(self, turn: _Turn, reply: Reply) -> None:

@@ -68,6 +68,9 @@ class PageStream:
 
     Args:
         planner: Decides where chunks end; fed one page size at a time.
+        mode: What each page sends (``images``, ``images+text``, ``text`` or ``pdf``); read by
+            the plan's price (:meth:`~invoiceai.backends.claude.ledger.JobLedger.check_plan`).
+        texts: The text layers by position, or ``None`` when not read.
 
     Attributes:
         chunks: The decided chunks, in order (the job may split one in two).
@@ -76,8 +79,12 @@ class PageStream:
         exhausted: The current pass has yielded its last page.
     """
 
-    def __init__(self, planner: ChunkPlanner) -> None:
+    def __init__(
+        self, planner: ChunkPlanner, mode: InputMode = "images", texts: Sequence[str | None] | None = None
+    ) -> None:
         self._planner = planner
+        self.mode: InputMode = mode
+        self.texts = texts
         self._contents: dict[int, PageContent] = {}
         self._keep_from = 0
         self.chunks: list[range] = []
@@ -110,6 +117,11 @@ class PageStream:
             if kept:
                 kept[-1] = range(kept[-1].start, min(kept[-1].stop, self.received))
             self.chunks = kept
+
+    def planned_runs(self) -> list[int]:
+        """Pages per request for the whole document: the chunks decided, then the runs still planned."""
+        decided = [len(chunk) for chunk in self.chunks]
+        return decided if self.exhausted else decided + self._planner.runs_left()
 
     def ready(self, index: int) -> bool:
         """Tells whether chunk ``index`` is decided and all its pages are here."""

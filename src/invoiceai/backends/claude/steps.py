@@ -88,6 +88,8 @@ class JobConfig:
         secrets: Literal values to mask from error messages (the API key).
         batch: Priced as Message Batches (half price).
         image_budget: The budget to render at; defaults to the model's (learned limits included).
+        preflight: Price the whole document before its first request and refuse it when it can
+            cost more than ``token_budget`` (off for a dry run, which reports the cost instead).
     """
 
     model: str
@@ -100,6 +102,7 @@ class JobConfig:
     secrets: tuple[str, ...] = dataclasses.field(default=(), repr=False)
     batch: bool = False
     image_budget: ImageBudget | None = None
+    preflight: bool = True
 
 
 class SourceReader:
