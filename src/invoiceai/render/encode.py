@@ -91,7 +91,7 @@ def encode_image(
     """Encodes a page image, already sized to the budget, as compactly as stays legible.
 
     Args:
-        image: An ``RGB``, ``L`` or ``1`` image within ``budget``'s pixel limits.
+        image: An ``RGB``, ``RGBX``, ``L`` or ``1`` image within ``budget``'s pixel limits.
         budget: Supplies ``max_bytes``.
         photographic: Photo or scan content (JPEG) rather than text and line art (palette PNG).
         source_size: Size of what ``image`` was scaled from (pixels or PDF points); when bytes
@@ -108,19 +108,43 @@ def encode_image(
         ConfigurationError: ``budget.max_bytes`` is too small for even a 1x1 image.
     """
     is_coloured = coloured or (lambda: has_colour(image))
+    if image.mode == "RGBX":
+        # A rendered PDF page, over pdfium's buffer: a grey page is read straight into greys
+        # (one pass, no RGB copy, no palette search); a coloured text page is mapped onto the
+        # palette from the same buffer; only a coloured scan is copied to RGB for JPEG.
+        if not is_coloured():
+            image = image.convert("L")
+        elif not photographic:
+            return _checked(_palette_png(image, is_coloured), image, budget, source_size, is_coloured)
+        else:
+            image = image.convert("RGB")
     if photographic:
         if image.mode == "RGB" and not is_coloured():
             image = image.convert("L")
         encoded = _jpeg(image, JPEG_QUALITY)
     else:
         encoded = _palette_png(image, is_coloured)
-        if len(encoded.data) > _PNG_BYTES_PER_PIXEL_CHECK * image.width * image.height:
-            jpeg = _jpeg(image, JPEG_QUALITY)
-            encoded = jpeg if len(jpeg.data) < len(encoded.data) else encoded
+    return _checked(encoded, image, budget, source_size, is_coloured)
+
+
+def _checked(
+    encoded: EncodedImage,
+    image: Image.Image,
+    budget: ImageBudget,
+    source_size: tuple[float, float] | None,
+    is_coloured: Callable[[], bool],
+) -> EncodedImage:
+    # A "text" page of many bytes per pixel is really artwork: JPEG may be smaller. Then the byte cap.
+    if (
+        encoded.media_type == "image/png"
+        and len(encoded.data) > _PNG_BYTES_PER_PIXEL_CHECK * image.width * image.height
+    ):
+        jpeg = _jpeg(image, JPEG_QUALITY)
+        encoded = jpeg if len(jpeg.data) < len(encoded.data) else encoded
     if len(encoded.data) <= budget.max_bytes:
         return encoded
-    if image.mode == "RGB" and not is_coloured():
-        image = image.convert("L")
+    if image.mode in ("RGB", "RGBX"):
+        image = image.convert("RGB" if is_coloured() else "L")
     return _shrink_to_fit(image, budget.max_bytes, source_size or (image.width, image.height))
 
 
@@ -147,18 +171,18 @@ def has_colour(image: Image.Image) -> bool:
     well past the tolerance, and reading a sixteenth of the pixels keeps the check cheap.
 
     Args:
-        image: Any image; only ``RGB`` can have colour here.
+        image: Any image; only ``RGB`` and ``RGBX`` can have colour here.
 
     Returns:
         ``True`` if some block's channels differ by more than the tolerance.
     """
     from PIL import ImageChops
 
-    if image.mode != "RGB":
+    if image.mode not in ("RGB", "RGBX"):
         return False
     if min(image.size) >= 64:
         image = image.reduce(4)
-    red, green, blue = image.split()
+    red, green, blue = image.split()[:3]
     return any(
         ImageChops.difference(first, second).getextrema()[1] > _GREY_TOLERANCE  # type: ignore[operator]
         for first, second in ((red, green), (green, blue), (red, blue))
@@ -204,20 +228,39 @@ def _fixed_palette() -> Image.Image:
 
 
 def _palette_png(image: Image.Image, coloured: Callable[[], bool]) -> EncodedImage:
-    from PIL import Image
 
     if image.mode == "1":
         return _png(image, bits=None)
     if image.mode == "L":
         # 4-bit greyscale: map each value to the nearest of 16 levels (see _GREY_LUT).
         return _png(image.point(_GREY_LUT), bits=4)
-    mapped = image.quantize(palette=_fixed_palette(), dither=Image.Dither.NONE)
+    mapped = _quantize(image)
     if not coloured():
         # No colour worth keeping: fold the few pixels that landed on the colour cube onto their
         # grey, and keep only the 16 greys so Pillow writes 4 bits a pixel.
         mapped = mapped.point(_CUBE_TO_GREY)
         mapped.putpalette(_fixed_palette().getpalette()[: 3 * _GREY_LEVELS])  # type: ignore[index]
     return _png(mapped, bits=None)
+
+
+def _quantize(image: Image.Image) -> Image.Image:
+    """Maps an ``RGB`` or ``RGBX`` image onto the fixed palette, without dithering."""
+    from PIL import Image
+
+    palette = _fixed_palette()
+    if image.mode == "RGBX":
+        # Pillow's quantize() takes RGB only, but its core maps RGBX (the same 4-byte pixels) alike;
+        # going through it spares copying a rendered page to RGB first.
+        core = getattr(image.im, "convert", None)
+        try:
+            mapped = image._new(core("P", Image.Dither.NONE, palette.im)) if core is not None else None
+        except (TypeError, ValueError):
+            mapped = None
+        if mapped is None:
+            return image.convert("RGB").quantize(palette=palette, dither=Image.Dither.NONE)
+        mapped.putpalette(palette.getpalette() or [])
+        return mapped
+    return image.quantize(palette=palette, dither=Image.Dither.NONE)
 
 
 def _png(image: Image.Image, *, bits: int | None, level: int = 2) -> EncodedImage:

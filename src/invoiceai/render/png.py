@@ -63,16 +63,23 @@ def write_png(image: Image.Image, *, bits: int | None = None, level: int = 2) ->
         chunks.append(_chunk(b"PLTE", bytes(palette[: 3 * entries])))
     width, height = image.size
     header = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
-    packed = image.tobytes("raw", rawmode)
-    stride = (width * depth + 7) // 8
-    # Filter type 0 (none) in front of every row.
-    rows = bytearray((stride + 1) * height)
-    view = memoryview(packed)
-    for row in range(height):
-        start = row * (stride + 1) + 1
-        rows[start : start + stride] = view[row * stride : (row + 1) * stride]
-    data = zlib.compress(bytes(rows), level)
+    data = zlib.compress(_unfiltered_rows(image, depth, rawmode), level)
     return b"".join((_SIGNATURE, _chunk(b"IHDR", header), *chunks, _chunk(b"IDAT", data), _chunk(b"IEND", b"")))
+
+
+def _unfiltered_rows(image: Image.Image, depth: int, rawmode: str) -> bytes:
+    """The image's rows as PNG wants them: each one after a filter-type byte of 0 (none).
+
+    Pillow packs the rows for us if the image is one byte wider on the left and that byte is
+    zero: ``8 // depth`` pixels of value 0 pasted in front. One paste and one pack in C, where
+    copying the rows one by one in Python took a fifth of the encoding.
+    """
+    from PIL import Image
+
+    pad = 8 // depth
+    padded = Image.new(image.mode, (image.width + pad, image.height), 0)
+    padded.paste(image, (pad, 0))
+    return padded.tobytes("raw", rawmode)
 
 
 def _chunk(kind: bytes, payload: bytes) -> bytes:

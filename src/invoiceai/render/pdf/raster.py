@@ -54,7 +54,9 @@ class PagePixels:
 
     Attributes:
         index: 0-based page index in the document.
-        image: The page as an ``RGB`` image at its final size.
+        image: The page at its final size: an ``RGBX`` image over the very buffer pdfium drew
+            into (no copy is made; encoding reads greys straight out of it, or converts to
+            ``RGB`` for a coloured page).
         size_pt: The page's size in PDF points, as displayed (after ``/Rotate``).
         photographic: Images cover most of the page (a scan or a photo).
     """
@@ -146,6 +148,10 @@ def rasterise(
         pixels = PagePixels(
             index=index, image=image, size_pt=(width_pt, height_pt), photographic=coverage >= _PHOTO_COVERAGE
         )
+        # Pillow work runs outside the lock, so other threads' pdfium calls are not held up. The
+        # colour check comes before the pixels are handed over: encoding starts by choosing
+        # greys or colour, and the text layer is then read while the page is encoded.
+        coloured = has_colour(image)
         if on_pixels is not None:
             on_pixels(pixels)
         with PDFIUM_LOCK, _render_errors(index, document_id):
@@ -153,8 +159,6 @@ def rasterise(
     finally:
         with PDFIUM_LOCK:
             page.close()
-    # Pillow work runs outside the lock, so other threads' pdfium calls are not held up.
-    coloured = has_colour(image)
     return pixels, PageFacts(text=text, born_digital=visible_text and text is not None, coloured=coloured)
 
 
@@ -175,8 +179,9 @@ def _draw(page: Any, width: int, height: int) -> Image.Image:
     import pypdfium2.raw as pdfium_c
     from PIL import Image
 
-    # pdfium renders 4-byte pixels faster than 3-byte ones, and Pillow stores RGB as RGBX
-    # internally, so turning the buffer into an RGB image is a plain copy.
+    # pdfium renders 4-byte pixels faster than 3-byte ones. The bitmap's buffer is Python's own
+    # (new_native), so the RGBX image maps it and outlives the bitmap: no copy here. Encoding
+    # then reads greys straight out of it, and copies to RGB only a page that has colour.
     bitmap = pypdfium2.PdfBitmap.new_native(width, height, pdfium_c.FPDFBitmap_BGRx, rev_byteorder=True)
     try:
         bitmap.fill_rect((255, 255, 255, 255), 0, 0, width, height)
@@ -184,8 +189,7 @@ def _draw(page: Any, width: int, height: int) -> Image.Image:
         pdfium_c.FPDF_RenderPageBitmap(bitmap, page, 0, 0, width, height, 0, flags)
         if page.formenv:
             pdfium_c.FPDF_FFLDraw(page.formenv, bitmap, page, 0, 0, width, height, 0, flags)
-        mapped = Image.frombuffer("RGBX", (width, height), bitmap.buffer, "raw", "RGBX", bitmap.stride, 1)
-        return mapped.convert("RGB")
+        return Image.frombuffer("RGBX", (width, height), bitmap.buffer, "raw", "RGBX", bitmap.stride, 1)
     finally:
         bitmap.close()
 
