@@ -13,7 +13,9 @@ A backend can say what to warm with an optional method, found with ``getattr``::
 
 ``prepare`` runs in a worker thread before the document takes a request slot; whatever it reads
 from ``source`` (``render(budget)``, ``text_layers()``, ``pdf_bytes()``) is kept and served to
-``extract``/``aextract``. Without the method, the pages are rendered at ``image_budget()``.
+``extract``/``aextract``. Without the method, the pages are rendered at ``image_budget()``, but
+only for a document of at most :data:`WARM_PAGES` pages: a longer one would be held in memory
+whole, where the backend can stream it page by page.
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ if TYPE_CHECKING:
     from invoiceai.backends.base import Backend
     from invoiceai.pages import ImageBudget, Page, PageSource
 
-__all__ = ["WarmPageSource", "warm"]
+__all__ = ["WARM_PAGES", "WarmPageSource", "warm"]
+
+WARM_PAGES = 20
+"""Most pages warmed for a backend without ``prepare`` (one request's worth: the API's many-images line)."""
 
 
 class WarmPageSource(WrappedPageSource):
@@ -90,6 +95,6 @@ def warm(backend: Backend, source: WarmPageSource) -> None:
     with source.warming():
         if callable(hook):
             hook(source)
-        else:
+        elif source.page_count <= WARM_PAGES:
             for _ in source.render(backend.image_budget()):
                 pass
