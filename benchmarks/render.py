@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = Path(os.environ.get("INVOICEAI_CORPUS", ROOT.parent / "shared" / "corpus"))
 CORPUS_DIRS = ("einvoice/pdf", "invoice2data", "misc")
-GENERATED_PAGES = 200
+GENERATED_PAGES = 500
 
 Approach = Callable[[bytes], tuple[int, int]]
 
