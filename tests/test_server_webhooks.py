@@ -1,0 +1,498 @@
+"""Completion callbacks (invoiceai.server.webhooks): signatures, retries, the SSRF guard, a real receiver.
+
+Nothing here touches the network: most deliveries go to an httpx2.MockTransport behind an
+injected resolver, and the real one goes to a receiver this module starts on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import re
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx2
+import pytest
+
+from invoiceai.config import Settings
+from invoiceai.errors import FetchError, UnsafeURLError
+from invoiceai.server.webhooks import (
+    ATTEMPT_HEADER,
+    DELIVERY_HEADER,
+    SIGNATURE_HEADER,
+    WebhookAttempt,
+    backoff_delay,
+    callback_body,
+    check_callback_url,
+    deliver,
+    sign,
+    signature_header,
+    verify,
+)
+
+SECRET = b"whsec_0123456789abcdef"
+PUBLIC = "93.184.216.34"
+HOOK = "https://hooks.example.com/invoiceai/done"
+NOW = 1_750_000_000.0
+STRICT = Settings(allow_private_urls=False)
+OPT_IN = Settings(allow_private_urls=True)
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "webhooks.md"
+
+
+# --- signatures ------------------------------------------------------------------------------------
+
+
+def test_the_signature_is_hmac_sha256_over_timestamp_dot_body() -> None:
+    body = b'{"job_id":"j1","status":"succeeded"}'
+    expected = hmac.new(SECRET, b"1750000000." + body, hashlib.sha256).hexdigest()
+    assert sign(body, SECRET, 1_750_000_000) == expected
+    assert signature_header(body, SECRET, 1_750_000_000) == f"t=1750000000,v1={expected}"
+
+
+def test_a_fresh_signature_verifies() -> None:
+    body = callback_body("j1", "succeeded")
+    header = signature_header(body, SECRET, int(NOW))
+    assert verify(body, header, SECRET, now=NOW)
+    assert verify(body, header, SECRET.decode(), now=NOW + 299)  # a str secret is the same secret
+
+
+@pytest.mark.parametrize(
+    ("body", "secret", "now"),
+    [
+        (b'{"job_id":"j1","status":"failed"}', SECRET, NOW),  # tampered body
+        (b'{"job_id":"j1","status":"succeeded"}', b"another secret", NOW),
+        (b'{"job_id":"j1","status":"succeeded"}', SECRET, NOW + 301),  # too old: a replay
+        (b'{"job_id":"j1","status":"succeeded"}', SECRET, NOW - 301),  # from the future
+    ],
+)
+def test_a_wrong_body_secret_or_time_fails(body: bytes, secret: bytes, now: float) -> None:
+    header = signature_header(b'{"job_id":"j1","status":"succeeded"}', SECRET, int(NOW))
+    assert not verify(body, header, secret, now=now)
+
+
+def test_the_tolerance_is_adjustable() -> None:
+    body = b"{}"
+    header = signature_header(body, SECRET, int(NOW))
+    assert not verify(body, header, SECRET, now=NOW + 60, tolerance_s=30)
+    assert verify(body, header, SECRET, now=NOW + 60, tolerance_s=90)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "garbage",
+        "t=1750000000",
+        "v1=" + "0" * 64,
+        "t=abc,v1=" + "0" * 64,
+        "t=\u0661\u0667\u0665\u0660,v1=" + "0" * 64,  # non-ASCII digits
+        "t=1750000000,v1=",
+        "t=1750000000,v1=caf\u00e9",
+    ],
+)
+def test_a_malformed_header_fails_without_raising(header: str | None) -> None:
+    assert not verify(b"{}", header, SECRET, now=NOW)
+
+
+def test_any_of_several_signatures_may_match_for_secret_rotation() -> None:
+    body = b"{}"
+    old = sign(body, b"old secret", int(NOW))
+    new = sign(body, SECRET, int(NOW))
+    assert verify(body, f"t={int(NOW)}, v1={old}, v1={new}", SECRET, now=NOW)
+    assert not verify(body, f"t={int(NOW)},v1={old}", SECRET, now=NOW)
+
+
+def test_signatures_are_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    compared: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    body = b"{}"
+    assert verify(body, signature_header(body, SECRET, int(NOW)), SECRET, now=NOW)
+    assert len(compared) == 1
+
+
+# --- the body --------------------------------------------------------------------------------------
+
+
+def test_the_body_names_the_job_and_its_status_only() -> None:
+    assert json.loads(callback_body("j_42", "failed")) == {"job_id": "j_42", "status": "failed"}
+    assert json.loads(callback_body("j_42", "canceled", batch_id="b_7")) == {
+        "batch_id": "b_7",
+        "job_id": "j_42",
+        "status": "canceled",
+    }
+
+
+@pytest.mark.parametrize("status", ["queued", "running", "done", ""])
+def test_the_body_reports_final_statuses_only(status: str) -> None:
+    with pytest.raises(ValueError, match="final status"):
+        callback_body("j1", status)
+
+
+# --- backoff ---------------------------------------------------------------------------------------
+
+
+def test_backoff_doubles_with_jitter_between_half_and_the_whole_base() -> None:
+    assert [backoff_delay(n, 1.0, rng=lambda: 0.0) for n in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 4.0]
+    assert [backoff_delay(n, 1.0, rng=lambda: 1.0) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 8.0]
+
+
+def test_backoff_is_capped_and_retry_after_is_a_capped_floor() -> None:
+    assert backoff_delay(20, 1.0, max_s=60, rng=lambda: 1.0) == 60
+    assert backoff_delay(1, 1.0, retry_after=7, rng=lambda: 0.0) == 7
+    assert backoff_delay(1, 1.0, max_s=30, retry_after=3600, rng=lambda: 0.0) == 30
+    assert backoff_delay(3, 1.0, retry_after=1, rng=lambda: 1.0) == 4
+
+
+# --- delivery through a mock transport ------------------------------------------------------------
+
+
+class Receiver:
+    """A mock receiver: answers from a script and records what it got."""
+
+    def __init__(self, *answers: httpx2.Response | Exception) -> None:
+        self.answers = list(answers)
+        self.requests: list[httpx2.Request] = []
+
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        self.requests.append(request)
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def transport(self) -> httpx2.MockTransport:
+        return httpx2.MockTransport(self)
+
+
+class Resolver:
+    """Answers lookups from a script (one list of addresses per call; the last one repeats)."""
+
+    def __init__(self, *answers: list[str] | Exception) -> None:
+        self.answers = list(answers)
+        self.lookups: list[tuple[str, int]] = []
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        self.lookups.append((host, port))
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+class Sleeps:
+    """Records the waits between attempts and returns at once."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+def run_delivery(
+    receiver: Receiver | None,
+    *,
+    url: str = HOOK,
+    resolver: Resolver | None = None,
+    settings: Settings = STRICT,
+    **kwargs: Any,
+) -> tuple[bool, list[WebhookAttempt], Sleeps]:
+    attempts: list[WebhookAttempt] = []
+    sleeps = Sleeps()
+    result = asyncio.run(
+        deliver(
+            url,
+            kwargs.pop("body", callback_body("j1", "succeeded")),
+            secret=SECRET,
+            on_attempt=attempts.append,
+            transport=receiver.transport() if receiver else None,
+            resolver=resolver or Resolver([PUBLIC]),
+            settings=settings,
+            sleep=sleeps,
+            clock=lambda: NOW,
+            **kwargs,
+        )
+    )
+    return result, attempts, sleeps
+
+
+def test_a_receiver_failing_twice_gets_three_signed_attempts() -> None:
+    receiver = Receiver(httpx2.Response(500), httpx2.Response(503), httpx2.Response(200))
+    body = callback_body("j1", "succeeded")
+    ok, attempts, sleeps = run_delivery(receiver, body=body)
+    assert ok
+    assert [(a.attempt, a.status, a.ok) for a in attempts] == [(1, 500, False), (2, 503, False), (3, 200, True)]
+    assert attempts[0].error == "HTTP 500" and attempts[2].error is None
+    assert all(a.url_masked == HOOK and a.seconds >= 0 for a in attempts)
+    assert len(sleeps.delays) == 2
+    assert 0.5 <= sleeps.delays[0] <= 1.0 and 1.0 <= sleeps.delays[1] <= 2.0
+    deliveries = {request.headers[DELIVERY_HEADER] for request in receiver.requests}
+    assert len(deliveries) == 1  # one id for every attempt, so a receiver can drop repeats
+    for number, request in enumerate(receiver.requests, start=1):
+        assert request.method == "POST"
+        assert request.content == body
+        assert request.headers["content-type"] == "application/json"
+        assert request.headers[ATTEMPT_HEADER] == str(number)
+        assert verify(request.content, request.headers[SIGNATURE_HEADER], SECRET, now=NOW)
+
+
+def test_the_request_goes_to_the_checked_address_with_the_original_host() -> None:
+    receiver = Receiver(httpx2.Response(204))
+    resolver = Resolver([PUBLIC])
+    ok, _, _ = run_delivery(receiver, resolver=resolver)
+    assert ok
+    assert resolver.lookups == [("hooks.example.com", 443)]
+    (request,) = receiver.requests
+    assert request.url.host == PUBLIC  # pinned: no second lookup by the HTTP client
+    assert request.headers["host"] == "hooks.example.com"
+    assert request.extensions["sni_hostname"] == "hooks.example.com"
+
+
+def test_every_attempt_failing_returns_false_after_the_last_without_a_final_sleep() -> None:
+    ok, attempts, sleeps = run_delivery(Receiver(httpx2.Response(500)), attempts=4, backoff_s=2.0)
+    assert not ok
+    assert [a.attempt for a in attempts] == [1, 2, 3, 4]
+    assert len(sleeps.delays) == 3
+    assert [1.0 <= d <= 2.0 or 2.0 <= d <= 4.0 or 4.0 <= d <= 8.0 for d in sleeps.delays] == [True] * 3
+    assert sleeps.delays[2] >= 4.0
+
+
+def test_redirects_are_failures_and_never_followed() -> None:
+    receiver = Receiver(httpx2.Response(302, headers={"Location": "http://169.254.169.254/latest/meta-data"}))
+    ok, attempts, _ = run_delivery(receiver, attempts=2)
+    assert not ok
+    assert [str(request.url.path) for request in receiver.requests] == ["/invoiceai/done"] * 2
+    assert attempts[0].status == 302
+    assert attempts[0].error is not None and "redirects are not followed" in attempts[0].error
+
+
+def test_a_network_error_is_an_attempt_without_status_then_retried() -> None:
+    receiver = Receiver(httpx2.ConnectError("connection refused"), httpx2.Response(202))
+    ok, attempts, _ = run_delivery(receiver)
+    assert ok
+    assert attempts[0].status is None
+    assert attempts[0].error is not None and "ConnectError" in attempts[0].error
+    assert attempts[1].ok
+
+
+def test_an_attempt_without_an_answer_times_out() -> None:
+    never = asyncio.Event()
+
+    async def hang(request: httpx2.Request) -> httpx2.Response:
+        await never.wait()  # never set: only the timeout ends this attempt
+        return httpx2.Response(200)
+
+    attempts: list[WebhookAttempt] = []
+    ok = asyncio.run(
+        deliver(
+            HOOK,
+            b"{}",
+            secret=SECRET,
+            on_attempt=attempts.append,
+            attempts=1,
+            timeout_s=0.01,
+            transport=httpx2.MockTransport(hang),
+            resolver=Resolver([PUBLIC]),
+            settings=STRICT,
+        )
+    )
+    assert not ok
+    assert attempts[0].status is None and attempts[0].error == "no answer within 0.01 s"
+
+
+def test_retry_after_on_429_sets_the_least_wait() -> None:
+    receiver = Receiver(httpx2.Response(429, headers={"Retry-After": "7"}), httpx2.Response(200))
+    ok, _, sleeps = run_delivery(receiver)
+    assert ok
+    assert sleeps.delays[0] >= 7
+
+
+def test_a_name_that_does_not_resolve_is_retried() -> None:
+    resolver = Resolver(FetchError("Could not resolve hooks.example.com"), [PUBLIC])
+    receiver = Receiver(httpx2.Response(200))
+    ok, attempts, _ = run_delivery(receiver, resolver=resolver)
+    assert ok
+    assert attempts[0].status is None and attempts[0].error is not None and "resolve" in attempts[0].error
+    assert len(receiver.requests) == 1
+
+
+def test_the_reported_url_has_no_user_info_and_no_query() -> None:
+    url = "https://user:hunter2@hooks.example.com/cb?token=s3cr3t#frag"
+    ok, attempts, _ = run_delivery(Receiver(httpx2.Response(500), httpx2.Response(200)), url=url)
+    assert ok
+    for attempt in attempts:
+        assert attempt.url_masked == "https://hooks.example.com/cb"
+        assert "hunter2" not in repr(attempt) and "s3cr3t" not in repr(attempt)
+
+
+def test_attempts_must_be_at_least_one() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        run_delivery(Receiver(httpx2.Response(200)), attempts=0)
+
+
+# --- the SSRF guard --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "addresses", "reason"),
+    [
+        ("http://169.254.169.254/latest/meta-data/", None, "link-local"),  # cloud metadata
+        ("http://[fd00:ec2::254]/latest/", None, "private"),
+        ("https://hooks.example.com/cb", ["10.0.0.5"], "private"),
+        ("https://hooks.example.com/cb", [PUBLIC, "127.0.0.1"], "loopback"),  # every address must be public
+        ("http://localhost:8080/cb", ["127.0.0.1", "::1"], "loopback"),
+        ("file:///etc/passwd", None, "only http and https"),
+        ("gopher://hooks.example.com/", None, "only http and https"),
+    ],
+)
+def test_internal_and_odd_urls_are_refused_before_any_request(
+    url: str, addresses: list[str] | None, reason: str
+) -> None:
+    receiver = Receiver(httpx2.Response(200))
+    resolver = Resolver(addresses or [PUBLIC])
+    attempts: list[WebhookAttempt] = []
+    with pytest.raises(UnsafeURLError, match=reason):
+        asyncio.run(
+            deliver(
+                url,
+                b"{}",
+                secret=SECRET,
+                on_attempt=attempts.append,
+                transport=receiver.transport(),
+                resolver=resolver,
+                settings=STRICT,
+                sleep=Sleeps(),
+            )
+        )
+    assert receiver.requests == []
+    (attempt,) = attempts  # refused once, never retried
+    assert attempt.status is None and attempt.error is not None and attempt.error.startswith("refused:")
+
+
+def test_dns_rebinding_between_attempts_is_caught_before_the_second_request() -> None:
+    resolver = Resolver([PUBLIC], ["169.254.169.254"])
+    receiver = Receiver(httpx2.Response(500), httpx2.Response(200))
+    attempts: list[WebhookAttempt] = []
+    with pytest.raises(UnsafeURLError, match="link-local"):
+        asyncio.run(
+            deliver(
+                HOOK,
+                b"{}",
+                secret=SECRET,
+                on_attempt=attempts.append,
+                transport=receiver.transport(),
+                resolver=resolver,
+                settings=STRICT,
+                sleep=Sleeps(),
+            )
+        )
+    assert len(receiver.requests) == 1
+    assert len(resolver.lookups) == 2  # checked again before the second attempt
+    assert [a.status for a in attempts] == [500, None]
+
+
+def test_check_callback_url_pins_a_public_address() -> None:
+    request = asyncio.run(check_callback_url(HOOK, settings=STRICT, resolver=Resolver([PUBLIC])))
+    assert request.url.host == PUBLIC
+    assert request.headers == {"Host": "hooks.example.com"}
+
+
+def test_loopback_is_allowed_only_by_the_url_sources_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    url = "http://127.0.0.1:9/cb"
+    with pytest.raises(UnsafeURLError, match="loopback"):
+        asyncio.run(check_callback_url(url, settings=STRICT))
+    assert asyncio.run(check_callback_url(url, settings=OPT_IN)).url.host == "127.0.0.1"
+    monkeypatch.setenv("INVOICEAI_ALLOW_PRIVATE_URLS", "1")  # the default settings read it
+    assert asyncio.run(check_callback_url(url)).url.host == "127.0.0.1"
+    monkeypatch.setenv("INVOICEAI_ALLOW_PRIVATE_URLS", "0")
+    with pytest.raises(UnsafeURLError, match="allow_private_urls"):
+        asyncio.run(check_callback_url(url))
+
+
+# --- a real receiver on 127.0.0.1 --------------------------------------------------------------------
+
+
+class _FlakyReceiver(BaseHTTPRequestHandler):
+    """Fails the first two calls with a 500, then accepts; checks every signature with verify()."""
+
+    calls: ClassVar[list[tuple[bytes, bool, str]]] = []
+    lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        signed = verify(body, self.headers.get(SIGNATURE_HEADER), SECRET)
+        with self.lock:
+            self.calls.append((body, signed, self.headers.get(DELIVERY_HEADER, "")))
+            status = 500 if len(self.calls) <= 2 else (200 if signed else 401)
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def flaky_receiver() -> Iterator[str]:
+    _FlakyReceiver.calls = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FlakyReceiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hooks/invoiceai?token=abc"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_a_real_receiver_that_fails_twice_gets_the_callback_on_the_third_attempt(flaky_receiver: str) -> None:
+    body = callback_body("job_123", "succeeded", batch_id="batch_9")
+    attempts: list[WebhookAttempt] = []
+    sleeps = Sleeps()
+    ok = asyncio.run(
+        deliver(flaky_receiver, body, secret=SECRET, on_attempt=attempts.append, settings=OPT_IN, sleep=sleeps)
+    )
+    assert ok
+    assert [(a.status, a.ok) for a in attempts] == [(500, False), (500, False), (200, True)]
+    assert [(got, signed) for got, signed, _ in _FlakyReceiver.calls] == [(body, True)] * 3
+    assert len({delivery for _, _, delivery in _FlakyReceiver.calls}) == 1
+    assert len(sleeps.delays) == 2
+    assert attempts[0].url_masked == re.sub(r"\?.*", "", flaky_receiver)
+
+
+def test_a_real_loopback_receiver_is_refused_by_default(flaky_receiver: str) -> None:
+    with pytest.raises(UnsafeURLError, match="loopback"):
+        asyncio.run(deliver(flaky_receiver, b"{}", secret=SECRET, on_attempt=lambda a: None, settings=STRICT))
+    assert _FlakyReceiver.calls == []
+
+
+# --- the docs page -----------------------------------------------------------------------------------
+
+
+def python_blocks(page: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.DOTALL)
+
+
+def test_the_verification_example_in_the_docs_runs() -> None:
+    blocks = python_blocks(DOCS)
+    assert blocks, "docs/webhooks.md should show how to verify a signature in Python"
+    namespace: dict[str, Any] = {"__name__": "docs_webhooks"}
+    for block in blocks:
+        exec(compile(block, str(DOCS), "exec"), namespace)
+    check: Callable[..., Awaitable[Any]] | Callable[..., Any] | None = namespace.get("check_example")
+    assert check is not None, "the docs example defines check_example() to prove it works"
+    check()
