@@ -269,19 +269,15 @@ async def deliver(
 
     if attempts < 1:
         raise ValueError(f"attempts must be at least 1, got {attempts!r}.")
-    call = _Call(url, body, secret, delivery_id or uuid.uuid4().hex, settings or Settings.load(), resolver, clock)
+    call = _Call(
+        url, body, secret, delivery_id or uuid.uuid4().hex, settings or Settings.load(), resolver, clock, on_attempt
+    )
     async with httpx2.AsyncClient(
         transport=transport, trust_env=False, follow_redirects=False, timeout=timeout_s
     ) as client:
         for number in range(1, attempts + 1):
-            started = time.perf_counter()
-            try:
-                status, error, retry_after = await call.attempt(client, number, timeout_s)
-            except UnsafeURLError as exc:
-                on_attempt(call.report(number, None, f"refused: {exc.message}", started))
-                raise
-            on_attempt(call.report(number, status, error, started))
-            if error is None:
+            delivered, retry_after = await call.attempt(client, number, timeout_s)
+            if delivered:
                 return True
             if number < attempts:
                 await sleep(backoff_delay(number, backoff_s, max_s=max_backoff_s, retry_after=retry_after))
@@ -299,21 +295,26 @@ class _Call:
     settings: Settings
     resolver: AsyncResolver | None
     clock: Callable[[], float]
+    on_attempt: Callable[[WebhookAttempt], None]
 
-    async def attempt(
-        self, client: httpx2.AsyncClient, number: int, timeout_s: float
-    ) -> tuple[int | None, str | None, float | None]:
-        """Checks the URL and sends; returns ``(status, error, retry_after)``, ``error`` ``None`` on success.
+    async def attempt(self, client: httpx2.AsyncClient, number: int, timeout_s: float) -> tuple[bool, float | None]:
+        """Checks the URL, sends, and reports the attempt.
+
+        Returns:
+            Whether it was delivered, and the server's ``Retry-After`` seconds if it gave one.
 
         Raises:
-            UnsafeURLError: The SSRF guard refused the URL.
+            UnsafeURLError: The SSRF guard refused the URL (reported first).
         """
+        started = time.perf_counter()
         try:
             request = await check_callback_url(self.url, settings=self.settings, resolver=self.resolver)
-        except UnsafeURLError:
+        except UnsafeURLError as exc:
+            self.report(number, None, f"refused: {exc.message}", started)
             raise
         except FetchError as exc:  # the name did not resolve: may be transient
-            return None, exc.message, None
+            self.report(number, None, exc.message, started)
+            return False, None
         headers = {
             **request.headers,
             "Content-Type": "application/json",
@@ -323,16 +324,19 @@ class _Call:
             ATTEMPT_HEADER: str(number),
         }
         status, error, retry_after = await _post(client, request, self.body, headers, timeout_s)
-        return status, None if error is None else error.replace(self.url, display_url(self.url)), retry_after
+        self.report(number, status, None if error is None else error.replace(self.url, display_url(self.url)), started)
+        return error is None, retry_after
 
-    def report(self, number: int, status: int | None, error: str | None, started: float) -> WebhookAttempt:
-        """The attempt as ``on_attempt`` gets it: the URL masked, the time it took."""
-        return WebhookAttempt(
-            url_masked=display_url(self.url),
-            attempt=number,
-            status=status,
-            error=error,
-            seconds=time.perf_counter() - started,
+    def report(self, number: int, status: int | None, error: str | None, started: float) -> None:
+        """Hands the attempt to ``on_attempt``: the URL masked, the time it took."""
+        self.on_attempt(
+            WebhookAttempt(
+                url_masked=display_url(self.url),
+                attempt=number,
+                status=status,
+                error=error,
+                seconds=time.perf_counter() - started,
+            )
         )
 
 
