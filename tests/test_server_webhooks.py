@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -204,7 +204,7 @@ class Delivery:
         *,
         url: str = HOOK,
         body: bytes = b"{}",
-        resolver: Resolver | None = None,
+        resolver: Callable[[str, int], Awaitable[list[str]]] | None = None,
         settings: Settings = STRICT,
         clock: Callable[[], float] = lambda: NOW,
         **kwargs: Any,
@@ -281,16 +281,15 @@ def test_a_network_error_is_an_attempt_without_status_then_retried() -> None:
     assert run.attempts[1].ok
 
 
-def test_an_attempt_without_an_answer_times_out() -> None:
-    never = asyncio.Event()
+def test_an_attempt_that_hangs_fails_at_the_timeout() -> None:
+    async def hang(*args: object) -> Any:
+        await asyncio.Event().wait()  # never set: only the timeout ends the wait
 
-    async def hang(request: httpx2.Request) -> httpx2.Response:
-        await never.wait()  # never set: only the timeout ends this attempt
-        return httpx2.Response(200)
-
-    run = Delivery()
-    assert not run.run(httpx2.MockTransport(hang), attempts=1, timeout_s=0.01)
-    assert run.attempts[0].status is None and run.attempts[0].error == "no answer within 0.01 s"
+    no_answer, no_address = Delivery(), Delivery()
+    assert not no_answer.run(httpx2.MockTransport(hang), attempts=1, timeout_s=0.01)
+    assert not no_address.run(Receiver(httpx2.Response(200)).transport(), resolver=hang, attempts=1, timeout_s=0.01)
+    assert no_answer.attempts[0].error == "no answer within 0.01 s"
+    assert no_address.attempts[0].error == "the host did not resolve within 0.01 s"
 
 
 def test_retry_after_on_429_sets_the_least_wait() -> None:

@@ -308,7 +308,12 @@ class _Call:
         """
         started = time.perf_counter()
         try:
-            request = await check_callback_url(self.url, settings=self.settings, resolver=self.resolver)
+            # Bounded too: a resolver that hangs must not hold the delivery forever.
+            guard = check_callback_url(self.url, settings=self.settings, resolver=self.resolver)
+            request = await asyncio.wait_for(guard, timeout_s)
+        except asyncio.TimeoutError:
+            self.report(number, None, f"the host did not resolve within {timeout_s:g} s", started)
+            return False, None
         except UnsafeURLError as exc:
             self.report(number, None, f"refused: {exc.message}", started)
             raise
