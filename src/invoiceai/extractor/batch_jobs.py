@@ -49,7 +49,8 @@ from invoiceai.errors import BackendConnectionError, BackendError, InputError, I
 from invoiceai.extractor.batch_errors import BatchBusyError, BatchTimeoutError
 from invoiceai.extractor.batch_pending import resolve_pending
 from invoiceai.extractor.batch_setup import check_setup, holder_gone, job_options, lease_owner, pipeline_for
-from invoiceai.extractor.batch_sources import load_source, source_record
+from invoiceai.extractor.batch_final import final_record, parse_final
+from invoiceai.extractor.batch_sources import load_source, source_records
 from invoiceai.extractor.batch_state import (
     BatchJob,
     BatchProgress,
@@ -84,6 +85,7 @@ DEFAULT_LEASE_SECONDS = 600.0
 """How long a collector's lease on a job lasts unless renewed (it is renewed before every create)."""
 
 _SOURCE_GROUP_BYTES = 32 * 1024 * 1024  # stored sources are written in groups of about this size
+_FINALS_PER_WRITE = 500  # final results are written (and their bytes dropped) in groups of this many
 
 
 @dataclasses.dataclass
@@ -248,17 +250,36 @@ class BatchRunner:
         look.results.update(self._done.get(job_id, {}))
         schema = schema or state.meta.schema_class()
         for index in range(state.meta.documents):
-            if index not in look.results:
-                self._document(look, index, schema)
-                self._flush(look, job_id, final=False)
+            if index in look.results:
+                continue
+            if index in state.finals and (stored := parse_final(state.finals[index], schema)) is not None:
+                look.results[index] = stored
+                continue
+            self._document(look, index, schema)
+            self._flush(look, job_id, final=False)
         self._flush(look, job_id, final=True)
         for copy, owner in look.copies.items():
             if owner in look.results:
                 look.results[copy] = relabel(look.results[owner], _name(state.docs.get(copy, {})))
+        self._keep_finals(state, look.results)
         self._done[job_id] = look.results
         results = tuple(look.results.get(index) for index in range(state.meta.documents))
         final = JobState.load(self.store, job_id) if look.changed else state
         return BatchProgress(job=BatchJob.of(final), results=results), look.changed
+
+    def _keep_finals(self, state: JobState, results: Mapping[int, Result]) -> None:
+        """Stores the final result of each document whose bytes the store holds, then drops those bytes.
+
+        The result is written first: a kill in between leaves both, never neither.
+        """
+        done = [index for index in results if index not in state.finals and state.docs.get(index, {}).get("stored")]
+        for start in range(0, len(done), _FINALS_PER_WRITE):
+            group = done[start : start + _FINALS_PER_WRITE]
+            self.store.put(
+                state.meta.id,
+                {name: text for index in group for name, text in final_record(index, results[index]).items()},
+            )
+            self.store.discard(state.meta.id, [("data", str(index)) for index in group])
 
     def _busy(self, job_id: str) -> BatchBusyError:
         return BatchBusyError(
@@ -272,9 +293,9 @@ class BatchRunner:
         group: dict[tuple[str, str], str] = {}
         size = count = 0
         for index, source in enumerate(sources):
-            name, value = source_record(index, source, self.pipeline)
-            group[name] = value
-            size, count = size + len(value), index + 1
+            records = source_records(index, source, self.pipeline)
+            group.update(records)
+            size, count = size + sum(len(value) for value in records.values()), index + 1
             if size >= _SOURCE_GROUP_BYTES:
                 self.store.put(job_id, group)
                 group, size = {}, 0
@@ -313,7 +334,8 @@ class BatchRunner:
         pipeline = look.pipeline
         document = prepared = reader = None
         try:
-            document = load_source(look.state.docs[index], pipeline)
+            job_id = look.state.meta.id
+            document = load_source(look.state.docs[index], pipeline, lambda: self.store.get(job_id, "data", str(index)))
             sent = look.state.sent_as(index)
             if sent is not None and sent != document.document_id:
                 raise InputError(

@@ -7,13 +7,16 @@ kind           key               value (JSON)
 =============  ================  ==========================================================
 ``meta``       ``job``           model, fingerprint, schema, pages, limits, documents, and the
                                  settings that change a result (:attr:`JobMeta.options`)
-``doc``        input position    where the document comes from: an absolute path, its bytes,
-                                 or why it could not be read at submission
+``doc``        input position    where the document comes from: an absolute path, stored
+                                 bytes, or why it could not be read at submission
+``data``       input position    the stored bytes (base64), read only to open that document, and
+                                 dropped once its result is final
 ``pending``    random token      a round's items about to be sent, and when; later what became
                                  of them (the batch id, ``"none"`` or ``"rejected"``)
 ``batch``      batch id          round, item count and size, whether its results are stored
 ``req``        custom id         document, request number, attempt, batch, digest of the params
 ``res``        custom id         the item's result as the API sent it (added, never replaced)
+``final``      input position    the document's final result (:mod:`~invoiceai.extractor.batch_final`)
 =============  ================  ==========================================================
 
 A pending record is written before a batch is created; the batch record, the request records of
@@ -214,7 +217,12 @@ class PendingRound:
 
 @dataclasses.dataclass
 class JobState:
-    """Everything stored about a job, read at once, with the requests grouped by document."""
+    """Everything stored about a job but the documents' bytes, read at once, with the requests grouped by document.
+
+    Attributes:
+        finals: The stored final results by input position (JSON text, read by
+            :func:`~invoiceai.extractor.batch_final.parse_final`).
+    """
 
     meta: JobMeta
     docs: dict[int, dict[str, Any]]
@@ -222,6 +230,7 @@ class JobState:
     requests: dict[str, RequestRecord]
     results: dict[str, dict[str, Any]]
     pending: dict[str, PendingRound] = dataclasses.field(default_factory=dict)
+    finals: dict[int, str] = dataclasses.field(default_factory=dict)
     _by_document: dict[int, dict[int, list[RequestRecord]]] = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -252,6 +261,7 @@ class JobState:
             requests=requests,
             results={key: json.loads(text) for key, text in store.read(job_id, "res").items()},
             pending={key: PendingRound.parse(key, text) for key, text in store.read(job_id, "pending").items()},
+            finals={int(key): text for key, text in store.read(job_id, "final").items()},
         )
 
     def attempts(self, document: int) -> dict[int, list[Attempt]]:
