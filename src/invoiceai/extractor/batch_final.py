@@ -43,7 +43,9 @@ def final_record(index: int, result: Result) -> Records:
         "timings": dataclasses.asdict(result.timings),
     }  # fmt: skip
     if isinstance(result, Extraction):
-        value["extraction"] = encode_cached(result.data, model=result.model, pages=result.pages, warnings=result.warnings)
+        value["extraction"] = encode_cached(
+            result.data, model=result.model, pages=result.pages, warnings=result.warnings
+        )
         value["findings"] = [finding.model_dump(mode="json") for finding in result.findings]
         value["origin"] = result.origin
     else:

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from invoiceai.cache.batch_store import BatchStore, Records
 
 __all__ = [
+    "LIVE",
     "BatchJob",
     "BatchProgress",
     "JobMeta",
@@ -62,6 +63,10 @@ __all__ = [
     "result_records",
     "schema_name",
 ]
+
+
+LIVE = "live"
+"""The ``batch`` of a request record sent as a live request (``collect_batch(follow_up="live")``)."""
 
 
 def new_job_id() -> str:
@@ -165,7 +170,11 @@ def schema_name(schema: type[Any]) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class RequestRecord:
-    """One submitted item: attempt ``attempt`` of request ``sequence`` of document ``document``."""
+    """One submitted item: attempt ``attempt`` of request ``sequence`` of document ``document``.
+
+    ``ahead``: a chunk's first request sent ahead of its turn; ``sequence`` is the chunk's index.
+    ``batch`` is :data:`LIVE` for a follow-up sent as a live request.
+    """
 
     custom_id: str
     document: int
@@ -174,6 +183,7 @@ class RequestRecord:
     batch: str
     digest: str
     document_id: str
+    ahead: bool = False
 
     def record(self) -> tuple[tuple[str, str], str]:
         """Returns the store record."""
@@ -232,16 +242,19 @@ class JobState:
     pending: dict[str, PendingRound] = dataclasses.field(default_factory=dict)
     finals: dict[int, str] = dataclasses.field(default_factory=dict)
     _by_document: dict[int, dict[int, list[RequestRecord]]] = dataclasses.field(init=False, repr=False)
+    _ahead: dict[int, dict[int, list[RequestRecord]]] = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # Grouped once, so a look over n documents costs O(n), not O(n) per document.
-        self._by_document = {}
+        self._by_document, self._ahead = {}, {}
         unsent = (request for pending in self.unresolved() for request in pending.requests)
         for request in (*self.requests.values(), *unsent):
-            self._by_document.setdefault(request.document, {}).setdefault(request.sequence, []).append(request)
-        for sequences in self._by_document.values():
-            for records in sequences.values():
-                records.sort(key=lambda record: record.attempt)
+            groups = self._ahead if request.ahead else self._by_document
+            groups.setdefault(request.document, {}).setdefault(request.sequence, []).append(request)
+        for groups in (self._by_document, self._ahead):
+            for sequences in groups.values():
+                for records in sequences.values():
+                    records.sort(key=lambda record: record.attempt)
 
     @classmethod
     def load(cls, store: BatchStore, job_id: str) -> JobState:
@@ -274,6 +287,13 @@ class JobState:
             for sequence, records in self._by_document.get(document, {}).items()
         }
 
+    def ahead(self, document: int) -> dict[int, list[Attempt]]:
+        """Returns the attempts of the document's chunks sent ahead, by chunk index, oldest attempt first."""
+        return {
+            chunk: [self._attempt(record) for record in records]
+            for chunk, records in self._ahead.get(document, {}).items()
+        }
+
     def sent_as(self, document: int) -> str | None:
         """Returns the ``document_id`` the document had when it was first sent, or ``None`` if never sent."""
         for records in self._by_document.get(document, {}).values():
@@ -286,7 +306,7 @@ class JobState:
         if result is None and batch.get("collected"):
             # Its batch ended without a (readable) line for it: as if never processed.
             result = {"type": "expired", "unreadable": True} if batch.get("unreadable_lines") else {"type": "expired"}
-        return Attempt(record.custom_id, record.digest, result)
+        return Attempt(record.custom_id, record.digest, result, live=record.batch == LIVE)
 
     def owners(self) -> dict[str, int]:
         """Returns ``document_id -> first document position`` of every document that was sent."""
