@@ -8,7 +8,6 @@ from decimal import Decimal
 import pytest
 
 from claude_fakes import ANSWER, FAST, USAGE, FakeClock, make_backend, run, settings
-from streaming_fakes import request_pages
 from invoiceai.backends import ClaudeBackend, Price, RetryPolicy
 from invoiceai.backends.claude.request import SYSTEM_PROMPT, TOOL_NAME, api_schema
 from invoiceai.config import DEFAULT_MODEL
@@ -26,6 +25,7 @@ from invoiceai.errors import (
 from invoiceai.schema import Invoice
 from invoiceai.testing import FakeClaudeAPI, Fault, StaticPages
 from invoiceai.usage import Usage
+from streaming_fakes import request_pages
 
 
 @pytest.fixture(params=["sync", "async"])
