@@ -117,7 +117,7 @@ class _Replay:
         for chunk in self.unused:
             for attempt in self.ahead[chunk]:
                 if attempt.result is not None:
-                    total = total + self.usage_of(attempt, live=False)
+                    total = total + self.usage_of(attempt, live=attempt.live)
         return total
 
     def running(self) -> Waiting | None:
