@@ -158,5 +158,20 @@ def pages_answer(last_page: int) -> Any:
 
 
 def request_pages(request: RecordedRequest) -> list[int]:
-    """The 1-based page numbers a request carries (its ``Page N`` labels)."""
-    return [int(text.split()[1]) for text in request.texts() if text.startswith("Page ")]
+    """The 1-based page numbers a request carries.
+
+    Several pages: its ``Pages 4-6, in order.`` note. One page has no note: the chunk note's
+    page when the document was split, else page 1.
+    """
+    import re
+
+    texts = request.texts()
+    for text in texts:
+        if (span := re.fullmatch(r"Pages (\d+)-(\d+), in order\.", text)) is not None:
+            return list(range(int(span[1]), int(span[2]) + 1))
+        if (listed := re.fullmatch(r"Pages ([\d, ]+), in order\.", text)) is not None:
+            return [int(number) for number in listed[1].split(", ")]
+    for text in texts:
+        if (chunk := re.search(r"holds pages (\d+) to (\d+) of", text)) is not None:
+            return list(range(int(chunk[1]), int(chunk[2]) + 1))
+    return [1]

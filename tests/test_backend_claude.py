@@ -25,6 +25,7 @@ from invoiceai.errors import (
 from invoiceai.schema import Invoice
 from invoiceai.testing import FakeClaudeAPI, Fault, StaticPages
 from invoiceai.usage import Usage
+from streaming_fakes import request_pages
 
 
 @pytest.fixture(params=["sync", "async"])
@@ -74,7 +75,7 @@ def test_request_is_valid_and_result_is_typed(flavour: str) -> None:
 
     (request,) = api.message_requests
     body = request.body
-    # Images: in order, each labelled, within the model's budget, media type matching the bytes.
+    # Images: in order, named by one note, within the model's budget, media type matching the bytes.
     images = request.images()
     assert len(images) == 3
     for image in images:
@@ -83,10 +84,11 @@ def test_request_is_valid_and_result_is_typed(flavour: str) -> None:
         assert image.width * image.height <= 3_750_000
         assert image.transformations == {"oversized_image": "error"}
     texts = request.texts()
-    labels = [text for text in texts if text.startswith("Page ")]
-    assert labels == ["Page 1", "Page 2", "Page 3"]
+    labels = [text for text in texts if text.startswith("Page")]
+    assert labels == ["Pages 1-3, in order."]
     content = body["messages"][0]["content"]
-    assert [block["type"] for block in content[:6]] == ["text", "image"] * 3
+    assert [block["type"] for block in content[:4]] == ["text", "image", "image", "image"]
+    assert content[0]["text"] == "Pages 1-3, in order."
     # The schema Claude fills, and the cache breakpoint on the static prefix only.
     assert body["output_config"]["format"] == {"type": "json_schema", "schema": api_schema(Invoice)}
     assert "tools" not in body
@@ -352,7 +354,7 @@ def test_known_model_table_when_capabilities_are_not_detected(flavour: str) -> N
 
 def test_long_document_is_chunked_and_merged_in_page_order(flavour: str) -> None:
     def answer(request: object) -> dict[str, object]:
-        pages = [int(text.split()[1]) for text in request.texts() if text.startswith("Page ")]  # type: ignore[attr-defined]
+        pages = request_pages(request)  # type: ignore[arg-type]
         first, last = pages[0], pages[-1]
         reply: dict[str, object] = {"line_items": [{"description": f"line on page {page}"} for page in pages]}
         if first == 1:
@@ -412,7 +414,10 @@ def test_text_modes_send_text_layers(flavour: str) -> None:
     run(make_backend(api, flavour, mode="text"), flavour, source)
     request = api.message_requests[-1]
     assert len(request.images()) == 1  # only the page without a text layer
-    assert request.images()[0].path == "messages.0.content.3"
+    # The note naming both pages, page 1's text layer, then page 2's image.
+    assert request.texts()[:2] == ["Pages 1-2, in order.", request.texts()[1]]
+    assert request.texts()[1].startswith('<page_text page="1">')
+    assert request.images()[0].path == "messages.0.content.2"
 
 
 def test_pdf_mode_sends_a_document_block_or_falls_back(flavour: str) -> None:

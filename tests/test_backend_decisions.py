@@ -184,7 +184,9 @@ def test_build_request_never_mutates_the_schema_and_escapes_page_text() -> None:
     built = build_request(model="m", schema=schema, structured=True, max_tokens=100, pages=page)
     built.params["output_config"]["format"]["schema"]["type"] = "changed"
     assert repr(schema) == snapshot
-    hint = built.params["messages"][0]["content"][2]["text"]
+    content = built.params["messages"][0]["content"]
+    assert content[0]["type"] == "image"  # a single page needs no label
+    hint = content[1]["text"]
     assert hint.count("</page_text>") == 1
     assert built.images == 1 and built.estimated_input_tokens > 0
 

@@ -80,3 +80,21 @@ def test_an_unknown_job_is_a_usage_error(
     assert code == 2 and "No batch job 'iaib_nope'" in err
     assert run(["batch"], capsys)[0] == 2
     assert run(["batch", "collect", "x", "--poll", "0"], capsys)[0] == 2
+
+
+def test_collect_can_send_its_follow_ups_live(
+    api: FakeClaudeAPI, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from invoiceai.testing import Fault
+
+    path = tmp_path / "a.png"
+    path.write_bytes(png_invoice("a"))
+    cache = ["--cache", str(tmp_path / "cache.db")]
+    api.enqueue(Fault.reply("this is not JSON"))  # the batch answer needs a re-ask
+    code, out, _ = run(["batch", "submit", str(path), *cache], capsys)
+    assert code == 0
+    code, out, _ = run(["batch", "collect", out.strip(), "--follow-up", "live", "--format", "jsonl", *cache], capsys)
+    assert code == 0
+    (line,) = out.splitlines()
+    assert json.loads(line)["usage"]["cost_usd"] == "0.0060"  # $0.002 in the batch, $0.004 for the live re-ask
+    assert len(api.message_requests) == 1

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,8 @@ def test_a_collector_killed_after_storing_some_results_resumes_without_resending
             api.on_request = None
             results = extractor.collect_batch(job.id, sleep=lambda seconds: None)
     assert [result.ok for result in results] == [True] * 5
+    # Usage is what was paid, once per request, at the batch price: half the live $0.004.
+    assert [(result.usage.requests, result.usage.cost_usd) for result in results] == [(1, Decimal("0.002"))] * 5
     assert [result.source for result in results] == [str(path) for path in paths]
     submitted = api.batches.submitted
     assert sorted(submitted) == sorted(set(submitted)) and len(submitted) == 5  # nothing sent twice

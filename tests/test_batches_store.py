@@ -115,3 +115,12 @@ def test_redis_store_keeps_the_password_out_of_sight(redis_url: str) -> None:  #
     password = redis_url.split(":")[2].split("@")[0]
     assert password not in repr(store) and password not in store.location
     store.close()
+
+
+def test_one_record_is_read_and_records_are_discarded_alone(store: BatchStore) -> None:
+    store.put("job1", {("meta", "job"): "{}", ("data", "0"): "AAAA", ("data", "1"): "BBBB", ("final", "0"): "{}"})
+    assert store.get("job1", "data", "1") == "BBBB"
+    assert store.get("job1", "data", "2") is None and store.get("other", "data", "1") is None
+    store.discard("job1", [("data", "0"), ("data", "7")])  # one that does not exist is skipped
+    assert store.read("job1", "data") == {"1": "BBBB"}
+    assert store.read("job1", "final") == {"0": "{}"} and store.jobs() == ["job1"]

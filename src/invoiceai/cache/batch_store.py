@@ -34,7 +34,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -84,6 +84,14 @@ class BatchStore(Protocol):
 
     def read(self, job: str, kind: str) -> dict[str, str]:
         """Returns every record of ``kind`` of ``job``: ``{key: JSON text}`` (empty for none)."""
+        ...
+
+    def get(self, job: str, kind: str, key: str) -> str | None:
+        """Returns one record of ``job``, or ``None`` when there is none."""
+        ...
+
+    def discard(self, job: str, names: Iterable[tuple[str, str]]) -> None:
+        """Removes the records ``(kind, key)`` of ``job`` at once (those that do not exist are skipped)."""
         ...
 
     def jobs(self) -> list[str]:
@@ -146,6 +154,18 @@ class MemoryBatchStore:
         """Returns the records of ``kind``."""
         with self._lock:
             return {key: value for (found, key), value in self._records.get(job, {}).items() if found == kind}
+
+    def get(self, job: str, kind: str, key: str) -> str | None:
+        """Returns one record, or ``None``."""
+        with self._lock:
+            return self._records.get(job, {}).get((kind, key))
+
+    def discard(self, job: str, names: Iterable[tuple[str, str]]) -> None:
+        """Removes records."""
+        with self._lock:
+            stored = self._records.get(job, {})
+            for name in names:
+                stored.pop(name, None)
 
     def jobs(self) -> list[str]:
         """Returns the jobs with a ``meta`` record."""
@@ -216,6 +236,27 @@ class SQLiteBatchStore:
         with self._connection() as conn:
             rows = conn.execute("SELECT key, value FROM batch_records WHERE job = ? AND kind = ?", (job, kind))
             return {str(key): str(value) for key, value in rows.fetchall()}
+
+    def get(self, job: str, kind: str, key: str) -> str | None:
+        """Returns one record, or ``None``."""
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT value FROM batch_records WHERE job = ? AND kind = ? AND key = ?", (job, kind, key)
+            ).fetchone()
+            return None if row is None else str(row[0])
+
+    def discard(self, job: str, names: Iterable[tuple[str, str]]) -> None:
+        """Removes records in one transaction."""
+        rows = [(job, kind, key) for kind, key in names]
+        with self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany("DELETE FROM batch_records WHERE job = ? AND kind = ? AND key = ?", rows)
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     def jobs(self) -> list[str]:
         """Returns the jobs with a ``meta`` record."""

@@ -12,7 +12,7 @@ Needs the ``redis`` extra; the password in the URL is masked everywhere, as for
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from invoiceai.errors import CacheError, ConfigurationError, InvoiceAIError, MissingDependencyError
@@ -98,6 +98,23 @@ class RedisBatchStore:
         """Returns the records of ``kind``."""
         raw = self._call("read", lambda: self._client.hgetall(self._key(job, kind)))
         return {_text(key): _text(value) for key, value in raw.items()}
+
+    def get(self, job: str, kind: str, key: str) -> str | None:
+        """Returns one record (``HGET``), or ``None``."""
+        found = self._call("read", lambda: self._client.hget(self._key(job, kind), key))
+        return None if found is None else _text(found)
+
+    def discard(self, job: str, names: Iterable[tuple[str, str]]) -> None:
+        """Removes records (``HDEL``) in one transaction."""
+        listed = list(names)
+
+        def remove() -> None:
+            pipeline = self._client.pipeline(transaction=True)
+            for kind, key in listed:
+                pipeline.hdel(self._key(job, kind), key)
+            pipeline.execute()
+
+        self._call("remove records", remove)
 
     def jobs(self) -> list[str]:
         """Returns the jobs with a ``meta`` record."""

@@ -65,6 +65,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     collect.add_argument("--poll", type=_seconds, default=30.0, metavar="SECONDS", help="wait between looks")
     collect.add_argument(
+        "--follow-up",
+        choices=("batch", "live"),
+        default="batch",
+        help="send re-asks, retries and later chunks in follow-up batches (default, half price) or live (now, "
+        "full price)",
+    )
+    collect.add_argument(
         "--timeout",
         type=_seconds,
         metavar="SECONDS",
@@ -170,12 +177,13 @@ def _collect(extractor: Any, args: argparse.Namespace) -> int:
 
     try:
         if args.no_wait:
-            progress = extractor.poll_batch(args.id, password=args.password)
+            progress = extractor.poll_batch(args.id, password=args.password, follow_up=args.follow_up)
             results = list(progress.results)
         else:
             results = extractor.collect_batch(
-                args.id, password=args.password, poll_interval=args.poll, timeout=args.timeout
-            )
+                args.id, password=args.password, poll_interval=args.poll, timeout=args.timeout,
+                follow_up=args.follow_up,
+            )  # fmt: skip
     except BatchJobError as exc:  # busy, or out of time: the job is stored, collect again later
         print(f"invoiceai: {exc}", file=sys.stderr)
         return EXIT_NOT_FINISHED

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from invoiceai.cache.batch_store import BatchStore, MemoryBatchStore
     from invoiceai.config import Detail, Settings
     from invoiceai.documents import Source
+    from invoiceai.extractor.batch_round import FollowUp
     from invoiceai.extractor.batch_state import Result
     from invoiceai.extractor.pipeline import Pipeline
     from invoiceai.render import Pages
@@ -124,8 +125,11 @@ class BatchMethods:
         schema: type[Any] | None = None,
         password: str | None = None,
         batch_store: BatchStore | None = None,
+        follow_up: FollowUp = "batch",
     ) -> BatchProgress:
         """Takes one look at a job without waiting: stores new results, sends follow-ups, returns what is known.
+
+        ``follow_up`` is as for :meth:`collect_batch`.
 
         Returns:
             The results so far in input order (``None`` for documents still in a running batch)
@@ -136,7 +140,7 @@ class BatchMethods:
                 lease); look again later.
         """
         with self._batch_runner(batch_store, password, job_id=job_id) as runner:
-            return runner.look(job_id, schema=schema)
+            return runner.look(job_id, schema=schema, follow_up=follow_up)
 
     def collect_batch(
         self,
@@ -148,6 +152,7 @@ class BatchMethods:
         sleep: Callable[[float], None] = time.sleep,
         timeout: float | None = None,
         batch_store: BatchStore | None = None,
+        follow_up: FollowUp = "batch",
     ) -> list[Result]:
         """Waits for job ``job_id``; returns its results in input order, as ``extract_many`` would.
 
@@ -164,12 +169,18 @@ class BatchMethods:
             sleep: What waits (tests pass a fake).
             timeout: Seconds to wait at most (default: until the job is finished).
             batch_store: Where the job's state is kept (default: beside the cache).
+            follow_up: ``"batch"`` sends what the collect needs (re-asks, truncation retries,
+                retries of errored or expired items, later chunks) in follow-up batches at the
+                batch price; ``"live"`` sends it at once as live requests, at the live price,
+                within the same attempt limits (``BatchProgress.live_usage`` says what they cost).
 
         Raises:
             BatchTimeoutError: ``timeout`` passed first; the job is stored and can be collected later.
         """
         with self._batch_runner(batch_store, password, job_id=job_id) as runner:
-            progress = runner.collect(job_id, schema=schema, poll_interval=poll_interval, sleep=sleep, timeout=timeout)
+            progress = runner.collect(
+                job_id, schema=schema, poll_interval=poll_interval, sleep=sleep, timeout=timeout, follow_up=follow_up
+            )
         return [result for result in progress.results if result is not None]
 
     async def acollect_batch(
@@ -182,6 +193,7 @@ class BatchMethods:
         sleep: Callable[[float], Awaitable[None] | None] = asyncio.sleep,
         timeout: float | None = None,
         batch_store: BatchStore | None = None,
+        follow_up: FollowUp = "batch",
     ) -> list[Result]:
         """Async twin of :meth:`collect_batch`: each look runs in a worker thread, the waits on the loop.
 
@@ -193,7 +205,9 @@ class BatchMethods:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._batch_runner(batch_store, password, job_id=job_id) as runner:
             while True:
-                progress, changed = await _finish_in_thread(lambda: runner.look_once(job_id, schema=schema))
+                progress, changed = await _finish_in_thread(
+                    lambda: runner.look_once(job_id, schema=schema, follow_up=follow_up)
+                )
                 if progress is not None and progress.finished:
                     return [result for result in progress.results if result is not None]
                 if changed:

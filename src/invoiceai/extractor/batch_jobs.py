@@ -41,28 +41,24 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from invoiceai.backends.claude.batch.items import BatchRequest, custom_id, params_digest, split_batches
 from invoiceai.backends.claude.batch.replay import Finished, Submit, Waiting, replay
-from invoiceai.backends.claude.batch.session import BatchGoneError, BatchRejectedError
+from invoiceai.backends.claude.batch.session import BatchGoneError
 from invoiceai.backends.claude.steps import SourceReader
-from invoiceai.errors import BackendConnectionError, BackendError, InputError, InvoiceAIError
+from invoiceai.errors import ConfigurationError, InputError, InvoiceAIError
 from invoiceai.extractor.batch_errors import BatchBusyError, BatchTimeoutError
+from invoiceai.extractor.batch_final import final_record, parse_final
 from invoiceai.extractor.batch_pending import resolve_pending
+from invoiceai.extractor.batch_round import FOLLOW_UPS, FollowUp, Look, RoundSender, live_usage
 from invoiceai.extractor.batch_setup import check_setup, holder_gone, job_options, lease_owner, pipeline_for
-from invoiceai.extractor.batch_sources import load_source, source_record
+from invoiceai.extractor.batch_sources import load_source, source_records
 from invoiceai.extractor.batch_state import (
     BatchJob,
     BatchProgress,
     JobMeta,
     JobState,
-    RequestRecord,
-    batch_records,
     collected_record,
     new_job_id,
     now_iso,
-    pending_record,
-    rejected_records,
-    resolved_record,
     result_records,
     schema_name,
 )
@@ -84,21 +80,7 @@ DEFAULT_LEASE_SECONDS = 600.0
 """How long a collector's lease on a job lasts unless renewed (it is renewed before every create)."""
 
 _SOURCE_GROUP_BYTES = 32 * 1024 * 1024  # stored sources are written in groups of about this size
-
-
-@dataclasses.dataclass
-class _Look:
-    """What one look has found and decided so far."""
-
-    state: JobState
-    pipeline: Pipeline
-    max_attempts: int
-    results: dict[int, Result] = dataclasses.field(default_factory=dict)
-    owners: dict[str, int] = dataclasses.field(default_factory=dict)
-    copies: dict[int, int] = dataclasses.field(default_factory=dict)
-    queued: list[tuple[BatchRequest, RequestRecord]] = dataclasses.field(default_factory=list)
-    round: int = 0
-    changed: bool = False
+_FINALS_PER_WRITE = 500  # final results are written (and their bytes dropped) in groups of this many
 
 
 class BatchRunner:
@@ -130,6 +112,7 @@ class BatchRunner:
         self.password = password
         self.lease_seconds = lease_seconds
         self.owner = lease_owner()
+        self.sender = RoundSender(session, store, owner=self.owner, lease_seconds=lease_seconds, busy=self._busy)
         self._done: dict[str, dict[int, Result]] = {}
 
     # -- the calls --------------------------------------------------------------------------------
@@ -175,6 +158,7 @@ class BatchRunner:
         poll_interval: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         timeout: float | None = None,
+        follow_up: FollowUp = "batch",
     ) -> BatchProgress:
         """Looks at the job until every document has its result, sleeping between looks that change nothing.
 
@@ -185,7 +169,7 @@ class BatchRunner:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            progress, changed = self.look_once(job_id, schema=schema)
+            progress, changed = self.look_once(job_id, schema=schema, follow_up=follow_up)
             if progress is not None and progress.finished:
                 return progress
             if changed:
@@ -195,18 +179,29 @@ class BatchRunner:
                 raise self.timed_out(job_id, timeout)
             sleep(poll_interval if left is None else min(poll_interval, left))
 
-    def look(self, job_id: str, *, schema: type[Any] | None = None, fetch: bool = True) -> BatchProgress:
+    def look(
+        self, job_id: str, *, schema: type[Any] | None = None, fetch: bool = True, follow_up: FollowUp = "batch"
+    ) -> BatchProgress:
         """One look at the job (see the module docstring): resolve, fetch, replay, submit.
+
+        Args:
+            job_id: The job.
+            schema: The schema, when it cannot be imported by name here.
+            fetch: Ask the API about running batches first (the submission's own look does not).
+            follow_up: Send the requests this look needs in a batch, or live (not at submission).
 
         Raises:
             BatchBusyError: Another collector holds the job's lease.
+            ConfigurationError: ``follow_up`` is neither ``"batch"`` nor ``"live"``.
         """
-        return self._look(job_id, schema=schema, fetch=fetch)[0]
+        return self._look(job_id, schema=schema, fetch=fetch, follow_up=follow_up)[0]
 
-    def look_once(self, job_id: str, *, schema: type[Any] | None = None) -> tuple[BatchProgress | None, bool]:
+    def look_once(
+        self, job_id: str, *, schema: type[Any] | None = None, follow_up: FollowUp = "batch"
+    ) -> tuple[BatchProgress | None, bool]:
         """One look for a waiting collector: ``(progress, changed)``, or ``(None, False)`` while the job is busy."""
         try:
-            return self._look(job_id, schema=schema, fetch=True)
+            return self._look(job_id, schema=schema, fetch=True, follow_up=follow_up)
         except BatchBusyError:
             return None, False
 
@@ -221,15 +216,21 @@ class BatchRunner:
 
     # -- one look -----------------------------------------------------------------------------------
 
-    def _look(self, job_id: str, *, schema: type[Any] | None, fetch: bool) -> tuple[BatchProgress, bool]:
+    def _look(
+        self, job_id: str, *, schema: type[Any] | None, fetch: bool, follow_up: FollowUp
+    ) -> tuple[BatchProgress, bool]:
+        if follow_up not in FOLLOW_UPS:
+            raise ConfigurationError(f"follow_up must be one of {list(FOLLOW_UPS)}, not {follow_up!r}.")
         if not self.store.lease(job_id, self.owner, self.lease_seconds, stale=holder_gone):
             raise self._busy(job_id)
         try:
-            return self._leased_look(job_id, schema=schema, fetch=fetch)
+            return self._leased_look(job_id, schema=schema, fetch=fetch, live=fetch and follow_up == "live")
         finally:
             self.store.release(job_id, self.owner)
 
-    def _leased_look(self, job_id: str, *, schema: type[Any] | None, fetch: bool) -> tuple[BatchProgress, bool]:
+    def _leased_look(
+        self, job_id: str, *, schema: type[Any] | None, fetch: bool, live: bool
+    ) -> tuple[BatchProgress, bool]:
         state = JobState.load(self.store, job_id)
         check_setup(state.meta, self.fingerprint, self.session)
         fetched = False
@@ -241,24 +242,44 @@ class BatchRunner:
         if fetched:
             state = JobState.load(self.store, job_id)
         options = state.meta.options
-        look = _Look(
+        look = Look(
             state=state, pipeline=pipeline_for(self.pipeline, options), owners=state.owners(), round=state.rounds() + 1,
-            max_attempts=int(options.get("max_attempts") or self.session.max_attempts), changed=fetched,
+            max_attempts=int(options.get("max_attempts") or self.session.max_attempts), changed=fetched, live=live,
         )  # fmt: skip
         look.results.update(self._done.get(job_id, {}))
         schema = schema or state.meta.schema_class()
         for index in range(state.meta.documents):
-            if index not in look.results:
-                self._document(look, index, schema)
-                self._flush(look, job_id, final=False)
-        self._flush(look, job_id, final=True)
+            if index in look.results:
+                continue
+            if index in state.finals and (stored := parse_final(state.finals[index], schema)) is not None:
+                look.results[index] = stored
+                continue
+            self._document(look, index, schema)
+            self.sender.flush(look, final=False)
+        self.sender.flush(look, final=True)
         for copy, owner in look.copies.items():
             if owner in look.results:
                 look.results[copy] = relabel(look.results[owner], _name(state.docs.get(copy, {})))
+        self._keep_finals(state, look.results)
         self._done[job_id] = look.results
         results = tuple(look.results.get(index) for index in range(state.meta.documents))
         final = JobState.load(self.store, job_id) if look.changed else state
-        return BatchProgress(job=BatchJob.of(final), results=results), look.changed
+        progress = BatchProgress(job=BatchJob.of(final), results=results, live_usage=live_usage(final, self.session))
+        return progress, look.changed
+
+    def _keep_finals(self, state: JobState, results: Mapping[int, Result]) -> None:
+        """Stores the final result of each document whose bytes the store holds, then drops those bytes.
+
+        The result is written first: a kill in between leaves both, never neither.
+        """
+        done = [index for index in results if index not in state.finals and state.docs.get(index, {}).get("stored")]
+        for start in range(0, len(done), _FINALS_PER_WRITE):
+            group = done[start : start + _FINALS_PER_WRITE]
+            self.store.put(
+                state.meta.id,
+                {name: text for index in group for name, text in final_record(index, results[index]).items()},
+            )
+            self.store.discard(state.meta.id, [("data", str(index)) for index in group])
 
     def _busy(self, job_id: str) -> BatchBusyError:
         return BatchBusyError(
@@ -272,9 +293,9 @@ class BatchRunner:
         group: dict[tuple[str, str], str] = {}
         size = count = 0
         for index, source in enumerate(sources):
-            name, value = source_record(index, source, self.pipeline)
-            group[name] = value
-            size, count = size + len(value), index + 1
+            records = source_records(index, source, self.pipeline)
+            group.update(records)
+            size, count = size + sum(len(value) for value in records.values()), index + 1
             if size >= _SOURCE_GROUP_BYTES:
                 self.store.put(job_id, group)
                 group, size = {}, 0
@@ -304,7 +325,7 @@ class BatchRunner:
             fetched = True
         return fetched
 
-    def _document(self, look: _Look, index: int, schema: type[Any]) -> None:
+    def _document(self, look: Look, index: int, schema: type[Any]) -> None:
         """Decides about one document: a result, a copy, a request for the next round, or wait."""
         attempts = look.state.attempts(index)
         if attempts and _in_flight(attempts):
@@ -313,7 +334,8 @@ class BatchRunner:
         pipeline = look.pipeline
         document = prepared = reader = None
         try:
-            document = load_source(look.state.docs[index], pipeline)
+            job_id = look.state.meta.id
+            document = load_source(look.state.docs[index], pipeline, lambda: self.store.get(job_id, "data", str(index)))
             sent = look.state.sent_as(index)
             if sent is not None and sent != document.document_id:
                 raise InputError(
@@ -340,13 +362,14 @@ class BatchRunner:
             )
             reader = SourceReader(prepared.served)
             outcome = replay(
-                job, reader, lambda sequence: attempts.get(sequence, []),
-                max_attempts=look.max_attempts, secrets=self.session.secrets,
+                job, reader, lambda sequence: attempts.get(sequence, []), max_attempts=look.max_attempts,
+                secrets=self.session.secrets, ahead=look.state.ahead(index), pricing=self.session.usage_of,
+                token_budget=look.state.meta.options.get("token_budget") or self.session.token_budget,
             )  # fmt: skip
             if isinstance(outcome, Finished):
                 look.results[index] = pipeline.complete(prepared, outcome.result)
             elif isinstance(outcome, Submit):
-                self._queue(look, index, document.document_id, outcome)
+                self.sender.queue(look, index, document.document_id, outcome)
             elif isinstance(outcome, Waiting):  # pragma: no cover - caught by _in_flight above
                 look.owners[document.document_id] = index
         except Exception as exc:  # this document fails; the job goes on
@@ -356,47 +379,6 @@ class BatchRunner:
                 reader.close()
             if prepared is not None:
                 pipeline.release(prepared)
-
-    def _queue(self, look: _Look, index: int, document_id: str, outcome: Submit) -> None:
-        identifier = custom_id(index, outcome.sequence, outcome.attempt, prefix=look.state.meta.prefix)
-        request = BatchRequest.of(identifier, outcome.params)
-        record = RequestRecord(
-            custom_id=identifier, document=index, sequence=outcome.sequence, attempt=outcome.attempt,
-            batch="", digest=params_digest(outcome.params), document_id=document_id,
-        )  # fmt: skip
-        look.queued.append((request, record))
-        look.owners.setdefault(document_id, index)
-
-    def _flush(self, look: _Look, job_id: str, *, final: bool) -> None:
-        """Creates the batches the queued requests fill (all of them when ``final``) and records each."""
-        limits = look.state.meta.limits
-        while look.queued:
-            batches = list(split_batches([request for request, _ in look.queued], limits))
-            if not final and len(batches) < 2:
-                return  # the first batch may still fill up
-            size = len(batches[0])
-            items, look.queued = look.queued[:size], look.queued[size:]
-            self._create(look, job_id, items)
-            look.changed = True
-
-    def _create(self, look: _Look, job_id: str, items: list[tuple[BatchRequest, RequestRecord]]) -> None:
-        """Sends one batch: pending record, create, then the batch record (or the refusal) in one write."""
-        if not self.store.lease(job_id, self.owner, self.lease_seconds):
-            raise self._busy(job_id)  # the lease ran out and another collector took the job: send nothing
-        pending = pending_record(look.round, [record for _, record in items])
-        self.store.put(job_id, dict([pending.record()]))
-        try:
-            info = self.session.create([request for request, _ in items])
-        except BatchRejectedError as exc:  # the API refused this batch: only its documents fail
-            self.store.put(job_id, rejected_records(pending, exc.body, exc.message))
-            return
-        except BackendConnectionError:
-            raise  # no answer: the batch may exist; the next look looks for it
-        except BackendError:
-            self.store.put(job_id, resolved_record(pending, "none"))  # the API answered: it made no batch
-            raise
-        size = sum(request.size for request, _ in items)
-        self.store.put(job_id, batch_records(look.round, info.id, pending.requests, size=size, pending=pending))
 
 
 def _pages_text(pages: Pages) -> str | None:

@@ -78,10 +78,14 @@ class BatchProgress:
         job: The job after this look (new rounds included).
         results: One entry per document, in input order: its result, or ``None`` while a request
             of it is in a batch that has not ended.
+        live_usage: The part of the job's usage spent on follow-ups sent live
+            (``follow_up="live"``), at the live price; the rest went through batches at the
+            batch price. Each document's ``usage`` already counts both.
     """
 
     job: BatchJob
     results: tuple[Result | None, ...]
+    live_usage: Usage = dataclasses.field(default_factory=Usage)
 
     @property
     def finished(self) -> bool:
@@ -90,7 +94,7 @@ class BatchProgress:
 
     @property
     def usage(self) -> Usage:
-        """Tokens, requests and cost of the results known so far, at the batch price."""
+        """Tokens, requests and cost of the results known so far (batch price, live follow-ups at the live one)."""
         total = Usage()
         for result in self.results:
             if result is not None:

@@ -12,6 +12,12 @@ live extraction loads it (``max_document_bytes``, the URL policy), and its bytes
 A source that cannot be loaded (too large, a fetch refused) does not fail the submission: its
 record holds the typed error instead, and the collect reports that document's failure, as
 ``extract_many`` would.
+
+Stored bytes are a record of their own (kind ``data``, keyed by the input position), apart from the
+small ``doc`` record: a look reads every ``doc`` record but a document's bytes only when it
+opens that document, and the bytes are dropped once the document's result is final (see
+:mod:`~invoiceai.extractor.batch_final`). Records written before (the bytes inside ``doc``) are
+still read.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import base64
 import dataclasses
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from invoiceai import errors
@@ -30,36 +36,46 @@ if TYPE_CHECKING:
     from invoiceai.documents import Document, Source
     from invoiceai.extractor.pipeline import Pipeline
 
-__all__ = ["load_source", "source_record"]
+__all__ = ["load_source", "source_records"]
 
 _LIMIT_FIELDS = ("setting", "limit", "found")
 
 
-def source_record(index: int, source: Source, pipeline: Pipeline) -> tuple[tuple[str, str], str]:
-    """Returns the ``doc`` record of a source (see the module docstring)."""
+def source_records(index: int, source: Source, pipeline: Pipeline) -> dict[tuple[str, str], str]:
+    """Returns the records of a source: its ``doc`` record and, for stored bytes, its ``data`` record."""
     from invoiceai.extractor.steps import describe
 
     value: dict[str, Any]
+    key = str(index)
     if isinstance(source, os.PathLike) or (isinstance(source, str) and "://" not in source):
         value = {"path": os.path.abspath(os.fspath(source)), "name": os.fspath(source)}
-        return ("doc", str(index)), _dump(value)
+        return {("doc", key): _dump(value)}
     name = describe(source)  # a URL without its user info and query
+    records: dict[tuple[str, str], str] = {}
     try:
         document = pipeline.load(source)
     except InputError as exc:
         value = {"failed": _error_record(exc), "name": name}
     else:
-        value = {"data": base64.b64encode(document.data).decode("ascii"), "name": name}
+        value = {"stored": True, "name": name}
+        records[("data", key)] = base64.b64encode(document.data).decode("ascii")
     if value["name"].startswith("<"):
         value["name"] = "<bytes>"
-    return ("doc", str(index)), _dump(value)
+    records[("doc", key)] = _dump(value)
+    return records
 
 
-def load_source(record: Mapping[str, Any], pipeline: Pipeline) -> Document:
+def load_source(record: Mapping[str, Any], pipeline: Pipeline, stored: Callable[[], str | None]) -> Document:
     """Loads a document from its ``doc`` record, named as it was at submission.
 
+    Args:
+        record: The ``doc`` record.
+        pipeline: Loads the document.
+        stored: Reads the document's ``data`` record (called only for stored bytes).
+
     Raises:
-        InputError: The document could not be loaded at submission (the same error) or now.
+        InputError: The document could not be loaded at submission (the same error) or now, or
+            its stored bytes are gone.
     """
     if "failed" in record:
         raise _error_of(record["failed"])
@@ -67,7 +83,13 @@ def load_source(record: Mapping[str, Any], pipeline: Pipeline) -> Document:
         # "url": a record written before URLs were fetched at submission.
         document = pipeline.load(record.get("path") or record["url"])
     else:
-        document = pipeline.load(base64.b64decode(record["data"]))
+        data = stored() if record.get("stored") else record.get("data")
+        if data is None:
+            raise InputError(
+                f"The stored bytes of {record.get('name') or 'a document'} are gone from the batch store, and its "
+                "result was not stored with them; submit it again as a new job."
+            )
+        document = pipeline.load(base64.b64decode(data))
     return dataclasses.replace(document, name=str(record.get("name") or document.name))
 
 

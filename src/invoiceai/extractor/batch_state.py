@@ -7,13 +7,16 @@ kind           key               value (JSON)
 =============  ================  ==========================================================
 ``meta``       ``job``           model, fingerprint, schema, pages, limits, documents, and the
                                  settings that change a result (:attr:`JobMeta.options`)
-``doc``        input position    where the document comes from: an absolute path, its bytes,
-                                 or why it could not be read at submission
+``doc``        input position    where the document comes from: an absolute path, stored
+                                 bytes, or why it could not be read at submission
+``data``       input position    the stored bytes (base64), read only to open that document, and
+                                 dropped once its result is final
 ``pending``    random token      a round's items about to be sent, and when; later what became
                                  of them (the batch id, ``"none"`` or ``"rejected"``)
 ``batch``      batch id          round, item count and size, whether its results are stored
 ``req``        custom id         document, request number, attempt, batch, digest of the params
 ``res``        custom id         the item's result as the API sent it (added, never replaced)
+``final``      input position    the document's final result (:mod:`~invoiceai.extractor.batch_final`)
 =============  ================  ==========================================================
 
 A pending record is written before a batch is created; the batch record, the request records of
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
     from invoiceai.cache.batch_store import BatchStore, Records
 
 __all__ = [
+    "LIVE",
     "BatchJob",
     "BatchProgress",
     "JobMeta",
@@ -59,6 +63,10 @@ __all__ = [
     "result_records",
     "schema_name",
 ]
+
+
+LIVE = "live"
+"""The ``batch`` of a request record sent as a live request (``collect_batch(follow_up="live")``)."""
 
 
 def new_job_id() -> str:
@@ -162,7 +170,11 @@ def schema_name(schema: type[Any]) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class RequestRecord:
-    """One submitted item: attempt ``attempt`` of request ``sequence`` of document ``document``."""
+    """One submitted item: attempt ``attempt`` of request ``sequence`` of document ``document``.
+
+    ``ahead``: a chunk's first request sent ahead of its turn; ``sequence`` is the chunk's index.
+    ``batch`` is :data:`LIVE` for a follow-up sent as a live request.
+    """
 
     custom_id: str
     document: int
@@ -171,6 +183,7 @@ class RequestRecord:
     batch: str
     digest: str
     document_id: str
+    ahead: bool = False
 
     def record(self) -> tuple[tuple[str, str], str]:
         """Returns the store record."""
@@ -214,7 +227,12 @@ class PendingRound:
 
 @dataclasses.dataclass
 class JobState:
-    """Everything stored about a job, read at once, with the requests grouped by document."""
+    """Everything stored about a job but the documents' bytes, read at once, with the requests grouped by document.
+
+    Attributes:
+        finals: The stored final results by input position (JSON text, read by
+            :func:`~invoiceai.extractor.batch_final.parse_final`).
+    """
 
     meta: JobMeta
     docs: dict[int, dict[str, Any]]
@@ -222,17 +240,21 @@ class JobState:
     requests: dict[str, RequestRecord]
     results: dict[str, dict[str, Any]]
     pending: dict[str, PendingRound] = dataclasses.field(default_factory=dict)
+    finals: dict[int, str] = dataclasses.field(default_factory=dict)
     _by_document: dict[int, dict[int, list[RequestRecord]]] = dataclasses.field(init=False, repr=False)
+    _ahead: dict[int, dict[int, list[RequestRecord]]] = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # Grouped once, so a look over n documents costs O(n), not O(n) per document.
-        self._by_document = {}
+        self._by_document, self._ahead = {}, {}
         unsent = (request for pending in self.unresolved() for request in pending.requests)
         for request in (*self.requests.values(), *unsent):
-            self._by_document.setdefault(request.document, {}).setdefault(request.sequence, []).append(request)
-        for sequences in self._by_document.values():
-            for records in sequences.values():
-                records.sort(key=lambda record: record.attempt)
+            groups = self._ahead if request.ahead else self._by_document
+            groups.setdefault(request.document, {}).setdefault(request.sequence, []).append(request)
+        for groups in (self._by_document, self._ahead):
+            for sequences in groups.values():
+                for records in sequences.values():
+                    records.sort(key=lambda record: record.attempt)
 
     @classmethod
     def load(cls, store: BatchStore, job_id: str) -> JobState:
@@ -252,6 +274,7 @@ class JobState:
             requests=requests,
             results={key: json.loads(text) for key, text in store.read(job_id, "res").items()},
             pending={key: PendingRound.parse(key, text) for key, text in store.read(job_id, "pending").items()},
+            finals={int(key): text for key, text in store.read(job_id, "final").items()},
         )
 
     def attempts(self, document: int) -> dict[int, list[Attempt]]:
@@ -262,6 +285,13 @@ class JobState:
         return {
             sequence: [self._attempt(record) for record in records]
             for sequence, records in self._by_document.get(document, {}).items()
+        }
+
+    def ahead(self, document: int) -> dict[int, list[Attempt]]:
+        """Returns the attempts of the document's chunks sent ahead, by chunk index, oldest attempt first."""
+        return {
+            chunk: [self._attempt(record) for record in records]
+            for chunk, records in self._ahead.get(document, {}).items()
         }
 
     def sent_as(self, document: int) -> str | None:
@@ -276,7 +306,7 @@ class JobState:
         if result is None and batch.get("collected"):
             # Its batch ended without a (readable) line for it: as if never processed.
             result = {"type": "expired", "unreadable": True} if batch.get("unreadable_lines") else {"type": "expired"}
-        return Attempt(record.custom_id, record.digest, result)
+        return Attempt(record.custom_id, record.digest, result, live=record.batch == LIVE)
 
     def owners(self) -> dict[str, int]:
         """Returns ``document_id -> first document position`` of every document that was sent."""

@@ -295,7 +295,7 @@ class ClaudeBackend(Closeable):
         return BatchSession(
             client=client, model=self.model, max_attempts=self._settings.max_attempts,
             secrets=self._clients.secrets(),
-            max_reasks=self._settings.max_reasks, token_budget=self._settings.token_budget,
+            max_reasks=self._settings.max_reasks, token_budget=self._settings.token_budget, prices=self._prices,
             new_job=lambda source, schema, options: self._new_job(source, schema, spec, options, batch=True),
         )  # fmt: skip
 

@@ -63,15 +63,7 @@ if TYPE_CHECKING:
     from invoiceai.backends.claude.models import ModelState
     from invoiceai.pages import ImageBudget, Page
 
-__all__ = [
-    "ExtractionJob",
-    "JobConfig",
-    "NeedPages",
-    "NeedPdf",
-    "NeedTextLayers",
-    "SendRequest",
-    "Step",
-]
+__all__ = ["ExtractionJob", "JobConfig", "NeedPages", "NeedPdf", "NeedTextLayers", "SendRequest", "Step"]
 
 logger = get_logger("invoiceai.backends")
 
@@ -162,7 +154,7 @@ class ExtractionJob(Generic[T]):
                 return None
             if self._mode != "pdf" and not stream.ready(self._chunk):
                 return NeedPages(self._render_budget(), stream.render_pass)
-            self._turn = self._start_turn()
+            self._turn = self._start_turn(self._chunk)
         return SendRequest(self._turn.params, self._label(), self._turn.base.estimated_input_tokens)
 
     @property
@@ -315,25 +307,30 @@ class ExtractionJob(Generic[T]):
         self._ledger.check_plan(stream, self._config, self._schema_json, self._structured, self._render_budget())
         return stream
 
-    def _start_turn(self) -> _Turn:
-        chunk = self._chunks[self._chunk]
+    def _start_turn(self, index: int) -> _Turn:
+        chunk = self._chunks[index]
         cap = self._config.spec.max_output_tokens
         max_tokens = estimate_max_tokens(self._schema_json, len(chunk), cap=cap)
         info = ChunkInfo(chunk.start + 1, chunk.stop, self._page_count)
-        blocks: dict[str, Any]
+        blocks: dict[str, Any] = {"model": self._config.model, "schema": self._schema_json, "max_tokens": max_tokens}
         if self._mode == "pdf" and self._pdf is not _UNSET and self._pdf is not None:
-            blocks = {"pdf": self._pdf, "pdf_pages": self._page_count}
+            blocks |= {"pdf": self._pdf, "pdf_pages": self._page_count}
         else:
-            blocks = {"pages": self._stream.contents(chunk) if self._stream is not None else [], "chunk": info}
-        built = build_request(
-            model=self._config.model,
-            schema=self._schema_json,
-            structured=self._structured,
-            max_tokens=max_tokens,
-            **blocks,
-        )
-        self._ledger.check_budget(built.estimated_input_tokens, self._config.token_budget)
+            blocks |= {"pages": self._stream.contents(chunk) if self._stream is not None else [], "chunk": info}
+        built = build_request(structured=self._structured, **blocks)
+        if index == self._chunk:  # chunks built ahead for a batch round are checked when their turn comes
+            self._ledger.check_budget(built.estimated_input_tokens, self._config.token_budget)
         return _Turn(base=built, params=built.params, max_tokens=max_tokens)
+
+    def chunk_ahead(self, offset: int) -> tuple[int, Step] | None:
+        """Chunk ``offset`` after this one, as if those before were answered: its index and ``NeedPages`` or request."""
+        stream, index = self._stream, self._chunk + offset
+        if offset < 1 or self._turn is None or stream is None or self._mode == "pdf" or stream.finished(index):
+            return None
+        if not stream.ready(index):
+            return None if stream.exhausted else (index, NeedPages(self._render_budget(), stream.render_pass))
+        built = self._start_turn(index).base
+        return index, SendRequest(built.params, self._label(), built.estimated_input_tokens)
 
     def _retry_larger(self, turn: _Turn, reply: Reply) -> None:
         larger, why = larger_max_tokens(

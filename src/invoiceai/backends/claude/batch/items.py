@@ -30,7 +30,7 @@ __all__ = [
     "split_batches",
 ]
 
-_CUSTOM_ID = re.compile(r"^(?:[0-9a-f]{10}-)?d(\d+)-s(\d+)-a(\d+)$")
+_CUSTOM_ID = re.compile(r"^(?:[0-9a-f]{10}-)?d(\d+)-[sc](\d+)-a(\d+)$")
 
 # What an errored item's ``error.type`` would have been as an HTTP status (the result has no status).
 _STATUS_OF_TYPE = {
@@ -103,8 +103,11 @@ def job_prefix(job_id: str) -> str:
     return hashlib.sha256(job_id.encode("utf-8")).hexdigest()[:10]
 
 
-def custom_id(document: int, sequence: int, attempt: int, *, prefix: str = "") -> str:
+def custom_id(document: int, sequence: int, attempt: int, *, prefix: str = "", ahead: bool = False) -> str:
     """Returns the custom id of attempt ``attempt`` of request ``sequence`` of document ``document``.
+
+    A chunk's first request sent ahead of its turn is named by the chunk instead
+    (``d4-c2-a1``: document 4, chunk 2, attempt 1), since re-asks shift request numbers.
 
     Every attempt gets its own id, so a late result of an earlier attempt can never be taken for
     a later one; all three numbers are positions in the job, so the id is the same whichever
@@ -112,12 +115,12 @@ def custom_id(document: int, sequence: int, attempt: int, *, prefix: str = "") -
     found by listing (after a lost create response) is recognised by its items alone. At most
     ``10 + 1 + 3 * 20 + 5`` characters of ``[0-9a-z-]``: within the API's 64.
     """
-    core = f"d{document}-s{sequence}-a{attempt}"
+    core = f"d{document}-{'c' if ahead else 's'}{sequence}-a{attempt}"
     return f"{prefix}-{core}" if prefix else core
 
 
 def parse_custom_id(value: str) -> tuple[int, int, int] | None:
-    """Returns ``(document, sequence, attempt)`` of a custom id :func:`custom_id` made (any prefix), else ``None``."""
+    """Returns ``(document, request or chunk, attempt)`` of a :func:`custom_id` (any prefix), else ``None``."""
     match = _CUSTOM_ID.match(value)
     return None if match is None else (int(match[1]), int(match[2]), int(match[3]))
 

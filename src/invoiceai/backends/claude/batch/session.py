@@ -31,7 +31,9 @@ if TYPE_CHECKING:
     from invoiceai.backends.base import ExtractOptions
     from invoiceai.backends.claude.batch.items import BatchRequest
     from invoiceai.backends.claude.job import ExtractionJob
+    from invoiceai.backends.claude.prices import PriceTable
     from invoiceai.pages import PageSource
+    from invoiceai.usage import Usage
 
 __all__ = ["BatchGoneError", "BatchInfo", "BatchRejectedError", "BatchSession", "ResultLines"]
 
@@ -127,6 +129,8 @@ class BatchSession:
         secrets: Literal values to mask from errors (the API key).
         max_reasks: The jobs' ``Settings.max_reasks`` (``None``: not known, not checked).
         token_budget: The jobs' ``Settings.token_budget`` (``None``: not known, not checked).
+        prices: The backend's price table (default: the built-in one).
+        live_retries: The SDK's own retries of a live follow-up (``send_live``).
     """
 
     def __init__(
@@ -139,6 +143,8 @@ class BatchSession:
         secrets: tuple[str, ...] = (),
         max_reasks: int | None = None,
         token_budget: int | None = None,
+        prices: PriceTable | None = None,
+        live_retries: int = 2,
     ) -> None:
         self._client = client
         self._new_job = new_job
@@ -147,6 +153,8 @@ class BatchSession:
         self.secrets = secrets
         self.max_reasks = max_reasks
         self.token_budget = token_budget
+        self._prices = prices
+        self.live_retries = live_retries
 
     def new_job(
         self, source: PageSource, schema: type[Any], *, document_id: str, validation_context: Mapping[str, Any] | None
@@ -163,6 +171,38 @@ class BatchSession:
         """
         batches = self._batches(retries=0)
         return self._call(lambda: _info(batches.create(requests=[request.to_dict() for request in requests])))
+
+    def send_live(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Sends one follow-up as a live request (``POST /v1/messages``) and returns its result as a batch line has it.
+
+        The SDK retries it (``live_retries``, honouring ``retry-after``); what is left of a failure
+        comes back as an ``errored`` result, so the job decides about it as about a batch item.
+        A connection that broke before any answer raises instead: nothing is known to store.
+
+        Raises:
+            BackendConnectionError: No answer came back (the request may have been processed).
+        """
+        import anthropic
+
+        client = self._client.with_options(max_retries=self.live_retries)
+        try:
+            message = client.messages.create(**params)
+        except anthropic.APIStatusError as exc:
+            body = exc.body if isinstance(exc.body, Mapping) else {"type": "error", "error": {"type": "api_error"}}
+            return {"type": "errored", "error": _mask_json(dict(body), self.secrets)}
+        except anthropic.AnthropicError as exc:
+            raise to_backend_error(exc, attempts=1 + self.live_retries, secrets=self.secrets) from None
+        return {"type": "succeeded", "message": message_dict(message)}
+
+    def usage_of(self, result: Mapping[str, Any], live: bool) -> Usage:
+        """The usage of a stored ``succeeded`` result, at the live or the batch price."""
+        from invoiceai.backends.claude.prices import PriceTable
+        from invoiceai.backends.claude.reply import parse_reply, reply_usage
+
+        message = result.get("message")
+        reply = parse_reply(message if isinstance(message, Mapping) else {})
+        usage, _ = reply_usage(reply, prices=self._prices or PriceTable(), model=self.model, batch=not live)
+        return usage
 
     def retrieve(self, batch_id: str) -> BatchInfo:
         """Returns the batch's status (``GET /v1/messages/batches/{id}``).
@@ -229,6 +269,17 @@ class BatchSession:
     def _broken(self, exc: BaseException, what: str) -> str:
         detail = mask_text(f"{type(exc).__name__}: {exc}", self.secrets)
         return f"A Message Batches call failed: {what} ({detail}). Nothing was lost; look at the job again later."
+
+
+def _mask_json(value: Any, secrets: Sequence[str]) -> Any:
+    """Returns ``value`` (JSON data) with every string masked: an API error body may echo a key."""
+    if isinstance(value, str):
+        return mask_text(value, secrets)
+    if isinstance(value, Mapping):
+        return {key: _mask_json(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_mask_json(item, secrets) for item in value]
+    return value
 
 
 def _closing(lines: Iterator[str], close: Callable[[], None]) -> Iterator[str]:
