@@ -142,7 +142,8 @@ def _estimate_one(
         found = prepared.result
         if found is not None:
             return DocumentEstimate(
-                document.name, document.document_id, found.origin, pages=len(found.pages), warnings=found.warnings
+                document.name, document.document_id, "cache" if found.cached else found.origin, pages=len(found.pages),
+                warnings=found.warnings,
             )
         estimate = pipeline.backend.estimate(  # type: ignore[attr-defined]  # checked by the caller
             prepared.served, schema, document_id=document.document_id, count_tokens=count_tokens
