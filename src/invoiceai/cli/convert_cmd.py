@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from invoiceai.cli.hints import cli_message
-from invoiceai.cli.inputs import expand_inputs, existing_file, output_path, page_selection
+from invoiceai.cli.inputs import existing_file, expand_inputs, output_path, page_selection
 from invoiceai.config import DEFAULT_MODEL
 
 __all__ = ["DESCRIPTION", "EPILOG", "HELP", "NAME", "add_arguments", "run"]

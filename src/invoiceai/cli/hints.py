@@ -12,7 +12,7 @@ import re
 __all__ = ["HINTS", "cli_message"]
 
 HINTS: tuple[tuple[str, str], ...] = (
-    (r",? or pass api_key= or client= to ClaudeBackend\.", " (export ANTHROPIC_API_KEY=sk-ant-...)."),
+    (r",? or pass api_key= or client= to ClaudeBackend\.", "."),
     (r"pass password='\.\.\.' to open it", "pass --password PW to open it"),
     (r"\(pass ``password=``\)", "(pass --password PW)"),
     (r"\bpass password=", "pass --password "),

@@ -31,9 +31,7 @@ def output_path(text: str) -> Path:
         raise argparse.ArgumentTypeError(f"{text} is a directory; give a file name, e.g. {path / 'invoices.json'}")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
-        raise argparse.ArgumentTypeError(
-            f"cannot write {text}: the directory {parent} does not exist; create it first"
-        )
+        raise argparse.ArgumentTypeError(f"cannot write {text}: the directory {parent} does not exist; create it first")
     if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise argparse.ArgumentTypeError(f"cannot write {text}: permission denied")
     return path

@@ -63,7 +63,10 @@ def print_failures(failures: Sequence[Any], stream: TextIO | None = None) -> Non
         print(f"invoiceai: {message}", file=stream)
     for failure in failures:
         if not isinstance(failure.error, ConfigurationError):
-            print(f"invoiceai: {failure.source}: {type(failure.error).__name__}: {cli_message(failure.error)}", file=stream)
+            print(
+                f"invoiceai: {failure.source}: {type(failure.error).__name__}: {cli_message(failure.error)}",
+                file=stream,
+            )
 
 
 def exit_status(failures: Sequence[Any], documents: int) -> int:

@@ -11,9 +11,9 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from invoiceai.cli.inputs import existing_file
-from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from invoiceai.schema import Finding
@@ -26,7 +26,7 @@ HELP = "check invoice JSON against the EN 16931 arithmetic rules, or e-invoice X
 DESCRIPTION = (
     "Read invoice JSON and print the findings: what 'invoiceai extract' writes (a JSON array or JSON "
     "Lines of results, checking each result's data) or invoice JSON in the Invoice shape. A value that "
-    "cannot be read (a total of \"abc\") and a missing invoice number, issue date, currency, seller "
+    'cannot be read (a total of "abc") and a missing invoice number, issue date, currency, seller '
     "name or total are errors. With --xml, read e-invoices (CII or UBL XML, or a Factur-X/ZUGFeRD "
     "PDF) and print what the official CEN EN 16931 rules report (needs the en16931 extra)."
 )
@@ -56,7 +56,9 @@ _NAMESPACE_TEST = re.compile(r"\[namespace-uri\(\)='[^']*'\]")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds the ``validate`` subcommand's arguments to its parser."""
-    parser.add_argument("files", nargs="+", type=existing_file, metavar="FILE", help="JSON, JSON Lines or (--xml) e-invoice files")
+    parser.add_argument(
+        "files", nargs="+", type=existing_file, metavar="FILE", help="JSON, JSON Lines or (--xml) e-invoice files"
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 on warnings too, not only errors")
     parser.add_argument(
         "--xml",
@@ -92,8 +94,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_json(path: Path) -> list[dict[str, Any]]:
-    """One report per invoice in ``path``: what ``extract`` writes (a JSON array or JSON Lines of
-    results), one result, or invoice JSON (one object, or an array or JSON Lines of them)."""
+    """One report per invoice in ``path``.
+
+    The file holds what ``extract`` writes (a JSON array or JSON Lines of results), one result, or
+    invoice JSON (one object, or an array or JSON Lines of them).
+    """
     try:
         elements = _json_elements(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
