@@ -100,6 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InvoiceAIError as exc:
         print(f"invoiceai: {cli_message(exc)}", file=sys.stderr)
         return EXIT_FAILED
+    except OSError as exc:  # a file that vanished or a full disk mid-run: one line, not a traceback
+        print(f"invoiceai: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("invoiceai: interrupted", file=sys.stderr)
         return 130
