@@ -330,7 +330,7 @@ def test_10_summary_line_counts_documents_cache_requests_tokens_and_cost(
         _, out, again = run(["extract", str(scan), "--model", "claude-haiku-4-5"], capsys)
     summary = first.splitlines()[-1]
     assert summary.startswith("invoiceai: 2 documents: 2 succeeded, 0 failed; 1 from e-invoice, 0 from cache; ")
-    assert "; 1 requests, 2,200 tokens, $0." in summary
+    assert "; 1 request, 2,200 tokens, $0." in summary
     assert again.splitlines()[-1] == (
         "invoiceai: 1 document: 1 succeeded, 0 failed; 0 from e-invoice, 1 from cache; 0 requests, 0 tokens, $0.0000"
     )

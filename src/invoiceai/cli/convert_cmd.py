@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model", help=f"Claude model id, when INPUT needs extracting (default: INVOICEAI_MODEL or {DEFAULT_MODEL})"
     )
     parser.add_argument("--pages", type=page_selection, metavar="SEL", help='pages to read, e.g. "1-2" (default: all)')
-    parser.add_argument("--password", help="password for an encrypted PDF (visible in the process list)")
+    parser.add_argument("--password", metavar="PW", help="password for an encrypted PDF (visible in the process list)")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the result cache")
     parser.add_argument("--force", action="store_true", help="write even if validation reports errors")
 

@@ -75,7 +75,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--pages", type=page_selection, metavar="SEL", help='pages to read, e.g. "1-3,7" or "2-" (default: all)'
     )
-    parser.add_argument("--password", help="password for encrypted PDFs (visible in the process list)")
+    parser.add_argument("--password", metavar="PW", help="password for encrypted PDFs (visible in the process list)")
     parser.add_argument(
         "--mode",
         choices=("images", "images+text", "text", "pdf"),

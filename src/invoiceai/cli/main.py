@@ -53,6 +53,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: {cli_message(message)} (see '{self.prog} --help')\n")
 
 
+class _Formatter(argparse.HelpFormatter):
+    """Wraps prose paragraphs to the terminal and keeps indented ones (examples) line for line."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        filled = []
+        for paragraph in text.strip("\n").split("\n\n"):
+            lines = paragraph.splitlines()
+            if any(line.startswith("  ") for line in lines):
+                filled.append("\n".join(indent + line for line in lines))
+            else:
+                filled.append(super()._fill_text(paragraph, width, indent))
+        return "\n\n".join(filled)
+
+
 def _command(name: str) -> ModuleType:
     return importlib.import_module(f"invoiceai.cli.{name}_cmd")
 
@@ -66,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="invoiceai",
         description="Turn invoices (PDFs, scans, photos, e-invoices) into typed, validated data.",
         epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version=f"invoiceai {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -77,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
             help=command.HELP,
             description=command.DESCRIPTION,
             epilog=getattr(command, "EPILOG", None),
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            formatter_class=_Formatter,
             aliases=getattr(command, "ALIASES", ()),
         )
         command.add_arguments(sub)

@@ -48,9 +48,10 @@ class Tally:
         """``invoiceai: 3 documents: 2 succeeded, 1 failed; 1 from e-invoice, 0 from cache; ...``."""
         succeeded = self.documents - self.failed
         noun = "document" if self.documents == 1 else "documents"
+        requests = "request" if self.requests == 1 else "requests"
         return (
             f"invoiceai: {self.documents} {noun}: {succeeded} succeeded, {self.failed} failed; "
-            f"{self.einvoice} from e-invoice, {self.cached} from cache; {self.requests} requests, "
+            f"{self.einvoice} from e-invoice, {self.cached} from cache; {self.requests} {requests}, "
             f"{self.tokens:,} tokens, ${self.cost.quantize(Decimal('0.0001')):f}"
         )
 
