@@ -96,7 +96,7 @@ def test_fifty_mixed_documents_match_live_extraction_at_half_the_price(tmp_path:
     for index in model:
         assert results[index].usage.cost_usd == expected[index].usage.cost_usd / 2 == LIVE_COST / 2
     assert {results[index].origin for index in einvoices} == {"einvoice"}
-    assert {results[index].origin for index in cached} == {"cache"}
+    assert {(results[index].origin, results[index].cached) for index in cached} == {("model", True)}
     assert all(results[index].usage.requests == 0 for index in einvoices + cached)
 
 

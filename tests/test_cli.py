@@ -75,8 +75,9 @@ def test_extract_jsonl_golden_with_a_failure(capsys: pytest.CaptureFixture[str],
     check_golden(
         "extract.jsonl", "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in without_timings(lines))
     )
-    assert err.count("\n") == 1
-    assert "broken.pdf: CorruptDocumentError" in err
+    assert err.count("\n") == 2  # the failure, then the summary line
+    assert "broken.pdf: CorruptDocumentError" in err.splitlines()[0]
+    assert err.splitlines()[1].startswith("invoiceai: 2 documents: 1 succeeded, 1 failed; 1 from e-invoice")
     assert "Traceback" not in err
 
 
@@ -142,7 +143,7 @@ def test_extract_through_claude_with_a_loopback_fake(
     assert result["origin"] == "model"
     assert result["data"]["total"] == "562.04"
     assert result["usage"]["input_tokens"] == 1700
-    assert json.loads(cached)["origin"] == "cache"
+    assert (json.loads(cached)["origin"], json.loads(cached)["cached"]) == ("model", True)  # was "cache"
     assert json.loads(cached)["usage"]["requests"] == 0
     assert json.loads(other_model)["origin"] == "model"  # another model: another cache key
     assert len(api.message_requests) == 2

@@ -75,7 +75,7 @@ def test_a_second_extract_of_the_same_file_sends_no_request(tmp_path: Path) -> N
         first = extractor.extract(path)
         second = extractor.extract(path)
     assert len(backend.history) == 1
-    assert second.origin == "cache"
+    assert (second.origin, second.cached) == ("model", True)
     assert second.usage == Usage()
     assert second.data == first.data
     assert second.pages == first.pages
@@ -90,7 +90,7 @@ def test_the_sqlite_cache_serves_a_new_extractor_in_another_life(tmp_path: Path)
     with Extractor(backend=second_backend, cache=SQLiteCache(tmp_path / "cache.db")) as extractor:
         result = extractor.extract(document)
     assert (len(first_backend.history), len(second_backend.history)) == (1, 0)
-    assert result.origin == "cache"
+    assert (result.origin, result.cached) == ("model", True)
 
 
 def test_cache_key_covers_pages_schema_and_model() -> None:
@@ -107,7 +107,7 @@ def test_cache_key_covers_pages_schema_and_model() -> None:
         other_model = extractor.extract(document, pages="1")
     assert len(backend.history) == 3
     assert receipt.data == Receipt(merchant="ACME", total=Decimal("9.99"))
-    assert again.origin == "cache"
+    assert (again.origin, again.cached) == ("model", True)
     assert other_model.origin == "model"
 
 
@@ -124,7 +124,7 @@ def test_a_corrupted_cache_entry_is_ignored_and_replaced() -> None:
         served = extractor.extract(document)
     assert repaired.origin == "model"
     assert any("cached result was unreadable" in warning for warning in repaired.warnings)
-    assert served.origin == "cache"
+    assert (served.origin, served.cached) == ("model", True)
     assert len(backend.history) == 2
 
 
@@ -273,7 +273,7 @@ def test_async_extract_and_batch() -> None:
     single, many = asyncio.run(main())
     assert single.origin == "model"
     assert [result.ok for result in many] == [True, False, True, True]
-    assert many[0].origin == "cache"  # type: ignore[union-attr]
+    assert (many[0].origin, many[0].cached) == ("model", True)  # type: ignore[union-attr]
     assert len(backend.history) == 2
 
 

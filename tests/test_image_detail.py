@@ -181,7 +181,8 @@ def test_a_per_call_detail_renders_and_caches_for_that_detail() -> None:
         assert max(image.width * image.height for image in api.message_requests[1].images()) <= 1_150_000
         again = extractor.extract(page, detail="standard")
         also = extractor.extract(page, detail="high")
-    assert (high.origin, standard.origin, again.origin, also.origin) == ("model", "model", "cache", "cache")
+    assert (high.origin, standard.origin, again.origin, also.origin) == ("model", "model", "model", "model")
+    assert (high.cached, standard.cached, again.cached, also.cached) == (False, False, True, True)
     assert len(api.message_requests) == 2
 
 

@@ -65,5 +65,5 @@ def test_readme_python_example_runs_against_the_fake_api(
         second = capsys.readouterr().out
     assert first.splitlines()[0] == "INV-2026-0042 562.04 EUR"
     assert first.splitlines()[1].startswith("model 1 0.")
-    assert second.splitlines()[1] == "cache 0 0"  # the second extract is free
+    assert second.splitlines()[1] == "model 0 0"  # the second extract is free (a cache hit keeps its origin)
     assert len(api.message_requests) == 1

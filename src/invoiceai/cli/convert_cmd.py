@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-__all__ = ["DESCRIPTION", "HELP", "NAME", "add_arguments", "run"]
+from invoiceai.cli.hints import cli_message
+from invoiceai.cli.inputs import existing_file, expand_inputs, output_path, page_selection
+from invoiceai.config import DEFAULT_MODEL
+
+__all__ = ["DESCRIPTION", "EPILOG", "HELP", "NAME", "add_arguments", "run"]
 
 
 NAME = "convert"
@@ -17,19 +20,37 @@ DESCRIPTION = (
     "invoice). The result is refused when the invoice breaks an EN 16931 arithmetic rule, unless "
     "--force is given."
 )
+EPILOG = """\
+examples:
+  invoiceai convert examples/sample-facturx.pdf --to ubl --out invoice.xml     e-invoice to UBL: offline
+  invoiceai convert scan.jpg --to cii --out invoice.xml                         a scan, read by Claude
+  invoiceai convert invoice.xml --to facturx --pdf visible.pdf --out out.pdf    XML into a Factur-X PDF
+
+exit status: 0 written; 1 the invoice breaks an EN 16931 rule (see --force) or cannot be read;
+2 usage or configuration error, nothing done.
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds the ``convert`` subcommand's arguments to its parser."""
     parser.add_argument("input", metavar="INPUT", help="path or http(s) URL")
-    parser.add_argument("--to", required=True, choices=("cii", "ubl", "facturx"), dest="syntax")
-    parser.add_argument("--out", type=Path, metavar="PATH", help="output file (default: stdout)")
     parser.add_argument(
-        "--pdf", type=Path, metavar="PATH", help="facturx: the visible invoice to embed into (default: INPUT)"
+        "--to",
+        required=True,
+        choices=("cii", "ubl", "facturx"),
+        dest="syntax",
+        help="cii: UN/CEFACT CII XML (XRechnung, ZUGFeRD); ubl: OASIS UBL 2.1 XML (Peppol); facturx: a PDF "
+        "with the CII XML embedded (required, no default)",
     )
-    parser.add_argument("--model", help="Claude model id, when INPUT needs extracting")
-    parser.add_argument("--pages", metavar="SEL", help='pages to read, e.g. "1-2"')
-    parser.add_argument("--password", help="password for an encrypted PDF")
+    parser.add_argument("--out", type=output_path, metavar="PATH", help="output file (default: stdout)")
+    parser.add_argument(
+        "--pdf", type=existing_file, metavar="PATH", help="facturx: the visible invoice to embed into (default: INPUT)"
+    )
+    parser.add_argument(
+        "--model", help=f"Claude model id, when INPUT needs extracting (default: INVOICEAI_MODEL or {DEFAULT_MODEL})"
+    )
+    parser.add_argument("--pages", type=page_selection, metavar="SEL", help='pages to read, e.g. "1-2" (default: all)')
+    parser.add_argument("--password", metavar="PW", help="password for an encrypted PDF (visible in the process list)")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the result cache")
     parser.add_argument("--force", action="store_true", help="write even if validation reports errors")
 
@@ -38,11 +59,12 @@ def run(args: argparse.Namespace) -> int:
     """Extracts INPUT and writes it in the requested syntax; returns the exit code."""
     from invoiceai.extractor import Extractor
 
+    _check(args)
     with Extractor(model=args.model, cache=None if args.no_cache else "sqlite") as extractor:
         result = extractor.extract(args.input, pages=args.pages, password=args.password)
     errors = result.errors
     for finding in result.findings:
-        print(f"invoiceai: {result.source}: {finding}", file=sys.stderr)
+        print(f"invoiceai: {result.source}: {cli_message(str(finding))}", file=sys.stderr)
     if errors and not args.force:
         print(
             f"invoiceai: not converting {result.source}: {len(errors)} validation error(s) above "
@@ -59,16 +81,27 @@ def run(args: argparse.Namespace) -> int:
         from invoiceai.einvoice import to_xml
 
         output = to_xml(result.data, args.syntax, force=args.force)
+    return _write(args, output)
+
+
+def _write(args: argparse.Namespace, output: bytes) -> int:
     if args.out is not None:
         args.out.write_bytes(output)
         print(f"invoiceai: wrote {args.out} ({len(output)} bytes)", file=sys.stderr)
-    elif args.syntax == "facturx" and sys.stdout.isatty():
-        print("invoiceai: a Factur-X PDF is binary; pass --out FILE", file=sys.stderr)
-        return 2
     else:
         sys.stdout.buffer.write(output)
         sys.stdout.buffer.flush()
     return 0
+
+
+def _check(args: argparse.Namespace) -> None:
+    """Refuses, before any work, what cannot end well: a missing INPUT, a directory, a PDF to a terminal."""
+    from invoiceai.errors import ConfigurationError
+
+    if expand_inputs([args.input]) != [args.input]:
+        raise ConfigurationError(f"{args.input} is a directory; convert takes one invoice file.")
+    if args.syntax == "facturx" and args.out is None and sys.stdout.isatty():
+        raise ConfigurationError("a Factur-X PDF is binary; pass --out FILE")
 
 
 def _visual_pdf(args: argparse.Namespace, document_id: str) -> bytes:

@@ -48,7 +48,7 @@ def write_estimates(estimates: Sequence[DocumentEstimate], stream: TextIO, outpu
     elif output_format == "jsonl":
         for estimate in estimates:
             stream.write(json.dumps(estimate.to_dict(), ensure_ascii=False) + "\n")
-    elif output_format == "csv":
+    elif output_format in ("csv", "csv-tax"):  # an estimate has no tax lines: the same table
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow(COLUMNS)
         writer.writerows([_field(estimate.to_dict().get(name)) for name in COLUMNS] for estimate in estimates)

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any, TextIO
 
+from invoiceai.cli.inputs import expand_inputs, is_url, output_path, page_selection, shown_source
 from invoiceai.cli.output import FORMATS, ResultWriter
-from invoiceai.config import DETAILS
-from invoiceai.errors import ConfigurationError
+from invoiceai.cli.report import Tally, exit_status, print_failures
+from invoiceai.config import DEFAULT_MODEL, DETAILS, Settings
 
-__all__ = ["DESCRIPTION", "HELP", "NAME", "add_arguments", "run"]
+__all__ = ["DESCRIPTION", "EPILOG", "HELP", "NAME", "add_arguments", "run"]
 
 
 def _positive(text: str) -> int:
@@ -25,21 +26,45 @@ def _positive(text: str) -> int:
 NAME = "extract"
 HELP = "extract invoices (PDF, image, e-invoice XML) to JSON, JSON Lines or CSV"
 DESCRIPTION = (
-    "Extract each FILE (path or http(s) URL) into typed invoice data. E-invoices (Factur-X, "
-    "ZUGFeRD, XRechnung, CII, UBL) are read from their XML without a model call; everything "
-    "else is read by Claude and needs ANTHROPIC_API_KEY. Data goes to stdout (or --out), "
-    "progress and errors to stderr. Exit status: 0 all ok, 1 some failed, 2 usage error. "
-    "--dry-run prints what each file would send and cost instead, sending nothing to the model."
+    "Extract each FILE (a path, a directory of invoices or an http(s) URL) into typed invoice data. "
+    "E-invoices (Factur-X, ZUGFeRD, XRechnung, CII, UBL) are read from their XML without a model "
+    "call; everything else is read by Claude and needs ANTHROPIC_API_KEY. Data goes to stdout (or "
+    "--out); progress, errors and a summary line to stderr. --dry-run prints what each file would "
+    "send and cost instead, sending nothing to the model."
 )
+EPILOG = """\
+examples:
+  invoiceai extract examples/sample-facturx.pdf                 e-invoice: offline, free
+  invoiceai extract scans/ --format csv --out invoices.csv      every invoice in a folder
+  invoiceai extract archive/ --recursive --format jsonl         ... and in its subfolders
+  invoiceai extract scan.pdf --pages 1-2 --password PW          part of an encrypted PDF
+  invoiceai extract scans/ --dry-run                            pages, tokens and cost; sends nothing
+
+exit status: 0 all ok; 1 some files failed (the others are written); 2 usage or configuration
+error, nothing done (a missing file, --out in a missing directory, no ANTHROPIC_API_KEY).
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds the ``extract`` subcommand's arguments to its parser."""
-    parser.add_argument("files", nargs="+", metavar="FILE", help="paths or http(s) URLs")
-    parser.add_argument("--model", help="Claude model id (default: INVOICEAI_MODEL or the built-in default)")
-    parser.add_argument("--format", choices=FORMATS, help="output format (default: json; with --dry-run, a table)")
-    parser.add_argument("--out", type=Path, metavar="PATH", help="write the data here instead of stdout")
-    parser.add_argument("--concurrency", type=_positive, metavar="N", help="documents at once")
+    parser.add_argument("files", nargs="+", metavar="FILE", help="paths, directories or http(s) URLs")
+    parser.add_argument(
+        "--recursive", action="store_true", help="a directory also means the invoices in its subdirectories"
+    )
+    parser.add_argument("--model", help=f"Claude model id (default: INVOICEAI_MODEL or {DEFAULT_MODEL})")
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="json: one array; jsonl: one result per line; csv: one row per line item; csv-tax: one row per "
+        "tax line (default: json; with --dry-run, a table)",
+    )
+    parser.add_argument("--out", type=output_path, metavar="PATH", help="write the data here (default: stdout)")
+    parser.add_argument(
+        "--concurrency",
+        type=_positive,
+        metavar="N",
+        help=f"requests in flight at once (default: INVOICEAI_CONCURRENCY or {Settings.concurrency})",
+    )
     parser.add_argument(
         "--cache",
         metavar="SPEC",
@@ -47,8 +72,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="result cache: 'sqlite' (default, in INVOICEAI_CACHE_DIR), 'memory', a file path or a redis:// URL",
     )
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the result cache")
-    parser.add_argument("--pages", metavar="SEL", help='pages to read, e.g. "1-3,7" (default: all)')
-    parser.add_argument("--password", help="password for encrypted PDFs (visible in the process list)")
+    parser.add_argument(
+        "--pages", type=page_selection, metavar="SEL", help='pages to read, e.g. "1-3,7" or "2-" (default: all)'
+    )
+    parser.add_argument("--password", metavar="PW", help="password for encrypted PDFs (visible in the process list)")
     parser.add_argument(
         "--mode",
         choices=("images", "images+text", "text", "pdf"),
@@ -58,7 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cross-check", action="store_true", help="also read e-invoice PDFs visually and report disagreements"
     )
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quiet", action="store_true", help="no progress line and no summary line")
     parser.add_argument(
         "--detail",
         choices=DETAILS,
@@ -82,9 +109,9 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         The exit code.
     """
-    from invoiceai.extractor import ExtractionFailure, Extractor
-    from invoiceai.extractor.batch import in_order
+    from invoiceai.extractor import Extractor
 
+    inputs = expand_inputs(args.files, recursive=args.recursive)
     extractor = Extractor(
         model=args.model,
         cache=None if args.no_cache else args.cache,
@@ -93,45 +120,55 @@ def run(args: argparse.Namespace) -> int:
         prefer_embedded=not args.no_embedded,
         cross_check=args.cross_check,
     )
-    failures: list[Any] = []
     with extractor, ExitStack() as stack:
         stream: TextIO = sys.stdout
         if args.out is not None:
             stream = stack.enter_context(args.out.open("w", encoding="utf-8", newline=""))
         if args.dry_run or args.count_tokens:
-            return _dry_run(extractor, args, stream)
-        writer = ResultWriter(stream, args.format or "json")
-        items = extractor.iter_extract(
-            args.files, pages=args.pages, password=args.password, progress=False if args.quiet else None,
-            detail=args.detail,
-        )  # fmt: skip
-        for result in in_order(items):
-            writer.write(result)
-            if isinstance(result, ExtractionFailure):
-                failures.append(result)
-        writer.close()
-    return _report(failures)
+            return _dry_run(extractor, inputs, args, stream)
+        tally, failures = _extract(extractor, inputs, args, stream, stack)
+    print_failures(failures)
+    if not args.quiet:
+        print(tally.line(), file=sys.stderr)
+    return exit_status(failures, tally.documents)
 
 
-def _dry_run(extractor: Any, args: argparse.Namespace, stream: TextIO) -> int:
+def _extract(
+    extractor: Any, inputs: list[str], args: argparse.Namespace, stream: TextIO, stack: ExitStack
+) -> tuple[Tally, list[Any]]:
+    """Extracts ``inputs`` in order, writing each result; returns the tally and the failures."""
+    from invoiceai.cli.progress import CliProgress
+    from invoiceai.extractor.batch import in_order
+
+    progress = None
+    if not args.quiet and sys.stderr.isatty():
+        progress = stack.enter_context(CliProgress(len(inputs), sys.stderr))
+    writer = ResultWriter(stream, args.format or "json")
+    items = extractor.iter_extract(
+        inputs, pages=args.pages, password=args.password, progress=progress or False, detail=args.detail
+    )
+    tally, failures = Tally(), []
+    for given, result in zip(inputs, in_order(items), strict=True):
+        if is_url(given):  # the library names a URL by its file name; show where it came from
+            result = dataclasses.replace(result, source=shown_source(given))
+        writer.write(result)
+        tally.add(result)
+        if not result.ok:
+            failures.append(result)
+            if progress is not None:
+                progress.failed()
+    writer.close()
+    return tally, failures
+
+
+def _dry_run(extractor: Any, inputs: list[str], args: argparse.Namespace, stream: TextIO) -> int:
     """Prints what extracting the files would send and cost; nothing goes to the Messages API."""
     from invoiceai.cli.dry_run import write_estimates
 
     estimates = extractor.estimate(
-        args.files, pages=args.pages, password=args.password, detail=args.detail, count_tokens=args.count_tokens
+        inputs, pages=args.pages, password=args.password, detail=args.detail, count_tokens=args.count_tokens
     )
     write_estimates(estimates, stream, args.format)
-    return _report([estimate for estimate in estimates if estimate.error is not None])
-
-
-def _report(failures: list[Any]) -> int:
-    """Prints the failures to stderr (a configuration problem once) and returns the exit code."""
-    configuration = {f.error.message for f in failures if isinstance(f.error, ConfigurationError)}
-    for message in sorted(configuration):
-        print(f"invoiceai: {message}", file=sys.stderr)
-    for failure in failures:
-        if not isinstance(failure.error, ConfigurationError):
-            print(f"invoiceai: {failure.source}: {type(failure.error).__name__}: {failure.error}", file=sys.stderr)
-    if configuration:
-        return 2
-    return 1 if failures else 0
+    failures = [estimate for estimate in estimates if estimate.error is not None]
+    print_failures(failures)
+    return exit_status(failures, len(estimates))

@@ -1,36 +1,99 @@
 """Entry point: parses the command line and dispatches to one module per subcommand.
 
-Data goes to stdout; progress and errors go to stderr. Exit codes: 0 all ok, 1 some input
-failed, 2 usage error.
+Data goes to stdout; progress and errors go to stderr. Exit codes: :data:`EXIT_OK` everything
+succeeded, :data:`EXIT_FAILED` some input failed (the others are written: partial success),
+:data:`EXIT_USAGE` a usage or configuration error found before any work started.
+
+``invoiceai --help`` and ``--version`` must answer in well under 0.2 s, so nothing here, and
+nothing at the top of a command module, imports pydantic, the extractor or a backend: every
+command module imports what it needs inside its ``run``. A command module defines ``NAME``,
+``HELP``, ``DESCRIPTION``, ``add_arguments(parser)`` and ``run(args) -> int``, and may define
+``EPILOG`` (examples shown at the end of its ``--help``).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
+from types import ModuleType
+from typing import NoReturn
 
 from invoiceai import __version__
-from invoiceai.cli import batch_cmd, cache_cmd, convert_cmd, extract_cmd, validate_cmd
+from invoiceai.cli.hints import cli_message
 from invoiceai.errors import ConfigurationError, InvoiceAIError
 
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
+__all__ = ["COMMANDS", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
+COMMANDS = ("extract", "convert", "validate", "cache", "batch")
+"""The subcommands in ``--help`` order; ``NAME`` is implemented by ``invoiceai.cli.NAME_cmd``."""
+
+_EPILOG = """\
+examples:
+  invoiceai extract examples/sample-facturx.pdf       e-invoice: offline, free
+  invoiceai extract inbox/ --format csv --out inv.csv  every invoice in a folder (needs ANTHROPIC_API_KEY for scans)
+  invoiceai convert scan.jpg --to ubl --out inv.xml    any invoice to an EN 16931 e-invoice
+  invoiceai validate results.json                      check what extract wrote
+
+exit status: 0 all ok, 1 some input failed (the rest is written), 2 usage or configuration
+error (nothing was done), 3 batch collect: the job is not finished. 'invoiceai COMMAND --help'
+describes each command.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Reports a usage error in one line (``invoiceai extract: --pages: ...``), with where to look."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {cli_message(message)} (see '{self.prog} --help')\n")
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Wraps prose paragraphs to the terminal and keeps indented ones (examples) line for line."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        filled = []
+        for paragraph in text.strip("\n").split("\n\n"):
+            lines = paragraph.splitlines()
+            if any(line.startswith("  ") for line in lines):
+                filled.append("\n".join(indent + line for line in lines))
+            else:
+                filled.append(super()._fill_text(paragraph, width, indent))
+        return "\n\n".join(filled)
+
+
+def _command(name: str) -> ModuleType:
+    return importlib.import_module(f"invoiceai.cli.{name}_cmd")
+
 
 def build_parser() -> argparse.ArgumentParser:
-    """Returns the parser with every subcommand registered."""
-    parser = argparse.ArgumentParser(
+    """Returns the parser with every subcommand registered; no side effects, nothing heavy imported.
+
+    The CLI reference in the docs is generated from this parser.
+    """
+    parser = _Parser(
         prog="invoiceai",
         description="Turn invoices (PDFs, scans, photos, e-invoices) into typed, validated data.",
+        epilog=_EPILOG,
+        formatter_class=_Formatter,
     )
     parser.add_argument("--version", action="version", version=f"invoiceai {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (extract_cmd, convert_cmd, validate_cmd, cache_cmd, batch_cmd):
-        sub = commands.add_parser(command.NAME, help=command.HELP, description=command.DESCRIPTION)
+    for name in COMMANDS:
+        command = _command(name)
+        sub = commands.add_parser(
+            command.NAME,
+            help=command.HELP,
+            description=command.DESCRIPTION,
+            epilog=getattr(command, "EPILOG", None),
+            formatter_class=_Formatter,
+            aliases=getattr(command, "ALIASES", ()),
+        )
         command.add_arguments(sub)
         sub.set_defaults(run=command.run)
     return parser
@@ -46,9 +109,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except ConfigurationError as exc:
-        print(f"invoiceai: {exc}", file=sys.stderr)
+        print(f"invoiceai: {cli_message(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except InvoiceAIError as exc:
+        print(f"invoiceai: {cli_message(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:  # a file that vanished or a full disk mid-run: one line, not a traceback
         print(f"invoiceai: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

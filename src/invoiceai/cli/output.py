@@ -5,7 +5,9 @@ holds no results in memory. CSV has one row per line item with the header fields
 which is what spreadsheets and accounting imports expect; its columns are the union of every
 row's, so it is written once all results are in. It works for any schema: nested objects become
 dotted columns (``seller.name``) and the schema's list of objects (``line_items`` for an invoice)
-becomes the rows.
+becomes the rows. Other lists of objects become numbered columns (``tax_breakdown.1.rate``,
+``tax_breakdown.2.rate``), lists of plain values one cell joined by ``"; "``: no cell holds JSON.
+``csv-tax`` has one row per tax line (``tax_breakdown``) instead, with the header fields repeated.
 """
 
 from __future__ import annotations
@@ -14,15 +16,18 @@ import csv
 import json
 import textwrap
 from collections.abc import Iterable, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from invoiceai.extractor.result import Extraction, ExtractionFailure
+if TYPE_CHECKING:  # the extractor (and pydantic) load when results arrive, not for --help
+    from invoiceai.extractor.result import Extraction, ExtractionFailure
+
+    Result = Extraction[Any] | ExtractionFailure
 
 __all__ = ["FORMATS", "ResultWriter", "write_results"]
 
-FORMATS = ("json", "jsonl", "csv")
+FORMATS = ("json", "jsonl", "csv", "csv-tax")
 
-Result = Extraction[Any] | ExtractionFailure
+_ROW_FIELDS = {"csv": "line_items", "csv-tax": "tax_breakdown"}
 
 
 class ResultWriter:
@@ -42,8 +47,8 @@ class ResultWriter:
 
     def write(self, result: Result) -> None:
         """Writes one result (CSV: keeps its rows until :meth:`close`)."""
-        if self._fmt == "csv":
-            self._rows.extend(_rows(result))
+        if self._fmt in _ROW_FIELDS:
+            self._rows.extend(_rows(result, _ROW_FIELDS[self._fmt]))
         elif self._fmt == "jsonl":
             self._stream.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
         else:
@@ -54,7 +59,7 @@ class ResultWriter:
 
     def close(self) -> None:
         """Ends the output: closes the JSON array, or writes the CSV table."""
-        if self._fmt == "csv":
+        if self._fmt in _ROW_FIELDS:
             _write_csv(self._rows, self._stream)
         elif self._fmt == "json":
             self._stream.write("\n]\n" if self._written else "[]\n")
@@ -76,27 +81,36 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
             flat.update(_flatten(item, f"{prefix}{key}."))
         return flat
     if isinstance(value, list):
-        return {prefix[:-1]: json.dumps(value, ensure_ascii=False)} if value else {prefix[:-1]: ""}
+        if value and all(isinstance(item, dict) for item in value):
+            numbered: dict[str, Any] = {}
+            for number, item in enumerate(value, start=1):
+                numbered.update(_flatten(item, f"{prefix}{number}."))
+            return numbered
+        return {prefix[:-1]: "; ".join("" if item is None else str(item) for item in value)}
     return {prefix[:-1]: "" if value is None else value}
 
 
-def _row_list(data: dict[str, Any]) -> str | None:
-    """The name of the field whose elements become rows: ``line_items``, else the first list of objects."""
+def _row_list(data: dict[str, Any], wanted: str) -> str | None:
+    """The name of the field whose elements become rows: ``wanted``, else the first list of objects."""
     lists = [key for key, value in data.items() if isinstance(value, list) and all(isinstance(v, dict) for v in value)]
-    return "line_items" if "line_items" in lists else next(iter(lists), None)
+    return wanted if wanted in lists else next(iter(lists), None)
 
 
-def _rows(result: Result) -> Iterable[dict[str, Any]]:
+def _rows(result: Result, wanted: str) -> Iterable[dict[str, Any]]:
+    from invoiceai.extractor.result import ExtractionFailure
+
     base: dict[str, Any] = {"file": result.source, "document_id": result.document_id or ""}
     if isinstance(result, ExtractionFailure):
         yield {**base, "error": f"{type(result.error).__name__}: {result.error.message}"}
         return
     data = result.data.model_dump(mode="json")
     base["origin"] = result.origin
+    base["cached"] = "true" if result.cached else "false"
     base["findings"] = "; ".join(f"{f.rule}: {f.message}" for f in result.findings)
-    list_field = _row_list(data)
+    list_field = _row_list(data, wanted)
     items = data.pop(list_field) if list_field else []
-    # Other lists (tax breakdown) stay as JSON in one column; the row list is spread out.
+    if wanted != "line_items":  # csv-tax: a row per tax line, the line items left out
+        data.pop("line_items", None)
     header = {**base, **_flatten(data)}
     if not items:
         yield header

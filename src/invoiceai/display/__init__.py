@@ -13,14 +13,25 @@ Jupyter calls ``_repr_html_`` on :class:`~invoiceai.Extraction` and
 from __future__ import annotations
 
 from invoiceai.display.html import extraction_html, failure_html, invoice_html
-from invoiceai.display.text import ShownExtraction, ShownFailure, extraction_summary, failure_summary
+from invoiceai.display.text import (
+    ShownExtraction,
+    ShownFailure,
+    amount_text,
+    extraction_summary,
+    extraction_text,
+    failure_summary,
+    failure_text,
+)
 
 __all__ = [
     "ShownExtraction",
     "ShownFailure",
+    "amount_text",
     "extraction_html",
     "extraction_summary",
+    "extraction_text",
     "failure_html",
     "failure_summary",
+    "failure_text",
     "invoice_html",
 ]

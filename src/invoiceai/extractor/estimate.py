@@ -141,8 +141,9 @@ def _estimate_one(
     try:
         found = prepared.result
         if found is not None:
+            origin = "cache" if found.cached else found.origin  # a dry run's word for "sends nothing"
             return DocumentEstimate(
-                document.name, document.document_id, found.origin, pages=len(found.pages), warnings=found.warnings
+                document.name, document.document_id, origin, pages=len(found.pages), warnings=found.warnings
             )
         estimate = pipeline.backend.estimate(  # type: ignore[attr-defined]  # checked by the caller
             prepared.served, schema, document_id=document.document_id, count_tokens=count_tokens

@@ -16,7 +16,10 @@ __all__ = ["Extraction", "ExtractionFailure", "Origin", "Timings"]
 T = TypeVar("T", bound=BaseModel)
 
 Origin = Literal["model", "einvoice", "cache"]
-"""Where the data came from: Claude, an e-invoice's XML, or the cache (no new cost)."""
+"""Where the data came from: Claude or an e-invoice's XML. An :class:`Extraction` served from the
+cache keeps the origin of its data and says ``cached=True``; ``"cache"`` is only the dry-run
+estimate's word for a document that would cost nothing (and, given to :class:`Extraction`, is read
+as ``origin="model", cached=True``: only model results are cached)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -61,13 +64,15 @@ class Extraction(Generic[T]):
             e-invoices.
         findings: Validation findings (for ``Invoice``-like schemas; empty otherwise), plus
             cross-check disagreements when asked for.
-        origin: ``"model"``, ``"einvoice"`` or ``"cache"``.
+        origin: ``"model"`` (Claude read it) or ``"einvoice"`` (read from the e-invoice XML),
+            also when the result was served from the cache.
         document_id: SHA-256 of the document's bytes.
         pages: 1-based numbers of the pages that were read (empty for XML).
         timings: Seconds per stage.
         warnings: Things worth knowing that are not findings (a page skipped, a retry, ...).
         source: A display name for the input (file name or URL).
         model: The model that produced the data, when one did.
+        cached: Whether the result was served from the cache (no request was sent now).
     """
 
     data: T
@@ -80,9 +85,20 @@ class Extraction(Generic[T]):
     warnings: tuple[str, ...] = ()
     source: str = ""
     model: str | None = None
+    cached: bool = False
 
     ok: Literal[True] = dataclasses.field(default=True, init=False)
     """Always ``True``; lets ``extract_many`` results be told apart from failures by type checkers."""
+
+    def __post_init__(self) -> None:
+        if self.origin == "cache":  # older callers' word for a cache hit; only model results are cached
+            object.__setattr__(self, "origin", "model")
+            object.__setattr__(self, "cached", True)
+
+    def __str__(self) -> str:
+        from invoiceai.display import extraction_text
+
+        return extraction_text(self)
 
     @property
     def errors(self) -> tuple[Finding, ...]:
@@ -95,6 +111,7 @@ class Extraction(Generic[T]):
             "source": self.source,
             "document_id": self.document_id,
             "origin": self.origin,
+            "cached": self.cached,
             "model": self.model,
             "pages": list(self.pages),
             "data": self.data.model_dump(mode="json"),
@@ -130,6 +147,11 @@ class ExtractionFailure:
 
     ok: Literal[False] = dataclasses.field(default=False, init=False)
     """Always ``False``."""
+
+    def __str__(self) -> str:
+        from invoiceai.display import failure_text
+
+        return failure_text(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Returns a JSON-ready dict with the error's type, message and context."""

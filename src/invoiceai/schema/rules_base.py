@@ -92,7 +92,19 @@ def total_of(values: Iterable[Decimal | None]) -> Decimal | None:
 
 
 def money(value: Decimal) -> str:
-    """An amount as plain digits, never in exponent notation."""
+    """An amount as plain digits for a message: never in exponent notation, at most 4 decimals.
+
+    A derived value (``taxable x rate / 100``) carries 28 digits: rounded to 4 places (2 when that
+    is exact), it reads ``10.00``, not ``10.000000000000000000000000000500``. Values stay exact.
+    """
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -4:  # an int unless the value is NaN or infinite
+        try:
+            value = value.quantize(Decimal("0.0001"))
+            if value == value.quantize(Decimal("0.01")):
+                value = abs(value.quantize(Decimal("0.01"))) if value.is_zero() else value.quantize(Decimal("0.01"))
+        except decimal.InvalidOperation:  # too many digits to round in context: show it whole
+            pass
     return f"{value:f}"
 
 

@@ -1,0 +1,73 @@
+"""Text forms of results: the short ``str()`` of results and failures, cached origins, rounded amounts."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pydantic import BaseModel
+
+from documents_factory import example_invoice
+from invoiceai.errors import CorruptDocumentError
+from invoiceai.extractor import Extraction, ExtractionFailure, Timings
+from invoiceai.schema import Finding, Invoice, validate
+from invoiceai.usage import Usage
+
+
+def _broken() -> Invoice:
+    invoice = example_invoice()
+    invoice.total = Decimal("1.00")
+    return invoice
+
+
+def _extraction(data: BaseModel, findings: tuple[Finding, ...] = ()) -> Extraction[BaseModel]:
+    return Extraction(
+        data=data,
+        usage=Usage(input_tokens=1500, output_tokens=400, requests=1, cost_usd=Decimal("0.0105")),
+        findings=findings,
+        origin="model",
+        document_id="ab" * 32,
+        timings=Timings(load=0.5, backend=1.81),
+        source="scan.jpg",
+        model="claude-sonnet-5",
+    )
+
+
+def test_str_of_a_result_is_a_few_readable_lines() -> None:
+    invoice = example_invoice()
+    result = _extraction(invoice, tuple(validate(_broken())))
+    text = str(result)
+    assert len(text) < 400 < len(repr(result))
+    assert text.splitlines() == [
+        "Extraction scan.jpg: origin model, model claude-sonnet-5",
+        f"  invoice {invoice.invoice_number}, seller {invoice.seller.name}",
+        f"  total {invoice.total} {invoice.currency}",
+        f"  findings: {len(validate(_broken()))} error{'s' if len(validate(_broken())) > 1 else ''}",
+    ]
+
+
+def test_a_cache_hit_keeps_its_origin_and_says_cached() -> None:
+    result = Extraction(data=example_invoice(), usage=Usage(), findings=(), origin="cache", document_id="cd" * 32)
+    assert (result.origin, result.cached) == ("model", True)
+    assert result.to_dict()["origin"] == "model" and result.to_dict()["cached"] is True
+    assert str(result).splitlines()[0] == "Extraction cdcdcdcdcdcd: origin model (cached)"
+    fresh = Extraction(data=example_invoice(), usage=Usage(), findings=(), origin="einvoice", document_id="ef" * 32)
+    assert (fresh.origin, fresh.cached, fresh.to_dict()["cached"]) == ("einvoice", False, False)
+
+
+def test_str_of_a_failure_names_source_type_and_message() -> None:
+    failure = ExtractionFailure(error=CorruptDocumentError("damaged"), source="a.pdf")
+    assert str(failure) == "ExtractionFailure a.pdf\n  CorruptDocumentError: damaged"
+
+
+def test_amounts_are_rounded_for_display_only() -> None:
+    from invoiceai.display import amount_text
+
+    assert amount_text(Decimal("0.6666666666666666666666666667")) == "0.6667"
+    assert amount_text(Decimal("10.000000000000000000000000000500")) == "10.00"
+    assert amount_text(Decimal("2952.10")) == "2952.10"
+    assert amount_text(Decimal("1.2345")) == "1.2345"
+    assert amount_text(Decimal("19")) == "19"
+    invoice = example_invoice()
+    invoice.total = Decimal("0.6666666666666666666666666667")
+    assert "total 0.6667 " in str(_extraction(invoice))
+    assert invoice.total == Decimal("0.6666666666666666666666666667")
