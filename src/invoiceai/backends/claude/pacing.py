@@ -76,6 +76,8 @@ WaitKind = Literal["pacing", "cooldown", "retry"]
 _DECREASE = 0.7
 _UNLIMITED = math.inf
 _REMEMBERED_SENDS = 4096
+# Requests sent this close together may reach the server in either order (separate connections).
+_REORDER_SECONDS = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -306,6 +308,9 @@ class Pacer:
 
     def _learn(self, ticket: Ticket, readings: Mapping[str, BucketReading], now: float) -> None:
         for name, reading in readings.items():
+            if reading.reset_in is not None:
+                # The server wrote -reset when the request arrived (about when it was sent), not now.
+                reading = dataclasses.replace(reading, reset_in=reading.reset_in + (now - ticket.sent_at))
             bucket = self._buckets.get(name)
             if bucket is None:
                 bucket = self._buckets[name] = Bucket.first(reading, now)
@@ -313,12 +318,23 @@ class Pacer:
                 bucket.relearn(reading)
             if ticket.seq <= self._applied.get(name, 0):
                 continue  # an answer older than one already applied
-            later = sum(sent.cost.of(name) for sent in self._sent if sent.seq > ticket.seq)
+            later = sum(sent.cost.of(name) for sent in self._sent if self._unseen(sent, ticket))
             bucket.rebase(reading.remaining, since=ticket.sent_at, later=later, now=now)
             self._applied[name] = ticket.seq
+        # Sends every bucket has an answer for since, and that no later send may have overtaken,
+        # can no longer matter to a re-base.
         oldest = min(self._applied.values(), default=0)
-        while self._sent and self._sent[0].seq <= oldest:
+        newer = next((sent.sent_at for sent in self._sent if sent.seq > oldest), now)
+        while self._sent and self._sent[0].seq <= oldest and self._sent[0].sent_at < newer - _REORDER_SECONDS:
             self._sent.popleft()
+
+    @staticmethod
+    def _unseen(sent: Ticket, answered: Ticket) -> bool:
+        # Whether the server had not charged ``sent`` yet when it answered ``answered``: sent
+        # after it, or so shortly before that it may have reached the server second.
+        if sent.seq == answered.seq:
+            return False
+        return sent.seq > answered.seq or answered.sent_at - sent.sent_at < _REORDER_SECONDS
 
     def _forget(self, ticket: Ticket) -> None:
         with contextlib.suppress(ValueError):  # already pruned

@@ -118,21 +118,28 @@ class Bucket:
     rate: float
     level: float
     at: float
-    measured: bool = False
+    deficit: float = 0.0
 
     @classmethod
     def first(cls, reading: BucketReading, now: float) -> Bucket:
         """Returns the bucket as first seen (the level is set by :meth:`rebase` right after)."""
-        rate = reading.refill_rate()
-        return cls(reading.limit, rate or reading.limit / _MINUTE, reading.limit, now, measured=rate is not None)
+        bucket = cls(reading.limit, reading.limit / _MINUTE, reading.limit, now)
+        bucket.relearn(reading)
+        return bucket
 
     def relearn(self, reading: BucketReading) -> None:
-        """Takes a later reading's capacity, and its refill rate when it implies one (smoothed)."""
+        """Takes a reading's capacity, and its refill rate when it is the most precise one yet.
+
+        ``-remaining`` is a whole number and ``-reset`` may be rounded, so a reading taken with
+        the bucket nearly full says little about the rate; the one with the largest deficit
+        (the bucket nearest empty) says the most, and is kept. The rate is never taken below
+        the per-minute rate the limit is named for.
+        """
         self.limit = reading.limit
         rate = reading.refill_rate()
-        if rate is not None:
-            self.rate = (self.rate + rate) / 2 if self.measured else rate
-            self.measured = True
+        deficit = reading.limit - reading.remaining
+        if rate is not None and deficit >= self.deficit:
+            self.rate, self.deficit = max(rate, reading.limit / _MINUTE), deficit
 
     def level_at(self, now: float) -> float:
         """Returns the level at ``now``: refilled since :attr:`at`, never above the capacity."""
