@@ -62,9 +62,9 @@ def serve(conn: Any, latency: float, cap: int | None, limits: Any = None) -> Non
         conn.send(server.base_url)
         while conn.recv() == "report":
             limited = api.rate_limiter.rejections if api.rate_limiter is not None else 0
+            max_tokens = max((r.body.get("max_tokens", 0) for r in api.message_requests), default=0)
             conn.send({"requests": len(api.message_requests), "rejected": api.concurrency_rejections + limited,
-                       "peak": api.peak_concurrency,
-                       "max_tokens": max((r.body.get("max_tokens", 0) for r in api.message_requests), default=0)})  # fmt: skip
+                       "peak": api.peak_concurrency, "max_tokens": max_tokens})  # fmt: skip
 
 
 class FakeServer:
