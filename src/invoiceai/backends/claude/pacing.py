@@ -212,6 +212,7 @@ class Pacer:
         self._probing = True
         self._probe_out = False
         self._in_flight = 0
+        self._busiest = 0
         self._seq = 0
         self._loss_seq = 0
         self._generation = 0
@@ -250,6 +251,7 @@ class Pacer:
             ticket = Ticket(self._seq, now, cost, probe=self._probing)
             self._probe_out = self._probe_out or self._probing
             self._in_flight += 1
+            self._busiest = max(self._busiest, self._in_flight)
             self._sent.append(ticket)
             return ticket
 
@@ -290,8 +292,8 @@ class Pacer:
             self._mode = "headers"
         if ticket.probe:
             self._probing = False
-        if ticket.seq <= self._loss_seq or self._in_flight + 1 < self._allowed():
-            return  # sent before the last 429, or the window was not full: no news about room
+        if ticket.seq <= self._loss_seq or self._busiest + 1 < self._allowed():
+            return  # sent before the last 429, or the window was never (nearly) full: no news about room
         self._window += 1.0 if self._window < self._threshold else 1.0 / self._window
 
     def _after_429(self, ticket: Ticket) -> None:
@@ -299,10 +301,11 @@ class Pacer:
         self._forget(ticket)  # a refused request is not charged
         if ticket.seq <= self._loss_seq:
             return  # one decrease per loss: requests sent before the last 429 say nothing new
-        flying = self._in_flight + 1
-        basis = min(self._window, flying) if self._window != _UNLIMITED else flying
-        self._threshold = max(1.0, math.floor(_DECREASE * basis))
+        # The level reached since the last decrease is what overran the limit.
+        basis = min(self._window, max(self._busiest, self._in_flight + 1))
+        self._threshold = max(1.0, round(_DECREASE * basis))
         self._window = 1.0
+        self._busiest = 0
         self._probing = True
         self._loss_seq = self._seq
 
@@ -367,8 +370,8 @@ class Pacer:
         for listener in listeners:
             try:
                 listener(event)
-            except Exception:  # a display must never break an extraction
-                logger.exception("a pacing listener failed")
+            except Exception:  # a display must never break an extraction (nor print to stderr)
+                logger.debug("a pacing listener failed", exc_info=True)
 
     def subscribe(self, listener: Callable[[WaitEvent], None]) -> Callable[[], None]:
         """Calls ``listener(event)`` for every :class:`WaitEvent` from now on; returns the unsubscribe function.
