@@ -2,6 +2,7 @@
 
 Run: python benchmarks/throughput.py [--documents 64] [--caps 4 8] [--latency 0.3] [--repeat 5]
      python benchmarks/throughput.py --classic   # the older 200-document table (runs A, B, C)
+     python benchmarks/throughput.py --buckets --documents 48 [--repeat 5]   # token-bucket limits
 
 The fake (invoiceai.testing.FakeClaudeAPI) runs in a child process, so its own CPU work does not
 compete with the library for this process's GIL. It answers every request after ``latency``
@@ -13,6 +14,14 @@ scanned PDFs and TIFFs, through ``extract_many`` (sync) and ``aextract_many`` (a
 it reports docs/s, the ratio to min(ideal C / latency, the same run's docs/s at zero latency),
 429s and requests per document: medians of ``repeat`` runs, with the load average. The target
 is a ratio of at least 0.9, no 429 and 1.00 requests per document.
+
+``--buckets`` is the run against the account's real kind of limit, a token bucket the client
+is not told about: a request bucket of capacity 4 refilling at 8 per second, then an
+output-token bucket that holds 4 requests' ``max_tokens`` and refills 8 requests' worth per
+second, each with ``concurrency`` at 1x, 2x and 4x the 4 the bucket admits at once, sync and
+async. The ideal is a client that knows the bucket: it sends 4 at once, then one per refill,
+finishing ``documents`` in ``(documents - 4) / 8 + latency`` seconds. Targets: a ratio of at
+least 0.85 and at most 1.1 requests per document.
 
 To put an older engine side by side, run the same command with ``PYTHONPATH`` pointing at that
 version's ``src`` (e.g. from ``git archive <commit> src | tar -x -C /tmp/old``).
@@ -36,7 +45,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 
-def serve(conn: Any, latency: float, cap: int) -> None:
+def serve(conn: Any, latency: float, cap: int | None, limits: Any = None) -> None:
     """Child process: runs the fake API; answers "report" with its counters until "stop"."""
     from documents_factory import example_invoice
     from invoiceai.testing import FakeClaudeAPI
@@ -47,20 +56,24 @@ def serve(conn: Any, latency: float, cap: int) -> None:
         latency=latency,
         max_concurrency=cap,
         concurrency_retry_after=0.25,
+        rate_limits=limits,
     )
     with api.serve() as server:
         conn.send(server.base_url)
         while conn.recv() == "report":
-            conn.send({"requests": len(api.message_requests), "rejected": api.concurrency_rejections,
-                       "peak": api.peak_concurrency})  # fmt: skip
+            limited = api.rate_limiter.rejections if api.rate_limiter is not None else 0
+            max_tokens = max((r.body.get("max_tokens", 0) for r in api.message_requests), default=0)
+            conn.send({"requests": len(api.message_requests), "rejected": api.concurrency_rejections + limited,
+                       "peak": api.peak_concurrency, "max_tokens": max_tokens})  # fmt: skip
 
 
 class FakeServer:
     """A fake Claude in a child process, with counters read over a pipe."""
 
-    def __init__(self, latency: float, cap: int) -> None:
+    def __init__(self, latency: float, cap: int | None, limits: Any = None) -> None:
         self._conn, child = multiprocessing.Pipe()
-        self._process = multiprocessing.get_context("spawn").Process(target=serve, args=(child, latency, cap))
+        context = multiprocessing.get_context("spawn")
+        self._process = context.Process(target=serve, args=(child, latency, cap, limits))
         self._process.start()
         self.base_url: str = self._conn.recv()
 
@@ -246,6 +259,45 @@ def classic_table(args: argparse.Namespace) -> None:
           f"peak {counters['peak']} in flight")  # fmt: skip
 
 
+def bucket_table(args: argparse.Namespace) -> None:
+    """Token buckets the client is not told about, concurrency at 1x, 2x and 4x what they admit at once."""
+    from invoiceai.testing import RateLimits, TokenBucket
+
+    burst, refill = 4, 8.0
+    docs = mixed_documents(args.documents)
+    probe = FakeServer(0.0, None)
+    with tempfile.TemporaryDirectory() as tmp:
+        natural_run(probe, docs[:2], 1, "sync", Path(tmp))  # learns the requests' max_tokens
+        max_tokens = probe.counters()["max_tokens"]
+        probe.stop()
+        kinds = (
+            ("requests", RateLimits(requests=TokenBucket(burst, refill))),
+            ("output-tokens", RateLimits(output_tokens=TokenBucket(burst * max_tokens, refill * max_tokens))),
+        )
+        ideal = args.documents / ((args.documents - burst) / refill + args.latency)
+        print(f"{args.documents} mixed documents, latency {args.latency} s; bucket admits {burst} at once and "
+              f"refills {refill:g} requests' worth per second (max_tokens {max_tokens}); ideal {ideal:.2f} docs/s; "
+              f"medians of {args.repeat} runs")  # fmt: skip
+        print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(f"{'bucket':<14} {'C':>3} {'mode':<5} {'docs/s':>7} {'ratio':>6} {'429s':>5} {'req/doc':>8}")
+        for name, limits in kinds:
+            for concurrency in (burst, 2 * burst, 4 * burst):
+                for mode in ("sync", "async"):
+                    runs = []
+                    for _ in range(args.repeat):
+                        server = FakeServer(args.latency, None, limits)  # a fresh, full bucket per run
+                        try:
+                            runs.append(natural_run(server, docs, concurrency, mode, Path(tmp)))
+                        finally:
+                            server.stop()
+                    rate = statistics.median(run["docs_per_s"] for run in runs)
+                    rejected = statistics.median(run["rejected"] for run in runs)
+                    per_doc = statistics.median(run["requests_per_doc"] for run in runs)
+                    print(f"{name:<14} {concurrency:>3} {mode:<5} {rate:>7.2f} {rate / ideal:>6.2f} "
+                          f"{rejected:>5.0f} {per_doc:>8.2f}")  # fmt: skip
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--documents", type=int, default=64)
@@ -253,8 +305,11 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.3)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--classic", action="store_true", help="the 200-document runs A, B, C instead")
+    parser.add_argument("--buckets", action="store_true", help="token-bucket limits the client is not told about")
     args = parser.parse_args()
-    if args.classic:
+    if args.buckets:
+        bucket_table(args)
+    elif args.classic:
         classic_table(args)
     else:
         natural_table(args)

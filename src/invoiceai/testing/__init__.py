@@ -4,7 +4,8 @@
   that calls an :class:`~invoiceai.backends.base.Backend` (or the extractor built on one).
 * :class:`FakeClaudeAPI`: a fake Claude Messages API behind the real anthropic SDK, as an
   ``httpx2.MockTransport`` (:meth:`~FakeClaudeAPI.client`) or a loopback server
-  (:meth:`~FakeClaudeAPI.serve`), with injectable :class:`Fault` s, latency and a concurrency cap,
+  (:meth:`~FakeClaudeAPI.serve`), with injectable :class:`Fault` s, latency, a concurrency cap,
+  token-bucket :class:`RateLimits` with the real ``anthropic-ratelimit-*`` headers,
   and the Message Batches endpoints (:class:`FakeBatches`, with :class:`ItemFault` s).
 * :class:`StaticPages`: a :class:`~invoiceai.pages.PageSource` from in-memory images.
 
@@ -19,6 +20,7 @@ from invoiceai.testing.fake_batches import FakeBatch, FakeBatches, ItemFault
 from invoiceai.testing.faults import Fault
 from invoiceai.testing.pages import StaticPages, image_info, make_page_image
 from invoiceai.testing.plans import API_KEY_PLACEHOLDER, API_KEY_TAIL_PLACEHOLDER
+from invoiceai.testing.rate_limits import RateLimits, TokenBucket
 from invoiceai.testing.server import FakeClaudeServer
 
 __all__ = [
@@ -35,8 +37,10 @@ __all__ = [
     "Fault",
     "ItemFault",
     "NoReplyQueuedError",
+    "RateLimits",
     "RecordedRequest",
     "StaticPages",
+    "TokenBucket",
     "image_info",
     "make_page_image",
 ]

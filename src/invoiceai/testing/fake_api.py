@@ -39,12 +39,12 @@ from invoiceai.testing.faults import Fault
 from invoiceai.testing.plans import Plan, echo_key, error_plan, model_info_plan, retry_after_headers, to_response
 from invoiceai.testing.plans import with_headers as with_extra_headers
 from invoiceai.testing.queue import AnswerQueue
+from invoiceai.testing.rate_limits import RateLimiter, RateLimits, request_costs
+from invoiceai.testing.recorded import RecordedRequest
 from invoiceai.testing.request_body import (
     FakeImage,
-    blocks,
     cache_paths,
     estimate_input,
-    images,
     json_bytes,
     requested_schema,
     skeleton,
@@ -64,45 +64,6 @@ FAKE_API_KEY = "sk-ant-api03-fake-key-for-tests-only"
 """The key :meth:`FakeClaudeAPI.client` uses; the fake accepts any key."""
 
 _MIN_CACHEABLE_TOKENS = 1024
-
-
-@dataclasses.dataclass
-class RecordedRequest:
-    """One request the fake received.
-
-    Attributes:
-        method: HTTP method.
-        path: URL path.
-        headers: Request headers, lower-cased names.
-        body: Parsed JSON body (``{}`` for none).
-        started: The fake's clock (``time.monotonic()`` unless given another) on arrival.
-        status: The status answered (0 for a reset or timeout).
-        request_id: The ``request-id`` sent back.
-    """
-
-    method: str
-    path: str
-    headers: dict[str, str] = dataclasses.field(repr=False)
-    body: dict[str, Any] = dataclasses.field(repr=False)
-    started: float
-    status: int = 0
-    request_id: str = ""
-
-    def images(self) -> list[FakeImage]:
-        """Returns every image block of the request, in order, decoded."""
-        return [image for image in images(self.body) if isinstance(image, FakeImage)]
-
-    def texts(self) -> list[str]:
-        """Returns the text of every text block of the messages, in order."""
-        return [block["text"] for _, block in blocks(self.body) if block.get("type") == "text"]
-
-    def cache_breakpoints(self) -> list[str]:
-        """Returns where ``cache_control`` is set (``system.0``, ``messages.0.content.3``...)."""
-        return cache_paths(self.body)
-
-    def schema(self) -> dict[str, Any] | None:
-        """Returns the schema asked for: ``output_config.format.schema`` or the forced tool's ``input_schema``."""
-        return requested_schema(self.body)[0]
 
 
 class FakeClaudeAPI:
@@ -133,6 +94,9 @@ class FakeClaudeAPI:
             over the mock transport, which run on the event loop.
         response_headers: Headers added to every ``/v1/messages`` answer, replacing any of the
             same name (``request-id``...); values may hold ``{api_key}``.
+        rate_limits: Token-bucket limits on requests, input and output tokens, reported in
+            ``anthropic-ratelimit-*`` headers and enforced with 429 + ``retry-after``
+            (:class:`~invoiceai.testing.RateLimits`; refusals counted in :attr:`rate_limiter`).
     """
 
     def __init__(
@@ -151,6 +115,7 @@ class FakeClaudeAPI:
         clock: Callable[[], float] = time.monotonic,
         on_request: Callable[[RecordedRequest], None] | None = None,
         response_headers: Mapping[str, str] | None = None,
+        rate_limits: RateLimits | None = None,
     ) -> None:
         self.answer = answer
         self.usage = dict(usage) if usage is not None else None
@@ -165,6 +130,7 @@ class FakeClaudeAPI:
         self.clock = clock
         self.on_request = on_request
         self.response_headers = dict(response_headers or {})
+        self.rate_limiter = RateLimiter(rate_limits) if rate_limits is not None else None
         self.requests: list[RecordedRequest] = []
         self.model_lookups: list[str] = []
         self.peak_concurrency = 0
@@ -303,6 +269,17 @@ class FakeClaudeAPI:
             return error_plan(404, "not_found_error", f"fake API has no {record.method} {record.path}", rid)
         if not isinstance(parsed, dict):
             return error_plan(400, "invalid_request_error", "the body is not a JSON object", rid)
+        if self.rate_limiter is None:
+            return self._message_plan(record, parsed, size, received)
+        verdict = self.rate_limiter.admit(request_costs(parsed, estimate_input(parsed)[1]))
+        if not verdict.admitted:
+            message = self.rate_limiter.refusal_message(verdict)
+            extra = (("retry-after", str(verdict.retry_after)), *verdict.headers.items())
+            return error_plan(429, "rate_limit_error", message, rid, headers=extra)
+        return with_extra_headers(self._message_plan(record, parsed, size, received), verdict.headers)
+
+    def _message_plan(self, record: RecordedRequest, parsed: dict[str, Any], size: int, received: float) -> Plan:
+        rid = record.request_id
         with self._lock:
             if self.max_concurrency is not None and self._in_flight >= self.max_concurrency:
                 self.concurrency_rejections += 1

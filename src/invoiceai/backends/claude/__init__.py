@@ -13,6 +13,8 @@ Modules, one job each:
 * ``call`` / ``retry`` / ``api_errors`` / ``clock``: one request's attempts, waits and errors.
 * ``request`` / ``reply`` / ``reask`` / ``chunking``: building requests and reading replies.
 * ``models`` / ``prices`` / ``slots``: what each model supports and costs, and the request cap.
+* ``pacing`` / ``pacing_model`` / ``pacing_wait`` / ``sender``: holding requests until the
+  account's rate limits have room, and the I/O loops that wait and send.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from invoiceai.backends.claude.backend import ClaudeBackend
 from invoiceai.backends.claude.chunking import RequestLimits
 from invoiceai.backends.claude.clock import SYSTEM_CLOCK, Clock, SystemClock
 from invoiceai.backends.claude.models import ModelSpec, ModelState, lookup_model
+from invoiceai.backends.claude.pacing import PacingSnapshot, WaitEvent
 from invoiceai.backends.claude.prices import DEFAULT_PRICES, Price, PriceTable
 from invoiceai.backends.claude.request import InputMode
 from invoiceai.backends.claude.retry import RetryPolicy
@@ -33,10 +36,12 @@ __all__ = [
     "InputMode",
     "ModelSpec",
     "ModelState",
+    "PacingSnapshot",
     "Price",
     "PriceTable",
     "RequestLimits",
     "RetryPolicy",
     "SystemClock",
+    "WaitEvent",
     "lookup_model",
 ]

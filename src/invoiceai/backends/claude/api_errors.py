@@ -7,6 +7,7 @@ Messages quote the API's own explanation, so every one goes through
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
@@ -22,7 +23,14 @@ from invoiceai.errors import (
 )
 from invoiceai.secrets import mask_text, scrub_exception
 
-__all__ = ["IMAGE_TOO_LARGE_CODE", "SPEND_LIMIT_CODES", "charged_errors", "describe_api_error", "to_backend_error"]
+__all__ = [
+    "IMAGE_TOO_LARGE_CODE",
+    "SPEND_LIMIT_CODES",
+    "charged_errors",
+    "describe_api_error",
+    "to_backend_error",
+    "unreachable",
+]
 
 SPEND_LIMIT_CODES = frozenset(
     {"enforced_spend_limit_reached", "contract_spend_limit_reached", "linked_organization_spend_limit_reached"}
@@ -41,6 +49,22 @@ _STATUS_ERRORS: tuple[tuple[type[BackendError], str], ...] = (
      "max_attempts / max_retry_seconds."),
     (RequestRejectedError, "The Claude API rejected the request ({label}){said}."),
 )  # fmt: skip
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Tells whether ``exc`` means the API cannot be reached at all, as opposed to a flaky connection.
+
+    A refused connection (nothing listens at the address) or a host name that does not resolve
+    will not fix itself within a retry budget; a reset, a timeout or a 5xx may.
+    """
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, (ConnectionRefusedError, socket.gaierror)):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def describe_api_error(exc: BaseException | None) -> str:
@@ -72,7 +96,13 @@ def to_backend_error(
     context: dict[str, Any] = {"attempts": attempts, "document_id": document_id}
     tries = f"after {attempts} attempt{'s' if attempts != 1 else ''}"
     error_class: type[BackendError] = BackendError
-    if isinstance(exc, anthropic.APIConnectionError):
+    if isinstance(exc, anthropic.APIConnectionError) and unreachable(exc):
+        error_class = BackendConnectionError
+        message = (
+            f"The Claude API at {_address(exc)} cannot be reached ({_root_cause(exc)}) {tries}: nothing "
+            "accepted the connection. Check the network, a proxy, and ANTHROPIC_BASE_URL (or base_url=)."
+        )
+    elif isinstance(exc, anthropic.APIConnectionError):
         kind = "timed out" if isinstance(exc, anthropic.APITimeoutError) else "could not connect"
         error_class = BackendConnectionError
         message = (
@@ -93,6 +123,27 @@ def to_backend_error(
     else:
         message = f"The Claude API call failed {tries}: {exc}"
     return error_class(mask_text(message, secrets), **context)
+
+
+def _address(exc: BaseException) -> str:
+    # Scheme, host and port only: a URL's user:password part or query must not reach a message.
+    url = getattr(getattr(exc, "request", None), "url", None)
+    host = getattr(url, "host", None)
+    if not host:
+        return "the configured address"
+    port = getattr(url, "port", None)
+    return f"{getattr(url, 'scheme', 'https')}://{host}{f':{port}' if port else ''}"
+
+
+def _root_cause(exc: BaseException) -> str:
+    seen: set[int] = set()
+    cause: BaseException = exc
+    while (nxt := cause.__cause__ or cause.__context__) is not None and id(nxt) not in seen:
+        seen.add(id(nxt))
+        cause = nxt
+    if isinstance(cause, ConnectionRefusedError):
+        return "connection refused"
+    return type(cause).__name__ if not str(cause) else f"{type(cause).__name__}: {cause}"
 
 
 def _status_row(status: int, error_code: str | None) -> int:

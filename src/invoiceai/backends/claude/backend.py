@@ -31,10 +31,11 @@ from invoiceai.backends.claude.clock import SYSTEM_CLOCK, Clock
 from invoiceai.backends.claude.detect import CapabilityDetector
 from invoiceai.backends.claude.job import ExtractionJob
 from invoiceai.backends.claude.models import ModelSpec, ModelState
+from invoiceai.backends.claude.pacing_wait import Gate
 from invoiceai.backends.claude.prices import Price, PriceTable
 from invoiceai.backends.claude.request import INPUT_MODES, PROMPT_VERSION, InputMode, api_schema
 from invoiceai.backends.claude.retry import CallRetry, Cooldown, RetryPolicy
-from invoiceai.backends.claude.slots import RequestSlots
+from invoiceai.backends.claude.sender import asend, send
 from invoiceai.backends.claude.steps import JobConfig, SendRequest, SourceReader
 from invoiceai.closing import Closeable
 from invoiceai.config import DETAILS, Detail, Settings
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 
     from invoiceai.backends.claude.batch.session import BatchSession
     from invoiceai.backends.claude.dryrun import CostEstimate, EstimateMethod, TokenCounter
+    from invoiceai.backends.claude.pacing import Pacer
     from invoiceai.pages import PageSource
 
 __all__ = ["ClaudeBackend"]
@@ -83,7 +85,8 @@ class ClaudeBackend(Closeable):
         max_concurrent_requests: Requests this backend has in flight at once, whatever the number
             of documents in progress; 0 for no cap. Defaults to
             ``Settings.max_concurrent_requests``. Set it to the account's concurrency so a batch
-            keeps exactly that many requests in flight while other documents render.
+            keeps exactly that many requests in flight while other documents render. Below it,
+            requests are paced from the account's rate-limit headers (:attr:`pacing`).
         clock: Where retry waits and the 429 cooldown read the time and sleep; tests pass a fake
             (:class:`~invoiceai.backends.claude.clock.Clock`) so that no test waits for real.
     """
@@ -127,7 +130,9 @@ class ClaudeBackend(Closeable):
         self._clock = clock
         self._cooldown = Cooldown(clock)
         cap = settings.max_concurrent_requests if max_concurrent_requests is None else max_concurrent_requests
-        self._slots = RequestSlots(cap)
+        if cap < 0:
+            raise ValueError("the request cap must be 0 (no cap) or more")
+        self._gate = Gate(cap=cap, clock=clock, cooldown=self._cooldown)
         self._clients = Clients(
             client=client,
             async_client=async_client,
@@ -140,6 +145,17 @@ class ClaudeBackend(Closeable):
 
     def __repr__(self) -> str:
         return f"ClaudeBackend(model={self.model!r}, mode={self.mode!r})"
+
+    @property
+    def pacing(self) -> Pacer:
+        """The pacer every call of this backend shares (and copies made by :meth:`with_detail`).
+
+        ``pacing.snapshot()`` tells what was learned (limits, waits, 429s);
+        ``pacing.subscribe(listener)`` announces every wait as a
+        :class:`~invoiceai.backends.claude.pacing.WaitEvent` (``event.describe()`` reads
+        ``waiting 8 s: rate limited``).
+        """
+        return self._gate.pacer
 
     # -- the Backend protocol ----------------------------------------------------------------
 
@@ -310,43 +326,13 @@ class ClaudeBackend(Closeable):
         """Closes the clients this backend built, sync and async (injected ones stay open)."""
         await self._clients.aclose()
 
-    # -- the I/O of one request: hold a slot, wait, send (every decision is the ApiCall's) ------
+    # -- the I/O of one request (every decision is the pacer's and the ApiCall's) ------------
 
     def _send(self, client: Any, call: ApiCall) -> None:
-        import anthropic
-
-        while True:
-            with self._slots.hold():
-                while pause := call.pause():
-                    self._clock.sleep(pause)
-                try:
-                    message = client.messages.create(**call.begin(), timeout=self._settings.request_timeout)
-                except anthropic.AnthropicError as exc:
-                    call.failed(exc)
-                else:
-                    call.sent(message)
-            if (wait := call.wait()) is None:
-                call.finish()
-                return
-            self._clock.sleep(wait)
+        send(client, call, self._gate, self._clock, self._settings.request_timeout)
 
     async def _asend(self, client: Any, call: ApiCall) -> None:
-        import anthropic
-
-        while True:
-            async with self._slots.ahold():
-                while pause := call.pause():
-                    await self._clock.asleep(pause)
-                try:
-                    message = await client.messages.create(**call.begin(), timeout=self._settings.request_timeout)
-                except anthropic.AnthropicError as exc:
-                    call.failed(exc)
-                else:
-                    call.sent(message)
-            if (wait := call.wait()) is None:
-                call.finish()
-                return
-            await self._clock.asleep(wait)
+        await asend(client, call, self._gate, self._clock, self._settings.request_timeout)
 
     # -- shared, no I/O ------------------------------------------------------------------------
 

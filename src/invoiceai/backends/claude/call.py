@@ -3,25 +3,25 @@
 :class:`ApiCall` ties a :class:`~invoiceai.backends.claude.steps.SendRequest` step of a job to a
 :class:`~invoiceai.backends.claude.retry.CallRetry`: it counts and reports every attempt to the
 job, decides how long to wait, and hands the job the final reply or failure. The backend's sync
-and async loops only hold the request slot, sleep and send::
+and async loops (:mod:`invoiceai.backends.claude.sender`) only wait for a turn, send and sleep::
 
     while True:
-        with slots.hold():
-            while pause := call.pause():
-                sleep(pause)
-            try:
-                message = client.messages.create(**call.begin(), timeout=timeout)
-            except anthropic.AnthropicError as exc:
-                call.failed(exc)
-            else:
-                call.sent(message)
+        ticket = gate.turn(call)          # pacing: hold until the limits have room
+        try:
+            raw = client.messages.with_raw_response.create(**call.begin(), timeout=timeout)
+        except anthropic.AnthropicError as exc:
+            call.failed(exc)
+        else:
+            call.sent(raw.parse(), headers=raw.headers)
+        gate.pacer.release(ticket, **call.release())
         if (wait := call.wait()) is None:
             return call.finish()
+        gate.pacer.announce(call.retry_event(wait))
         sleep(wait)
 
-The cooldown is checked once a slot is held, and a 429 starts it before the slot is released,
-so a call queued for the slot never sends during a cooldown. The reply is parsed and validated
-in :meth:`ApiCall.finish`, after the slot is released.
+A 429 starts the shared cooldown before the ticket is released, so no call held for a turn
+sends during the cooldown. The reply is parsed and validated in :meth:`ApiCall.finish`, after
+the ticket is released.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from invoiceai.backends.claude.clock import SYSTEM_CLOCK, Clock
+from invoiceai.backends.claude.pacing import Cost, Hold, Outcome, WaitEvent
+from invoiceai.backends.claude.retry import classify, wait_reason
 from invoiceai.secrets import mask_text
 
 if TYPE_CHECKING:
@@ -61,34 +63,58 @@ class ApiCall:
         self._message: Any = None
         self._error: BaseException | None = None
         self._wait: float | None = None
+        self._headers: Mapping[str, str] | None = None
 
-    def pause(self) -> float:
-        """Returns the shared 429 cooldown left to wait out before sending (0 for none).
+    @property
+    def cost(self) -> Cost:
+        """What the request takes from the rate-limit buckets: its input estimate and ``max_tokens``."""
+        max_tokens = self._step.params.get("max_tokens", 0)
+        return Cost(1, self._step.estimated_input_tokens, max_tokens if isinstance(max_tokens, int) else 0)
+
+    def hold_event(self, hold: Hold) -> WaitEvent:
+        """Returns the event announcing a timed pacing hold.
 
         Raises:
-            RateLimitError: The cooldown outlasts the call's time budget: giving up now beats a
-                pointless sleep.
+            RateLimitError: The hold is a 429 cooldown that outlasts the call's time budget:
+                giving up now beats a pointless sleep.
         """
-        pause = self._retry.pause()
-        if pause is None:
-            self._job.handle_cooldown_overrun(self._retry.cooldown_left())
-        return pause
+        seconds = hold.seconds or 0.0
+        if hold.reason == "cooldown":
+            if self._retry.overruns(seconds):
+                self._job.handle_cooldown_overrun(seconds)
+            return WaitEvent("cooldown", "rate limited", seconds, self._step.label, self._retry.attempts)
+        reason = "request limit" if hold.reason == "requests" else hold.reason.replace("-tokens", "-token limit")
+        return WaitEvent("pacing", reason, seconds, self._step.label, self._retry.attempts)
+
+    def retry_event(self, seconds: float) -> WaitEvent:
+        """Returns the event announcing the wait before the next attempt."""
+        return WaitEvent("retry", wait_reason(self._error), seconds, self._step.label, self._retry.attempts)
+
+    def release(self) -> dict[str, Any]:
+        """Returns what the pacer is told when the attempt's ticket is released (outcome, headers)."""
+        outcome: Outcome = "ok"
+        if self._error is not None:
+            rate_limited = getattr(self._error, "status_code", None) == 429 and classify(self._error) == "retry"
+            outcome = "rate_limited" if rate_limited else "ok" if self._headers is not None else "failed"
+        return {"outcome": outcome, "headers": self._headers}
 
     def begin(self) -> dict[str, Any]:
         """Counts an attempt about to be sent; returns the ``messages.create`` keyword arguments."""
         self._retry.begin()
         self._attempt_started = self._clock.now()
-        self._message, self._error, self._wait = None, None, None
+        self._message, self._error, self._wait, self._headers = None, None, None, None
         return self._step.params
 
-    def sent(self, message: Any) -> None:
-        """Records a successful attempt's reply (an SDK ``Message`` or a dict)."""
+    def sent(self, message: Any, *, headers: Mapping[str, str] | None = None) -> None:
+        """Records a successful attempt's reply (an SDK ``Message`` or a dict) and its response headers."""
         self._message = message
+        self._headers = headers
         self._job.record_attempt(request_id=request_id(message), error=None, elapsed=self._elapsed())
 
     def failed(self, exc: BaseException) -> None:
         """Records a failed attempt and decides whether and when to try again."""
         self._error = exc
+        self._headers = getattr(getattr(exc, "response", None), "headers", None)
         self._job.record_attempt(request_id=request_id(exc), error=exc, elapsed=self._elapsed())
         self._wait = self._retry.failed(exc)
 

@@ -13,7 +13,11 @@ loops of the backend repeat only the I/O (sending and sleeping).
   concurrent call of the same backend waits out before its next attempt (:func:`start_cooldown`,
   :func:`cooldown_pause`); a call whose time budget the cooldown would overrun gives up at once.
 * Attempts and total time are bounded; a wait that would overrun the time budget ends the
-  retries at once instead of sleeping first.
+  retries at once instead of sleeping first. The time budget starts with the first attempt:
+  time spent queued for a turn (:mod:`invoiceai.backends.claude.pacing`) does not count.
+* An API that cannot be reached at all (connection refused, a host name that does not resolve:
+  :func:`unreachable`) gets ``RetryPolicy.unreachable_attempts`` attempts (2), not the full
+  count: nothing listening at the address is not worth minutes of retries.
 
 Time comes from a :class:`~invoiceai.backends.claude.clock.Clock`, so tests run without wall time.
 """
@@ -26,7 +30,12 @@ import random
 import threading
 from typing import TYPE_CHECKING, Any, Literal
 
-from invoiceai.backends.claude.api_errors import IMAGE_TOO_LARGE_CODE, SPEND_LIMIT_CODES, describe_api_error
+from invoiceai.backends.claude.api_errors import (
+    IMAGE_TOO_LARGE_CODE,
+    SPEND_LIMIT_CODES,
+    describe_api_error,
+    unreachable,
+)
 from invoiceai.backends.claude.clock import SYSTEM_CLOCK, Clock
 from invoiceai.secrets import get_logger
 
@@ -44,6 +53,8 @@ __all__ = [
     "cooldown_pause",
     "retry_after",
     "start_cooldown",
+    "unreachable",
+    "wait_reason",
 ]
 
 logger = get_logger("invoiceai.backends")
@@ -71,16 +82,18 @@ class RetryPolicy:
         max_seconds: Total time one call may spend, waits included, before giving up.
         base_delay: Upper bound of the first jittered wait, in seconds; doubles per attempt.
         max_delay: Largest upper bound of one jittered wait (``retry-after`` may exceed it).
+        unreachable_attempts: Attempts when the API cannot be reached at all (:func:`unreachable`).
     """
 
     max_attempts: int = 8
     max_seconds: float = 300.0
     base_delay: float = 1.0
     max_delay: float = 60.0
+    unreachable_attempts: int = 2
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
+        if self.max_attempts < 1 or self.unreachable_attempts < 1:
+            raise ValueError("max_attempts and unreachable_attempts must be at least 1")
         if min(self.max_seconds, self.base_delay, self.max_delay) < 0:
             raise ValueError("retry delays must not be negative")
 
@@ -135,6 +148,24 @@ def classify(exc: BaseException) -> Disposition:
     if exc.status_code in RETRYABLE_STATUS:
         return "retry"
     return "fail"
+
+
+def wait_reason(exc: BaseException | None) -> str:
+    """Names what a retry waits out, for a person: ``rate limited``, ``overloaded``, ``server error``..."""
+    status = getattr(exc, "status_code", None)
+    if status == 429:
+        return "rate limited"
+    if status == 529:
+        return "overloaded"
+    if status in (408, 504) or "Timeout" in type(exc).__name__:
+        return "timed out"
+    if status == 409:
+        return "conflict"
+    if isinstance(status, int):
+        return f"server error {status}"
+    if exc is not None and unreachable(exc):
+        return "API unreachable"
+    return "connection failed"
 
 
 def retry_after(exc: BaseException | None, *, clock: Clock = SYSTEM_CLOCK) -> float | None:
@@ -236,12 +267,16 @@ class CallRetry:
         self._clock = clock
         self._label = label
         self._rng = rng
-        self._started = clock.now()
+        self._started: float | None = None
         self.attempts = 0
 
     def elapsed(self) -> float:
-        """Seconds since the call started, waits included."""
-        return self._clock.now() - self._started
+        """Seconds since the call's first attempt, waits included (0 before it)."""
+        return 0.0 if self._started is None else self._clock.now() - self._started
+
+    def overruns(self, seconds: float) -> bool:
+        """Tells whether waiting ``seconds`` more would overrun the call's time budget."""
+        return self.elapsed() + seconds > self._policy.max_seconds
 
     def pause(self) -> float | None:
         """Returns the shared cooldown left to wait before the next attempt (see :func:`cooldown_pause`)."""
@@ -253,6 +288,8 @@ class CallRetry:
 
     def begin(self) -> None:
         """Counts an attempt about to be sent."""
+        if self._started is None:
+            self._started = self._clock.now()
         self.attempts += 1
 
     def failed(self, exc: BaseException) -> float | None:
@@ -263,6 +300,8 @@ class CallRetry:
         start_cooldown(exc, self._cooldown, clock=self._clock)
         if classify(exc) != "retry" or self.attempts >= self._policy.max_attempts:
             return None
+        if self.attempts >= self._policy.unreachable_attempts and unreachable(exc):
+            return None  # nothing listens there: fail fast, with the hint the error carries
         # A cooldown started by another call counts too: no point waking up before it ends.
         server_wait = max(retry_after(exc, clock=self._clock) or 0.0, self._cooldown.remaining())
         wait = backoff_delay(self.attempts, self._policy, server_wait=server_wait, rng=self._rng)
