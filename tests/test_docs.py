@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import shutil
 import typing
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import doc_blocks
+import pytest
 from pydantic import BaseModel
 
 from invoiceai.schema import Address, Invoice
 from invoiceai.schema.en16931 import FIELD_TERMS
 from invoiceai.schema.validation import RULES
+from invoiceai.testing import FAKE_API_KEY, FakeClaudeAPI, RecordedRequest
+from invoiceai.testing.request_body import skeleton
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
 
 
 def field_paths() -> set[str]:
@@ -55,3 +63,109 @@ def test_the_validation_page_lists_every_rule() -> None:
     for rule in RULES:
         rule_id = (rule.__doc__ or "").split(":")[0].split(" ")[0]
         assert f"`{rule_id}`" in page, rule_id
+
+
+# --- Every code example runs ------------------------------------------------------------------------
+# See tests/doc_blocks.py for the stage the blocks run on and the "not run" marker.
+
+MAX_NOT_RUN = 6  # blocks that need a live service; each is marked with its reason
+
+
+def _sample_invoice_json() -> dict[str, object]:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_sample", ROOT / "examples" / "make_sample.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    answer: dict[str, object] = module.sample_invoice().model_dump(mode="json")
+    return answer
+
+
+def make_stage(directory: Path) -> None:
+    """Writes the files the examples name into ``directory`` (see tests/doc_blocks.py)."""
+    from PIL import Image
+
+    from invoiceai.einvoice import to_xml
+    from invoiceai.render.pdf import read_embedded_invoice
+
+    examples = shutil.copytree(ROOT / "examples", directory / "examples")
+    scan = examples / "sample-scan.jpg"
+    shutil.copy(scan, directory / "scan.jpg")
+    (directory / "invoices").mkdir()
+    with Image.open(scan) as image:
+        image.save(directory / "scan.png")
+        image.save(directory / "invoice.pdf", resolution=150.0)  # a scanned PDF: no text, no XML
+        # Three pages, so the page-selection examples have pages to select.
+        image.save(directory / "invoices" / "march.pdf", resolution=150.0, save_all=True, append_images=[image] * 2)
+    shutil.copy(examples / "sample-facturx.pdf", directory / "invoices" / "april-facturx.pdf")
+    invoice = read_embedded_invoice((examples / "sample-facturx.pdf").read_bytes())
+    assert invoice is not None
+    (directory / "invoice.xml").write_bytes(to_xml(invoice, "cii"))
+
+
+def _sample_answer(invoice: dict[str, object]) -> Callable[[RecordedRequest], object]:
+    """The sample invoice for invoice schemas; the emptiest fitting object for any other schema."""
+
+    def answer(request: RecordedRequest) -> object:
+        schema = request.schema() or {}
+        if "invoice_number" in schema.get("properties", {}):
+            return invoice
+        return skeleton(schema, schema.get("$defs", {}))
+
+    return answer
+
+
+@pytest.fixture
+def docs_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeClaudeAPI]:
+    """The stage directory as cwd, with a key and a base URL that reach a loopback fake Claude."""
+    make_stage(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("INVOICEAI_CACHE_DIR", raising=False)
+    api = FakeClaudeAPI(answer=_sample_answer(_sample_invoice_json()), usage={"input_tokens": 2000, "output_tokens": 500})
+    with api.serve() as server:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_API_KEY)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+        yield api
+
+
+def _pages_with_python() -> list[Any]:
+    return [
+        pytest.param(page, id=str(page.relative_to(ROOT))) for page in doc_blocks.pages() if doc_blocks.blocks(page)
+    ]
+
+
+@pytest.mark.allow_stderr
+@pytest.mark.parametrize("page", _pages_with_python())
+def test_every_python_block_of_the_page_runs(page: Path, docs_stage: FakeClaudeAPI) -> None:
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    ran: set[str] = set()
+    for block in doc_blocks.blocks(page):
+        if block.not_run:
+            continue
+        try:
+            exec(compile(block.code, block.where, "exec", dont_inherit=True), namespace)
+        except Exception as error:  # noqa: BLE001 - the report names the block
+            pytest.fail(f"{block.where}: {type(error).__name__}: {error}")
+        _run_tests_defined_by(block, namespace, ran)
+
+
+def _run_tests_defined_by(block: doc_blocks.Block, namespace: dict[str, Any], ran: set[str]) -> None:
+    # A block that shows a pytest test defines it; run it, as pytest would, with a monkeypatch.
+    for name, value in list(namespace.items()):
+        if name.startswith("test_") and callable(value) and name not in ran:
+            ran.add(name)
+            with pytest.MonkeyPatch.context() as monkeypatch:
+                try:
+                    value(monkeypatch)
+                except Exception as error:  # noqa: BLE001 - the report names the block
+                    pytest.fail(f"{block.where}: {name}: {type(error).__name__}: {error}")
+
+
+def test_few_blocks_are_marked_not_to_run() -> None:
+    every = [block for page in doc_blocks.pages() for block in doc_blocks.blocks(page)]
+    not_run = [block for block in every if block.not_run]
+    print(f"{len(every) - len(not_run)} python blocks run, {len(not_run)} marked not to run")
+    assert len(not_run) <= MAX_NOT_RUN, [f"{block.where}: {block.not_run}" for block in not_run]
+    assert len(every) - len(not_run) >= 50
