@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import typing
 from collections.abc import Callable, Iterator
@@ -169,3 +170,68 @@ def test_few_blocks_are_marked_not_to_run() -> None:
     print(f"{len(every) - len(not_run)} python blocks run, {len(not_run)} marked not to run")
     assert len(not_run) <= MAX_NOT_RUN, [f"{block.where}: {block.not_run}" for block in not_run]
     assert len(every) - len(not_run) >= 50
+
+
+# --- The name that installs this project ------------------------------------------------------------
+# "invoiceai" on PyPI is an unrelated project; ours is published as invoiceai-claude.
+OLD_INSTALL = re.compile(r"""pip3? install\s+(?:-[-\w]+\s+)*["']?invoiceai(?![-\w])""")
+
+
+def test_no_doc_or_message_installs_the_unrelated_pypi_project() -> None:
+    texts = [*doc_blocks.pages(), *sorted((ROOT / "src").rglob("*.py")), ROOT / "pyproject.toml"]
+    offenders = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in texts
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if OLD_INSTALL.search(line)
+    ]
+    assert offenders == []
+
+
+def test_the_distribution_is_published_under_its_own_name() -> None:
+    pyproject = (ROOT / "pyproject.toml").read_text()  # tomllib is Python 3.11+, this suite runs on 3.10
+    project = pyproject.split("[project]\n", 1)[1].split("\n[", 1)[0]
+    assert re.search(r'^name = "invoiceai-claude"$', project, re.M)
+    assert 'invoiceai = "invoiceai.cli:main"' in pyproject  # the command keeps its name
+
+
+# --- Generated and checked pages ----------------------------------------------------------------------
+
+
+def test_the_cli_reference_is_generated_from_the_current_parser() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("cli_reference", ROOT / "scripts" / "cli_reference.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    page = (DOCS / "cli-reference.md").read_text()
+    assert page == module.render(), "docs/cli-reference.md is out of date: run python scripts/cli_reference.py"
+
+
+def test_the_cli_reference_lists_every_subcommand_and_option() -> None:
+    import argparse
+
+    from invoiceai.cli.main import build_parser
+
+    page = (DOCS / "cli-reference.md").read_text()
+    parser = build_parser()
+    commands = [action for action in parser._actions if isinstance(action, argparse._SubParsersAction)]
+    for name, sub in commands[0].choices.items():
+        assert f"`invoiceai {name}`" in page, name
+        for action in sub._actions:
+            for option in action.option_strings:
+                assert f"`{option}`" in page, (name, option)
+
+
+def test_the_troubleshooting_page_explains_every_error_class() -> None:
+    import invoiceai.errors
+
+    page = (DOCS / "troubleshooting.md").read_text()
+    classes = [name for name in invoiceai.errors.__all__ if isinstance(getattr(invoiceai.errors, name), type)]
+    assert len(classes) > 30
+    missing = [name for name in classes if f"### `{name}`\n\n**Means:**" not in page]
+    assert missing == [], "add each to docs/troubleshooting.md: what it means, what to do"
+    for name in classes:
+        section = page.split(f"### `{name}`", 1)[1].split("\n### ", 1)[0]
+        assert "**Do:**" in section, name
