@@ -235,3 +235,92 @@ def test_the_troubleshooting_page_explains_every_error_class() -> None:
     for name in classes:
         section = page.split(f"### `{name}`", 1)[1].split("\n### ", 1)[0]
         assert "**Do:**" in section, name
+
+
+# --- The API reference ----------------------------------------------------------------------------------
+
+REFERENCED_PACKAGES = ("invoiceai", "invoiceai.schema", "invoiceai.schema.fields", "invoiceai.testing", "invoiceai.einvoice")
+
+
+def test_the_reference_index_lists_every_top_level_name() -> None:
+    import invoiceai
+
+    page = (DOCS / "reference" / "invoiceai.md").read_text()
+    names = [name for name in invoiceai.__all__ if not name.startswith("__")]
+    missing = [name for name in names if f"[`{name}`][invoiceai.{name}]" not in page]
+    assert missing == []
+
+
+def _inventory(site: Path) -> dict[str, str]:
+    """The site's objects.inv: identifier -> the anchor of the rendered entry."""
+    import zlib
+
+    raw = (site / "objects.inv").read_bytes()
+    body = zlib.decompress(raw.split(b"\n", 4)[4]).decode()
+    entries = {}
+    for line in body.splitlines():
+        name, _domain, _priority, location = line.split(" ", 4)[:4]
+        entries[name] = location.split("#", 1)[-1].replace("$", name)
+    return entries
+
+
+def _own_members(cls: type) -> list[str]:
+    """Public methods, properties and model fields a class defines itself."""
+    import inspect
+
+    fields = list(getattr(cls, "__pydantic_fields__", {}) if "__pydantic_fields__" in vars(cls) else {})
+    own = [
+        name
+        for name, value in vars(cls).items()
+        if not name.startswith("_") and (inspect.isfunction(value) or isinstance(value, property | classmethod | staticmethod))
+    ]
+    return [name for name in fields + own if name not in ("model_config", "model_post_init")]
+
+
+@pytest.mark.slow
+def test_the_api_reference_renders_every_public_name_with_its_members(tmp_path: Path) -> None:
+    import importlib
+    import inspect
+    import subprocess
+    import sys
+
+    pytest.importorskip("mkdocstrings", reason='the docs build needs the docs extra: pip install ".[docs]"')
+    site = tmp_path / "site"
+    build = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert build.returncode == 0, build.stderr[-3000:]
+    inventory = _inventory(site)
+    anchors = set(inventory.values())
+    problems = []
+    for package in REFERENCED_PACKAGES:
+        module = importlib.import_module(package)
+        for name in module.__all__:
+            if name.startswith("__"):
+                continue
+            anchor = inventory.get(f"{package}.{name}")
+            if anchor is None:
+                problems.append(f"{package}.{name}: not rendered on any reference page")
+                continue
+            value = getattr(module, name)
+            members = _own_members(value) if inspect.isclass(value) else []
+            if members and not any(f"{anchor}.{member}" in anchors for member in members):
+                problems.append(f"{package}.{name}: rendered without its members {members[:3]}")
+    assert problems == []
+
+
+def test_read_the_docs_builds_what_ci_builds() -> None:
+    import yaml
+
+    config = yaml.safe_load((ROOT / ".readthedocs.yaml").read_text())
+    assert config["version"] == 2
+    assert config["mkdocs"] == {"configuration": "mkdocs.yml", "fail_on_warning": True}  # = --strict
+    install = config["python"]["install"]
+    assert install == [{"method": "pip", "path": ".", "extra_requirements": ["docs"]}]
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r"^docs = \[.*mkdocstrings", pyproject, re.M), "the docs extra installs the site's plugins"
+    assert 'Documentation = "https://invoiceai-claude.readthedocs.io"' in pyproject
