@@ -65,7 +65,9 @@ def _usage(parser: argparse.ArgumentParser, name: str) -> str:
             metavar = _metavar(action)
             parts.append(f"{metavar} [{metavar} ...]" if action.nargs in ("+", "*") else metavar)
         else:
-            option = action.option_strings[-1] if action.option_strings[-1].startswith("--") else action.option_strings[0]
+            option = (
+                action.option_strings[-1] if action.option_strings[-1].startswith("--") else action.option_strings[0]
+            )
             shown = option if action.nargs == 0 else f"{option} {_metavar(action)}"
             parts.append(shown if action.required else f"[{shown}]")
     return " ".join(parts)

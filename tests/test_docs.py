@@ -124,7 +124,9 @@ def docs_stage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fake
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("INVOICEAI_CACHE_DIR", raising=False)
-    api = FakeClaudeAPI(answer=_sample_answer(_sample_invoice_json()), usage={"input_tokens": 2000, "output_tokens": 500})
+    api = FakeClaudeAPI(
+        answer=_sample_answer(_sample_invoice_json()), usage={"input_tokens": 2000, "output_tokens": 500}
+    )
     with api.serve() as server:
         monkeypatch.setenv("ANTHROPIC_API_KEY", FAKE_API_KEY)
         monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
@@ -239,7 +241,13 @@ def test_the_troubleshooting_page_explains_every_error_class() -> None:
 
 # --- The API reference ----------------------------------------------------------------------------------
 
-REFERENCED_PACKAGES = ("invoiceai", "invoiceai.schema", "invoiceai.schema.fields", "invoiceai.testing", "invoiceai.einvoice")
+REFERENCED_PACKAGES = (
+    "invoiceai",
+    "invoiceai.schema",
+    "invoiceai.schema.fields",
+    "invoiceai.testing",
+    "invoiceai.einvoice",
+)
 
 
 def test_the_reference_index_lists_every_top_level_name() -> None:
@@ -272,7 +280,8 @@ def _own_members(cls: type) -> list[str]:
     own = [
         name
         for name, value in vars(cls).items()
-        if not name.startswith("_") and (inspect.isfunction(value) or isinstance(value, property | classmethod | staticmethod))
+        if not name.startswith("_")
+        and (inspect.isfunction(value) or isinstance(value, property | classmethod | staticmethod))
     ]
     return [name for name in fields + own if name not in ("model_config", "model_post_init")]
 
