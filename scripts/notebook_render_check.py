@@ -136,7 +136,9 @@ CLASSIC_CSS = """
 # The wrappers each front end puts around an HTML output.
 FRONT_ENDS = {
     "jupyterlab": '<div class="jp-OutputArea-output jp-RenderedHTMLCommon jp-RenderedHTML" id="jupyterlab">{}</div>',
-    "classic": '<div class="output_area"><div class="output_html rendered_html output_subarea" id="classic">{}</div></div>',
+    "classic": (
+        '<div class="output_area"><div class="output_html rendered_html output_subarea" id="classic">{}</div></div>'
+    ),
 }
 
 

@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import doc_blocks
 import pytest
 from pydantic import BaseModel
 
+import doc_blocks
 from invoiceai.schema import Address, Invoice
 from invoiceai.schema.en16931 import FIELD_TERMS
 from invoiceai.schema.validation import RULES
@@ -149,7 +149,7 @@ def test_every_python_block_of_the_page_runs(page: Path, docs_stage: FakeClaudeA
             continue
         try:
             exec(compile(block.code, block.where, "exec", dont_inherit=True), namespace)
-        except Exception as error:  # noqa: BLE001 - the report names the block
+        except Exception as error:
             pytest.fail(f"{block.where}: {type(error).__name__}: {error}")
         _run_tests_defined_by(block, namespace, ran)
 
@@ -162,7 +162,7 @@ def _run_tests_defined_by(block: doc_blocks.Block, namespace: dict[str, Any], ra
             with pytest.MonkeyPatch.context() as monkeypatch:
                 try:
                     value(monkeypatch)
-                except Exception as error:  # noqa: BLE001 - the report names the block
+                except Exception as error:
                     pytest.fail(f"{block.where}: {name}: {type(error).__name__}: {error}")
 
 
