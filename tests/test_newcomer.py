@@ -100,7 +100,9 @@ def newcomer(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
 
 def test_the_readme_first_command_installs_and_extracts_the_sample(newcomer: tuple[Path, dict[str, str], str]) -> None:
     clone, env, out = newcomer
-    data = json.loads(out)
+    # pip's own lines come first; the extraction's JSON starts at the first line that opens it.
+    start = next(i for i, line in enumerate(out.splitlines()) if line.startswith(("[", "{")))
+    data = json.loads("\n".join(out.splitlines()[start:]))
     result = data[0] if isinstance(data, list) else data
     assert result["origin"] == "einvoice"
     assert result["data"]["invoice_number"] == "INV-2026-0042"
