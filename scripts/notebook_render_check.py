@@ -190,9 +190,10 @@ def chromium_path() -> str | None:
     return candidate if Path(candidate).exists() else shutil.which("chromium")
 
 
-_PROBE = """
+# Reads, inside the element a selector names, what a reader sees of the cells that matter.
+PROBE = """
 (root) => {
-  const box = document.getElementById(root);
+  const box = document.querySelector(root);
   const style = (el) => el ? getComputedStyle(el) : null;
   const cellOf = (text) => [...box.querySelectorAll('td')].find((td) => td.textContent.trim() === text);
   // The colour a reader sees: the first non-transparent background from the cell outwards.
@@ -212,7 +213,8 @@ _PROBE = """
     error: pick(box.querySelector('tr.error td')),
     warning: pick(box.querySelector('tr.warning td')),
     info: pick(box.querySelector('tr.info td')),
-    failure: [...box.querySelectorAll('div')].map((d) => d.textContent).find((t) => t.startsWith('InputError')) || null,
+    failure: (box.querySelector('.iai-failure') || [...box.querySelectorAll('div')].find(
+      (d) => d.textContent.trim().startsWith('InputError')) || {textContent: null}).textContent,
   };
 }
 """
@@ -230,7 +232,7 @@ def computed_styles(screenshot: Path | None = None) -> dict[str, dict[str, Any]]
         try:
             page = browser.new_page(viewport={"width": 1100, "height": 900})
             page.set_content(page_html(sample_outputs()))
-            styles = {name: page.evaluate(_PROBE, name) for name in FRONT_ENDS}
+            styles = {name: page.evaluate(PROBE, f"#{name}") for name in FRONT_ENDS}
             if screenshot is not None:
                 page.screenshot(path=str(screenshot), full_page=True)
         finally:
