@@ -333,3 +333,40 @@ def test_read_the_docs_builds_what_ci_builds() -> None:
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert re.search(r"^docs = \[.*mkdocstrings", pyproject, re.M), "the docs extra installs the site's plugins"
     assert 'Documentation = "https://invoiceai-claude.readthedocs.io"' in pyproject
+
+
+# --- The sample scan (issue 15, point 6) ------------------------------------------------------------
+
+
+@pytest.mark.allow_stderr
+def test_the_sample_scan_needs_the_model_and_dry_runs_without_a_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib.util
+
+    from PIL import Image
+
+    from invoiceai.cli.main import main
+    from invoiceai.documents import load_document
+
+    scan = ROOT / "examples" / "sample-scan.jpg"
+    assert "examples/sample-scan.jpg" in (DOCS / "quickstart.md").read_text()
+    assert load_document(scan).media_type == "image/jpeg"  # an image, no XML: only the model can read it
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert main(["extract", "--dry-run", "examples/sample-scan.jpg"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("examples/sample-scan.jpg"))
+    assert row.split()[1:4] == ["model", "1", "1"]  # origin, pages, requests
+
+    # The script in examples/ makes it: same page size, a JPEG, from the sample invoice.
+    spec = importlib.util.spec_from_file_location("make_scan", ROOT / "examples" / "make_scan.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main([str(tmp_path / "again.jpg")])
+    with Image.open(tmp_path / "again.jpg") as again, Image.open(scan) as shipped:
+        assert (
+            (again.format, again.size, again.mode)
+            == (shipped.format, shipped.size, shipped.mode)
+            == ("JPEG", (1240, 1754), "L")
+        )
