@@ -111,6 +111,13 @@ def _money(value: Decimal | None) -> str:
 
 def render_page(invoice: Invoice) -> bytes:
     """Draws the invoice on one A4 page and returns it as a PDF."""
+    out = io.BytesIO()
+    draw_page(invoice).save(out, format="PDF", resolution=DPI)
+    return out.getvalue()
+
+
+def draw_page(invoice: Invoice) -> Image.Image:
+    """Draws the invoice on one greyscale A4 page at ``DPI`` (also the sample scan's source)."""
     page = Image.new("L", (WIDTH, HEIGHT), 255)
     draw = ImageDraw.Draw(page)
     big, font, small = (ImageFont.load_default(size) for size in (44, 24, 19))
@@ -140,6 +147,24 @@ def render_page(invoice: Invoice) -> bytes:
         draw.text((760, 240 + 34 * i), label, font=font, fill=80)
         draw.text((920, 240 + 34 * i), value or "", font=font, fill=0)
 
+    y = _draw_items_and_totals(draw, invoice, font, left, right) + 80
+    payment = invoice.payment
+    for i, text in enumerate(
+        [
+            payment.terms,
+            f"IBAN {payment.iban} · BIC {payment.bic} · Reference {payment.reference}",
+            invoice.notes,
+        ]
+    ):
+        draw.text((left, y + 36 * i), text or "", font=small, fill=0)
+    draw.text((left, HEIGHT - 120), f"{seller.email} · {seller.phone}", font=small, fill=80)
+    return page
+
+
+def _draw_items_and_totals(
+    draw: ImageDraw.ImageDraw, invoice: Invoice, font: ImageFont.FreeTypeFont, left: int, right: int
+) -> int:
+    """Draws the line items and the totals block; returns the y below them."""
     top = 460
     columns = [(left, "Description"), (640, "Qty"), (760, "Unit price"), (930, "VAT"), (1020, "Amount")]
     for x, title in columns:
@@ -165,22 +190,7 @@ def render_page(invoice: Invoice) -> bytes:
     for i, (label, amount) in enumerate(totals):
         draw.text((640, y + 40 * i), label, font=font, fill=0)
         draw.text((1020, y + 40 * i), _money(amount), font=font, fill=0)
-
-    y += 40 * len(totals) + 80
-    payment = invoice.payment
-    for i, text in enumerate(
-        [
-            payment.terms,
-            f"IBAN {payment.iban} · BIC {payment.bic} · Reference {payment.reference}",
-            invoice.notes,
-        ]
-    ):
-        draw.text((left, y + 36 * i), text or "", font=small, fill=0)
-    draw.text((left, HEIGHT - 120), f"{seller.email} · {seller.phone}", font=small, fill=80)
-
-    out = io.BytesIO()
-    page.save(out, format="PDF", resolution=DPI)
-    return out.getvalue()
+    return y + 40 * len(totals)
 
 
 def main() -> None:

@@ -281,7 +281,7 @@ def test_an_unreachable_server_is_a_cache_error() -> None:
 
 def test_missing_redis_package_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "redis", None)  # makes `import redis` fail
-    with pytest.raises(MissingDependencyError, match=r'pip install "invoiceai\[redis\]"') as caught:
+    with pytest.raises(MissingDependencyError, match=r'pip install "invoiceai-claude\[redis\]"') as caught:
         RedisCache("redis://localhost:6379/0")
     assert caught.value.extra == "redis"
     with pytest.raises(MissingDependencyError):

@@ -185,7 +185,7 @@ def test_without_saxonche_validate_xml_names_the_extra(monkeypatch: pytest.Monke
     from invoiceai.einvoice import validate_xml
 
     _no_saxonche(monkeypatch)
-    with pytest.raises(MissingDependencyError, match=r'pip install "invoiceai\[en16931\]"') as raised:
+    with pytest.raises(MissingDependencyError, match=r'pip install "invoiceai-claude\[en16931\]"') as raised:
         validate_xml(f'<Invoice xmlns="{UBL_NS}"/>'.encode())
     assert raised.value.extra == "en16931"
 
@@ -351,7 +351,7 @@ def test_validate_xml_command_without_saxonche_is_a_setup_error(
     good.write_bytes(to_xml(example_invoice(), "cii"))
     code, out, err = cli(["validate", "--xml", str(good)], capsys)
     assert (code, out) == (2, "")
-    assert 'pip install "invoiceai[en16931]"' in err
+    assert 'pip install "invoiceai-claude[en16931]"' in err
 
 
 def broken_ubl_from_example() -> bytes:

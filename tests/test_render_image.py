@@ -318,7 +318,7 @@ def test_heic_renders_when_pillow_heif_is_installed() -> None:
 def test_heic_without_the_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pillow_heif", None)  # as if not installed
     header = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 32
-    with pytest.raises(MissingDependencyError, match=r'pip install "invoiceai\[heic\]"') as info:
+    with pytest.raises(MissingDependencyError, match=r'pip install "invoiceai-claude\[heic\]"') as info:
         open_document(Document.from_bytes(header))
     assert info.value.extra == "heic"
 

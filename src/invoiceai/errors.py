@@ -345,7 +345,7 @@ class MissingDependencyError(ConfigurationError):
 
     Args:
         message: What went wrong.
-        extra: The name of the extra to install (``pip install "invoiceai[extra]"``).
+        extra: The name of the extra to install (``pip install "invoiceai-claude[extra]"``).
         **context: Context fields, see :class:`InvoiceAIError`.
     """
 

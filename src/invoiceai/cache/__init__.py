@@ -3,7 +3,7 @@
 - :class:`Cache` is the protocol every backend implements (see its docstring for the contract).
 - :class:`SQLiteCache` is the default: one file in the user's cache directory.
 - :class:`MemoryCache` keeps entries in this process; :class:`RedisCache` shares them across a
-  fleet (``pip install "invoiceai[redis]"``).
+  fleet (``pip install "invoiceai-claude[redis]"``).
 - :func:`cache_key` hashes everything that can change an answer.
 - :class:`CircuitBreaker` skips a built-in cache for a while after repeated failures (a hung
   Redis costs a few short timeouts, not one per document).

@@ -63,7 +63,7 @@ class RedisBatchStore:
             import redis
         except ImportError as exc:
             raise MissingDependencyError(
-                'The Redis batch store needs the redis package: pip install "invoiceai[redis]".', extra="redis"
+                'The Redis batch store needs the redis package: pip install "invoiceai-claude[redis]".', extra="redis"
             ) from exc
         self._owns_client = client is None
         if client is not None:

@@ -1,6 +1,6 @@
 """A cache in Redis, so that a fleet of workers shares one set of results.
 
-Needs the ``redis`` extra (``pip install "invoiceai[redis]"``); the ``redis`` package is imported
+Needs the ``redis`` extra (``pip install "invoiceai-claude[redis]"``); the ``redis`` package is imported
 only when a :class:`RedisCache` is created. Entries expire in Redis itself (``SET ... PX``), so
 expired entries cost nothing to clean up, and :meth:`RedisCache.clear` deletes only keys under
 this cache's prefix (with ``SCAN``; never ``FLUSHDB``), so a shared Redis is safe to use.
@@ -273,6 +273,6 @@ def _import_redis() -> Any:
         import redis
     except ImportError as exc:
         raise MissingDependencyError(
-            'The Redis cache needs the redis package: pip install "invoiceai[redis]".', extra="redis"
+            'The Redis cache needs the redis package: pip install "invoiceai-claude[redis]".', extra="redis"
         ) from exc
     return redis

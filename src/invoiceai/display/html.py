@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from invoiceai.display.text import ShownExtraction, ShownFailure, extraction_summary
-from invoiceai.schema.html import findings_html
+from invoiceai.schema.html import box_html, findings_html
 from invoiceai.schema.html import invoice_html as invoice_tables_html
 from invoiceai.schema.invoice import Invoice
 
@@ -51,12 +51,20 @@ def extraction_html(extraction: ShownExtraction) -> str:
     if isinstance(extraction.data, Invoice):
         return invoice_tables_html(extraction.data, findings, caption=caption)
     body = html.escape(json.dumps(extraction.data.model_dump(mode="json"), indent=2, ensure_ascii=False))
-    return f"<div><p>{html.escape(caption)}</p><pre>{body}</pre>{findings_html(findings)}</div>"
+    pre = f"<pre>{body}</pre>"  # a pre is left-aligned in every front end
+    return box_html(f"<p>{html.escape(caption)}</p>", pre, findings_html(findings))
 
 
 def failure_html(failure: ShownFailure) -> str:
-    """Returns a failed extraction as a red box naming the error type, the input and the message."""
+    """Returns a failed extraction as a red box naming the error type, the input and the message.
+
+    The input is named once: when the message already quotes it ("No such file: a.pdf"), it is
+    not repeated in front.
+    """
+    message = str(failure.error)
+    source = "" if failure.source and failure.source in message else f"{html.escape(failure.source)}: "
+    style = "background:#fde2e1;color:#1f1f1f;padding:6px;text-align:left;font-family:system-ui,sans-serif"
     return (
-        f'<div style="background:#fde2e1;padding:6px"><b>{html.escape(type(failure.error).__name__)}</b> '
-        f"{html.escape(failure.source)}: {html.escape(str(failure.error))}</div>"
+        f'<div class="iai-failure" style="{style}"><b>{html.escape(type(failure.error).__name__)}</b> '
+        f"{source}{html.escape(message)}</div>"
     )

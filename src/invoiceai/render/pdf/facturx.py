@@ -110,7 +110,8 @@ def _embed(xml: bytes, pdf: bytes, lang: str | None) -> bytes:
         from facturx import generate_from_binary
     except ImportError as exc:
         raise MissingDependencyError(
-            'Writing Factur-X PDFs needs the factur-x package: pip install "invoiceai[facturx]".', extra="facturx"
+            'Writing Factur-X PDFs needs the factur-x package: pip install "invoiceai-claude[facturx]".',
+            extra="facturx",
         ) from exc
     prepared = _with_output_intent(pdf)
     try:
