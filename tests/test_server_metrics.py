@@ -192,7 +192,7 @@ def test_a_custom_namespace_prefixes_every_metric() -> None:
 
 def test_without_prometheus_client_a_typed_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "prometheus_client", None)  # makes the import fail
-    with pytest.raises(MissingDependencyError, match=r"invoiceai\[server\]") as caught:
+    with pytest.raises(MissingDependencyError, match=r"invoiceai-claude\[server\]") as caught:
         ServiceMetrics()
     assert caught.value.extra == "server"
 

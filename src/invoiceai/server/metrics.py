@@ -95,7 +95,7 @@ class ServiceMetrics:
             from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
         except ImportError as exc:
             raise MissingDependencyError(
-                'Service metrics need prometheus-client: pip install "invoiceai[server]".', extra="server"
+                'Service metrics need prometheus-client: pip install "invoiceai-claude[server]".', extra="server"
             ) from exc
 
         self.registry: CollectorRegistry = CollectorRegistry(auto_describe=True)
