@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
 
 from invoiceai.errors import InvoiceAIError
+from invoiceai.provenance.model import Provenance
 from invoiceai.schema.findings import Finding
 from invoiceai.usage import Usage
+
+if TYPE_CHECKING:
+    from invoiceai.provenance.review import Review, ReviewPolicy
 
 __all__ = ["Extraction", "ExtractionFailure", "Origin", "Timings"]
 
@@ -68,6 +72,11 @@ class Extraction(Generic[T]):
         warnings: Things worth knowing that are not findings (a page skipped, a retry, ...).
         source: A display name for the input (file name or URL).
         model: The model that produced the data, when one did.
+        provenance: Where each value is printed: ``provenance["total"].box``,
+            ``provenance["line_items"][3]["amount"].page`` (see :mod:`invoiceai.provenance`);
+            empty for schemas other than :class:`~invoiceai.Invoice`.
+        review: Whether a person should look at this result, and why, under the extractor's
+            :class:`~invoiceai.provenance.ReviewPolicy` (``None`` for other schemas).
     """
 
     data: T
@@ -80,6 +89,8 @@ class Extraction(Generic[T]):
     warnings: tuple[str, ...] = ()
     source: str = ""
     model: str | None = None
+    provenance: Provenance = dataclasses.field(default_factory=Provenance.empty)
+    review: Review | None = None
 
     ok: Literal[True] = dataclasses.field(default=True, init=False)
     """Always ``True``; lets ``extract_many`` results be told apart from failures by type checkers."""
@@ -88,6 +99,17 @@ class Extraction(Generic[T]):
     def errors(self) -> tuple[Finding, ...]:
         """The findings of severity ``error``."""
         return tuple(finding for finding in self.findings if finding.severity == "error")
+
+    @property
+    def needs_review(self) -> bool:
+        """Whether a person should look at this result (see :attr:`review`)."""
+        return self.review is not None and self.review.needs_review
+
+    def reviewed(self, policy: ReviewPolicy) -> Extraction[T]:
+        """Returns this result reviewed again under ``policy``; nothing is read or extracted again."""
+        from invoiceai.provenance.review import review
+
+        return dataclasses.replace(self, review=review(self.provenance, self.findings, policy))
 
     def to_dict(self) -> dict[str, Any]:
         """Returns a JSON-ready dict: data as JSON values (money as strings), findings, usage, timings."""
@@ -102,6 +124,8 @@ class Extraction(Generic[T]):
             "usage": _usage_dict(self.usage),
             "timings": dataclasses.asdict(self.timings),
             "warnings": list(self.warnings),
+            "provenance": self.provenance.to_dict(),
+            "review": self.review.to_dict() if self.review is not None else None,
         }
 
     def _repr_html_(self) -> str:
