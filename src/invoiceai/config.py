@@ -105,7 +105,8 @@ class Settings:
             PDFs are opened and rendered in this process.
         provenance: Read every page's words after an invoice is extracted and record where each
             value is printed (``Extraction.provenance``), flagging values not on their page
-            (``IAI-UNGROUNDED``); see ``docs/provenance.md``.
+            (``IAI-UNGROUNDED``), with a review flag (``Extraction.needs_review``); off by default
+            because it adds findings to results that had none. See ``docs/provenance.md``.
         ocr: Word layers for scans and photos by OCR: ``auto`` when the ``ocr`` extra and the
             Tesseract program are installed (else page-level provenance only), ``on`` (required:
             a missing extra is an error before any cost), ``off``.
@@ -134,7 +135,7 @@ class Settings:
     render_timeout: float = 120.0
     detail: str = "standard"  # one of DETAILS; checked below
     render_memory_limit: int = 2 * 1024 * 1024 * 1024
-    provenance: bool = True
+    provenance: bool = False
     ocr: str = "auto"  # one of "auto", "on", "off"; checked below
     ocr_languages: str = "eng+deu+fra"
 

@@ -59,10 +59,8 @@ def attach_provenance(
         policy: The review policy (default :class:`~invoiceai.provenance.ReviewPolicy`).
         embedded: The data is an e-invoice's XML.
     """
-    if not isinstance(result.data, Invoice):
+    if not settings.provenance or not isinstance(result.data, Invoice):
         return result
-    if not settings.provenance:
-        return dataclasses.replace(result, review=review(result.provenance, result.findings, policy))
     warnings = list(result.warnings)
     started = time.perf_counter()
     layers = read_word_layers(source, settings, warnings) if source is not None else []

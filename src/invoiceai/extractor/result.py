@@ -76,7 +76,8 @@ class Extraction(Generic[T]):
             ``provenance["line_items"][3]["amount"].page`` (see :mod:`invoiceai.provenance`);
             empty for schemas other than :class:`~invoiceai.Invoice`.
         review: Whether a person should look at this result, and why, under the extractor's
-            :class:`~invoiceai.provenance.ReviewPolicy` (``None`` for other schemas).
+            :class:`~invoiceai.provenance.ReviewPolicy`; ``None`` unless ``Settings.provenance``
+            is on and the schema is an :class:`~invoiceai.Invoice`.
     """
 
     data: T
@@ -106,14 +107,17 @@ class Extraction(Generic[T]):
         return self.review is not None and self.review.needs_review
 
     def reviewed(self, policy: ReviewPolicy) -> Extraction[T]:
-        """Returns this result reviewed again under ``policy``; nothing is read or extracted again."""
+        """Returns this result reviewed again under ``policy``; nothing is read or extracted again.
+
+        Without provenance (``Settings.provenance`` off) the review rests on the findings alone.
+        """
         from invoiceai.provenance.review import review
 
         return dataclasses.replace(self, review=review(self.provenance, self.findings, policy))
 
     def to_dict(self) -> dict[str, Any]:
         """Returns a JSON-ready dict: data as JSON values (money as strings), findings, usage, timings."""
-        return {
+        data = {
             "source": self.source,
             "document_id": self.document_id,
             "origin": self.origin,
@@ -124,9 +128,10 @@ class Extraction(Generic[T]):
             "usage": _usage_dict(self.usage),
             "timings": dataclasses.asdict(self.timings),
             "warnings": list(self.warnings),
-            "provenance": self.provenance.to_dict(),
-            "review": self.review.to_dict() if self.review is not None else None,
         }
+        if self.review is not None:  # provenance was read (Settings.provenance)
+            data.update(provenance=self.provenance.to_dict(), review=self.review.to_dict())
+        return data
 
     def _repr_html_(self) -> str:
         from invoiceai.display import extraction_html
