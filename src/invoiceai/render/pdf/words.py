@@ -76,16 +76,17 @@ def _words(page: Any, textpage: Any) -> list[RawWord]:
     words: list[RawWord] = []
     chars: list[str] = []
     box: list[float] = []  # left, bottom, right, top in page space
-    left, right, bottom, top = (ctypes.c_double() for _ in range(4))
+    rect = pdfium_c.FS_RECTF()
     for position in range(count):
         code = pdfium_c.FPDFText_GetUnicode(textpage, position)
         char = chr(code) if 0 < code < 0x110000 else ""
         if not char or char.isspace() or pdfium_c.FPDFText_IsGenerated(textpage, position) == 1:
             _flush(page, chars, box, words)
             continue
-        if not pdfium_c.FPDFText_GetCharBox(textpage, position, left, right, bottom, top):
+        # The loose box spans the font's ascent and descent: a "." is as tall as the digits around it.
+        if not pdfium_c.FPDFText_GetLooseCharBox(textpage, position, ctypes.byref(rect)):
             continue
-        here = [left.value, bottom.value, right.value, top.value]
+        here = [rect.left, min(rect.bottom, rect.top), rect.right, max(rect.bottom, rect.top)]
         if not all(math.isfinite(value) for value in here):
             continue
         if chars and _apart(box, here):
@@ -101,7 +102,8 @@ def _words(page: Any, textpage: Any) -> list[RawWord]:
 def _apart(word: list[float], char: list[float]) -> bool:
     """Tells whether ``char`` starts a new word: on another line, or after a wide gap."""
     height = max(word[3] - word[1], char[3] - char[1], 0.1)
-    other_line = char[3] < word[1] + 0.2 * height or char[1] > word[3] - 0.2 * height
+    middle = (char[1] + char[3]) / 2
+    other_line = middle < word[1] or middle > word[3]
     gap = char[0] - word[2]
     return other_line or gap > 0.6 * height or gap < -2.0 * height
 
