@@ -31,9 +31,8 @@ DEFAULT_CORPUS = Path(os.environ.get("INVOICEAI_CORPUS", ROOT.parent / "shared" 
 
 
 def run(cases: list, *, scans: bool, verbose: bool) -> dict[str, float]:
-    from provenance_truth import checked, extract, mutate, page_texts, printed, scan
-
     from invoiceai.provenance import field_kind
+    from provenance_truth import checked, extract, mutate, page_texts, printed, scan
 
     counts = {"values": 0, "false_alarms": 0, "not_printed": 0, "changed": 0, "flagged": 0, "docs": 0, "review": 0}
     started = time.perf_counter()
@@ -45,7 +44,11 @@ def run(cases: list, *, scans: bool, verbose: bool) -> dict[str, float]:
         for path, item in values.items():
             if item.grounding == "grounded":
                 counts["values"] += 1
-            elif printed(_value(case.truth, path), field_kind(path.rsplit(".", 1)[-1], _value(case.truth, path)), "\n".join(texts)):
+            elif printed(
+                _value(case.truth, path),
+                field_kind(path.rsplit(".", 1)[-1], _value(case.truth, path)),
+                "\n".join(texts),
+            ):
                 counts["values"] += 1
                 counts["false_alarms"] += 1
                 if verbose:
@@ -96,9 +99,8 @@ def main() -> None:
     args = parser.parse_args()
     if not args.corpus.is_dir():
         sys.exit(f"no corpus at {args.corpus}; set INVOICEAI_CORPUS or pass --corpus")
-    from provenance_truth import einvoice_cases, invoice2data_cases
-
     from invoiceai.render.ocr import ocr_available
+    from provenance_truth import einvoice_cases, invoice2data_cases
 
     cases = einvoice_cases(args.corpus) + invoice2data_cases(args.corpus)
     report("PDF", run(cases, scans=False, verbose=args.verbose), len(cases))

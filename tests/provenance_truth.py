@@ -83,7 +83,8 @@ def _from_invoice2data(label: dict[str, Any]) -> Invoice:
         for line in label.get("lines", []) if line.get("name") or line.get("price_subtotal") is not None
     ]  # fmt: skip
     data = {
-        "invoice_number": label.get("invoice_number"), "issue_date": label.get("date"), "due_date": label.get("date_due"),
+        "invoice_number": label.get("invoice_number"), "issue_date": label.get("date"),
+        "due_date": label.get("date_due"),
         "currency": label.get("currency"), "total": _text(label.get("amount")),
         "total_without_tax": _text(label.get("amount_untaxed")), "tax_total": _text(label.get("amount_tax")),
         "seller": {"vat_id": label.get("vat") or label.get("static_vat")},
@@ -107,7 +108,9 @@ def extract(source: Path | bytes, truth: Invoice, **settings: Any) -> Extraction
 
 def checked(result: Extraction[Invoice]) -> dict[str, FieldProvenance]:
     """The values grounding decided on (grounded or ungrounded)."""
-    return {path: item for path, item in result.provenance.fields.items() if item.grounding in ("grounded", "ungrounded")}
+    return {
+        path: item for path, item in result.provenance.fields.items() if item.grounding in ("grounded", "ungrounded")
+    }
 
 
 def scan(pdf: Path, *, angle: float = 1.5, quality: int = 60, dpi: int = 200) -> bytes:
@@ -132,7 +135,9 @@ def scan(pdf: Path, *, angle: float = 1.5, quality: int = 60, dpi: int = 200) ->
     return out.getvalue()
 
 
-def mutate(truth: Invoice, grounded: dict[str, FieldProvenance], page_text: str, *, most: int = 8) -> tuple[Invoice, list[str]]:
+def mutate(
+    truth: Invoice, grounded: dict[str, FieldProvenance], page_text: str, *, most: int = 8
+) -> tuple[Invoice, list[str]]:
     """``truth`` with up to ``most`` grounded values changed to something not in ``page_text``.
 
     Values of every kind are picked in turn (money, dates, ids, text, quantities). A change is
@@ -142,7 +147,7 @@ def mutate(truth: Invoice, grounded: dict[str, FieldProvenance], page_text: str,
     data = truth.model_dump(mode="python")
     changed: list[str] = []
     flat = re.sub(r"\s+", "", page_text).casefold()
-    for path, item in _spread(grounded):
+    for path, _item in _spread(grounded):
         if len(changed) >= most:
             break
         name = path.rsplit(".", 1)[-1]

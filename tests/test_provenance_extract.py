@@ -46,7 +46,9 @@ def test_a_result_carries_provenance_by_field_and_by_line_item() -> None:
     assert not result.needs_review and result.review is not None
     data = result.to_dict()
     json.dumps(data)
-    assert data["provenance"]["line_items"][0]["amount"]["box"] == list(result.provenance["line_items[0].amount"].box.to_list())
+    assert data["provenance"]["line_items"][0]["amount"]["box"] == list(
+        result.provenance["line_items[0].amount"].box.to_list()
+    )
     assert data["review"] == {"needs_review": False, "reasons": [], "fields": []}
 
 
@@ -181,7 +183,9 @@ def test_invoice_schema_subclasses_get_provenance_and_others_do_not() -> None:
     class Receipt(BaseModel):
         total: str | None = None
 
-    with Extractor(backend=FakeBackend(default={"total": "1"}), cache=None, settings=Settings.load(provenance=True)) as extractor:
+    with Extractor(
+        backend=FakeBackend(default={"total": "1"}), cache=None, settings=Settings.load(provenance=True)
+    ) as extractor:
         other = extractor.extract(pdf(*PAGE), schema=Receipt)
     assert other.review is None
     assert isinstance(run(pdf(*PAGE), TRUTH).data, Invoice)

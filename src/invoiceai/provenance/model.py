@@ -79,7 +79,9 @@ class PageWords:
     kind: LayerKind
 
     @classmethod
-    def from_raw(cls, page: int, raw: Sequence[tuple[str, float, float, float, float]] | None, kind: LayerKind) -> PageWords:
+    def from_raw(
+        cls, page: int, raw: Sequence[tuple[str, float, float, float, float]] | None, kind: LayerKind
+    ) -> PageWords:
         """Builds a layer from ``(text, x0, y0, x1, y1)`` tuples (``None``: the page has no words)."""
         if raw is None:
             return cls(page, (), "none")
@@ -201,7 +203,9 @@ class Provenance(Mapping[str, Any]):
             return Provenance(self._fields, self.pages, prefix=full + ".")
         if any(path.startswith(full + "[") for path in self._fields):
             count = 1 + max(
-                int(match.group(1)) for path in self._fields if (match := re.match(re.escape(full) + r"\[(\d+)\]", path))
+                int(match.group(1))
+                for path in self._fields
+                if (match := re.match(re.escape(full) + r"\[(\d+)\]", path))
             )
             return tuple(Provenance(self._fields, self.pages, prefix=f"{full}[{index}].") for index in range(count))
         raise KeyError(key)
@@ -216,7 +220,7 @@ class Provenance(Mapping[str, Any]):
         """The nested JSON form: the invoice's shape, each value's :meth:`FieldProvenance.to_dict` at its leaf."""
         tree: dict[str, Any] = {}
         for path, item in self.fields.items():
-            _place(tree, [step for step in _steps(path[len(self._prefix) :])], item.to_dict())
+            _place(tree, _steps(path[len(self._prefix) :]), item.to_dict())
         return tree
 
 

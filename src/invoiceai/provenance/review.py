@@ -90,7 +90,9 @@ def review(provenance: Provenance, findings: Sequence[Finding], policy: ReviewPo
     for finding in findings:
         if finding.rule == UNGROUNDED:
             continue  # decided above, field by field, under must_ground
-        if finding.severity in policy.severities or any(fnmatch.fnmatchcase(finding.rule, rule) for rule in policy.rules):
+        if finding.severity in policy.severities or any(
+            fnmatch.fnmatchcase(finding.rule, rule) for rule in policy.rules
+        ):
             reasons.append(f"{finding.rule}: {finding.message}")
             fields.extend(path for path in finding.fields if path not in fields)
     return Review(bool(reasons), tuple(reasons), tuple(fields))
