@@ -34,7 +34,8 @@ def run(cases: list, *, scans: bool, verbose: bool) -> dict[str, float]:
     from invoiceai.provenance import field_kind
     from provenance_truth import checked, extract, mutate, page_texts, printed, scan
 
-    counts = {"values": 0, "false_alarms": 0, "not_printed": 0, "changed": 0, "flagged": 0, "docs": 0, "review": 0}
+    counts = {"values": 0, "false_alarms": 0, "not_printed": 0, "approximate": 0, "changed": 0, "flagged": 0}
+    counts.update(docs=0, review=0)
     started = time.perf_counter()
     for case in cases:
         texts = page_texts(case.pdf)
@@ -42,8 +43,9 @@ def run(cases: list, *, scans: bool, verbose: bool) -> dict[str, float]:
         result = extract(source, case.truth)
         values = checked(result)
         for path, item in values.items():
-            if item.grounding == "grounded":
+            if item.grounding in ("grounded", "approximate"):
                 counts["values"] += 1
+                counts["approximate"] += item.grounding == "approximate"
             elif printed(
                 _value(case.truth, path),
                 field_kind(path.rsplit(".", 1)[-1], _value(case.truth, path)),
@@ -84,7 +86,7 @@ def report(label: str, counts: dict[str, float], documents: int) -> None:
     review = counts["review"] / counts["docs"] if counts["docs"] else 1.0
     print(
         f"{label:<6} {documents:>3} docs  false alarms {counts['false_alarms']:>3}/{counts['values']:<5} = {rate:6.2%}"
-        f"  (not printed: {counts['not_printed']})  changed values flagged {counts['flagged']}/{counts['changed']}"
+        f"  (not printed: {counts['not_printed']}, approximate: {counts['approximate']})  changed values flagged {counts['flagged']}/{counts['changed']}"
         f" = {flagged:.1%}  results needing review {counts['review']}/{counts['docs']} = {review:.1%}"
         f"  [{counts['seconds']:.1f} s]"
     )

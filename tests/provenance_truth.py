@@ -138,7 +138,7 @@ def scan(pdf: Path, *, angle: float = 1.5, quality: int = 60, dpi: int = 200) ->
 def mutate(
     truth: Invoice, grounded: dict[str, FieldProvenance], page_text: str, *, most: int = 8
 ) -> tuple[Invoice, list[str]]:
-    """``truth`` with up to ``most`` grounded values changed to something not in ``page_text``.
+    """``truth`` with up to ``most`` of the ``grounded`` values changed to something not in ``page_text``.
 
     Values of every kind are picked in turn (money, dates, ids, text, quantities). A change is
     kept only when no usual printed form of the new value occurs in the page text, checked here

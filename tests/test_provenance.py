@@ -172,3 +172,20 @@ def test_unknown_grounding_forces_review_only_when_asked() -> None:
     blind = ground_invoice(invoice, [PageWords.from_raw(1, None, "none")]).provenance
     assert not review(blind, ()).needs_review
     assert review(blind, (), ReviewPolicy(unknown_needs_review=True)).needs_review
+
+
+def test_an_ocr_misreading_of_one_character_is_approximate_on_ocr_pages_only() -> None:
+    invoice = Invoice.model_validate({"line_items": [{"seller_item_id": "GTRWA5"}], "total": "193.77"})
+    ocr = ground_invoice(invoice, [layer("Art GTRWAS", "Summe 193,07", kind="ocr")])
+    item = ocr.provenance["line_items"][0]["seller_item_id"]
+    assert (item.grounding, item.confidence, item.text) == ("approximate", "medium", "GTRWAS")
+    assert ocr.provenance["total"].grounding == "approximate" and ocr.findings == ()
+    assert not review(ocr.provenance, ocr.findings).needs_review
+    assert review(ocr.provenance, ocr.findings, ReviewPolicy(approximate_needs_review=True)).needs_review
+    text = ground_invoice(invoice, [layer("Art GTRWAS", "Summe 193,07")])
+    assert {item.grounding for item in text.provenance.fields.values()} == {"ungrounded"}
+    # Two characters off, or a short number one off, is not a match even on an OCR page.
+    far = Invoice.model_validate({"line_items": [{"seller_item_id": "GTRWA5Q7"}], "total": "27.50"})
+    assert {
+        item.grounding for item in ground_invoice(far, [layer("GTRWAS 21,50", kind="ocr")]).provenance.fields.values()
+    } == {"ungrounded"}

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from invoiceai.provenance.forms import Kind, alnum_key, date_forms, family_of, money_forms, number_forms
-from invoiceai.provenance.match import PageIndex, find_chunks, find_forms
+from invoiceai.provenance.match import PageIndex, find_chunks, find_forms, find_near
 from invoiceai.provenance.model import Confidence, FieldProvenance, Grounding, Match, PageWords, Provenance
 from invoiceai.schema.fields import NOT_ASKED_KEY
 from invoiceai.schema.findings import Finding
@@ -151,6 +151,11 @@ def _ground(
         matches.extend(_find(index, value, kind))
     if matches:
         return "grounded", matches
+    for index in searched:
+        if index.layer.kind == "ocr":  # OCR may have misread one character: grounded, less surely
+            matches.extend(_find(index, value, kind, near=True))
+    if matches:
+        return "approximate", matches
     if kind == "unit" and _RECOMMENDATION_20.fullmatch(str(value)):
         return "not_checked", []  # a unit code (C62, H87) from an e-invoice: a code, not printed text
     if blind and (hint is None or hint in blind):
@@ -158,17 +163,18 @@ def _ground(
     return "ungrounded", []
 
 
-def _find(index: PageIndex, value: Any, kind: Kind) -> list[Match]:
+def _find(index: PageIndex, value: Any, kind: Kind, *, near: bool = False) -> list[Match]:
     family = family_of(kind)
+    find = find_near if near else find_forms
     if kind == "money":
-        return find_forms(index, money_forms(value), family)
+        return find(index, money_forms(value), family)
     if kind in ("quantity", "percent"):
-        return find_forms(index, number_forms(value), family)
+        return find(index, number_forms(value), family)
     if kind == "date":
-        return find_forms(index, date_forms(value), family)
+        return find(index, date_forms(value), family)
     text = str(value)
-    whole = find_forms(index, [alnum_key(text)], family)
-    if whole or kind in ("id", "unit"):
+    whole = find(index, [alnum_key(text)], family)
+    if whole or kind in ("id", "unit") or near:
         return whole
     runs = find_chunks(index, text.split(), family)
     if runs is None:
@@ -195,6 +201,8 @@ def _confidence(
     evidence: list[str] = []
     if grounding == "grounded":
         evidence.append(f"printed on page {matches[0].page}")
+    elif grounding == "approximate":
+        evidence.append(f"printed on page {matches[0].page} as {matches[0].text!r}, one character different (OCR)")
     elif grounding == "ungrounded":
         evidence.append("not printed on its page")
     elif grounding == "unknown":

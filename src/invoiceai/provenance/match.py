@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from invoiceai.provenance.forms import Family, alnum_key, numeric_key
 from invoiceai.provenance.model import Box, Match, PageWords
 
-__all__ = ["PageIndex", "find_chunks", "find_forms"]
+__all__ = ["PageIndex", "find_chunks", "find_forms", "find_near"]
 
 _MAX_MATCHES = 12
 
@@ -150,3 +150,47 @@ def _nearest(matches: list[Match], near: Box | None) -> Match:
     if near is None:
         return matches[0]
     return min(matches, key=lambda match: abs(match.box.y0 - near.y1) + 0.1 * abs(match.box.x0 - near.x0))
+
+
+def find_near(index: PageIndex, forms: Iterable[str], family: Family) -> list[Match]:
+    """Places where one of ``forms`` is printed with one character changed, added or dropped.
+
+    For OCR pages, whose words can be misread by a character: long keys only (five letters or
+    digits for identifiers, six characters for numbers), so a short number never matches another.
+    """
+    shortest = 6 if family == "numeric" else 5
+    stream = index.stream(family)
+    spans: set[tuple[int, int]] = set()
+    for form in forms:
+        if len(form) < shortest:
+            continue
+        for start in range(len(stream.text)):
+            if len(spans) >= _MAX_MATCHES:
+                break
+            if not stream.opens[start] or not _may_start(stream.text, start, form):
+                continue
+            for size in (len(form), len(form) - 1, len(form) + 1):
+                end = start + size - 1
+                if end < len(stream.text) and stream.closes[end] and _one_edit(stream.text[start : end + 1], form):
+                    spans.add((stream.word_of[start], stream.word_of[end]))
+                    break
+    return [index.match(first, last) for first, last in sorted(spans)]
+
+
+def _may_start(text: str, start: int, form: str) -> bool:
+    # With one edit, the window starts with the form's first or second character.
+    here = text[start]
+    return here in (form[0], form[1]) or (start + 1 < len(text) and text[start + 1] in (form[0], form[1]))
+
+
+def _one_edit(window: str, form: str) -> bool:
+    """Whether ``window`` and ``form`` differ by at most one substitution, insertion or deletion."""
+    if len(window) == len(form):
+        return sum(a != b for a, b in zip(window, form, strict=True)) <= 1
+    short, long = (window, form) if len(window) < len(form) else (form, window)
+    if len(long) - len(short) != 1:
+        return False
+    for position in range(len(long)):
+        if long[:position] + long[position + 1 :] == short:
+            return True
+    return False

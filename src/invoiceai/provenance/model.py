@@ -24,15 +24,16 @@ __all__ = [
     "Word",
 ]
 
-Grounding = Literal["grounded", "ungrounded", "unknown", "not_checked"]
-"""``grounded``: the value is printed on its page; ``ungrounded``: the pages have words and the
+Grounding = Literal["grounded", "approximate", "ungrounded", "unknown", "not_checked"]
+"""``grounded``: the value is printed on its page; ``approximate``: an OCR page shows it with one
+character different (OCR or the model misread one); ``ungrounded``: the pages have words and the
 value is not among them; ``unknown``: a page it may be on has no words (a scan without OCR);
 ``not_checked``: a code or summary that is not printed as such (a currency code, a category)."""
 
 Confidence = Literal["high", "medium", "low"]
 """Evidence-based: ``high`` when the value is on its page (or agrees with an embedded e-invoice)
 and no finding questions it; ``low`` when it is not on its page, an error names it, or the
-e-invoice disagrees; ``medium`` otherwise."""
+e-invoice disagrees; ``medium`` otherwise (an approximate OCR match, a warning, nothing to check)."""
 
 LayerKind = Literal["text", "ocr", "none"]
 """Where a page's words came from: its PDF text layer, OCR, or nowhere (a scan without OCR)."""

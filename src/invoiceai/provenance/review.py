@@ -33,12 +33,15 @@ class ReviewPolicy:
         must_ground: A value matching one of these that is not printed on its page needs review.
         unknown_needs_review: Also review values that could not be checked because their page
             has no words (scans without OCR); off by default, since that is not evidence of an error.
+        approximate_needs_review: Also review values an OCR page shows with one character
+            different; off by default, since OCR misreads characters far more often than the model.
         severities: Findings of these severities need review.
         rules: Findings whose rule matches one of these patterns need review, whatever their severity.
     """
 
     must_ground: tuple[str, ...] = ("*",)
     unknown_needs_review: bool = False
+    approximate_needs_review: bool = False
     severities: tuple[Severity, ...] = ("error",)
     rules: tuple[str, ...] = ("IAI-CROSS-CHECK",)
 
@@ -83,8 +86,11 @@ def review(provenance: Provenance, findings: Sequence[Finding], policy: ReviewPo
     for path, item in provenance.fields.items():
         if not policy.wants_grounded(path):
             continue
-        if item.grounding == "ungrounded" or (item.grounding == "unknown" and policy.unknown_needs_review):
-            what = "is not printed on its page" if item.grounding == "ungrounded" else "could not be checked"
+        unsure = {"unknown": policy.unknown_needs_review, "approximate": policy.approximate_needs_review}
+        if item.grounding == "ungrounded" or unsure.get(item.grounding, False):
+            what = {"ungrounded": "is not printed on its page", "unknown": "could not be checked"}.get(
+                item.grounding, "is printed with one character different"
+            )
             reasons.append(f"{path} = {item.value!r} {what}")
             fields.append(path)
     for finding in findings:
