@@ -86,7 +86,8 @@ def report(label: str, counts: dict[str, float], documents: int) -> None:
     review = counts["review"] / counts["docs"] if counts["docs"] else 1.0
     print(
         f"{label:<6} {documents:>3} docs  false alarms {counts['false_alarms']:>3}/{counts['values']:<5} = {rate:6.2%}"
-        f"  (not printed: {counts['not_printed']}, approximate: {counts['approximate']})  changed values flagged {counts['flagged']}/{counts['changed']}"
+        f"  (not printed: {counts['not_printed']}, approximate: {counts['approximate']})"
+        f"  changed values flagged {counts['flagged']}/{counts['changed']}"
         f" = {flagged:.1%}  results needing review {counts['review']}/{counts['docs']} = {review:.1%}"
         f"  [{counts['seconds']:.1f} s]"
     )

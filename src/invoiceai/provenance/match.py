@@ -190,7 +190,4 @@ def _one_edit(window: str, form: str) -> bool:
     short, long = (window, form) if len(window) < len(form) else (form, window)
     if len(long) - len(short) != 1:
         return False
-    for position in range(len(long)):
-        if long[:position] + long[position + 1 :] == short:
-            return True
-    return False
+    return any(long[:position] + long[position + 1 :] == short for position in range(len(long)))
