@@ -179,9 +179,13 @@ def test_an_ocr_misreading_of_one_character_is_approximate_on_ocr_pages_only() -
     ocr = ground_invoice(invoice, [layer("Art GTRWAS", "Summe 193,07", kind="ocr")])
     item = ocr.provenance["line_items"][0]["seller_item_id"]
     assert (item.grounding, item.confidence, item.text) == ("approximate", "medium", "GTRWAS")
-    assert ocr.provenance["total"].grounding == "approximate" and ocr.findings == ()
-    assert not review(ocr.provenance, ocr.findings).needs_review
-    assert review(ocr.provenance, ocr.findings, ReviewPolicy(approximate_needs_review=True)).needs_review
+    # A number one digit off is the error grounding exists to catch, OCR page or not.
+    assert ocr.provenance["total"].grounding == "ungrounded"
+    assert [finding.fields for finding in ocr.findings] == [("total",)]
+    only_ids = ReviewPolicy(must_ground=("line_items.*",))
+    assert not review(ocr.provenance, ocr.findings, only_ids).needs_review
+    strict_ids = ReviewPolicy(must_ground=("line_items.*",), approximate_needs_review=True)
+    assert review(ocr.provenance, ocr.findings, strict_ids).needs_review
     text = ground_invoice(invoice, [layer("Art GTRWAS", "Summe 193,07")])
     assert {item.grounding for item in text.provenance.fields.values()} == {"ungrounded"}
     # Two characters off, or a short number one off, is not a match even on an OCR page.

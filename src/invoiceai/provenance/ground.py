@@ -152,7 +152,9 @@ def _ground(
     if matches:
         return "grounded", matches
     for index in searched:
-        if index.layer.kind == "ocr":  # OCR may have misread one character: grounded, less surely
+        # OCR may have misread a letter of a name or an id: grounded, less surely. Never a number
+        # or a date, where one different digit is exactly the error to catch.
+        if index.layer.kind == "ocr" and family_of(kind) == "alnum":
             matches.extend(_find(index, value, kind, near=True))
     if matches:
         return "approximate", matches
@@ -165,15 +167,14 @@ def _ground(
 
 def _find(index: PageIndex, value: Any, kind: Kind, *, near: bool = False) -> list[Match]:
     family = family_of(kind)
-    find = find_near if near else find_forms
     if kind == "money":
-        return find(index, money_forms(value), family)
+        return find_forms(index, money_forms(value), family)
     if kind in ("quantity", "percent"):
-        return find(index, number_forms(value), family)
+        return find_forms(index, number_forms(value), family)
     if kind == "date":
-        return find(index, date_forms(value), family)
+        return find_forms(index, date_forms(value), family)
     text = str(value)
-    whole = find(index, [alnum_key(text)], family)
+    whole = (find_near if near else find_forms)(index, [alnum_key(text)], family)
     if whole or kind in ("id", "unit") or near:
         return whole
     runs = find_chunks(index, text.split(), family)

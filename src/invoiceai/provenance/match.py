@@ -155,10 +155,10 @@ def _nearest(matches: list[Match], near: Box | None) -> Match:
 def find_near(index: PageIndex, forms: Iterable[str], family: Family) -> list[Match]:
     """Places where one of ``forms`` is printed with one character changed, added or dropped.
 
-    For OCR pages, whose words can be misread by a character: long keys only (five letters or
-    digits for identifiers, six characters for numbers), so a short number never matches another.
+    For names and identifiers on OCR pages, whose words can be misread by a character: keys of
+    five characters or more only, so a short id never matches another.
     """
-    shortest = 6 if family == "numeric" else 5
+    shortest = 5
     stream = index.stream(family)
     spans: set[tuple[int, int]] = set()
     for form in forms:
