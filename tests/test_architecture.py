@@ -39,7 +39,7 @@ BOTTOM = frozenset(
 """The bottom layer: value types, rules and settings, with no I/O."""
 
 _EVERYTHING_BUT_CLI = frozenset(
-    BOTTOM | {"einvoice", "documents", "render", "backends", "cache", "display", "testing", "extractor"}
+    BOTTOM | {"einvoice", "documents", "render", "backends", "cache", "display", "testing", "extractor", "provenance"}
 )
 ANY = frozenset(_EVERYTHING_BUT_CLI | {"cli", ""})
 
@@ -64,6 +64,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "backends": BOTTOM,
     "cache": BOTTOM,
     "display": BOTTOM,
+    "provenance": BOTTOM,
     "testing": BOTTOM | {"backends"},
     "extractor": _EVERYTHING_BUT_CLI,
     "cli": ANY,

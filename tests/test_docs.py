@@ -243,6 +243,7 @@ def test_the_troubleshooting_page_explains_every_error_class() -> None:
 
 REFERENCED_PACKAGES = (
     "invoiceai",
+    "invoiceai.provenance",
     "invoiceai.schema",
     "invoiceai.schema.fields",
     "invoiceai.testing",

@@ -72,6 +72,7 @@ if TYPE_CHECKING:
     from invoiceai.documents import Document
     from invoiceai.extractor import BatchItem, Extraction, ExtractionFailure, Extractor, Origin, Timings
     from invoiceai.pages import ImageBudget, Page, PageSource
+    from invoiceai.provenance import Provenance, Review, ReviewPolicy
     from invoiceai.render import Pages, RendererRegistry
     from invoiceai.render.base import Renderer
     from invoiceai.schema import (
@@ -121,6 +122,9 @@ _LAZY: dict[str, str] = {
     "Pages": "invoiceai.render",
     "Party": "invoiceai.schema",
     "PaymentDetails": "invoiceai.schema",
+    "Provenance": "invoiceai.provenance",
+    "Review": "invoiceai.provenance",
+    "ReviewPolicy": "invoiceai.provenance",
     "Renderer": "invoiceai.render.base",
     "RendererRegistry": "invoiceai.render",
     "Settings": "invoiceai.config",
@@ -181,6 +185,7 @@ __all__ = [
     "PaymentDetails",
     "Period",
     "PrecedingInvoice",
+    "Provenance",
     "RateLimitError",
     "RefusalError",
     "RenderTimeoutError",
@@ -188,6 +193,8 @@ __all__ = [
     "Renderer",
     "RendererRegistry",
     "RequestRejectedError",
+    "Review",
+    "ReviewPolicy",
     "RuleViolationError",
     "Settings",
     "Severity",

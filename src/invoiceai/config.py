@@ -107,6 +107,14 @@ class Settings:
             untrusted PDFs (``RLIMIT_AS``; pdfium cannot be capped from Python). A PDF that needs
             more ends in a typed error, not a crash of this process. ``0`` turns the sandbox off:
             PDFs are opened and rendered in this process.
+        provenance: Read every page's words after an invoice is extracted and record where each
+            value is printed (``Extraction.provenance``), flagging values not on their page
+            (``IAI-UNGROUNDED``), with a review flag (``Extraction.needs_review``); off by default
+            because it adds findings to results that had none. See ``docs/provenance.md``.
+        ocr: Word layers for scans and photos by OCR: ``auto`` when the ``ocr`` extra and the
+            Tesseract program are installed (else page-level provenance only), ``on`` (required:
+            a missing extra is an error before any cost), ``off``.
+        ocr_languages: Tesseract languages, ``+``-separated; only the installed ones are used.
     """
 
     model: str = DEFAULT_MODEL
@@ -131,6 +139,9 @@ class Settings:
     render_timeout: float = 120.0
     detail: str = "standard"  # one of DETAILS; checked below
     render_memory_limit: int = 2 * 1024 * 1024 * 1024
+    provenance: bool = False
+    ocr: str = "auto"  # one of "auto", "on", "off"; checked below
+    ocr_languages: str = "eng+deu+fra"
 
     def __post_init__(self) -> None:
         positive = (
@@ -164,6 +175,8 @@ class Settings:
             raise ConfigurationError("Setting 'model' must be a non-empty Claude model id.")
         if self.detail not in DETAILS:
             raise ConfigurationError(f"Setting 'detail' must be one of {list(DETAILS)}, got {self.detail!r}.")
+        if self.ocr not in ("auto", "on", "off"):
+            raise ConfigurationError(f"Setting 'ocr' must be one of ['auto', 'on', 'off'], got {self.ocr!r}.")
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -22,6 +22,7 @@ from invoiceai.extractor.batch import BatchOptions, aiter_batch, collect, iter_b
 from invoiceai.extractor.batch_api import BatchMethods
 from invoiceai.extractor.estimate import EstimateMethods
 from invoiceai.extractor.failures import scrubbed
+from invoiceai.extractor.grounding import check_ocr_setting
 from invoiceai.extractor.pipeline import Clock, Pipeline
 from invoiceai.extractor.progress import ProgressArg
 from invoiceai.extractor.result import Extraction, ExtractionFailure
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from invoiceai.backends.registry import BackendRegistry
     from invoiceai.cache import Cache, CacheRegistry, CacheSpec
     from invoiceai.documents import Source
+    from invoiceai.provenance import ReviewPolicy
     from invoiceai.render import Pages, RendererRegistry
 
 __all__ = ["DEFAULT_CACHE", "Extractor", "ManyOptions"]
@@ -110,6 +112,8 @@ class Extractor(BatchMethods, EstimateMethods, Closeable):
             every field where the two disagree as an ``IAI-CROSS-CHECK`` finding.
         validation_context: Passed to ``schema.model_validate(..., context=...)``, e.g.
             ``{"currency": "USD", "date_order": "MDY"}``.
+        review_policy: When a result needs a person (``Extraction.needs_review``); default
+            :class:`~invoiceai.provenance.ReviewPolicy`. ``result.reviewed(policy)`` applies another one.
     """
 
     def __init__(
@@ -130,6 +134,7 @@ class Extractor(BatchMethods, EstimateMethods, Closeable):
         prefer_embedded: bool = True,
         cross_check: bool = False,
         validation_context: Mapping[str, Any] | None = None,
+        review_policy: ReviewPolicy | None = None,
     ) -> None:
         base = settings if settings is not None else Settings.load()
         self.settings = base.replace(
@@ -138,6 +143,8 @@ class Extractor(BatchMethods, EstimateMethods, Closeable):
         self.prefer_embedded = prefer_embedded
         self.cross_check = cross_check
         self.validation_context = dict(validation_context) if validation_context else None
+        self.review_policy = review_policy
+        check_ocr_setting(self.settings)  # ocr="on" without Tesseract fails here, before any cost
         self._renderers = renderers
         self._cache_spec = cache
         self._cache: Cache | None = None
@@ -380,7 +387,7 @@ class Extractor(BatchMethods, EstimateMethods, Closeable):
             settings=self.settings, backend=at_detail(self.backend, detail), cache_of=lambda: self.cache,
             renderers=self._renderers,
             prefer_embedded=self.prefer_embedded, cross_check=self.cross_check,
-            validation_context=self.validation_context,
+            validation_context=self.validation_context, review_policy=self.review_policy,
         )  # fmt: skip
 
     def _options(

@@ -29,6 +29,7 @@ from invoiceai.errors import (
     TooManyPagesError,
 )
 from invoiceai.extractor.failures import attachment_warning
+from invoiceai.extractor.grounding import attach_provenance
 from invoiceai.extractor.result import Extraction, Timings
 from invoiceai.extractor.steps import (
     ENVELOPE_VERSION,
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from invoiceai.config import Settings
     from invoiceai.documents import Document, Source
     from invoiceai.pages import PageSource
+    from invoiceai.provenance import ReviewPolicy
     from invoiceai.render import Pages, RendererRegistry
 
 __all__ = ["Clock", "Pipeline", "Prepared"]
@@ -118,6 +120,7 @@ class Pipeline:
         prefer_embedded: Read a PDF's embedded e-invoice instead of calling the model.
         cross_check: With an embedded e-invoice, also read the pages and report disagreements.
         validation_context: Passed to the backend for ``model_validate(..., context=...)``.
+        review_policy: When a result needs review (``None``: the default policy).
     """
 
     settings: Settings
@@ -127,6 +130,7 @@ class Pipeline:
     prefer_embedded: bool
     cross_check: bool
     validation_context: Mapping[str, Any] | None
+    review_policy: ReviewPolicy | None = None
 
     @property
     def cache(self) -> Cache | None:
@@ -412,11 +416,13 @@ class Pipeline:
                 findings = findings_for(data, disagreements)
             else:
                 findings = findings_for(data, dropped=dropped)
-        return Extraction(
+        result: Extraction[Any] = Extraction(
             data=data, usage=usage, findings=findings, origin=origin,  # type: ignore[arg-type]
             document_id=prepared.document.document_id, pages=tuple(pages), timings=prepared.clock.timings(),
             warnings=tuple(prepared.warnings), source=prepared.document.name, model=model,
         )  # fmt: skip
+        embedded = origin == "einvoice"  # the XML itself, or a PDF's XML cross-checked against its pages
+        return attach_provenance(result, prepared.source, self.settings, self.review_policy, embedded=embedded)
 
     def _einvoice_result(self, prepared: Prepared, data: BaseModel) -> Extraction[Any]:
         return self._finish(prepared, data, usage=Usage(), origin="einvoice", model=None, pages=())

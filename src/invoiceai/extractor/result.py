@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel
 
 from invoiceai.errors import InvoiceAIError
+from invoiceai.provenance.model import Provenance
 from invoiceai.schema.findings import Finding
 from invoiceai.usage import Usage
+
+if TYPE_CHECKING:
+    from invoiceai.provenance.review import Review, ReviewPolicy
 
 __all__ = ["Extraction", "ExtractionFailure", "Origin", "Timings"]
 
@@ -73,6 +77,12 @@ class Extraction(Generic[T]):
         source: A display name for the input (file name or URL).
         model: The model that produced the data, when one did.
         cached: Whether the result was served from the cache (no request was sent now).
+        provenance: Where each value is printed: ``provenance["total"].box``,
+            ``provenance["line_items"][3]["amount"].page`` (see :mod:`invoiceai.provenance`);
+            empty for schemas other than :class:`~invoiceai.Invoice`.
+        review: Whether a person should look at this result, and why, under the extractor's
+            :class:`~invoiceai.provenance.ReviewPolicy`; ``None`` unless ``Settings.provenance``
+            is on and the schema is an :class:`~invoiceai.Invoice`.
     """
 
     data: T
@@ -86,6 +96,8 @@ class Extraction(Generic[T]):
     source: str = ""
     model: str | None = None
     cached: bool = False
+    provenance: Provenance = dataclasses.field(default_factory=Provenance.empty)
+    review: Review | None = None
 
     ok: Literal[True] = dataclasses.field(default=True, init=False)
     """Always ``True``; lets ``extract_many`` results be told apart from failures by type checkers."""
@@ -105,9 +117,23 @@ class Extraction(Generic[T]):
         """The findings of severity ``error``."""
         return tuple(finding for finding in self.findings if finding.severity == "error")
 
+    @property
+    def needs_review(self) -> bool:
+        """Whether a person should look at this result (see :attr:`review`)."""
+        return self.review is not None and self.review.needs_review
+
+    def reviewed(self, policy: ReviewPolicy) -> Extraction[T]:
+        """Returns this result reviewed again under ``policy``; nothing is read or extracted again.
+
+        Without provenance (``Settings.provenance`` off) the review rests on the findings alone.
+        """
+        from invoiceai.provenance.review import review
+
+        return dataclasses.replace(self, review=review(self.provenance, self.findings, policy))
+
     def to_dict(self) -> dict[str, Any]:
         """Returns a JSON-ready dict: data as JSON values (money as strings), findings, usage, timings."""
-        return {
+        data = {
             "source": self.source,
             "document_id": self.document_id,
             "origin": self.origin,
@@ -120,6 +146,9 @@ class Extraction(Generic[T]):
             "timings": dataclasses.asdict(self.timings),
             "warnings": list(self.warnings),
         }
+        if self.review is not None:  # provenance was read (Settings.provenance)
+            data.update(provenance=self.provenance.to_dict(), review=self.review.to_dict())
+        return data
 
     def _repr_html_(self) -> str:
         from invoiceai.display import extraction_html

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from invoiceai.pages import ImageBudget
     from invoiceai.render.limits import Deadline
     from invoiceai.render.pdf.attachments import EmbeddedXml
+    from invoiceai.render.pdf.words import RawWord
 
 __all__ = ["PdfPageSource", "PdfRenderer", "render_pages"]
 
@@ -330,6 +331,17 @@ class PdfPageSource(SelectedPages):
                 return self._sandbox.texts(self.indices, self._deadline)
         with self._pdf.use() as pdf, self._deadline.spending():
             return [page_text(pdf, index, document_id=self.document_id) for index in self.indices]
+
+    def word_layers(self) -> list[list[RawWord] | None]:
+        """Returns each selected page's words with boxes (``None``: no text layer); see :mod:`.words`."""
+        from invoiceai.render.pdf.words import page_words
+
+        self._deadline.check(document_id=self.document_id)
+        if self._sandbox is not None:
+            with self._deadline.spending():
+                return self._sandbox.words(self.indices, self._deadline)
+        with self._pdf.use() as pdf, self._deadline.spending():
+            return [page_words(pdf, index, document_id=self.document_id) for index in self.indices]
 
     def pdf_bytes(self) -> bytes:
         """Returns the selected pages as a PDF the API can read.

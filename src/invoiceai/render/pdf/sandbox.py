@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from invoiceai.pages import ImageBudget, Page
     from invoiceai.render.limits import Deadline, RenderLimits
     from invoiceai.render.pdf.embedded import EmbeddedXml
+    from invoiceai.render.pdf.words import RawWord
 
 __all__ = ["SandboxedPdf", "find_in_sandbox", "use_sandbox"]
 
@@ -68,7 +69,7 @@ SLACK = MAX_HEADER + 64 * 1024
 _KEYS = itertools.count(1)
 _SMALL = 64 * 1024
 # Requests about the open document: the worker must hold it first. "find" carries its own bytes.
-_NEEDS_OPEN = frozenset({"embedded", "texts", "subset", "render"})
+_NEEDS_OPEN = frozenset({"embedded", "texts", "subset", "render", "words"})
 T = TypeVar("T")
 
 
@@ -154,6 +155,13 @@ class SandboxedPdf:
         if not isinstance(texts, list) or not all(text is None or isinstance(text, str) for text in texts):
             raise self._garbled("text layers that are not text")
         return texts
+
+    def words(self, indices: Sequence[int], deadline: Deadline) -> list[list[RawWord] | None]:
+        """Returns the word layers of the pages at ``indices`` (see :mod:`invoiceai.render.pdf.words`)."""
+        from invoiceai.render.pdf.words import words_from
+
+        header, _ = self._call({"op": "words", "indices": list(indices)}, deadline, self._limits.max_render_bytes)
+        return self._read(lambda fields, _: words_from(fields, len(indices)), header, b"")
 
     def subset(self, indices: Sequence[int], deadline: Deadline | None) -> bytes:
         """Returns a new, unencrypted PDF of the pages at ``indices``."""

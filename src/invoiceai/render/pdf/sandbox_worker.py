@@ -94,6 +94,7 @@ class _Worker:
             "embedded": self._embedded,
             "find": self._find,
             "texts": self._texts,
+            "words": self._words,
             "subset": self._subset,
             "render": self._render,
             "next": lambda header, payload: self._take_ahead(),
@@ -192,6 +193,13 @@ class _Worker:
         document = self._document(header)
         texts = [page_text(document.pdf, index, document_id=document.document_id) for index in header["indices"]]
         return pack({"texts": texts})
+
+    def _words(self, header: dict[str, Any], payload: bytes) -> bytes:
+        from invoiceai.render.pdf.words import page_words, words_to
+
+        document = self._document(header)
+        layers = [page_words(document.pdf, index, document_id=document.document_id) for index in header["indices"]]
+        return pack(words_to(layers))
 
     def _subset(self, header: dict[str, Any], payload: bytes) -> bytes:
         from invoiceai.render.pdf.document import subset_pdf

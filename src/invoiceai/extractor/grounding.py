@@ -1,0 +1,148 @@
+"""Provenance for one extraction: the pages' words, grounding, confidence and review.
+
+:func:`attach_provenance` runs when an :class:`~invoiceai.Extraction` of an Invoice-like schema
+is complete, while its document is still open: it reads the word layer of every page (the PDF
+text layer through the sandbox, or OCR for pages without one when the ``ocr`` extra is there),
+grounds every value (:func:`invoiceai.provenance.ground_invoice`), adds the ``IAI-UNGROUNDED``
+findings and applies the review policy. The pipeline calls it; it imports nothing of the
+pipeline's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from invoiceai.errors import InvoiceAIError
+from invoiceai.extractor.result import Extraction
+from invoiceai.extractor.steps import selected_pages
+from invoiceai.pages import ImageBudget
+from invoiceai.provenance import PageWords, ReviewPolicy, ground_invoice, review
+from invoiceai.schema.invoice import Invoice
+
+if TYPE_CHECKING:
+    from invoiceai.config import Settings
+    from invoiceai.pages import PageSource
+    from invoiceai.render.pdf.words import RawWord
+
+__all__ = ["attach_provenance", "check_ocr_setting", "read_word_layers"]
+
+
+def check_ocr_setting(settings: Settings) -> None:
+    """Fails early, before any cost, when ``Settings.ocr`` is ``on`` and OCR is not installed.
+
+    Raises:
+        MissingDependencyError: pytesseract or the tesseract program is missing.
+    """
+    if settings.ocr == "on":
+        from invoiceai.render.ocr import require_ocr
+
+        require_ocr()
+
+
+def attach_provenance(
+    result: Extraction[Any],
+    source: PageSource | None,
+    settings: Settings,
+    policy: ReviewPolicy | None,
+    *,
+    embedded: bool,
+) -> Extraction[Any]:
+    """Returns ``result`` with provenance, ``IAI-UNGROUNDED`` findings and its review.
+
+    Args:
+        result: The finished extraction.
+        source: Its open pages (``None`` for an XML e-invoice, or a PDF answered by its XML alone).
+        settings: ``provenance``, ``ocr`` and ``ocr_languages`` decide what is read.
+        policy: The review policy (default :class:`~invoiceai.provenance.ReviewPolicy`).
+        embedded: The data is an e-invoice's XML.
+    """
+    if not settings.provenance or not isinstance(result.data, Invoice):
+        return result
+    warnings = list(result.warnings)
+    started = time.perf_counter()
+    layers = read_word_layers(source, settings, warnings) if source is not None else []
+    reading = time.perf_counter() - started
+    grounded = ground_invoice(result.data, layers, result.findings, embedded=embedded)
+    findings = (*result.findings, *grounded.findings)
+    timings = dataclasses.replace(
+        result.timings,
+        render=result.timings.render + reading,
+        validate=result.timings.validate + time.perf_counter() - started - reading,
+    )
+    return dataclasses.replace(
+        result,
+        findings=findings,
+        provenance=grounded.provenance,
+        review=review(grounded.provenance, findings, policy),
+        warnings=tuple(warnings),
+        timings=timings,
+    )
+
+
+def read_word_layers(source: PageSource, settings: Settings, warnings: list[str]) -> list[PageWords]:
+    """The word layer of each selected page: the PDF text layer, else OCR (when allowed and installed).
+
+    A failure to read words never fails the extraction: it becomes a warning, and the pages
+    concerned get page-level provenance only.
+
+    Raises:
+        MissingDependencyError: ``ocr="on"`` and OCR is not installed.
+    """
+    numbers = selected_pages(source)
+    raw: list[list[RawWord] | None] = [None] * len(numbers)
+    reader = getattr(_innermost(source), "word_layers", None)
+    if callable(reader):
+        try:
+            found = reader()
+            if isinstance(found, list) and len(found) == len(numbers):
+                raw = found
+        except InvoiceAIError as exc:
+            warnings.append(f"the pages' words could not be read ({exc.message}); provenance is page-level only")
+    layers = [PageWords.from_raw(number, words, "text") for number, words in zip(numbers, raw, strict=True)]
+    missing = [position for position, words in enumerate(raw) if not words]
+    if missing and settings.ocr != "off":
+        from invoiceai.render.ocr import ocr_available, require_ocr
+
+        if settings.ocr == "on":
+            require_ocr()
+        if ocr_available():
+            _ocr(source, settings, numbers, missing, layers, warnings)
+    return layers
+
+
+def _ocr(
+    source: PageSource,
+    settings: Settings,
+    numbers: Sequence[int],
+    missing: list[int],
+    layers: list[PageWords],
+    warnings: list[str],
+) -> None:
+    from invoiceai.render.ocr import OCR_BUDGET_EDGE, OCR_BUDGET_PIXELS, ocr_words
+
+    budget = ImageBudget(max_long_edge=OCR_BUDGET_EDGE, max_pixels=OCR_BUDGET_PIXELS, max_bytes=64 * 1024 * 1024)
+    wanted = {numbers[position]: position for position in missing}
+    try:
+        for page in source.render(budget):
+            position = wanted.get(page.number)
+            if position is None:
+                continue
+            words = ocr_words(page.data, languages=settings.ocr_languages, timeout=settings.render_timeout)
+            layers[position] = PageWords.from_raw(page.number, words, "ocr")
+    except InvoiceAIError as exc:
+        warnings.append(f"OCR failed ({exc.message}); those pages have page-level provenance only")
+    except Exception as exc:  # Tesseract's own errors (a crash, a timeout) must not fail a paid extraction
+        warnings.append(f"OCR failed ({type(exc).__name__}: {exc}); those pages have page-level provenance only")
+
+
+def _innermost(source: Any) -> Any:
+    # TimedPageSource and WarmPageSource wrap the renderer's source; words come from the renderer's.
+    for _ in range(8):
+        inner = getattr(source, "inner", None)
+        if inner is None:
+            return source
+        source = inner
+    return source

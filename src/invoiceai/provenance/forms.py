@@ -1,0 +1,141 @@
+"""Every printed form of a value, and the normalisation pages and values share before matching.
+
+Two families of keys: *numeric* keys keep digits, letters and the punctuation that changes what a
+number means (``.``, ``,``, ``-``, ``/``, ``:``), and drop spaces, apostrophes, currency signs
+and ``%``, so ``1 234,56 €``, ``1'234.56`` and ``$1,234.56`` all reduce to forms listed by
+:func:`money_forms`. *Alphanumeric* keys keep letters and digits only, case-folded, so IBANs
+with spaces, VAT ids with dots and names split over lines compare equal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from decimal import Decimal
+from typing import Literal
+
+__all__ = [
+    "Family",
+    "Kind",
+    "alnum_key",
+    "date_forms",
+    "family_of",
+    "money_forms",
+    "number_forms",
+    "numeric_key",
+]
+
+Kind = Literal["money", "quantity", "percent", "date", "id", "unit", "text", "skip"]
+"""How a field's value is printed and matched; ``skip``: codes and summaries, never matched."""
+
+Family = Literal["numeric", "alnum"]
+
+_NUMERIC_PUNCTUATION = frozenset(".,-/:()")
+_DROPPED = frozenset("'’`´%€$£¥₹₽₩₺¢\u00a0\u202f\u2009")
+
+_MONTHS: dict[int, tuple[str, ...]] = {
+    1: ("january", "jan", "januar", "jänner", "janvier", "janv", "januari", "enero", "gennaio", "ene"),
+    2: ("february", "feb", "februar", "février", "fevrier", "févr", "fevr", "februari", "febrero", "febbraio"),
+    3: ("march", "mar", "märz", "maerz", "mrz", "mars", "maart", "marzo", "mär"),
+    4: ("april", "apr", "avril", "avr", "abril", "aprile"),
+    5: ("may", "mai", "mei", "mayo", "maggio", "mag"),
+    6: ("june", "jun", "juni", "juin", "junio", "giugno", "giu"),
+    7: ("july", "jul", "juli", "juillet", "juil", "julio", "luglio", "lug"),
+    8: ("august", "aug", "août", "aout", "augustus", "agosto", "ago"),
+    9: ("september", "sep", "sept", "septembre", "septiembre", "settembre", "set"),
+    10: ("october", "oct", "oktober", "okt", "octobre", "octubre", "ottobre", "ott"),
+    11: ("november", "nov", "novembre", "noviembre"),
+    12: ("december", "dec", "dezember", "dez", "décembre", "decembre", "déc", "diciembre", "dicembre", "dic"),
+}
+
+
+def family_of(kind: Kind) -> Family:
+    """Which key family a kind is matched in."""
+    return "numeric" if kind in ("money", "quantity", "percent", "date") else "alnum"
+
+
+def _fold(char: str) -> str:
+    return unicodedata.normalize("NFKC", char).casefold()
+
+
+def numeric_key(text: str) -> str:
+    """``text`` reduced for number and date matching (see the module docstring)."""
+    kept = []
+    for char in text:
+        if char.isspace() or char in _DROPPED:
+            continue
+        if char.isalnum() or char in _NUMERIC_PUNCTUATION:
+            kept.append(_fold(char))
+    return "".join(kept)
+
+
+def alnum_key(text: str) -> str:
+    """``text`` reduced to case-folded letters and digits."""
+    return "".join(_fold(char) for char in text if char.isalnum())
+
+
+def _grouped(digits: str, separator: str) -> str:
+    head = len(digits) % 3 or 3
+    groups = [digits[:head]] + [digits[index : index + 3] for index in range(head, len(digits), 3)]
+    return separator.join(groups)
+
+
+def number_forms(value: Decimal, *, min_decimals: int = 0, extra_decimals: int = 2) -> set[str]:
+    """Printed forms of ``abs(value)`` as numeric keys, with either decimal mark and any grouping.
+
+    Args:
+        value: The number.
+        min_decimals: Fewest decimals a form shows (``2`` for money).
+        extra_decimals: Forms with up to this many more decimals (zeros) are listed too
+            (``49.9900`` for ``49.99``).
+    """
+    value = abs(value)
+    exponent = value.as_tuple().exponent
+    decimals = max(-exponent if isinstance(exponent, int) else 0, 0)
+    normal = value.normalize()
+    normal_exponent = normal.as_tuple().exponent
+    shortest = max(-normal_exponent if isinstance(normal_exponent, int) else 0, 0)
+    forms: set[str] = set()
+    for places in range(shortest, max(decimals, min_decimals, shortest) + extra_decimals + 1):
+        text = f"{value:.{places}f}"
+        whole, _, fraction = text.partition(".")
+        for decimal_mark, groupings in ((".", ("", ",")), (",", ("", "."))):
+            for grouping in groupings:
+                number = _grouped(whole, grouping) if grouping else whole
+                forms.add(f"{number}{decimal_mark}{fraction}" if fraction else number)
+                if fraction and set(fraction) == {"0"}:
+                    forms.add(f"{number}{decimal_mark}-")
+    return forms
+
+
+def money_forms(value: Decimal) -> set[str]:
+    """Printed forms of an amount (sign-insensitive: ``(12.50)``, ``-12,50`` and ``12.50-`` all hold ``12.50``)."""
+    return number_forms(value, min_decimals=2)
+
+
+def date_forms(value: dt.date) -> set[str]:
+    """Printed forms of a date as numeric keys: numeric orders, two-digit years, month names."""
+    day, month, year = value.day, value.month, value.year
+    short = f"{year % 100:02d}"
+    forms: set[str] = {value.isoformat(), f"{year}{month:02d}{day:02d}", f"{year}/{month:02d}/{day:02d}"}
+    for d in {f"{day}", f"{day:02d}"}:
+        for m in {f"{month}", f"{month:02d}"}:
+            for y in (str(year), short):
+                for separator in (".", "/", "-"):
+                    forms.add(f"{d}{separator}{m}{separator}{y}")  # day first
+                    forms.add(f"{m}{separator}{d}{separator}{y}")  # month first (US)
+        for name in _MONTHS[month]:
+            for y in (str(year), short):
+                forms.update(
+                    {
+                        f"{d}{name}{y}",  # 12 March 2024
+                        f"{d}.{name}{y}",  # 12. März 2024
+                        f"{d}-{name}-{y}",  # 12-Mar-2024
+                        f"{d}{name}.{y}",  # 12 mars. 2024
+                        f"{d}.{name}.{y}",  # 12. Jan. 2024
+                        f"{name}{d},{y}",  # March 12, 2024
+                        f"{name}.{d},{y}",  # Mar. 12, 2024
+                        f"{name}{d}{y}",  # March 12 2024
+                    }
+                )
+    return forms

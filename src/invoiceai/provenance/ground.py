@@ -1,0 +1,260 @@
+"""Grounding: every extracted value matched against the words of its pages, with evidence.
+
+:func:`ground_invoice` walks an :class:`~invoiceai.Invoice` (every set scalar, every list item's
+values), looks each value up in every printed form on the pages' words, and returns the
+:class:`~invoiceai.provenance.Provenance` and the ``IAI-UNGROUNDED`` findings. Confidence comes
+from evidence only: found on the page, named by no validation finding (the arithmetic rules name
+their fields), agreeing with an embedded e-invoice where there is one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel
+
+from invoiceai.provenance.forms import Kind, alnum_key, date_forms, family_of, money_forms, number_forms
+from invoiceai.provenance.match import PageIndex, find_chunks, find_forms, find_near
+from invoiceai.provenance.model import Confidence, FieldProvenance, Grounding, Match, PageWords, Provenance
+from invoiceai.schema.fields import NOT_ASKED_KEY
+from invoiceai.schema.findings import Finding
+from invoiceai.schema.invoice import Invoice
+
+__all__ = ["UNGROUNDED", "Grounded", "field_kind", "ground_invoice", "invoice_values"]
+
+UNGROUNDED = "IAI-UNGROUNDED"
+"""The rule id of a value that is not printed on its page."""
+CROSS_CHECK = "IAI-CROSS-CHECK"
+
+_SKIP = frozenset(
+    {
+        "currency", "tax_currency", "country_code", "document_type", "means_code", "category", "tax_category",
+        "identifier_scheme", "legal_registration_scheme", "electronic_address_scheme", "location_scheme",
+        "reason_code", "exemption_reason_code", "standard_item_id_scheme", "origin_country", "notes",
+    }
+)  # fmt: skip
+_IDS = frozenset(
+    {
+        "invoice_number", "number", "purchase_order", "buyer_reference", "project_reference", "contract_reference",
+        "sales_order_reference", "despatch_advice_reference", "receiving_advice_reference", "tender_reference",
+        "invoiced_object_id", "buyer_accounting_reference", "identifier", "legal_registration_id", "vat_id",
+        "tax_id", "electronic_address", "email", "phone", "postal_code", "iban", "bic", "account_number",
+        "reference", "card_number", "mandate_reference", "creditor_id", "debited_account", "line_id",
+        "seller_item_id", "buyer_item_id", "standard_item_id", "order_line_reference", "accounting_reference",
+        "location_id",
+    }
+)  # fmt: skip
+_RECOMMENDATION_20 = re.compile(r"[A-Z][A-Z0-9]{1,2}")
+_QUANTITIES = frozenset({"quantity", "price_base_quantity"})
+_PERCENTS = frozenset({"rate", "tax_rate", "percentage"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Grounded:
+    """What grounding found: the provenance, and one ``IAI-UNGROUNDED`` finding per value not on its page."""
+
+    provenance: Provenance
+    findings: tuple[Finding, ...]
+
+
+def field_kind(name: str, value: Any) -> Kind:
+    """How the field ``name`` holding ``value`` is printed (``skip``: codes and summaries)."""
+    if name in _SKIP or isinstance(value, bool):
+        return "skip"
+    if isinstance(value, Decimal):
+        return "quantity" if name in _QUANTITIES else "percent" if name in _PERCENTS else "money"
+    if isinstance(value, dt.date):
+        return "date"
+    if name == "unit":
+        return "unit"
+    return "id" if name in _IDS else "text"
+
+
+def invoice_values(model: BaseModel, prefix: str = "") -> Iterator[tuple[str, str, Any]]:
+    """Yields ``(path, field name, value)`` for every set scalar of ``model``, in field order.
+
+    Fields the model is never asked for (:data:`~invoiceai.schema.fields.NOT_ASKED`: scheme
+    codes, line ids, gross prices) are left out: only an e-invoice's XML fills them, and
+    they are codes or derived values rather than text printed on the page.
+    """
+    for name, info in type(model).model_fields.items():
+        extra = info.json_schema_extra
+        if isinstance(extra, dict) and extra.get(NOT_ASKED_KEY):
+            continue
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            yield from invoice_values(value, f"{prefix}{name}.")
+        elif isinstance(value, list):
+            for position, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    yield from invoice_values(item, f"{prefix}{name}[{position}].")
+        elif value is not None and value != "":
+            yield f"{prefix}{name}", name, value
+
+
+def ground_invoice(
+    invoice: Invoice,
+    layers: Sequence[PageWords],
+    findings: Sequence[Finding] = (),
+    *,
+    page_hints: Mapping[str, int] | None = None,
+    embedded: bool = False,
+) -> Grounded:
+    """Grounds every value of ``invoice`` in the words of its pages.
+
+    Args:
+        invoice: The extracted invoice.
+        layers: The word layer of every page that was read (kind ``none`` for a page without
+            words); empty when there are no pages (an XML e-invoice).
+        findings: The validation (and cross-check) findings, used for confidence.
+        page_hints: The page of a value by path, when known (a model that says where it read
+            each value); such a value is looked for on that page only.
+        embedded: The data comes from an e-invoice's XML (an XML file, or a PDF's embedded
+            invoice); values then have confidence from it, not from the pages alone.
+
+    Returns:
+        The provenance and the ``IAI-UNGROUNDED`` findings.
+    """
+    indexes = [PageIndex(layer) for layer in layers if layer.words]
+    blind = [layer.page for layer in layers if not layer.words]
+    only_page = layers[0].page if len(layers) == 1 else None
+    named = _named_by(findings)
+    fields: dict[str, FieldProvenance] = {}
+    new: list[Finding] = []
+    for path, name, value in invoice_values(invoice):
+        kind = field_kind(name, value)
+        hint = (page_hints or {}).get(path)
+        grounding, matches = _ground(value, kind, indexes, blind, hint, has_pages=bool(layers))
+        page = matches[0].page if matches else hint if hint is not None else only_page
+        confidence, evidence = _confidence(grounding, named.get(path, ()), embedded, matches)
+        fields[path] = FieldProvenance(path, _json(value), page, tuple(matches), grounding, confidence, evidence)
+        if grounding == "ungrounded":
+            new.append(_finding(path, value, hint, [index.page for index in indexes]))
+    _anchor_lines(fields)
+    kinds = {layer.page: layer.kind for layer in layers}
+    return Grounded(Provenance(fields, kinds), tuple(new))
+
+
+def _ground(
+    value: Any, kind: Kind, indexes: list[PageIndex], blind: list[int], hint: int | None, *, has_pages: bool
+) -> tuple[Grounding, list[Match]]:
+    if kind == "skip" or not has_pages:
+        return "not_checked", []
+    searched = [index for index in indexes if hint is None or index.page == hint]
+    matches: list[Match] = []
+    for index in searched:
+        matches.extend(_find(index, value, kind))
+    if matches:
+        return "grounded", matches
+    for index in searched:
+        # OCR may have misread a letter of a name or an id: grounded, less surely. Never a number
+        # or a date, where one different digit is exactly the error to catch.
+        if index.layer.kind == "ocr" and family_of(kind) == "alnum":
+            matches.extend(_find(index, value, kind, near=True))
+    if matches:
+        return "approximate", matches
+    if kind == "unit" and _RECOMMENDATION_20.fullmatch(str(value)):
+        return "not_checked", []  # a unit code (C62, H87) from an e-invoice: a code, not printed text
+    if blind and (hint is None or hint in blind):
+        return "unknown", []  # it may be on a page without words: no false alarm
+    return "ungrounded", []
+
+
+def _find(index: PageIndex, value: Any, kind: Kind, *, near: bool = False) -> list[Match]:
+    family = family_of(kind)
+    if kind == "money":
+        return find_forms(index, money_forms(value), family)
+    if kind in ("quantity", "percent"):
+        return find_forms(index, number_forms(value), family)
+    if kind == "date":
+        return find_forms(index, date_forms(value), family)
+    text = str(value)
+    whole = (find_near if near else find_forms)(index, [alnum_key(text)], family)
+    if whole or kind in ("id", "unit") or near:
+        return whole
+    runs = find_chunks(index, text.split(), family)
+    if runs is None:
+        return []
+    box = runs[0].box
+    for run in runs[1:]:
+        box = box.union(run.box)
+    return [Match(index.page, box, " ".join(run.text for run in runs))]
+
+
+def _named_by(findings: Sequence[Finding]) -> dict[str, list[Finding]]:
+    named: dict[str, list[Finding]] = {}
+    for finding in findings:
+        if finding.rule == UNGROUNDED:
+            continue
+        for path in finding.fields:
+            named.setdefault(path, []).append(finding)
+    return named
+
+
+def _confidence(
+    grounding: Grounding, findings: Sequence[Finding], embedded: bool, matches: Sequence[Match]
+) -> tuple[Confidence, tuple[str, ...]]:
+    evidence: list[str] = []
+    if grounding == "grounded":
+        evidence.append(f"printed on page {matches[0].page}")
+    elif grounding == "approximate":
+        evidence.append(f"printed on page {matches[0].page} as {matches[0].text!r}, one character different (OCR)")
+    elif grounding == "ungrounded":
+        evidence.append("not printed on its page")
+    elif grounding == "unknown":
+        evidence.append("its page has no words to check (a scan without OCR)")
+    disagrees = any(finding.rule == CROSS_CHECK for finding in findings)
+    if embedded:
+        evidence.append("the e-invoice's pages disagree" if disagrees else "from the embedded e-invoice")
+    errors = [finding.rule for finding in findings if finding.severity == "error" and finding.rule != CROSS_CHECK]
+    warnings = [finding.rule for finding in findings if finding.severity == "warning" and finding.rule != CROSS_CHECK]
+    evidence.extend(f"{rule} names it" for rule in (*errors, *warnings))
+    if grounding == "ungrounded" or errors or disagrees:
+        return "low", tuple(evidence)
+    if (grounding == "grounded" or embedded) and not warnings:
+        return "high", tuple(evidence)
+    return "medium", tuple(evidence)
+
+
+def _finding(path: str, value: Any, hint: int | None, pages: list[int]) -> Finding:
+    where = f"page {hint}" if hint is not None else "page " + str(pages[0]) if len(pages) == 1 else "any page"
+    return Finding(
+        rule=UNGROUNDED,
+        severity="warning",
+        message=f"{path} = {_json(value)!r} is not printed on {where}; check it against the document.",
+        fields=(path,),
+    )
+
+
+def _anchor_lines(fields: dict[str, FieldProvenance]) -> None:
+    """Puts first, for each value of a list item, the match nearest the item's other values."""
+    items: dict[str, list[str]] = {}
+    for path in fields:
+        head, bracket, _ = path.partition("].")
+        if bracket:
+            items.setdefault(head, []).append(path)
+    for paths in items.values():
+        anchors = [fields[path].matches[0] for path in paths if len(fields[path].matches) == 1]
+        if not anchors:
+            continue
+        anchor = anchors[0]
+        for path in paths:
+            item = fields[path]
+            if len(item.matches) > 1:
+                ranked = sorted(
+                    item.matches, key=lambda match: (match.page != anchor.page, abs(match.box.y0 - anchor.box.y0))
+                )
+                fields[path] = dataclasses.replace(item, matches=tuple(ranked), page=ranked[0].page)
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
