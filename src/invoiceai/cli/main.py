@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from invoiceai import __version__
-from invoiceai.cli import batch_cmd, cache_cmd, convert_cmd, extract_cmd, validate_cmd
+from invoiceai.cli import batch_cmd, cache_cmd, convert_cmd, extract_cmd, keys_cmd, serve_cmd, validate_cmd
 from invoiceai.errors import ConfigurationError, InvoiceAIError
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"invoiceai {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for command in (extract_cmd, convert_cmd, validate_cmd, cache_cmd, batch_cmd):
+    for command in (extract_cmd, convert_cmd, validate_cmd, cache_cmd, batch_cmd, serve_cmd, keys_cmd):
         sub = commands.add_parser(command.NAME, help=command.HELP, description=command.DESCRIPTION)
         command.add_arguments(sub)
         sub.set_defaults(run=command.run)
