@@ -95,6 +95,8 @@ def install(app: FastAPI, on_error: Any = None) -> None:
         status, slug = status_of(exc)
         count(slug)
         headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequestsError) else None
+        if status == 401:
+            headers = {"WWW-Authenticate": "Bearer"}
         if status >= 500:
             _log.error("request %s failed: %s", request.url.path, exc)
         return problem(status, slug, str(exc.message), instance=request.url.path, headers=headers)
