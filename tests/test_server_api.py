@@ -157,9 +157,10 @@ def test_rate_limit_answers_429_with_retry_after(tmp_path: Path) -> None:
 
 def test_an_oversize_upload_is_refused_without_reading_the_body(tmp_path: Path) -> None:
     settings = settings_for(tmp_path, workers=0, auth=False, max_upload_bytes=100_000)
-    with serving(settings, extractor=fake_extractor()) as (server, _), socket.create_connection(
-        ("127.0.0.1", server.port), timeout=30
-    ) as raw:
+    with (
+        serving(settings, extractor=fake_extractor()) as (server, _),
+        socket.create_connection(("127.0.0.1", server.port), timeout=30) as raw,
+    ):
         raw.sendall(
             b"POST /v1/documents HTTP/1.1\r\nHost: 127.0.0.1\r\n"
             b"Content-Type: multipart/form-data; boundary=xyz\r\nContent-Length: 10000000000\r\n\r\n--xyz\r\n"
@@ -173,7 +174,7 @@ def test_a_chunked_upload_is_cut_off_at_the_limit(tmp_path: Path) -> None:
     settings = settings_for(tmp_path, workers=0, auth=False, max_upload_bytes=100_000)
 
     def body() -> Any:
-        yield b"--xyz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\r\n"
+        yield b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n'
         for _ in range(1000):  # 64 MB if it were all read
             yield b"\0" * 65536
 

@@ -44,10 +44,9 @@ def run(args: argparse.Namespace) -> int:
             return 0
         if args.action == "list":
             for key in keys.list_keys(engine):
+                revoked = None if key.revoked_at is None else key.revoked_at.isoformat() + "Z"
                 fields = {"id": key.id, "name": key.name, "created_at": key.created_at.isoformat() + "Z"}
-                fields["revoked_at"] = None if key.revoked_at is None else key.revoked_at.isoformat() + "Z"
-                fields["daily_quota"] = key.daily_quota
-                print(json.dumps(fields))
+                print(json.dumps({**fields, "revoked_at": revoked, "daily_quota": key.daily_quota}))
             return 0
         if keys.revoke_key(engine, args.key_id):
             print(f"invoiceai: revoked {args.key_id}", file=sys.stderr)

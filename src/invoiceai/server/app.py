@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
@@ -68,9 +68,10 @@ def create_app(
     Args:
         settings: The service's settings (default :meth:`ServiceSettings.load`).
         context: A ready context (its settings win); else one is built from ``settings`` and
-            ``context_options`` (``extractor=``, ``schemas=``, ``limiter=``, ``metrics=``, see
-            :class:`~invoiceai.server.context.ServiceContext`) and closed with the app.
+            ``context_options`` and closed with the app.
         start_workers: Start the in-process workers (a fleet's API process runs none).
+        **context_options: ``extractor=``, ``schemas=``, ``limiter=``, ``metrics=``: see
+            :class:`~invoiceai.server.context.ServiceContext`.
 
     Returns:
         The FastAPI application.
@@ -99,7 +100,7 @@ def create_app(
 
     app = FastAPI(
         title="invoiceai service", version=__version__, lifespan=lifespan,
-        description="Invoices in, typed data out: uploads, jobs, results and audit. Errors are application/problem+json.",
+        description="Invoices in, typed data out: uploads, jobs, results, audit. Errors are application/problem+json.",
     )  # fmt: skip
     app.state.context = service
     app.state.pool = None
@@ -107,8 +108,5 @@ def create_app(
     for router in (jobs_router, batches_router, health_router):
         app.include_router(router)
     if service.seams.metrics is not None:
-        app.add_middleware(_Timing, seams=service.seams)  # type: ignore[arg-type]
+        app.add_middleware(_Timing, seams=service.seams)
     return app
-
-
-AppFactory = Callable[[], FastAPI]

@@ -51,7 +51,9 @@ def caller(request: Request) -> Caller:
         scheme, _, secret = request.headers.get("authorization", "").partition(" ")
         key = authenticate(context.engine, secret.strip()) if scheme.lower() == "bearer" else None
         if key is None:
-            raise UnauthorizedError("Send a valid API key in the Authorization header, scheme Bearer (see invoiceai keys create).")
+            raise UnauthorizedError(
+                "Send a valid API key in the Authorization header, scheme Bearer (see invoiceai keys create)."
+            )
         quota = key.daily_quota if key.daily_quota is not None else settings.daily_quota
         found = Caller(key.id, quota)
     wait = context.seams.wait_seconds(found.key_id)  # CALL SITE: the per-key rate limit

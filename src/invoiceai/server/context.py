@@ -51,10 +51,9 @@ class ServiceContext:
         metrics: Metrics | None = None,
         migrate: bool = True,
     ) -> None:
+        from invoiceai.config import Settings
         from invoiceai.server.db import migrate as apply_migrations
         from invoiceai.server.db import open_engine
-
-        from invoiceai.config import Settings
 
         self.settings = settings
         self.library_settings = Settings.load()

@@ -34,7 +34,9 @@ def open_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
-        raise ConfigurationError(f"The database URL does not parse: {exc}. Use sqlite:///PATH or postgresql+psycopg://...") from exc
+        raise ConfigurationError(
+            f"The database URL does not parse: {exc}. Use sqlite:///PATH or postgresql+psycopg://..."
+        ) from exc
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3, not psycopg2
     try:

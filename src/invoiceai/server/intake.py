@@ -11,7 +11,7 @@ which the limit bounds.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
 from invoiceai.server.errors import InvalidRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
@@ -39,10 +39,12 @@ def _content_type(request: Request) -> str:
 def _check_length(request: Request, limit: int) -> None:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLargeError(f"The request body is {int(declared)} bytes; the limit is {limit}. Send a smaller document.")
+        raise PayloadTooLargeError(
+            f"The request body is {int(declared)} bytes; the limit is {limit}. Send a smaller document."
+        )
 
 
-async def _counted(request: Request, limit: int) -> AsyncIterator[bytes]:
+async def _counted(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
     seen = 0
     async for chunk in request.stream():
         seen += len(chunk)
@@ -143,7 +145,9 @@ async def read_document(request: Request, *, limit: int, schemas: Any, settings:
             raise InvalidRequestError(f"Unknown field(s) {unknown}; known: url, {', '.join(OPTION_FIELDS)}.")
         return _url_submission(body["url"], _options(body, schemas))
     if kind != "multipart/form-data":
-        raise UnsupportedMediaTypeError("Send multipart/form-data with a 'file' field, or application/json with a 'url'.")
+        raise UnsupportedMediaTypeError(
+            "Send multipart/form-data with a 'file' field, or application/json with a 'url'."
+        )
     _check_length(request, limit)
     form = await _form(request, limit, max_files=1)
     try:
@@ -189,7 +193,9 @@ async def read_batch(
         _check_count(len(files), max_documents)
         options = _options({name: form.get(name) for name in OPTION_FIELDS}, schemas)
         flag = _flag(form.get("message_batches"))
-        documents = [_document(await item.read(), item.filename or f"upload-{n}", settings) for n, item in enumerate(files)]
+        documents = [
+            _document(await item.read(), item.filename or f"upload-{n}", settings) for n, item in enumerate(files)
+        ]
     finally:
         await form.close()
     return [Submission(source_name=document.name, document=document, **options) for document in documents], flag

@@ -24,7 +24,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-__all__ = ["JOB_STATES", "FINAL_STATES", "api_keys", "audit", "batches", "jobs", "metadata", "uploads"]
+__all__ = ["FINAL_STATES", "JOB_STATES", "api_keys", "audit", "batches", "jobs", "metadata", "uploads"]
 
 JOB_STATES = ("queued", "running", "succeeded", "failed", "canceled")
 FINAL_STATES = frozenset({"succeeded", "failed", "canceled"})

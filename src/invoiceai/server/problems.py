@@ -105,7 +105,8 @@ def install(app: FastAPI, on_error: Any = None) -> None:
         assert isinstance(exc, HTTPException)
         slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
         count(slug)
-        return problem(exc.status_code, slug, str(exc.detail), instance=request.url.path, headers=exc.headers)
+        headers = None if exc.headers is None else dict(exc.headers)
+        return problem(exc.status_code, slug, str(exc.detail), instance=request.url.path, headers=headers)
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)

@@ -57,6 +57,7 @@ _BATCH_BODY: dict[str, Any] = {
     }
 }
 
+
 @router.post(
     "/batches", status_code=202, response_model=BatchOut, openapi_extra=_BATCH_BODY,
     responses={**ERRORS, 413: ERRORS[401], 415: ERRORS[401]},

@@ -159,7 +159,7 @@ def get_result(
     request: Request,
     job_id: str,
     who: Annotated[Caller, Depends(caller)],
-    format: Annotated[str, Query(pattern="^(json|cii|ubl|facturx)$")] = "json",  # noqa: A002
+    format: Annotated[str, Query(pattern="^(json|cii|ubl|facturx)$")] = "json",
 ) -> Response:
     """The extraction as ``invoiceai extract --format json`` prints it, or as an e-invoice (``?format=``)."""
     context = context_of(request)

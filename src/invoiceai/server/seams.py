@@ -47,7 +47,7 @@ class Metrics(Protocol):
         """Counts one HTTP request and its latency."""
         ...  # pragma: no cover
 
-    def tokens(self, input: int, output: int, cost_usd: Decimal) -> None:  # noqa: A002 (WP-C's signature)
+    def tokens(self, input: int, output: int, cost_usd: Decimal) -> None:
         """Adds a finished job's tokens and cost."""
         ...  # pragma: no cover
 
@@ -78,7 +78,9 @@ class Seams:
         metrics: Metrics to use instead of ``ServiceMetrics``.
     """
 
-    def __init__(self, settings: ServiceSettings, *, limiter: Limiter | None = None, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, settings: ServiceSettings, *, limiter: Limiter | None = None, metrics: Metrics | None = None
+    ) -> None:
         self.settings = settings
         self.limiter = limiter if limiter is not None else self._default_limiter()
         self.metrics = metrics if metrics is not None else self._default_metrics()
@@ -96,7 +98,7 @@ class Seams:
     @staticmethod
     def _default_metrics() -> Metrics | None:
         module = _optional("invoiceai.server.metrics")  # CALL SITE: WP-C's ServiceMetrics
-        return None if module is None else module.ServiceMetrics()  # type: ignore[no-any-return]
+        return None if module is None else module.ServiceMetrics()
 
     def wait_seconds(self, key_id: str, cost: int = 1) -> float:
         """What the limiter says for ``key_id`` (0.0: go on)."""

@@ -84,13 +84,14 @@ class Submission:
         return "sha256:" + hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()
 
 
-def _insert_ignoring_conflicts(connection: Connection, table: Any, columns: Sequence[str], values: dict[str, Any]) -> bool:
+def _insert_ignoring_conflicts(
+    connection: Connection, table: Any, columns: Sequence[str], values: dict[str, Any]
+) -> bool:
     """Inserts a row unless one with the same ``columns`` exists; ``True`` when it inserted."""
-    if connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(table).values(**values).on_conflict_do_nothing(index_elements=list(columns))
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=list(columns))
     return bool(connection.execute(statement).rowcount)
 
 
@@ -133,7 +134,7 @@ def _insert_job(
         return ""
     record(
         connection, key_id=owner, action="state:queued", outcome="queued", job_id=job_id,
-        batch_id=values["batch_id"], document_sha256=submission.document_sha256,
+        batch_id=None if batch is None else batch[0], document_sha256=submission.document_sha256,
     )  # fmt: skip
     return job_id
 

@@ -117,7 +117,7 @@ def job_view(row: RowMapping, *, result: dict[str, Any] | None = None) -> dict[s
 
 def batch_view(batch: RowMapping, states: list[str], *, jobs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """A batch with the count of its jobs per status (``states``: each job's status, in input order)."""
-    counts = {status: 0 for status in ("queued", "running", "succeeded", "failed", "canceled")}
+    counts = dict.fromkeys(("queued", "running", "succeeded", "failed", "canceled"), 0)
     for status in states:
         counts[status] = counts.get(status, 0) + 1
     done = sum(counts[status] for status in FINAL_STATES)
