@@ -254,3 +254,11 @@ def test_idempotency_keys_are_bounded(tmp_path: Path, value: str) -> None:
     with serving(settings_for(tmp_path, workers=0, auth=False), extractor=fake_extractor()) as (server, _):
         refused = client(server).post("/v1/documents", files=upload(), headers={"Idempotency-Key": value})
     assert_problem(refused, 422, "invalid-request")
+
+
+def test_not_ready_without_an_api_key(tmp_path: Path) -> None:
+    with serving(settings_for(tmp_path, workers=0)) as (server, _):  # the default Claude extractor, no key
+        ready = client(server).get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["database"] == "ok"
+    assert "ANTHROPIC_API_KEY" in ready.json()["checks"]["backend"]

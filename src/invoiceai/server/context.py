@@ -79,6 +79,18 @@ class ServiceContext:
                 self._extractor = self._factory() if self._factory is not None else self._build()
             return self._extractor
 
+    def backend_problem(self) -> str | None:
+        """Why jobs cannot run yet (no API key for the Claude backend built here), or ``None``.
+
+        An extractor given to the context is trusted to be configured.
+        """
+        extractor = self.extractor()
+        built_here = self._owns_extractor and self._factory is None
+        has_key = os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")
+        if built_here and getattr(extractor.backend, "name", "") == "claude" and not has_key:
+            return "No Claude API key: set ANTHROPIC_API_KEY in the service's environment."
+        return None
+
     def _build(self) -> Extractor:
         from invoiceai.extractor import Extractor
 

@@ -8,10 +8,10 @@ Every :class:`~invoiceai.errors.InvoiceAIError` maps to a status and a problem `
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, Any
 
 from invoiceai import errors as library
+from invoiceai.secrets import get_logger
 from invoiceai.server.errors import ServiceError, TooManyRequestsError
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ __all__ = ["LIBRARY_ERRORS", "PROBLEM_JSON", "install", "problem", "status_of"]
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:invoiceai:problem:"
 
-_log = logging.getLogger("invoiceai.server")
+_log = get_logger("invoiceai.server")
 
 LIBRARY_ERRORS: tuple[tuple[type[library.InvoiceAIError], int, str], ...] = (
     (library.UnsupportedFormatError, 415, "unsupported-format"),

@@ -33,8 +33,7 @@ def readyz(request: Request) -> Response:
 
         checks["database"] = mask_text(f"{type(exc).__name__}: {exc}")[:300]
     try:
-        context.extractor()
-        checks["backend"] = "ok"
+        checks["backend"] = context.backend_problem() or "ok"
     except Exception as exc:
         from invoiceai.secrets import mask_text
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from invoiceai.errors import ConfigurationError, InvoiceAIError
+from invoiceai.secrets import get_logger
 from invoiceai.server import leases, store
 from invoiceai.server.audit import record
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["result_json", "run_job"]
 
-_log = logging.getLogger("invoiceai.server")
+_log = get_logger("invoiceai.server")
 
 
 def result_json(result: Any) -> str:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
-import logging
 import threading
 import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
+
+from invoiceai.secrets import get_logger
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import RowMapping
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Limiter", "Metrics", "Seams"]
 
-_log = logging.getLogger("invoiceai.server")
+_log = get_logger("invoiceai.server")
 
 
 class Limiter(Protocol):

@@ -8,10 +8,10 @@ poll interval passes (a lease may have expired elsewhere).
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import TYPE_CHECKING
 
+from invoiceai.secrets import get_logger
 from invoiceai.server.leases import claimable
 from invoiceai.server.runner import run_job
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = ["WorkerPool"]
 
-_log = logging.getLogger("invoiceai.server")
+_log = get_logger("invoiceai.server")
 
 
 class WorkerPool:
