@@ -262,3 +262,34 @@ def test_not_ready_without_an_api_key(tmp_path: Path) -> None:
     assert ready.status_code == 503
     assert ready.json()["checks"]["database"] == "ok"
     assert "ANTHROPIC_API_KEY" in ready.json()["checks"]["backend"]
+
+
+class BrokenLimiter:
+    def check(self, key_id: str, cost: int = 1) -> float:
+        raise RuntimeError("limiter exploded at /srv/secret/path.py line 12")
+
+
+@pytest.mark.allow_stderr  # the service logs the unexpected error (with its traceback) on purpose
+def test_an_unexpected_error_is_a_500_problem_without_a_traceback(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, workers=0, auth=False)
+    with serving(settings, extractor=fake_extractor(), limiter=BrokenLimiter()) as (server, _):
+        failed = client(server).get("/v1/jobs/anything")
+    body = assert_problem(failed, 500, "internal-error")
+    assert "exploded" not in failed.text and "/srv/secret" not in failed.text
+    assert "server log" in body["detail"]
+
+
+@pytest.mark.allow_stderr
+def test_a_defect_while_extracting_fails_the_job_without_a_traceback(tmp_path: Path) -> None:
+    class Defect(Exception):
+        pass
+
+    def broken(call: Any) -> Any:
+        raise Defect("internal state at 0xdeadbeef")
+
+    extractor = Extractor(backend=FakeBackend(default=broken), cache=None)
+    with serving(settings_for(tmp_path, auth=False), extractor=extractor) as (server, _):
+        job = client(server).post("/v1/documents?wait=20", files=upload()).json()
+    assert job["status"] == "failed"
+    assert "0xdeadbeef" not in json.dumps(job)
+    assert "Traceback" not in json.dumps(job)
