@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from invoiceai.server.clock import utcnow
+from invoiceai.server.db import reading
 from invoiceai.server.models import audit
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def read_audit(engine: Engine, *, job_id: str | None = None, key_id: str | None 
         query = query.where(audit.c.job_id == job_id)
     if key_id is not None:
         query = query.where(audit.c.key_id == key_id)
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         return [
             AuditRow(**{field.name: row[field.name] for field in dataclasses.fields(AuditRow)})
             for row in connection.execute(query).mappings()

@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING, Any
 from invoiceai.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["MIGRATIONS", "check", "migrate", "open_engine"]
+__all__ = ["MIGRATIONS", "check", "migrate", "open_engine", "reading"]
+
+_READ = "invoiceai_read"
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 """The Alembic script directory shipped in the package."""
@@ -58,9 +60,16 @@ def open_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Reads (see reading()) take no write lock: with WAL they never wait for the writer.
+        read = connection.get_execution_options().get(_READ, False)
+        connection.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
 
     return engine
+
+
+def reading(engine: Engine) -> Connection:
+    """A connection for reads only (on SQLite its transactions take no write lock)."""
+    return engine.connect().execution_options(**{_READ: True})
 
 
 def migrate(engine: Engine) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from invoiceai.errors import ConfigurationError
 from invoiceai.server.clock import utcnow
+from invoiceai.server.db import reading
 from invoiceai.server.models import api_keys
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ def create_key(engine: Engine, name: str, *, daily_quota: int | None = None) -> 
 
 def list_keys(engine: Engine) -> list[ApiKey]:
     """Every key, oldest first (revoked ones included)."""
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         rows = connection.execute(api_keys.select().order_by(api_keys.c.created_at, api_keys.c.id)).mappings()
         return [_key(row) for row in rows]
 
@@ -88,7 +89,7 @@ def authenticate(engine: Engine, secret: str) -> ApiKey | None:
     """The active key whose secret this is, or ``None``."""
     if not secret.startswith(KEY_PREFIX):
         return None
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         row = (
             connection.execute(
                 api_keys.select().where(api_keys.c.key_hash == hash_key(secret), api_keys.c.revoked_at.is_(None))

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 
 from invoiceai.server.audit import record
 from invoiceai.server.clock import next_midnight, utcnow
+from invoiceai.server.db import reading
 from invoiceai.server.errors import QuotaExceededError
 from invoiceai.server.models import batches, jobs, uploads
 
@@ -224,7 +225,7 @@ def create_batch(
 
 def get_job(engine: Engine, job_id: str, owner: str) -> RowMapping | None:
     """The job, if it exists and belongs to ``owner``."""
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         return connection.execute(
             jobs.select().where(jobs.c.id == job_id, jobs.c.owner == owner)
         ).mappings().first()  # fmt: skip
@@ -232,7 +233,7 @@ def get_job(engine: Engine, job_id: str, owner: str) -> RowMapping | None:
 
 def get_batch(engine: Engine, batch_id: str, owner: str) -> RowMapping | None:
     """The batch, if it exists and belongs to ``owner``."""
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         return connection.execute(
             batches.select().where(batches.c.id == batch_id, batches.c.owner == owner)
         ).mappings().first()  # fmt: skip
@@ -241,7 +242,7 @@ def get_batch(engine: Engine, batch_id: str, owner: str) -> RowMapping | None:
 def job_rows_of_batch(engine: Engine, batch_id: str, *, columns: Sequence[str] = ()) -> list[RowMapping]:
     """A batch's jobs in input order (only ``columns`` when given: results can be large)."""
     selected = [jobs.c[name] for name in columns] if columns else [jobs]
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         query = select(*selected).where(jobs.c.batch_id == batch_id).order_by(jobs.c.batch_index)
         return list(connection.execute(query).mappings())
 
@@ -278,7 +279,7 @@ def cancel_job(engine: Engine, job_id: str, owner: str) -> RowMapping | None:
 
 def documents_today(engine: Engine, owner: str) -> int:
     """Jobs ``owner`` created since midnight UTC (what the daily quota counts)."""
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         return _count_today(connection, owner, utcnow())
 
 
@@ -290,7 +291,7 @@ def _count_today(connection: Connection, owner: str, now: datetime) -> int:
 
 def read_upload(engine: Engine, sha256: str) -> tuple[bytes, str] | None:
     """An uploaded document's bytes and media type."""
-    with engine.connect() as connection:
+    with reading(engine) as connection:
         row = connection.execute(
             select(uploads.c.content, uploads.c.media_type).where(uploads.c.sha256 == sha256)
         ).first()  # fmt: skip
