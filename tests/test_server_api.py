@@ -197,6 +197,7 @@ def test_wrong_types_and_bad_requests_are_problems(tmp_path: Path) -> None:
         bad_json = api.post("/v1/documents", content=b"{", headers={"content-type": "application/json"})
         unknown_path = api.get("/v2/nothing")
         wrong_method = api.put("/v1/documents")
+        wrong_job_method = api.put("/v1/jobs/x")
         bad_query = api.post("/v1/documents?wait=-1", files=upload())
         bad_format = api.get("/v1/jobs/x/result?format=pdf")
     assert_problem(plain, 415, "unsupported-media-type")
@@ -205,6 +206,11 @@ def test_wrong_types_and_bad_requests_are_problems(tmp_path: Path) -> None:
         assert_problem(response, 422, "invalid-request")
     assert_problem(unknown_path, 404, "not-found")
     assert_problem(wrong_method, 405, "method-not-allowed")
+    assert wrong_method.headers["allow"] == "POST"
+    assert (
+        assert_problem(wrong_job_method, 405, "method-not-allowed")
+        and wrong_job_method.headers["allow"] == "DELETE, GET"
+    )
     assert_problem(bad_query, 422, "invalid-request")
     assert_problem(bad_format, 422, "invalid-request")
 

@@ -107,6 +107,7 @@ def create_app(
     problems.install(app, on_error=service.seams.error)
     for router in (jobs_router, batches_router, health_router):
         app.include_router(router)
+    app.state.api_routes = [route for router in (jobs_router, batches_router, health_router) for route in router.routes]
     if service.seams.metrics is not None:
         app.add_middleware(_Timing, seams=service.seams)
     return app

@@ -78,6 +78,15 @@ def problem(
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
+def _allowed(request: Request) -> list[str]:
+    """Every method some route of the request's path takes (``app.state.api_routes``, set by create_app)."""
+    methods: set[str] = set()
+    for route in getattr(request.app.state, "api_routes", ()):
+        if route.path_regex.match(request.url.path):
+            methods.update(route.methods or ())
+    return sorted(methods)
+
+
 def install(app: FastAPI, on_error: Any = None) -> None:
     """Registers the handlers that turn every error into problem+json.
 
@@ -106,6 +115,8 @@ def install(app: FastAPI, on_error: Any = None) -> None:
         slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
         count(slug)
         headers = None if exc.headers is None else dict(exc.headers)
+        if exc.status_code == 405:  # Starlette names only the first route of the path; name them all
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed(request))}
         return problem(exc.status_code, slug, str(exc.detail), instance=request.url.path, headers=headers)
 
     async def validation_error(request: Request, exc: Exception) -> Response:
