@@ -41,7 +41,7 @@ BOTTOM = frozenset(
 _EVERYTHING_BUT_CLI = frozenset(
     BOTTOM | {"einvoice", "documents", "render", "backends", "cache", "display", "testing", "extractor", "provenance"}
 )
-ANY = frozenset(_EVERYTHING_BUT_CLI | {"cli", ""})
+ANY = frozenset(_EVERYTHING_BUT_CLI | {"cli", "server", ""})
 
 ALLOWED: dict[str, frozenset[str]] = {
     # "" is the top package, invoiceai/__init__.py: it imports the exceptions and the version
@@ -68,6 +68,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "testing": BOTTOM | {"backends"},
     "extractor": _EVERYTHING_BUT_CLI,
     "cli": ANY,
+    # The service is a layer above the extractor, like the CLI; it reuses the CLI's result writer
+    # (cli.output) so a job's result is byte for byte what `invoiceai extract` prints.
+    "server": _EVERYTHING_BUT_CLI | {"cli"},
 }
 """Which top-level packages each top-level package (or module) may import."""
 

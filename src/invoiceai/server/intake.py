@@ -1,0 +1,216 @@
+"""Reading what a client sends: bounded bodies, multipart uploads and JSON, into :class:`Submission` s.
+
+A body is refused with 413 before it is read when its ``Content-Length`` is over the limit, and
+while it is read when it turns out longer (chunked, or a lying header): the stream is counted as
+it arrives and never held past the limit. Multipart is parsed from that counted stream by
+Starlette's parser, which spools files past 1 MiB to a temporary file, so an upload is never
+buffered whole in memory before it is checked; the document itself is then read into memory,
+which the limit bounds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING, Any
+
+from invoiceai.server.errors import InvalidRequestError, PayloadTooLargeError, UnsupportedMediaTypeError
+from invoiceai.server.store import Submission
+
+if TYPE_CHECKING:
+    from starlette.datastructures import FormData
+    from starlette.requests import Request
+
+    from invoiceai.config import Settings
+
+__all__ = ["JSON_LIMIT", "OPTION_FIELDS", "read_batch", "read_document"]
+
+JSON_LIMIT = 1024 * 1024
+"""Largest JSON body (a URL and options, or a batch of URLs)."""
+
+OPTION_FIELDS = ("schema", "pages", "password", "callback_url")
+_MAX_OPTION = 2048
+
+
+def _content_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def _check_length(request: Request, limit: int) -> None:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLargeError(
+            f"The request body is {int(declared)} bytes; the limit is {limit}. Send a smaller document."
+        )
+
+
+async def _counted(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
+    seen = 0
+    async for chunk in request.stream():
+        seen += len(chunk)
+        if seen > limit:
+            raise PayloadTooLargeError(f"The request body is over the limit of {limit} bytes. Send a smaller document.")
+        yield chunk
+
+
+async def _json(request: Request) -> Any:
+    body = bytearray()
+    async for chunk in _counted(request, JSON_LIMIT):
+        body += chunk
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise InvalidRequestError(f"The body is not valid JSON: {exc}.") from exc
+
+
+async def _form(request: Request, limit: int, max_files: int) -> FormData:
+    from starlette.formparsers import MultiPartException, MultiPartParser
+
+    parser = MultiPartParser(
+        request.headers, _counted(request, limit), max_files=max_files, max_fields=20, max_part_size=_MAX_OPTION
+    )
+    try:
+        return await parser.parse()
+    except MultiPartException as exc:
+        raise InvalidRequestError(f"The multipart body does not parse: {exc.message}") from exc
+
+
+def _options(values: dict[str, Any], schemas: Any) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for name in OPTION_FIELDS:
+        value = values.get(name)
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str) or len(value) > _MAX_OPTION:
+            raise InvalidRequestError(f"The option {name!r} must be a string of at most {_MAX_OPTION} characters.")
+        options[name] = value
+    schema = options.pop("schema", "invoice")
+    if schema not in schemas:
+        raise InvalidRequestError(f"Unknown schema {schema!r}; this service knows {', '.join(sorted(schemas))}.")
+    if "callback_url" in options:
+        _check_url(options["callback_url"], "callback_url")
+    return {"schema_name": schema, **options}
+
+
+def _check_url(url: str, field: str) -> None:
+    """http(s) with a host; a literal private address is refused here (names are checked when used)."""
+    from urllib.parse import urlsplit
+
+    from invoiceai.documents.urls import ip_literal, refusal_reason
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError as exc:
+        raise InvalidRequestError(f"{field} is not a URL: {exc}.") from exc
+    if parts.scheme not in {"http", "https"} or not host:
+        raise InvalidRequestError(f"{field} must be an http:// or https:// URL with a host.")
+    address = ip_literal(host)
+    reason = None if address is None else refusal_reason(address)
+    if reason is not None:
+        raise InvalidRequestError(f"{field} is refused: {reason}. Use a public address.")
+
+
+def _url_submission(value: Any, options: dict[str, Any]) -> Submission:
+    from invoiceai.documents.urls import display_url
+
+    if not isinstance(value, str) or len(value) > _MAX_OPTION:
+        raise InvalidRequestError("'url' must be an http(s) URL of at most 2048 characters.")
+    _check_url(value, "url")
+    return Submission(source_name=display_url(value), url=value, **options)
+
+
+def _document(data: bytes, name: str, settings: Settings) -> Any:
+    from invoiceai.documents import Document
+
+    return Document.from_bytes(data, name=name, max_bytes=settings.max_document_bytes)
+
+
+async def read_document(request: Request, *, limit: int, schemas: Any, settings: Settings) -> Submission:
+    """One document: multipart with a ``file`` field, or JSON ``{"url": ...}``, plus options.
+
+    Raises:
+        PayloadTooLargeError: The body is over ``limit``.
+        UnsupportedMediaTypeError: Neither multipart nor JSON, or a document of no supported type.
+        InvalidRequestError: A field is missing or wrong.
+    """
+    kind = _content_type(request)
+    if kind == "application/json":
+        _check_length(request, JSON_LIMIT)
+        body = await _json(request)
+        if not isinstance(body, dict) or "url" not in body:
+            raise InvalidRequestError('A JSON body must be an object with "url" (and optional options).')
+        unknown = sorted(set(body) - {"url", *OPTION_FIELDS})
+        if unknown:
+            raise InvalidRequestError(f"Unknown field(s) {unknown}; known: url, {', '.join(OPTION_FIELDS)}.")
+        return _url_submission(body["url"], _options(body, schemas))
+    if kind != "multipart/form-data":
+        raise UnsupportedMediaTypeError(
+            "Send multipart/form-data with a 'file' field, or application/json with a 'url'."
+        )
+    _check_length(request, limit)
+    form = await _form(request, limit, max_files=1)
+    try:
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise InvalidRequestError("The multipart body needs a 'file' field holding the document.")
+        options = _options({name: form.get(name) for name in OPTION_FIELDS}, schemas)
+        document = _document(await upload.read(), upload.filename or "upload", settings)
+    finally:
+        await form.close()
+    return Submission(source_name=document.name, document=document, **options)
+
+
+async def read_batch(
+    request: Request, *, limit: int, max_documents: int, schemas: Any, settings: Settings
+) -> tuple[list[Submission], bool]:
+    """Many documents: multipart with ``file`` fields, or JSON ``{"urls": [...]}``; and ``message_batches``.
+
+    Raises:
+        PayloadTooLargeError: The body is over ``limit``.
+        UnsupportedMediaTypeError: Neither multipart nor JSON, or a document of no supported type.
+        InvalidRequestError: No document, too many, or a wrong field.
+    """
+    kind = _content_type(request)
+    if kind == "application/json":
+        _check_length(request, JSON_LIMIT)
+        body = await _json(request)
+        urls = body.get("urls") if isinstance(body, dict) else None
+        if not isinstance(urls, list) or not urls:
+            raise InvalidRequestError('A JSON batch must be an object with a non-empty "urls" list.')
+        unknown = sorted(set(body) - {"urls", "message_batches", *OPTION_FIELDS})
+        if unknown:
+            raise InvalidRequestError(f"Unknown field(s) {unknown}.")
+        _check_count(len(urls), max_documents)
+        options = _options(body, schemas)
+        return [_url_submission(url, options) for url in urls], _flag(body.get("message_batches"))
+    if kind != "multipart/form-data":
+        raise UnsupportedMediaTypeError("Send multipart/form-data with 'file' fields, or application/json with 'urls'.")
+    _check_length(request, limit)
+    form = await _form(request, limit, max_files=max_documents)
+    try:
+        files = [item for item in form.getlist("file") if not isinstance(item, str)]
+        _check_count(len(files), max_documents)
+        options = _options({name: form.get(name) for name in OPTION_FIELDS}, schemas)
+        flag = _flag(form.get("message_batches"))
+        documents = [
+            _document(await item.read(), item.filename or f"upload-{n}", settings) for n, item in enumerate(files)
+        ]
+    finally:
+        await form.close()
+    return [Submission(source_name=document.name, document=document, **options) for document in documents], flag
+
+
+def _check_count(count: int, max_documents: int) -> None:
+    if count == 0:
+        raise InvalidRequestError("A batch needs at least one document ('file' fields or 'urls').")
+    if count > max_documents:
+        raise InvalidRequestError(f"A batch takes at most {max_documents} documents; this one has {count}.")
+
+
+def _flag(value: Any) -> bool:
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in {"true", "1", "false", "0", ""}:
+        return value.lower() in {"true", "1"}
+    raise InvalidRequestError("'message_batches' must be true or false.")

@@ -1,0 +1,189 @@
+"""``POST /v1/documents`` and ``/v1/jobs/{id}``: submit one document, read its job and result, cancel it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response
+
+from invoiceai.server import store
+from invoiceai.server.audit import record
+from invoiceai.server.auth import Caller, caller, context_of
+from invoiceai.server.errors import ConflictError, InvalidRequestError, NotFoundError
+from invoiceai.server.intake import read_document
+from invoiceai.server.models import FINAL_STATES
+from invoiceai.server.views import JobOut, Problem, job_view
+
+__all__ = ["ERRORS", "UPLOAD_BODY", "router"]
+
+router = APIRouter(prefix="/v1")
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "content": {"application/problem+json": {}}} for status in (401, 404, 422, 429)
+}
+
+UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "schema": {"type": "string"},
+                        "pages": {"type": "string"},
+                        "password": {"type": "string", "format": "password"},
+                        "callback_url": {"type": "string", "format": "uri"},
+                    },
+                }
+            },
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["url"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "url": {"type": "string", "format": "uri"},
+                        "schema": {"type": "string"},
+                        "pages": {"type": "string"},
+                        "password": {"type": "string", "format": "password"},
+                        "callback_url": {"type": "string", "format": "uri"},
+                    },
+                }
+            },
+        },
+    }
+}
+
+_FORMATS = ("json", "cii", "ubl", "facturx")
+
+
+def _idempotency_key(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not 0 < len(value) <= 100 or not value.isprintable():
+        raise InvalidRequestError("Idempotency-Key must be 1 to 100 printable characters.")
+    return "key:" + value
+
+
+@router.post(
+    "/documents", status_code=202, response_model=JobOut, openapi_extra=UPLOAD_BODY,
+    responses={**ERRORS, 200: {"model": JobOut}, 413: ERRORS[401], 415: ERRORS[401]},
+)  # fmt: skip
+async def submit_document(
+    request: Request,
+    who: Annotated[Caller, Depends(caller)],
+    idempotency_key: Annotated[str | None, Header()] = None,
+    wait: Annotated[float, Query(ge=0, description="Seconds to wait for the result")] = 0,
+) -> Response:
+    """Queues one document (multipart ``file``, or JSON ``{"url": ...}``) and returns its job (202).
+
+    The same document with the same options (or the same ``Idempotency-Key``) returns the
+    existing job. With ``?wait=N`` the call waits up to N seconds and answers 200 with the job
+    and its ``result`` when it finished in time.
+    """
+    context = context_of(request)
+    explicit = _idempotency_key(idempotency_key)
+    submission = await read_document(
+        request, limit=context.settings.max_upload_bytes, schemas=context.schemas, settings=context.library_settings
+    )
+    row, created = await run_in_threadpool(
+        store.create_job, context.engine, who.key_id, submission, idempotency_key=explicit,
+        daily_quota=who.daily_quota,
+    )  # fmt: skip
+    if created:
+        context.seams.job_state("queued")
+        _wake(request)
+    waited = min(wait, context.settings.max_wait_seconds)
+    if waited > 0 and row["status"] not in FINAL_STATES:
+        row = await _wait_for(context, row["id"], who.key_id, waited)
+    if row["status"] in FINAL_STATES and waited > 0:
+        result = json.loads(row["result"]) if row["result"] else None
+        return JSONResponse(job_view(row, result=result), status_code=200)
+    return JSONResponse(job_view(row), status_code=202 if row["status"] not in FINAL_STATES else 200)
+
+
+def _wake(request: Request) -> None:
+    pool = getattr(request.app.state, "pool", None)
+    if pool is not None:
+        pool.wake()
+
+
+async def _wait_for(context: Any, job_id: str, owner: str, seconds: float) -> Any:
+    """Polls the store until the job ends or ``seconds`` pass (workers may be other processes)."""
+    deadline = time.monotonic() + seconds
+    pause = 0.02
+    while True:
+        row = await run_in_threadpool(store.get_job, context.engine, job_id, owner)
+        remaining = deadline - time.monotonic()
+        if row is None or row["status"] in FINAL_STATES or remaining <= 0:
+            return row
+        await asyncio.sleep(min(pause, remaining))
+        pause = min(pause * 2, 0.5)
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, responses=ERRORS)
+def get_job(request: Request, job_id: str, who: Annotated[Caller, Depends(caller)]) -> Response:
+    """A job: status, progress, timings, usage and cost, findings count."""
+    row = store.get_job(context_of(request).engine, job_id, who.key_id)
+    if row is None:
+        raise NotFoundError(f"No job {job_id!r} for this key.")
+    return JSONResponse(job_view(row))
+
+
+@router.delete("/jobs/{job_id}", response_model=JobOut, responses=ERRORS)
+def cancel_job(request: Request, job_id: str, who: Annotated[Caller, Depends(caller)]) -> Response:
+    """Cancels a queued or running job; a finished job is returned unchanged."""
+    context = context_of(request)
+    row = store.cancel_job(context.engine, job_id, who.key_id)
+    if row is None:
+        raise NotFoundError(f"No job {job_id!r} for this key.")
+    if row["status"] == "canceled":
+        context.seams.job_state("canceled")
+    return JSONResponse(job_view(row))
+
+
+@router.get(
+    "/jobs/{job_id}/result",
+    responses={**ERRORS, 409: ERRORS[401], 200: {"content": {"application/json": {}, "application/xml": {},
+                                                              "application/pdf": {}}}},
+)  # fmt: skip
+def get_result(
+    request: Request,
+    job_id: str,
+    who: Annotated[Caller, Depends(caller)],
+    format: Annotated[str, Query(pattern="^(json|cii|ubl|facturx)$")] = "json",
+) -> Response:
+    """The extraction as ``invoiceai extract --format json`` prints it, or as an e-invoice (``?format=``)."""
+    context = context_of(request)
+    row = store.get_job(context.engine, job_id, who.key_id)
+    if row is None:
+        raise NotFoundError(f"No job {job_id!r} for this key.")
+    outcome = "ok" if row["status"] == "succeeded" else f"refused: {row['status']}"
+    with context.engine.begin() as connection:
+        record(
+            connection, key_id=who.key_id, action="read_result", outcome=outcome, job_id=job_id,
+            batch_id=row["batch_id"], document_sha256=row["document_sha256"], detail=format,
+        )  # fmt: skip
+    if row["status"] != "succeeded":
+        raise ConflictError(_not_ready(row))
+    if format == "json":
+        return Response(row["result"], media_type="application/json")
+    from invoiceai.server.formats import render_einvoice
+
+    return render_einvoice(context, row, format)
+
+
+def _not_ready(row: Any) -> str:
+    if row["status"] == "failed":
+        return f"The job failed ({row['error_type']}: {row['error_message']}); it has no result."
+    if row["status"] == "canceled":
+        return "The job was canceled; it has no result."
+    return f"The job is {row['status']}; ask again when its status is succeeded."

@@ -1,0 +1,156 @@
+"""``run_job``: the one code path that runs a job, for in-process workers and fleet workers alike.
+
+It claims the job (a conditional update, see :mod:`invoiceai.server.leases`), keeps the claim's
+lease alive while the extractor works, and stores the outcome exactly once. Running it again for a
+job that is done, canceled or held by a live worker does nothing, so a redelivered task is
+harmless; a redelivered task whose first run finished the extraction but died before storing it
+runs again, and the extractor's result cache answers it without a second model call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import threading
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from invoiceai.errors import ConfigurationError, InvoiceAIError
+from invoiceai.secrets import get_logger
+from invoiceai.server import leases, store
+from invoiceai.server.audit import record
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import RowMapping
+
+    from invoiceai.server.context import ServiceContext
+
+__all__ = ["result_json", "run_job"]
+
+_log = get_logger("invoiceai.server")
+
+
+def result_json(result: Any) -> str:
+    """A result as the JSON text ``invoiceai extract --format jsonl`` writes for it (one line, no newline).
+
+    The service stores exactly what the command line prints, through the command line's own writer.
+    """
+    from invoiceai.cli.output import ResultWriter
+
+    buffer = io.StringIO()
+    ResultWriter(buffer, "jsonl").write(result)
+    return buffer.getvalue().rstrip("\n")
+
+
+def run_job(job_id: str, context: ServiceContext) -> bool:
+    """Runs one job if it can be claimed; returns whether this call stored its outcome.
+
+    Args:
+        job_id: The job to run.
+        context: The process's store, extractor and seams.
+
+    Returns:
+        ``True`` when this call ran the job and stored its outcome; ``False`` when the job was not
+        claimable (finished, canceled, held by a live lease) or was canceled while it ran.
+    """
+    settings = context.settings
+    claim = leases.claim(context.engine, job_id, context.worker_id, settings.lease_seconds)
+    if claim is None:
+        return False
+    context.seams.job_state("running")
+    with _lease_kept(context, claim):
+        outcome = _extract(context, claim.job)
+    if not leases.finish(context.engine, claim, outcome):
+        return False
+    context.seams.job_state(outcome.status)
+    context.seams.tokens(outcome.input_tokens, outcome.output_tokens, Decimal(outcome.cost_usd))
+    if outcome.error_type is not None:
+        context.seams.error(outcome.error_type)
+    context.seams.notify(claim.job, outcome.status, lambda attempt: _audit_webhook(context, claim.job, attempt))
+    return True
+
+
+@contextlib.contextmanager
+def _lease_kept(context: ServiceContext, claim: leases.Claim) -> Iterator[None]:
+    """Renews the claim's lease every third of its length until the block ends."""
+    done = threading.Event()
+    lease = context.settings.lease_seconds
+
+    def keep() -> None:
+        while not done.wait(lease / 3):
+            try:
+                if not leases.renew(context.engine, claim, lease):
+                    return  # canceled or taken over: the result will not be stored anyway
+            except Exception:  # a database hiccup: the next renewal may work; the lease is still ours for a while
+                _log.warning("could not renew the lease of job %s", claim.job["id"], exc_info=True)
+
+    thread = threading.Thread(target=keep, name=f"lease-{claim.job['id']}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+def _source(context: ServiceContext, job: RowMapping) -> Any:
+    from invoiceai.documents import Document
+
+    if job["upload_sha256"] is None:
+        return job["url"]
+    upload = store.read_upload(context.engine, job["upload_sha256"])
+    if upload is None:
+        raise ConfigurationError(f"The upload of job {job['id']} is missing from the job store.")
+    return Document(data=upload[0], media_type=upload[1], name=job["source_name"])
+
+
+def _extract(context: ServiceContext, job: RowMapping) -> leases.Outcome:
+    from invoiceai.extractor import ExtractionFailure
+    from invoiceai.usage import Usage
+
+    try:
+        schema = context.schemas.get(job["schema_name"])
+        if schema is None:
+            raise ConfigurationError(f"The schema {job['schema_name']!r} is not served any more.")
+        result = context.extractor().extract(
+            _source(context, job), schema=schema, pages=job["pages"], password=job["password"]
+        )
+    except InvoiceAIError as exc:
+        failure = ExtractionFailure(
+            error=exc, source=job["source_name"], document_id=exc.document_id or job["document_sha256"],
+            usage=exc.usage or Usage(),
+        )  # fmt: skip
+        return _failed(failure, type(exc).__name__, exc.message)
+    except Exception:  # a defect, not the document: keep the traceback in the log, out of the result
+        _log.exception("job %s failed unexpectedly", job["id"])
+        error = InvoiceAIError("The service failed unexpectedly while extracting; the error is in the server log.")
+        failure = ExtractionFailure(error=error, source=job["source_name"], document_id=job["document_sha256"])
+        return _failed(failure, "InternalError", error.message)
+    usage = result.usage
+    return leases.Outcome(
+        status="succeeded", result=result_json(result), document_sha256=result.document_id, origin=result.origin,
+        model=result.model, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+        cost_usd=f"{usage.cost_usd:f}", findings=len(result.findings),
+    )  # fmt: skip
+
+
+def _failed(failure: Any, error_type: str, message: str) -> leases.Outcome:
+    usage = failure.usage
+    return leases.Outcome(
+        status="failed", result=result_json(failure), document_sha256=failure.document_id,
+        input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, cost_usd=f"{usage.cost_usd:f}",
+        error_type=error_type, error_message=message,
+    )  # fmt: skip
+
+
+def _audit_webhook(context: ServiceContext, job: RowMapping, attempt: Any) -> None:
+    """Logs one webhook delivery attempt (status code or error; never the URL, which may hold a token)."""
+    outcome = getattr(attempt, "status", None) or getattr(attempt, "error", None) or "attempted"
+    number = getattr(attempt, "attempt", None)
+    with context.engine.begin() as connection:
+        record(
+            connection, key_id=job["owner"], action="webhook", outcome=str(outcome), job_id=job["id"],
+            batch_id=job["batch_id"], document_sha256=job["document_sha256"],
+            detail=None if number is None else f"attempt {number}",
+        )  # fmt: skip

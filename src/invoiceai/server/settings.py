@@ -1,0 +1,132 @@
+"""``ServiceSettings``: every knob of the service, read once (explicit > ``INVOICEAI_SERVER_*`` > default).
+
+The service has its own settings object, apart from the library's :class:`~invoiceai.config.Settings`
+(which the extractor inside the service still reads from ``INVOICEAI_*``): a library user never sees
+service knobs, and a service setting never changes what an extraction does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from invoiceai.config import default_cache_dir
+from invoiceai.errors import ConfigurationError
+
+__all__ = ["ENV_PREFIX", "ServiceSettings", "default_database_url"]
+
+ENV_PREFIX = "INVOICEAI_SERVER_"
+
+_MIB = 1024 * 1024
+
+
+def default_database_url(env: Mapping[str, str] | None = None) -> str:
+    """The embedded job store: ``service.sqlite3`` in the library's cache directory."""
+    return f"sqlite:///{default_cache_dir(env) / 'service.sqlite3'}"
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceSettings:
+    """The service's settings; build them with :meth:`load`.
+
+    Attributes:
+        database_url: SQLAlchemy URL of the job store: ``sqlite:///path`` (default: under the cache
+            directory) or ``postgresql+psycopg://user@host/db``.
+        host: Address ``invoiceai serve`` listens on.
+        port: Port ``invoiceai serve`` listens on.
+        auth: Require ``Authorization: Bearer KEY``; only ``--no-auth`` on a loopback address turns it off.
+        workers: In-process worker threads (embedded mode); ``0`` starts none (a fleet runs them).
+        lease_seconds: How long a worker's claim on a job lasts without renewal; a crashed worker's
+            job is picked up again after it.
+        max_upload_bytes: Largest request body of ``POST /v1/documents`` (the document plus the
+            multipart envelope).
+        max_batch_bytes: Largest request body of ``POST /v1/batches``.
+        max_batch_documents: Most documents in one batch.
+        max_wait_seconds: Largest ``?wait=`` accepted.
+        daily_quota: Documents one key may submit per UTC day (``0``: no quota); a key's own quota wins.
+        rate_per_s: Requests per second one key may make on average (``0``: no limit).
+        burst: Requests one key may make at once above the average.
+        cache: The extractor's result cache (as ``invoiceai extract --cache``): ``"sqlite"``,
+            ``"memory"``, a path, a ``redis://`` URL, or ``"none"``.
+        webhook_secret: Key that signs webhook bodies (HMAC-SHA256); webhooks are not sent without one.
+        webhook_attempts: Delivery attempts per webhook.
+    """
+
+    database_url: str = dataclasses.field(default_factory=default_database_url)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    auth: bool = True
+    workers: int = 4
+    lease_seconds: float = 300.0
+    max_upload_bytes: int = 50 * _MIB + 64 * 1024
+    max_batch_bytes: int = 256 * _MIB
+    max_batch_documents: int = 1000
+    max_wait_seconds: float = 60.0
+    daily_quota: int = 0
+    rate_per_s: float = 0.0
+    burst: int = 20
+    cache: str = "sqlite"
+    webhook_secret: str = dataclasses.field(default="", repr=False)
+    webhook_attempts: int = 5
+
+    def __post_init__(self) -> None:
+        for name in ("port", "lease_seconds", "max_upload_bytes", "max_batch_bytes", "max_batch_documents"):
+            if getattr(self, name) <= 0:
+                raise ConfigurationError(f"Service setting {name!r} must be positive, got {getattr(self, name)!r}.")
+        for name in ("workers", "daily_quota", "rate_per_s", "burst", "max_wait_seconds", "webhook_attempts"):
+            if getattr(self, name) < 0:
+                raise ConfigurationError(f"Service setting {name!r} must not be negative, got {getattr(self, name)!r}.")
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ServiceSettings:
+        """Builds settings from explicit overrides, then ``INVOICEAI_SERVER_<FIELD>``, then defaults.
+
+        Args:
+            env: Environment to read (defaults to ``os.environ``).
+            **overrides: Explicit values; ``None`` means "not given".
+
+        Returns:
+            The resolved settings.
+
+        Raises:
+            ConfigurationError: An override names no setting, or a value does not parse.
+        """
+        env = os.environ if env is None else env
+        fields = {field.name: field for field in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - set(fields))
+        if unknown:
+            raise ConfigurationError(f"Unknown service setting(s) {unknown}; known ones are {sorted(fields)}.")
+        values: dict[str, Any] = {}
+        for name, field in fields.items():
+            if overrides.get(name) is not None:
+                values[name] = overrides[name]
+                continue
+            raw = env.get(ENV_PREFIX + name.upper())
+            if raw is not None and raw.strip():
+                values[name] = _parse(ENV_PREFIX + name.upper(), raw.strip(), str(field.type))
+        if "database_url" not in values:
+            values["database_url"] = default_database_url(env)
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> ServiceSettings:
+        """A copy with ``changes`` applied (``None`` values are ignored)."""
+        return dataclasses.replace(self, **{key: value for key, value in changes.items() if value is not None})
+
+
+def _parse(name: str, raw: str, kind: str) -> Any:
+    try:
+        if kind == "bool":
+            if raw.lower() in {"1", "true", "yes", "on"}:
+                return True
+            if raw.lower() in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError("expected true or false")
+        if kind == "int":
+            return int(raw.replace("_", ""))
+        if kind == "float":
+            return float(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"Invalid environment variable {name}={raw!r}: {exc}.") from exc
+    return raw

@@ -1,0 +1,175 @@
+"""The job store on SQLite and on a throwaway PostgreSQL: claims, leases, exactly-once results, audit."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from documents_factory import example_invoice, png_invoice
+from invoiceai.documents import Document
+from invoiceai.extractor import Extractor
+from invoiceai.server import leases, store
+from invoiceai.server.audit import read_audit
+from invoiceai.server.context import ServiceContext
+from invoiceai.server.errors import QuotaExceededError
+from invoiceai.server.keys import authenticate, create_key, list_keys, revoke_key
+from invoiceai.server.models import jobs
+from invoiceai.server.runner import run_job
+from invoiceai.server.settings import ServiceSettings
+from invoiceai.testing import FakeBackend
+from server_postgres import throwaway_postgres
+
+PASSWORD = "s3cret-Pa55word-xyz"
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    with throwaway_postgres() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'jobs.sqlite3'}"
+    from sqlalchemy import create_engine
+
+    base: str = request.getfixturevalue("postgres")
+    name = "t_" + uuid.uuid4().hex[:12]
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    return base.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture
+def context(database_url: str) -> Iterator[ServiceContext]:
+    settings = ServiceSettings(database_url=database_url, workers=0, cache="none", lease_seconds=60)
+    extractor = Extractor(backend=FakeBackend(default=example_invoice()), cache=None)
+    service = ServiceContext(settings, extractor=extractor)
+    yield service
+    service.close()
+
+
+def submission(label: str = "1", **options: Any) -> store.Submission:
+    document = Document.from_bytes(png_invoice(label), name=f"scan-{label}.png")
+    return store.Submission(source_name=document.name, document=document, **options)
+
+
+def test_racing_workers_claim_a_job_once(context: ServiceContext) -> None:
+    row, _ = store.create_job(context.engine, "k", submission())
+    barrier = threading.Barrier(4)
+    claims: list[Any] = []
+
+    def worker(number: int) -> None:
+        barrier.wait()
+        claims.append(leases.claim(context.engine, row["id"], f"w{number}", 60))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len([claim for claim in claims if claim is not None]) == 1
+
+
+def test_an_expired_lease_is_taken_over_and_the_first_result_is_not_stored(context: ServiceContext) -> None:
+    row, _ = store.create_job(context.engine, "k", submission())
+    first = leases.claim(context.engine, row["id"], "dead-worker", 60)
+    assert first is not None
+    assert leases.claim(context.engine, row["id"], "w2", 60) is None  # the lease is live
+    with context.engine.begin() as connection:  # the first worker was SIGKILLed an hour ago
+        connection.execute(
+            jobs.update().where(jobs.c.id == row["id"]).values(lease_expires=row["created_at"] - timedelta(hours=1))
+        )
+    assert leases.claimable(context.engine) == [row["id"]]
+    second = leases.claim(context.engine, row["id"], "w2", 60)
+    assert second is not None and second.attempt == 2
+    outcome = leases.Outcome(status="succeeded", result="{}")
+    assert leases.finish(context.engine, first, outcome) is False
+    assert leases.finish(context.engine, second, outcome) is True
+    assert leases.finish(context.engine, second, outcome) is False  # exactly once
+    stored = [row.action for row in read_audit(context.engine, job_id=row["id"])]
+    assert stored.count("state:succeeded") == 1
+    assert stored.count("state:running") == 2
+
+
+def test_run_job_stores_the_result_once_and_drops_the_password(context: ServiceContext, database_url: str) -> None:
+    row, created = store.create_job(context.engine, "k", submission(password=PASSWORD, pages="1"))
+    assert created
+    assert PASSWORD not in repr(store.Submission(source_name="x", password=PASSWORD))
+    assert run_job(row["id"], context) is True
+    assert run_job(row["id"], context) is False  # a redelivered task finds it done
+    done = store.get_job(context.engine, row["id"], "k")
+    assert done is not None
+    assert (done["status"], done["attempt"], done["password"]) == ("succeeded", 1, None)
+    dump = _every_text_value(context)
+    assert PASSWORD not in dump
+    assert all(PASSWORD not in repr(audit_row) for audit_row in read_audit(context.engine))
+
+
+def _every_text_value(context: ServiceContext) -> str:
+    with context.engine.connect() as connection:
+        values = []
+        for table in ("jobs", "audit", "batches", "api_keys"):
+            values.extend(str(row) for row in connection.execute(text(f"SELECT * FROM {table}")))
+    return "\n".join(values)
+
+
+def test_a_job_canceled_while_running_keeps_no_result(context: ServiceContext) -> None:
+    row, _ = store.create_job(context.engine, "k", submission())
+    claim = leases.claim(context.engine, row["id"], "w", 60)
+    assert claim is not None
+    canceled = store.cancel_job(context.engine, row["id"], "k")
+    assert canceled is not None and canceled["status"] == "canceled"
+    assert leases.finish(context.engine, claim, leases.Outcome(status="succeeded", result="{}")) is False
+    assert store.cancel_job(context.engine, row["id"], "other-key") is None
+    assert [r.outcome for r in read_audit(context.engine, job_id=row["id"]) if r.action == "cancel"] == ["ok"]
+
+
+def test_the_default_idempotency_key_retries_a_failed_job(context: ServiceContext) -> None:
+    first, _ = store.create_job(context.engine, "k", submission())
+    same, created = store.create_job(context.engine, "k", submission())
+    assert (same["id"], created) == (first["id"], False)
+    other_pages, created = store.create_job(context.engine, "k", submission(pages="1"))
+    assert created and other_pages["id"] != first["id"]
+    theirs, created = store.create_job(context.engine, "someone-else", submission())
+    assert created and theirs["id"] != first["id"]
+    claim = leases.claim(context.engine, first["id"], "w", 60)
+    assert claim is not None
+    leases.finish(context.engine, claim, leases.Outcome(status="failed", result="{}", error_type="X"))
+    retry, created = store.create_job(context.engine, "k", submission())
+    assert created and retry["id"] != first["id"]
+    explicit, _ = store.create_job(context.engine, "k", submission("2"), idempotency_key="key:a")
+    assert store.create_job(context.engine, "k", submission("3"), idempotency_key="key:a")[0]["id"] == explicit["id"]
+
+
+def test_the_daily_quota_counts_todays_documents(context: ServiceContext) -> None:
+    store.create_job(context.engine, "k", submission("1"), daily_quota=2)
+    store.create_batch(context.engine, "k", [submission("2")], daily_quota=2)
+    with pytest.raises(QuotaExceededError) as refused:
+        store.create_job(context.engine, "k", submission("3"), daily_quota=2)
+    assert 0 < refused.value.retry_after <= 86401
+    assert store.documents_today(context.engine, "k") == 2
+    assert store.create_job(context.engine, "k2", submission("3"), daily_quota=2)[1]
+
+
+def test_keys_are_stored_hashed_and_can_be_revoked(context: ServiceContext) -> None:
+    key, secret = create_key(context.engine, "ci", daily_quota=5)
+    assert secret.startswith("iai_") and len(secret) > 40
+    assert secret not in _every_text_value(context)
+    found = authenticate(context.engine, secret)
+    assert found is not None and (found.id, found.daily_quota) == (key.id, 5)
+    assert authenticate(context.engine, secret + "x") is None
+    assert revoke_key(context.engine, key.id) is True
+    assert revoke_key(context.engine, key.id) is False
+    assert authenticate(context.engine, secret) is None
+    assert [listed.id for listed in list_keys(context.engine)] == [key.id]
