@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from invoiceai.schema.fields import NOT_ASKED_KEY, normalizer_of
 
-__all__ = ["Kind", "Leaf", "field_name", "leaves", "list_fields", "normalized", "same_value"]
+__all__ = ["Kind", "Leaf", "field_name", "field_order", "leaves", "list_fields", "normalized", "same_value"]
 
 Kind = Literal["money", "number", "date", "code", "text"]
 """How a value is compared (see the module docstring)."""
@@ -99,6 +99,23 @@ def leaves(model: Any, prefix: str = "", *, lists: bool = False) -> Iterator[Lea
             normalizer = normalizer_of(list(info.metadata))
             kind = _KINDS.get(normalizer.kind, "code") if normalizer is not None else _kind_of(value)
             yield Leaf(f"{prefix}{name}", kind, normalized(kind, value), value)
+
+
+def field_order(schema: type[Any], prefix: str = "") -> list[str]:
+    """Every index-free field path of a Pydantic model class, in declaration order (for reports)."""
+    import typing
+
+    from pydantic import BaseModel
+
+    order: list[str] = []
+    for name, info in schema.model_fields.items():
+        annotation = info.annotation
+        inner = typing.get_args(annotation)[0] if typing.get_origin(annotation) is list else annotation
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            order.extend(field_order(inner, f"{prefix}{name}."))
+        else:
+            order.append(f"{prefix}{name}")
+    return order
 
 
 def list_fields(model: Any) -> dict[str, list[Any]]:

@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from invoiceai.evaluation.compare import RowCounts
+from invoiceai.evaluation.fields import field_order
 from invoiceai.evaluation.outcome import DocumentOutcome, EvalSetting
 
 __all__ = ["FieldStats", "SettingResult", "Summary", "rows_dict"]
@@ -169,7 +170,7 @@ class SettingResult:
             cost_usd=sum((outcome.cost_usd for outcome in outcomes), Decimal(0)),
             latencies=tuple(outcome.latency_s for outcome in outcomes),
         )
-        return cls(setting, tuple(outcomes), summary, fields, rows)
+        return cls(setting, tuple(outcomes), summary, _in_schema_order(fields, outcomes), rows)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the setting, the summary, per field, per list, and every document's errors."""
@@ -183,6 +184,13 @@ class SettingResult:
             "rows": {name: rows_dict(counts) for name, counts in self.rows.items()},
             "documents": [_outcome_dict(outcome) for outcome in self.outcomes],
         }
+
+
+def _in_schema_order(fields: dict[str, FieldStats], outcomes: Sequence[DocumentOutcome]) -> dict[str, FieldStats]:
+    if not outcomes:
+        return fields
+    order = {name: index for index, name in enumerate(field_order(type(outcomes[0].document.truth)))}
+    return dict(sorted(fields.items(), key=lambda item: order.get(item[0], len(order))))
 
 
 def rows_dict(counts: RowCounts) -> dict[str, Any]:
