@@ -159,7 +159,11 @@ def test_labels_json_extract_results_and_embedded_xml(tmp_path: Path) -> None:
     write_document(tmp_path, "c", None)
     (tmp_path / "d.pdf").write_bytes(SAMPLE_FACTURX.read_bytes())
     dataset = load_dataset([tmp_path])
-    assert [(d.name, d.label) for d in dataset.documents] == [("a.png", "json"), ("b.png", "json"), ("d.pdf", "embedded")]
+    assert [(d.name, d.label) for d in dataset.documents] == [
+        ("a.png", "json"),
+        ("b.png", "json"),
+        ("d.pdf", "embedded"),
+    ]
     assert dataset.documents[1].truth == example_invoice()
     assert [Path(path).name for path, _ in dataset.skipped] == ["c.png"]
     assert "c.json" in dataset.skipped[0][1]
@@ -167,7 +171,11 @@ def test_labels_json_extract_results_and_embedded_xml(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [("{not json", "cannot read the label"), ("[{}]", "is a JSON list"), ('{"total": "abc", "line_items": 3}', "line_items")],
+    [
+        ("{not json", "cannot read the label"),
+        ("[{}]", "is a JSON list"),
+        ('{"total": "abc", "line_items": 3}', "line_items"),
+    ],
 )
 def test_a_bad_label_stops_before_any_cost(tmp_path: Path, content: str, message: str) -> None:
     write_document(tmp_path, "a", None)
@@ -311,7 +319,12 @@ def test_cli_compares_models_and_details_through_a_loopback_fake(
         strict = main([*argv, "--quiet", "--fields", "total", "--fail-under", "100", "--format", "json"])
     assert code == 0
     header = out.splitlines()[2]
-    for name in ("claude-haiku-4-5 standard", "claude-haiku-4-5 high", "claude-sonnet-5 standard", "claude-sonnet-5 high"):
+    for name in (
+        "claude-haiku-4-5 standard",
+        "claude-haiku-4-5 high",
+        "claude-sonnet-5 standard",
+        "claude-sonnet-5 high",
+    ):
         assert name in header
     assert out.splitlines()[3].split()[3:] == ["2/2", "100.0", "%"] * 4
     assert {request.body["model"] for request in api.message_requests} == {"claude-haiku-4-5", "claude-sonnet-5"}

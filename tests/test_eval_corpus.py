@@ -150,7 +150,10 @@ def test_eval_reports_exactly_the_seeded_errors(
     api = FakeClaudeAPI(answer=lambda request: answers[_request_key(request)])
     report = run_eval([str(folder)], api, monkeypatch, tmp_path)
     (setting,) = report["settings"]
-    reported = {Path(document["source"]).name: {error["path"] for error in document["errors"]} for document in setting["documents"]}
+    reported = {
+        Path(document["source"]).name: {error["path"] for error in document["errors"]}
+        for document in setting["documents"]
+    }
     assert reported == expected
     for document in setting["documents"]:
         assert all(error["status"] == "wrong" for error in document["errors"]), document["errors"]

@@ -134,6 +134,9 @@ def _status(report: Any, fail_under: float | None) -> int:
         accuracy = result.summary.values.accuracy
         if fail_under is not None and (accuracy is None or 100 * accuracy < fail_under):
             shown = "-" if accuracy is None else f"{100 * accuracy:.1f} %"
-            print(f"invoiceai eval: {result.setting.name}: value accuracy {shown} is below {fail_under} %", file=sys.stderr)
+            print(
+                f"invoiceai eval: {result.setting.name}: value accuracy {shown} is below {fail_under} %",
+                file=sys.stderr,
+            )
             failed = True
     return 1 if failed else 0

@@ -191,9 +191,7 @@ def _rows(
     exact = 0
     for i, j in pairs:
         row = [
-            check
-            for check in _scalars(expected[i], got[j], f"{name}[{i}].", f"{name}[{j}].")
-            if wanted(check.field)
+            check for check in _scalars(expected[i], got[j], f"{name}[{i}].", f"{name}[{j}].") if wanted(check.field)
         ]
         exact += all(check.ok for check in row)
         checks.extend(row)

@@ -141,9 +141,7 @@ def _documents(paths: Iterable[str | Path], recursive: bool) -> list[Path]:
         path = Path(given).expanduser()
         if path.is_dir():
             pattern = "**/*" if recursive else "*"
-            found.extend(
-                sorted(entry for entry in path.glob(pattern) if entry.is_file() and _is_document(entry))
-            )
+            found.extend(sorted(entry for entry in path.glob(pattern) if entry.is_file() and _is_document(entry)))
         elif path.is_file():
             found.append(path)
         else:

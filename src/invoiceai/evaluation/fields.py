@@ -161,4 +161,4 @@ def normalized(kind: Kind, value: Any) -> Any:
 
 def same_value(kind: Kind, truth: Any, predicted: Any) -> bool:
     """Whether two raw values of ``kind`` count as equal (both unset counts as equal)."""
-    return normalized(kind, truth) == normalized(kind, predicted)
+    return bool(normalized(kind, truth) == normalized(kind, predicted))

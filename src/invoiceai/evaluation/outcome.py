@@ -70,9 +70,4 @@ class DocumentOutcome:
 def flagged(check: Check, review_fields: Sequence[str]) -> bool:
     """Whether ``review_fields`` name the value of ``check``, or the row or part holding it."""
     path = check.predicted_path or check.path
-    for named in review_fields:
-        if path == named or path.startswith((named + ".", named + "[")):
-            return True
-    return False
-
-
+    return any(path == named or path.startswith((named + ".", named + "[")) for named in review_fields)

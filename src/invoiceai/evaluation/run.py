@@ -10,7 +10,6 @@ with its label (:func:`~invoiceai.evaluation.compare.compare`); the report sums 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
 
 from invoiceai.errors import ConfigurationError
@@ -33,7 +32,9 @@ ExtractorFactory = Callable[[EvalSetting], "Extractor"]
 
 
 def settings_grid(
-    models: Sequence[str | None] = (None,), details: Sequence[str | None] = (None,), modes: Sequence[str | None] = (None,)
+    models: Sequence[str | None] = (None,),
+    details: Sequence[str | None] = (None,),
+    modes: Sequence[str | None] = (None,),
 ) -> list[EvalSetting]:
     """Every combination of models, details and modes, in that order (``--models A,B --detail standard,high``)."""
     return [

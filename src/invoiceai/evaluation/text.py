@@ -55,7 +55,10 @@ def _prf_cell(result: SettingResult, name: str) -> str:
 
 def _grid(header: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in [header, *rows]]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
 
 
 def report_table(report: EvalReport, *, errors: int = 30) -> str:
