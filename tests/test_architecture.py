@@ -41,7 +41,7 @@ BOTTOM = frozenset(
 _EVERYTHING_BUT_CLI = frozenset(
     BOTTOM | {"einvoice", "documents", "render", "backends", "cache", "display", "testing", "extractor", "provenance"}
 )
-ANY = frozenset(_EVERYTHING_BUT_CLI | {"cli", "server", ""})
+ANY = frozenset(_EVERYTHING_BUT_CLI | {"cli", "server", "evaluation", ""})
 
 ALLOWED: dict[str, frozenset[str]] = {
     # "" is the top package, invoiceai/__init__.py: it imports the exceptions and the version
@@ -71,6 +71,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     # The service is a layer above the extractor, like the CLI; it reuses the CLI's result writer
     # (cli.output) so a job's result is byte for byte what `invoiceai extract` prints.
     "server": _EVERYTHING_BUT_CLI | {"cli"},
+    # Evaluation runs documents through the extractor and compares the results with labels: a
+    # layer above the extractor, beside the service; the CLI's `eval` command sits on top of it.
+    "evaluation": _EVERYTHING_BUT_CLI,
 }
 """Which top-level packages each top-level package (or module) may import."""
 
