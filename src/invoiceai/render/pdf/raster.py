@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from invoiceai.errors import CorruptDocumentError, InvoiceAIError
-from invoiceai.render.encode import has_colour
 from invoiceai.render.limits import RenderLimits, check_render_bytes
 from invoiceai.render.pdf.lock import PDFIUM_LOCK
 
@@ -55,8 +54,8 @@ class PagePixels:
     Attributes:
         index: 0-based page index in the document.
         image: The page at its final size: an ``RGBX`` image over the very buffer pdfium drew
-            into (no copy is made; encoding reads greys straight out of it, or converts to
-            ``RGB`` for a coloured page).
+            into (no copy is made; encoding reads it in place, and copies it to ``RGB`` only
+            for a coloured scan's JPEG).
         size_pt: The page's size in PDF points, as displayed (after ``/Rotate``).
         photographic: Images cover most of the page (a scan or a photo).
     """
@@ -74,12 +73,10 @@ class PageFacts:
     Attributes:
         text: The text layer, or ``None`` when the page has no text.
         born_digital: The page draws visible text (see the module docstring).
-        coloured: The rendered page has colour (else it is encoded in greys).
     """
 
     text: str | None
     born_digital: bool
-    coloured: bool
 
 
 def page_text(pdf: Any, index: int, *, document_id: str) -> str | None:
@@ -117,8 +114,8 @@ def rasterise(
 
     The page's size in points (after ``/Rotate`` and the crop box) sets the scale, capped at
     :data:`MAX_SCALE`; pdfium then renders directly to that pixel size, so no page is rendered
-    larger and shrunk afterwards. ``/Rotate`` is applied by pdfium. The text layer and the colour
-    check come after the pixels, so a caller can start encoding (``on_pixels``) meanwhile.
+    larger and shrunk afterwards. ``/Rotate`` is applied by pdfium. The text layer is read after
+    the pixels are handed over, so a caller can start encoding (``on_pixels``) meanwhile.
 
     Args:
         pdf: An open document.
@@ -129,7 +126,7 @@ def rasterise(
         limits: ``max_render_bytes`` caps the bitmap (the defaults when ``None``).
 
     Returns:
-        The page's pixels and the facts learnt after them (text layer, colour).
+        The page's pixels and the facts learnt after them (text layer, born-digital).
 
     Raises:
         CorruptDocumentError: The page cannot be loaded or rendered.
@@ -148,10 +145,7 @@ def rasterise(
         pixels = PagePixels(
             index=index, image=image, size_pt=(width_pt, height_pt), photographic=coverage >= _PHOTO_COVERAGE
         )
-        # Pillow work runs outside the lock, so other threads' pdfium calls are not held up. The
-        # colour check comes before the pixels are handed over: encoding starts by choosing
-        # greys or colour, and the text layer is then read while the page is encoded.
-        coloured = has_colour(image)
+        # The text layer is read while the caller encodes the pixels (encoding releases the GIL).
         if on_pixels is not None:
             on_pixels(pixels)
         with PDFIUM_LOCK, _render_errors(index, document_id):
@@ -159,7 +153,7 @@ def rasterise(
     finally:
         with PDFIUM_LOCK:
             page.close()
-    return pixels, PageFacts(text=text, born_digital=visible_text and text is not None, coloured=coloured)
+    return pixels, PageFacts(text=text, born_digital=visible_text and text is not None)
 
 
 def _page_size(page: Any, index: int, document_id: str) -> tuple[float, float]:

@@ -16,7 +16,6 @@ documents, ``processes=`` renders in worker processes instead (see
 from __future__ import annotations
 
 import copy
-import functools
 from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -383,7 +382,7 @@ def render_pages(
 
         def submit(index: int) -> tuple[Future[PagePixels], Future[tuple[PagePixels, PageFacts]]]:
             # The worker hands the pixels over (first future) before it reads the text
-            # layer and checks for colour, so encoding starts meanwhile.
+            # layer, so encoding starts meanwhile.
             pixels: Future[PagePixels] = Future()
             done = worker.submit(
                 rasterise, pdf, index, budget, document_id=document_id, on_pixels=pixels.set_result, limits=limits
@@ -399,7 +398,7 @@ def render_pages(
                 # Queued behind this page's text step: at most two pages are in memory.
                 upcoming = submit(indices[position + 1])
             with library_noise(name):
-                encoded = encode_pixels(pixels, budget, functools.partial(_coloured, done))
+                encoded = encode_pixels(pixels, budget)
             _, facts = done.result()
             yield assemble_page(pixels, encoded, facts)
 
@@ -409,10 +408,6 @@ def _close(pdf: Any, sandbox: SandboxedPdf | None) -> None:
         close_pdf(pdf)
     if sandbox is not None:
         sandbox.close()
-
-
-def _coloured(done: Future[tuple[PagePixels, PageFacts]]) -> bool:
-    return done.result()[1].coloured
 
 
 def _propagate_failure(finished: Future[Any], pixels: Future[PagePixels]) -> None:
