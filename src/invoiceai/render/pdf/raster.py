@@ -231,43 +231,55 @@ def _scan_objects(page: Any, page_area: float) -> tuple[bool, float]:
     """Returns (draws visible text, share of the page covered by images) from the content."""
     import pypdfium2.raw as pdfium_c
 
+    # A page of a thousand objects costs two C calls each: the raw handles and the functions
+    # bound to locals keep Python's share of that (pypdfium2's wrappers) out of the loop.
+    get_type, render_mode = pdfium_c.FPDFPageObj_GetType, pdfium_c.FPDFTextObj_GetTextRenderMode
+    page_object, form_object = pdfium_c.FPDFPage_GetObject, pdfium_c.FPDFFormObj_GetObject
+    raw_page = getattr(page, "raw", page)
     visible_text = False
     image_area = 0.0
     visited = 0
     # Each entry: (form object, or None for the page itself; matrix into page space; depth).
     stack: list[tuple[Any, Matrix, int]] = [(None, _IDENTITY, 0)]
-    left, bottom, right, top = (ctypes.c_float() for _ in range(4))
     while stack and visited < _MAX_OBJECTS:
         container, matrix, depth = stack.pop()
         if container is None:
-            count = pdfium_c.FPDFPage_CountObjects(page)
+            count, handle, get_object = pdfium_c.FPDFPage_CountObjects(raw_page), raw_page, page_object
         else:
-            count = pdfium_c.FPDFFormObj_CountObjects(container)
-        for position in range(max(0, count)):
+            count, handle, get_object = pdfium_c.FPDFFormObj_CountObjects(container), container, form_object
+        for position in range(max(0, min(count, _MAX_OBJECTS - visited))):
             visited += 1
-            if visited > _MAX_OBJECTS:
-                break
-            if container is None:
-                obj = pdfium_c.FPDFPage_GetObject(page, position)
-            else:
-                obj = pdfium_c.FPDFFormObj_GetObject(container, position)
+            obj = get_object(handle, position)
             if not obj:
                 continue
-            kind = pdfium_c.FPDFPageObj_GetType(obj)
+            kind = get_type(obj)
             if kind == _PAGEOBJ_TEXT and not visible_text:
-                visible_text = pdfium_c.FPDFTextObj_GetTextRenderMode(obj) not in _INVISIBLE_TEXT_MODES
+                visible_text = render_mode(obj) not in _INVISIBLE_TEXT_MODES
             elif kind == _PAGEOBJ_IMAGE:
-                if pdfium_c.FPDFPageObj_GetBounds(obj, left, bottom, right, top):
-                    box = _transform_box(matrix, left.value, bottom.value, right.value, top.value)
-                    image_area += max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
+                image_area += _image_area(obj, matrix)
             elif kind == _PAGEOBJ_FORM and depth < _MAX_FORM_DEPTH:
-                form_matrix = pdfium_c.FS_MATRIX()
-                inner = _IDENTITY
-                if pdfium_c.FPDFPageObj_GetMatrix(obj, form_matrix):
-                    inner = (form_matrix.a, form_matrix.b, form_matrix.c, form_matrix.d, form_matrix.e, form_matrix.f)
-                stack.append((obj, _compose(inner, matrix), depth + 1))
+                stack.append((obj, _compose(_form_matrix(obj), matrix), depth + 1))
     coverage = min(1.0, image_area / page_area) if page_area > 0 else 0.0
     return visible_text, coverage
+
+
+def _image_area(obj: Any, matrix: Matrix) -> float:
+    import pypdfium2.raw as pdfium_c
+
+    left, bottom, right, top = (ctypes.c_float() for _ in range(4))
+    if not pdfium_c.FPDFPageObj_GetBounds(obj, left, bottom, right, top):
+        return 0.0
+    box = _transform_box(matrix, left.value, bottom.value, right.value, top.value)
+    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
+
+
+def _form_matrix(obj: Any) -> Matrix:
+    import pypdfium2.raw as pdfium_c
+
+    form_matrix = pdfium_c.FS_MATRIX()
+    if not pdfium_c.FPDFPageObj_GetMatrix(obj, form_matrix):
+        return _IDENTITY
+    return (form_matrix.a, form_matrix.b, form_matrix.c, form_matrix.d, form_matrix.e, form_matrix.f)
 
 
 def _compose(inner: Matrix, outer: Matrix) -> Matrix:
