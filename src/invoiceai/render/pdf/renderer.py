@@ -301,6 +301,14 @@ class PdfPageSource(SelectedPages):
         yield from self._deadline.metered(self._render_pages(budget), document_id=self.document_id)
 
     def _render_pages(self, budget: ImageBudget) -> Iterator[Page]:
+        if self._sandbox is not None:
+            if self._processes > 1:
+                # Sandbox workers taking turns page by page: started once and kept (no new
+                # interpreters per document), each under the memory limit.
+                yield from self._sandbox.pages_across(self.indices, budget, self._deadline, workers=self._processes)
+            else:
+                yield from self._sandbox.pages(self.indices, budget, self._deadline)
+            return
         if self._processes > 1:
             # Each worker process opens its own copy: pdfium documents cannot cross processes.
             from invoiceai.render.pdf.pool import render_in_processes
@@ -315,9 +323,6 @@ class PdfPageSource(SelectedPages):
                 limits=self.limits,
                 deadline=self._deadline,
             )
-            return
-        if self._sandbox is not None:
-            yield from self._sandbox.pages(self.indices, budget, self._deadline)
             return
         yield from self._render_here(budget)
 
