@@ -1,26 +1,37 @@
-"""Rendering throughput and size: invoiceai against the raw-pdfium floor and the naive approach.
+"""Render CPU per page: invoiceai against the floor (raw pypdfium2 render + Pillow JPEG at the same size).
 
-Run: python benchmarks/render.py [repetitions] [--corpus DIR]
+Run: python benchmarks/render.py [repetitions] [--corpus DIR] [--pages N] [--no-rss]
 
-For the corpus PDFs and for a generated 200-page invoice PDF it prints pages/s and bytes/page of
+Inputs: the corpus PDFs, a generated long invoice PDF (``--pages``, 500 by default), and scans
+(the corpus's JPEG receipts and PNG screenshots, plus generated 300 dpi grey/bilevel and colour
+TIFFs). For each it prints, side by side, the medians over the repetitions of
 
-* ours:  ``open_document(doc).render(ImageBudget())`` (text layer, colour check, encoding choice),
-         in a sandbox worker process (the default ``render_memory_limit``);
-* ours_in_process: the same with ``render_memory_limit=0``, pdfium in this process;
-* floor: raw pypdfium2 render at the same scale plus a Pillow JPEG encode (default quality),
-         the least any renderer must do;
-* naive: every page at 300 dpi, saved as PNG;
+* CPU ms/page, the process CPU time (never wall time: the machine is shared) of this process
+  *plus* its children and the PDF sandbox workers (read from their CPU clocks), so the sandbox,
+  where the default setting renders, is counted in full;
+* the ratio to the floor's CPU (target <= 1.2x), and KB/page (with the naive approach's, every
+  page at 300 dpi as PNG, for the byte savings);
 
-then the ratios, and the peak RSS of rendering the 200-page PDF (each approach in a fresh child
-process, so the others' memory does not pollute it). Times are medians over the repetitions,
-interleaved so a noisy neighbour hurts every approach alike.
+for these approaches:
 
-Targets: ours >= 0.85x the floor in pages/s, and <= 0.1x the naive bytes/page.
+* ``floor``: raw pypdfium2 render at our pixel size + Pillow JPEG (default quality); for images,
+  Pillow decode (JPEG draft mode) + box resize to our pixel size + JPEG;
+* ``ours``: ``RendererRegistry.with_builtins().open(doc).render(ImageBudget())`` at the defaults
+  (PDFs in a sandbox worker process);
+* ``ours_in_process``: the same with ``render_memory_limit=0`` (pdfium in this process);
+* ``ours_processes``: ``processes=2`` (long PDF only; wall time matters there, and is shown);
+* ``prescan``: only the decompression-bomb pre-scan every PDF gets before pdfium parses it (part
+  of ours; corpus only), and ours without it.
+
+Then the peak RSS of rendering the long PDF, each approach in a fresh child process (``--no-rss``
+skips it). The load average is printed before and after. Approaches take turns document by
+document, in a rotating order, so a noisy neighbour hurts them alike.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import io
 import os
 import resource
@@ -32,15 +43,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from render_inputs import GENERATED_PAGES, corpus_scans, generated_pdf, generated_scans
+from render_inputs import corpus_pdfs as _corpus_pdfs
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CORPUS = Path(os.environ.get("INVOICEAI_CORPUS", ROOT.parent / "shared" / "corpus"))
-CORPUS_DIRS = ("einvoice/pdf", "invoice2data", "misc")
-GENERATED_PAGES = 500
+__all__ = ["DEFAULT_CORPUS", "corpus_pdfs", "floor", "generated_pdf", "measure", "ours", "ours_in_process"]
 
 Approach = Callable[[bytes], tuple[int, int]]
 
 
-# --- the three approaches; each returns (pages, total encoded bytes) ---------------------------------
+# --- the approaches; each returns (pages, total encoded bytes) ----------------------------------------
 
 
 def ours(data: bytes, *, processes: int = 0, memory_limit: int | None = None) -> tuple[int, int]:
@@ -56,6 +70,9 @@ def ours(data: bytes, *, processes: int = 0, memory_limit: int | None = None) ->
     for page in source.render(ImageBudget()):
         pages += 1
         total += len(page.data)
+    close = getattr(source, "close", None)  # PDF sources free their document (and sandbox lease) now
+    if close is not None:
+        close()
     return pages, total
 
 
@@ -69,6 +86,7 @@ def ours_in_process(data: bytes) -> tuple[int, int]:
 
 
 def floor(data: bytes) -> tuple[int, int]:
+    """Raw pypdfium2 at our pixel size, Pillow JPEG: the least any PDF renderer must do."""
     import pypdfium2
 
     from invoiceai.pages import ImageBudget
@@ -89,6 +107,45 @@ def floor(data: bytes) -> tuple[int, int]:
         total += buffer.tell()
     pdf.close()
     return pages, total
+
+
+def floor_image(data: bytes) -> tuple[int, int]:
+    """Pillow decode (draft for JPEG), a box resize to our pixel size, JPEG: the least for an image."""
+    from PIL import Image, ImageSequence
+
+    from invoiceai.pages import ImageBudget
+
+    budget = ImageBudget()
+    image = Image.open(io.BytesIO(data))
+    pages = total = 0
+    for frame in ImageSequence.Iterator(image):
+        target = budget.fit(*frame.size, allow_upscale=False)
+        if frame.format == "JPEG":
+            frame.draft("RGB", target)
+        pixels = frame.convert("L" if frame.mode in ("1", "L") else "RGB")
+        if pixels.size != target:
+            pixels = pixels.resize(target, Image.Resampling.BOX)
+        buffer = io.BytesIO()
+        pixels.save(buffer, "JPEG")
+        pages += 1
+        total += buffer.tell()
+    return pages, total
+
+
+_PAGE_COUNTS: dict[int, int] = {}
+
+
+def prescan(data: bytes) -> tuple[int, int]:
+    """Only the pre-scan every PDF gets before pdfium parses it (decompression-bomb checks), part of ours."""
+    from invoiceai.render.limits import RenderLimits
+    from invoiceai.render.pdf.scan import scan_pdf
+
+    scan_pdf(data, RenderLimits(), document_id="benchmark")
+    if id(data) not in _PAGE_COUNTS:
+        import pypdfium2
+
+        _PAGE_COUNTS[id(data)] = len(pypdfium2.PdfDocument(data))
+    return _PAGE_COUNTS[id(data)], 0
 
 
 def naive(data: bytes, *, stride: int = 1) -> tuple[int, int]:
@@ -112,147 +169,146 @@ def naive(data: bytes, *, stride: int = 1) -> tuple[int, int]:
 APPROACHES: dict[str, Approach] = {"ours": ours, "floor": floor, "naive": naive, "ours_in_process": ours_in_process}
 
 
-# --- inputs --------------------------------------------------------------------------------------------
-
-
 def corpus_pdfs(corpus: Path) -> list[bytes]:
     """Every corpus PDF that opens without a password and renders in full."""
-    from invoiceai.errors import InvoiceAIError
-
-    found = []
-    for sub in CORPUS_DIRS:
-        for path in sorted((corpus / sub).glob("*.pdf")):
-            data = path.read_bytes()
-            try:
-                ours(data)
-            except InvoiceAIError:
-                continue
-            found.append(data)
-    return found
+    return _corpus_pdfs(corpus, ours)
 
 
-def generated_pdf(pages: int = GENERATED_PAGES) -> bytes:
-    """A long invoice: coloured letterhead, 40 item lines, ruled table and totals on every page."""
-    objects: list[bytes] = []
+# --- CPU of this process, its children and the sandbox workers ---------------------------------------
 
-    def add(body: bytes) -> int:
-        objects.append(body)
-        return len(objects)
 
-    font = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
-    bold = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>")
-    pages_id = len(objects) + 2 * pages + 1
-    kids = []
-    for number in range(1, pages + 1):
-        ops = [
-            "0.11 0.33 0.60 rg 36 770 523 48 re f",
-            "BT /F2 20 Tf 1 1 1 rg 48 786 Td (Northwind Office Supplies GmbH) Tj ET",
-            "BT /F1 9 Tf 0 0 0 rg 48 748 Td (Hauptstrasse 12, 10115 Berlin  -  VAT DE123456789) Tj ET",
-            f"BT /F2 12 Tf 380 748 Td (Invoice INV-2026-{number:05d}) Tj ET",
-            f"BT /F1 9 Tf 380 734 Td (Date 2026-03-{number % 28 + 1:02d}   Page {number} of {pages}) Tj ET",
-            "0.85 0.85 0.85 rg 36 700 523 16 re f",
-            "BT /F2 9 Tf 0 0 0 rg 42 705 Td (Pos) Tj 40 0 Td (Description) Tj 260 0 Td (Qty) Tj "
-            "60 0 Td (Unit) Tj 70 0 Td (Amount) Tj ET",
-            "0.6 G 0.5 w",
-        ]
-        for row in range(40):
-            y = 688 - row * 15
-            quantity = (row * 7 + number) % 12 + 1
-            unit = 3.5 + (row * 13 % 40)
-            ops.append(
-                f"BT /F1 9 Tf 42 {y} Td ({row + 1}) Tj 40 0 Td (Item {number}-{row:02d} copy paper A4, 80 g/m2, "
-                f"box of 5 reams) Tj 260 0 Td ({quantity}) Tj 60 0 Td ({unit:.2f}) Tj 70 0 Td "
-                f"({quantity * unit:,.2f} EUR) Tj ET"
-            )
-            ops.append(f"36 {y - 4} m 559 {y - 4} l S")
-        ops += [
-            "BT /F2 10 Tf 380 70 Td (Total due: 12,345.67 EUR) Tj ET",
-            "BT /F1 8 Tf 48 40 Td (IBAN DE89 3704 0044 0532 0130 00 - BIC COBADEFFXXX - Payable within 30 days) Tj ET",
-        ]
-        stream = "\n".join(ops).encode("latin-1")
-        content = add(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
-        kids.append(
-            add(
-                b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 595 842] /Contents %d 0 R "
-                b"/Resources << /Font << /F1 %d 0 R /F2 %d 0 R >> >> >>" % (pages_id, content, font, bold)
-            )
-        )
-    assert add(b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids), pages)) == (
-        pages_id
-    )
-    catalog = add(b"<< /Type /Catalog /Pages %d 0 R >>" % pages_id)
-    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, catalog, xref)
-    return bytes(out)
+def _process_cpu(pid: int) -> float:
+    """Seconds of CPU a live process (all its threads, dead ones included) has used."""
+    clock = ctypes.c_int()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.clock_getcpuclockid(pid, ctypes.byref(clock)) == 0:
+        try:
+            return time.clock_gettime(clock.value)
+        except OSError:
+            return 0.0  # the process is gone
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_snapshot() -> tuple[float, dict[int, float]]:
+    """(this process + reaped children, {sandbox worker pid: its CPU}) in seconds."""
+    from invoiceai.render.pdf.sandbox_pool import pool_for
+
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    mine = time.process_time() + children.ru_utime + children.ru_stime
+    return mine, {pid: _process_cpu(pid) for pid in pool_for(_default_limit()).pids}
+
+
+def _default_limit() -> int:
+    from invoiceai import Settings
+
+    return Settings.load().render_memory_limit
+
+
+def cpu_since(before: tuple[float, dict[int, float]]) -> tuple[float, float]:
+    """(this process and children, sandbox workers) CPU seconds used since ``before``."""
+    mine, workers = cpu_snapshot()
+    return mine - before[0], sum(cpu - before[1].get(pid, 0.0) for pid, cpu in workers.items())
 
 
 # --- measuring -----------------------------------------------------------------------------------------
 
 
 def measure(
-    documents: list[bytes], approaches: dict[str, Approach], repetitions: int, *, once: tuple[str, ...] = ()
+    documents: list[bytes],
+    approaches: dict[str, Approach],
+    repetitions: int,
+    *,
+    once: tuple[str, ...] = (),
+    warmup: bytes | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Median pages/s (wall and CPU) and mean bytes/page per approach.
+    """Medians over ``repetitions`` of CPU ms/page (with the workers'), pages/s (wall), and bytes/page.
 
-    The approaches take turns document by document (in a rotating order), so a noisy
-    neighbour on the shared machine slows them alike instead of whichever ran during the
-    spike. Approaches named in ``once`` run in the first repetition only (the naive one is slow
-    and only its bytes matter).
+    Approaches named in ``once`` run in the first repetition only (the naive one is slow and
+    only its bytes matter). Each other approach first renders ``warmup`` (the first document
+    when ``None``), so imports and starting the sandbox worker are not counted.
     """
+    for name, approach in approaches.items():
+        if name not in once:
+            approach(warmup if warmup is not None else documents[0])
     names = list(approaches)
-    timings: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
+    runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in names}
     sizes: dict[str, tuple[int, int]] = {}
     for repetition in range(repetitions):
         active = [name for name in names if repetition == 0 or name not in once]
-        wall = dict.fromkeys(active, 0.0)
-        cpu = dict.fromkeys(active, 0.0)
-        pages = dict.fromkeys(active, 0)
-        total = dict.fromkeys(active, 0)
+        totals = {name: [0.0, 0.0, 0.0, 0, 0] for name in active}  # wall, cpu, worker cpu, pages, bytes
         for position, data in enumerate(documents):
             turn = position % len(active)
             for name in active[turn:] + active[:turn]:
-                started_wall, started_cpu = time.perf_counter(), time.process_time()
+                started, before = time.perf_counter(), cpu_snapshot()
                 count, size = approaches[name](data)
-                wall[name] += time.perf_counter() - started_wall
-                cpu[name] += time.process_time() - started_cpu
-                pages[name] += count
-                total[name] += size
+                mine, workers = cpu_since(before)
+                row = totals[name]
+                row[0] += time.perf_counter() - started
+                row[1] += mine
+                row[2] += workers
+                row[3] += count
+                row[4] += size
         for name in active:
-            timings[name].append((wall[name], cpu[name]))
-            sizes[name] = (pages[name], total[name])
+            wall, mine, workers, count, size = totals[name]
+            runs[name].append((wall, mine, workers))
+            sizes[name] = (int(count), int(size))
     results = {}
     for name in names:
         count, size = sizes[name]
+        mine = statistics.median(run[1] for run in runs[name])
+        workers = statistics.median(run[2] for run in runs[name])
         results[name] = {
             "pages": count,
-            "pages_per_s": count / statistics.median(seconds for seconds, _ in timings[name]),
-            "cpu_ms_per_page": 1000 * statistics.median(seconds for _, seconds in timings[name]) / count,
+            "pages_per_s": count / statistics.median(run[0] for run in runs[name]),
+            "cpu_ms_per_page": 1000 * statistics.median(run[1] + run[2] for run in runs[name]) / count,
+            "own_ms_per_page": 1000 * mine / count,
+            "worker_ms_per_page": 1000 * workers / count,
             "bytes_per_page": size / count,
         }
     return results
 
 
+def report(title: str, results: dict[str, dict[str, float]]) -> None:
+    floor_row = results.get("floor") or results["floor_image"]
+    print(f"\n{title} ({int(floor_row['pages'])} pages)")
+    print(f"  {'approach':<16} {'CPU ms/page':>11} {'x floor':>8} {'KB/page':>8} {'pages/s':>8}   CPU split")
+    for name, row in results.items():
+        ratio = row["cpu_ms_per_page"] / floor_row["cpu_ms_per_page"]
+        split = (
+            f"{row['own_ms_per_page']:.2f} here + {row['worker_ms_per_page']:.2f} in workers"
+            if row["worker_ms_per_page"] > 0.005
+            else ""
+        )
+        print(
+            f"  {name:<16} {row['cpu_ms_per_page']:>11.2f} {ratio:>7.2f}x {row['bytes_per_page'] / 1024:>8.1f} "
+            f"{row['pages_per_s']:>8.1f}   {split}"
+        )
+    for name in ("ours", "ours_in_process"):
+        if name in results:
+            ratio = results[name]["cpu_ms_per_page"] / floor_row["cpu_ms_per_page"]
+            print(f"  target {name}: CPU {ratio:.2f}x the floor <= 1.2x {'PASS' if ratio <= 1.2 else 'FAIL'}")
+    if "prescan" in results:
+        rest = results["ours_in_process"]["cpu_ms_per_page"] - results["prescan"]["cpu_ms_per_page"]
+        print(
+            f"  ours_in_process without the pre-scan: {rest:.2f} ms/page, "
+            f"{rest / floor_row['cpu_ms_per_page']:.2f}x the floor"
+        )
+    if "naive" in results:
+        size = results["ours"]["bytes_per_page"] / results["naive"]["bytes_per_page"]
+        print(f"  target bytes: {size:.3f}x of 300 dpi PNG <= 0.1x {'PASS' if size <= 0.1 else 'FAIL'}")
+
+
+# --- peak memory -----------------------------------------------------------------------------------------
+
+
 def peak_rss_mb(approach: str, path: Path) -> tuple[float, float, float]:
     """(baseline, peak, sandbox worker's peak) RSS in MiB of a fresh child process rendering ``path``."""
     result = subprocess.run(
-        [sys.executable, __file__, "--rss-child", approach, str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, __file__, "--rss-child", approach, str(path)], capture_output=True, text=True, check=True
     )
     baseline, peak, worker = result.stdout.split()
     return float(baseline), float(peak), float(worker)
-
-
-def _status_mb(field: str) -> float | None:
-    return _status_mb_of("self", field)
 
 
 def _status_mb_of(pid: int | str, field: str) -> float | None:
@@ -277,89 +333,71 @@ def rss_child(approach: str, path: str) -> None:
         # ru_maxrss survives exec() on Linux (it would report the parent's peak); VmHWM can be
         # reset, so the peak below is this rendering's alone.
         clear_refs.write_text("5")
-    baseline = _status_mb("VmRSS") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    baseline = _status_mb_of("self", "VmRSS") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     {"ours_processes": ours_processes, **APPROACHES}[approach](data)
-    peak = _status_mb("VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    from invoiceai import Settings
+    peak = _status_mb_of("self", "VmHWM") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     from invoiceai.render.pdf.sandbox_pool import pool_for
 
     # The sandbox worker's own peak: it is a child of this process, still running.
-    pids = pool_for(Settings.load().render_memory_limit).idle_pids
-    worker = max((_status_mb_of(pid, "VmHWM") or 0.0 for pid in pids), default=0.0)
+    worker = max((_status_mb_of(pid, "VmHWM") or 0.0 for pid in pool_for(_default_limit()).pids), default=0.0)
     print(f"{baseline:.1f} {peak:.1f} {worker:.1f}")
 
 
-def report(title: str, results: dict[str, dict[str, float]]) -> None:
-    floor_speed = results["floor"]["pages_per_s"]
-    naive_size = results["naive"]["bytes_per_page"]
-    print(f"\n{title} ({int(results['ours']['pages'])} pages)")
-    print(
-        f"  {'approach':<16} {'pages/s':>9} {'CPU ms/page':>12} {'KB/page':>9} {'speed/floor':>12} {'bytes/naive':>12}"
-    )
-    for name, row in results.items():
-        print(
-            f"  {name:<16} {row['pages_per_s']:>9.1f} {row['cpu_ms_per_page']:>12.2f} "
-            f"{row['bytes_per_page'] / 1024:>9.1f} {row['pages_per_s'] / floor_speed:>11.2f}x "
-            f"{row['bytes_per_page'] / naive_size:>11.3f}x"
-        )
-    speed = results["ours"]["pages_per_s"] / floor_speed
-    size = results["ours"]["bytes_per_page"] / naive_size
-    if "ours_in_process" in results:
-        sandbox = results["ours"]["pages_per_s"] / results["ours_in_process"]["pages_per_s"]
-        print(f"  sandbox overhead: ours (sandboxed) / ours_in_process = {sandbox:.2f}x pages/s")
-    print(
-        f"  targets: speed {speed:.2f}x >= 0.85x {'PASS' if speed >= 0.85 else 'FAIL'}; "
-        f"bytes {size:.3f}x <= 0.1x {'PASS' if size <= 0.1 else 'FAIL'}"
-    )
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("repetitions", nargs="?", type=int, default=5)
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
-    parser.add_argument("--rss-child", nargs=2, metavar=("APPROACH", "PATH"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.rss_child:
-        rss_child(*args.rss_child)
-        return
-
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.repetitions} repetitions (medians)")
-    print(f"load average before: {', '.join(f'{value:.2f}' for value in os.getloadavg())}")
-    if args.corpus.is_dir():
-        documents = corpus_pdfs(args.corpus)
-        report(
-            f"corpus PDFs: {len(documents)} files",
-            measure(documents, APPROACHES, args.repetitions, once=("naive",)),
-        )
-    else:
-        print(f"\n(corpus not found at {args.corpus}; skipped)")
-
-    generated = generated_pdf()
-    with_pool = {
-        "ours": ours,
-        "floor": floor,
-        # 300 dpi PNG is ~40x slower; every 5th page, once, gives its bytes/page.
-        "naive": lambda data: naive(data, stride=5),
-        "ours_processes": ours_processes,
-        "ours_in_process": ours_in_process,
-    }
-    report(
-        f"generated {GENERATED_PAGES}-page PDF",
-        measure([generated], with_pool, args.repetitions, once=("naive",)),
-    )
-
+def print_rss(generated: bytes, pages: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "generated.pdf"
         path.write_bytes(generated)
-        print(f"\npeak RSS rendering the {GENERATED_PAGES}-page PDF (fresh child process each)")
+        print(f"\npeak RSS rendering the {pages}-page PDF (fresh child process each)")
         for name in ("ours", "ours_in_process", "ours_processes", "floor", "naive"):
             baseline, peak, worker = peak_rss_mb(name, path)
             print(
                 f"  {name:<16} peak {peak:7.1f} MB  (+{peak - baseline:6.1f} MB over the process after imports)"
                 + (f"; sandbox worker peak {worker:7.1f} MB" if worker else "")
             )
-    print("\n(ours_processes: 2 worker processes; their own memory is not in the parent's RSS)")
-    print(f"load average after: {', '.join(f'{value:.2f}' for value in os.getloadavg())}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("repetitions", nargs="?", type=int, default=5)
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--pages", type=int, default=GENERATED_PAGES, help="pages of the generated PDF")
+    parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS runs")
+    parser.add_argument("--only", choices=("corpus", "long", "scans"), help="run one input set")
+    parser.add_argument("--rss-child", nargs=2, metavar=("APPROACH", "PATH"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.rss_child:
+        rss_child(*args.rss_child)
+        return
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.repetitions} repetitions (medians)")
+    print(f"load average before: {', '.join(f'{value:.2f}' for value in os.getloadavg())}")
+    if args.only in (None, "corpus"):
+        if args.corpus.is_dir():
+            documents = corpus_pdfs(args.corpus)
+            results = measure(documents, {**APPROACHES, "prescan": prescan}, args.repetitions, once=("naive",))
+            report(f"corpus PDFs: {len(documents)} files", results)
+        else:
+            print(f"\n(corpus not found at {args.corpus}; corpus PDFs skipped)")
+    if args.only in (None, "scans"):
+        scans = generated_scans() + (corpus_scans(args.corpus) if args.corpus.is_dir() else [])
+        results = measure(scans, {"floor_image": floor_image, "ours": ours}, args.repetitions)
+        report(f"scans: {len(scans)} files (JPEG and PNG from the corpus, generated TIFFs)", results)
+    if args.only in (None, "long"):
+        generated = generated_pdf(args.pages)
+        long_approaches = {
+            "floor": floor,
+            "ours": ours,
+            "ours_in_process": ours_in_process,
+            "ours_processes": ours_processes,
+            # 300 dpi PNG is ~40x slower; every 5th page, once, gives its bytes/page.
+            "naive": lambda data: naive(data, stride=5),
+        }
+        report(
+            f"generated {args.pages}-page PDF",
+            measure([generated], long_approaches, args.repetitions, once=("naive",), warmup=generated_pdf(2)),
+        )
+        if not args.no_rss:
+            print_rss(generated, args.pages)
+    print(f"\nload average after: {', '.join(f'{value:.2f}' for value in os.getloadavg())}")
 
 
 if __name__ == "__main__":

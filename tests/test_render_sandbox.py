@@ -278,3 +278,19 @@ def _protected_pdf() -> bytes:
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+def test_processes_are_sandbox_workers_taking_turns_and_stopping_early_frees_them_all() -> None:
+    limits = fresh_limits()
+    document = Document.from_bytes(build_pdf([invoice_page(number) for number in range(1, 7)]))
+    source = PdfRenderer(processes=2, min_pages_for_processes=1, limits=limits).open(document)
+    pool = pool_for(limits.render_memory_limit)
+    pages = source.render(BUDGET)
+    taken = [next(pages), next(pages)]
+    assert len(pool.pids) - len(pool.idle_pids) == 2  # one worker for odd pages, one for even
+    pages.close()
+    assert len(pool.idle_pids) == len(pool.pids) >= 2  # both handed back
+    assert [page.index for page in taken] == [0, 1]
+    rendered = list(source.render(BUDGET))
+    assert [page.index for page in rendered] == list(range(6))
+    assert all(page.text is not None and f"INV-{index + 1:04d}" in page.text for index, page in enumerate(rendered))

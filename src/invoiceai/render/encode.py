@@ -4,9 +4,13 @@ Two encodings cover invoices:
 
 * **Palette PNG** for text and line art. Anti-aliased text needs few levels to stay sharp, so
   pages are mapped onto a fixed palette of 16 greys plus a 6x6x6 colour cube, without dithering
-  (dither noise compresses badly and blurs glyph edges). A page that only uses the greys is
-  written as a 4-bit greyscale-palette PNG. Mapping onto a *fixed* palette costs half a JPEG
-  encode, where an adaptive one costs several times more.
+  (dither noise compresses badly and blurs glyph edges). Which entries a page needs is read from
+  a strided sample (one pixel in 16), mapped onto that palette: a page whose sample shows no
+  colour is written as a 4-bit greyscale PNG; a page that needs at most 16 entries (or few
+  enough colours to fit beside a 9-level grey ramp) as a 4-bit palette PNG; only a page of many
+  colours as an 8-bit one. Zlib's time and the file's size both follow the bits per pixel, and
+  mapping onto a *fixed* palette costs half a JPEG encode, where an adaptive one costs several
+  times more.
 * **JPEG** (quality 85, greyscale when the image has no colour) for photographs and scans,
   where a palette would band and PNG would be several times larger.
 
@@ -17,9 +21,10 @@ then size step down until it does.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from invoiceai.errors import ConfigurationError
@@ -29,7 +34,7 @@ if TYPE_CHECKING:
 
     from invoiceai.pages import ImageBudget
 
-__all__ = ["EncodedImage", "encode_image", "encode_lossless", "has_colour", "looks_like_line_art"]
+__all__ = ["EncodedImage", "encode_image", "encode_lossless", "has_colour", "looks_like_line_art", "page_palette"]
 
 JPEG_QUALITY = 85
 _GREY_LEVELS = 16
@@ -43,24 +48,38 @@ _QUALITY_STEPS = (85, 70, 55, 40)
 _SHRINK = 0.75
 _MAX_SHRINKS = 40
 
+# One pixel in _SAMPLE_STEP x _SAMPLE_STEP is read to learn a page's colours: a coloured area
+# of that size or more is always seen, and reading a sixteenth of the pixels keeps it cheap.
+_SAMPLE_STEP = 4
+# A 4-bit palette: 16 entries. A page that needs more keeps every other grey level (anti-aliased
+# text stays smooth with 9 levels) beside its 7 most used colours.
+_PALETTE_4_BIT = 16
+_GREY_RAMP = (0, 2, 4, 6, 8, 10, 12, 14, 15)
+# Rarer colours than these shares (of the sample's coloured pixels, and of all its pixels) may
+# be left out of a 4-bit palette: they are the anti-aliased edges of coloured text and logos.
+_MAX_DROPPED_OF_COLOUR = 0.05
+_MAX_DROPPED_OF_PAGE = 0.005
+
 _palette_image: Image.Image | None = None
+_subset_palettes: dict[tuple[int, ...], Image.Image] = {}
+_MAX_SUBSET_PALETTES = 256
 # Pillow's 4-bit greyscale packer keeps the low nibble, so values must be levels 0..15.
 _GREY_LUT = [round(value * (_GREY_LEVELS - 1) / 255) for value in range(256)]
 
 
-def _cube_to_grey() -> list[int]:
-    """Palette index -> the grey index nearest in luminance (greys map to themselves)."""
-    table = list(range(_GREY_LEVELS))
+def _palette_colours() -> list[tuple[int, int, int]]:
+    """The fixed palette: 16 greys (index = level), then the 6x6x6 cube."""
+    colours = [(level * 255 // (_GREY_LEVELS - 1),) * 3 for level in range(_GREY_LEVELS)]
     step = 255 // (_CUBE_STEPS - 1)
-    for red in range(_CUBE_STEPS):
-        for green in range(_CUBE_STEPS):
-            for blue in range(_CUBE_STEPS):
-                luminance = (299 * red + 587 * green + 114 * blue) * step / 1000
-                table.append(round(luminance * (_GREY_LEVELS - 1) / 255))
-    return table + [0] * (256 - len(table))
+    cube = range(_CUBE_STEPS)
+    colours += [(red * step, green * step, blue * step) for red in cube for green in cube for blue in cube]
+    return colours
 
 
-_CUBE_TO_GREY = _cube_to_grey()
+_COLOURS = _palette_colours()
+# Entry -> its grey level when the entry is a grey (the cube's greys fall on grey levels, as
+# 255 / 5 = 3 x 255 / 15), else -1.
+_GREY_OF = [red * (_GREY_LEVELS - 1) // 255 if red == green == blue else -1 for red, green, blue in _COLOURS]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -91,15 +110,17 @@ def encode_image(
     """Encodes a page image, already sized to the budget, as compactly as stays legible.
 
     Args:
-        image: An ``RGB``, ``RGBX``, ``L`` or ``1`` image within ``budget``'s pixel limits.
+        image: An ``RGB``, ``RGBX``, ``L`` or ``1`` image within ``budget``'s pixel limits (a
+            rendered PDF page is ``RGBX`` over pdfium's buffer: it is read in place, never
+            copied to ``RGB`` for a palette).
         budget: Supplies ``max_bytes``.
         photographic: Photo or scan content (JPEG) rather than text and line art (palette PNG).
         source_size: Size of what ``image`` was scaled from (pixels or PDF points); when bytes
             force a smaller size, it is derived from this, so the aspect ratio stays within a
             pixel of the source's rather than drifting with each rounding.
-        coloured: Tells whether an ``RGB`` image has colour, when the caller checks that
-            itself (possibly on another thread, while this function quantizes); otherwise the
-            image is checked here.
+        coloured: Tells whether an ``RGB`` image has colour, when the caller knows (asked for
+            JPEG only: a palette page's colours are read from a sample of its pixels);
+            otherwise the image is checked here when that is needed.
 
     Returns:
         The encoded image, at most ``budget.max_bytes`` long.
@@ -107,23 +128,14 @@ def encode_image(
     Raises:
         ConfigurationError: ``budget.max_bytes`` is too small for even a 1x1 image.
     """
-    is_coloured = coloured or (lambda: has_colour(image))
-    if image.mode == "RGBX":
-        # A rendered PDF page, over pdfium's buffer: a grey page is read straight into greys
-        # (one pass, no RGB copy, no palette search); a coloured text page is mapped onto the
-        # palette from the same buffer; only a coloured scan is copied to RGB for JPEG.
-        if not is_coloured():
-            image = image.convert("L")
-        elif not photographic:
-            return _checked(_palette_png(image, is_coloured), image, budget, source_size, is_coloured)
-        else:
-            image = image.convert("RGB")
+    is_coloured = coloured or functools.cache(lambda: has_colour(image))
     if photographic:
-        if image.mode == "RGB" and not is_coloured():
-            image = image.convert("L")
+        if image.mode in ("RGB", "RGBX"):
+            # A rendered PDF page is RGBX over pdfium's buffer: copied to RGB only when it has colour.
+            image = image.convert("RGB" if is_coloured() else "L")
         encoded = _jpeg(image, JPEG_QUALITY)
     else:
-        encoded = _palette_png(image, is_coloured)
+        encoded = _palette_png(image)
     return _checked(encoded, image, budget, source_size, is_coloured)
 
 
@@ -210,44 +222,95 @@ def looks_like_line_art(image: Image.Image) -> bool:
 def _fixed_palette() -> Image.Image:
     global _palette_image
     if _palette_image is None:
-        from PIL import Image
-
-        colours: list[int] = []
-        for level in range(_GREY_LEVELS):
-            colours += [level * 255 // (_GREY_LEVELS - 1)] * 3
-        step = 255 // (_CUBE_STEPS - 1)
-        for red in range(_CUBE_STEPS):
-            for green in range(_CUBE_STEPS):
-                for blue in range(_CUBE_STEPS):
-                    colours += [red * step, green * step, blue * step]
-        colours += [0] * (768 - len(colours))
-        palette = Image.new("P", (1, 1))
-        palette.putpalette(colours)
-        _palette_image = palette
+        _palette_image = _palette_of(range(len(_COLOURS)))
     return _palette_image
 
 
-def _palette_png(image: Image.Image, coloured: Callable[[], bool]) -> EncodedImage:
+def _palette_of(entries: Iterable[int]) -> Image.Image:
+    """A ``P`` image whose palette is ``entries`` of the fixed palette, in that order, loaded for mapping."""
+    from PIL import Image
 
+    palette = Image.new("P", (1, 1))
+    palette.putpalette([value for entry in entries for value in _COLOURS[entry]])
+    palette.load()
+    return palette
+
+
+def _palette_png(image: Image.Image) -> EncodedImage:
     if image.mode == "1":
         return _png(image, bits=None)
     if image.mode == "L":
-        # 4-bit greyscale: map each value to the nearest of 16 levels (see _GREY_LUT).
-        return _png(image.point(_GREY_LUT), bits=4)
-    mapped = _quantize(image)
-    if not coloured():
-        # No colour worth keeping: fold the few pixels that landed on the colour cube onto their
-        # grey, and keep only the 16 greys so Pillow writes 4 bits a pixel.
-        mapped = mapped.point(_CUBE_TO_GREY)
-        mapped.putpalette(_fixed_palette().getpalette()[: 3 * _GREY_LEVELS])  # type: ignore[index]
-    return _png(mapped, bits=None)
+        return _grey_png(image)
+    entries = page_palette(image)
+    if not entries:
+        return _grey_png(image.convert("L"))
+    if len(entries) == len(_COLOURS):
+        return _png(_quantize(image, _fixed_palette()), bits=None)
+    key = tuple(entries)
+    palette = _subset_palettes.get(key)
+    if palette is None:
+        if len(_subset_palettes) >= _MAX_SUBSET_PALETTES:
+            _subset_palettes.clear()
+        palette = _subset_palettes[key] = _palette_of(entries)
+    # At most 16 entries: the PNG writer packs 4 bits a pixel (fewer for 2 or 4 entries).
+    return _png(_quantize(image, palette), bits=None)
 
 
-def _quantize(image: Image.Image) -> Image.Image:
-    """Maps an ``RGB`` or ``RGBX`` image onto the fixed palette, without dithering."""
+def _grey_png(image: Image.Image) -> EncodedImage:
+    # 4-bit greyscale: map each value to the nearest of 16 levels (see _GREY_LUT).
+    return _png(image.point(_GREY_LUT), bits=4)
+
+
+def page_palette(image: Image.Image) -> list[int]:
+    """Returns the entries of the fixed palette a text or line-art page is mapped onto.
+
+    Read from a strided sample of the page (one pixel in 16) mapped onto the fixed palette:
+
+    * no colour in the sample: ``[]`` (the page is written in 16 greys);
+    * at most 16 entries: those (a 4-bit palette; pixels of a colour the sample missed take
+      the nearest of them);
+    * more: 9 evenly spaced greys and the 7 most used colours, when the colours left out are
+      rare (anti-aliased edges of coloured text and logos: at most 5 % of the coloured
+      pixels and 0.5 % of the page); those pixels take the nearest entry kept;
+    * otherwise: the whole fixed palette (8 bits a pixel).
+
+    Args:
+        image: An ``RGB`` or ``RGBX`` image.
+
+    Returns:
+        Indices into the fixed palette (16 greys, then the 6x6x6 colour cube), ascending.
+    """
     from PIL import Image
 
-    palette = _fixed_palette()
+    step = _SAMPLE_STEP
+    sample = image.resize((max(1, image.width // step), max(1, image.height // step)), Image.Resampling.NEAREST)
+    histogram = _quantize(sample, _fixed_palette()).histogram()
+    greys: set[int] = set()
+    colours: set[int] = set()
+    for entry, grey in enumerate(_GREY_OF):
+        if not histogram[entry]:
+            continue
+        if grey >= 0:
+            greys.add(grey)
+        else:
+            colours.add(entry)
+    if not colours:
+        return []
+    if len(greys) + len(colours) <= _PALETTE_4_BIT:
+        return sorted(greys | colours)
+    ranked = sorted(colours, key=lambda entry: -histogram[entry])
+    kept = ranked[: _PALETTE_4_BIT - len(_GREY_RAMP)]
+    dropped = sum(histogram[entry] for entry in ranked[len(kept) :])
+    coloured = dropped + sum(histogram[entry] for entry in kept)
+    if dropped > _MAX_DROPPED_OF_COLOUR * coloured or dropped > _MAX_DROPPED_OF_PAGE * sample.width * sample.height:
+        return list(range(len(_COLOURS)))
+    return sorted(set(_GREY_RAMP) | set(kept))
+
+
+def _quantize(image: Image.Image, palette: Image.Image) -> Image.Image:
+    """Maps an ``RGB`` or ``RGBX`` image onto ``palette`` (nearest colour, no dithering)."""
+    from PIL import Image
+
     if image.mode == "RGBX":
         # Pillow's quantize() takes RGB only, but its core maps RGBX (the same 4-byte pixels) alike;
         # going through it spares copying a rendered page to RGB first.

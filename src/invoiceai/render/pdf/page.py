@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from invoiceai.pages import Page
@@ -15,21 +14,17 @@ if TYPE_CHECKING:
 __all__ = ["assemble_page", "build_page", "encode_pixels"]
 
 
-def encode_pixels(pixels: PagePixels, budget: ImageBudget, coloured: Callable[[], bool]) -> EncodedImage:
+def encode_pixels(pixels: PagePixels, budget: ImageBudget) -> EncodedImage:
     """Encodes a rendered page (palette PNG for text pages, JPEG for scans) within ``budget``.
 
     Args:
         pixels: The rendered page.
         budget: The pixel and byte budget.
-        coloured: Tells whether the page has colour; asked only once encoding needs to know,
-            so the check can still be running elsewhere when encoding starts.
 
     Returns:
         The encoded page.
     """
-    return encode_image(
-        pixels.image, budget, photographic=pixels.photographic, source_size=pixels.size_pt, coloured=coloured
-    )
+    return encode_image(pixels.image, budget, photographic=pixels.photographic, source_size=pixels.size_pt)
 
 
 def assemble_page(pixels: PagePixels, encoded: EncodedImage, facts: PageFacts) -> Page:
@@ -59,4 +54,4 @@ def assemble_page(pixels: PagePixels, encoded: EncodedImage, facts: PageFacts) -
 
 def build_page(pixels: PagePixels, facts: PageFacts, budget: ImageBudget) -> Page:
     """Encodes and assembles a page in one step (see :func:`encode_pixels`, :func:`assemble_page`)."""
-    return assemble_page(pixels, encode_pixels(pixels, budget, lambda: facts.coloured), facts)
+    return assemble_page(pixels, encode_pixels(pixels, budget), facts)

@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from invoiceai.errors import CorruptDocumentError, InvoiceAIError
-from invoiceai.render.encode import has_colour
 from invoiceai.render.limits import RenderLimits, check_render_bytes
 from invoiceai.render.pdf.lock import PDFIUM_LOCK
 
@@ -55,8 +54,8 @@ class PagePixels:
     Attributes:
         index: 0-based page index in the document.
         image: The page at its final size: an ``RGBX`` image over the very buffer pdfium drew
-            into (no copy is made; encoding reads greys straight out of it, or converts to
-            ``RGB`` for a coloured page).
+            into (no copy is made; encoding reads it in place, and copies it to ``RGB`` only
+            for a coloured scan's JPEG).
         size_pt: The page's size in PDF points, as displayed (after ``/Rotate``).
         photographic: Images cover most of the page (a scan or a photo).
     """
@@ -74,12 +73,10 @@ class PageFacts:
     Attributes:
         text: The text layer, or ``None`` when the page has no text.
         born_digital: The page draws visible text (see the module docstring).
-        coloured: The rendered page has colour (else it is encoded in greys).
     """
 
     text: str | None
     born_digital: bool
-    coloured: bool
 
 
 def page_text(pdf: Any, index: int, *, document_id: str) -> str | None:
@@ -117,8 +114,8 @@ def rasterise(
 
     The page's size in points (after ``/Rotate`` and the crop box) sets the scale, capped at
     :data:`MAX_SCALE`; pdfium then renders directly to that pixel size, so no page is rendered
-    larger and shrunk afterwards. ``/Rotate`` is applied by pdfium. The text layer and the colour
-    check come after the pixels, so a caller can start encoding (``on_pixels``) meanwhile.
+    larger and shrunk afterwards. ``/Rotate`` is applied by pdfium. The text layer is read after
+    the pixels are handed over, so a caller can start encoding (``on_pixels``) meanwhile.
 
     Args:
         pdf: An open document.
@@ -129,7 +126,7 @@ def rasterise(
         limits: ``max_render_bytes`` caps the bitmap (the defaults when ``None``).
 
     Returns:
-        The page's pixels and the facts learnt after them (text layer, colour).
+        The page's pixels and the facts learnt after them (text layer, born-digital).
 
     Raises:
         CorruptDocumentError: The page cannot be loaded or rendered.
@@ -148,10 +145,7 @@ def rasterise(
         pixels = PagePixels(
             index=index, image=image, size_pt=(width_pt, height_pt), photographic=coverage >= _PHOTO_COVERAGE
         )
-        # Pillow work runs outside the lock, so other threads' pdfium calls are not held up. The
-        # colour check comes before the pixels are handed over: encoding starts by choosing
-        # greys or colour, and the text layer is then read while the page is encoded.
-        coloured = has_colour(image)
+        # The text layer is read while the caller encodes the pixels (encoding releases the GIL).
         if on_pixels is not None:
             on_pixels(pixels)
         with PDFIUM_LOCK, _render_errors(index, document_id):
@@ -159,7 +153,7 @@ def rasterise(
     finally:
         with PDFIUM_LOCK:
             page.close()
-    return pixels, PageFacts(text=text, born_digital=visible_text and text is not None, coloured=coloured)
+    return pixels, PageFacts(text=text, born_digital=visible_text and text is not None)
 
 
 def _page_size(page: Any, index: int, document_id: str) -> tuple[float, float]:
@@ -237,43 +231,55 @@ def _scan_objects(page: Any, page_area: float) -> tuple[bool, float]:
     """Returns (draws visible text, share of the page covered by images) from the content."""
     import pypdfium2.raw as pdfium_c
 
+    # A page of a thousand objects costs two C calls each: the raw handles and the functions
+    # bound to locals keep Python's share of that (pypdfium2's wrappers) out of the loop.
+    get_type, render_mode = pdfium_c.FPDFPageObj_GetType, pdfium_c.FPDFTextObj_GetTextRenderMode
+    page_object, form_object = pdfium_c.FPDFPage_GetObject, pdfium_c.FPDFFormObj_GetObject
+    raw_page = getattr(page, "raw", page)
     visible_text = False
     image_area = 0.0
     visited = 0
     # Each entry: (form object, or None for the page itself; matrix into page space; depth).
     stack: list[tuple[Any, Matrix, int]] = [(None, _IDENTITY, 0)]
-    left, bottom, right, top = (ctypes.c_float() for _ in range(4))
     while stack and visited < _MAX_OBJECTS:
         container, matrix, depth = stack.pop()
         if container is None:
-            count = pdfium_c.FPDFPage_CountObjects(page)
+            count, handle, get_object = pdfium_c.FPDFPage_CountObjects(raw_page), raw_page, page_object
         else:
-            count = pdfium_c.FPDFFormObj_CountObjects(container)
-        for position in range(max(0, count)):
+            count, handle, get_object = pdfium_c.FPDFFormObj_CountObjects(container), container, form_object
+        for position in range(max(0, min(count, _MAX_OBJECTS - visited))):
             visited += 1
-            if visited > _MAX_OBJECTS:
-                break
-            if container is None:
-                obj = pdfium_c.FPDFPage_GetObject(page, position)
-            else:
-                obj = pdfium_c.FPDFFormObj_GetObject(container, position)
+            obj = get_object(handle, position)
             if not obj:
                 continue
-            kind = pdfium_c.FPDFPageObj_GetType(obj)
+            kind = get_type(obj)
             if kind == _PAGEOBJ_TEXT and not visible_text:
-                visible_text = pdfium_c.FPDFTextObj_GetTextRenderMode(obj) not in _INVISIBLE_TEXT_MODES
+                visible_text = render_mode(obj) not in _INVISIBLE_TEXT_MODES
             elif kind == _PAGEOBJ_IMAGE:
-                if pdfium_c.FPDFPageObj_GetBounds(obj, left, bottom, right, top):
-                    box = _transform_box(matrix, left.value, bottom.value, right.value, top.value)
-                    image_area += max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
+                image_area += _image_area(obj, matrix)
             elif kind == _PAGEOBJ_FORM and depth < _MAX_FORM_DEPTH:
-                form_matrix = pdfium_c.FS_MATRIX()
-                inner = _IDENTITY
-                if pdfium_c.FPDFPageObj_GetMatrix(obj, form_matrix):
-                    inner = (form_matrix.a, form_matrix.b, form_matrix.c, form_matrix.d, form_matrix.e, form_matrix.f)
-                stack.append((obj, _compose(inner, matrix), depth + 1))
+                stack.append((obj, _compose(_form_matrix(obj), matrix), depth + 1))
     coverage = min(1.0, image_area / page_area) if page_area > 0 else 0.0
     return visible_text, coverage
+
+
+def _image_area(obj: Any, matrix: Matrix) -> float:
+    import pypdfium2.raw as pdfium_c
+
+    left, bottom, right, top = (ctypes.c_float() for _ in range(4))
+    if not pdfium_c.FPDFPageObj_GetBounds(obj, left, bottom, right, top):
+        return 0.0
+    box = _transform_box(matrix, left.value, bottom.value, right.value, top.value)
+    return max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1])
+
+
+def _form_matrix(obj: Any) -> Matrix:
+    import pypdfium2.raw as pdfium_c
+
+    form_matrix = pdfium_c.FS_MATRIX()
+    if not pdfium_c.FPDFPageObj_GetMatrix(obj, form_matrix):
+        return _IDENTITY
+    return (form_matrix.a, form_matrix.b, form_matrix.c, form_matrix.d, form_matrix.e, form_matrix.f)
 
 
 def _compose(inner: Matrix, outer: Matrix) -> Matrix:

@@ -16,7 +16,6 @@ documents, ``processes=`` renders in worker processes instead (see
 from __future__ import annotations
 
 import copy
-import functools
 from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -303,6 +302,14 @@ class PdfPageSource(SelectedPages):
         yield from self._deadline.metered(self._render_pages(budget), document_id=self.document_id)
 
     def _render_pages(self, budget: ImageBudget) -> Iterator[Page]:
+        if self._sandbox is not None:
+            if self._processes > 1:
+                # Sandbox workers taking turns page by page: started once and kept (no new
+                # interpreters per document), each under the memory limit.
+                yield from self._sandbox.pages_across(self.indices, budget, self._deadline, workers=self._processes)
+            else:
+                yield from self._sandbox.pages(self.indices, budget, self._deadline)
+            return
         if self._processes > 1:
             # Each worker process opens its own copy: pdfium documents cannot cross processes.
             from invoiceai.render.pdf.pool import render_in_processes
@@ -317,9 +324,6 @@ class PdfPageSource(SelectedPages):
                 limits=self.limits,
                 deadline=self._deadline,
             )
-            return
-        if self._sandbox is not None:
-            yield from self._sandbox.pages(self.indices, budget, self._deadline)
             return
         yield from self._render_here(budget)
 
@@ -395,7 +399,7 @@ def render_pages(
 
         def submit(index: int) -> tuple[Future[PagePixels], Future[tuple[PagePixels, PageFacts]]]:
             # The worker hands the pixels over (first future) before it reads the text
-            # layer and checks for colour, so encoding starts meanwhile.
+            # layer, so encoding starts meanwhile.
             pixels: Future[PagePixels] = Future()
             done = worker.submit(
                 rasterise, pdf, index, budget, document_id=document_id, on_pixels=pixels.set_result, limits=limits
@@ -411,7 +415,7 @@ def render_pages(
                 # Queued behind this page's text step: at most two pages are in memory.
                 upcoming = submit(indices[position + 1])
             with library_noise(name):
-                encoded = encode_pixels(pixels, budget, functools.partial(_coloured, done))
+                encoded = encode_pixels(pixels, budget)
             _, facts = done.result()
             yield assemble_page(pixels, encoded, facts)
 
@@ -421,10 +425,6 @@ def _close(pdf: Any, sandbox: SandboxedPdf | None) -> None:
         close_pdf(pdf)
     if sandbox is not None:
         sandbox.close()
-
-
-def _coloured(done: Future[tuple[PagePixels, PageFacts]]) -> bool:
-    return done.result()[1].coloured
 
 
 def _propagate_failure(finished: Future[Any], pixels: Future[PagePixels]) -> None:

@@ -34,7 +34,7 @@ import dataclasses
 import itertools
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from invoiceai.errors import CorruptDocumentError, DocumentTooLargeError, InvoiceAIError
@@ -168,7 +168,7 @@ class SandboxedPdf:
         _, payload = self._call({"op": "subset", "indices": list(indices)}, deadline, 2 * len(self._data) + SLACK)
         return payload
 
-    def pages(self, indices: Sequence[int], budget: ImageBudget, deadline: Deadline) -> Iterator[Page]:
+    def pages(self, indices: Sequence[int], budget: ImageBudget, deadline: Deadline) -> Generator[Page, None, None]:
         """Yields the pages at ``indices``, rendered and encoded by one worker that renders each next page ahead.
 
         The worker is held until the last page, or until the iterator is closed: it keeps the next
@@ -191,6 +191,25 @@ class SandboxedPdf:
                     self._stop(worker)
                     raise
             self._stop(worker)
+
+    def pages_across(
+        self, indices: Sequence[int], budget: ImageBudget, deadline: Deadline, *, workers: int
+    ) -> Iterator[Page]:
+        """Yields the pages at ``indices`` in order, rendered by ``workers`` workers taking turns.
+
+        Worker *k* renders every ``workers``-th page from the *k*-th on (each its own stream, as
+        :meth:`pages`, rendering its next page ahead), and this process takes one page from each
+        in turn: the workers draw at the same time, the pages still come in order, and no more
+        than two pages a worker are held however long the document is. Every worker opens its
+        own copy of the document (once; the workers keep it open for later calls).
+        """
+        streams = [self.pages(indices[start::workers], budget, deadline) for start in range(min(workers, len(indices)))]
+        try:
+            for position in range(len(indices)):
+                yield next(streams[position % len(streams)])
+        finally:
+            for stream in streams:  # a caller that stops early frees every worker, not just one
+                stream.close()
 
     def close(self) -> None:
         """Lets the workers close the PDF (now, or once the calls in progress end); idempotent."""
