@@ -263,7 +263,11 @@ def test_a_job_whose_workers_keep_dying_fails_after_max_attempts(database_url: s
         assert run_job(row["id"], service) is False  # the third claim gives up
         failed = store.get_job(service.engine, row["id"], "k")
         assert failed is not None
-        assert (failed["status"], failed["error_type"], failed["password"]) == ("failed", "AttemptsExhaustedError", None)
+        assert (failed["status"], failed["error_type"], failed["password"]) == (
+            "failed",
+            "AttemptsExhaustedError",
+            None,
+        )
         assert "2 times" in failed["error_message"]
         assert json.loads(failed["result"])["error"]["type"] == "AttemptsExhaustedError"
         assert [r.detail for r in read_audit(service.engine, job_id=row["id"]) if r.action == "state:failed"] == [
