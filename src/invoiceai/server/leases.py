@@ -16,6 +16,7 @@ the :class:`Claim` a worker holds keeps them in memory for the webhook.
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -144,7 +145,6 @@ def _give_up(connection: Connection, job_id: str, now: datetime, max_attempts: i
     """Fails the job if it is runnable but was claimed ``max_attempts`` times already; ``True`` when it did."""
     from invoiceai.extractor import ExtractionFailure
     from invoiceai.server.errors import AttemptsExhaustedError
-    from invoiceai.server.runner import result_json
 
     exhausted = and_(jobs.c.id == job_id, _runnable(now), jobs.c.attempt >= max_attempts)
     found = connection.execute(
@@ -161,7 +161,9 @@ def _give_up(connection: Connection, job_id: str, now: datetime, max_attempts: i
     failure = ExtractionFailure(error=error, source=found.source_name, document_id=found.document_sha256)
     changed = connection.execute(
         jobs.update().where(exhausted).values(
-            status="failed", result=result_json(failure), error_type=type(error).__name__, error_message=error.message,
+            # The failure as the command line writes it (``failure.to_dict()``), as runner.result_json does.
+            status="failed", result=json.dumps(failure.to_dict(), ensure_ascii=False),
+            error_type=type(error).__name__, error_message=error.message,
             finished_at=now, lease_owner=None, lease_expires=None, **_SECRETS_GONE,
         )
     ).rowcount  # fmt: skip
