@@ -313,7 +313,8 @@ def cancel_job(engine: Engine, job_id: str, owner: str) -> RowMapping | None:
     A running extraction is not interrupted, but its result is never stored: the worker's
     conditional update finds the job canceled. The password, URL and callback URL are dropped
     from the store at once. The row returned for a job this call canceled still holds the
-    callback URL it had (in memory only), so the caller can send the job's webhook.
+    callback URL it had (in memory only), so the caller can send the job's webhook; it has no
+    ``result`` column (a canceled job has none; a finished one's is read with :func:`get_job`).
     """
     with engine.begin() as connection:
         found = connection.execute(
@@ -341,10 +342,10 @@ def cancel_job(engine: Engine, job_id: str, owner: str) -> RowMapping | None:
 
 
 def _row_with_callback(connection: Connection, job_id: str, callback_url: str | None) -> RowMapping:
-    """The job's stored row, its ``callback_url`` replaced by ``callback_url`` (no longer stored)."""
+    """The job's stored row but its result, with ``callback_url`` (no longer stored) put back."""
     from sqlalchemy import String, literal
 
-    others = [column for column in jobs.c if column.name != "callback_url"]
+    others = [column for column in jobs.c if column.name not in ("callback_url", "result")]
     query = select(*others, literal(callback_url, String()).label("callback_url")).where(jobs.c.id == job_id)
     return connection.execute(query).mappings().one()
 
