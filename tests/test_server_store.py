@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -173,3 +174,141 @@ def test_keys_are_stored_hashed_and_can_be_revoked(context: ServiceContext) -> N
     assert revoke_key(context.engine, key.id) is False
     assert authenticate(context.engine, secret) is None
     assert [listed.id for listed in list_keys(context.engine)] == [key.id]
+
+
+def _race(count: int, call: Any) -> list[Any]:
+    """Runs ``call()`` in ``count`` threads released at once; their results (or exceptions)."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = []
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            results.append(call())
+        except Exception as exc:  # the assertion below shows it
+            results.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+@pytest.mark.parametrize("key", [None, "key:order-1"])
+def test_racing_identical_submissions_get_one_job(context: ServiceContext, key: str | None) -> None:
+    url = store.Submission(source_name="x", url="https://example.com/race.pdf")
+    results = _race(6, lambda: store.create_job(context.engine, "k", url, idempotency_key=key))
+    assert all(isinstance(result, tuple) for result in results), results
+    assert len({row["id"] for row, _ in results}) == 1
+    assert sorted(created for _, created in results) == [False] * 5 + [True]
+
+
+def test_racing_batches_with_one_key_get_one_batch(context: ServiceContext) -> None:
+    documents = [submission(str(n)) for n in range(3)]
+    results = _race(6, lambda: store.create_batch(context.engine, "k", documents, idempotency_key="batch-1"))
+    assert all(isinstance(result, tuple) for result in results), results
+    assert len({row["id"] for row, _ in results}) == 1
+    assert sorted(created for _, created in results) == [False] * 5 + [True]
+    assert len(store.job_rows_of_batch(context.engine, results[0][0]["id"])) == 3
+
+
+SIGNED_URL = "https://user:urlpass@example.com/a.pdf?X-Amz-Signature=sig-0123456789"
+CALLBACK = "https://example.com/hook?token=tok-0123456789"
+
+
+def test_a_jobs_secrets_leave_the_store_when_it_ends(context: ServiceContext) -> None:
+    ran, _ = store.create_job(context.engine, "k", submission(password=PASSWORD, callback_url=CALLBACK))
+    fetched, _ = store.create_job(context.engine, "k", store.Submission(source_name="u", url=SIGNED_URL))
+    canceled, _ = store.create_job(
+        context.engine, "k", store.Submission(source_name="c", url=SIGNED_URL + "2", callback_url=CALLBACK + "c")
+    )
+    assert run_job(ran["id"], context) is True
+    claim = leases.claim(context.engine, fetched["id"], "w", 60)
+    assert claim is not None
+    assert leases.finish(context.engine, claim, leases.Outcome(status="succeeded", result="{}"))
+    assert claim.job["url"] == SIGNED_URL  # the worker's claim still has what it ran
+    gone = store.cancel_job(context.engine, canceled["id"], "k")
+    assert gone is not None and gone["status"] == "canceled"
+    assert gone["callback_url"] == CALLBACK + "c"  # for the webhook, in memory only
+    dump = _every_text_value(context)
+    for secret in (PASSWORD, "urlpass", "sig-0123456789", "tok-0123456789"):
+        assert secret not in dump
+    again = store.cancel_job(context.engine, canceled["id"], "k")
+    assert again is not None and again["callback_url"] is None
+
+
+def test_a_claim_shows_no_secret_in_its_repr(context: ServiceContext) -> None:
+    row, _ = store.create_job(context.engine, "k", submission(password=PASSWORD, callback_url=CALLBACK))
+    claim = leases.claim(context.engine, row["id"], "w" * 300, 60)  # a long host name
+    assert claim is not None
+    assert PASSWORD not in repr(claim) and "tok-0123456789" not in repr(claim)
+    assert claim.worker == "w" * leases.LEASE_OWNER_LENGTH
+
+
+def _expire_lease(context: ServiceContext, job_id: str) -> None:
+    with context.engine.begin() as connection:  # its worker was SIGKILLed an hour ago
+        connection.execute(jobs.update().where(jobs.c.id == job_id).values(lease_expires=datetime(2000, 1, 1)))
+
+
+def test_a_job_whose_workers_keep_dying_fails_after_max_attempts(database_url: str) -> None:
+    settings = ServiceSettings(database_url=database_url, workers=0, cache="none", lease_seconds=60, max_attempts=2)
+    service = ServiceContext(settings, extractor=Extractor(backend=FakeBackend(default=example_invoice()), cache=None))
+    try:
+        row, _ = store.create_job(service.engine, "k", submission(password=PASSWORD))
+        for _ in range(2):
+            assert leases.claim(service.engine, row["id"], "dying", 60, max_attempts=2) is not None
+            _expire_lease(service, row["id"])
+        assert run_job(row["id"], service) is False  # the third claim gives up
+        failed = store.get_job(service.engine, row["id"], "k")
+        assert failed is not None
+        assert (failed["status"], failed["error_type"], failed["password"]) == (
+            "failed",
+            "AttemptsExhaustedError",
+            None,
+        )
+        assert "2 times" in failed["error_message"]
+        assert json.loads(failed["result"])["error"]["type"] == "AttemptsExhaustedError"
+        assert [r.detail for r in read_audit(service.engine, job_id=row["id"]) if r.action == "state:failed"] == [
+            "AttemptsExhaustedError"
+        ]
+    finally:
+        service.close()
+
+
+@pytest.mark.allow_stderr  # the pool warns that it gave a job back, on purpose
+def test_stopping_the_pool_gives_back_the_jobs_still_running(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from invoiceai.server.workers import WorkerPool
+
+    started, release = threading.Event(), threading.Event()
+
+    def slow(call: Any) -> Any:
+        started.set()
+        release.wait(60)
+        return example_invoice()
+
+    settings = ServiceSettings(database_url=database_url, workers=1, cache="none", lease_seconds=60)
+    service = ServiceContext(settings, extractor=Extractor(backend=FakeBackend(default=slow), cache=None))
+    pool = WorkerPool(service, 1, grace_seconds=0)
+    try:
+        row, _ = store.create_job(service.engine, "k", submission())
+        pool.start()
+        pool.wake()
+        assert started.wait(60)
+        assert pool.stop() == 1  # no grace: given back at once, not waited for
+        assert "gave back 1 job(s)" in caplog.text
+        back = store.get_job(service.engine, row["id"], "k")
+        assert back is not None and (back["status"], back["lease_owner"]) == ("queued", None)
+        release.set()
+        for thread in threading.enumerate():
+            if thread.name.startswith("invoiceai-worker-"):
+                thread.join(60)
+        after = store.get_job(service.engine, row["id"], "k")
+        assert after is not None and (after["status"], after["result"]) == ("queued", None)  # not stored
+        assert leases.claimable(service.engine) == [row["id"]]
+    finally:
+        release.set()
+        service.close()

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI
 
 from invoiceai._version import __version__
-from invoiceai.server import problems
+from invoiceai.server import guard, problems
 from invoiceai.server.context import ServiceContext
 from invoiceai.server.routes_batches import router as batches_router
 from invoiceai.server.routes_health import router as health_router
@@ -105,6 +105,7 @@ def create_app(
     app.state.context = service
     app.state.pool = None
     problems.install(app, on_error=service.seams.error)
+    guard.install(app)  # outermost: no exception or raw traceback gets past it
     for router in (jobs_router, batches_router, health_router):
         app.include_router(router)
     app.state.api_routes = [route for router in (jobs_router, batches_router, health_router) for route in router.routes]

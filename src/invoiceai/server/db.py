@@ -24,7 +24,9 @@ def open_engine(url: str) -> Engine:
     SQLite gets WAL (readers never wait for the writer), a 30 s busy timeout and ``BEGIN
     IMMEDIATE`` transactions: a transaction that reads and then writes would otherwise fail
     with "database is locked" instead of waiting its turn. PostgreSQL gets ``pool_pre_ping``,
-    so a connection the server dropped is replaced instead of failing a request.
+    so a connection the server dropped is replaced instead of failing a request. Neither ever
+    puts a statement's parameters into an error message (``hide_parameters``): they hold
+    passwords, URLs with signed queries and callback tokens, and error messages reach the log.
 
     Raises:
         ConfigurationError: The URL does not parse or names a driver that is not installed.
@@ -43,10 +45,10 @@ def open_engine(url: str) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3, not psycopg2
     try:
         if parsed.get_backend_name() != "sqlite":
-            return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
+            return create_engine(parsed, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=20)
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(parsed, hide_parameters=True, connect_args={"check_same_thread": False, "timeout": 30})
     except NoSuchModuleError as exc:
         raise ConfigurationError(f"No driver for the database URL's scheme {parsed.drivername!r}: {exc}.") from exc
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from invoiceai.errors import InvoiceAIError
 
 __all__ = [
+    "AttemptsExhaustedError",
     "ConflictError",
     "InvalidRequestError",
     "NotFoundError",
@@ -85,3 +86,7 @@ class QuotaExceededError(TooManyRequestsError):
     """The key's daily document quota is used up; it resets at midnight UTC."""
 
     slug = "quota-exceeded"
+
+
+class AttemptsExhaustedError(InvoiceAIError):
+    """A job's workers stopped before it finished as often as ``max_attempts`` allows; it failed."""

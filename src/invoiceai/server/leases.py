@@ -6,11 +6,17 @@ of two racing workers can match that ``WHERE``. The result is stored with anothe
 ``UPDATE`` that matches only the job still running at the claimed attempt, so a job that was
 canceled, or taken over after a lease ran out, never has a result stored twice. On PostgreSQL the
 candidates are read with ``FOR UPDATE SKIP LOCKED`` so workers do not queue behind one another.
+
+A job whose workers keep dying on it (it was claimed ``max_attempts`` times without an outcome)
+is failed with :class:`~invoiceai.server.errors.AttemptsExhaustedError` instead of being
+claimed again. When a job ends, its password, URL and callback URL are dropped from the store;
+the :class:`Claim` a worker holds keeps them in memory for the webhook.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -23,10 +29,26 @@ from invoiceai.server.models import jobs
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from sqlalchemy.engine import Engine, RowMapping
+    from sqlalchemy.engine import Connection, Engine, RowMapping
     from sqlalchemy.sql.elements import ColumnElement
 
-__all__ = ["Claim", "Outcome", "claim", "claimable", "finish", "release", "renew"]
+__all__ = [
+    "LEASE_OWNER_LENGTH",
+    "Claim",
+    "Outcome",
+    "claim",
+    "claimable",
+    "finish",
+    "release",
+    "release_worker",
+    "renew",
+]
+
+LEASE_OWNER_LENGTH = 255
+"""Longest worker id stored as a lease's owner (a longer one, from a long host name, is cut)."""
+
+# Cleared when a job ends: each may hold a secret (a signed URL, a token in the callback URL).
+_SECRETS_GONE = {"password": None, "url": None, "callback_url": None}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,12 +56,12 @@ class Claim:
     """A worker's hold on a job: valid while the job is running at this ``attempt``.
 
     Attributes:
-        job: The job's row as claimed.
+        job: The job's row as claimed (with its password and callback URL: never shown in a repr).
         attempt: The attempt number this claim made (1 for the first run).
         worker: The worker's id.
     """
 
-    job: RowMapping
+    job: RowMapping = dataclasses.field(repr=False)
     attempt: int
     worker: str
 
@@ -89,10 +111,17 @@ def claimable(engine: Engine, *, limit: int = 10) -> list[str]:
         return [str(job_id) for job_id in connection.execute(query).scalars()]
 
 
-def claim(engine: Engine, job_id: str, worker: str, lease_seconds: float) -> Claim | None:
-    """Claims ``job_id`` for ``worker``; ``None`` when it is not claimable (finished, canceled, leased)."""
+def claim(engine: Engine, job_id: str, worker: str, lease_seconds: float, *, max_attempts: int = 0) -> Claim | None:
+    """Claims ``job_id`` for ``worker``; ``None`` when it is not claimable (finished, canceled, leased).
+
+    With ``max_attempts`` (``0``: no limit), a runnable job already claimed that many times is
+    failed instead (:class:`~invoiceai.server.errors.AttemptsExhaustedError`), and ``None`` returned.
+    """
     now = utcnow()
+    worker = worker[:LEASE_OWNER_LENGTH]
     with engine.begin() as connection:
+        if max_attempts > 0 and _give_up(connection, job_id, now, max_attempts):
+            return None
         changed = connection.execute(
             jobs.update()
             .where(jobs.c.id == job_id, _runnable(now))
@@ -112,6 +141,40 @@ def claim(engine: Engine, job_id: str, worker: str, lease_seconds: float) -> Cla
         return Claim(job=row, attempt=int(row["attempt"]), worker=worker)
 
 
+def _give_up(connection: Connection, job_id: str, now: datetime, max_attempts: int) -> bool:
+    """Fails the job if it is runnable but was claimed ``max_attempts`` times already; ``True`` when it did."""
+    from invoiceai.extractor import ExtractionFailure
+    from invoiceai.server.errors import AttemptsExhaustedError
+
+    exhausted = and_(jobs.c.id == job_id, _runnable(now), jobs.c.attempt >= max_attempts)
+    found = connection.execute(
+        select(jobs.c.owner, jobs.c.batch_id, jobs.c.source_name, jobs.c.document_sha256, jobs.c.attempt)
+        .where(exhausted)
+    ).first()  # fmt: skip
+    if found is None:
+        return False
+    error = AttemptsExhaustedError(
+        f"The job was started {found.attempt} times and its worker stopped each time before it finished "
+        "(killed, crashed, out of memory, or shut down); it is not tried again. Check the worker logs, "
+        "then submit the document again to retry."
+    )
+    failure = ExtractionFailure(error=error, source=found.source_name, document_id=found.document_sha256)
+    changed = connection.execute(
+        jobs.update().where(exhausted).values(
+            # The failure as the command line writes it (``failure.to_dict()``), as runner.result_json does.
+            status="failed", result=json.dumps(failure.to_dict(), ensure_ascii=False),
+            error_type=type(error).__name__, error_message=error.message,
+            finished_at=now, lease_owner=None, lease_expires=None, **_SECRETS_GONE,
+        )
+    ).rowcount  # fmt: skip
+    if changed:
+        record(
+            connection, key_id=found.owner, action="state:failed", outcome="failed", job_id=job_id,
+            batch_id=found.batch_id, document_sha256=found.document_sha256, detail=type(error).__name__,
+        )  # fmt: skip
+    return bool(changed)
+
+
 def _held(claim: Claim) -> ColumnElement[bool]:
     return and_(jobs.c.id == claim.job["id"], jobs.c.status == "running", jobs.c.attempt == claim.attempt)
 
@@ -126,7 +189,11 @@ def renew(engine: Engine, claim: Claim, lease_seconds: float) -> bool:
 
 
 def finish(engine: Engine, claim: Claim, outcome: Outcome) -> bool:
-    """Stores the outcome if the claim still holds; ``True`` when it was stored (exactly once)."""
+    """Stores the outcome if the claim still holds; ``True`` when it was stored (exactly once).
+
+    The job's password, URL and callback URL are dropped from the store with it (``claim.job``
+    still holds them, for the webhook).
+    """
     values = dataclasses.asdict(outcome)
     if values["document_sha256"] is None:
         values["document_sha256"] = claim.job["document_sha256"]
@@ -134,7 +201,7 @@ def finish(engine: Engine, claim: Claim, outcome: Outcome) -> bool:
         changed = connection.execute(
             jobs.update()
             .where(_held(claim))
-            .values(**values, finished_at=utcnow(), password=None, lease_owner=None, lease_expires=None)
+            .values(**values, finished_at=utcnow(), lease_owner=None, lease_expires=None, **_SECRETS_GONE)
         ).rowcount
         if changed:
             record(
@@ -152,3 +219,18 @@ def release(engine: Engine, claim: Claim) -> bool:
             jobs.update().where(_held(claim)).values(status="queued", lease_owner=None, lease_expires=None)
         ).rowcount
     return bool(changed)
+
+
+def release_worker(engine: Engine, worker: str) -> int:
+    """Gives every job ``worker`` still holds back to the queue (a pool stopping); how many it gave back.
+
+    A thread still running one of them finds its claim gone: its result is not stored, and the
+    job runs again elsewhere (the result cache answers it when the first run reached the model).
+    """
+    with engine.begin() as connection:
+        changed = connection.execute(
+            jobs.update()
+            .where(jobs.c.status == "running", jobs.c.lease_owner == worker[:LEASE_OWNER_LENGTH])
+            .values(status="queued", lease_owner=None, lease_expires=None)
+        ).rowcount
+    return int(changed)

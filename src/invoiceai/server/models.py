@@ -79,11 +79,11 @@ jobs = Table(
     Column("document_sha256", String(64)),
     Column("schema_name", String(100), nullable=False),
     Column("pages", String(200)),
-    # Kept only while the job may still run; set to NULL when it ends (see store.finish).
+    # Kept only while the job may still run; set to NULL when it ends (leases.finish, store.cancel_job).
     Column("password", Text),
     Column("callback_url", Text),
     Column("attempt", Integer, nullable=False, default=0),
-    Column("lease_owner", String(64)),
+    Column("lease_owner", String(255)),  # 64 until migration 0002
     Column("lease_expires", DateTime),
     Column("created_at", DateTime, nullable=False),
     Column("started_at", DateTime),

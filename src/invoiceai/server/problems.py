@@ -3,7 +3,7 @@
 Every :class:`~invoiceai.errors.InvoiceAIError` maps to a status and a problem ``type``
 (``urn:invoiceai:problem:<slug>``), documented in ``docs/service.md``; FastAPI's own 404, 405 and
 422 answers get the same shape, and anything unexpected becomes a 500 problem with no traceback
-(the traceback goes to the server log).
+(one masked line about it goes to the server log, see :mod:`invoiceai.server.guard`).
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def install(app: FastAPI, on_error: Any = None) -> None:
                        errors=shown)  # fmt: skip
 
     async def unexpected(request: Request, exc: Exception) -> Response:
-        _log.error("unexpected error on %s", request.url.path, exc_info=exc)
+        # Not logged here: Starlette raises it again, and server.guard logs it as one masked line.
         count("internal-error")
         return problem(500, "internal-error", "The service failed unexpectedly; the error is in the server log.")
 

@@ -14,7 +14,8 @@ from invoiceai.server import store
 from invoiceai.server.audit import record
 from invoiceai.server.auth import Caller, caller, context_of
 from invoiceai.server.errors import InvalidRequestError, NotFoundError
-from invoiceai.server.intake import read_batch
+from invoiceai.server.intake import idempotency_key as checked_key
+from invoiceai.server.intake import path_id, read_batch
 from invoiceai.server.models import FINAL_STATES
 from invoiceai.server.routes_jobs import ERRORS, UPLOAD_BODY
 from invoiceai.server.views import BatchOut, batch_view, job_view
@@ -71,21 +72,20 @@ async def submit_batch(
     this server does not offer it yet and refuses the batch with 422 instead of running it otherwise.
     """
     context = context_of(request)
+    key = checked_key(idempotency_key)  # before the body is read, as for one document
     submissions, message_batches = await read_batch(
         request, limit=context.settings.max_batch_bytes, max_documents=context.settings.max_batch_documents,
-        schemas=context.schemas, settings=context.library_settings,
+        schemas=context.schemas, settings=context.library_settings, engine=context.engine,
     )  # fmt: skip
     if message_batches:
         raise InvalidRequestError(
             "This server does not send batches through the Message Batches API yet; leave message_batches out."
         )
-    if idempotency_key is not None and not 0 < len(idempotency_key) <= 100:
-        raise InvalidRequestError("Idempotency-Key must be 1 to 100 characters.")
     batch, created = await run_in_threadpool(
-        store.create_batch, context.engine, who.key_id, submissions, idempotency_key=idempotency_key,
+        store.create_batch, context.engine, who.key_id, submissions, idempotency_key=key,
         daily_quota=who.daily_quota,
     )  # fmt: skip
-    rows = await run_in_threadpool(store.job_rows_of_batch, context.engine, batch["id"])
+    rows = await run_in_threadpool(store.job_rows_of_batch, context.engine, batch["id"], columns=store.JOB_VIEW_COLUMNS)
     if created:
         for _ in rows:
             context.seams.job_state("queued")
@@ -97,7 +97,7 @@ async def submit_batch(
 
 
 def _batch(request: Request, batch_id: str, who: Caller) -> Any:
-    batch = store.get_batch(context_of(request).engine, batch_id, who.key_id)
+    batch = store.get_batch(context_of(request).engine, path_id(batch_id, "batch"), who.key_id)
     if batch is None:
         raise NotFoundError(f"No batch {batch_id!r} for this key.")
     return batch
@@ -107,7 +107,7 @@ def _batch(request: Request, batch_id: str, who: Caller) -> Any:
 def get_batch(request: Request, batch_id: str, who: Annotated[Caller, Depends(caller)]) -> Response:
     """A batch's counts per status and its progress."""
     batch = _batch(request, batch_id, who)
-    rows = store.job_rows_of_batch(context_of(request).engine, batch_id, columns=("status",))
+    rows = store.job_rows_of_batch(context_of(request).engine, batch["id"], columns=("status",))
     return JSONResponse(batch_view(batch, [row["status"] for row in rows]))
 
 
@@ -123,7 +123,7 @@ def get_batch_results(request: Request, batch_id: str, who: Annotated[Caller, De
     A canceled job's line is ``{"source", "document_id", "error": {"type": "Canceled", ...}}``.
     """
     context = context_of(request)
-    _batch(request, batch_id, who)
+    batch_id = _batch(request, batch_id, who)["id"]
     with context.engine.begin() as connection:
         record(connection, key_id=who.key_id, action="read_result", outcome="ok", batch_id=batch_id, detail="jsonl")
     job_ids = [row["id"] for row in store.job_rows_of_batch(context.engine, batch_id, columns=("id",))]
@@ -136,6 +136,7 @@ async def _lines(context: Any, job_ids: list[str], owner: str) -> AsyncIterator[
     for job_id in job_ids:
         pause = 0.02
         while True:
+            # The whole row: a job's result is NULL until it ends, so polling costs no large reads.
             row = await run_in_threadpool(store.get_job, context.engine, job_id, owner)
             if row is None or row["status"] in FINAL_STATES:
                 break
@@ -144,6 +145,13 @@ async def _lines(context: Any, job_ids: list[str], owner: str) -> AsyncIterator[
         if row is not None and row["result"]:
             yield row["result"].encode() + b"\n"
         elif row is not None:
-            error = {"type": "Canceled", "message": "The job was canceled.", "job_id": job_id}
-            line = {"source": row["source_name"], "document_id": row["document_sha256"], "error": error}
-            yield json.dumps(line, ensure_ascii=False).encode() + b"\n"
+            yield json.dumps(_error_line(row), ensure_ascii=False).encode() + b"\n"
+
+
+def _error_line(row: Any) -> dict[str, Any]:
+    """The line of a job that ended with no result: canceled (or failed before it stored one)."""
+    if row["status"] == "canceled" or row["error_type"] is None:
+        error = {"type": "Canceled", "message": "The job was canceled.", "job_id": row["id"]}
+    else:
+        error = {"type": row["error_type"], "message": row["error_message"] or "", "job_id": row["id"]}
+    return {"source": row["source_name"], "document_id": row["document_sha256"], "error": error}

@@ -14,8 +14,9 @@ from starlette.responses import JSONResponse, Response
 from invoiceai.server import store
 from invoiceai.server.audit import record
 from invoiceai.server.auth import Caller, caller, context_of
-from invoiceai.server.errors import ConflictError, InvalidRequestError, NotFoundError
-from invoiceai.server.intake import read_document
+from invoiceai.server.errors import ConflictError, NotFoundError
+from invoiceai.server.intake import idempotency_key as checked_key
+from invoiceai.server.intake import path_id, read_document
 from invoiceai.server.models import FINAL_STATES
 from invoiceai.server.views import JobOut, Problem, job_view
 
@@ -66,11 +67,8 @@ _FORMATS = ("json", "cii", "ubl", "facturx")
 
 
 def _idempotency_key(value: str | None) -> str | None:
-    if value is None:
-        return None
-    if not 0 < len(value) <= 100 or not value.isprintable():
-        raise InvalidRequestError("Idempotency-Key must be 1 to 100 printable characters.")
-    return "key:" + value
+    checked = checked_key(value)
+    return None if checked is None else "key:" + checked  # apart from the default keys ("sha256:...")
 
 
 @router.post(
@@ -105,6 +103,9 @@ async def submit_document(
     if waited > 0 and row["status"] not in FINAL_STATES:
         row = await _wait_for(context, row["id"], who.key_id, waited)
     if row["status"] in FINAL_STATES and waited > 0:
+        if "result" not in row:  # _wait_for reads the view's columns only
+            full = await run_in_threadpool(store.get_job, context.engine, row["id"], who.key_id)
+            row = row if full is None else full
         result = json.loads(row["result"]) if row["result"] else None
         return JSONResponse(job_view(row, result=result), status_code=200)
     return JSONResponse(job_view(row), status_code=202 if row["status"] not in FINAL_STATES else 200)
@@ -121,7 +122,7 @@ async def _wait_for(context: Any, job_id: str, owner: str, seconds: float) -> An
     deadline = time.monotonic() + seconds
     pause = 0.02
     while True:
-        row = await run_in_threadpool(store.get_job, context.engine, job_id, owner)
+        row = await run_in_threadpool(store.get_job, context.engine, job_id, owner, columns=store.JOB_VIEW_COLUMNS)
         remaining = deadline - time.monotonic()
         if row is None or row["status"] in FINAL_STATES or remaining <= 0:
             return row
@@ -132,7 +133,7 @@ async def _wait_for(context: Any, job_id: str, owner: str, seconds: float) -> An
 @router.get("/jobs/{job_id}", response_model=JobOut, responses=ERRORS)
 def get_job(request: Request, job_id: str, who: Annotated[Caller, Depends(caller)]) -> Response:
     """A job: status, progress, timings, usage and cost, findings count."""
-    row = store.get_job(context_of(request).engine, job_id, who.key_id)
+    row = store.get_job(context_of(request).engine, path_id(job_id, "job"), who.key_id, columns=store.JOB_VIEW_COLUMNS)
     if row is None:
         raise NotFoundError(f"No job {job_id!r} for this key.")
     return JSONResponse(job_view(row))
@@ -142,7 +143,7 @@ def get_job(request: Request, job_id: str, who: Annotated[Caller, Depends(caller
 def cancel_job(request: Request, job_id: str, who: Annotated[Caller, Depends(caller)]) -> Response:
     """Cancels a queued or running job; a finished job is returned unchanged."""
     context = context_of(request)
-    row = store.cancel_job(context.engine, job_id, who.key_id)
+    row = store.cancel_job(context.engine, path_id(job_id, "job"), who.key_id)
     if row is None:
         raise NotFoundError(f"No job {job_id!r} for this key.")
     if row["status"] == "canceled":
@@ -163,6 +164,7 @@ def get_result(
 ) -> Response:
     """The extraction as ``invoiceai extract --format json`` prints it, or as an e-invoice (``?format=``)."""
     context = context_of(request)
+    job_id = path_id(job_id, "job")
     row = store.get_job(context.engine, job_id, who.key_id)
     if row is None:
         raise NotFoundError(f"No job {job_id!r} for this key.")

@@ -55,7 +55,9 @@ def run_job(job_id: str, context: ServiceContext) -> bool:
         claimable (finished, canceled, held by a live lease) or was canceled while it ran.
     """
     settings = context.settings
-    claim = leases.claim(context.engine, job_id, context.worker_id, settings.lease_seconds)
+    claim = leases.claim(
+        context.engine, job_id, context.worker_id, settings.lease_seconds, max_attempts=settings.max_attempts
+    )
     if claim is None:
         return False
     context.seams.job_state("running")

@@ -52,6 +52,11 @@ class ServiceSettings:
             ``"memory"``, a path, a ``redis://`` URL, or ``"none"``.
         webhook_secret: Key that signs webhook bodies (HMAC-SHA256); webhooks are not sent without one.
         webhook_attempts: Delivery attempts per webhook.
+        max_attempts: Claims of one job before it fails with ``AttemptsExhaustedError`` (``0``: no
+            limit): a document whose workers keep dying on it (killed, out of memory) stops there.
+            A job given back by a worker that shut down cleanly counts too.
+        shutdown_grace_seconds: How long stopping in-process workers waits for running jobs;
+            the jobs still running then are given back to the queue.
     """
 
     database_url: str = dataclasses.field(default_factory=default_database_url)
@@ -70,12 +75,15 @@ class ServiceSettings:
     cache: str = "sqlite"
     webhook_secret: str = dataclasses.field(default="", repr=False)
     webhook_attempts: int = 5
+    max_attempts: int = 5
+    shutdown_grace_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         for name in ("port", "lease_seconds", "max_upload_bytes", "max_batch_bytes", "max_batch_documents"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"Service setting {name!r} must be positive, got {getattr(self, name)!r}.")
-        for name in ("workers", "daily_quota", "rate_per_s", "burst", "max_wait_seconds", "webhook_attempts"):
+        for name in ("workers", "daily_quota", "rate_per_s", "burst", "max_wait_seconds", "webhook_attempts",
+                     "max_attempts", "shutdown_grace_seconds"):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ConfigurationError(f"Service setting {name!r} must not be negative, got {getattr(self, name)!r}.")
 

@@ -2,9 +2,10 @@
 
 Every function takes an :class:`~sqlalchemy.engine.Engine` and runs in its own transaction, so the
 same code serves SQLite and PostgreSQL. Inserts that may race (the same upload twice, the same
-idempotency key from two requests) use ``INSERT ... ON CONFLICT DO NOTHING`` and read back the
-winner, which both databases support. The worker side (claims, leases, results) is in
-:mod:`invoiceai.server.leases`.
+idempotency key from two requests) use ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` and read
+back the winner, which both databases support (the returned row, not ``rowcount``, says whether
+the insert happened: PostgreSQL reports ``-1`` for it). The worker side (claims, leases, results)
+is in :mod:`invoiceai.server.leases`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from invoiceai.documents import Document
 
 __all__ = [
+    "JOB_VIEW_COLUMNS",
+    "StoredUpload",
     "Submission",
     "cancel_job",
     "create_batch",
@@ -40,9 +43,31 @@ __all__ = [
     "get_job",
     "job_rows_of_batch",
     "read_upload",
+    "save_upload",
 ]
 
 _RETRYABLE = ("failed", "canceled")
+
+JOB_VIEW_COLUMNS = tuple(column.name for column in jobs.c if column.name != "result")
+"""Every job column but the result, which can be large: what a job's view needs."""
+
+# Stored while a job may run; cleared when it ends, since each may hold a secret.
+_SECRET_COLUMNS = {"password": None, "url": None, "callback_url": None}
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredUpload:
+    """A document already in the job store (see :func:`save_upload`): its metadata, not its bytes.
+
+    Attributes:
+        sha256: The document's SHA-256 (the key of its row in ``uploads``).
+        media_type: Its detected media type.
+        size: Its length in bytes.
+    """
+
+    sha256: str
+    media_type: str
+    size: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,8 +80,10 @@ class Submission:
         pages: Page selection, ``"1-3,7"``.
         password: For an encrypted PDF; kept only until the job ends, never shown.
         callback_url: Where the webhook goes when the job ends.
-        document: The uploaded document, or ``None`` for a URL.
+        document: The uploaded document, or ``None`` for a URL (or an upload already stored).
         url: The URL to fetch when the job runs, or ``None`` for an upload.
+        upload: An upload already stored with :func:`save_upload` (a batch stores each document
+            as it reads it, so no batch is ever held in memory whole).
     """
 
     source_name: str
@@ -66,11 +93,14 @@ class Submission:
     callback_url: str | None = dataclasses.field(default=None, repr=False)
     document: Document | None = dataclasses.field(default=None, repr=False)
     url: str | None = dataclasses.field(default=None, repr=False)
+    upload: StoredUpload | None = None
 
     @property
     def document_sha256(self) -> str | None:
         """The uploaded document's SHA-256 (unknown for a URL until it is fetched)."""
-        return None if self.document is None else self.document.document_id
+        if self.document is not None:
+            return self.document.document_id
+        return None if self.upload is None else self.upload.sha256
 
     def default_idempotency_key(self) -> str:
         """SHA-256 of the document (or URL) and every option that changes the answer."""
@@ -88,20 +118,36 @@ class Submission:
 def _insert_ignoring_conflicts(
     connection: Connection, table: Any, columns: Sequence[str], values: dict[str, Any]
 ) -> bool:
-    """Inserts a row unless one with the same ``columns`` exists; ``True`` when it inserted."""
+    """Inserts a row unless one with the same ``columns`` exists; ``True`` when it inserted.
+
+    Under concurrent inserts PostgreSQL waits for the first transaction and then does nothing,
+    so the caller can read the winner back once this returns ``False``.
+    """
     from sqlalchemy.dialects import postgresql, sqlite
 
     dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=list(columns))
-    return bool(connection.execute(statement).rowcount)
+    statement = (
+        dialect.insert(table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=list(columns))
+        .returning(table.c[columns[0]])
+    )
+    return connection.execute(statement).first() is not None
 
 
-def _save_upload(connection: Connection, document: Document) -> None:
+def _save_upload(connection: Connection, document: Document) -> StoredUpload:
     _insert_ignoring_conflicts(
         connection, uploads, ["sha256"],
         {"sha256": document.document_id, "media_type": document.media_type, "size": len(document.data),
          "content": document.data, "created_at": utcnow()},
     )  # fmt: skip
+    return StoredUpload(document.document_id, document.media_type, len(document.data))
+
+
+def save_upload(engine: Engine, document: Document) -> StoredUpload:
+    """Stores ``document``'s bytes (once per SHA-256) and returns what a :class:`Submission` needs of it."""
+    with engine.begin() as connection:
+        return _save_upload(connection, document)
 
 
 def _check_quota(connection: Connection, owner: str, quota: int, adding: int) -> None:
@@ -194,40 +240,54 @@ def create_batch(
 ) -> tuple[RowMapping, bool]:
     """Queues a batch with a job per submission (in input order), or returns the batch the key names.
 
+    Two requests with the same ``idempotency_key`` at once get the same batch: the second
+    insert finds the first one's row and returns it.
+
     Raises:
         QuotaExceededError: The batch would pass ``daily_quota``: no job of it is queued.
     """
     with engine.begin() as connection:
-        if idempotency_key is not None:
-            existing = connection.execute(
-                batches.select().where(batches.c.owner == owner, batches.c.idempotency_key == idempotency_key)
-            ).mappings().first()  # fmt: skip
-            if existing is not None:
-                record(connection, key_id=owner, action="create", outcome="duplicate", batch_id=existing["id"])
-                return existing, False
-        _check_quota(connection, owner, daily_quota, len(submissions))
-        batch_id = str(uuid.uuid4())
-        connection.execute(
-            batches.insert().values(
-                id=batch_id, owner=owner, created_at=utcnow(), total=len(submissions),
-                message_batches=message_batches, idempotency_key=idempotency_key,
-            )
+        existing = _batch_named(connection, owner, idempotency_key)
+        if existing is None:
+            _check_quota(connection, owner, daily_quota, len(submissions))
+            batch_id = str(uuid.uuid4())
+            values = {
+                "id": batch_id, "owner": owner, "created_at": utcnow(), "total": len(submissions),
+                "message_batches": message_batches, "idempotency_key": idempotency_key,
+            }  # fmt: skip
+            if _insert_ignoring_conflicts(connection, batches, ["owner", "idempotency_key"], values):
+                _insert_batch_jobs(connection, owner, batch_id, submissions)
+                return connection.execute(batches.select().where(batches.c.id == batch_id)).mappings().one(), True
+            existing = _batch_named(connection, owner, idempotency_key)  # a request with the key won the race
+        if existing is None:  # pragma: no cover (a conflict is only possible on the key)
+            raise RuntimeError("unreachable: a batch that neither inserts nor reads back")
+        record(connection, key_id=owner, action="create", outcome="duplicate", batch_id=existing["id"])
+        return existing, False
+
+
+def _batch_named(connection: Connection, owner: str, idempotency_key: str | None) -> RowMapping | None:
+    if idempotency_key is None:
+        return None
+    return connection.execute(
+        batches.select().where(batches.c.owner == owner, batches.c.idempotency_key == idempotency_key)
+    ).mappings().first()  # fmt: skip
+
+
+def _insert_batch_jobs(connection: Connection, owner: str, batch_id: str, submissions: Sequence[Submission]) -> None:
+    for index, submission in enumerate(submissions):
+        job_id = _insert_job(connection, owner, submission, f"batch:{batch_id}:{index}", (batch_id, index))
+        record(
+            connection, key_id=owner, action="create", outcome="ok", job_id=job_id, batch_id=batch_id,
+            document_sha256=submission.document_sha256,
         )  # fmt: skip
-        for index, submission in enumerate(submissions):
-            job_id = _insert_job(connection, owner, submission, f"batch:{batch_id}:{index}", (batch_id, index))
-            record(
-                connection, key_id=owner, action="create", outcome="ok", job_id=job_id, batch_id=batch_id,
-                document_sha256=submission.document_sha256,
-            )  # fmt: skip
-        row = connection.execute(batches.select().where(batches.c.id == batch_id)).mappings().one()
-        return row, True
 
 
-def get_job(engine: Engine, job_id: str, owner: str) -> RowMapping | None:
-    """The job, if it exists and belongs to ``owner``."""
+def get_job(engine: Engine, job_id: str, owner: str, *, columns: Sequence[str] = ()) -> RowMapping | None:
+    """The job, if it exists and belongs to ``owner`` (only ``columns`` when given, e.g. :data:`JOB_VIEW_COLUMNS`)."""
+    selected = [jobs.c[name] for name in columns] if columns else [jobs]
     with reading(engine) as connection:
         return connection.execute(
-            jobs.select().where(jobs.c.id == job_id, jobs.c.owner == owner)
+            select(*selected).where(jobs.c.id == job_id, jobs.c.owner == owner)
         ).mappings().first()  # fmt: skip
 
 
@@ -251,19 +311,23 @@ def cancel_job(engine: Engine, job_id: str, owner: str) -> RowMapping | None:
     """Cancels a queued or running job (a finished one is left as it is); ``None`` when not found.
 
     A running extraction is not interrupted, but its result is never stored: the worker's
-    conditional update finds the job canceled. The password, if any, is dropped at once.
+    conditional update finds the job canceled. The password, URL and callback URL are dropped
+    from the store at once. The row returned for a job this call canceled still holds the
+    callback URL it had (in memory only), so the caller can send the job's webhook; it has no
+    ``result`` column (a canceled job has none; a finished one's is read with :func:`get_job`).
     """
     with engine.begin() as connection:
+        found = connection.execute(
+            select(jobs.c.callback_url).where(jobs.c.id == job_id, jobs.c.owner == owner).with_for_update()
+        ).first()  # fmt: skip
+        if found is None:
+            return None
         changed = connection.execute(
             jobs.update()
             .where(jobs.c.id == job_id, jobs.c.owner == owner, jobs.c.status.in_(("queued", "running")))
-            .values(status="canceled", finished_at=utcnow(), password=None, lease_owner=None, lease_expires=None)
+            .values(status="canceled", finished_at=utcnow(), lease_owner=None, lease_expires=None, **_SECRET_COLUMNS)
         ).rowcount
-        row = connection.execute(
-            jobs.select().where(jobs.c.id == job_id, jobs.c.owner == owner)
-        ).mappings().first()  # fmt: skip
-        if row is None:
-            return None
+        row = _row_with_callback(connection, job_id, found.callback_url if changed else None)
         outcome = "ok" if changed else f"already {row['status']}"
         record(
             connection, key_id=owner, action="cancel", outcome=outcome, job_id=job_id, batch_id=row["batch_id"],
@@ -275,6 +339,15 @@ def cancel_job(engine: Engine, job_id: str, owner: str) -> RowMapping | None:
                 batch_id=row["batch_id"], document_sha256=row["document_sha256"],
             )  # fmt: skip
         return row
+
+
+def _row_with_callback(connection: Connection, job_id: str, callback_url: str | None) -> RowMapping:
+    """The job's stored row but its result, with ``callback_url`` (no longer stored) put back."""
+    from sqlalchemy import String, literal
+
+    others = [column for column in jobs.c if column.name not in ("callback_url", "result")]
+    query = select(*others, literal(callback_url, String()).label("callback_url")).where(jobs.c.id == job_id)
+    return connection.execute(query).mappings().one()
 
 
 def documents_today(engine: Engine, owner: str) -> int:
