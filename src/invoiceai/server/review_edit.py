@@ -67,18 +67,19 @@ def set_value(data: dict[str, Any], steps: list[Step], value: Any) -> None:
         last = position == len(steps) - 1
         where = _shown(steps[:position]) or "the data"
         if isinstance(step, int):
-            if not isinstance(node, list) or step >= len(node):
-                size = len(node) if isinstance(node, list) else 0
-                raise InvalidRequestError(f"{where} has {size} items; index {step} is not one of them.")
+            if not isinstance(node, list):
+                raise InvalidRequestError(f"{where} is not a list; {_shown(steps)} cannot be set.")
+            if step >= len(node):
+                raise InvalidRequestError(f"{where} has {len(node)} items; index {step} is not one of them.")
         elif not isinstance(node, dict):
             raise InvalidRequestError(f"{where} is not an object; {_shown(steps)} cannot be set.")
         if last:
             node[step] = value
             return
-        if node[step] is None and isinstance(step, str) and isinstance(steps[position + 1], str):
-            node[step] = {}
-        elif isinstance(step, str) and step not in node:
-            node[step] = {}
+        if isinstance(step, str) and node.get(step) is None:
+            if isinstance(steps[position + 1], int):
+                raise InvalidRequestError(f"{_shown(steps[: position + 1])} has no items to correct.")
+            node[step] = {}  # an unset object (seller.address) gets the field; validation says if it may
         node = node[step]
 
 
@@ -127,6 +128,10 @@ def corrected_data(model: Any, data: dict[str, Any], path: str, value: Any) -> t
     found, normalised = get_value(validated.model_dump(mode="json"), steps)
     if not found:
         raise InvalidRequestError(f"{model.__name__} has no field {path!r}; name a field the result's data has.")
+    if normalised is None and value is not None:
+        # The Invoice model turns a model's unreadable amount or date into null instead of failing;
+        # from a person, that is a typo to refuse, not a value to clear.
+        raise InvalidRequestError(f"{path} = {_preview(value)} is not a valid value for that field.")
     set_value(corrected, steps, normalised)
     return corrected, old, normalised
 
