@@ -1,5 +1,5 @@
 // The review page: loads a job's review data with the API key and draws it. Every value from the
-// invoice is written with textContent (never innerHTML), so invoice text cannot become markup.
+// invoice is written with textContent (never as HTML), so invoice text cannot become markup.
 "use strict";
 (() => {
   const KEY = "invoiceai-review-key";
