@@ -42,7 +42,11 @@ def test_review_data_has_each_value_with_its_box_and_needs_the_key(tmp_path: Pat
     x0, y0, x1, y1 = fields["invoice_number"]["box"]
     assert 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1
     assert fields["total"]["needs_review"] and fields["total"]["confidence"] == "low"
-    assert sorted(finding["rule"] for finding in fields["total"]["findings"]) == ["BR-CO-15", "BR-CO-16", "IAI-UNGROUNDED"]
+    assert sorted(finding["rule"] for finding in fields["total"]["findings"]) == [
+        "BR-CO-15",
+        "BR-CO-16",
+        "IAI-UNGROUNDED",
+    ]
     assert not fields["invoice_number"]["needs_review"]
     assert view["review"]["needs_review"] and view["pages"] == [{"number": 1, "url": f"/v1/jobs/{job_id}/pages/1"}]
     assert image.status_code == 200 and image.headers["content-type"] in ("image/png", "image/jpeg")
@@ -80,7 +84,9 @@ def test_a_correction_changes_the_result_and_the_cii_export_and_is_audited(tmp_p
     ]  # fmt: skip
     key_id = trail[0]["key_id"]
     assert key_id.startswith("key_") and trail[0]["at"].endswith("Z")
-    assert ("correct", "ok", "total") in [(row.action, row.outcome, row.detail) for row in read_audit(context.engine, job_id=job_id)]
+    assert ("correct", "ok", "total") in [
+        (row.action, row.outcome, row.detail) for row in read_audit(context.engine, job_id=job_id)
+    ]
     assert {field["path"]: field["reviewed"] for field in view["fields"]}["total"] == "correct"
     assert not {field["path"]: field for field in view["fields"]}["total"]["needs_review"]
 
@@ -121,7 +127,11 @@ def test_concurrent_corrections_all_land(tmp_path: Path) -> None:
         def correct(index: int) -> None:
             api = client(server, key)
             start.wait()
-            codes.append(api.post(f"/v1/jobs/{job_id}/corrections", json={"field": "buyer.name", "value": f"B{index}"}).status_code)
+            codes.append(
+                api.post(
+                    f"/v1/jobs/{job_id}/corrections", json={"field": "buyer.name", "value": f"B{index}"}
+                ).status_code
+            )
 
         threads = [threading.Thread(target=correct, args=(index,)) for index in range(4)]
         for thread in threads:

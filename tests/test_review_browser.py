@@ -28,8 +28,10 @@ BOXES = """
 () => {
   const rect = (node) => { const r = node.getBoundingClientRect(); return {x: r.x, y: r.y, w: r.width, h: r.height}; };
   return {
-    images: [...document.querySelectorAll('.page img')].map((img) => ({...rect(img), loaded: img.complete && img.naturalWidth > 0})),
-    boxes: [...document.querySelectorAll('.box')].map((box) => ({field: box.dataset.field, flagged: box.classList.contains('flagged'), ...rect(box)})),
+    images: [...document.querySelectorAll('.page img')].map(
+      (img) => ({...rect(img), loaded: img.complete && img.naturalWidth > 0})),
+    boxes: [...document.querySelectorAll('.box')].map(
+      (box) => ({field: box.dataset.field, flagged: box.classList.contains('flagged'), ...rect(box)})),
     scripts: document.querySelectorAll('script').length,
     injected: document.querySelectorAll('img[src="x"]').length,
   };
@@ -69,7 +71,9 @@ def test_review_page_shows_boxes_and_a_correction_reaches_the_result_and_cii(tmp
             page.fill("#api-key", key)
             page.click("#key-form button")
             page.wait_for_selector("body[data-loaded=true]")
-            page.wait_for_function("[...document.querySelectorAll('.page img')].every((i) => i.complete && i.naturalWidth > 0)")
+            page.wait_for_function(
+                "[...document.querySelectorAll('.page img')].every((i) => i.complete && i.naturalWidth > 0)"
+            )
             seen = page.evaluate(BOXES)
             seller = page.input_value('tr[data-field="seller.name"] input')
             verdict = page.text_content("#verdict")

@@ -35,7 +35,8 @@ def test_show_draws_a_box_for_each_printed_value_on_its_page() -> None:
     assert {field for field, _ in boxes} == placed and "invoice_number" in placed
     for _, style in boxes:
         left, top, width, height = (float(value) for value in re.findall(r"(?:left|top|width|height):([\d.]+)%", style))
-        assert 0 <= left and 0 <= top and 0 < width and 0 < height and left + width <= 100.001 and top + height <= 100.001
+        assert min(left, top) >= 0 and min(width, height) > 0
+        assert left + width <= 100.001 and top + height <= 100.001
         assert "position:absolute" in style
 
 

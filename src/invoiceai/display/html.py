@@ -170,7 +170,9 @@ def _verdict_html(review: Any, checked: int) -> str:
     if review is None:
         return ""
     if not review.needs_review:
-        return f'<div class="iai-review-ok" style="{_NO_REVIEW}"><b>No review needed</b>: {checked} values checked.</div>'
+        return (
+            f'<div class="iai-review-ok" style="{_NO_REVIEW}"><b>No review needed</b>: {checked} values checked.</div>'
+        )
     reasons = "".join(f"<li>{html.escape(reason)}</li>" for reason in review.reasons)
     return (
         f'<div class="iai-needs-review" style="{_NEEDS_REVIEW}"><b>Needs review</b>'
@@ -178,7 +180,9 @@ def _verdict_html(review: Any, checked: int) -> str:
     )
 
 
-def pages_html(pages: Sequence[PageImage], fields: Mapping[str, Any], flagged: set[str] | frozenset[str] = frozenset()) -> str:
+def pages_html(
+    pages: Sequence[PageImage], fields: Mapping[str, Any], flagged: set[str] | frozenset[str] = frozenset()
+) -> str:
     """Returns each page image with a box around each value printed on it.
 
     Args:

@@ -62,7 +62,7 @@ class CorrectionIn(BaseModel):
 
 
 def _static(name: str) -> Response:
-    body = resources.files("invoiceai.server").joinpath("static", name).read_bytes()
+    body = (resources.files("invoiceai.server") / "static" / name).read_bytes()
     return Response(body, media_type=_STATIC[name], headers=_SECURITY)
 
 
@@ -110,7 +110,10 @@ def review_data(request: Request, job_id: str, who: Annotated[Caller, Depends(ca
     responses={**_PROBLEMS, 200: {"content": {"image/png": {}, "image/jpeg": {}}}},
 )  # fmt: skip
 def page_image(
-    request: Request, job_id: str, number: Annotated[int, Path(ge=1, le=100_000)], who: Annotated[Caller, Depends(caller)]
+    request: Request,
+    job_id: str,
+    number: Annotated[int, Path(ge=1, le=100_000)],
+    who: Annotated[Caller, Depends(caller)],
 ) -> Response:
     """One page of the job's document as an image (at most 1400 pixels on its longest side)."""
     from invoiceai.documents import Document

@@ -141,8 +141,14 @@ def read_corrections(engine: Engine, job_id: str) -> list[Correction]:
     with reading(engine) as connection:
         return [
             Correction(
-                row["id"], row["job_id"], row["key_id"], row["at"], row["action"], row["field"],
-                json.loads(row["old_value"]), json.loads(row["new_value"]),
-            )  # fmt: skip
+                row["id"],
+                row["job_id"],
+                row["key_id"],
+                row["at"],
+                row["action"],
+                row["field"],
+                json.loads(row["old_value"]),
+                json.loads(row["new_value"]),
+            )
             for row in connection.execute(query).mappings()
         ]
