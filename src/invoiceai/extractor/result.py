@@ -155,6 +155,23 @@ class Extraction(Generic[T]):
 
         return extraction_html(self)
 
+    def show(self, source: Any, *, password: str | None = None) -> Any:
+        """This result with its pages, for a notebook: each page image with a box around each value.
+
+        Args:
+            source: The document it was extracted from (a path, bytes, ...); checked by SHA-256.
+            password: For an encrypted PDF.
+
+        Returns:
+            An object a notebook displays (``_repr_html_``); ``.html()`` gives the HTML.
+
+        Raises:
+            InputError: ``source`` is another document, or cannot be rendered.
+        """
+        from invoiceai.extractor.page_images import show_pages
+
+        return show_pages(self, source, password=password)
+
 
 @dataclasses.dataclass(frozen=True)
 class ExtractionFailure:

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from invoiceai._version import __version__
 from invoiceai.server import guard, problems
 from invoiceai.server.context import ServiceContext
+from invoiceai.server.review_routes import install as install_review
 from invoiceai.server.routes_batches import router as batches_router
 from invoiceai.server.routes_health import router as health_router
 from invoiceai.server.routes_jobs import router as jobs_router
@@ -109,6 +110,7 @@ def create_app(
     for router in (jobs_router, batches_router, health_router):
         app.include_router(router)
     app.state.api_routes = [route for router in (jobs_router, batches_router, health_router) for route in router.routes]
+    install_review(app)
     if service.seams.metrics is not None:
         app.add_middleware(_Timing, seams=service.seams)
     return app
