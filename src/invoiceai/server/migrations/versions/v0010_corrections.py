@@ -1,10 +1,7 @@
 """Corrections of stored results, made on the review page or through the API.
 
 Revision ID: 0010
-Revises: 0001
-
-The id leaves room below it: migrations written at the same time as this one take ``0002`` to
-``0009``; whichever is merged last points its ``down_revision`` at the one before it.
+Revises: 0002
 """
 
 from __future__ import annotations
@@ -13,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
