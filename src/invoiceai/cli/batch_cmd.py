@@ -14,7 +14,7 @@ from typing import Any
 
 from invoiceai.cli.hints import cli_message
 from invoiceai.cli.inputs import expand_inputs, page_selection, require_api_key
-from invoiceai.cli.output import FORMATS, OutputFile, ResultWriter
+from invoiceai.cli.output import CSV_ESCAPE_HELP, FORMATS, OutputFile, ResultWriter
 from invoiceai.cli.report import Tally, print_failures
 
 __all__ = ["DESCRIPTION", "EXIT_NOT_FINISHED", "HELP", "NAME", "add_arguments", "run"]
@@ -85,11 +85,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"give up waiting after this long (exit {EXIT_NOT_FINISHED})",
     )
     collect.add_argument("--quiet", action="store_true", help="no summary line")
-    collect.add_argument(
-        "--no-csv-escape",
-        action="store_true",
-        help="write CSV cells as read (by default a text cell starting with = + - @ gets a leading ')",
-    )
+    collect.add_argument("--no-csv-escape", action="store_true", help=CSV_ESCAPE_HELP)
     listing = actions.add_parser("list", help="list the jobs in the batch store")
     listing.add_argument("--format", choices=("text", "json"), default="text")
     delete = actions.add_parser(

@@ -9,7 +9,7 @@ from contextlib import ExitStack
 from typing import Any, TextIO
 
 from invoiceai.cli.inputs import expand_inputs, is_url, output_path, page_selection, require_api_key, shown_source
-from invoiceai.cli.output import FORMATS, OutputFile, ResultWriter
+from invoiceai.cli.output import CSV_ESCAPE_HELP, FORMATS, OutputFile, ResultWriter
 from invoiceai.cli.report import Tally, exit_status, print_failures
 from invoiceai.config import DEFAULT_MODEL, DETAILS, Settings
 
@@ -91,11 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--cross-check", action="store_true", help="also read e-invoice PDFs visually and report disagreements"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress line and no summary line")
-    parser.add_argument(
-        "--no-csv-escape",
-        action="store_true",
-        help="write CSV cells as read (by default a text cell starting with = + - @ gets a leading ')",
-    )
+    parser.add_argument("--no-csv-escape", action="store_true", help=CSV_ESCAPE_HELP)
     parser.add_argument(
         "--detail",
         choices=DETAILS,

@@ -36,9 +36,12 @@ if TYPE_CHECKING:  # the extractor (and pydantic) load when results arrive, not 
 
     Result = Extraction[Any] | ExtractionFailure
 
-__all__ = ["FORMATS", "OutputFile", "ResultWriter", "escape_cell", "write_results"]
+__all__ = ["CSV_ESCAPE_HELP", "FORMATS", "OutputFile", "ResultWriter", "escape_cell", "write_results"]
 
 FORMATS = ("json", "jsonl", "csv", "csv-tax")
+
+CSV_ESCAPE_HELP = "write CSV cells as read (by default a text cell starting with = + - @ gets a leading ')"
+"""The help of ``--no-csv-escape``, the same for every command that writes CSV."""
 
 _ROW_FIELDS = {"csv": "line_items", "csv-tax": "tax_breakdown"}
 
@@ -85,7 +88,7 @@ class OutputFile:
             except FileExistsError:
                 continue
             self._temporary = candidate
-            self._stream = open(descriptor, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in __exit__
+            self._stream = open(descriptor, "w", encoding="utf-8", newline="")
             return self._stream
         raise FileExistsError(f"cannot create a temporary file beside {target}; remove its .tmp files")
 

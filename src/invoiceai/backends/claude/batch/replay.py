@@ -25,8 +25,9 @@ differently, e.g. by a newer invoiceai whose prompt changed between submit and c
 result then warns, as for any request rebuilt differently). Once the job has re-planned (split a
 chunk after the context window, re-rendered smaller images, fallen back to a tool call), chunk
 indices no longer line up with the ones sent ahead, and only the digest counts. While the token
-budget would not cover them all, the chunks beyond it wait for their turn, as live. An answer got ahead that the job never uses
-(the document failed first) was paid for all the same: its usage is added to the result's.
+budget would not cover them all, the chunks beyond it wait for their turn, as live. An answer
+got ahead that the job never uses (the document failed first) was paid for all the same: its
+usage is added to the result's.
 
 Live attempts. A follow-up sent as a live request (``collect_batch(follow_up="live")``) is
 stored like a batch item and marked live; its reply is priced at the live rate (the job prices
