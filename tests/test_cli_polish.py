@@ -227,13 +227,18 @@ def test_9_an_encrypted_pdf_asks_for_the_password_option(tmp_path: Path, capsys:
 
 
 def test_9_partial_success_is_exit_1_not_the_usage_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A missing key is now found before any work (see test_cli_hardening), so a broken file is
+    # the document that fails here.
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.7\n% truncated in transit")
     scan = tmp_path / "scan.png"
     scan.write_bytes(png_invoice())
-    code, out, err = run(["extract", SAMPLE, str(scan), "--format", "jsonl", "--no-cache"], capsys)
-    assert code == 1  # one extracted, one without a key: partial success, not a usage error
+    code, out, err = run(["extract", SAMPLE, str(broken), "--format", "jsonl", "--no-cache"], capsys)
+    assert code == 1  # one extracted, one broken: partial success, not a usage error
     assert ["error" in json.loads(line) for line in out.splitlines()] == [False, True]
-    assert err.count("No Claude API key: set the ANTHROPIC_API_KEY environment variable.\n") == 1
-    assert code != run(["extract", str(scan), "--no-cache", "--quiet"], capsys)[0] == 2  # nothing done at all
+    code_without_key, out, err = run(["extract", SAMPLE, str(scan), "--no-cache"], capsys)
+    assert (out, err.count("No Claude API key: set the ANTHROPIC_API_KEY environment variable")) == ("", 1)
+    assert code != code_without_key == 2  # nothing done at all
 
 
 # -- (10) output details -------------------------------------------------------------------------

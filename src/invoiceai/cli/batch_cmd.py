@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from invoiceai.cli.output import FORMATS, ResultWriter
+from invoiceai.cli.hints import cli_message
+from invoiceai.cli.inputs import expand_inputs, page_selection, require_api_key
+from invoiceai.cli.output import CSV_ESCAPE_HELP, FORMATS, OutputFile, ResultWriter
+from invoiceai.cli.report import Tally, print_failures
 
 __all__ = ["DESCRIPTION", "EXIT_NOT_FINISHED", "HELP", "NAME", "add_arguments", "run"]
 
@@ -48,9 +50,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds the ``batch`` subcommands and their arguments."""
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     submit = actions.add_parser("submit", help="submit files; prints the job id")
-    submit.add_argument("files", nargs="+", metavar="FILE", help="paths or http(s) URLs")
+    submit.add_argument("files", nargs="+", metavar="FILE", help="paths, directories or http(s) URLs")
+    submit.add_argument(
+        "--recursive", action="store_true", help="a directory also means the invoices in its subdirectories"
+    )
     submit.add_argument("--format", choices=("text", "json"), default="text", help="text: the id; json: the job")
-    submit.add_argument("--pages", metavar="SEL", help='pages to read, e.g. "1-3,7" (default: all)')
+    submit.add_argument(
+        "--pages", type=page_selection, metavar="SEL", help='pages to read, e.g. "1-3,7" (default: all)'
+    )
     submit.add_argument("--no-embedded", action="store_true", help="ignore embedded e-invoice XML; use the model")
     submit.add_argument("--max-requests", type=_positive, metavar="N", help="requests per batch (default 100,000)")
     status = actions.add_parser("status", help="show where a job stands")
@@ -77,6 +84,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help=f"give up waiting after this long (exit {EXIT_NOT_FINISHED})",
     )
+    collect.add_argument("--quiet", action="store_true", help="no summary line")
+    collect.add_argument("--no-csv-escape", action="store_true", help=CSV_ESCAPE_HELP)
     listing = actions.add_parser("list", help="list the jobs in the batch store")
     listing.add_argument("--format", choices=("text", "json"), default="text")
     delete = actions.add_parser(
@@ -109,6 +118,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Runs one ``batch`` action; returns the exit code."""
+    if args.action == "submit":  # the files are checked before anything is stored or sent
+        args.inputs = expand_inputs(args.files, recursive=args.recursive)
+        require_api_key(args.inputs, prefer_embedded=not args.no_embedded, password=args.password)
     with _extractor(args) as extractor:
         if args.action == "submit":
             return _submit(extractor, args)
@@ -154,7 +166,7 @@ def _submit(extractor: Any, args: argparse.Namespace) -> int:
     from invoiceai.backends.claude.batch.items import API_LIMITS, BatchLimits
 
     limits = BatchLimits(max_requests=args.max_requests) if args.max_requests else API_LIMITS
-    job = extractor.submit_batch(args.files, pages=args.pages, password=args.password, limits=limits)
+    job = extractor.submit_batch(args.inputs, pages=args.pages, password=args.password, limits=limits)
     print(json.dumps(job.to_dict()) if args.format == "json" else job.id)
     return 0
 
@@ -185,23 +197,25 @@ def _collect(extractor: Any, args: argparse.Namespace) -> int:
                 follow_up=args.follow_up,
             )  # fmt: skip
     except BatchJobError as exc:  # busy, or out of time: the job is stored, collect again later
-        print(f"invoiceai: {exc}", file=sys.stderr)
+        print(f"invoiceai: {cli_message(exc)}", file=sys.stderr)
         return EXIT_NOT_FINISHED
-    failures = []
-    with ExitStack() as stack:
-        stream: TextIO = sys.stdout
-        if args.out is not None:
-            stream = stack.enter_context(args.out.open("w", encoding="utf-8", newline=""))
-        writer = ResultWriter(stream, args.format)
+    tally, failures = Tally(), []
+    output = OutputFile(args.out)
+    with output as stream:
+        writer = ResultWriter(stream, args.format, escape_formulas=not args.no_csv_escape)
         for result in results:
             if result is None:
                 continue
             writer.write(result)
+            tally.add(result)
             if isinstance(result, ExtractionFailure):
                 failures.append(result)
         writer.close()
-    for failure in failures:
-        print(f"invoiceai: {failure.source}: {type(failure.error).__name__}: {failure.error}", file=sys.stderr)
+        if writer.written:
+            output.commit()
+    print_failures(failures)
+    if not args.quiet:
+        print(tally.line(), file=sys.stderr)
     missing = sum(1 for result in results if result is None)
     if missing:
         print(

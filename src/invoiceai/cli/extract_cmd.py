@@ -8,8 +8,8 @@ import sys
 from contextlib import ExitStack
 from typing import Any, TextIO
 
-from invoiceai.cli.inputs import expand_inputs, is_url, output_path, page_selection, shown_source
-from invoiceai.cli.output import FORMATS, ResultWriter
+from invoiceai.cli.inputs import expand_inputs, is_url, output_path, page_selection, require_api_key, shown_source
+from invoiceai.cli.output import CSV_ESCAPE_HELP, FORMATS, OutputFile, ResultWriter
 from invoiceai.cli.report import Tally, exit_status, print_failures
 from invoiceai.config import DEFAULT_MODEL, DETAILS, Settings
 
@@ -41,7 +41,12 @@ examples:
   invoiceai extract scans/ --dry-run                            pages, tokens and cost; sends nothing
 
 exit status: 0 all ok; 1 some files failed (the others are written); 2 usage or configuration
-error, nothing done (a missing file, --out in a missing directory, no ANTHROPIC_API_KEY).
+error, nothing done (a missing file, --out in a missing directory, no ANTHROPIC_API_KEY while a
+file needs the model); 130 interrupted (Ctrl-C: the results so far are written).
+
+--out is written to a temporary file that replaces PATH at the end: an interrupted run leaves the
+results so far (a complete JSON array, the CSV rows so far), and a run that wrote nothing leaves
+an existing PATH as it was. CSV cells that a spreadsheet would run as a formula get a leading '.
 """
 
 
@@ -86,6 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--cross-check", action="store_true", help="also read e-invoice PDFs visually and report disagreements"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress line and no summary line")
+    parser.add_argument("--no-csv-escape", action="store_true", help=CSV_ESCAPE_HELP)
     parser.add_argument(
         "--detail",
         choices=DETAILS,
@@ -112,6 +118,10 @@ def run(args: argparse.Namespace) -> int:
     from invoiceai.extractor import Extractor
 
     inputs = expand_inputs(args.files, recursive=args.recursive)
+    if not args.dry_run or args.count_tokens:
+        # --cross-check reads e-invoice PDFs visually too: then they need the model as well.
+        embedded = not (args.no_embedded or args.cross_check)
+        require_api_key(inputs, prefer_embedded=embedded, password=args.password)
     extractor = Extractor(
         model=args.model,
         cache=None if args.no_cache else args.cache,
@@ -120,45 +130,62 @@ def run(args: argparse.Namespace) -> int:
         prefer_embedded=not args.no_embedded,
         cross_check=args.cross_check,
     )
+    output = OutputFile(args.out)
     with extractor, ExitStack() as stack:
-        stream: TextIO = sys.stdout
-        if args.out is not None:
-            stream = stack.enter_context(args.out.open("w", encoding="utf-8", newline=""))
+        stream = stack.enter_context(output)
         if args.dry_run or args.count_tokens:
-            return _dry_run(extractor, inputs, args, stream)
-        tally, failures = _extract(extractor, inputs, args, stream, stack)
+            code = _dry_run(extractor, inputs, args, stream)
+            output.commit()
+            return code
+        tally, failures, interrupted = _extract(extractor, inputs, args, stream, stack, output)
     print_failures(failures)
     if not args.quiet:
         print(tally.line(), file=sys.stderr)
+    if interrupted:
+        print(f"invoiceai: interrupted after {tally.documents} of {len(inputs)} documents", file=sys.stderr)
+        return 130
     return exit_status(failures, tally.documents)
 
 
 def _extract(
-    extractor: Any, inputs: list[str], args: argparse.Namespace, stream: TextIO, stack: ExitStack
-) -> tuple[Tally, list[Any]]:
-    """Extracts ``inputs`` in order, writing each result; returns the tally and the failures."""
+    extractor: Any, inputs: list[str], args: argparse.Namespace, stream: TextIO, stack: ExitStack, output: OutputFile
+) -> tuple[Tally, list[Any], bool]:
+    """Extracts ``inputs`` in order, writing each result; returns the tally, the failures, and whether interrupted.
+
+    Ctrl-C ends the output as a finished run would (the JSON array closed, the CSV rows so far),
+    so what was paid for is kept; the extractor, closed by the caller, lets requests in flight end.
+    """
     from invoiceai.cli.progress import CliProgress
     from invoiceai.extractor.batch import in_order
 
     progress = None
     if not args.quiet and sys.stderr.isatty():
         progress = stack.enter_context(CliProgress(len(inputs), sys.stderr))
-    writer = ResultWriter(stream, args.format or "json")
+    writer = ResultWriter(stream, args.format or "json", escape_formulas=not args.no_csv_escape)
     items = extractor.iter_extract(
         inputs, pages=args.pages, password=args.password, progress=progress or False, detail=args.detail
     )
     tally, failures = Tally(), []
-    for given, result in zip(inputs, in_order(items), strict=True):
-        if is_url(given):  # the library names a URL by its file name; show where it came from
-            result = dataclasses.replace(result, source=shown_source(given))
-        writer.write(result)
-        tally.add(result)
-        if not result.ok:
-            failures.append(result)
-            if progress is not None:
-                progress.failed()
+    interrupted = False
+    try:
+        for given, result in zip(inputs, in_order(items), strict=True):
+            if is_url(given):  # the library names a URL by its file name; show where it came from
+                result = dataclasses.replace(result, source=shown_source(given))
+            writer.write(result)
+            tally.add(result)
+            if not result.ok:
+                failures.append(result)
+                if progress is not None:
+                    progress.failed()
+    except KeyboardInterrupt:
+        interrupted = True
+        stop = getattr(items, "close", None)
+        if stop is not None:  # stops the batch now: nothing new starts, requests in flight finish
+            stop()
     writer.close()
-    return tally, failures
+    if writer.written:
+        output.commit()
+    return tally, failures, interrupted
 
 
 def _dry_run(extractor: Any, inputs: list[str], args: argparse.Namespace, stream: TextIO) -> int:

@@ -23,6 +23,11 @@ HINTS: tuple[tuple[str, str], ...] = (
     (r"\bpass schema=Invoice \(or a subclass\), or prefer_embedded=False", "pass --no-embedded"),
     (r"\bprefer_embedded=False\b", "--no-embedded"),
     (r"\bpages=(['\"])", r"--pages \1"),
+    (r"ANTHROPIC_BASE_URL \(or base_url=\)", "ANTHROPIC_BASE_URL"),
+    (r"set Settings\(allow_private_urls=True\) \((INVOICEAI_ALLOW_PRIVATE_URLS=1)\)", r"set \1"),
+    (r"Settings\(allow_private_urls=True\)", "INVOICEAI_ALLOW_PRIVATE_URLS=1"),
+    (r"raise ImageRenderer\(max_image_pixels=\.\.\.\)", "raise INVOICEAI_MAX_IMAGE_PIXELS"),
+    (r"Raise\s+Settings\(max_image_pixels=\.\.\.\) \((INVOICEAI_MAX_IMAGE_PIXELS)\)", r"Raise \1"),
 )
 """(pattern, replacement) pairs applied in order to every message the CLI prints."""
 

@@ -9,14 +9,23 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from invoiceai.cli.hints import cli_message
 from invoiceai.errors import ConfigurationError, InvoiceAIError
 
-__all__ = ["SUFFIXES", "expand_inputs", "is_url", "output_path", "page_selection", "shown_source"]
+__all__ = [
+    "SUFFIXES",
+    "expand_inputs",
+    "is_url",
+    "needs_model",
+    "output_path",
+    "page_selection",
+    "require_api_key",
+    "shown_source",
+]
 
 SUFFIXES = frozenset(
     {".pdf", ".xml", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".gif", ".bmp", ".heic", ".heif"}
@@ -109,12 +118,89 @@ def expand_inputs(arguments: Sequence[str], *, recursive: bool = False) -> list[
     return inputs
 
 
-def _invoices_in(directory: Path, recursive: bool) -> Iterator[Path]:
-    for entry in sorted(directory.iterdir(), key=lambda item: item.name):
-        if entry.name.startswith("."):
-            continue
-        if entry.is_dir():
+def require_api_key(inputs: Sequence[str], *, prefer_embedded: bool = True, password: str | None = None) -> None:
+    """Fails before any work when an input needs the model and no API key is set.
+
+    E-invoices alone need no key, so the inputs are looked at only when none is set, and only
+    until the first one that needs the model.
+
+    Raises:
+        ConfigurationError: No ``ANTHROPIC_API_KEY`` (or ``ANTHROPIC_AUTH_TOKEN``) and an input needs the model.
+    """
+    if os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN"):
+        return
+    for given in inputs:
+        if needs_model(given, prefer_embedded=prefer_embedded, password=password):
+            raise ConfigurationError(
+                f"No Claude API key: set the ANTHROPIC_API_KEY environment variable ({given} is read by the "
+                "model; e-invoices alone need no key)."
+            )
+
+
+def needs_model(given: str, *, prefer_embedded: bool = True, password: str | None = None) -> bool:
+    """Whether the file ``given`` is surely read by the model: an image, or a PDF without an e-invoice.
+
+    A URL, an e-invoice XML and a file that cannot be read or opened are not counted: a URL may
+    be an e-invoice, and a broken file fails on its own, with its own message.
+    """
+    if is_url(given):
+        return False
+    try:
+        with open(given, "rb") as file:
+            start = file.read(1024)
+            head = start.lstrip(b"\xef\xbb\xbf \t\r\n")
+            if head.startswith(b"<"):
+                return False  # XML: an e-invoice, or not an invoice at all; never the model
+            if not head.startswith(b"%PDF") or not prefer_embedded:
+                return True
+            data = start + file.read()
+    except OSError:
+        return False
+    from invoiceai.render.pdf import find_embedded_invoice
+
+    try:
+        return find_embedded_invoice(data, password=password, name=given) is None
+    except Exception:  # encrypted, broken, not an invoice: the document reports that itself
+        return False
+
+
+def _invoices_in(directory: Path, recursive: bool) -> list[Path]:
+    """The invoices in ``directory`` (with ``recursive``, below it too) in name order, each directory read once.
+
+    Links to directories inside the tree are not followed (as ``find`` does not): a link back to a
+    parent would otherwise walk without end. Directories are also tracked by (device, inode), so a
+    bind mount looping back is read once.
+
+    Raises:
+        ConfigurationError: A directory in the tree cannot be read (permission denied, say).
+    """
+    found: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+    # A stack of directory listings rather than recursion: a deep tree cannot exhaust Python's stack.
+    stack = [iter(_listing(directory, seen))]
+    while stack:
+        entry = next(stack[-1], None)
+        if entry is None:
+            stack.pop()
+        elif entry.is_dir(follow_symlinks=False):
             if recursive:
-                yield from _invoices_in(entry, recursive)
-        elif entry.is_file() and entry.suffix.lower() in SUFFIXES:
-            yield entry
+                stack.append(iter(_listing(Path(entry.path), seen)))
+        elif entry.is_file() and Path(entry.name).suffix.lower() in SUFFIXES:
+            found.append(Path(entry.path))
+    return found
+
+
+def _listing(directory: Path, seen: set[tuple[int, int]]) -> list[os.DirEntry[str]]:
+    """The visible entries of ``directory`` by name; none when it was read already."""
+    try:
+        info = directory.stat()
+        if (info.st_dev, info.st_ino) in seen:
+            return []
+        seen.add((info.st_dev, info.st_ino))
+        with os.scandir(directory) as listing:
+            return sorted((entry for entry in listing if not entry.name.startswith(".")), key=lambda e: e.name)
+    except OSError as exc:
+        reason = (exc.strerror or type(exc).__name__).lower()
+        raise ConfigurationError(
+            f"{directory}: cannot read this directory ({reason}); fix its permissions or leave it out."
+        ) from None

@@ -100,9 +100,13 @@ def _check_json(path: Path) -> list[dict[str, Any]]:
     invoice JSON (one object, or an array or JSON Lines of them).
     """
     try:
-        elements = _json_elements(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
+        # A byte order mark (UTF-8, as Windows tools write it, or UTF-16/32) names the encoding.
+        elements = _json_elements(data.decode(json.detect_encoding(data)).removeprefix("\ufeff"))
     except (OSError, UnicodeDecodeError) as exc:
         return [{"file": str(path), "error": f"cannot read the file: {exc}"}]
+    except RecursionError:
+        return [{"file": str(path), "error": "not invoice JSON: it is nested too deeply to read"}]
     except ValueError as exc:
         return [{"file": str(path), "error": f"not JSON, JSON Lines or a JSON array: {exc}"}]
     if not elements:
@@ -145,6 +149,8 @@ def _check_element(name: str, element: Any) -> dict[str, Any]:
     data = element["data"] if isinstance(element.get("data"), dict) else element
     try:
         invoice = Invoice.model_validate(data)
+    except RecursionError:
+        return {**report, "error": "not invoice JSON: it is nested too deeply to read"}
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in exc.errors())
         return {**report, "error": f"not invoice JSON: {problems}"}

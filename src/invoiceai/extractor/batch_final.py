@@ -48,6 +48,7 @@ def final_record(index: int, result: Result) -> Records:
         )
         value["findings"] = [finding.model_dump(mode="json") for finding in result.findings]
         value["origin"] = result.origin
+        value["cached"] = result.cached
     else:
         value["error"] = _error_dict(result.error)
     return {("final", str(index)): json.dumps(value, ensure_ascii=False, separators=(",", ":"))}
@@ -77,6 +78,7 @@ def parse_final(text: str, schema: type[Any]) -> Result | None:
         data=data, usage=usage, findings=tuple(Finding.model_validate(item) for item in value.get("findings") or ()),
         origin=value["origin"], document_id=str(value["document_id"]), pages=tuple(cached.pages), timings=timings,
         warnings=tuple(cached.warnings), source=str(value.get("source") or ""), model=cached.model,
+        cached=bool(value.get("cached")),
     )  # fmt: skip
 
 

@@ -37,6 +37,7 @@ as its look is done, so memory holds one document at a time plus the round being
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -44,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 from invoiceai.backends.claude.batch.replay import Finished, Submit, Waiting, replay
 from invoiceai.backends.claude.batch.session import BatchGoneError
 from invoiceai.backends.claude.steps import SourceReader
-from invoiceai.errors import ConfigurationError, InputError, InvoiceAIError
+from invoiceai.errors import ConfigurationError, ExtractionValidationError, InputError, InvoiceAIError
 from invoiceai.extractor.batch_errors import BatchBusyError, BatchTimeoutError
 from invoiceai.extractor.batch_final import final_record, parse_final
 from invoiceai.extractor.batch_pending import resolve_pending
@@ -251,9 +252,13 @@ class BatchRunner:
         for index in range(state.meta.documents):
             if index in look.results:
                 continue
-            if index in state.finals and (stored := parse_final(state.finals[index], schema)) is not None:
-                look.results[index] = stored
-                continue
+            if index in state.finals:
+                stored = parse_final(state.finals[index], schema)
+                if stored is None and not _reloadable(state.docs.get(index, {})):
+                    stored = _unfit_final(state, index, schema)
+                if stored is not None:
+                    look.results[index] = stored
+                    continue
             self._document(look, index, schema)
             self.sender.flush(look, final=False)
         self.sender.flush(look, final=True)
@@ -386,6 +391,34 @@ def _pages_text(pages: Pages) -> str | None:
 
     selection = parse_pages(pages)  # checked now: a bad selection fails the submission, not every document
     return ",".join(f"{first}-{'' if last is None else last}" for first, last in selection.ranges) or None
+
+
+def _reloadable(doc: Mapping[str, Any]) -> bool:
+    # A path or URL is read again; stored bytes are dropped once the result is final.
+    return "path" in doc or "url" in doc
+
+
+def _unfit_final(state: JobState, index: int, schema: type[Any]) -> Result:
+    """The failure for a final result that no longer fits ``schema`` and cannot be replayed.
+
+    The result was paid for and is still stored: it is not lost, it only does not fit this
+    collect. Sending the document again would not help either (its bytes are gone), so the
+    failure says how to read the stored result instead.
+    """
+    name = _name(state.docs.get(index, {})) or f"document {index + 1}"
+    here = schema_name(schema)
+    if here != state.meta.schema:
+        why = f"it was extracted into {state.meta.schema}, and this collect asks for {here}"
+        remedy = f"collect the job with schema={state.meta.schema.rpartition(':')[2]} (the one it was submitted with)"
+    else:
+        why = "it was stored by another invoiceai version, or the schema changed since, and no longer reads back"
+        remedy = "collect it with the invoiceai version and schema it was collected with before"
+    message = (
+        f"The result of {name} in batch job {state.meta.id} is stored, but {why}; its bytes are no longer kept, "
+        f"so it cannot be extracted again from the stored answers. Nothing was sent: {remedy}."
+    )
+    document_id = json.loads(state.finals[index]).get("document_id")
+    return failure(name, ExtractionValidationError(message, errors=[why], document_id=document_id), None, Clock())
 
 
 def _in_flight(attempts: Mapping[int, list[Any]]) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import socket
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -54,9 +55,10 @@ def check_setup(meta: JobMeta, fingerprint: str, session: BatchSession) -> None:
     """Refuses to collect a job with a backend set up otherwise than the one it was submitted with.
 
     Raises:
-        ConfigurationError: Another model, mode or detail (the fingerprint), ``max_reasks`` or ``token_budget``.
+        ConfigurationError: Another model, mode or detail (the fingerprint, its prompt version aside),
+            ``max_reasks`` or ``token_budget``.
     """
-    if meta.fingerprint != fingerprint:
+    if _without_prompt(meta.fingerprint) != _without_prompt(fingerprint):
         raise ConfigurationError(
             f"Batch job {meta.id} was submitted with a different backend setup ({meta.fingerprint}); collect it "
             f"with the same model and mode (this extractor: {fingerprint})."
@@ -68,6 +70,13 @@ def check_setup(meta: JobMeta, fingerprint: str, session: BatchSession) -> None:
                 f"Batch job {meta.id} was submitted with {name}={stored}, this backend has {name}={here}: the "
                 f"job would not decide as it did. Collect it with Settings({name}={stored}) (the CLI does so)."
             )
+
+
+def _without_prompt(fingerprint: str) -> str:
+    # A newer invoiceai may have a newer prompt: the answers already paid for stay good, and the
+    # requests still to send go with the new prompt (each document rebuilt differently says so in
+    # its warnings). Refusing the collect would strand a paid job.
+    return re.sub(r";prompt=[^;]*", "", fingerprint)
 
 
 def lease_owner() -> str:

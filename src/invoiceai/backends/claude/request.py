@@ -54,8 +54,11 @@ __all__ = [
 InputMode = Literal["images", "images+text", "text", "pdf"]
 INPUT_MODES: tuple[InputMode, ...] = ("images", "images+text", "text", "pdf")
 
-PROMPT_VERSION = "1"
-"""Bumped whenever the prompt changes in a way that can change answers (part of cache keys)."""
+PROMPT_VERSION = "2"
+"""Bumped whenever the prompt changes in a way that can change answers (part of cache keys).
+
+2: the pages of a multi-page request are named by one note instead of a ``Page N`` label each.
+A batch job submitted under an older version is still collected (see ``check_setup``)."""
 
 TOOL_NAME = "record_extraction"
 

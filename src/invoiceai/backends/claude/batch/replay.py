@@ -18,10 +18,16 @@ Chunks sent ahead. A long document's chunks do not depend on each other's answer
 job needs a request, the later chunks' first requests go into the same round
 (:meth:`~invoiceai.backends.claude.job.ExtractionJob.chunk_ahead`, the job's own chunk plan):
 a three-chunk document takes one round, not three. They are stored apart (by chunk, not by
-request number, since re-asks shift the numbers) and used when the job reaches the chunk and
-builds the very same request (same digest). While the token budget would not cover them all,
-the chunks beyond it wait for their turn, as live. An answer got ahead that the job never uses
-(the document failed first) was paid for all the same: its usage is added to the result's.
+request number, since re-asks shift the numbers) and used when the job reaches the chunk: the
+very same request (same digest), or else the first request of the same chunk (by its index in
+the chunk plan). The second rule keeps answers paid for when the request is rebuilt a little
+differently, e.g. by a newer invoiceai whose prompt changed between submit and collect (the
+result then warns, as for any request rebuilt differently). Once the job has re-planned (split a
+chunk after the context window, re-rendered smaller images, fallen back to a tool call), chunk
+indices no longer line up with the ones sent ahead, and only the digest counts. While the token
+budget would not cover them all, the chunks beyond it wait for their turn, as live. An answer
+got ahead that the job never uses (the document failed first) was paid for all the same: its
+usage is added to the result's.
 
 Live attempts. A follow-up sent as a live request (``collect_batch(follow_up="live")``) is
 stored like a batch item and marked live; its reply is priced at the live rate (the job prices
@@ -110,6 +116,7 @@ class _Replay:
     unused: set[int]
     pricing: Pricing | None
     extra: Usage = dataclasses.field(default_factory=Usage)
+    replanned: bool = False  # the job changed its plan (split, smaller images...): match by digest only
 
     def leftover(self) -> Usage:
         """The usage of answers got ahead that the job never reached (paid for all the same)."""
@@ -195,13 +202,28 @@ def _request(
 ) -> Waiting | Submit | None:  # fmt: skip
     """Answers one request from its stored attempts, or from those of its chunk sent ahead."""
     if not attempts and state.unused:
-        # A request sent ahead is the one the job builds now exactly when it is the same request.
-        digest = params_digest(step.params)
-        for chunk in sorted(state.unused):
-            if state.ahead[chunk][0].digest == digest:
-                state.unused.discard(chunk)
-                return _answer(job, step, chunk, state.ahead[chunk], max_attempts, state, ahead=True)
+        chunk = _sent_ahead(job, step, state)
+        if chunk is not None:
+            state.unused.discard(chunk)
+            return _answer(job, step, chunk, state.ahead[chunk], max_attempts, state, ahead=True)
     return _answer(job, step, sequence, attempts, max_attempts, state, ahead=False)
+
+
+def _sent_ahead(job: ExtractionJob[Any], step: SendRequest, state: _Replay) -> int | None:
+    """The chunk sent ahead that ``step`` is: the same request, or the first request of that chunk."""
+    digest = params_digest(step.params)
+    for chunk in sorted(state.unused):
+        if state.ahead[chunk][0].digest == digest:
+            return chunk
+    if state.replanned:
+        return None
+    # Chunks are worked through in order, so every chunk sent ahead and not used yet lies at or
+    # after the current one; the smallest is the current chunk exactly when this is its first
+    # request (a re-ask of a chunk comes after the chunk's own answer was used).
+    candidate = min(state.unused)
+    peek = job.chunk_ahead(1)
+    current = candidate if peek is None else peek[0] - 1  # none after it: this is the plan's last chunk
+    return candidate if candidate == current else None
 
 
 def _answer(
@@ -237,6 +259,7 @@ def _answer(
         if retryable(error) and number < max_attempts and not attempt.live:
             return Submit(sequence, number + 1, step.params, ahead=ahead)
         job.handle_failure(error, call_attempts=number)  # raises, or re-plans (smaller images...)
+        state.replanned = True
         return None
     return Submit(sequence, 1, step.params, ahead=ahead)
 
