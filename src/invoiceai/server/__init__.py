@@ -1,4 +1,6 @@
-"""invoiceai as a service: uploads, jobs, results and an audit trail over HTTP (``pip install "invoiceai-claude[server]"``).
+"""invoiceai as a service: uploads, jobs, results and an audit trail over HTTP.
+
+Install it with ``pip install "invoiceai-claude[server]"``.
 
 A layer above :mod:`invoiceai.extractor`, like the command line: the library never imports it.
 ``invoiceai serve`` runs :func:`create_app` under uvicorn with a SQLite job store and in-process

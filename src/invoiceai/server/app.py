@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from invoiceai._version import __version__
 from invoiceai.server import problems
 from invoiceai.server.context import ServiceContext
+from invoiceai.server.metrics import UNMATCHED_ROUTE
 from invoiceai.server.routes_batches import router as batches_router
 from invoiceai.server.routes_health import router as health_router
 from invoiceai.server.routes_jobs import router as jobs_router
@@ -47,9 +48,9 @@ class _Timing:
         try:
             await self.app(scope, receive, sending)
         finally:
-            route = scope.get("route")
-            path = getattr(route, "path", None) or "unmatched"
-            self.seams.request(path, status, time.perf_counter() - started)
+            # The route's template, never the raw path: every job id would become a time series.
+            path = getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE
+            self.seams.request(path, status, time.perf_counter() - started, str(scope.get("method", "GET")))
 
 
 def create_app(
@@ -69,7 +70,8 @@ def create_app(
         settings: The service's settings (default :meth:`ServiceSettings.load`).
         context: A ready context (its settings win); else one is built from ``settings`` and
             ``context_options`` and closed with the app.
-        start_workers: Start the in-process workers (a fleet's API process runs none).
+        start_workers: Start the in-process workers. With a ``broker_url`` (fleet mode) none
+            start: jobs are sent to Celery workers (``invoiceai worker``) instead.
         **context_options: ``extractor=``, ``schemas=``, ``limiter=``, ``metrics=``: see
             :class:`~invoiceai.server.context.ServiceContext`.
 
@@ -83,18 +85,26 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from invoiceai.server.observe import StoreFeed
         from invoiceai.server.workers import WorkerPool
 
-        pool = None
-        if start_workers and service.settings.workers > 0:
+        pool, publisher = None, None
+        if service.settings.fleet:  # Celery workers run the jobs; this process only queues them
+            from invoiceai.server.fleet import Publisher
+
+            publisher = Publisher(service.settings, service.engine)
+        elif start_workers and service.settings.workers > 0:
             pool = WorkerPool(service, service.settings.workers)
             pool.start()
-        app.state.pool = pool
+        app.state.pool, app.state.publisher = pool, publisher
+        app.state.feed = StoreFeed(service.engine, service.seams.metrics)
         try:
             yield
         finally:
             if pool is not None:
                 pool.stop()
+            if publisher is not None:
+                publisher.close()
             if owned:
                 service.close()
 
@@ -103,11 +113,11 @@ def create_app(
         description="Invoices in, typed data out: uploads, jobs, results, audit. Errors are application/problem+json.",
     )  # fmt: skip
     app.state.context = service
-    app.state.pool = None
+    app.state.pool = app.state.publisher = app.state.feed = None
     problems.install(app, on_error=service.seams.error)
     for router in (jobs_router, batches_router, health_router):
         app.include_router(router)
     app.state.api_routes = [route for router in (jobs_router, batches_router, health_router) for route in router.routes]
-    if service.seams.metrics is not None:
-        app.add_middleware(_Timing, seams=service.seams)
+    app.add_middleware(_Timing, seams=service.seams)
+    problems.document(app)
     return app

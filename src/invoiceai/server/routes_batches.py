@@ -17,6 +17,7 @@ from invoiceai.server.errors import InvalidRequestError, NotFoundError
 from invoiceai.server.intake import read_batch
 from invoiceai.server.models import FINAL_STATES
 from invoiceai.server.routes_jobs import ERRORS, UPLOAD_BODY
+from invoiceai.server.submit import check_callback, dispatch
 from invoiceai.server.views import BatchOut, batch_view, job_view
 
 __all__ = ["router"]
@@ -75,6 +76,7 @@ async def submit_batch(
         request, limit=context.settings.max_batch_bytes, max_documents=context.settings.max_batch_documents,
         schemas=context.schemas, settings=context.library_settings,
     )  # fmt: skip
+    await check_callback(request, submissions[0].callback_url)  # the options are the same for every document
     if message_batches:
         raise InvalidRequestError(
             "This server does not send batches through the Message Batches API yet; leave message_batches out."
@@ -89,9 +91,7 @@ async def submit_batch(
     if created:
         for _ in rows:
             context.seams.job_state("queued")
-        pool = getattr(request.app.state, "pool", None)
-        if pool is not None:
-            pool.wake()
+        await dispatch(request, [row["id"] for row in rows])
     view = batch_view(batch, [row["status"] for row in rows], jobs=[job_view(row) for row in rows])
     return JSONResponse(view, status_code=202)
 

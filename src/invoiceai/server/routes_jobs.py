@@ -17,6 +17,8 @@ from invoiceai.server.auth import Caller, caller, context_of
 from invoiceai.server.errors import ConflictError, InvalidRequestError, NotFoundError
 from invoiceai.server.intake import read_document
 from invoiceai.server.models import FINAL_STATES
+from invoiceai.server.runner import notify
+from invoiceai.server.submit import check_callback, dispatch
 from invoiceai.server.views import JobOut, Problem, job_view
 
 __all__ = ["ERRORS", "UPLOAD_BODY", "router"]
@@ -94,13 +96,14 @@ async def submit_document(
     submission = await read_document(
         request, limit=context.settings.max_upload_bytes, schemas=context.schemas, settings=context.library_settings
     )
+    await check_callback(request, submission.callback_url)
     row, created = await run_in_threadpool(
         store.create_job, context.engine, who.key_id, submission, idempotency_key=explicit,
         daily_quota=who.daily_quota,
     )  # fmt: skip
     if created:
         context.seams.job_state("queued")
-        _wake(request)
+        await dispatch(request, [row["id"]])
     waited = min(wait, context.settings.max_wait_seconds)
     if waited > 0 and row["status"] not in FINAL_STATES:
         row = await _wait_for(context, row["id"], who.key_id, waited)
@@ -108,12 +111,6 @@ async def submit_document(
         result = json.loads(row["result"]) if row["result"] else None
         return JSONResponse(job_view(row, result=result), status_code=200)
     return JSONResponse(job_view(row), status_code=202 if row["status"] not in FINAL_STATES else 200)
-
-
-def _wake(request: Request) -> None:
-    pool = getattr(request.app.state, "pool", None)
-    if pool is not None:
-        pool.wake()
 
 
 async def _wait_for(context: Any, job_id: str, owner: str, seconds: float) -> Any:
@@ -142,11 +139,12 @@ def get_job(request: Request, job_id: str, who: Annotated[Caller, Depends(caller
 def cancel_job(request: Request, job_id: str, who: Annotated[Caller, Depends(caller)]) -> Response:
     """Cancels a queued or running job; a finished job is returned unchanged."""
     context = context_of(request)
-    row = store.cancel_job(context.engine, job_id, who.key_id)
+    row, changed = store.cancel(context.engine, job_id, who.key_id)
     if row is None:
         raise NotFoundError(f"No job {job_id!r} for this key.")
-    if row["status"] == "canceled":
+    if changed:
         context.seams.job_state("canceled")
+        notify(context, row, "canceled")
     return JSONResponse(job_view(row))
 
 

@@ -52,6 +52,11 @@ class ServiceSettings:
             ``"memory"``, a path, a ``redis://`` URL, or ``"none"``.
         webhook_secret: Key that signs webhook bodies (HMAC-SHA256); webhooks are not sent without one.
         webhook_attempts: Delivery attempts per webhook.
+        webhook_backoff_seconds: Wait before the first webhook retry; it doubles each attempt.
+        broker_url: Celery broker (``redis://host:6379/0``). Set, the service runs as a fleet:
+            ``invoiceai serve`` only accepts and reports, ``invoiceai worker`` processes run the jobs.
+        visibility_timeout: Seconds Redis keeps a task a worker took but did not acknowledge before
+            handing it to another worker (Celery's ``visibility_timeout``); longer than most jobs.
     """
 
     database_url: str = dataclasses.field(default_factory=default_database_url)
@@ -70,12 +75,19 @@ class ServiceSettings:
     cache: str = "sqlite"
     webhook_secret: str = dataclasses.field(default="", repr=False)
     webhook_attempts: int = 5
+    webhook_backoff_seconds: float = 1.0
+    broker_url: str = dataclasses.field(default="", repr=False)
+    visibility_timeout: float = 900.0
 
     def __post_init__(self) -> None:
-        for name in ("port", "lease_seconds", "max_upload_bytes", "max_batch_bytes", "max_batch_documents"):
+        positive = ("port", "lease_seconds", "max_upload_bytes", "max_batch_bytes", "max_batch_documents")
+        for name in (*positive, "visibility_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"Service setting {name!r} must be positive, got {getattr(self, name)!r}.")
-        for name in ("workers", "daily_quota", "rate_per_s", "burst", "max_wait_seconds", "webhook_attempts"):
+        for name in (
+            "workers", "daily_quota", "rate_per_s", "burst", "max_wait_seconds", "webhook_attempts",
+            "webhook_backoff_seconds",
+        ):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ConfigurationError(f"Service setting {name!r} must not be negative, got {getattr(self, name)!r}.")
 
@@ -109,6 +121,11 @@ class ServiceSettings:
         if "database_url" not in values:
             values["database_url"] = default_database_url(env)
         return cls(**values)
+
+    @property
+    def fleet(self) -> bool:
+        """Whether jobs go to Celery workers through :attr:`broker_url` (else in-process threads run them)."""
+        return bool(self.broker_url)
 
     def replace(self, **changes: Any) -> ServiceSettings:
         """A copy with ``changes`` applied (``None`` values are ignored)."""

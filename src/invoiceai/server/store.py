@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Submission",
+    "cancel",
     "cancel_job",
     "create_batch",
     "create_job",
@@ -247,8 +248,10 @@ def job_rows_of_batch(engine: Engine, batch_id: str, *, columns: Sequence[str] =
         return list(connection.execute(query).mappings())
 
 
-def cancel_job(engine: Engine, job_id: str, owner: str) -> RowMapping | None:
-    """Cancels a queued or running job (a finished one is left as it is); ``None`` when not found.
+def cancel(engine: Engine, job_id: str, owner: str) -> tuple[RowMapping | None, bool]:
+    """Cancels a queued or running job (a finished one is left as it is).
+
+    Returns the job's row (``None`` when not found) and whether this call canceled it.
 
     A running extraction is not interrupted, but its result is never stored: the worker's
     conditional update finds the job canceled. The password, if any, is dropped at once.
@@ -263,7 +266,7 @@ def cancel_job(engine: Engine, job_id: str, owner: str) -> RowMapping | None:
             jobs.select().where(jobs.c.id == job_id, jobs.c.owner == owner)
         ).mappings().first()  # fmt: skip
         if row is None:
-            return None
+            return None, False
         outcome = "ok" if changed else f"already {row['status']}"
         record(
             connection, key_id=owner, action="cancel", outcome=outcome, job_id=job_id, batch_id=row["batch_id"],
@@ -274,7 +277,12 @@ def cancel_job(engine: Engine, job_id: str, owner: str) -> RowMapping | None:
                 connection, key_id=owner, action="state:canceled", outcome="canceled", job_id=job_id,
                 batch_id=row["batch_id"], document_sha256=row["document_sha256"],
             )  # fmt: skip
-        return row
+        return row, bool(changed)
+
+
+def cancel_job(engine: Engine, job_id: str, owner: str) -> RowMapping | None:
+    """Cancels a queued or running job, as :func:`cancel`; returns its row, ``None`` when not found."""
+    return cancel(engine, job_id, owner)[0]
 
 
 def documents_today(engine: Engine, owner: str) -> int:
