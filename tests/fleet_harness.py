@@ -124,7 +124,8 @@ def running_fleet(
     try:
         for number in range(workers):
             directory = root / f"worker-{number}"
-            worker_env = {**env, "INVOICEAI_CACHE_DIR": str(directory / "cache"), "ANTHROPIC_API_KEY": worker_key(number)}
+            own = {"INVOICEAI_CACHE_DIR": str(directory / "cache"), "ANTHROPIC_API_KEY": worker_key(number)}
+            worker_env = {**env, **own}
             argv = ["worker", "--concurrency", str(concurrency), "--loglevel", "WARNING"]
             fleet.workers.append(_spawn(f"worker-{number}", argv, directory, worker_env))
         wait_until_ready(fleet, ready_timeout)
