@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
@@ -16,7 +16,7 @@ from invoiceai.server.auth import Caller, caller, context_of
 from invoiceai.server.errors import InvalidRequestError, NotFoundError
 from invoiceai.server.intake import read_batch
 from invoiceai.server.models import FINAL_STATES
-from invoiceai.server.routes_jobs import ERRORS, UPLOAD_BODY
+from invoiceai.server.routes_jobs import ERRORS, OPTIONS_SCHEMA, UPLOAD_BODY, idempotency_header
 from invoiceai.server.submit import check_callback, dispatch
 from invoiceai.server.views import BatchOut, batch_view, job_view
 
@@ -45,12 +45,13 @@ _BATCH_BODY: dict[str, Any] = {
                     "required": ["urls"],
                     "additionalProperties": False,
                     "properties": {
-                        "urls": {"type": "array", "minItems": 1, "items": {"type": "string", "format": "uri"}},
+                        "urls": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {"type": "string", "format": "uri", "maxLength": 2048},
+                        },
                         "message_batches": {"type": "boolean"},
-                        "schema": {"type": "string"},
-                        "pages": {"type": "string"},
-                        "password": {"type": "string", "format": "password"},
-                        "callback_url": {"type": "string", "format": "uri"},
+                        **OPTIONS_SCHEMA,
                     },
                 }
             },
@@ -64,7 +65,9 @@ _BATCH_BODY: dict[str, Any] = {
     responses={**ERRORS, 413: ERRORS[401], 415: ERRORS[401]},
 )  # fmt: skip
 async def submit_batch(
-    request: Request, who: Annotated[Caller, Depends(caller)], idempotency_key: Annotated[str | None, Header()] = None
+    request: Request,
+    who: Annotated[Caller, Depends(caller)],
+    idempotency_key: Annotated[str | None, idempotency_header()] = None,
 ) -> Response:
     """Queues many documents (multipart ``file`` fields, or JSON ``{"urls": [...]}``), a job each.
 

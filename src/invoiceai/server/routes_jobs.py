@@ -21,13 +21,35 @@ from invoiceai.server.runner import notify
 from invoiceai.server.submit import check_callback, dispatch
 from invoiceai.server.views import JobOut, Problem, job_view
 
-__all__ = ["ERRORS", "UPLOAD_BODY", "router"]
+__all__ = ["ERRORS", "OPTIONS_SCHEMA", "UPLOAD_BODY", "idempotency_header", "router"]
 
 router = APIRouter(prefix="/v1")
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "content": {"application/problem+json": {}}} for status in (401, 404, 422, 429)
 }
+
+
+def _options(*, json: bool) -> dict[str, Any]:
+    """The options of a document: each a string, or empty (or null in JSON) for "not given"."""
+
+    def option(**extra: Any) -> dict[str, Any]:
+        given = {"type": "string", "minLength": 1, "maxLength": 2048, **extra}
+        return {"anyOf": [given, {"type": "string", "maxLength": 0}, *([{"type": "null"}] if json else [])]}
+
+    return {
+        "schema": option(description="A schema name the service knows (default invoice)"),
+        "pages": option(description='Pages to read, "1-3,7"'),
+        "password": option(format="password", description="For an encrypted PDF"),
+        "callback_url": option(format="uri", description="Where the completion webhook goes"),
+    }
+
+
+OPTIONS_SCHEMA = _options(json=True)
+"""The options of a document in a JSON body."""
+
+FORM_OPTIONS_SCHEMA = _options(json=False)
+"""The options of a document as multipart form fields."""
 
 UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -37,13 +59,7 @@ UPLOAD_BODY: dict[str, Any] = {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        "schema": {"type": "string"},
-                        "pages": {"type": "string"},
-                        "password": {"type": "string", "format": "password"},
-                        "callback_url": {"type": "string", "format": "uri"},
-                    },
+                    "properties": {"file": {"type": "string", "format": "binary"}, **FORM_OPTIONS_SCHEMA},
                 }
             },
             "application/json": {
@@ -51,13 +67,7 @@ UPLOAD_BODY: dict[str, Any] = {
                     "type": "object",
                     "required": ["url"],
                     "additionalProperties": False,
-                    "properties": {
-                        "url": {"type": "string", "format": "uri"},
-                        "schema": {"type": "string"},
-                        "pages": {"type": "string"},
-                        "password": {"type": "string", "format": "password"},
-                        "callback_url": {"type": "string", "format": "uri"},
-                    },
+                    "properties": {"url": {"type": "string", "format": "uri", "maxLength": 2048}, **OPTIONS_SCHEMA},
                 }
             },
         },
@@ -65,6 +75,14 @@ UPLOAD_BODY: dict[str, Any] = {
 }
 
 _FORMATS = ("json", "cii", "ubl", "facturx")
+
+
+def idempotency_header() -> Any:
+    """The ``Idempotency-Key`` header as the OpenAPI describes it: 1 to 100 printable ASCII characters."""
+    return Header(
+        min_length=1, max_length=100, pattern=r"^[ -~]+$",
+        description="Names the job (or batch): the same key returns the same one instead of a new one.",
+    )  # fmt: skip
 
 
 def _idempotency_key(value: str | None) -> str | None:
@@ -82,7 +100,7 @@ def _idempotency_key(value: str | None) -> str | None:
 async def submit_document(
     request: Request,
     who: Annotated[Caller, Depends(caller)],
-    idempotency_key: Annotated[str | None, Header()] = None,
+    idempotency_key: Annotated[str | None, idempotency_header()] = None,
     wait: Annotated[float, Query(ge=0, description="Seconds to wait for the result")] = 0,
 ) -> Response:
     """Queues one document (multipart ``file``, or JSON ``{"url": ...}``) and returns its job (202).
