@@ -154,7 +154,9 @@ def _audit_webhook(context: ServiceContext, job: RowMapping, attempt: WebhookAtt
     Never the URL, which may hold a token (the attempt's error text has it masked already).
     """
     answer = "no answer" if attempt.status is None else f"HTTP {attempt.status}"
-    detail = f"attempt {attempt.attempt}: {answer}" + ("" if attempt.error is None else f"; {attempt.error}")
+    detail = f"attempt {attempt.attempt}: {answer} in {attempt.seconds:.2f} s"
+    if attempt.error is not None:
+        detail += f"; {attempt.error}"
     with context.engine.begin() as connection:
         record(
             connection, key_id=job["owner"], action="webhook", outcome="delivered" if attempt.ok else "failed",
