@@ -48,6 +48,22 @@ def _image_blocks(body: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
+def stored_outcomes(database_url: str) -> tuple[Counter[str], dict[str, int], Counter[str], int]:
+    """Jobs per status, each job's attempts, ``state:succeeded`` audit rows per job, stored results."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            statuses = Counter(connection.execute(select(jobs.c.status)).scalars())
+            attempts = {row.id: row.attempt for row in connection.execute(select(jobs.c.id, jobs.c.attempt))}
+            stored = Counter(
+                connection.execute(select(audit.c.job_id).where(audit.c.action == "state:succeeded")).scalars()
+            )
+            results = connection.execute(select(func.count()).where(jobs.c.result.is_not(None))).scalar_one()
+    finally:
+        engine.dispose()
+    return statuses, attempts, stored, int(results)
+
+
 class KillSwitch:
     """Holds the killed worker's ``KILL_AFTER``-th model call until the test has SIGKILLed it."""
 
@@ -104,17 +120,7 @@ def test_a_fleet_survives_a_worker_killed_mid_run(tmp_path: Path, postgres_datab
     assert state["counts"]["succeeded"] == DOCUMENTS, (state, logs)
     assert f'invoiceai_jobs{{state="succeeded"}} {float(DOCUMENTS)}' in metrics
 
-    engine = create_engine(postgres_database)
-    try:
-        with engine.connect() as connection:
-            statuses = Counter(connection.execute(select(jobs.c.status)).scalars())
-            attempts = {row.id: row.attempt for row in connection.execute(select(jobs.c.id, jobs.c.attempt))}
-            stored = Counter(
-                connection.execute(select(audit.c.job_id).where(audit.c.action == "state:succeeded")).scalars()
-            )
-            results = connection.execute(select(func.count()).where(jobs.c.result.is_not(None))).scalar_one()
-    finally:
-        engine.dispose()
+    statuses, attempts, stored, results = stored_outcomes(postgres_database)
     assert statuses == {"succeeded": DOCUMENTS}
     assert results == DOCUMENTS
     assert set(stored.values()) == {1} and len(stored) == DOCUMENTS  # each result stored exactly once

@@ -53,6 +53,37 @@ class _Timing:
             self.seams.request(path, status, time.perf_counter() - started, str(scope.get("method", "GET")))
 
 
+def _lifespan(service: ServiceContext, *, owned: bool, start_workers: bool) -> Any:
+    """Starts what runs the jobs (a fleet's publisher, or the in-process workers) and the metrics feed."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from invoiceai.server.observe import StoreFeed
+        from invoiceai.server.workers import WorkerPool
+
+        pool, publisher = None, None
+        if service.settings.fleet:  # Celery workers run the jobs; this process only queues them
+            from invoiceai.server.fleet import Publisher
+
+            publisher = Publisher(service.settings, service.engine)
+        elif start_workers and service.settings.workers > 0:
+            pool = WorkerPool(service, service.settings.workers)
+            pool.start()
+        app.state.pool, app.state.publisher = pool, publisher
+        app.state.feed = StoreFeed(service.engine, service.seams.metrics)
+        try:
+            yield
+        finally:
+            if pool is not None:
+                pool.stop()
+            if publisher is not None:
+                publisher.close()
+            if owned:
+                service.close()
+
+    return lifespan
+
+
 def create_app(
     settings: ServiceSettings | None = None,
     *,
@@ -83,31 +114,7 @@ def create_app(
         context = ServiceContext(settings or ServiceSettings.load(), **context_options)
     service = context
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from invoiceai.server.observe import StoreFeed
-        from invoiceai.server.workers import WorkerPool
-
-        pool, publisher = None, None
-        if service.settings.fleet:  # Celery workers run the jobs; this process only queues them
-            from invoiceai.server.fleet import Publisher
-
-            publisher = Publisher(service.settings, service.engine)
-        elif start_workers and service.settings.workers > 0:
-            pool = WorkerPool(service, service.settings.workers)
-            pool.start()
-        app.state.pool, app.state.publisher = pool, publisher
-        app.state.feed = StoreFeed(service.engine, service.seams.metrics)
-        try:
-            yield
-        finally:
-            if pool is not None:
-                pool.stop()
-            if publisher is not None:
-                publisher.close()
-            if owned:
-                service.close()
-
+    lifespan = _lifespan(service, owned=owned, start_workers=start_workers)
     app = FastAPI(
         title="invoiceai service", version=__version__, lifespan=lifespan,
         description="Invoices in, typed data out: uploads, jobs, results, audit. Errors are application/problem+json.",
