@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "src"))
 
 from documents_factory import example_invoice, png_invoice  # noqa: E402
-from fleet_harness import batch_files, fleet_environment, peak_rss_kib, running_fleet  # noqa: E402
+from fleet_harness import batch_files, cpu_seconds, fleet_environment, peak_rss_kib, running_fleet  # noqa: E402
 
 
 def _postgres() -> Any:
@@ -135,6 +135,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         warm = api.post("/v1/batches", files=batch_files(warmup)).json()
                         _wait_finished(api, warm["id"], 120)
                         calls_before = len(fake.message_requests)
+                        processes = [fleet.api, *fleet.workers]
+                        cpu_before = {p.name: cpu_seconds(p.process.pid) for p in processes}
                         started = time.perf_counter()
                         batch = api.post("/v1/batches", files=batch_files(documents))
                         accepted = time.perf_counter()
@@ -146,13 +148,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         finished = time.perf_counter()
                         reader.stop.set()
                         reader.join()
-                        rss = {"api": peak_rss_kib(fleet.api.process.pid)}
-                        rss.update({p.name: peak_rss_kib(p.process.pid) for p in fleet.workers})
+                        rss = {p.name: peak_rss_kib(p.process.pid) for p in processes}
+                        cpu = {p.name: cpu_seconds(p.process.pid) - cpu_before[p.name] for p in processes}
                     load = os.getloadavg()
                     span = _span_seconds(database, body["id"])
         finally:
             stop(redis_process)
-    return _figures(args, state, fake, reader.latencies, started, accepted, finished, span, rss, calls_before, load)
+    figures = _figures(args, state, fake, reader.latencies, started, accepted, finished, span, rss, calls_before, load)
+    # CPU per document (API + workers; PostgreSQL, Redis and the fake not counted): on an idle
+    # machine with N cores, N / this is roughly the most documents/s the fleet's processes allow.
+    figures["cpu_ms_per_document"] = {name: round(1000 * seconds / args.documents, 1) for name, seconds in cpu.items()}
+    return figures
 
 
 def _figures(

@@ -158,6 +158,14 @@ def peak_rss_kib(pid: int) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process has used so far, in seconds; 0 when it is gone."""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
 def batch_files(documents: list[bytes]) -> list[tuple[str, Any]]:
     """Multipart ``file`` fields for a batch, ``doc-<n>.png`` in order."""
     return [("file", (f"doc-{n}.png", data, "image/png")) for n, data in enumerate(documents)]

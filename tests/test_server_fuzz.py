@@ -52,7 +52,7 @@ def test_the_api_answers_every_generated_request_as_its_openapi_says(tmp_path: P
                 "--generation-deterministic", "--request-timeout", "30", "--continue-on-failure",
                 "--report", "json", "--report-dir", str(reports), "--warnings", "off", "--no-color",
             ],
-            capture_output=True, text=True, timeout=600, check=False,
+            capture_output=True, text=True, timeout=600, check=False, cwd=tmp_path,  # its cache goes there
         )  # fmt: skip
     report = json.loads(next(reports.glob("*.json")).read_text())
     assert finished.returncode == 0, finished.stdout[-8000:] + finished.stderr[-2000:]
