@@ -153,3 +153,15 @@ def test_a_worker_needs_a_broker(tmp_path: Path) -> None:
     assert worker_settings_problem(settings(tmp_path)) is None
     problem = worker_settings_problem(settings(tmp_path, broker_url=""))
     assert problem is not None and "INVOICEAI_SERVER_BROKER_URL" in problem
+
+
+@pytest.mark.allow_stderr  # the command line reports the configuration error on stderr
+def test_invoiceai_worker_without_a_broker_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from invoiceai.cli import main
+
+    monkeypatch.delenv("INVOICEAI_SERVER_BROKER_URL", raising=False)
+    monkeypatch.setenv("INVOICEAI_SERVER_DATABASE_URL", f"sqlite:///{tmp_path / 'jobs.sqlite3'}")
+    assert main(["worker", "--concurrency", "2"]) == 2
+    assert "INVOICEAI_SERVER_BROKER_URL" in capsys.readouterr().err
