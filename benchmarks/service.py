@@ -3,9 +3,10 @@
 Starts PostgreSQL (``INVOICEAI_TEST_POSTGRES_URL``, else a throwaway cluster from Debian's
 binaries), redis-server, the fake Claude API on a loopback port (``--latency`` s per answer, at
 most ``--limit`` requests at once: more are refused with 429 as the real API would), the API
-(``invoiceai serve --broker``) and ``--workers`` ``invoiceai worker`` processes sharing
-``--limit`` threads. A small warm-up batch runs first (each worker builds its extractor on its
-first job); then ``--documents`` small PNG invoices go in one batch, while a thread reads
+(``invoiceai serve --broker``) and ``--workers`` ``invoiceai worker`` processes. Each worker keeps
+at most its share of ``--limit`` requests in flight (``INVOICEAI_MAX_CONCURRENT_REQUESTS``) and runs
+``--spare-threads`` more threads than that, which render and store while the others wait. A
+small warm-up batch runs first (each worker builds its extractor on its first job); then ``--documents`` small PNG invoices go in one batch, while a thread reads
 ``GET /v1/jobs/{id}`` of random jobs of it, one after another.
 
 Reports documents/s from the batch's acceptance to its last result (and from the first job's
@@ -118,7 +119,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )  # fmt: skip
     documents = [png_invoice(f"bench {n}", size=(200, 280)) for n in range(args.documents)]
     warmup = [png_invoice(f"warm-up {n}", size=(200, 280)) for n in range(args.limit)]
-    per_worker = max(1, args.limit // args.workers)
+    per_worker = max(1, args.limit // args.workers)  # requests in flight per worker
+    threads = per_worker + args.spare_threads
     with tempfile.TemporaryDirectory(prefix="invoiceai-bench-") as temp, _postgres() as server:
         root = Path(temp)
         redis_process, port = start_own_server(root)
@@ -127,10 +129,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             database = _fresh_database(server)
             redis.Redis.from_url(f"{base}/1").flushdb()
             with fake.serve() as served:
+                # Each worker keeps at most its share of C requests in flight; spare threads render
+                # and store while the others wait for answers.
+                cap = {"INVOICEAI_MAX_CONCURRENT_REQUESTS": str(per_worker)}
                 env = fleet_environment(
-                    database_url=database, broker_url=f"{base}/0", cache_url=f"{base}/1", fake_url=served.base_url
-                )
-                with running_fleet(root, env, workers=args.workers, concurrency=per_worker) as fleet:
+                    database_url=database, broker_url=f"{base}/0", cache_url=f"{base}/1", fake_url=served.base_url,
+                    extra=cap,
+                )  # fmt: skip
+                with running_fleet(root, env, workers=args.workers, concurrency=threads) as fleet:
                     with fleet.client() as api:
                         warm = api.post("/v1/batches", files=batch_files(warmup)).json()
                         _wait_finished(api, warm["id"], 120)
@@ -171,7 +177,8 @@ def _figures(
     per_worker = max(1, args.limit // args.workers)
     return {
         "documents": args.documents, "succeeded": state["counts"]["succeeded"], "latency_s": args.latency,
-        "limit": args.limit, "workers": args.workers, "threads_per_worker": per_worker,
+        "limit": args.limit, "workers": args.workers, "requests_per_worker": per_worker,
+        "threads_per_worker": per_worker + args.spare_threads,
         "model_calls": len(fake.message_requests) - calls_before, "upload_s": round(accepted - started, 2),
         "accepted_to_done_s": round(finished - accepted, 2), "docs_per_s": round(measured, 2),
         "ideal_docs_per_s": round(ideal, 2), "ratio": round(measured / ideal, 3),
@@ -191,6 +198,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.3, help="seconds per fake answer")
     parser.add_argument("--limit", type=int, default=16, help="requests the fake takes at once (C)")
     parser.add_argument("--workers", type=int, default=2, help="worker processes; they share --limit threads")
+    parser.add_argument("--spare-threads", type=int, default=4, help="worker threads per worker beyond its requests")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args()
     figures = run(args)
