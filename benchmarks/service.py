@@ -6,7 +6,8 @@ most ``--limit`` requests at once: more are refused with 429 as the real API wou
 (``invoiceai serve --broker``) and ``--workers`` ``invoiceai worker`` processes. Each worker keeps
 at most its share of ``--limit`` requests in flight (``INVOICEAI_MAX_CONCURRENT_REQUESTS``) and runs
 ``--spare-threads`` more threads than that, which render and store while the others wait. A
-small warm-up batch runs first (each worker builds its extractor on its first job); then ``--documents`` small PNG invoices go in one batch, while a thread reads
+small warm-up batch runs first (each worker builds its extractor on its first job); then
+``--documents`` small PNG invoices go in one batch, while a thread reads
 ``GET /v1/jobs/{id}`` of random jobs of it, one after another.
 
 Reports documents/s from the batch's acceptance to its last result (and from the first job's
