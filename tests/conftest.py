@@ -92,6 +92,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "allow_stderr: the test itself writes to stderr (e.g. an in-process CLI run); "
         "skips the check that the library wrote nothing to stderr",
     )
+    config.addinivalue_line(
+        "markers",
+        "fleet: starts PostgreSQL, Redis and service processes (in the normal suite; skipped when "
+        "redis-server or PostgreSQL is not installed)",
+    )
 
 
 class _UnhandledRecords(logging.Handler):
@@ -142,3 +147,38 @@ def _library_writes_nothing_to_stderr(request: pytest.FixtureRequest) -> Iterato
             "@pytest.mark.allow_stderr if the test itself writes there.\n" + "\n".join(problems),
             pytrace=False,
         )
+
+
+# --- PostgreSQL and Redis for the service's fleet tests ---------------------------------------------
+# INVOICEAI_TEST_POSTGRES_URL (set by .ci/run) names a server the tests may create databases on;
+# without it a throwaway cluster is started from Debian's binaries (skipped when they are absent).
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server URL (its ``postgres`` database) on which tests create their own databases."""
+    configured = os.environ.get("INVOICEAI_TEST_POSTGRES_URL")
+    if configured:
+        yield configured
+        return
+    from server_postgres import throwaway_postgres
+
+    with throwaway_postgres() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_database(postgres_server: str) -> str:
+    """A new, empty database on :func:`postgres_server`, for this test alone."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    name = "t_" + uuid.uuid4().hex[:12]
+    admin = create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f"CREATE DATABASE {name}"))
+    finally:
+        admin.dispose()
+    return postgres_server.rsplit("/", 1)[0] + "/" + name

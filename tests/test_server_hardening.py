@@ -103,7 +103,10 @@ def test_a_database_error_logs_one_masked_line_and_no_secret(
     database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    context = ServiceContext(settings_for(tmp_path, database_url=database_url, workers=0), extractor=fake_extractor())
+    context = ServiceContext(
+        settings_for(tmp_path, database_url=database_url, workers=0, webhook_secret="whsec-test"),
+        extractor=fake_extractor(),
+    )
     try:
         _refuse_job_inserts(context)
         with LoggingServer(create_app(context=context)) as server:

@@ -25,15 +25,14 @@ from invoiceai.server.models import jobs
 from invoiceai.server.runner import run_job
 from invoiceai.server.settings import ServiceSettings
 from invoiceai.testing import FakeBackend
-from server_postgres import throwaway_postgres
 
 PASSWORD = "s3cret-Pa55word-xyz"
 
 
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[str]:
-    with throwaway_postgres() as url:
-        yield url
+@pytest.fixture
+def postgres(postgres_server: str) -> str:
+    """The session's PostgreSQL (conftest.py: INVOICEAI_TEST_POSTGRES_URL, else a throwaway cluster)."""
+    return postgres_server
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

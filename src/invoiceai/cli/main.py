@@ -30,7 +30,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
-COMMANDS = ("extract", "convert", "validate", "eval", "cache", "batch", "serve", "keys")
+COMMANDS = ("extract", "convert", "validate", "eval", "cache", "batch", "serve", "worker", "keys")
 """The subcommands in ``--help`` order; ``NAME`` is implemented by ``invoiceai.cli.NAME_cmd``."""
 
 _EPILOG = """\

@@ -16,7 +16,8 @@ DESCRIPTION = (
     "cache directory unless --database (or INVOICEAI_SERVER_DATABASE_URL) names another database; the "
     "schema is migrated at startup. In-process workers run the jobs: nothing else needs to run. Clients "
     "send 'Authorization: Bearer KEY' (see 'invoiceai keys create'); --no-auth is accepted on a "
-    "loopback address only."
+    "loopback address only. With --broker (or INVOICEAI_SERVER_BROKER_URL) the service runs as a fleet: "
+    "this process only accepts and reports, and 'invoiceai worker' processes run the jobs."
 )
 
 
@@ -27,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-auth", action="store_true", help="accept requests without an API key (loopback only)")
     parser.add_argument("--database", metavar="URL", help="job store: sqlite:///PATH or postgresql+psycopg://...")
     parser.add_argument("--workers", type=int, metavar="N", help="in-process worker threads (0: none; default 4)")
+    parser.add_argument("--broker", metavar="URL", help="fleet mode: Celery broker, redis://host:6379/0")
 
 
 def is_loopback(host: str) -> bool:
@@ -55,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         ) from exc
     settings = ServiceSettings.load(
         host=args.host, port=args.port, database_url=args.database, workers=args.workers,
-        auth=False if args.no_auth else None,
+        auth=False if args.no_auth else None, broker_url=args.broker,
     )  # fmt: skip
     if not settings.auth and not is_loopback(settings.host):
         raise ConfigurationError(

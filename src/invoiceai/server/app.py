@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from invoiceai._version import __version__
 from invoiceai.server import guard, problems
 from invoiceai.server.context import ServiceContext
+from invoiceai.server.metrics import UNMATCHED_ROUTE
 from invoiceai.server.review_routes import install as install_review
 from invoiceai.server.routes_batches import router as batches_router
 from invoiceai.server.routes_health import router as health_router
@@ -48,9 +49,40 @@ class _Timing:
         try:
             await self.app(scope, receive, sending)
         finally:
-            route = scope.get("route")
-            path = getattr(route, "path", None) or "unmatched"
-            self.seams.request(path, status, time.perf_counter() - started)
+            # The route's template, never the raw path: every job id would become a time series.
+            path = getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE
+            self.seams.request(path, status, time.perf_counter() - started, str(scope.get("method", "GET")))
+
+
+def _lifespan(service: ServiceContext, *, owned: bool, start_workers: bool) -> Any:
+    """Starts what runs the jobs (a fleet's publisher, or the in-process workers) and the metrics feed."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from invoiceai.server.observe import StoreFeed
+        from invoiceai.server.workers import WorkerPool
+
+        pool, publisher = None, None
+        if service.settings.fleet:  # Celery workers run the jobs; this process only queues them
+            from invoiceai.server.fleet import Publisher
+
+            publisher = Publisher(service.settings, service.engine)
+        elif start_workers and service.settings.workers > 0:
+            pool = WorkerPool(service, service.settings.workers)
+            pool.start()
+        app.state.pool, app.state.publisher = pool, publisher
+        app.state.feed = StoreFeed(service.engine, service.seams.metrics)
+        try:
+            yield
+        finally:
+            if pool is not None:
+                pool.stop()
+            if publisher is not None:
+                publisher.close()
+            if owned:
+                service.close()
+
+    return lifespan
 
 
 def create_app(
@@ -70,7 +102,8 @@ def create_app(
         settings: The service's settings (default :meth:`ServiceSettings.load`).
         context: A ready context (its settings win); else one is built from ``settings`` and
             ``context_options`` and closed with the app.
-        start_workers: Start the in-process workers (a fleet's API process runs none).
+        start_workers: Start the in-process workers. With a ``broker_url`` (fleet mode) none
+            start: jobs are sent to Celery workers (``invoiceai worker``) instead.
         **context_options: ``extractor=``, ``schemas=``, ``limiter=``, ``metrics=``: see
             :class:`~invoiceai.server.context.ServiceContext`.
 
@@ -82,35 +115,19 @@ def create_app(
         context = ServiceContext(settings or ServiceSettings.load(), **context_options)
     service = context
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from invoiceai.server.workers import WorkerPool
-
-        pool = None
-        if start_workers and service.settings.workers > 0:
-            pool = WorkerPool(service, service.settings.workers)
-            pool.start()
-        app.state.pool = pool
-        try:
-            yield
-        finally:
-            if pool is not None:
-                pool.stop()
-            if owned:
-                service.close()
-
+    lifespan = _lifespan(service, owned=owned, start_workers=start_workers)
     app = FastAPI(
         title="invoiceai service", version=__version__, lifespan=lifespan,
         description="Invoices in, typed data out: uploads, jobs, results, audit. Errors are application/problem+json.",
     )  # fmt: skip
     app.state.context = service
-    app.state.pool = None
+    app.state.pool = app.state.publisher = app.state.feed = None
     problems.install(app, on_error=service.seams.error)
     guard.install(app)  # outermost: no exception or raw traceback gets past it
     for router in (jobs_router, batches_router, health_router):
         app.include_router(router)
     app.state.api_routes = [route for router in (jobs_router, batches_router, health_router) for route in router.routes]
     install_review(app)
-    if service.seams.metrics is not None:
-        app.add_middleware(_Timing, seams=service.seams)
+    app.add_middleware(_Timing, seams=service.seams)
+    problems.document(app)
     return app

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
 from invoiceai.server.errors import TooManyRequestsError, UnauthorizedError
 from invoiceai.server.keys import ANONYMOUS, authenticate
+from invoiceai.server.limits import retry_after_header
 
 if TYPE_CHECKING:
     from invoiceai.server.context import ServiceContext
@@ -56,9 +56,9 @@ def caller(request: Request) -> Caller:
             )
         quota = key.daily_quota if key.daily_quota is not None else settings.daily_quota
         found = Caller(key.id, quota)
-    wait = context.seams.wait_seconds(found.key_id)  # CALL SITE: the per-key rate limit
+    wait = context.seams.wait_seconds(found.key_id)  # the per-key rate limit (limits.KeyLimiter)
     if wait > 0:
         raise TooManyRequestsError(
-            f"Rate limit reached for this key; retry in {wait:.1f} s.", retry_after=math.ceil(wait)
+            f"Rate limit reached for this key; retry in {wait:.1f} s.", retry_after=int(retry_after_header(wait))
         )
     return found

@@ -61,7 +61,7 @@ class ServiceContext:
         if migrate:
             apply_migrations(self.engine)
         self.schemas = dict(schemas) if schemas is not None else default_schemas()
-        self.seams = Seams(settings, limiter=limiter, metrics=metrics)
+        self.seams = Seams(settings, library_settings=self.library_settings, limiter=limiter, metrics=metrics)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._factory = extractor if callable(extractor) and not hasattr(extractor, "extract") else None
         self._extractor: Extractor | None = None if self._factory is not None else extractor  # type: ignore[assignment]

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 __all__ = ["MIGRATIONS", "check", "migrate", "open_engine", "reading"]
 
 _READ = "invoiceai_read"
+_MIGRATION_LOCK = 0x1A1_5E7E  # any constant; only our migrations take this advisory lock
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 """The Alembic script directory shipped in the package."""
@@ -75,13 +76,20 @@ def reading(engine: Engine) -> Connection:
 
 
 def migrate(engine: Engine) -> None:
-    """Brings the job store's schema up to date (Alembic ``upgrade head``); safe to run on every start."""
+    """Brings the job store's schema up to date (Alembic ``upgrade head``); safe to run on every start.
+
+    On PostgreSQL a transaction-scoped advisory lock makes processes that start together (an API
+    and its workers) migrate one after the other instead of racing to create the same tables.
+    """
     from alembic import command
     from alembic.config import Config
+    from sqlalchemy import text
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

@@ -156,8 +156,8 @@ def _options(values: dict[str, Any], schemas: Any) -> dict[str, Any]:
         raise InvalidRequestError(f"Unknown schema {schema!r}; this service knows {', '.join(sorted(schemas))}.")
     if "pages" in options:
         _check_pages(options["pages"])
-    if "callback_url" in options:
-        _check_url(options["callback_url"], "callback_url")
+    if "callback_url" in options:  # its address is checked by the webhook's SSRF guard (submit.check_callback)
+        _check_url(options["callback_url"], "callback_url", addresses=False)
     return {"schema_name": schema, **options}
 
 
@@ -172,8 +172,8 @@ def _check_pages(pages: str) -> None:
         raise InvalidRequestError(exc.message) from exc
 
 
-def _check_url(url: str, field: str) -> None:
-    """http(s) with a host; a literal private address is refused here (names are checked when used)."""
+def _check_url(url: str, field: str, *, addresses: bool = True) -> None:
+    """http(s) with a host; with ``addresses``, a literal private address is refused (names: when used)."""
     from urllib.parse import urlsplit
 
     from invoiceai.documents.urls import ip_literal, refusal_reason
@@ -185,7 +185,7 @@ def _check_url(url: str, field: str) -> None:
         raise InvalidRequestError(f"{field} is not a URL: {exc}.") from exc
     if parts.scheme not in {"http", "https"} or not host:
         raise InvalidRequestError(f"{field} must be an http:// or https:// URL with a host.")
-    address = ip_literal(host)
+    address = ip_literal(host) if addresses else None
     reason = None if address is None else refusal_reason(address)
     if reason is not None:
         raise InvalidRequestError(f"{field} is refused: {reason}. Use a public address.")

@@ -85,6 +85,8 @@ jobs = Table(
     Column("attempt", Integer, nullable=False, default=0),
     Column("lease_owner", String(255)),  # 64 until migration 0002
     Column("lease_expires", DateTime),
+    # Fleet mode: when the job's task was last sent to the broker (see invoiceai.server.fleet).
+    Column("enqueued_at", DateTime),
     Column("created_at", DateTime, nullable=False),
     Column("started_at", DateTime),
     Column("finished_at", DateTime),

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI, Request
     from starlette.responses import Response
 
-__all__ = ["LIBRARY_ERRORS", "PROBLEM_JSON", "install", "problem", "status_of"]
+__all__ = ["LIBRARY_ERRORS", "PROBLEM_JSON", "document", "install", "problem", "status_of"]
 
 PROBLEM_JSON = "application/problem+json"
 TYPE_PREFIX = "urn:invoiceai:problem:"
@@ -135,3 +135,57 @@ def install(app: FastAPI, on_error: Any = None) -> None:
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(Exception, unexpected)
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "An error (RFC 9457 application/problem+json).",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "description": "urn:invoiceai:problem:<slug>"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}, "description": "What did not match (422)"},
+    },
+}
+"""The JSON Schema of every error body."""
+
+_EVERY_ROUTE = (405, 500)
+"""Statuses any API route may answer: a method the path does not take, and a defect."""
+
+
+def document(app: FastAPI) -> None:
+    """Makes the published OpenAPI say what the API really answers on errors.
+
+    FastAPI documents its own validation errors as ``application/json`` ``HTTPValidationError``;
+    this service answers every error as ``application/problem+json``. The generated description
+    is rewritten once: every 4xx/5xx response of every route gets the problem schema under
+    ``application/problem+json``, and every route documents 405 and 500.
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["Problem"] = PROBLEM_SCHEMA
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.pop(name, None)
+        reference = {"$ref": "#/components/schemas/Problem"}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for status in _EVERY_ROUTE:
+                    responses.setdefault(str(status), {})
+                for status, response in responses.items():
+                    if status.isdigit() and int(status) >= 400:
+                        response["description"] = _TITLES.get(int(status), "Error")
+                        response["content"] = {PROBLEM_JSON: {"schema": reference}}
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -23,6 +23,7 @@ from invoiceai.server import store
 from invoiceai.server.auth import Caller, caller, context_of
 from invoiceai.server.db import reading
 from invoiceai.server.errors import ConflictError, NotFoundError
+from invoiceai.server.intake import path_id
 from invoiceai.server.models import uploads
 from invoiceai.server.review_edit import MAX_PATH
 from invoiceai.server.review_store import correct, read_corrections
@@ -37,7 +38,7 @@ __all__ = ["CorrectionIn", "install", "router"]
 router = APIRouter(prefix="/v1", tags=["review"])
 
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {"content": {"application/problem+json": {}}} for status in (401, 404, 409, 422, 429)
+    status: {"content": {"application/problem+json": {}}} for status in (400, 401, 404, 409, 413, 415, 422, 429)
 }
 _STATIC = {"review.html": "text/html; charset=utf-8", "review.js": "text/javascript; charset=utf-8",
            "review.css": "text/css; charset=utf-8"}  # fmt: skip
@@ -81,7 +82,7 @@ def review_static(name: str) -> Response:
 
 
 def _job(request: Request, job_id: str, who: Caller) -> RowMapping:
-    row = store.get_job(context_of(request).engine, job_id, who.key_id)
+    row = store.get_job(context_of(request).engine, path_id(job_id, "job"), who.key_id)
     if row is None:
         raise NotFoundError(f"No job {job_id!r} for this key.")
     return row
@@ -146,7 +147,7 @@ def post_correction(
     422 problem. The correction is kept with the job: who (key id), when, the old and new value.
     """
     context = context_of(request)
-    entry = correct(context.engine, job_id, who.key_id, body.field, body.value, context.schemas)
+    entry = correct(context.engine, path_id(job_id, "job"), who.key_id, body.field, body.value, context.schemas)
     return JSONResponse(entry.to_dict(), status_code=201)
 
 

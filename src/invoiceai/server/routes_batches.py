@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
@@ -17,7 +17,8 @@ from invoiceai.server.errors import InvalidRequestError, NotFoundError
 from invoiceai.server.intake import idempotency_key as checked_key
 from invoiceai.server.intake import path_id, read_batch
 from invoiceai.server.models import FINAL_STATES
-from invoiceai.server.routes_jobs import ERRORS, UPLOAD_BODY
+from invoiceai.server.routes_jobs import ERRORS, OPTIONS_SCHEMA, UPLOAD_BODY, idempotency_header
+from invoiceai.server.submit import check_callback, dispatch
 from invoiceai.server.views import BatchOut, batch_view, job_view
 
 __all__ = ["router"]
@@ -45,12 +46,13 @@ _BATCH_BODY: dict[str, Any] = {
                     "required": ["urls"],
                     "additionalProperties": False,
                     "properties": {
-                        "urls": {"type": "array", "minItems": 1, "items": {"type": "string", "format": "uri"}},
+                        "urls": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {"type": "string", "format": "uri", "maxLength": 2048},
+                        },
                         "message_batches": {"type": "boolean"},
-                        "schema": {"type": "string"},
-                        "pages": {"type": "string"},
-                        "password": {"type": "string", "format": "password"},
-                        "callback_url": {"type": "string", "format": "uri"},
+                        **OPTIONS_SCHEMA,
                     },
                 }
             },
@@ -64,7 +66,9 @@ _BATCH_BODY: dict[str, Any] = {
     responses={**ERRORS, 413: ERRORS[401], 415: ERRORS[401]},
 )  # fmt: skip
 async def submit_batch(
-    request: Request, who: Annotated[Caller, Depends(caller)], idempotency_key: Annotated[str | None, Header()] = None
+    request: Request,
+    who: Annotated[Caller, Depends(caller)],
+    idempotency_key: Annotated[str | None, idempotency_header()] = None,
 ) -> Response:
     """Queues many documents (multipart ``file`` fields, or JSON ``{"urls": [...]}``), a job each.
 
@@ -77,6 +81,7 @@ async def submit_batch(
         request, limit=context.settings.max_batch_bytes, max_documents=context.settings.max_batch_documents,
         schemas=context.schemas, settings=context.library_settings, engine=context.engine,
     )  # fmt: skip
+    await check_callback(request, submissions[0].callback_url)  # the options are the same for every document
     if message_batches:
         raise InvalidRequestError(
             "This server does not send batches through the Message Batches API yet; leave message_batches out."
@@ -89,9 +94,7 @@ async def submit_batch(
     if created:
         for _ in rows:
             context.seams.job_state("queued")
-        pool = getattr(request.app.state, "pool", None)
-        if pool is not None:
-            pool.wake()
+        await dispatch(request, [row["id"] for row in rows])
     view = batch_view(batch, [row["status"] for row in rows], jobs=[job_view(row) for row in rows])
     return JSONResponse(view, status_code=202)
 

@@ -18,15 +18,39 @@ from invoiceai.server.errors import ConflictError, NotFoundError
 from invoiceai.server.intake import idempotency_key as checked_key
 from invoiceai.server.intake import path_id, read_document
 from invoiceai.server.models import FINAL_STATES
+from invoiceai.server.runner import notify
+from invoiceai.server.submit import check_callback, dispatch
 from invoiceai.server.views import JobOut, Problem, job_view
 
-__all__ = ["ERRORS", "UPLOAD_BODY", "router"]
+__all__ = ["ERRORS", "OPTIONS_SCHEMA", "UPLOAD_BODY", "idempotency_header", "router"]
 
 router = APIRouter(prefix="/v1")
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "content": {"application/problem+json": {}}} for status in (401, 404, 422, 429)
 }
+
+
+def _options(*, json: bool) -> dict[str, Any]:
+    """The options of a document: each a string, or empty (or null in JSON) for "not given"."""
+
+    def option(**extra: Any) -> dict[str, Any]:
+        given = {"type": "string", "minLength": 1, "maxLength": 2048, **extra}
+        return {"anyOf": [given, {"type": "string", "maxLength": 0}, *([{"type": "null"}] if json else [])]}
+
+    return {
+        "schema": option(description="A schema name the service knows (default invoice)"),
+        "pages": option(description='Pages to read, "1-3,7"'),
+        "password": option(format="password", description="For an encrypted PDF"),
+        "callback_url": option(format="uri", description="Where the completion webhook goes"),
+    }
+
+
+OPTIONS_SCHEMA = _options(json=True)
+"""The options of a document in a JSON body."""
+
+FORM_OPTIONS_SCHEMA = _options(json=False)
+"""The options of a document as multipart form fields."""
 
 UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -36,13 +60,7 @@ UPLOAD_BODY: dict[str, Any] = {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        "schema": {"type": "string"},
-                        "pages": {"type": "string"},
-                        "password": {"type": "string", "format": "password"},
-                        "callback_url": {"type": "string", "format": "uri"},
-                    },
+                    "properties": {"file": {"type": "string", "format": "binary"}, **FORM_OPTIONS_SCHEMA},
                 }
             },
             "application/json": {
@@ -50,13 +68,7 @@ UPLOAD_BODY: dict[str, Any] = {
                     "type": "object",
                     "required": ["url"],
                     "additionalProperties": False,
-                    "properties": {
-                        "url": {"type": "string", "format": "uri"},
-                        "schema": {"type": "string"},
-                        "pages": {"type": "string"},
-                        "password": {"type": "string", "format": "password"},
-                        "callback_url": {"type": "string", "format": "uri"},
-                    },
+                    "properties": {"url": {"type": "string", "format": "uri", "maxLength": 2048}, **OPTIONS_SCHEMA},
                 }
             },
         },
@@ -64,6 +76,14 @@ UPLOAD_BODY: dict[str, Any] = {
 }
 
 _FORMATS = ("json", "cii", "ubl", "facturx")
+
+
+def idempotency_header() -> Any:
+    """The ``Idempotency-Key`` header as the OpenAPI describes it: 1 to 100 printable ASCII characters."""
+    return Header(
+        min_length=1, max_length=100, pattern=r"^[ -~]+$",
+        description="Names the job (or batch): the same key returns the same one instead of a new one.",
+    )  # fmt: skip
 
 
 def _idempotency_key(value: str | None) -> str | None:
@@ -78,7 +98,7 @@ def _idempotency_key(value: str | None) -> str | None:
 async def submit_document(
     request: Request,
     who: Annotated[Caller, Depends(caller)],
-    idempotency_key: Annotated[str | None, Header()] = None,
+    idempotency_key: Annotated[str | None, idempotency_header()] = None,
     wait: Annotated[float, Query(ge=0, description="Seconds to wait for the result")] = 0,
 ) -> Response:
     """Queues one document (multipart ``file``, or JSON ``{"url": ...}``) and returns its job (202).
@@ -92,13 +112,14 @@ async def submit_document(
     submission = await read_document(
         request, limit=context.settings.max_upload_bytes, schemas=context.schemas, settings=context.library_settings
     )
+    await check_callback(request, submission.callback_url)
     row, created = await run_in_threadpool(
         store.create_job, context.engine, who.key_id, submission, idempotency_key=explicit,
         daily_quota=who.daily_quota,
     )  # fmt: skip
     if created:
         context.seams.job_state("queued")
-        _wake(request)
+        await dispatch(request, [row["id"]])
     waited = min(wait, context.settings.max_wait_seconds)
     if waited > 0 and row["status"] not in FINAL_STATES:
         row = await _wait_for(context, row["id"], who.key_id, waited)
@@ -109,12 +130,6 @@ async def submit_document(
         result = json.loads(row["result"]) if row["result"] else None
         return JSONResponse(job_view(row, result=result), status_code=200)
     return JSONResponse(job_view(row), status_code=202 if row["status"] not in FINAL_STATES else 200)
-
-
-def _wake(request: Request) -> None:
-    pool = getattr(request.app.state, "pool", None)
-    if pool is not None:
-        pool.wake()
 
 
 async def _wait_for(context: Any, job_id: str, owner: str, seconds: float) -> Any:
@@ -143,11 +158,12 @@ def get_job(request: Request, job_id: str, who: Annotated[Caller, Depends(caller
 def cancel_job(request: Request, job_id: str, who: Annotated[Caller, Depends(caller)]) -> Response:
     """Cancels a queued or running job; a finished job is returned unchanged."""
     context = context_of(request)
-    row = store.cancel_job(context.engine, path_id(job_id, "job"), who.key_id)
+    row, changed = store.cancel(context.engine, path_id(job_id, "job"), who.key_id)
     if row is None:
         raise NotFoundError(f"No job {job_id!r} for this key.")
-    if row["status"] == "canceled":
+    if changed:
         context.seams.job_state("canceled")
+        notify(context, row, "canceled")
     return JSONResponse(job_view(row))
 
 

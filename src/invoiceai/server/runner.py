@@ -13,7 +13,6 @@ import contextlib
 import io
 import threading
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from invoiceai.errors import ConfigurationError, InvoiceAIError
@@ -25,8 +24,9 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import RowMapping
 
     from invoiceai.server.context import ServiceContext
+    from invoiceai.server.webhooks import WebhookAttempt
 
-__all__ = ["result_json", "run_job"]
+__all__ = ["notify", "result_json", "run_job"]
 
 _log = get_logger("invoiceai.server")
 
@@ -65,12 +65,16 @@ def run_job(job_id: str, context: ServiceContext) -> bool:
         outcome = _extract(context, claim.job)
     if not leases.finish(context.engine, claim, outcome):
         return False
+    # Tokens, cost, documents and job errors reach the metrics from the store (see observe.py),
+    # which also sees what workers in other processes did.
     context.seams.job_state(outcome.status)
-    context.seams.tokens(outcome.input_tokens, outcome.output_tokens, Decimal(outcome.cost_usd))
-    if outcome.error_type is not None:
-        context.seams.error(outcome.error_type)
-    context.seams.notify(claim.job, outcome.status, lambda attempt: _audit_webhook(context, claim.job, attempt))
+    notify(context, claim.job, outcome.status)
     return True
+
+
+def notify(context: ServiceContext, job: RowMapping, status: str) -> None:
+    """Sends the job's completion webhook (when it has a callback URL), logging every attempt in the audit trail."""
+    context.seams.notify(job, status, lambda attempt: _audit_webhook(context, job, attempt))
 
 
 @contextlib.contextmanager
@@ -146,13 +150,17 @@ def _failed(failure: Any, error_type: str, message: str) -> leases.Outcome:
     )  # fmt: skip
 
 
-def _audit_webhook(context: ServiceContext, job: RowMapping, attempt: Any) -> None:
-    """Logs one webhook delivery attempt (status code or error; never the URL, which may hold a token)."""
-    outcome = getattr(attempt, "status", None) or getattr(attempt, "error", None) or "attempted"
-    number = getattr(attempt, "attempt", None)
+def _audit_webhook(context: ServiceContext, job: RowMapping, attempt: WebhookAttempt) -> None:
+    """Logs one webhook delivery attempt: ``delivered`` or ``failed``, the answer's status and error.
+
+    Never the URL, which may hold a token (the attempt's error text has it masked already).
+    """
+    answer = "no answer" if attempt.status is None else f"HTTP {attempt.status}"
+    detail = f"attempt {attempt.attempt}: {answer} in {attempt.seconds:.2f} s"
+    if attempt.error is not None:
+        detail += f"; {attempt.error}"
     with context.engine.begin() as connection:
         record(
-            connection, key_id=job["owner"], action="webhook", outcome=str(outcome), job_id=job["id"],
-            batch_id=job["batch_id"], document_sha256=job["document_sha256"],
-            detail=None if number is None else f"attempt {number}",
+            connection, key_id=job["owner"], action="webhook", outcome="delivered" if attempt.ok else "failed",
+            job_id=job["id"], batch_id=job["batch_id"], document_sha256=job["document_sha256"], detail=detail,
         )  # fmt: skip

@@ -1,18 +1,15 @@
-"""Where the service meets the parts written beside it: rate limits, metrics and webhooks.
+"""Where the service meets its rate limits, metrics and webhooks.
 
-``limits.py`` (:class:`KeyLimiter`), ``metrics.py`` (:class:`ServiceMetrics`) and ``webhooks.py``
-(``sign`` / ``deliver``) are their own modules; this one is the single place that imports each
-of them, and every other module of the service goes through :class:`Seams`. A part that is not
-installed yet is skipped (no limit, no metrics, no webhooks), so the service runs without it.
+:mod:`~invoiceai.server.limits` (``KeyLimiter``), :mod:`~invoiceai.server.metrics`
+(``ServiceMetrics``) and :mod:`~invoiceai.server.webhooks` (``deliver``) are their own modules;
+the routes and the runner reach them through :class:`Seams`, so a test can swap the limiter or
+the metrics for a fake, and a service without a rate limit simply has no limiter.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
-import json
 import threading
-import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
@@ -20,8 +17,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from invoiceai.secrets import get_logger
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from sqlalchemy.engine import RowMapping
 
+    from invoiceai.config import Settings
     from invoiceai.server.settings import ServiceSettings
 
 __all__ = ["Limiter", "Metrics", "Seams"]
@@ -44,7 +44,15 @@ class Metrics(Protocol):
         """Counts a job entering ``state``."""
         ...  # pragma: no cover
 
-    def request(self, route: str, status: int, seconds: float) -> None:
+    def jobs_in_state(self, counts: Mapping[str, int]) -> None:
+        """Sets how many jobs are in each state now."""
+        ...  # pragma: no cover
+
+    def queue_depth(self, n: int) -> None:
+        """Sets the number of jobs waiting for a worker."""
+        ...  # pragma: no cover
+
+    def request(self, route: str, status: int, seconds: float, *, method: str = "GET") -> None:
         """Counts one HTTP request and its latency."""
         ...  # pragma: no cover
 
@@ -56,50 +64,51 @@ class Metrics(Protocol):
         """Counts an error by its type."""
         ...  # pragma: no cover
 
+    def document_done(self, count: int = 1) -> None:
+        """Counts finished documents."""
+        ...  # pragma: no cover
+
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""
         ...  # pragma: no cover
 
 
-def _optional(module: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:  # the module exists but something it imports is missing: say so
-            raise
-        return None
-
-
 class Seams:
-    """The limiter, metrics and webhook sender of one service process (each may be absent).
+    """The limiter, metrics and webhook sender of one service process.
 
     Args:
-        settings: The service's settings (rate limit, webhook secret and attempts).
-        limiter: A limiter to use instead of ``KeyLimiter`` (tests pass a fake).
-        metrics: Metrics to use instead of ``ServiceMetrics``.
+        settings: The service's settings (rate limit, webhook secret, attempts and backoff).
+        library_settings: The library's settings (``allow_private_urls`` for the webhook's SSRF guard).
+        limiter: A limiter to use instead of ``KeyLimiter`` (tests pass a fake); without one, a
+            ``KeyLimiter`` when ``rate_per_s`` is set, else no limit.
+        metrics: Metrics to use instead of a new ``ServiceMetrics``.
     """
 
     def __init__(
-        self, settings: ServiceSettings, *, limiter: Limiter | None = None, metrics: Metrics | None = None
+        self,
+        settings: ServiceSettings,
+        *,
+        library_settings: Settings | None = None,
+        limiter: Limiter | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        self.library_settings = library_settings
         self.limiter = limiter if limiter is not None else self._default_limiter()
-        self.metrics = metrics if metrics is not None else self._default_metrics()
+        self.metrics: Metrics = metrics if metrics is not None else self._default_metrics()
 
     def _default_limiter(self) -> Limiter | None:
         if self.settings.rate_per_s <= 0:
             return None
-        limits = _optional("invoiceai.server.limits")  # CALL SITE: WP-C's KeyLimiter
-        if limits is None:
-            _log.warning("rate_per_s is set but invoiceai.server.limits is not installed: no rate limit")
-            return None
-        limiter: Limiter = limits.KeyLimiter(rate_per_s=self.settings.rate_per_s, burst=max(1, self.settings.burst))
-        return limiter
+        from invoiceai.server.limits import KeyLimiter
+
+        return KeyLimiter(rate_per_s=self.settings.rate_per_s, burst=max(1, self.settings.burst))
 
     @staticmethod
-    def _default_metrics() -> Metrics | None:
-        module = _optional("invoiceai.server.metrics")  # CALL SITE: WP-C's ServiceMetrics
-        return None if module is None else module.ServiceMetrics()
+    def _default_metrics() -> Metrics:
+        from invoiceai.server.metrics import ServiceMetrics
+
+        return ServiceMetrics()
 
     def wait_seconds(self, key_id: str, cost: int = 1) -> float:
         """What the limiter says for ``key_id`` (0.0: go on)."""
@@ -107,46 +116,53 @@ class Seams:
 
     def job_state(self, state: str) -> None:
         """Reports a job entering ``state`` to the metrics."""
-        if self.metrics is not None:
-            self.metrics.job_state(state)
+        self.metrics.job_state(state)
 
-    def request(self, route: str, status: int, seconds: float) -> None:
+    def request(self, route: str, status: int, seconds: float, method: str = "GET") -> None:
         """Reports one request to the metrics."""
-        if self.metrics is not None:
-            self.metrics.request(route, status, seconds)
-
-    def tokens(self, input_tokens: int, output_tokens: int, cost_usd: Decimal) -> None:
-        """Reports a job's tokens and cost to the metrics."""
-        if self.metrics is not None:
-            self.metrics.tokens(input_tokens, output_tokens, cost_usd)
+        self.metrics.request(route, status, seconds, method=method)
 
     def error(self, kind: str) -> None:
         """Reports an error by type to the metrics."""
-        if self.metrics is not None:
-            self.metrics.error(kind)
+        self.metrics.error(kind)
 
-    def render_metrics(self) -> tuple[bytes, str] | None:
-        """The metrics exposition, or ``None`` without metrics."""
-        return None if self.metrics is None else self.metrics.render()
+    def render_metrics(self) -> tuple[bytes, str]:
+        """The metrics exposition and its content type."""
+        return self.metrics.render()
 
     def notify(self, job: RowMapping, status: str, on_attempt: Callable[[Any], None]) -> threading.Thread | None:
-        """Sends the job's webhook on a background thread (when it has a callback URL and a secret is set).
+        """Sends the job's completion webhook on a background thread; returns the thread.
 
-        The body names the job and its status, never its content. Returns the sending thread.
+        Nothing is sent without a callback URL or a webhook secret. The body names the job, its
+        batch and its status, never its content; the delivery id is ``<job id>:<status>``, the
+        same on every attempt and from every worker that might send it.
         """
         url, secret = job["callback_url"], self.settings.webhook_secret
         if not url or not secret:
             return None
-        webhooks = _optional("invoiceai.server.webhooks")  # CALL SITE: WP-C's deliver()
-        if webhooks is None:
-            _log.warning("job %s has a callback_url but invoiceai.server.webhooks is not installed", job["id"])
-            return None
-        body = json.dumps(
-            {"event": "job.finished", "job_id": job["id"], "batch_id": job["batch_id"], "status": status,
-             "time": int(time.time())}
-        ).encode()  # fmt: skip
-        attempts = max(1, self.settings.webhook_attempts)
-        delivery = webhooks.deliver(url, body, secret=secret.encode(), attempts=attempts, on_attempt=on_attempt)
-        thread = threading.Thread(target=asyncio.run, args=(delivery,), name=f"webhook-{job['id']}", daemon=True)
+        from invoiceai.server.webhooks import callback_body, deliver
+
+        body = callback_body(job["id"], status, batch_id=job["batch_id"])
+        delivery = deliver(
+            url, body, secret=secret.encode(), on_attempt=on_attempt, attempts=max(1, self.settings.webhook_attempts),
+            backoff_s=self.settings.webhook_backoff_seconds, delivery_id=f"{job['id']}:{status}",
+            settings=self.library_settings,
+        )  # fmt: skip
+        thread = threading.Thread(target=_send, args=(delivery, job["id"]), name=f"webhook-{job['id']}", daemon=True)
         thread.start()
         return thread
+
+
+def _send(delivery: Any, job_id: str) -> None:
+    from invoiceai.errors import UnsafeURLError
+
+    try:
+        delivered = asyncio.run(delivery)
+    except UnsafeURLError as exc:  # the host now resolves to an internal address: never retried
+        _log.warning("the webhook of job %s was refused: %s", job_id, exc.message)
+        return
+    except Exception:  # a defect in sending must not take the worker down
+        _log.exception("the webhook of job %s could not be sent", job_id)
+        return
+    if not delivered:
+        _log.warning("the webhook of job %s was not delivered; every attempt failed (see the audit trail)", job_id)

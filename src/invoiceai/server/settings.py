@@ -57,6 +57,11 @@ class ServiceSettings:
             A job given back by a worker that shut down cleanly counts too.
         shutdown_grace_seconds: How long stopping in-process workers waits for running jobs;
             the jobs still running then are given back to the queue.
+        webhook_backoff_seconds: Wait before the first webhook retry; it doubles each attempt.
+        broker_url: Celery broker (``redis://host:6379/0``). Set, the service runs as a fleet:
+            ``invoiceai serve`` only accepts and reports, ``invoiceai worker`` processes run the jobs.
+        visibility_timeout: Seconds Redis keeps a task a worker took but did not acknowledge before
+            handing it to another worker (Celery's ``visibility_timeout``); longer than most jobs.
     """
 
     database_url: str = dataclasses.field(default_factory=default_database_url)
@@ -77,13 +82,19 @@ class ServiceSettings:
     webhook_attempts: int = 5
     max_attempts: int = 5
     shutdown_grace_seconds: float = 30.0
+    webhook_backoff_seconds: float = 1.0
+    broker_url: str = dataclasses.field(default="", repr=False)
+    visibility_timeout: float = 900.0
 
     def __post_init__(self) -> None:
-        for name in ("port", "lease_seconds", "max_upload_bytes", "max_batch_bytes", "max_batch_documents"):
+        positive = ("port", "lease_seconds", "max_upload_bytes", "max_batch_bytes", "max_batch_documents")
+        for name in (*positive, "visibility_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"Service setting {name!r} must be positive, got {getattr(self, name)!r}.")
-        for name in ("workers", "daily_quota", "rate_per_s", "burst", "max_wait_seconds", "webhook_attempts",
-                     "max_attempts", "shutdown_grace_seconds"):  # fmt: skip
+        for name in (
+            "workers", "daily_quota", "rate_per_s", "burst", "max_wait_seconds", "webhook_attempts",
+            "webhook_backoff_seconds", "max_attempts", "shutdown_grace_seconds",
+        ):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ConfigurationError(f"Service setting {name!r} must not be negative, got {getattr(self, name)!r}.")
 
@@ -117,6 +128,11 @@ class ServiceSettings:
         if "database_url" not in values:
             values["database_url"] = default_database_url(env)
         return cls(**values)
+
+    @property
+    def fleet(self) -> bool:
+        """Whether jobs go to Celery workers through :attr:`broker_url` (else in-process threads run them)."""
+        return bool(self.broker_url)
 
     def replace(self, **changes: Any) -> ServiceSettings:
         """A copy with ``changes`` applied (``None`` values are ignored)."""

@@ -35,6 +35,7 @@ __all__ = [
     "JOB_VIEW_COLUMNS",
     "StoredUpload",
     "Submission",
+    "cancel",
     "cancel_job",
     "create_batch",
     "create_job",
@@ -307,8 +308,10 @@ def job_rows_of_batch(engine: Engine, batch_id: str, *, columns: Sequence[str] =
         return list(connection.execute(query).mappings())
 
 
-def cancel_job(engine: Engine, job_id: str, owner: str) -> RowMapping | None:
-    """Cancels a queued or running job (a finished one is left as it is); ``None`` when not found.
+def cancel(engine: Engine, job_id: str, owner: str) -> tuple[RowMapping | None, bool]:
+    """Cancels a queued or running job (a finished one is left as it is).
+
+    Returns the job's row (``None`` when not found) and whether this call canceled it.
 
     A running extraction is not interrupted, but its result is never stored: the worker's
     conditional update finds the job canceled. The password, URL and callback URL are dropped
@@ -321,7 +324,7 @@ def cancel_job(engine: Engine, job_id: str, owner: str) -> RowMapping | None:
             select(jobs.c.callback_url).where(jobs.c.id == job_id, jobs.c.owner == owner).with_for_update()
         ).first()  # fmt: skip
         if found is None:
-            return None
+            return None, False
         changed = connection.execute(
             jobs.update()
             .where(jobs.c.id == job_id, jobs.c.owner == owner, jobs.c.status.in_(("queued", "running")))
@@ -338,7 +341,12 @@ def cancel_job(engine: Engine, job_id: str, owner: str) -> RowMapping | None:
                 connection, key_id=owner, action="state:canceled", outcome="canceled", job_id=job_id,
                 batch_id=row["batch_id"], document_sha256=row["document_sha256"],
             )  # fmt: skip
-        return row
+        return row, bool(changed)
+
+
+def cancel_job(engine: Engine, job_id: str, owner: str) -> RowMapping | None:
+    """Cancels a queued or running job, as :func:`cancel`; returns its row, ``None`` when not found."""
+    return cancel(engine, job_id, owner)[0]
 
 
 def _row_with_callback(connection: Connection, job_id: str, callback_url: str | None) -> RowMapping:
