@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from invoiceai.errors import ConfigurationError
 
-__all__ = ["DEFAULT_MODEL", "DETAILS", "ENV_PREFIX", "Detail", "Settings", "default_cache_dir"]
+__all__ = ["DEFAULT_MODEL", "DETAILS", "ENV_PREFIX", "Detail", "Settings", "default_cache_dir", "settings_values"]
 
 ENV_PREFIX = "INVOICEAI_"
 
@@ -193,19 +193,7 @@ class Settings:
             ConfigurationError: An override names no setting, or an environment value does not parse.
         """
         env = os.environ if env is None else env
-        fields = {field.name: field for field in dataclasses.fields(cls)}
-        unknown = sorted(set(overrides) - set(fields))
-        if unknown:
-            raise ConfigurationError(f"Unknown setting(s) {unknown}; known settings are {sorted(fields)}.")
-        values: dict[str, Any] = {}
-        for name, field in fields.items():
-            if overrides.get(name) is not None:
-                values[name] = _coerce(name, overrides[name], field.type, source="argument")
-                continue
-            variable = ENV_PREFIX + name.upper()
-            raw = env.get(variable)
-            if raw is not None and raw.strip() != "":
-                values[name] = _coerce(variable, raw, field.type, source="environment variable")
+        values = settings_values(cls, env, overrides, prefix=ENV_PREFIX, what="setting")
         if "cache_dir" not in values:
             values["cache_dir"] = default_cache_dir(env)
         return cls(**values)
@@ -213,6 +201,43 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         """Returns a copy with ``changes`` applied (``None`` values are ignored)."""
         return dataclasses.replace(self, **{key: value for key, value in changes.items() if value is not None})
+
+
+def settings_values(
+    cls: type[Any], env: Mapping[str, str], overrides: Mapping[str, Any], *, prefix: str, what: str
+) -> dict[str, Any]:
+    """The values of a settings dataclass's fields: explicit overrides, then ``PREFIX<FIELD>`` variables.
+
+    Shared by :class:`Settings` and the service's settings so both resolve the same way. Fields
+    given neither way are left out (their defaults apply).
+
+    Args:
+        cls: The settings dataclass.
+        env: The environment to read.
+        overrides: Explicit values; ``None`` means "not given" and falls through.
+        prefix: The environment variables' prefix (``INVOICEAI_``).
+        what: What one field is called in messages (``"setting"``).
+
+    Returns:
+        The resolved values by field name, each coerced to the field's type.
+
+    Raises:
+        ConfigurationError: An override names no field, or a value does not parse.
+    """
+    fields = {field.name: field for field in dataclasses.fields(cls)}
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise ConfigurationError(f"Unknown {what}(s) {unknown}; known {what}s are {sorted(fields)}.")
+    values: dict[str, Any] = {}
+    for name, field in fields.items():
+        if overrides.get(name) is not None:
+            values[name] = _coerce(name, overrides[name], field.type, source="argument")
+            continue
+        variable = prefix + name.upper()
+        raw = env.get(variable)
+        if raw is not None and raw.strip() != "":
+            values[name] = _coerce(variable, raw, field.type, source="environment variable")
+    return values
 
 
 _TRUE = {"1", "true", "yes", "on"}

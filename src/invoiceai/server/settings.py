@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from invoiceai.config import default_cache_dir
+from invoiceai.config import default_cache_dir, settings_values
 from invoiceai.errors import ConfigurationError
 
 __all__ = ["ENV_PREFIX", "ServiceSettings", "default_database_url"]
@@ -113,18 +113,7 @@ class ServiceSettings:
             ConfigurationError: An override names no setting, or a value does not parse.
         """
         env = os.environ if env is None else env
-        fields = {field.name: field for field in dataclasses.fields(cls)}
-        unknown = sorted(set(overrides) - set(fields))
-        if unknown:
-            raise ConfigurationError(f"Unknown service setting(s) {unknown}; known ones are {sorted(fields)}.")
-        values: dict[str, Any] = {}
-        for name, field in fields.items():
-            if overrides.get(name) is not None:
-                values[name] = overrides[name]
-                continue
-            raw = env.get(ENV_PREFIX + name.upper())
-            if raw is not None and raw.strip():
-                values[name] = _parse(ENV_PREFIX + name.upper(), raw.strip(), str(field.type))
+        values = settings_values(cls, env, overrides, prefix=ENV_PREFIX, what="service setting")
         if "database_url" not in values:
             values["database_url"] = default_database_url(env)
         return cls(**values)
@@ -137,20 +126,3 @@ class ServiceSettings:
     def replace(self, **changes: Any) -> ServiceSettings:
         """A copy with ``changes`` applied (``None`` values are ignored)."""
         return dataclasses.replace(self, **{key: value for key, value in changes.items() if value is not None})
-
-
-def _parse(name: str, raw: str, kind: str) -> Any:
-    try:
-        if kind == "bool":
-            if raw.lower() in {"1", "true", "yes", "on"}:
-                return True
-            if raw.lower() in {"0", "false", "no", "off"}:
-                return False
-            raise ValueError("expected true or false")
-        if kind == "int":
-            return int(raw.replace("_", ""))
-        if kind == "float":
-            return float(raw)
-    except ValueError as exc:
-        raise ConfigurationError(f"Invalid environment variable {name}={raw!r}: {exc}.") from exc
-    return raw
