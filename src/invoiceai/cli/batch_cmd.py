@@ -10,9 +10,9 @@ import argparse
 import json
 import sys
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any, TextIO
 
+from invoiceai.cli.inputs import output_path
 from invoiceai.cli.output import FORMATS, ResultWriter
 
 __all__ = ["DESCRIPTION", "EXIT_NOT_FINISHED", "HELP", "NAME", "add_arguments", "run"]
@@ -59,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     collect = actions.add_parser("collect", help="wait for a job and print its results in input order")
     collect.add_argument("id", metavar="ID")
     collect.add_argument("--format", choices=FORMATS, default="json", help="output format (default: json)")
-    collect.add_argument("--out", type=Path, metavar="PATH", help="write the data here instead of stdout")
+    collect.add_argument("--out", type=output_path, metavar="PATH", help="write the data here instead of stdout")
     collect.add_argument(
         "--no-wait", action="store_true", help=f"print what has arrived and exit {EXIT_NOT_FINISHED} if unfinished"
     )
