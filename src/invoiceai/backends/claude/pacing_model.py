@@ -204,4 +204,4 @@ class Bucket:
         highest = min(self.limit, remaining - later + self.rate * max(0.0, now - since))
         lowest = min(highest, remaining - maybe_later)
         self.level = min(highest, max(lowest, self.level_at(now)))
-        self.at = now
+        self.at = max(self.at, now)  # a refill held back by :meth:`take` stays held back
