@@ -51,7 +51,7 @@ def test_a_rate_limited_extract_shows_the_wait_and_sums_up_the_pacing(
     with api.serve() as server:
         monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-key")
         monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
-        assert main(["extract", str(scan), "--model", "claude-haiku-4-5", "--no-cache", "--out", "-"]) == 0
+        assert main(["extract", str(scan), "--model", "claude-haiku-4-5", "--no-cache"]) == 0
     drawn = terminal.getvalue()
     assert re.search(r"\[0/1\]\s+0%.*waiting \d+\.\d s: rate limited", drawn), drawn  # on the progress line
     summary = drawn.rstrip("\n").splitlines()[-1]
