@@ -2,7 +2,7 @@
 
 Run: python benchmarks/throughput.py [--documents 64] [--caps 4 8] [--latency 0.3] [--repeat 5]
      python benchmarks/throughput.py --classic   # the older 200-document table (runs A, B, C)
-     python benchmarks/throughput.py --buckets --documents 48 [--repeat 5]   # token-bucket limits
+     python benchmarks/throughput.py --buckets --documents 48 [--repeat 5] [--concurrency 16]  # token buckets
 
 The fake (invoiceai.testing.FakeClaudeAPI) runs in a child process, so its own CPU work does not
 compete with the library for this process's GIL. It answers every request after ``latency``
@@ -21,7 +21,10 @@ output-token bucket that holds 4 requests' ``max_tokens`` and refills 8 requests
 second, each with ``concurrency`` at 1x, 2x and 4x the 4 the bucket admits at once, sync and
 async. The ideal is a client that knows the bucket: it sends 4 at once, then one per refill,
 finishing ``documents`` in ``(documents - 4) / 8 + latency`` seconds. Targets: a ratio of at
-least 0.85 and at most 1.1 requests per document.
+least 0.85 and at most 1.1 requests per document. Each row also shows the same documents
+through the fake with no limit (``no-limit`` docs/s), the rate against the lower of the ideal
+and that baseline (``of bound``), the machine's idle CPU meanwhile and the load average, so a
+client held back by its pacing can be told from a machine short of CPU.
 
 To put an older engine side by side, run the same command with ``PYTHONPATH`` pointing at that
 version's ``src`` (e.g. from ``git archive <commit> src | tar -x -C /tmp/old``).
@@ -259,8 +262,45 @@ def classic_table(args: argparse.Namespace) -> None:
           f"peak {counters['peak']} in flight")  # fmt: skip
 
 
+def cpu_times() -> tuple[float, float]:
+    """Returns (idle, total) CPU seconds of the whole machine so far (Linux ``/proc/stat``; zeros elsewhere)."""
+    try:
+        fields = [float(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    return fields[3] + fields[4], sum(fields[:8])  # idle + iowait, of user..steal
+
+
+def bucket_runs(args: argparse.Namespace, docs: list[bytes], limits: Any, concurrency: int, mode: str,
+                tmp: Path) -> dict[str, float]:  # fmt: skip
+    """Medians of ``repeat`` runs against a fresh, full bucket, each followed by the same run with no limit."""
+    runs, baselines, idle = [], [], []
+    for _ in range(args.repeat):
+        idle_before, total_before = cpu_times()
+        for target, kept in ((limits, runs), (None, baselines)):
+            server = FakeServer(args.latency, None, target)
+            try:
+                kept.append(natural_run(server, docs, concurrency, mode, tmp))
+            finally:
+                server.stop()
+        idle_after, total_after = cpu_times()
+        idle.append((idle_after - idle_before) / max(1e-9, total_after - total_before))
+    return {
+        "docs_per_s": statistics.median(run["docs_per_s"] for run in runs),
+        "rejected": statistics.median(run["rejected"] for run in runs),
+        "requests_per_doc": statistics.median(run["requests_per_doc"] for run in runs),
+        "baseline": statistics.median(run["docs_per_s"] for run in baselines),
+        "idle": statistics.median(idle),
+    }
+
+
 def bucket_table(args: argparse.Namespace) -> None:
-    """Token buckets the client is not told about, concurrency at 1x, 2x and 4x what they admit at once."""
+    """Token buckets the client is not told about, concurrency at 1x, 2x and 4x what they admit at once.
+
+    Each run is followed by the same documents through the fake with no limit (``no-limit``):
+    when that baseline is not far above the ideal, or the machine had little idle CPU, the
+    client was starved of CPU rather than held back by its pacing.
+    """
     from invoiceai.testing import RateLimits, TokenBucket
 
     burst, refill = 4, 8.0
@@ -277,24 +317,19 @@ def bucket_table(args: argparse.Namespace) -> None:
         ideal = args.documents / ((args.documents - burst) / refill + args.latency)
         print(f"{args.documents} mixed documents, latency {args.latency} s; bucket admits {burst} at once and "
               f"refills {refill:g} requests' worth per second (max_tokens {max_tokens}); ideal {ideal:.2f} docs/s; "
-              f"medians of {args.repeat} runs")  # fmt: skip
+              f"medians of {args.repeat} runs; no-limit: the same run without a limit; idle: the machine's "
+              f"idle CPU during both")  # fmt: skip
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-        print(f"{'bucket':<14} {'C':>3} {'mode':<5} {'docs/s':>7} {'ratio':>6} {'429s':>5} {'req/doc':>8}")
+        print(f"{'bucket':<14} {'C':>3} {'mode':<5} {'docs/s':>7} {'ratio':>6} {'429s':>5} {'req/doc':>8} "
+              f"{'no-limit':>9} {'of bound':>9} {'idle':>5} {'load':>5}")  # fmt: skip
         for name, limits in kinds:
-            for concurrency in (burst, 2 * burst, 4 * burst):
+            for concurrency in args.concurrency or (burst, 2 * burst, 4 * burst):
                 for mode in ("sync", "async"):
-                    runs = []
-                    for _ in range(args.repeat):
-                        server = FakeServer(args.latency, None, limits)  # a fresh, full bucket per run
-                        try:
-                            runs.append(natural_run(server, docs, concurrency, mode, Path(tmp)))
-                        finally:
-                            server.stop()
-                    rate = statistics.median(run["docs_per_s"] for run in runs)
-                    rejected = statistics.median(run["rejected"] for run in runs)
-                    per_doc = statistics.median(run["requests_per_doc"] for run in runs)
-                    print(f"{name:<14} {concurrency:>3} {mode:<5} {rate:>7.2f} {rate / ideal:>6.2f} "
-                          f"{rejected:>5.0f} {per_doc:>8.2f}")  # fmt: skip
+                    row = bucket_runs(args, docs, limits, concurrency, mode, Path(tmp))
+                    print(f"{name:<14} {concurrency:>3} {mode:<5} {row['docs_per_s']:>7.2f} "
+                          f"{row['docs_per_s'] / ideal:>6.2f} {row['rejected']:>5.0f} {row['requests_per_doc']:>8.2f} "
+                          f"{row['baseline']:>9.2f} {row['docs_per_s'] / min(ideal, row['baseline']):>9.2f} "
+                          f"{row['idle']:>5.0%} {os.getloadavg()[0]:>5.1f}")  # fmt: skip
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
@@ -306,6 +341,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--classic", action="store_true", help="the 200-document runs A, B, C instead")
     parser.add_argument("--buckets", action="store_true", help="token-bucket limits the client is not told about")
+    parser.add_argument("--concurrency", type=int, nargs="+", help="with --buckets: only these (default 4 8 16)")
     args = parser.parse_args()
     if args.buckets:
         bucket_table(args)

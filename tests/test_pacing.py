@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import heapq
+import itertools
+import random
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from claude_fakes import FakeClock
 from invoiceai.backends.claude.pacing import Cost, Hold, Pacer, Ticket, WaitEvent
-from invoiceai.backends.claude.pacing_model import read_rate_limit_headers
+from invoiceai.backends.claude.pacing_model import TRANSIT_SECONDS, read_rate_limit_headers
 from invoiceai.backends.claude.pacing_wait import Gate
+from invoiceai.testing import RateLimits, TokenBucket
+from invoiceai.testing.rate_limits import RateLimiter
 
 ONE = Cost(1, 100, 1000)
 
@@ -83,7 +90,9 @@ def test_a_request_that_does_not_fit_is_held_until_the_refill_makes_room() -> No
     sent = [ticket(pacer.acquire(ONE)) for _ in range(4)]  # the bucket is full again: 4 fit
     wait = hold(pacer.acquire(ONE))
     assert wait.reason == "requests"
-    assert wait.seconds == pytest.approx(1 / 8)
+    # One refill, which starts once the burst can have reached the server (a full bucket does
+    # not refill there before), and a millisecond so as not to be a hair early.
+    assert wait.seconds == pytest.approx(TRANSIT_SECONDS + 1 / 8 + 0.001)
     clock.sleep(wait.seconds or 0)
     assert isinstance(pacer.acquire(ONE), Ticket)
     assert len(sent) == 4
@@ -96,7 +105,7 @@ def test_output_tokens_are_charged_from_max_tokens_up_front() -> None:
         ticket(pacer.acquire(ONE))  # 1,000 max_tokens each
     wait = hold(pacer.acquire(ONE))
     assert wait.reason == "output-tokens"
-    assert wait.seconds == pytest.approx(1000 / 8000)
+    assert wait.seconds == pytest.approx(TRANSIT_SECONDS + 1000 / 8000 + 0.001)
 
 
 def test_a_later_answer_rebases_on_the_server_counting_what_was_sent_since() -> None:
@@ -176,6 +185,18 @@ def test_without_headers_a_concurrency_far_above_the_limit_settles_near_it() -> 
     assert history[0][1] == 48 - 6  # the first round knew nothing
 
 
+@pytest.mark.parametrize("limit", [6, 16, 50])
+def test_without_headers_the_restart_after_a_429_is_quick_yet_gentle(limit: int) -> None:
+    # After a 429: a probe, then a ramp doubling up to 0.7 of the level that overran, then
+    # slow growth; answered requests per round average over 0.75 of the limit (restarting
+    # from one request and growing by two a round made 0.60-0.67).
+    history = simulate(limit=limit, demand=8 * limit, rounds=300)[50:]
+    served = sum(min(sent, limit) for sent, _ in history) / len(history)
+    assert served >= 0.75 * limit
+    after_a_refusal = [later for (_, refused), (later, _) in itertools.pairwise(history) if refused]
+    assert after_a_refusal and set(after_a_refusal) == {1}  # the probe goes alone, never all at once
+
+
 def test_waits_are_announced_and_counted() -> None:
     clock = FakeClock()
     pacer = Pacer(clock=clock)
@@ -223,7 +244,8 @@ def test_threads_and_tasks_wait_through_the_same_decisions() -> None:
         return clock.sleeps
 
     sync_sleeps = run("sync")
-    assert [seconds for _, seconds in sync_sleeps] == pytest.approx([1 / 8] * 3)  # 3 fit at once
+    # 3 fit at once, then one per refill (the first a millisecond late, so as never to be early)
+    assert [seconds for _, seconds in sync_sleeps] == pytest.approx([1 / 8 + 0.001, 1 / 8, 1 / 8])
     assert run("async") == sync_sleeps
 
 
@@ -242,3 +264,70 @@ def test_a_held_call_wakes_when_another_finishes() -> None:
     gate.pacer.release(probe)
     waiter.join(10)
     assert len(got) == 1 and clock.sleeps == []
+
+
+def paced_run(
+    limits: RateLimits, clock: FakeClock, *, count: int, workers: int, upload: Callable[[], float]
+) -> tuple[int, float]:
+    """Event simulation: ``workers`` calls send ``count`` requests through one pacer to the fake's limiter.
+
+    Each request reaches the server ``upload()`` seconds after the pacer admits it (the server
+    charges it then) and is answered 0.3 s after that. Returns the 429s and the last arrival.
+    """
+    server, pacer = RateLimiter(limits), Pacer(clock=clock)
+    events: list[tuple[float, int, str, Any]] = []
+    order = itertools.count()
+    parked: list[None] = []
+    refused, last_arrival, left = 0, 0.0, count
+
+    def at(when: float, kind: str, payload: Any = None) -> None:
+        heapq.heappush(events, (when, next(order), kind, payload))
+
+    for _ in range(workers):
+        at(clock.now(), "try")
+    while events:
+        when, _, kind, payload = heapq.heappop(events)
+        clock.sleep(max(0.0, when - clock.now()))
+        if kind == "try" and left > 0:
+            decision = pacer.acquire(ONE)
+            if isinstance(decision, Ticket):
+                left -= 1
+                at(when + upload(), "arrive", decision)
+            elif decision.seconds is None:
+                parked.append(None)  # until the next answer changes the pacer's state
+            else:
+                at(when + decision.seconds, "try")
+        elif kind == "arrive":
+            verdict = server.admit({"requests": 1, "input-tokens": 100, "output-tokens": 1000})
+            last_arrival = when
+            at(when + 0.3, "answer", (payload, verdict))
+        elif kind == "answer":
+            sent, verdict = payload
+            if not verdict.admitted:
+                refused, left = refused + 1, left + 1
+                pacer.cooldown.extend(verdict.retry_after)
+            pacer.release(sent, outcome="ok" if verdict.admitted else "rate_limited", headers=verdict.headers)
+            for _ in range(len(parked) + 1):
+                at(when, "try")
+            parked.clear()
+    return refused, last_arrival
+
+
+@pytest.mark.parametrize("bucket", ["requests", "output_tokens"])
+@pytest.mark.parametrize("seed", range(5))
+def test_the_upload_time_of_a_request_is_not_taken_for_refill(bucket: str, seed: int) -> None:
+    # A request reaches the server (and is charged) a moment after it is admitted, each after
+    # its own upload time. Counting that moment as refill over-estimates the bucket, and one
+    # paced to the last token (output tokens) then refuses; so does a full bucket, which refills
+    # nothing at the server before the burst arrives. 48 requests, 16 at a time, 4 fit at once,
+    # 8 per second, uploads of up to 0.1 s in a seeded random order.
+    clock = FakeClock()
+    per_request = {"requests": 1, "output_tokens": 1000}[bucket]
+    limits = RateLimits(**{bucket: TokenBucket(4 * per_request, 8 * per_request)}, clock=clock.now, wall=clock.wall)
+    rng = random.Random(seed)
+    start = clock.now()
+    refused, last_arrival = paced_run(limits, clock, count=48, workers=16, upload=lambda: rng.uniform(0.0, 0.1))
+    assert refused == 0
+    # The ideal client sends 4 at once and one per refill: the last one 44 / 8 s after the first.
+    # This one loses the probe's round trip (0.3 s plus its upload) and the uploads, no more.
+    assert last_arrival - start <= 44 / 8 + 0.4 + 0.7

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from claude_fakes import ANSWER, FakeClock, make_backend, run, settings
 from invoiceai.backends import ClaudeBackend, RetryPolicy
-from invoiceai.backends.claude.pacing import WaitEvent
+from invoiceai.backends.claude.pacing import Cost, Hold, Pacer, Ticket, WaitEvent
 from invoiceai.errors import BackendConnectionError
 from invoiceai.schema import Invoice
 from invoiceai.testing import FakeClaudeAPI, Fault, RateLimits, StaticPages, TokenBucket
@@ -34,26 +35,75 @@ def extract_all(backend: ClaudeBackend, flavour: str, count: int) -> None:
     asyncio.run(all_of_them())
 
 
+class TransitClock(FakeClock):
+    """A fake clock that stands still while an admitted request is on its way to the server.
+
+    On a real clock a request reaches the server a moment after the pacer admits it; on a fake
+    one, another thread's sleep could end in that gap and jump the clock forward, so the server
+    would charge the request at a later fake time than the pacer did, in an order no real run
+    has. Here a sleep ends only once every admitted request has arrived: the server sees each
+    request at the fake time of its admission, whatever the load on the machine.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._transit = threading.Condition()
+        self._on_the_way = 0
+
+    def admitting(self, pacer: Pacer) -> None:
+        """Counts every request ``pacer`` admits as on its way (until :meth:`arrived`)."""
+        acquire = pacer.acquire
+
+        def counted(cost: Cost) -> Ticket | Hold:
+            with self._transit:  # no sleep ends between the admission and the count
+                decision = acquire(cost)
+                self._on_the_way += isinstance(decision, Ticket)
+                return decision
+
+        pacer.acquire = counted  # type: ignore[method-assign]
+
+    def arrived(self) -> float:
+        """The fake server's clock: a request arrives and is charged now."""
+        with self._transit:
+            self._on_the_way = max(0, self._on_the_way - 1)
+            self._transit.notify_all()
+            return self.now()
+
+    def sleep(self, seconds: float) -> None:
+        start = self._begin(seconds)
+        with self._transit:
+            assert self._transit.wait_for(lambda: self._on_the_way == 0, timeout=10), "a request never arrived"
+            self._end(start + seconds)
+
+    async def asleep(self, seconds: float) -> None:
+        start = self._begin(seconds)
+        while True:  # one event loop: the tasks on their way run while this one yields
+            with self._transit:
+                if self._on_the_way == 0:
+                    self._end(start + seconds)
+                    break
+            await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+
 @both
 def test_requests_are_held_until_the_bucket_has_room_never_refused(flavour: str) -> None:
     # The fake's buckets and the backend's waits run on one fake clock: each wait the pacer
     # decides advances it, so the bucket refills exactly as much as the pacer expected.
-    clock = FakeClock()
-    limits = RateLimits(requests=TokenBucket(2, 4), clock=clock.now, wall=clock.wall)
+    clock = TransitClock()
+    limits = RateLimits(requests=TokenBucket(2, 4), clock=clock.arrived, wall=clock.wall)
     api = FakeClaudeAPI(answer=ANSWER, rate_limits=limits)
     backend = make_backend(api, flavour, clock=clock, detect_capabilities=False)
+    clock.admitting(backend.pacing)
     events: list[WaitEvent] = []
     backend.pacing.subscribe(events.append)
     extract_all(backend, flavour, 12)
-    # Threads sleeping on one fake clock can reach the server out of fake-time order when the
-    # machine is loaded; a refusal then is possible but rare, never a storm.
-    assert api.rate_limiter is not None and api.rate_limiter.rejections <= 2
-    assert len(api.message_requests) == 12 + api.rate_limiter.rejections
+    assert api.rate_limiter is not None and api.rate_limiter.rejections == 0
+    assert len(api.message_requests) == 12
     snapshot = backend.pacing.snapshot()
-    assert snapshot.mode == "headers" and snapshot.rate_limited == api.rate_limiter.rejections
+    assert snapshot.mode == "headers" and snapshot.rate_limited == 0
     (bucket,) = snapshot.buckets
-    assert (bucket.name, bucket.limit) == ("requests", 2)
-    assert 0 < bucket.per_second <= 4 + 1e-6  # never faster than the real refill (slower if a thread lagged)
+    assert (bucket.name, bucket.limit, bucket.per_second) == ("requests", 2, pytest.approx(4))
     assert snapshot.waits == len(events) > 0
     assert any(event.kind == "pacing" and event.reason == "request limit" for event in events)
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from invoiceai.cli.hints import cli_message
-from invoiceai.cli.inputs import expand_inputs, page_selection, require_api_key
+from invoiceai.cli.inputs import expand_inputs, output_path, page_selection, require_api_key
 from invoiceai.cli.output import CSV_ESCAPE_HELP, FORMATS, OutputFile, ResultWriter
 from invoiceai.cli.report import Tally, print_failures
 
@@ -66,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     collect = actions.add_parser("collect", help="wait for a job and print its results in input order")
     collect.add_argument("id", metavar="ID")
     collect.add_argument("--format", choices=FORMATS, default="json", help="output format (default: json)")
-    collect.add_argument("--out", type=Path, metavar="PATH", help="write the data here instead of stdout")
+    collect.add_argument("--out", type=output_path, metavar="PATH", help="write the data here instead of stdout")
     collect.add_argument(
         "--no-wait", action="store_true", help=f"print what has arrived and exit {EXIT_NOT_FINISHED} if unfinished"
     )

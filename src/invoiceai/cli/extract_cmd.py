@@ -140,11 +140,20 @@ def run(args: argparse.Namespace) -> int:
         tally, failures, interrupted = _extract(extractor, inputs, args, stream, stack, output)
     print_failures(failures)
     if not args.quiet:
-        print(tally.line(), file=sys.stderr)
+        print(_summary(tally.line(), extractor.backend), file=sys.stderr)
     if interrupted:
         print(f"invoiceai: interrupted after {tally.documents} of {len(inputs)} documents", file=sys.stderr)
         return 130
     return exit_status(failures, tally.documents)
+
+
+def _summary(line: str, backend: Any) -> str:
+    """The tally's summary line, and what the backend's pacing did when any request waited."""
+    from invoiceai.cli.progress import pacing_summary
+
+    pacing = getattr(backend, "pacing", None)
+    part = pacing_summary(pacing.snapshot()) if pacing is not None else None
+    return f"{line}; {part}" if part else line
 
 
 def _extract(
@@ -161,6 +170,9 @@ def _extract(
     progress = None
     if not args.quiet and sys.stderr.isatty():
         progress = stack.enter_context(CliProgress(len(inputs), sys.stderr))
+        pacing = getattr(extractor.backend, "pacing", None)
+        if pacing is not None:  # waits show on the line: "waiting 8 s: rate limited"
+            stack.callback(pacing.subscribe(progress.wait))
     writer = ResultWriter(stream, args.format or "json", escape_formulas=not args.no_csv_escape)
     items = extractor.iter_extract(
         inputs, pages=args.pages, password=args.password, progress=progress or False, detail=args.detail

@@ -11,9 +11,16 @@ from __future__ import annotations
 import threading
 import time
 from types import TracebackType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-__all__ = ["CliProgress"]
+if TYPE_CHECKING:
+    from invoiceai.backends.claude.pacing import PacingSnapshot, WaitEvent
+
+__all__ = ["CliProgress", "pacing_summary", "shown_wait"]
+
+# Pacing holds shorter than this are routine (a request every few hundred milliseconds at a
+# tight limit): shown, they would flicker on every line.
+_SHOWN_HOLD_SECONDS = 1.0
 
 
 class CliProgress:
@@ -35,6 +42,7 @@ class CliProgress:
         self._done = 0
         self._failed = 0
         self._note = ""
+        self._note_until = float("inf")
         self._started = time.monotonic()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -69,20 +77,28 @@ class CliProgress:
         with self._lock:
             self._failed += 1
 
-    def note(self, text: str) -> None:
-        """Shows ``text`` (e.g. ``"waiting 8 s: rate limited"``) until the next document finishes.
+    def note(self, text: str, *, seconds: float | None = None) -> None:
+        """Shows ``text`` (e.g. ``"waiting 8 s: rate limited"``) for ``seconds``, or until replaced.
 
-        This is where the backend's wait and retry events are shown: a caller that receives
-        one passes its description here.
+        This is where the backend's wait and retry events are shown (see :func:`shown_wait`).
         """
         with self._lock:
             self._note = text
+            self._note_until = time.monotonic() + seconds if seconds is not None else float("inf")
         self._draw()
+
+    def wait(self, event: WaitEvent) -> None:
+        """A backend pacing listener: shows the waits worth showing (:func:`shown_wait`) for their length."""
+        text = shown_wait(event)
+        if text is not None:
+            self.note(text, seconds=event.seconds)
 
     def line(self) -> str:
         """The current progress line, without the carriage return."""
         with self._lock:
             done, total, failed, note = self._done, self._total, self._failed, self._note
+            if time.monotonic() >= self._note_until:  # the wait it described is over
+                note = self._note = ""
         elapsed = time.monotonic() - self._started
         width = len(str(total))
         percent = 100 * done // max(total, 1)
@@ -101,3 +117,31 @@ class CliProgress:
     def _tick(self) -> None:
         while not self._stop.wait(self._interval):
             self._draw()
+
+
+def shown_wait(event: WaitEvent) -> str | None:
+    """Returns ``waiting 8.0 s: rate limited`` for a wait worth showing, else ``None``.
+
+    Cooldowns and retries are always shown; pacing holds from 1 s up (shorter ones are the
+    routine spacing of requests at a tight limit).
+    """
+    if event.kind == "pacing" and event.seconds < _SHOWN_HOLD_SECONDS:
+        return None
+    return event.describe()
+
+
+def pacing_summary(snapshot: PacingSnapshot) -> str | None:
+    """Returns the summary line's pacing part, or ``None`` when no request waited.
+
+    E.g. ``waited 14 times, 9.5 s in all; 1 rate limited (429); limits learned: 50 requests,
+    8,000 output tokens``.
+    """
+    if not snapshot.waits:
+        return None
+    times = "time" if snapshot.waits == 1 else "times"
+    text = f"waited {snapshot.waits} {times}, {snapshot.waited_seconds:.1f} s in all"
+    text += f"; {snapshot.rate_limited} rate limited (429)"
+    if snapshot.buckets:
+        limits = ", ".join(f"{bucket.limit:,.0f} {bucket.name.replace('-', ' ')}" for bucket in snapshot.buckets)
+        text += f"; limits learned: {limits}"
+    return text

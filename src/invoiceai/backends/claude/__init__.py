@@ -12,9 +12,9 @@ Modules, one job each:
 * ``job`` / ``steps`` / ``ledger``: one document's extraction as a state machine without I/O.
 * ``call`` / ``retry`` / ``api_errors`` / ``clock``: one request's attempts, waits and errors.
 * ``request`` / ``reply`` / ``reask`` / ``chunking``: building requests and reading replies.
-* ``models`` / ``prices`` / ``slots``: what each model supports and costs, and the request cap.
+* ``models`` / ``prices``: what each model supports and costs.
 * ``pacing`` / ``pacing_model`` / ``pacing_wait`` / ``sender``: holding requests until the
-  account's rate limits have room, and the I/O loops that wait and send.
+  account's rate limits (and the request cap) have room, and the I/O loops that wait and send.
 """
 
 from __future__ import annotations

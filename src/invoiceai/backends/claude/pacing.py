@@ -15,18 +15,21 @@ model of those buckets and decides, for each request about to be sent, whether i
 * **Buckets.** Capacity comes from ``-limit``; the refill rate from how far ``-remaining`` is
   below it and how soon ``-reset`` says it is full again. Each admitted request is charged at
   once (one request, its estimated input tokens, and its ``max_tokens`` of output tokens, which
-  the API charges up front); each response re-bases the model on the server's ``-remaining``,
-  counting what was refilled since that request was sent and what was sent after it. A request
-  that does not fit waits until the refill makes room.
+  the API charges up front). Each response bounds the level: the server wrote ``-remaining``
+  when the request arrived, some time after it was admitted (its upload), so the refill since
+  is at most the time since admission; the client's own count is kept within those bounds
+  (it is never behind the server, unless another client shares the account). A request that
+  does not fit waits until the refill makes room, a millisecond more, never a hair early.
 * **Learning.** Until the first answer, one request (a probe) goes alone: a batch that starts
   with 16 calls does not send 16 requests into a limit it does not know yet.
 * **429s.** A rate-limited answer starts the shared cooldown (at least its ``retry-after``,
   :class:`~invoiceai.backends.claude.retry.Cooldown`); when it ends, one probe goes first, and
-  once it succeeds the number in flight ramps up again (slow start, one more per success), so
-  waiting calls are released one at a time, never all at once.
-* **No headers** (a proxy, Bedrock, Vertex): the number in flight adapts instead (AIMD: one
-  more per window of successes, times 0.7 after a 429), so a ``concurrency`` far above the
-  real limit settles near it.
+  once it succeeds the number in flight ramps up again (slow start: one more per success, so it
+  doubles each round trip, up to 0.7 of the level that overran the limit), so waiting calls are
+  released a few at a time, never all at once.
+* **No headers** (a proxy, Bedrock, Vertex): the number in flight adapts instead (AIMD: the
+  same probe and ramp after a 429, then slow growth while the window is full), so a
+  ``concurrency`` far above the real limit settles near it.
 
 The waiting itself is done by thin adapters (:mod:`invoiceai.backends.claude.pacing_wait`), one
 for threads and one for asyncio tasks; both ask these same decisions. What the pacer learned is
@@ -45,7 +48,14 @@ from collections.abc import Callable, Mapping
 from typing import Literal
 
 from invoiceai.backends.claude.clock import SYSTEM_CLOCK, Clock
-from invoiceai.backends.claude.pacing_model import BUCKETS, Bucket, BucketReading, Cost, read_rate_limit_headers
+from invoiceai.backends.claude.pacing_model import (
+    BUCKETS,
+    TRANSIT_SECONDS,
+    Bucket,
+    BucketReading,
+    Cost,
+    read_rate_limit_headers,
+)
 from invoiceai.backends.claude.retry import Cooldown
 from invoiceai.secrets import get_logger
 
@@ -76,8 +86,6 @@ WaitKind = Literal["pacing", "cooldown", "retry"]
 _DECREASE = 0.7
 _UNLIMITED = math.inf
 _REMEMBERED_SENDS = 4096
-# Requests sent this close together may reach the server in either order (separate connections).
-_REORDER_SECONDS = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,12 +97,16 @@ class Ticket:
         sent_at: The clock's time of admission.
         cost: What the request was charged.
         probe: Whether it goes alone to learn the limits (at the start, or after a 429).
+        filled: Whether it was admitted into a (nearly) full window: only such a request's
+            success grows the window, so growth is slow (about two requests per window of
+            successes) where each overrun costs a cooldown and a probe.
     """
 
     seq: int
     sent_at: float
     cost: Cost
     probe: bool = False
+    filled: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -248,9 +260,10 @@ class Pacer:
             for name, bucket in self._buckets.items():
                 bucket.take(cost.of(name), now)
             self._seq += 1
-            ticket = Ticket(self._seq, now, cost, probe=self._probing)
-            self._probe_out = self._probe_out or self._probing
             self._in_flight += 1
+            filled = self._in_flight + 1 >= self._allowed()
+            ticket = Ticket(self._seq, now, cost, probe=self._probing, filled=filled)
+            self._probe_out = self._probe_out or self._probing
             self._busiest = max(self._busiest, self._in_flight)
             self._sent.append(ticket)
             return ticket
@@ -292,9 +305,14 @@ class Pacer:
             self._mode = "headers"
         if ticket.probe:
             self._probing = False
-        if ticket.seq <= self._loss_seq or self._busiest + 1 < self._allowed():
-            return  # sent before the last 429, or the window was never (nearly) full: no news about room
-        self._window += 1.0 if self._window < self._threshold else 1.0 / self._window
+        if ticket.seq <= self._loss_seq:
+            return  # sent before the last 429: no news about room
+        if self._window < self._threshold:
+            # The ramp after a 429 (slow start): one more per success, so the window doubles
+            # each round trip up to 0.7 of the level that overran the limit.
+            self._window = min(self._window + 1.0, self._threshold)
+        elif ticket.filled:
+            self._window += 1.0 / self._window  # then probe upward slowly
 
     def _after_429(self, ticket: Ticket) -> None:
         self._rate_limited += 1
@@ -321,23 +339,21 @@ class Pacer:
                 bucket.relearn(reading)
             if ticket.seq <= self._applied.get(name, 0):
                 continue  # an answer older than one already applied
-            later = sum(sent.cost.of(name) for sent in self._sent if self._unseen(sent, ticket))
-            bucket.rebase(reading.remaining, since=ticket.sent_at, later=later, now=now)
+            later = sum(sent.cost.of(name) for sent in self._sent if sent.seq > ticket.seq)
+            maybe = later + sum(sent.cost.of(name) for sent in self._sent if self._reordered(sent, ticket))
+            bucket.rebase(reading.remaining, since=ticket.sent_at, later=later, maybe_later=maybe, now=now)
             self._applied[name] = ticket.seq
         # Sends every bucket has an answer for since, and that no later send may have overtaken,
         # can no longer matter to a re-base.
         oldest = min(self._applied.values(), default=0)
         newer = next((sent.sent_at for sent in self._sent if sent.seq > oldest), now)
-        while self._sent and self._sent[0].seq <= oldest and self._sent[0].sent_at < newer - _REORDER_SECONDS:
+        while self._sent and self._sent[0].seq <= oldest and self._sent[0].sent_at < newer - TRANSIT_SECONDS:
             self._sent.popleft()
 
     @staticmethod
-    def _unseen(sent: Ticket, answered: Ticket) -> bool:
-        # Whether the server had not charged ``sent`` yet when it answered ``answered``: sent
-        # after it, or so shortly before that it may have reached the server second.
-        if sent.seq == answered.seq:
-            return False
-        return sent.seq > answered.seq or answered.sent_at - sent.sent_at < _REORDER_SECONDS
+    def _reordered(sent: Ticket, answered: Ticket) -> bool:
+        # Whether ``sent``, admitted shortly before ``answered``, may have reached the server second.
+        return sent.seq < answered.seq and answered.sent_at - sent.sent_at < TRANSIT_SECONDS
 
     def _forget(self, ticket: Ticket) -> None:
         with contextlib.suppress(ValueError):  # already pruned

@@ -11,7 +11,7 @@ import datetime
 import math
 from collections.abc import Mapping
 
-__all__ = ["BUCKETS", "Bucket", "BucketReading", "Cost", "parse_reset", "read_rate_limit_headers"]
+__all__ = ["BUCKETS", "TRANSIT_SECONDS", "Bucket", "BucketReading", "Cost", "parse_reset", "read_rate_limit_headers"]
 
 BUCKETS = ("requests", "input-tokens", "output-tokens")
 """The buckets paced, by their header names (``anthropic-ratelimit-<name>-limit`` ...).
@@ -22,6 +22,12 @@ adds nothing once both are known, and is not read."""
 _HEADER = "anthropic-ratelimit-"
 # A bucket seen full says nothing about its refill: assume the per-minute limit it is named for.
 _MINUTE = 60.0
+_MARGIN_SECONDS = 0.001
+
+TRANSIT_SECONDS = 0.1
+"""How long after its admission a request is assumed to reach the server (and be charged there).
+
+Requests admitted this close together may reach it in either order (separate connections)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,29 +152,56 @@ class Bucket:
         return min(self.limit, self.level + self.rate * max(0.0, now - self.at))
 
     def wait_for(self, cost: float, now: float) -> float:
-        """Returns the seconds until ``cost`` fits (0: now). A cost above the capacity fits a full bucket."""
+        """Returns the seconds until ``cost`` fits (0: now). A cost above the capacity fits a full bucket.
+
+        The refill starts at :attr:`at` (which :meth:`take` may put a moment ahead).
+        """
         need = min(cost, self.limit)
         short = need - self.level_at(now)
         if short <= 1e-9:
             return 0.0
-        return short / self.rate if self.rate > 0 else math.inf
+        # A hair longer than exact: a server whose arithmetic rounds the other way would refuse
+        # a request sent at the very moment the refill makes room.
+        return max(0.0, self.at - now) + short / self.rate + _MARGIN_SECONDS if self.rate > 0 else math.inf
 
     def take(self, cost: float, now: float) -> None:
-        """Charges ``cost`` at ``now``."""
-        self.level, self.at = self.level_at(now) - cost, now
+        """Charges ``cost`` at ``now``.
+
+        The server charges a request when it arrives, up to :data:`TRANSIT_SECONDS` later. A
+        bucket at its capacity refills nothing there meanwhile, while this model, charged at once,
+        would count that refill: the refill starts once the request can have arrived instead.
+        """
+        level = self.level_at(now)
+        missed = max(0.0, min(self.rate * TRANSIT_SECONDS, level + self.rate * TRANSIT_SECONDS - self.limit))
+        self.level = level - cost
+        self.at = max(self.at, now + (missed / self.rate if self.rate > 0 else 0.0))
 
     def refund(self, cost: float) -> None:
         """Gives back what a refused request was charged."""
         self.level = min(self.limit, self.level + cost)
 
-    def rebase(self, remaining: float, *, since: float, later: float, now: float) -> None:
-        """Re-bases the level on the server's ``remaining`` as of a request sent at ``since``.
+    def rebase(self, remaining: float, *, since: float, later: float, maybe_later: float, now: float) -> None:
+        """Re-bases the level on the server's ``remaining``, read at some moment since ``since``.
+
+        The server charged the request and wrote ``remaining`` when the request arrived: after
+        it was admitted at ``since`` (by the upload time: large pages take a while) and before
+        now. The reading bounds the level now: at most ``remaining`` plus the refill since
+        ``since`` less what was surely sent after it, at least ``remaining`` with no refill less
+        what may have reached the server after it. The client's own count, charged at admission
+        and so never behind the server, stays where it lies within those bounds: taking the upper
+        one would count the upload time as refill, which a bucket paced to the last token (output
+        tokens) then refuses.
 
         Args:
             remaining: What the server said was left once it had charged that request.
-            since: When that request was admitted (the server's reading dates from about then).
+            since: When that request was admitted.
             later: What the requests admitted after it were charged (the server had not seen them).
+            maybe_later: ``later`` plus what requests admitted just before it were charged
+                (they may have reached the server second).
             now: The time now.
         """
-        self.level = min(self.limit, remaining + self.rate * max(0.0, now - since)) - later
-        self.at = now
+        # At most: what was sent since was charged at once, then the refill, up to the capacity.
+        highest = min(self.limit, remaining - later + self.rate * max(0.0, now - since))
+        lowest = min(highest, remaining - maybe_later)
+        self.level = min(highest, max(lowest, self.level_at(now)))
+        self.at = max(self.at, now)  # a refill held back by :meth:`take` stays held back
