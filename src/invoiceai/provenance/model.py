@@ -135,6 +135,19 @@ class FieldProvenance:
         """The printed text of the best match, if any."""
         return self.matches[0].text if self.matches else None
 
+    @classmethod
+    def from_dict(cls, path: str, data: Mapping[str, Any]) -> FieldProvenance:
+        """Reads back what :meth:`to_dict` gave for the value at ``path``."""
+        matches = tuple(
+            Match(int(match["page"]), Box(*(float(number) for number in match["box"])), str(match["text"]))
+            for match in data.get("matches") or ()
+        )
+        page = data.get("page")
+        return cls(
+            path, data.get("value"), None if page is None else int(page), matches, data["grounding"],
+            data["confidence"], tuple(str(item) for item in data.get("evidence") or ()),
+        )  # fmt: skip
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: value, page, box, text, grounding, confidence, evidence and every match."""
         box = self.box
@@ -217,12 +230,37 @@ class Provenance(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self._children())
 
+    @classmethod
+    def from_dict(cls, tree: Mapping[str, Any], pages: Mapping[int, LayerKind] | None = None) -> Provenance:
+        """Reads back what :meth:`to_dict` gave (a stored result); ``pages`` is not part of that form.
+
+        Args:
+            tree: The nested JSON form.
+            pages: Each read page's word-layer kind, when it was stored too.
+        """
+        fields: dict[str, FieldProvenance] = {}
+        _flatten(tree, "", fields)
+        return cls(fields, pages)
+
     def to_dict(self) -> dict[str, Any]:
         """The nested JSON form: the invoice's shape, each value's :meth:`FieldProvenance.to_dict` at its leaf."""
         tree: dict[str, Any] = {}
         for path, item in self.fields.items():
             _place(tree, _steps(path[len(self._prefix) :]), item.to_dict())
         return tree
+
+
+def _flatten(node: Any, path: str, fields: dict[str, FieldProvenance]) -> None:
+    if isinstance(node, list):
+        for position, item in enumerate(node):
+            if item is not None:
+                _flatten(item, f"{path}[{position}]", fields)
+    elif isinstance(node, Mapping):
+        if isinstance(node.get("grounding"), str):  # a leaf; a model's "grounding" field would be a mapping
+            fields[path] = FieldProvenance.from_dict(path, node)
+            return
+        for name, item in node.items():
+            _flatten(item, f"{path}.{name}" if path else name, fields)
 
 
 def _steps(path: str) -> list[str | int]:
