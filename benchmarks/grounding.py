@@ -110,7 +110,7 @@ def main() -> None:
     if args.no_scans:
         return
     if not ocr_available():
-        print("scans: skipped, OCR is not installed (pip install 'invoiceai[ocr]'; apt install tesseract-ocr)")
+        print("scans: skipped, OCR is not installed (pip install 'invoiceai-claude[ocr]'; apt install tesseract-ocr)")
         return
     chosen = cases if args.scans == 0 else cases[:: max(1, len(cases) // args.scans)][: args.scans]
     report("scan", run(chosen, scans=True, verbose=args.verbose), len(chosen))

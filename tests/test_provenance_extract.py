@@ -15,7 +15,7 @@ from invoiceai.testing import FakeBackend
 from provenance_truth import checked, einvoice_cases, extract, invoice2data_cases, mutate, page_texts, printed, scan
 from render_fixtures import PdfPage, build_pdf, text_ops
 
-NO_OCR = "OCR is not installed here (pip install 'invoiceai[ocr]' and apt install tesseract-ocr)"
+NO_OCR = "OCR is not installed here (pip install 'invoiceai-claude[ocr]' and apt install tesseract-ocr)"
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # Tesseract's threads only fight over two shared cores
 
 PAGE = ["Invoice INV-0042", "Date 12.03.2024", "Widget 2 x 10,00 20,00", "Total 23,80 EUR"]

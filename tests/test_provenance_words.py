@@ -12,7 +12,7 @@ from invoiceai.render.pdf import PdfRenderer
 from invoiceai.render.pdf.words import MAX_WORDS, words_from, words_to
 from render_fixtures import PdfPage, build_pdf, text_ops
 
-NO_OCR = "OCR is not installed here (pip install 'invoiceai[ocr]' and apt install tesseract-ocr)"
+NO_OCR = "OCR is not installed here (pip install 'invoiceai-claude[ocr]' and apt install tesseract-ocr)"
 
 
 def pdf_document(*pages: PdfPage) -> Document:
@@ -77,7 +77,7 @@ def test_missing_ocr_is_a_typed_error_naming_the_extra(monkeypatch: pytest.Monke
     import invoiceai.render.ocr as ocr
 
     monkeypatch.setattr(ocr, "ocr_available", lambda: False)
-    with pytest.raises(MissingDependencyError, match=r"invoiceai\[ocr\].*apt install tesseract-ocr") as caught:
+    with pytest.raises(MissingDependencyError, match=r"invoiceai-claude\[ocr\].*apt install tesseract-ocr") as caught:
         require_ocr()
     assert caught.value.extra == "ocr"
 

@@ -1,0 +1,96 @@
+"""Line items in their rows: an item's values must be printed in the item's own row of the table.
+
+A price found anywhere on the page proves little: the same ``6,00`` may be printed in three
+rows, and a model that reads a value from the row below gives a value that is on the page. So
+each line item gets an *anchor*: the one place where its description (or article number) is
+printed. The item's *band* runs from the previous item's anchor to the next item's anchor,
+without either (a row may hold several lines: a description over two lines, the numbers on the
+line above or below it); the first and last items' bands reach as far as the items' usual
+distance. Values of the item are then kept to matches inside
+the band; a row value (quantity, price, amount, ids) printed only outside it is not grounded,
+another value (a tax rate printed in the summary only) is grounded with medium confidence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+
+from invoiceai.provenance.model import Match
+
+__all__ = ["ROW_VALUES", "Band", "item_bands"]
+
+ANCHORS = ("description", "seller_item_id", "buyer_item_id", "standard_item_id")
+ROW_VALUES = frozenset(
+    {"description", "seller_item_id", "buyer_item_id", "standard_item_id", "quantity", "unit_price", "gross_price",
+     "amount", "allowance_amount", "charge_amount"}
+)  # fmt: skip
+"""The values printed in an item's row when they are printed at all."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Band:
+    """The part of a page an item's row takes: ``top`` to ``bottom`` (page units, 0 at the top)."""
+
+    page: int
+    top: float
+    bottom: float
+    anchor: str
+
+    def holds(self, match: Match) -> bool:
+        """Tells whether the middle of ``match`` is inside the band."""
+        middle = (match.box.y0 + match.box.y1) / 2
+        return match.page == self.page and self.top <= middle < self.bottom
+
+
+def item_bands(items: Sequence[Mapping[str, Sequence[Match]]], line_heights: Mapping[int, float]) -> list[Band | None]:
+    """Each item's band, or ``None`` for an item without an anchor.
+
+    Args:
+        items: Per line item, in order: its field names (``description``, ``amount``) and matches.
+        line_heights: Each page's typical word height.
+    """
+    anchors: list[tuple[str, Match] | None] = []
+    for item in items:
+        unique = [(name, item[name][0]) for name in ANCHORS if len(item.get(name, ())) == 1]
+        anchors.append(unique[0] if unique else None)
+    steps: list[float] = []
+    for here, after in zip(anchors, _next_anchors(anchors, line_heights), strict=True):
+        if here is not None and after is not None:
+            steps.append(after.box.y0 - here[1].box.y0)
+    if len(items) < 2:
+        return [None] * len(items)  # a lone item has no other row to take a value from
+    usual = sorted(steps)[len(steps) // 2] if steps else 0.0
+    bands: list[Band | None] = []
+    previous: Match | None = None
+    for here, after in zip(anchors, _next_anchors(anchors, line_heights), strict=True):
+        if here is None:
+            bands.append(None)
+            continue
+        name, anchor = here
+        line = line_heights.get(anchor.page, 0.02)
+        # The first and last items reach as far as the usual row, and at least a line past their anchor.
+        step = max(usual, anchor.box.y1 - anchor.box.y0 + line)
+        above = previous is not None and previous.page == anchor.page and previous.box.y1 <= anchor.box.y0
+        top = previous.box.y1 if above and previous is not None else anchor.box.y0 - step
+        bottom = after.box.y0 if after is not None else anchor.box.y0 + step
+        bands.append(Band(anchor.page, top, bottom, name))
+        previous = anchor
+    return bands
+
+
+def _next_anchors(anchors: list[tuple[str, Match] | None], line_heights: Mapping[int, float]) -> list[Match | None]:
+    """For each anchor, the next item's anchor when it is printed further down the same page."""
+    following: list[Match | None] = []
+    for position, here in enumerate(anchors):
+        found = None
+        if here is not None:
+            line = line_heights.get(here[1].page, 0.02)
+            for later in anchors[position + 1 :]:
+                if later is None:
+                    continue
+                if later[1].page == here[1].page and later[1].box.y0 > here[1].box.y0 + 0.5 * line:
+                    found = later[1]
+                break
+        following.append(found)
+    return following
