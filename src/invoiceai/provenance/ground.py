@@ -226,10 +226,11 @@ def _find_money(
     other = [match for match, minus in found if minus != negative]
     if same or not other:
         return same, None
-    if negative:
-        return other, f"printed as {other[0].text!r} without a minus sign"
     if credit_note or "allowance" in path or path == "amount_paid":
-        return other, None  # a discount, a prepayment or a credit note's amounts, printed as deducted
+        # A discount, a prepayment or a credit note's amounts: printed as deducted, or not, by habit.
+        return other, f"printed as {other[0].text!r} without a minus sign" if negative else None
+    if negative:
+        return [], f"printed on page {other[0].page} only without a minus sign ({other[0].text!r})"
     return [], f"printed on page {other[0].page} only as a negative amount ({other[0].text!r})"
 
 

@@ -50,20 +50,16 @@ def item_bands(items: Sequence[Mapping[str, Sequence[Match]]], line_heights: Map
         items: Per line item, in order: its field names (``description``, ``amount``) and matches.
         line_heights: Each page's typical word height.
     """
-    anchors: list[tuple[str, Match] | None] = []
-    for item in items:
-        unique = [(name, item[name][0]) for name in ANCHORS if len(item.get(name, ())) == 1]
-        anchors.append(unique[0] if unique else None)
-    steps: list[float] = []
-    for here, after in zip(anchors, _next_anchors(anchors, line_heights), strict=True):
-        if here is not None and after is not None:
-            steps.append(after.box.y0 - here[1].box.y0)
     if len(items) < 2:
         return [None] * len(items)  # a lone item has no other row to take a value from
+    anchors = _anchors(items)
+    following = _next_anchors(anchors, line_heights)
+    steps = [after.box.y0 - here[1].box.y0 for here, after in zip(anchors, following, strict=True) if here and after]
     usual = sorted(steps)[len(steps) // 2] if steps else 0.0
+    lead = _lead(items, anchors, line_heights)
     bands: list[Band | None] = []
     previous: Match | None = None
-    for here, after in zip(anchors, _next_anchors(anchors, line_heights), strict=True):
+    for here, after in zip(anchors, following, strict=True):
         if here is None:
             bands.append(None)
             continue
@@ -71,12 +67,57 @@ def item_bands(items: Sequence[Mapping[str, Sequence[Match]]], line_heights: Map
         line = line_heights.get(anchor.page, 0.02)
         # The first and last items reach as far as the usual row, and at least a line past their anchor.
         step = max(usual, anchor.box.y1 - anchor.box.y0 + line)
-        above = previous is not None and previous.page == anchor.page and previous.box.y1 <= anchor.box.y0
-        top = previous.box.y1 if above and previous is not None else anchor.box.y0 - step
-        bottom = after.box.y0 if after is not None else anchor.box.y0 + step
+        if lead is not None:  # the rows' numbers are printed `lead` above their anchors (0: on the same line)
+            top = anchor.box.y0 + lead - 0.35 * line
+            bottom = after.box.y0 + lead - 0.35 * line if after is not None else anchor.box.y0 + lead + step
+        else:
+            above = previous is not None and previous.page == anchor.page and previous.box.y1 <= anchor.box.y0
+            top = previous.box.y1 if above and previous is not None else anchor.box.y0 - step
+            bottom = after.box.y0 if after is not None else anchor.box.y0 + step
         bands.append(Band(anchor.page, top, bottom, name))
         previous = anchor
     return bands
+
+
+def _anchors(items: Sequence[Mapping[str, Sequence[Match]]]) -> list[tuple[str, Match] | None]:
+    """Each item's anchor: its first :data:`ANCHORS` value printed once, or once per item that shares it.
+
+    Items with the same description (two rows of "Gelierzucker Extra 250g") share its matches;
+    when there are as many matches as such items, they take them in printed order.
+    """
+    anchors: list[tuple[str, Match] | None] = [None] * len(items)
+    for name in ANCHORS:
+        sharing: dict[tuple[Match, ...], list[int]] = {}
+        for position, item in enumerate(items):
+            if anchors[position] is None and item.get(name):
+                sharing.setdefault(tuple(item[name]), []).append(position)
+        for matches, positions in sharing.items():
+            if len(matches) == len(positions):
+                ordered = sorted(matches, key=lambda match: (match.page, match.box.y0, match.box.x0))
+                for position, match in zip(positions, ordered, strict=True):
+                    anchors[position] = (name, match)
+    return anchors
+
+
+def _lead(
+    items: Sequence[Mapping[str, Sequence[Match]]], anchors: list[tuple[str, Match] | None],
+    line_heights: Mapping[int, float],
+) -> float | None:  # fmt: skip
+    """How far above its anchor a row's amounts are printed (``0``: on the anchor's line or below).
+
+    Taken from the items whose amount is printed once near their anchor; ``None`` without any.
+    """
+    offsets: list[float] = []
+    for item, here in zip(items, anchors, strict=True):
+        found = item.get("amount", ())
+        if here is None or len(found) != 1 or found[0].page != here[1].page:
+            continue
+        offset = found[0].box.y0 - here[1].box.y0
+        if abs(offset) <= 3 * line_heights.get(here[1].page, 0.02):
+            offsets.append(offset)
+    if not offsets:
+        return None
+    return min(sorted(offsets)[len(offsets) // 2], 0.0)
 
 
 def _next_anchors(anchors: list[tuple[str, Match] | None], line_heights: Mapping[int, float]) -> list[Match | None]:
