@@ -59,6 +59,8 @@ _IDS = frozenset(
     }
 )  # fmt: skip
 _RECOMMENDATION_20 = re.compile(r"[A-Z][A-Z0-9]{1,2}")
+_DEDUCTED = frozenset({"allowance_amount", "allowance_total", "amount_paid"})
+"""Amounts printed as deducted (``-5,00``) or not, by habit: either sign grounds them."""
 _QUANTITIES = frozenset({"quantity", "price_base_quantity"})
 _PERCENTS = frozenset({"rate", "tax_rate", "percentage"})
 
@@ -226,7 +228,8 @@ def _find_money(
     other = [match for match, minus in found if minus != negative]
     if same or not other:
         return same, None
-    if credit_note or "allowance" in path or path == "amount_paid":
+    name = path.rsplit(".", 1)[-1]
+    if credit_note or name in _DEDUCTED or path.startswith("allowances[") and name == "amount":
         # A discount, a prepayment or a credit note's amounts: printed as deducted, or not, by habit.
         return other, f"printed as {other[0].text!r} without a minus sign" if negative else None
     if negative:

@@ -105,16 +105,22 @@ def _lead(
 ) -> float | None:  # fmt: skip
     """How far above its anchor a row's amounts are printed (``0``: on the anchor's line or below).
 
-    Taken from the items whose amount is printed once near their anchor; ``None`` without any.
+    Taken from the items whose amount (or unit price) is printed once within three lines of their
+    anchor; ``None`` without any.
     """
     offsets: list[float] = []
     for item, here in zip(items, anchors, strict=True):
-        found = item.get("amount", ())
-        if here is None or len(found) != 1 or found[0].page != here[1].page:
+        if here is None:
             continue
-        offset = found[0].box.y0 - here[1].box.y0
-        if abs(offset) <= 3 * line_heights.get(here[1].page, 0.02):
-            offsets.append(offset)
+        anchor = here[1]
+        reach = 3 * line_heights.get(anchor.page, 0.02)
+        for name in ("amount", "unit_price"):
+            near = [
+                match for match in item.get(name, ())
+                if match.page == anchor.page and abs(match.box.y0 - anchor.box.y0) <= reach
+            ]  # fmt: skip
+            if len(near) == 1:
+                offsets.append(near[0].box.y0 - anchor.box.y0)
     if not offsets:
         return None
     return min(sorted(offsets)[len(offsets) // 2], 0.0)
