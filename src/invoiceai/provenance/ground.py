@@ -27,7 +27,7 @@ from invoiceai.provenance.forms import (
     money_forms,
     number_forms,
 )
-from invoiceai.provenance.match import PageIndex, find_chunks, find_forms, find_near, find_signed
+from invoiceai.provenance.match import MAX_MATCHES, PageIndex, find_chunks, find_forms, find_near, find_signed
 from invoiceai.provenance.model import Confidence, FieldProvenance, Grounding, Match, PageWords, Provenance
 from invoiceai.provenance.rows import ROW_VALUES, item_bands
 from invoiceai.schema.fields import NOT_ASKED_KEY
@@ -170,8 +170,8 @@ def ground_invoice(
     for path, item in found.items():
         page = item.matches[0].page if item.matches else item.hint if item.hint is not None else only_page
         confidence, evidence = _confidence(item, named.get(path, ()), embedded)
-        fields[path] = FieldProvenance(path, _json(item.value), page, tuple(item.matches), item.grounding,
-                                       confidence, evidence)  # fmt: skip
+        matches = tuple(item.matches[:MAX_MATCHES])
+        fields[path] = FieldProvenance(path, _json(item.value), page, matches, item.grounding, confidence, evidence)
         if item.grounding == "ungrounded":
             new.append(_finding(path, item.value, item.hint, [index.page for index in context.indexes], item.note))
     kinds = {layer.page: layer.kind for layer in layers}

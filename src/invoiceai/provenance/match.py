@@ -19,9 +19,11 @@ from collections.abc import Iterable, Sequence
 from invoiceai.provenance.forms import DateOrder, Family, alnum_key, numeric_key
 from invoiceai.provenance.model import Box, Match, PageWords, Word
 
-__all__ = ["GAP", "PageIndex", "find_chunks", "find_forms", "find_near", "find_signed"]
+__all__ = ["GAP", "MAX_MATCHES", "PageIndex", "find_chunks", "find_forms", "find_near", "find_signed"]
 
-_MAX_MATCHES = 12
+MAX_MATCHES = 12
+"""Matches kept per value (best first)."""
+_MAX_SPANS = 4096  # places looked at per value: a line item's row may be the 200th "19" on the page
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,6 +141,9 @@ class PageIndex:
     def __init__(self, layer: PageWords) -> None:
         self.layer = layer
         self._streams: dict[Family, _Stream] = {}
+        self._matches: dict[tuple[int, int], Match] = {}
+        # Equal values (a tax rate on every row, small quantities) are looked up once per page.
+        self.found: dict[tuple[Family, frozenset[str]], list[tuple[Match, bool]]] = {}
 
     @property
     def page(self) -> int:
@@ -179,11 +184,15 @@ class PageIndex:
 
     def match(self, start_word: int, end_word: int) -> Match:
         """The match covering words ``start_word`` to ``end_word`` (inclusive)."""
+        found = self._matches.get((start_word, end_word))
+        if found is not None:
+            return found
         words = self.layer.words[start_word : end_word + 1]
         box: Box = words[0].box
         for word in words[1:]:
             box = box.union(word.box)
-        return Match(self.page, box, " ".join(word.text for word in words))
+        found = self._matches[(start_word, end_word)] = Match(self.page, box, " ".join(word.text for word in words))
+        return found
 
 
 def find_forms(index: PageIndex, forms: Iterable[str], family: Family) -> list[Match]:
@@ -193,6 +202,14 @@ def find_forms(index: PageIndex, forms: Iterable[str], family: Family) -> list[M
 
 def find_signed(index: PageIndex, forms: Iterable[str], family: Family) -> list[tuple[Match, bool]]:
     """As :func:`find_forms`, each match with whether it is printed negative (``-12,50``, ``(12.50)``, ``12,50-``)."""
+    key = (family, frozenset(forms))
+    known = index.found.get(key)
+    if known is None:
+        known = index.found[key] = _find_signed(index, key[1], family)
+    return known
+
+
+def _find_signed(index: PageIndex, forms: frozenset[str], family: Family) -> list[tuple[Match, bool]]:
     stream = index.stream(family)
     text = stream.text
     spans: dict[tuple[int, int], bool] = {}
@@ -200,7 +217,7 @@ def find_signed(index: PageIndex, forms: Iterable[str], family: Family) -> list[
         if not form:
             continue
         start = text.find(form)
-        while start != -1 and len(spans) < _MAX_MATCHES:
+        while start != -1 and len(spans) < _MAX_SPANS:
             end = start + len(form) - 1
             if stream.opens[start] and stream.closes[end]:
                 before, after = text[start - 1 : start], text[end + 1 : end + 2]
@@ -208,13 +225,18 @@ def find_signed(index: PageIndex, forms: Iterable[str], family: Family) -> list[
                 span = (stream.word_of[start], stream.word_of[end])
                 spans[span] = spans.get(span, False) or negative
             start = text.find(form, start + 1)
-    # "275" inside "275 , 00": keep only the spans no other span holds.
-    widest = [span for span in spans if not any(_holds(other, span) for other in spans)]
-    return [(index.match(first, last), spans[(first, last)]) for first, last in sorted(widest)]
+    return [(index.match(first, last), spans[(first, last)]) for first, last in _widest(spans)]
 
 
-def _holds(outer: tuple[int, int], inner: tuple[int, int]) -> bool:
-    return outer != inner and outer[0] <= inner[0] and inner[1] <= outer[1]
+def _widest(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The spans no other span holds ("275" inside "275 , 00"), in order."""
+    kept: list[tuple[int, int]] = []
+    reach = -1
+    for first, last in sorted(spans, key=lambda span: (span[0], -span[1])):
+        if last > reach:  # no span starting at or before this one ends at or after it
+            kept.append((first, last))
+            reach = last
+    return kept
 
 
 def find_chunks(index: PageIndex, tokens: Sequence[str], family: Family) -> list[Match] | None:
@@ -278,7 +300,7 @@ def find_near(index: PageIndex, forms: Iterable[str], family: Family) -> list[Ma
         if len(form) < shortest:
             continue
         for start in sorted(_candidates(text, form)):
-            if len(spans) >= _MAX_MATCHES:
+            if len(spans) >= MAX_MATCHES:
                 break
             if not 0 <= start < len(text) or not stream.opens[start]:
                 continue
