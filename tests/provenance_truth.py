@@ -372,7 +372,7 @@ def realistic_mutations(
 
 def _realistic(kind: str, name: str, path: str, value: Any, data: dict[str, Any], truth: Invoice) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    deducted = name in _DEDUCTED or path.startswith("allowances[") and name == "amount"
+    deducted = name in _DEDUCTED or (path.startswith("allowances[") and name == "amount")
     deducted = deducted or truth.document_type == "credit_note"
     if kind == "money" and value != 0 and not deducted:
         out["sign flip"] = -value

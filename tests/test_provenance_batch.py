@@ -14,9 +14,11 @@ from invoiceai.schema.invoice import Invoice
 from invoiceai.testing import FakeClaudeAPI
 from render_fixtures import PdfPage, build_pdf, text_ops
 
-PAGE = ["Invoice INV-1", "Date 15.01.2026", "Seller ACME GmbH VAT DE123456789", "Widget 2 5,00 10,00", "Total 11,90 EUR"]
+PAGE = ["Invoice INV-1", "Date 15.01.2026", "Seller ACME GmbH VAT DE123456789", "Widget 2 5,00 10,00",
+        "Total 11,90 EUR"]  # fmt: skip
 ANSWER = {
-    "invoice_number": "INV-1", "issue_date": "2026-01-15", "currency": "EUR", "seller": {"name": "ACME GmbH", "vat_id": "DE123456789"},
+    "invoice_number": "INV-1", "issue_date": "2026-01-15", "currency": "EUR",
+    "seller": {"name": "ACME GmbH", "vat_id": "DE123456789"},
     "line_items": [{"description": "Widget", "quantity": "2", "unit_price": "5.00", "amount": "10.00"}],
     "total": "19.90",
 }  # fmt: skip

@@ -229,7 +229,7 @@ def _find_money(
     if same or not other:
         return same, None
     name = path.rsplit(".", 1)[-1]
-    if credit_note or name in _DEDUCTED or path.startswith("allowances[") and name == "amount":
+    if credit_note or name in _DEDUCTED or (path.startswith("allowances[") and name == "amount"):
         # A discount, a prepayment or a credit note's amounts: printed as deducted, or not, by habit.
         return other, f"printed as {other[0].text!r} without a minus sign" if negative else None
     if negative:
@@ -330,7 +330,7 @@ def _confidence(item: _Found, findings: Sequence[Finding], embedded: bool) -> tu
     evidence.extend(f"{rule} names it" for rule in (*errors, *warnings))
     if grounding == "ungrounded" or errors or disagrees:
         return "low", tuple(evidence)
-    if (grounding == "grounded" and item.note is None or embedded) and not warnings:
+    if ((grounding == "grounded" and item.note is None) or embedded) and not warnings:
         return "high", tuple(evidence)
     return "medium", tuple(evidence)
 

@@ -268,10 +268,9 @@ class _Tree:
                 else:
                     self.lists[prefix] = max(self.lists.get(prefix, 0), int(index) + 1)
                     prefix += f"[{index}]"
-                if step.end() < len(path):
-                    if path[step.end()] == ".":
-                        prefix += "."
-                        self.under.setdefault(prefix, []).append(path)
+                if path[step.end() : step.end() + 1] == ".":
+                    prefix += "."
+                    self.under.setdefault(prefix, []).append(path)
 
 
 def _flatten(node: Any, path: str, fields: dict[str, FieldProvenance]) -> None:
