@@ -163,7 +163,7 @@ def ground_invoice(
         kind = field_kind(name, value)
         hint = (page_hints or {}).get(path)
         found[path] = _Found(path, value, kind, hint, *_ground(path, value, kind, context, hint))
-    keep_rows(found, {index.page: index.line_height for index in context.indexes})
+    _keep_rows(found, {index.page: index.line_height for index in context.indexes})
     named = _named_by(findings)
     fields: dict[str, FieldProvenance] = {}
     new: list[Finding] = []
@@ -273,7 +273,7 @@ def _find(index: PageIndex, value: Any, kind: Kind, *, near: bool = False) -> li
     return [Match(index.page, box, " ".join(run.text for run in runs))]
 
 
-def keep_rows(found: Mapping[str, _Found], line_heights: Mapping[int, float]) -> None:
+def _keep_rows(found: Mapping[str, _Found], line_heights: Mapping[int, float]) -> None:
     """Keeps each line item's values to matches in its row (:mod:`invoiceai.provenance.rows`)."""
     items: dict[int, dict[str, _Found]] = {}
     for path, item in found.items():
