@@ -175,3 +175,18 @@ def test_a_description_is_not_pieced_together_from_words_all_over_the_page() -> 
     assert grounding({"line_items": [{"description": "Fruit Trading"}]}, *TABLE) == {
         "line_items[0].description": "grounded"
     }
+
+
+def test_rows_of_a_tilted_scan_are_followed_along_their_tilt() -> None:
+    words = []
+    for row, line in enumerate(TABLE):
+        for column, text in enumerate(line.split()):
+            x = 0.05 + 0.06 * column
+            y = 0.05 + 0.03 * row + 0.15 * x  # each row drops 1.5 rows across the table
+            words.append((text, x, y, x + 0.05, y + 0.02))
+    scan = PageWords.from_raw(1, words, "ocr")
+    found = ground_invoice(Invoice.model_validate({"line_items": ITEMS}), [scan]).provenance.fields
+    assert {item.grounding for item in found.values()} == {"grounded"}
+    moved = [ITEMS[0], {**ITEMS[1], "amount": "9.99"}, ITEMS[2]]
+    again = ground_invoice(Invoice.model_validate({"line_items": moved}), [scan]).provenance.fields
+    assert again["line_items[1].amount"].grounding == "ungrounded"

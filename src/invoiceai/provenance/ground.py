@@ -163,7 +163,7 @@ def ground_invoice(
         kind = field_kind(name, value)
         hint = (page_hints or {}).get(path)
         found[path] = _Found(path, value, kind, hint, *_ground(path, value, kind, context, hint))
-    _keep_rows(found, {index.page: index.line_height for index in context.indexes})
+    _keep_rows(found, {index.page: index for index in context.indexes})
     named = _named_by(findings)
     fields: dict[str, FieldProvenance] = {}
     new: list[Finding] = []
@@ -273,22 +273,28 @@ def _find(index: PageIndex, value: Any, kind: Kind, *, near: bool = False) -> li
     return [Match(index.page, box, " ".join(run.text for run in runs))]
 
 
-def _keep_rows(found: Mapping[str, _Found], line_heights: Mapping[int, float]) -> None:
+def _keep_rows(found: Mapping[str, _Found], indexes: Mapping[int, PageIndex]) -> None:
     """Keeps each line item's values to matches in its row (:mod:`invoiceai.provenance.rows`)."""
     items: dict[int, dict[str, _Found]] = {}
     for path, item in found.items():
         head, bracket, rest = path.partition("].")
         if bracket and head.startswith("line_items["):
             items.setdefault(int(head[len("line_items[") :]), {})[rest] = item
+
+    def level(match: Match) -> Match:  # a tilted scan's rows slope: compare heights with the tilt taken out
+        index = indexes.get(match.page)
+        return index.level(match) if index is not None else match
+
     ordered = [items[number] for number in sorted(items)]
-    bands = item_bands([{name: item.matches for name, item in values.items()} for values in ordered], line_heights)
-    for number, (values, band) in enumerate(zip(ordered, bands, strict=True)):
+    heights = {page: index.line_height for page, index in indexes.items()}
+    levelled = [{name: [level(match) for match in item.matches] for name, item in values.items()} for values in ordered]
+    for number, (values, band) in enumerate(zip(ordered, item_bands(levelled, heights), strict=True)):
         if band is None:
             continue
         for name, item in values.items():
             if name == band.anchor or item.grounding not in ("grounded", "approximate"):
                 continue
-            inside = [match for match in item.matches if band.holds(match)]
+            inside = [match for match in item.matches if band.holds(level(match))]
             if inside:
                 item.matches = inside
                 continue

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 
@@ -164,6 +165,32 @@ class PageIndex:
         return heights[len(heights) // 2] if heights else 0.02
 
     @functools.cached_property
+    def slope(self) -> float:
+        """How far a line of text drops per unit across the page: a scan's skew (0 for a PDF's text layer).
+
+        The median over neighbouring words on one line (OCR gives words line by line).
+        """
+        if self.layer.kind != "ocr":
+            return 0.0
+        slopes: list[float] = []
+        words = self.layer.words
+        for one, two in itertools.pairwise(words):
+            height = max(one.box.y1 - one.box.y0, two.box.y1 - two.box.y0)
+            across = (two.box.x0 + two.box.x1 - one.box.x0 - one.box.x1) / 2
+            down = (two.box.y0 + two.box.y1 - one.box.y0 - one.box.y1) / 2
+            if across > 0 and abs(down) < 0.5 * height:
+                slopes.append(down / across)
+        return sorted(slopes)[len(slopes) // 2] if len(slopes) >= 8 else 0.0
+
+    def level(self, match: Match) -> Match:
+        """``match`` with the page's skew taken out: words on one line of a tilted scan get one height."""
+        if not self.slope:
+            return match
+        shift = self.slope * (match.box.x0 + match.box.x1) / 2
+        box = Box(match.box.x0, match.box.y0 - shift, match.box.x1, match.box.y1 - shift)
+        return Match(match.page, box, match.text)
+
+    @functools.cached_property
     def prints_cents(self) -> bool:
         """Whether the page prints some amount with two decimals (most do; yen invoices do not)."""
         return _CENTS.search(self.stream("numeric").text) is not None
@@ -260,7 +287,7 @@ def find_chunks(index: PageIndex, tokens: Sequence[str], family: Family) -> list
         best: list[Match] = []
         end = position
         for stop in range(len(keys), position, -1):
-            best = _below(find_forms(index, ["".join(keys[position:stop])], family), runs, index.line_height)
+            best = _below(index, find_forms(index, ["".join(keys[position:stop])], family), runs)
             if best:
                 end = stop
                 break
@@ -271,12 +298,12 @@ def find_chunks(index: PageIndex, tokens: Sequence[str], family: Family) -> list
     return runs
 
 
-def _below(matches: list[Match], runs: list[Match], line: float) -> list[Match]:
+def _below(index: PageIndex, matches: list[Match], runs: list[Match]) -> list[Match]:
     """The matches on the last run's line or the next two lines (all of them for a first run)."""
     if not runs:
         return matches
-    last = runs[-1].box
-    return [match for match in matches if last.y0 - 0.5 * line <= match.box.y0 <= last.y1 + 2.5 * line]
+    last, line = index.level(runs[-1]).box, index.line_height
+    return [match for match in matches if last.y0 - 0.5 * line <= index.level(match).box.y0 <= last.y1 + 2.5 * line]
 
 
 def _nearest(matches: list[Match], near: Box | None) -> Match:

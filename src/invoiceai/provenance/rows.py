@@ -54,7 +54,7 @@ def item_bands(items: Sequence[Mapping[str, Sequence[Match]]], line_heights: Map
         return [None] * len(items)  # a lone item has no other row to take a value from
     anchors = _anchors(items)
     following = _next_anchors(anchors, line_heights)
-    steps = [after.box.y0 - here[1].box.y0 for here, after in zip(anchors, following, strict=True) if here and after]
+    steps = [after[1].box.y0 - here[1].box.y0 for here, after in zip(anchors, following, strict=True) if here and after]
     usual = sorted(steps)[len(steps) // 2] if steps else 0.0
     lead = _lead(items, anchors, line_heights)
     bands: list[Band | None] = []
@@ -67,13 +67,16 @@ def item_bands(items: Sequence[Mapping[str, Sequence[Match]]], line_heights: Map
         line = line_heights.get(anchor.page, 0.02)
         # The first and last items reach as far as the usual row, and at least a line past their anchor.
         step = max(usual, anchor.box.y1 - anchor.box.y0 + line)
-        if lead is not None:  # the rows' numbers are printed `lead` above their anchors (0: on the same line)
-            top = anchor.box.y0 + lead - 0.35 * line
-            bottom = after.box.y0 + lead - 0.35 * line if after is not None else anchor.box.y0 + lead + step
+        # The rows' numbers are printed `lead` above such anchors (0: on the same line).
+        if name in lead and (after is None or after[0] in lead):
+            top = anchor.box.y0 + lead[name] - 0.35 * line
+            bottom = anchor.box.y0 + lead[name] + step
+            if after is not None:
+                bottom = after[1].box.y0 + lead[after[0]] - 0.35 * line
         else:
             above = previous is not None and previous.page == anchor.page and previous.box.y1 <= anchor.box.y0
             top = previous.box.y1 if above and previous is not None else anchor.box.y0 - step
-            bottom = after.box.y0 if after is not None else anchor.box.y0 + step
+            bottom = after[1].box.y0 if after is not None else anchor.box.y0 + step
         bands.append(Band(anchor.page, top, bottom, name))
         previous = anchor
     return bands
@@ -102,33 +105,33 @@ def _anchors(items: Sequence[Mapping[str, Sequence[Match]]]) -> list[tuple[str, 
 def _lead(
     items: Sequence[Mapping[str, Sequence[Match]]], anchors: list[tuple[str, Match] | None],
     line_heights: Mapping[int, float],
-) -> float | None:  # fmt: skip
-    """How far above its anchor a row's amounts are printed (``0``: on the anchor's line or below).
+) -> dict[str, float]:  # fmt: skip
+    """How far above its anchor a row's amounts are printed (``0``: on the anchor's line or below), by anchor.
 
     Taken from the items whose amount (or unit price) is printed once within three lines of their
-    anchor; ``None`` without any.
+    anchor, for each kind of anchor apart (a description and a GTIN under it lead differently).
     """
-    offsets: list[float] = []
+    offsets: dict[str, list[float]] = {}
     for item, here in zip(items, anchors, strict=True):
         if here is None:
             continue
-        anchor = here[1]
+        name, anchor = here
         reach = 3 * line_heights.get(anchor.page, 0.02)
-        for name in ("amount", "unit_price"):
+        for field in ("amount", "unit_price"):
             near = [
-                match for match in item.get(name, ())
+                match for match in item.get(field, ())
                 if match.page == anchor.page and abs(match.box.y0 - anchor.box.y0) <= reach
             ]  # fmt: skip
             if len(near) == 1:
-                offsets.append(near[0].box.y0 - anchor.box.y0)
-    if not offsets:
-        return None
-    return min(sorted(offsets)[len(offsets) // 2], 0.0)
+                offsets.setdefault(name, []).append(near[0].box.y0 - anchor.box.y0)
+    return {name: min(sorted(found)[len(found) // 2], 0.0) for name, found in offsets.items()}
 
 
-def _next_anchors(anchors: list[tuple[str, Match] | None], line_heights: Mapping[int, float]) -> list[Match | None]:
+def _next_anchors(
+    anchors: list[tuple[str, Match] | None], line_heights: Mapping[int, float]
+) -> list[tuple[str, Match] | None]:
     """For each anchor, the next item's anchor when it is printed further down the same page."""
-    following: list[Match | None] = []
+    following: list[tuple[str, Match] | None] = []
     for position, here in enumerate(anchors):
         found = None
         if here is not None:
@@ -137,7 +140,7 @@ def _next_anchors(anchors: list[tuple[str, Match] | None], line_heights: Mapping
                 if later is None:
                     continue
                 if later[1].page == here[1].page and later[1].box.y0 > here[1].box.y0 + 0.5 * line:
-                    found = later[1]
+                    found = later
                 break
         following.append(found)
     return following
