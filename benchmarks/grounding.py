@@ -11,6 +11,14 @@ XML, the invoice2data labels), with ``Settings(provenance=True)``:
   by a plain substring search of pdfium's text layer, looser than the matcher.
 * **flagged**: the same documents answered with up to 8 values changed to something not printed
   on the page; the share of changed values flagged, and of results that need review.
+* **grounded on other text**: grounded values whose matched words, parsed independently of the
+  matcher (``provenance_truth.printed``), do not hold the value.
+* **review rate on true answers**: the share of true answers that need review under the
+  default and the lenient :class:`~invoiceai.provenance.ReviewPolicy`.
+* **realistic errors** (PDFs): one value at a time changed the way a model errs (a flipped sign,
+  day and month swapped, the cents dropped, a quantity one higher, a value from the next row),
+  each kind reported apart: flagged among the changes whose new value is not printed where it
+  belongs (its page; for a line item, its row), and among those where it still is (ambiguous).
 
 The same on *scans*: each PDF's pages rendered at 200 dpi, rotated 1.5 degrees, JPEG-compressed
 (quality 60) into an image-only PDF, read by OCR (the ``ocr`` extra and Tesseract; skipped
@@ -31,26 +39,32 @@ DEFAULT_CORPUS = Path(os.environ.get("INVOICEAI_CORPUS", ROOT.parent / "shared" 
 
 
 def run(cases: list, *, scans: bool, verbose: bool) -> dict[str, float]:
-    from invoiceai.provenance import field_kind
+    from invoiceai.provenance import ReviewPolicy, field_kind
     from provenance_truth import checked, extract, mutate, page_texts, printed, scan
 
     counts = {"values": 0, "false_alarms": 0, "not_printed": 0, "approximate": 0, "changed": 0, "flagged": 0}
-    counts.update(docs=0, review=0)
+    counts.update(docs=0, review=0, wrong_text=0, true_docs=0, true_review=0, true_review_lenient=0)
     started = time.perf_counter()
     for case in cases:
         texts = page_texts(case.pdf)
         source = scan(case.pdf) if scans else case.pdf
         result = extract(source, case.truth)
+        counts["true_docs"] += 1
+        counts["true_review"] += result.needs_review
+        counts["true_review_lenient"] += result.reviewed(ReviewPolicy.lenient()).needs_review
         values = checked(result)
         for path, item in values.items():
+            value = _value(case.truth, path)
+            kind = field_kind(path.rsplit(".", 1)[-1], value)
             if item.grounding in ("grounded", "approximate"):
                 counts["values"] += 1
                 counts["approximate"] += item.grounding == "approximate"
-            elif printed(
-                _value(case.truth, path),
-                field_kind(path.rsplit(".", 1)[-1], _value(case.truth, path)),
-                "\n".join(texts),
-            ):
+                # The matched words, parsed independently of the matcher's forms, must hold the value.
+                if item.grounding == "grounded" and not printed(value, kind, item.text or ""):
+                    counts["wrong_text"] += 1
+                    if verbose:
+                        print(f"  wrong text {case.name}: {path} = {item.value!r} on {item.text!r}")
+            elif printed(value, kind, "\n".join(texts)):
                 counts["values"] += 1
                 counts["false_alarms"] += 1
                 if verbose:
@@ -74,6 +88,42 @@ def run(cases: list, *, scans: bool, verbose: bool) -> dict[str, float]:
     return counts
 
 
+def run_realistic(cases: list, *, verbose: bool) -> dict[str, list[int]]:
+    """Per mutation kind: [changed and hidden, flagged of those, changed but printed (ambiguous), flagged of those]."""
+    from invoiceai.documents import Document
+    from invoiceai.provenance import PageWords, ground_invoice
+    from invoiceai.render.limits import RenderLimits
+    from invoiceai.render.pdf import PdfRenderer
+    from provenance_truth import MUTATIONS, realistic_mutations
+
+    stats = {kind: [0, 0, 0, 0] for kind in MUTATIONS}
+    for case in cases:
+        document = Document.from_bytes(case.pdf.read_bytes(), name=case.pdf.name)
+        with PdfRenderer(limits=RenderLimits(render_memory_limit=0)).open(document) as source:
+            raw = source.word_layers()
+        layers = [PageWords.from_raw(number, words, "text") for number, words in enumerate(raw, start=1)]
+        base = ground_invoice(case.truth, layers).provenance
+        grounded = {path: item for path, item in base.fields.items() if item.grounding == "grounded"}
+        text = "\n".join(" ".join(word.text for word in layer.words) for layer in layers)
+        rows = {path: _row_text(layers, item) for path, item in grounded.items() if path.startswith("line_items[")}
+        for mutation in realistic_mutations(case.truth, grounded, rows, text):
+            got = ground_invoice(mutation.invoice, layers).provenance[mutation.path]
+            slot = stats[mutation.kind]
+            offset = 0 if mutation.hidden else 2
+            slot[offset] += 1
+            slot[offset + 1] += got.grounding == "ungrounded"
+            if verbose and mutation.hidden and got.grounding != "ungrounded":
+                print(f"  missed {mutation.kind} {case.name}: {mutation.path} -> {got.value!r} on {got.text!r}")
+    return stats
+
+
+def _row_text(layers: list, item: object) -> str:
+    """The words on the line of ``item``'s match: where a line item's value should be printed."""
+    box = item.box  # type: ignore[attr-defined]
+    words = next(layer.words for layer in layers if layer.page == item.page)  # type: ignore[attr-defined]
+    return " ".join(word.text for word in words if box.y0 <= (word.box.y0 + word.box.y1) / 2 <= box.y1)
+
+
 def _value(invoice: object, path: str) -> object:
     from provenance_truth import _get
 
@@ -86,11 +136,27 @@ def report(label: str, counts: dict[str, float], documents: int) -> None:
     review = counts["review"] / counts["docs"] if counts["docs"] else 1.0
     print(
         f"{label:<6} {documents:>3} docs  false alarms {counts['false_alarms']:>3}/{counts['values']:<5} = {rate:6.2%}"
-        f"  (not printed: {counts['not_printed']}, approximate: {counts['approximate']})"
+        f"  (not printed: {counts['not_printed']}, approximate: {counts['approximate']},"
+        f" grounded on other text: {counts['wrong_text']})"
         f"  changed values flagged {counts['flagged']}/{counts['changed']}"
         f" = {flagged:.1%}  results needing review {counts['review']}/{counts['docs']} = {review:.1%}"
         f"  [{counts['seconds']:.1f} s]"
     )
+    true_docs = counts["true_docs"] or 1
+    print(
+        f"{'':<6} true answers needing review: default policy {counts['true_review']}/{counts['true_docs']}"
+        f" = {counts['true_review'] / true_docs:.1%}, lenient policy {counts['true_review_lenient']}/"
+        f"{counts['true_docs']} = {counts['true_review_lenient'] / true_docs:.1%}"
+    )
+
+
+def report_realistic(stats: dict[str, list[int]]) -> None:
+    for kind, (hidden, flagged, shown, flagged_shown) in stats.items():
+        rate = f"{flagged / hidden:.1%}" if hidden else "-"
+        print(
+            f"  {kind:<24} not on its page/row: flagged {flagged:>4}/{hidden:<4} = {rate:>6}"
+            f"   still printed there (ambiguous): flagged {flagged_shown}/{shown}"
+        )
 
 
 def main() -> None:
@@ -107,6 +173,8 @@ def main() -> None:
 
     cases = einvoice_cases(args.corpus) + invoice2data_cases(args.corpus)
     report("PDF", run(cases, scans=False, verbose=args.verbose), len(cases))
+    print("realistic errors, one value changed at a time (PDF):")
+    report_realistic(run_realistic(cases, verbose=args.verbose))
     if args.no_scans:
         return
     if not ocr_available():

@@ -230,17 +230,165 @@ def page_texts(pdf: Path) -> list[str]:
 
 
 def printed(value: Any, kind: str, text: str) -> bool:
-    """Whether ``value`` occurs in ``text`` by plain substring search, more loosely than the matcher.
+    """Whether ``value`` occurs in ``text``, by a parse of the text independent of the matcher's forms.
 
-    Used only to tell a value that is not printed at all (an XML-only value: its flag is right)
-    from one the matcher missed (a false alarm); being looser than the matcher, it never hides one.
+    Looser than the matcher (any sign, either decimal mark, either order of day and month for
+    ``/`` and ``-`` dates), so it tells a value that is not printed at all (its flag is right)
+    from one the matcher missed (a false alarm) and never hides one.
     """
-    from invoiceai.provenance.forms import alnum_key, date_forms, number_forms, numeric_key
+    from invoiceai.provenance.forms import alnum_key
 
     if kind in ("money", "quantity", "percent"):
-        keys = numeric_key(text)
-        return any(form in keys for form in number_forms(value) | {str(value).lstrip("-")})
+        return abs(value) in {abs(number) for number in numbers_in(text)}
     if kind == "date":
-        keys = numeric_key(text)
-        return any(form in keys for form in date_forms(value))
+        return value in dates_in(text)
     return alnum_key(str(value)) in alnum_key(text)
+
+
+_NUMBER = re.compile(r"([-\u2212(]?)(\d(?:[\d.,'\u2019\u00a0\u202f]|(?<=\d) (?=\d{3}(?!\d)))*)([-)]?)")
+
+
+def numbers_in(text: str) -> set[Decimal]:
+    """Every number ``text`` may print, signed, under every reading of its marks (``1.234``: 1234 and 1.234)."""
+    found: set[Decimal] = set()
+    for match in _NUMBER.finditer(text):
+        sign, body, after = match.groups()
+        body = body.rstrip(".,' \u00a0\u202f\u2019")
+        negative = sign in ("-", "\u2212") or after == "-" or (sign, after) == ("(", ")")
+        for number in _readings(re.sub(r"['\u2019\u00a0\u202f ]", "", body)):
+            found.add(-number if negative else number)
+    return found
+
+
+def _readings(body: str) -> set[Decimal]:
+    marks = [char for char in body if char in ".,"]
+    if not marks:
+        return {Decimal(body)}
+    readings: set[Decimal] = set()
+    last = body.rfind(marks[-1])
+    whole, fraction = re.sub(r"[.,]", "", body[:last]), body[last + 1 :]
+    if fraction.isdigit() and (len(set(marks)) == 2 or len(marks) == 1):
+        readings.add(Decimal(f"{whole or 0}.{fraction}"))  # the last mark is the decimal mark
+    groups = re.split(r"[.,]", body)
+    if len(set(marks)) == 1 and all(len(group) == 3 for group in groups[1:]) and groups[0]:
+        readings.add(Decimal("".join(groups)))  # every mark groups thousands
+    return readings
+
+
+_MONTH_NAMES = {
+    1: ("jan", "jän"), 2: ("feb", "fév", "fev"), 3: ("mar", "mär", "mrz", "maa"), 4: ("apr", "avr"),
+    5: ("may", "mai", "mei"),
+    6: ("jun", "juin"), 7: ("jul", "juil"), 8: ("aug", "aoû", "aou"), 9: ("sep",), 10: ("oct", "okt"),
+    11: ("nov",), 12: ("dec", "dez", "déc"),
+}  # fmt: skip
+_DAY_MONTH_YEAR = re.compile(r"(?<!\d)(\d{1,2})\s*([./-])\s*(\d{1,2})\s*\2\s*(\d{4}|\d{2})(?!\d)")
+_YEAR_MONTH_DAY = re.compile(r"(?<!\d)(\d{4})([./-]?)(\d{1,2})\2(\d{1,2})(?!\d)")
+_NAMED = re.compile(
+    r"(?:(?<!\d)(\d{1,2})(?:st|nd|rd|th)?\.?[\s-]*([^\W\d_]{3,})\.?[\s,-]*(\d{4})"
+    r"|([^\W\d_]{3,})\.?[\s-]*(\d{1,2})(?:st|nd|rd|th)?\s*,?[\s-]*(\d{4}))",
+    re.IGNORECASE,
+)
+
+
+def dates_in(text: str) -> set[dt.date]:
+    """Every date ``text`` may print: numeric (``.`` day first, ``/`` and ``-`` either way), ISO, month names."""
+    found: set[dt.date] = set()
+    for match in _DAY_MONTH_YEAR.finditer(text):
+        first, mark, second, year = match.groups()
+        full = int(year) + (2000 if len(year) == 2 else 0)
+        orders = [(int(first), int(second))] if mark == "." else [(int(first), int(second)), (int(second), int(first))]
+        found.update(date for day, month in orders if (date := _date(full, month, day)))
+    for match in _YEAR_MONTH_DAY.finditer(text):
+        if date := _date(int(match.group(1)), int(match.group(3)), int(match.group(4))):
+            found.add(date)
+    for match in _NAMED.finditer(text):
+        day, name, year = (match.group(1), match.group(2), match.group(3)) if match.group(1) else match.group(5, 4, 6)
+        month = next((number for number, names in _MONTH_NAMES.items() if name.casefold().startswith(names)), None)
+        if month and (date := _date(int(year), month, int(day))):
+            found.add(date)
+    return found
+
+
+def _date(year: int, month: int, day: int) -> dt.date | None:
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        return None
+
+
+# -- realistic mutations: the errors a model makes --------------------------------------------------
+
+MUTATIONS = ("sign flip", "day/month swap", "cents dropped", "quantity + 1", "value from another row")
+"""What :func:`realistic_mutations` changes, each reported on its own by ``benchmarks/grounding.py``."""
+_DEDUCTED = ("allowance_amount", "allowance_total", "amount_paid")  # printed as deducted ("-5,00") or not
+
+
+@dataclasses.dataclass(frozen=True)
+class Mutation:
+    """One value of a true invoice changed the way a model gets it wrong.
+
+    Attributes:
+        kind: One of :data:`MUTATIONS`.
+        path: The changed value.
+        invoice: The true invoice with that one value changed.
+        hidden: Whether the new value is absent from where it should be printed (its page, or
+            for line items its row), by the independent parse: a flag is then due.
+    """
+
+    kind: str
+    path: str
+    invoice: Invoice
+    hidden: bool
+
+
+def realistic_mutations(
+    truth: Invoice, grounded: dict[str, FieldProvenance], rows: dict[str, str], page_text: str
+) -> Iterator[Mutation]:
+    """Yields :class:`Mutation` for every grounded value that one of :data:`MUTATIONS` applies to.
+
+    Args:
+        truth: The true invoice.
+        grounded: Its grounded values.
+        rows: For each grounded line-item value, the text of its row (the words on the line of its match).
+        page_text: The text of the value's pages.
+    """
+    data = truth.model_dump(mode="python")
+    for path, _item in grounded.items():
+        name = path.rsplit(".", 1)[-1]
+        value = _get(data, path)
+        kind = field_kind(name, value)
+        where = rows.get(path, page_text)
+        for label, new in _realistic(kind, name, path, value, data, truth).items():
+            changed = truth.model_dump(mode="python")
+            _set(changed, path, new)
+            try:
+                invoice = Invoice.model_validate(changed)
+            except ValueError:
+                continue
+            # A sign is a fact of the printed number: the signed parse decides; otherwise the loose one.
+            hidden = new not in numbers_in(where) if label == "sign flip" else not printed(new, kind, where)
+            yield Mutation(label, path, invoice, hidden)
+
+
+def _realistic(kind: str, name: str, path: str, value: Any, data: dict[str, Any], truth: Invoice) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    deducted = name in _DEDUCTED or (path.startswith("allowances[") and name == "amount")
+    deducted = deducted or truth.document_type == "credit_note"
+    if kind == "money" and value != 0 and not deducted:
+        out["sign flip"] = -value
+    if kind == "money" and value != value.to_integral_value():
+        out["cents dropped"] = value.to_integral_value(rounding="ROUND_DOWN")
+    if kind == "date" and value.day <= 12 and value.day != value.month:
+        out["day/month swap"] = value.replace(day=value.month, month=value.day)
+    if name == "quantity" and value == value.to_integral_value() and value > 0:
+        out["quantity + 1"] = value + 1
+    head, _, rest = path.partition("].")
+    if head.startswith("line_items[") and name in ("quantity", "unit_price", "amount"):
+        position = int(head[len("line_items[") :])
+        for other in (position + 1, position - 1):
+            if 0 <= other < len(data["line_items"]):
+                theirs = data["line_items"][other].get(rest)
+                if theirs is not None and theirs != value:
+                    out["value from another row"] = theirs
+                    break
+    return out

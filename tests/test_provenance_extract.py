@@ -97,6 +97,38 @@ def test_a_scan_without_ocr_gets_page_level_provenance_and_no_false_alarm(monkey
     assert not result.needs_review and not [f for f in result.findings if f.rule == "IAI-UNGROUNDED"]
 
 
+def test_ocr_reads_only_the_pages_without_words_and_a_failing_page_spares_the_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import invoiceai.render.ocr as ocr
+    from invoiceai.render.pdf.renderer import PdfPageSource
+
+    rendered: list[list[int]] = []
+    render = PdfPageSource.render
+
+    def spy(self: PdfPageSource, budget: object) -> object:
+        rendered.append([index + 1 for index in self.indices])
+        return render(self, budget)  # type: ignore[arg-type]
+
+    calls: list[int] = []
+
+    def fake_ocr(image: bytes, **_: object) -> list[tuple[str, float, float, float, float]]:
+        calls.append(len(calls))
+        if len(calls) == 1:
+            raise RuntimeError("tesseract crashed")
+        return [("Total", 0.1, 0.1, 0.2, 0.12), ("23,80", 0.25, 0.1, 0.3, 0.12)]
+
+    monkeypatch.setattr(PdfPageSource, "render", spy)
+    monkeypatch.setattr(ocr, "ocr_available", lambda: True)
+    monkeypatch.setattr(ocr, "ocr_words", fake_ocr)
+    blank = PdfPage(content="0 0 0 rg 36 36 100 100 re f")  # no text layer
+    result = run(build_pdf([PdfPage(content=text_ops(PAGE[:2])), blank, blank]), TRUTH)
+    assert [2, 3] in rendered and not any(1 in pages for pages in rendered[1:])
+    assert result.provenance.pages == {1: "text", 2: "none", 3: "ocr"}
+    assert result.provenance["total"].page == 3
+    assert any("OCR failed (page 2: RuntimeError: tesseract crashed)" in warning for warning in result.warnings)
+
+
 def test_ocr_on_without_tesseract_fails_before_any_cost(monkeypatch: pytest.MonkeyPatch) -> None:
     import invoiceai.render.ocr as ocr
 

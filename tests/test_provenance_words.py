@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from invoiceai.documents import Document
@@ -52,6 +54,29 @@ def test_boxes_follow_the_page_rotation_as_it_is_displayed() -> None:
     _, x0, y0, x1, y1 = turned[0]
     assert x0 > 0.8 and (y1 - y0) > (x1 - x0)
     assert upright[0][2] < 0.15
+
+
+def test_words_outside_the_displayed_page_are_left_out() -> None:
+    content = "\n".join(
+        (text_ops(["Visible 12,50"]), text_ops(["Right"], x=700), text_ops(["Above"], top=900),
+         text_ops(["Edge"], x=605))
+    )  # fmt: skip
+    [words] = words_of(pdf_document(PdfPage(content=content)), memory_limit=0)
+    assert words is not None
+    assert [word[0] for word in words] == ["Visible", "12,50"]  # "Edge" starts on the page, its middle is off it
+
+
+def test_many_pages_of_words_do_not_overflow_a_reply(monkeypatch: pytest.MonkeyPatch) -> None:
+    import invoiceai.render.pdf.wire as wire
+
+    lines = [" ".join(f"w{column}" for column in range(25)) for _ in range(40)]
+    document = pdf_document(*[PdfPage(content=text_ops(lines, x=10, top=780, size=5))] * 4)
+    one_page = len(json.dumps(words_to(words_of(document, memory_limit=0)[:1])))
+    # Four pages' words would not fit one reply's header under this cap; one page's do.
+    monkeypatch.setattr(wire, "MAX_HEADER", 2 * one_page)
+    sandboxed = words_of(document, memory_limit=RenderLimits().render_memory_limit)
+    assert sandboxed == words_of(document, memory_limit=0)
+    assert [len(layer or ()) for layer in sandboxed] == [1000] * 4
 
 
 def test_a_garbled_word_reply_from_a_worker_is_a_typed_error() -> None:

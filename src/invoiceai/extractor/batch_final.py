@@ -49,6 +49,10 @@ def final_record(index: int, result: Result) -> Records:
         value["findings"] = [finding.model_dump(mode="json") for finding in result.findings]
         value["origin"] = result.origin
         value["cached"] = result.cached
+        if result.review is not None:  # provenance was read: a later collect must show the same review
+            value["provenance"] = result.provenance.to_dict()
+            value["provenance_pages"] = {str(page): kind for page, kind in result.provenance.pages.items()}
+            value["review"] = result.review.to_dict()
     else:
         value["error"] = _error_dict(result.error)
     return {("final", str(index)): json.dumps(value, ensure_ascii=False, separators=(",", ":"))}
@@ -74,12 +78,23 @@ def parse_final(text: str, schema: type[Any]) -> Result | None:
     data = cached.data
     if cached.dropped and isinstance(data, Invoice):
         data = data.with_normalization_findings(list(cached.dropped))
-    return Extraction(
+    result = Extraction(
         data=data, usage=usage, findings=tuple(Finding.model_validate(item) for item in value.get("findings") or ()),
         origin=value["origin"], document_id=str(value["document_id"]), pages=tuple(cached.pages), timings=timings,
         warnings=tuple(cached.warnings), source=str(value.get("source") or ""), model=cached.model,
         cached=bool(value.get("cached")),
     )  # fmt: skip
+    if "review" in value:
+        result = _with_review(result, value)
+    return result
+
+
+def _with_review(result: Extraction[Any], value: Mapping[str, Any]) -> Extraction[Any]:
+    from invoiceai.provenance import Provenance, Review
+
+    pages = {int(page): kind for page, kind in (value.get("provenance_pages") or {}).items()}
+    provenance = Provenance.from_dict(value.get("provenance") or {}, pages)
+    return dataclasses.replace(result, provenance=provenance, review=Review.from_dict(value["review"]))
 
 
 def _usage_dict(usage: Usage) -> dict[str, Any]:

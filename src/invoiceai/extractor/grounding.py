@@ -121,21 +121,55 @@ def _ocr(
     layers: list[PageWords],
     warnings: list[str],
 ) -> None:
+    """OCRs the pages at ``missing`` positions, each on its own, all within one ``render_timeout``.
+
+    Only those pages are rendered when the source can narrow its selection (a PDF); a page that
+    fails, or the time running out, leaves the pages concerned with page-level provenance.
+    """
     from invoiceai.render.ocr import OCR_BUDGET_EDGE, OCR_BUDGET_PIXELS, ocr_words
 
     budget = ImageBudget(max_long_edge=OCR_BUDGET_EDGE, max_pixels=OCR_BUDGET_PIXELS, max_bytes=64 * 1024 * 1024)
     wanted = {numbers[position]: position for position in missing}
+    until = time.monotonic() + settings.render_timeout
+    failed: list[str] = []
     try:
-        for page in source.render(budget):
-            position = wanted.get(page.number)
+        for page in _pages_for_ocr(source, sorted(wanted), len(numbers)).render(budget):
+            position = wanted.pop(page.number, None)
             if position is None:
                 continue
-            words = ocr_words(page.data, languages=settings.ocr_languages, timeout=settings.render_timeout)
+            left = until - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                words = ocr_words(page.data, languages=settings.ocr_languages, timeout=left)
+            except Exception as exc:  # Tesseract's own errors (a crash, a timeout) must not fail a paid extraction
+                failed.append(f"page {page.number}: {_reason(exc)}")
+                continue
             layers[position] = PageWords.from_raw(page.number, words, "ocr")
-    except InvoiceAIError as exc:
-        warnings.append(f"OCR failed ({exc.message}); those pages have page-level provenance only")
-    except Exception as exc:  # Tesseract's own errors (a crash, a timeout) must not fail a paid extraction
-        warnings.append(f"OCR failed ({type(exc).__name__}: {exc}); those pages have page-level provenance only")
+            if not wanted:
+                break
+    except Exception as exc:  # rendering for OCR failed: the pages read so far keep their words
+        failed.append(_reason(exc))
+    if wanted:
+        failed.append(f"page(s) {', '.join(str(number) for number in sorted(wanted))} not read in time")
+    if failed:
+        warnings.append(f"OCR failed ({'; '.join(failed)}); those pages have page-level provenance only")
+
+
+def _pages_for_ocr(source: PageSource, wanted: list[int], selected: int) -> PageSource:
+    """A source of only the ``wanted`` pages when the renderer can narrow its selection, else ``source``."""
+    narrow = getattr(_innermost(source), "with_pages", None)
+    if len(wanted) == selected or not callable(narrow):
+        return source
+    try:
+        narrowed = narrow(wanted)
+    except InvoiceAIError:
+        return source
+    return narrowed if hasattr(narrowed, "render") else source
+
+
+def _reason(exc: Exception) -> str:
+    return exc.message if isinstance(exc, InvoiceAIError) else f"{type(exc).__name__}: {exc}"
 
 
 def _innermost(source: Any) -> Any:

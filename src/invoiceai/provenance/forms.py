@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Literal
 
 __all__ = [
+    "DateOrder",
     "Family",
     "Kind",
     "alnum_key",
@@ -25,6 +26,9 @@ __all__ = [
     "numeric_key",
 ]
 
+DateOrder = Literal["dmy", "mdy"]
+"""Day first (``05/03/2024`` is 5 March) or month first (US: 3 May)."""
+
 Kind = Literal["money", "quantity", "percent", "date", "id", "unit", "text", "skip"]
 """How a field's value is printed and matched; ``skip``: codes and summaries, never matched."""
 
@@ -32,6 +36,7 @@ Family = Literal["numeric", "alnum"]
 
 _NUMERIC_PUNCTUATION = frozenset(".,-/:()")
 _DROPPED = frozenset("'’`´%€$£¥₹₽₩₺¢\u00a0\u202f\u2009")
+_MINUS = frozenset("\u2212\u2012\u2013\ufe63\uff0d")  # minus signs and dashes printed as one
 
 _MONTHS: dict[int, tuple[str, ...]] = {
     1: ("january", "jan", "januar", "jänner", "janvier", "janv", "januari", "enero", "gennaio", "ene"),
@@ -64,7 +69,9 @@ def numeric_key(text: str) -> str:
     for char in text:
         if char.isspace() or char in _DROPPED:
             continue
-        if char.isalnum() or char in _NUMERIC_PUNCTUATION:
+        if char in _MINUS:
+            kept.append("-")
+        elif char.isalnum() or char in _NUMERIC_PUNCTUATION:
             kept.append(_fold(char))
     return "".join(kept)
 
@@ -96,7 +103,9 @@ def number_forms(value: Decimal, *, min_decimals: int = 0, extra_decimals: int =
     normal_exponent = normal.as_tuple().exponent
     shortest = max(-normal_exponent if isinstance(normal_exponent, int) else 0, 0)
     forms: set[str] = set()
-    for places in range(shortest, max(decimals, min_decimals, shortest) + extra_decimals + 1):
+    for places in range(max(shortest, min_decimals), max(decimals, min_decimals, shortest) + extra_decimals + 1):
+        if min_decimals and places == 3 and shortest < 3:
+            continue  # "10,000" and "10.000" read as ten thousand far more often than as 10.00
         text = f"{value:.{places}f}"
         whole, _, fraction = text.partition(".")
         for decimal_mark, groupings in ((".", ("", ",")), (",", ("", "."))):
@@ -108,34 +117,75 @@ def number_forms(value: Decimal, *, min_decimals: int = 0, extra_decimals: int =
     return forms
 
 
-def money_forms(value: Decimal) -> set[str]:
-    """Printed forms of an amount (sign-insensitive: ``(12.50)``, ``-12,50`` and ``12.50-`` all hold ``12.50``)."""
-    return number_forms(value, min_decimals=2)
+def money_forms(value: Decimal, *, whole: bool = False) -> set[str]:
+    """Printed forms of an amount, without its sign (the matcher reads the sign around a form).
+
+    Two decimals at least (``12,50``, ``12.5000``), or ``12,-`` for whole amounts: a bare ``12``
+    is a quantity, a page number or part of a date far more often than an amount.
+
+    Args:
+        value: The amount.
+        whole: Also list the bare integer of a whole amount (for pages that print amounts
+            without decimals, as yen or forint invoices do).
+    """
+    forms = number_forms(value, min_decimals=2)
+    if whole and value == value.to_integral_value():
+        forms |= {form for form in number_forms(value.to_integral_value(), extra_decimals=0) if form[-1].isdigit()}
+    return forms
 
 
-def date_forms(value: dt.date) -> set[str]:
-    """Printed forms of a date as numeric keys: numeric orders, two-digit years, month names."""
+def _ordinal(day: int) -> str:
+    if 10 <= day % 100 <= 20:
+        return "th"
+    return {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+
+
+def date_forms(value: dt.date, *, orders: tuple[DateOrder, ...] = ("dmy", "mdy")) -> set[str]:
+    """Printed forms of a date as numeric keys: numeric orders, two-digit years, month names.
+
+    ``|`` in a form stands for a gap between two words of digits (``March 12 2024``); the
+    matcher's streams put it there (:mod:`invoiceai.provenance.match`).
+
+    Args:
+        value: The date.
+        orders: Which orders of day and month to list for dates written with ``/`` or ``-``
+            (``12/03/2024``); with ``.`` a date is always day first (``12.03.2024``).
+    """
     day, month, year = value.day, value.month, value.year
     short = f"{year % 100:02d}"
-    forms: set[str] = {value.isoformat(), f"{year}{month:02d}{day:02d}", f"{year}/{month:02d}/{day:02d}"}
+    forms: set[str] = {value.isoformat(), f"{year}{month:02d}{day:02d}", f"{year}/{month:02d}/{day:02d}",
+                       f"{year}.{month:02d}.{day:02d}"}  # fmt: skip
     for d in {f"{day}", f"{day:02d}"}:
         for m in {f"{month}", f"{month:02d}"}:
             for y in (str(year), short):
-                for separator in (".", "/", "-"):
-                    forms.add(f"{d}{separator}{m}{separator}{y}")  # day first
-                    forms.add(f"{m}{separator}{d}{separator}{y}")  # month first (US)
-        for name in _MONTHS[month]:
-            for y in (str(year), short):
-                forms.update(
-                    {
-                        f"{d}{name}{y}",  # 12 March 2024
-                        f"{d}.{name}{y}",  # 12. März 2024
-                        f"{d}-{name}-{y}",  # 12-Mar-2024
-                        f"{d}{name}.{y}",  # 12 mars. 2024
-                        f"{d}.{name}.{y}",  # 12. Jan. 2024
-                        f"{name}{d},{y}",  # March 12, 2024
-                        f"{name}.{d},{y}",  # Mar. 12, 2024
-                        f"{name}{d}{y}",  # March 12 2024
-                    }
-                )
+                forms.add(f"{d}.{m}.{y}")
+                for separator in ("/", "-"):
+                    if "dmy" in orders:
+                        forms.add(f"{d}{separator}{m}{separator}{y}")
+                    if "mdy" in orders:
+                        forms.add(f"{m}{separator}{d}{separator}{y}")  # US
+        forms.update(_named_forms(d, _ordinal(day), month, year))
+    return forms
+
+
+def _named_forms(d: str, suffix: str, month: int, year: int) -> set[str]:
+    forms: set[str] = set()
+    for name in _MONTHS[month]:
+        for y in (str(year), f"{year % 100:02d}"):
+            forms.update(
+                {
+                    f"{d}{name}{y}",  # 12 March 2024
+                    f"{d}{suffix}{name}{y}",  # 5th March 2024
+                    f"{d}.{name}{y}",  # 12. März 2024
+                    f"{d}-{name}-{y}",  # 12-Mar-2024
+                    f"{d}{name}.{y}",  # 12 mars. 2024
+                    f"{d}.{name}.{y}",  # 12. Jan. 2024
+                    f"{name}{d},{y}",  # March 12, 2024
+                    f"{name}{d}{suffix},{y}",  # Mar 5th, 2024
+                    f"{name}.{d},{y}",  # Mar. 12, 2024
+                    f"{name}{d}|{y}",  # March 12 2024
+                    f"{name}{d}{suffix}|{y}",  # March 5th 2024
+                    f"{name}-{d}-{y}",  # Mar-05-2024
+                }
+            )
     return forms

@@ -18,9 +18,18 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from invoiceai.provenance.forms import Kind, alnum_key, date_forms, family_of, money_forms, number_forms
-from invoiceai.provenance.match import PageIndex, find_chunks, find_forms, find_near
+from invoiceai.provenance.forms import (
+    DateOrder,
+    Kind,
+    alnum_key,
+    date_forms,
+    family_of,
+    money_forms,
+    number_forms,
+)
+from invoiceai.provenance.match import MAX_MATCHES, PageIndex, find_chunks, find_forms, find_near, find_signed
 from invoiceai.provenance.model import Confidence, FieldProvenance, Grounding, Match, PageWords, Provenance
+from invoiceai.provenance.rows import ROW_VALUES, item_bands
 from invoiceai.schema.fields import NOT_ASKED_KEY
 from invoiceai.schema.findings import Finding
 from invoiceai.schema.invoice import Invoice
@@ -50,6 +59,8 @@ _IDS = frozenset(
     }
 )  # fmt: skip
 _RECOMMENDATION_20 = re.compile(r"[A-Z][A-Z0-9]{1,2}")
+_DEDUCTED = frozenset({"allowance_amount", "allowance_total", "amount_paid"})
+"""Amounts printed as deducted (``-5,00``) or not, by habit: either sign grounds them."""
 _QUANTITIES = frozenset({"quantity", "price_base_quantity"})
 _PERCENTS = frozenset({"rate", "tax_rate", "percentage"})
 
@@ -97,6 +108,28 @@ def invoice_values(model: BaseModel, prefix: str = "") -> Iterator[tuple[str, st
             yield f"{prefix}{name}", name, value
 
 
+@dataclasses.dataclass
+class _Found:
+    """One value while it is being grounded."""
+
+    path: str
+    value: Any
+    kind: Kind
+    hint: int | None
+    grounding: Grounding
+    matches: list[Match]
+    note: str | None = None  # a doubt (medium confidence) or why a value on the page is not grounded
+
+
+@dataclasses.dataclass(frozen=True)
+class _Context:
+    indexes: list[PageIndex]
+    blind: list[int]
+    has_pages: bool
+    order: DateOrder | None  # the document's usual order of day and month, from its currency or country
+    credit_note: bool
+
+
 def ground_invoice(
     invoice: Invoice,
     layers: Sequence[PageWords],
@@ -120,59 +153,113 @@ def ground_invoice(
     Returns:
         The provenance and the ``IAI-UNGROUNDED`` findings.
     """
-    indexes = [PageIndex(layer) for layer in layers if layer.words]
-    blind = [layer.page for layer in layers if not layer.words]
+    context = _Context(
+        [PageIndex(layer) for layer in layers if layer.words], [layer.page for layer in layers if not layer.words],
+        bool(layers), _usual_order(invoice), invoice.document_type == "credit_note",
+    )  # fmt: skip
     only_page = layers[0].page if len(layers) == 1 else None
-    named = _named_by(findings)
-    fields: dict[str, FieldProvenance] = {}
-    new: list[Finding] = []
+    found: dict[str, _Found] = {}
     for path, name, value in invoice_values(invoice):
         kind = field_kind(name, value)
         hint = (page_hints or {}).get(path)
-        grounding, matches = _ground(value, kind, indexes, blind, hint, has_pages=bool(layers))
-        page = matches[0].page if matches else hint if hint is not None else only_page
-        confidence, evidence = _confidence(grounding, named.get(path, ()), embedded, matches)
-        fields[path] = FieldProvenance(path, _json(value), page, tuple(matches), grounding, confidence, evidence)
-        if grounding == "ungrounded":
-            new.append(_finding(path, value, hint, [index.page for index in indexes]))
-    _anchor_lines(fields)
+        found[path] = _Found(path, value, kind, hint, *_ground(path, value, kind, context, hint))
+    _keep_rows(found, {index.page: index for index in context.indexes})
+    named = _named_by(findings)
+    fields: dict[str, FieldProvenance] = {}
+    new: list[Finding] = []
+    for path, item in found.items():
+        page = item.matches[0].page if item.matches else item.hint if item.hint is not None else only_page
+        confidence, evidence = _confidence(item, named.get(path, ()), embedded)
+        matches = tuple(item.matches[:MAX_MATCHES])
+        fields[path] = FieldProvenance(path, _json(item.value), page, matches, item.grounding, confidence, evidence)
+        if item.grounding == "ungrounded":
+            new.append(_finding(path, item.value, item.hint, [index.page for index in context.indexes], item.note))
     kinds = {layer.page: layer.kind for layer in layers}
     return Grounded(Provenance(fields, kinds), tuple(new))
 
 
+def _usual_order(invoice: Invoice) -> DateOrder | None:
+    country = invoice.seller.address.country_code
+    if country:
+        return "mdy" if country == "US" else "dmy"
+    if invoice.currency:
+        return "mdy" if invoice.currency == "USD" else "dmy"
+    return None
+
+
 def _ground(
-    value: Any, kind: Kind, indexes: list[PageIndex], blind: list[int], hint: int | None, *, has_pages: bool
-) -> tuple[Grounding, list[Match]]:
-    if kind == "skip" or not has_pages:
-        return "not_checked", []
-    searched = [index for index in indexes if hint is None or index.page == hint]
-    matches: list[Match] = []
-    for index in searched:
-        matches.extend(_find(index, value, kind))
+    path: str, value: Any, kind: Kind, context: _Context, hint: int | None
+) -> tuple[Grounding, list[Match], str | None]:
+    if kind == "skip" or not context.has_pages:
+        return "not_checked", [], None
+    searched = [index for index in context.indexes if hint is None or index.page == hint]
+    if kind == "money":
+        matches, note = _find_money(path, value, searched, context.credit_note)
+    elif kind == "date":
+        matches, note = _find_date(value, searched, context.order)
+    else:
+        matches, note = [match for index in searched for match in _find(index, value, kind)], None
     if matches:
-        return "grounded", matches
+        return "grounded", matches, note
     for index in searched:
         # OCR may have misread a letter of a name or an id: grounded, less surely. Never a number
         # or a date, where one different digit is exactly the error to catch.
         if index.layer.kind == "ocr" and family_of(kind) == "alnum":
             matches.extend(_find(index, value, kind, near=True))
     if matches:
-        return "approximate", matches
+        return "approximate", matches, None
     if kind == "unit" and _RECOMMENDATION_20.fullmatch(str(value)):
-        return "not_checked", []  # a unit code (C62, H87) from an e-invoice: a code, not printed text
-    if blind and (hint is None or hint in blind):
-        return "unknown", []  # it may be on a page without words: no false alarm
-    return "ungrounded", []
+        return "not_checked", [], None  # a unit code (C62, H87) from an e-invoice: a code, not printed text
+    if context.blind and (hint is None or hint in context.blind):
+        return "unknown", [], None  # it may be on a page without words: no false alarm
+    return "ungrounded", [], note
+
+
+def _find_money(
+    path: str, value: Decimal, searched: list[PageIndex], credit_note: bool
+) -> tuple[list[Match], str | None]:
+    """An amount's matches with its own sign; a negative one printed without a sign is a doubt."""
+    found = [
+        pair for index in searched for pair in find_signed(index, money_forms(value, whole=not index.prints_cents),
+                                                           "numeric")
+    ]  # fmt: skip
+    negative = value < 0
+    same = [match for match, minus in found if minus == negative]
+    other = [match for match, minus in found if minus != negative]
+    if same or not other:
+        return same, None
+    name = path.rsplit(".", 1)[-1]
+    if credit_note or name in _DEDUCTED or (path.startswith("allowances[") and name == "amount"):
+        # A discount, a prepayment or a credit note's amounts: printed as deducted, or not, by habit.
+        return other, f"printed as {other[0].text!r} without a minus sign" if negative else None
+    if negative:
+        return [], f"printed on page {other[0].page} only without a minus sign ({other[0].text!r})"
+    return [], f"printed on page {other[0].page} only as a negative amount ({other[0].text!r})"
+
+
+def _find_date(value: dt.date, searched: list[PageIndex], usual: DateOrder | None) -> tuple[list[Match], str | None]:
+    """A date's matches; a ``/`` or ``-`` date that reads either way and nothing on its page settles it is a doubt."""
+    if value.day > 12 or value.day == value.month:
+        return [match for index in searched for match in find_forms(index, date_forms(value), "numeric")], None
+    matches: list[Match] = []
+    for index in searched:
+        order = index.date_order or usual
+        matches.extend(find_forms(index, date_forms(value, orders=(order,) if order else ()), "numeric"))
+    if matches:
+        return matches, None
+    for index in searched:
+        if index.date_order is None:  # another date on the page would have shown its order
+            shown = (index.date_order or usual,) if usual else ()
+            matches.extend(find_forms(index, date_forms(value) - date_forms(value, orders=shown), "numeric"))
+    if matches:
+        return matches, f"printed as {matches[0].text!r}, which reads as another date with day and month swapped"
+    return [], None
 
 
 def _find(index: PageIndex, value: Any, kind: Kind, *, near: bool = False) -> list[Match]:
     family = family_of(kind)
-    if kind == "money":
-        return find_forms(index, money_forms(value), family)
     if kind in ("quantity", "percent"):
         return find_forms(index, number_forms(value), family)
-    if kind == "date":
-        return find_forms(index, date_forms(value), family)
     text = str(value)
     whole = (find_near if near else find_forms)(index, [alnum_key(text)], family)
     if whole or kind in ("id", "unit") or near:
@@ -186,6 +273,38 @@ def _find(index: PageIndex, value: Any, kind: Kind, *, near: bool = False) -> li
     return [Match(index.page, box, " ".join(run.text for run in runs))]
 
 
+def _keep_rows(found: Mapping[str, _Found], indexes: Mapping[int, PageIndex]) -> None:
+    """Keeps each line item's values to matches in its row (:mod:`invoiceai.provenance.rows`)."""
+    items: dict[int, dict[str, _Found]] = {}
+    for path, item in found.items():
+        head, bracket, rest = path.partition("].")
+        if bracket and head.startswith("line_items["):
+            items.setdefault(int(head[len("line_items[") :]), {})[rest] = item
+
+    def level(match: Match) -> Match:  # a tilted scan's rows slope: compare heights with the tilt taken out
+        index = indexes.get(match.page)
+        return index.level(match) if index is not None else match
+
+    ordered = [items[number] for number in sorted(items)]
+    heights = {page: index.line_height for page, index in indexes.items()}
+    levelled = [{name: [level(match) for match in item.matches] for name, item in values.items()} for values in ordered]
+    for number, (values, band) in enumerate(zip(ordered, item_bands(levelled, heights), strict=True)):
+        if band is None:
+            continue
+        for name, item in values.items():
+            if name == band.anchor or item.grounding not in ("grounded", "approximate"):
+                continue
+            inside = [match for match in item.matches if band.holds(level(match))]
+            if inside:
+                item.matches = inside
+                continue
+            where = f"printed on page {item.matches[0].page}, but not in line item {number + 1}'s row"
+            if name in ROW_VALUES:
+                item.grounding, item.matches, item.note = "ungrounded", [], where
+            elif item.note is None:
+                item.note = where
+
+
 def _named_by(findings: Sequence[Finding]) -> dict[str, list[Finding]]:
     named: dict[str, list[Finding]] = {}
     for finding in findings:
@@ -196,9 +315,8 @@ def _named_by(findings: Sequence[Finding]) -> dict[str, list[Finding]]:
     return named
 
 
-def _confidence(
-    grounding: Grounding, findings: Sequence[Finding], embedded: bool, matches: Sequence[Match]
-) -> tuple[Confidence, tuple[str, ...]]:
+def _confidence(item: _Found, findings: Sequence[Finding], embedded: bool) -> tuple[Confidence, tuple[str, ...]]:
+    grounding, matches = item.grounding, item.matches
     evidence: list[str] = []
     if grounding == "grounded":
         evidence.append(f"printed on page {matches[0].page}")
@@ -208,6 +326,8 @@ def _confidence(
         evidence.append("not printed on its page")
     elif grounding == "unknown":
         evidence.append("its page has no words to check (a scan without OCR)")
+    if item.note is not None:
+        evidence.append(item.note)
     disagrees = any(finding.rule == CROSS_CHECK for finding in findings)
     if embedded:
         evidence.append("the e-invoice's pages disagree" if disagrees else "from the embedded e-invoice")
@@ -216,40 +336,20 @@ def _confidence(
     evidence.extend(f"{rule} names it" for rule in (*errors, *warnings))
     if grounding == "ungrounded" or errors or disagrees:
         return "low", tuple(evidence)
-    if (grounding == "grounded" or embedded) and not warnings:
+    if ((grounding == "grounded" and item.note is None) or embedded) and not warnings:
         return "high", tuple(evidence)
     return "medium", tuple(evidence)
 
 
-def _finding(path: str, value: Any, hint: int | None, pages: list[int]) -> Finding:
+def _finding(path: str, value: Any, hint: int | None, pages: list[int], note: str | None) -> Finding:
     where = f"page {hint}" if hint is not None else "page " + str(pages[0]) if len(pages) == 1 else "any page"
+    why = f" ({note})" if note else ""
     return Finding(
         rule=UNGROUNDED,
         severity="warning",
-        message=f"{path} = {_json(value)!r} is not printed on {where}; check it against the document.",
+        message=f"{path} = {_json(value)!r} is not printed on {where}{why}; check it against the document.",
         fields=(path,),
     )
-
-
-def _anchor_lines(fields: dict[str, FieldProvenance]) -> None:
-    """Puts first, for each value of a list item, the match nearest the item's other values."""
-    items: dict[str, list[str]] = {}
-    for path in fields:
-        head, bracket, _ = path.partition("].")
-        if bracket:
-            items.setdefault(head, []).append(path)
-    for paths in items.values():
-        anchors = [fields[path].matches[0] for path in paths if len(fields[path].matches) == 1]
-        if not anchors:
-            continue
-        anchor = anchors[0]
-        for path in paths:
-            item = fields[path]
-            if len(item.matches) > 1:
-                ranked = sorted(
-                    item.matches, key=lambda match: (match.page != anchor.page, abs(match.box.y0 - anchor.box.y0))
-                )
-                fields[path] = dataclasses.replace(item, matches=tuple(ranked), page=ranked[0].page)
 
 
 def _json(value: Any) -> Any:

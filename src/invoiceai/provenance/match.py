@@ -12,14 +12,19 @@ over two lines) is found as well; its box is the union of those words' boxes.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import itertools
+import re
 from collections.abc import Iterable, Sequence
 
-from invoiceai.provenance.forms import Family, alnum_key, numeric_key
-from invoiceai.provenance.model import Box, Match, PageWords
+from invoiceai.provenance.forms import DateOrder, Family, alnum_key, numeric_key
+from invoiceai.provenance.model import Box, Match, PageWords, Word
 
-__all__ = ["PageIndex", "find_chunks", "find_forms", "find_near"]
+__all__ = ["GAP", "MAX_MATCHES", "PageIndex", "find_chunks", "find_forms", "find_near", "find_signed"]
 
-_MAX_MATCHES = 12
+MAX_MATCHES = 12
+"""Matches kept per value (best first)."""
+_MAX_SPANS = 4096  # places looked at per value: a line item's row may be the 200th "19" on the page
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,39 +35,105 @@ class _Stream:
     closes: tuple[bool, ...]
 
 
-def _stream(words: Sequence[str], family: Family) -> _Stream:
+GAP = "|"
+"""Put in a numeric stream between two words that do not make one number (see :func:`_joins`)."""
+
+_CURRENCIES = frozenset(
+    {"EUR", "USD", "GBP", "CHF", "JPY", "CAD", "AUD", "NZD", "SEK", "NOK", "DKK", "PLN", "CZK", "HUF", "RON",
+     "BGN", "ISK", "TRY", "CNY", "INR", "BRL", "MXN", "ZAR", "SGD", "HKD", "SFR"}
+)  # fmt: skip
+_NUMBER_MARKS = ".,/:-'’`´\u00a0\u202f\u2009"  # between two digits, part of the number
+_NUMBER_START = re.compile(r"\d{3}(?!\d)")
+
+
+def _stream(words: Sequence[Word], family: Family) -> _Stream:
     key = numeric_key if family == "numeric" else alnum_key
     chars: list[str] = []
     word_of: list[int] = []
     opens: list[bool] = []
     closes: list[bool] = []
-    for index, word in enumerate(words):
+    last: int | None = None  # the last word that gave characters
+    for index, item in enumerate(words):
+        word = item.text
         kept = [(position, key(char)) for position, char in enumerate(word)]
         kept = [(position, reduced) for position, reduced in kept if reduced]
+        if not kept:
+            continue
+        if family == "numeric" and last is not None and not _joins(words[last], item, chars[-1], key(word)):
+            chars.append(GAP)
+            word_of.append(index)
+            opens.append(False)
+            closes.append(False)
+        last = index
         for order, (position, reduced) in enumerate(kept):
-            before = word[max(position - 2, 0) : position]
-            after = word[position + 1 : position + 3]
             # One character may reduce to two ("ß" folds to "ss"): only the first opens, the last closes.
             for step, char in enumerate(reduced):
                 chars.append(char)
                 word_of.append(index)
-                opens.append(step == 0 and (order == 0 or _boundary(before[-1:], before[:-1], word[position])))
-                closes.append(
-                    step == len(reduced) - 1
-                    and (order == len(kept) - 1 or _boundary(after[:1], after[1:], word[position]))
-                )
+                opens.append(step == 0 and (order == 0 or _opens(word, position, family)))
+                closes.append(step == len(reduced) - 1 and (order == len(kept) - 1 or _closes(word, position, family)))
     return _Stream("".join(chars), tuple(word_of), tuple(opens), tuple(closes))
 
 
-def _boundary(char: str, beyond: str, here: str) -> bool:
-    """Tells whether ``char``, next to ``here`` at a value's edge, bounds it (``beyond`` is past ``char``)."""
-    if not char or char.isspace():
+def _joins(before: Word, after: Word, last: str, key: str) -> bool:
+    """Tells whether a value may run on from ``before`` (ending in ``last``) into ``after`` (keyed ``key``).
+
+    Next to a letter always (``12 March 2024``, ``Total 12,50``: a letter never joins digits into
+    another number). Between digits and punctuation only on the same line across a small gap, and
+    only into a group of exactly three digits (``1 234,56``) or past punctuation (``05 . 03 .
+    2018``, ``12,50 -``): ``1 1,0000`` is a position and a quantity, not ``11,0000``.
+    """
+    first = key[:1]
+    if last.isalpha() or first.isalpha():
         return True
+    one, two = before.box, after.box
+    height = max(one.y1 - one.y0, two.y1 - two.y0, 1e-6)
+    overlap = min(one.y1, two.y1) - max(one.y0, two.y0)
+    gap = two.x0 - one.x1
+    if overlap < 0.5 * min(one.y1 - one.y0, two.y1 - two.y0) or not -0.5 * height < gap < height:
+        return False
+    return not (last.isdigit() and first.isdigit()) or _NUMBER_START.match(key) is not None
+
+
+def _opens(word: str, position: int, family: Family) -> bool:
+    """Tells whether a value may start at ``word[position]``, given the characters before it."""
+    char, here = word[position - 1], word[position]
     if char.isalnum():
-        # "88802Spielkreis", "Total717,97": a change between letters and digits is an edge too.
-        return char.isdigit() != here.isdigit()
-    # "1.234" or "12.50": a mark between digits belongs to the number; "12." ends a sentence.
-    return not (char in ".," and beyond.isdigit() and here.isdigit())
+        if char.isdigit() == here.isdigit():
+            return False
+        if family == "alnum" or not here.isdigit():
+            return True  # "88802Spielkreis": for names and ids a change between letters and digits is an edge
+        # Letters right before a number: a currency ("EUR1.234,56"), never an article code ("SFK5").
+        start = position
+        while start > 0 and word[start - 1].isalpha():
+            start -= 1
+        return word[start:position].upper() in _CURRENCIES
+    beyond = word[position - 2] if position >= 2 else ""
+    marks = ".," if family == "alnum" else _NUMBER_MARKS
+    # "1.234", "12.50" (and in numbers "10/03", "10:30", "1'234"): a mark between digits is part of the number.
+    return not (char in marks and beyond.isdigit() and here.isdigit())
+
+
+def _closes(word: str, position: int, family: Family) -> bool:
+    """Tells whether a value may end at ``word[position]``, given the characters after it."""
+    char, here = word[position + 1], word[position]
+    if char.isalnum():
+        if char.isdigit() == here.isdigit():
+            return False
+        if family == "alnum" or not here.isdigit():
+            return True
+        # Letters right after a number: a unit or a currency ("5kg", "12,50EUR"), unless digits follow ("55T04").
+        end = position + 1
+        while end < len(word) and word[end].isalpha():
+            end += 1
+        return not word[end : end + 1].isdigit()
+    beyond = word[position + 2] if position + 2 < len(word) else ""
+    marks = ".," if family == "alnum" else _NUMBER_MARKS
+    return not (char in marks and beyond.isdigit() and here.isdigit())
+
+
+_CENTS = re.compile(r"(?<![\d.,/:-])\d+(?:[.,]\d{3})*[.,]\d{2}(?![\d.,/:]|-\d)")
+_NUMERIC_DATE = re.compile(r"(?<![\d.,/:-])(\d{1,2})([/-])(\d{1,2})\2(\d{4}|\d{2})(?![\d.,/:-])")
 
 
 class PageIndex:
@@ -70,8 +141,10 @@ class PageIndex:
 
     def __init__(self, layer: PageWords) -> None:
         self.layer = layer
-        self._texts = [word.text for word in layer.words]
         self._streams: dict[Family, _Stream] = {}
+        self._matches: dict[tuple[int, int], Match] = {}
+        # Equal values (a tax rate on every row, small quantities) are looked up once per page.
+        self.found: dict[tuple[Family, frozenset[str]], list[tuple[Match, bool]]] = {}
 
     @property
     def page(self) -> int:
@@ -82,38 +155,115 @@ class PageIndex:
         """The page's stream in ``family``."""
         found = self._streams.get(family)
         if found is None:
-            found = self._streams[family] = _stream(self._texts, family)
+            found = self._streams[family] = _stream(self.layer.words, family)
         return found
+
+    @functools.cached_property
+    def line_height(self) -> float:
+        """The median height of the page's words (a line, in page units)."""
+        heights = sorted(word.box.y1 - word.box.y0 for word in self.layer.words)
+        return heights[len(heights) // 2] if heights else 0.02
+
+    @functools.cached_property
+    def slope(self) -> float:
+        """How far a line of text drops per unit across the page: a scan's skew (0 for a PDF's text layer).
+
+        The median over neighbouring words on one line (OCR gives words line by line).
+        """
+        if self.layer.kind != "ocr":
+            return 0.0
+        slopes: list[float] = []
+        words = self.layer.words
+        for one, two in itertools.pairwise(words):
+            height = max(one.box.y1 - one.box.y0, two.box.y1 - two.box.y0)
+            across = (two.box.x0 + two.box.x1 - one.box.x0 - one.box.x1) / 2
+            down = (two.box.y0 + two.box.y1 - one.box.y0 - one.box.y1) / 2
+            if across > 0 and abs(down) < 0.5 * height:
+                slopes.append(down / across)
+        return sorted(slopes)[len(slopes) // 2] if len(slopes) >= 8 else 0.0
+
+    def level(self, match: Match) -> Match:
+        """``match`` with the page's skew taken out: words on one line of a tilted scan get one height."""
+        if not self.slope:
+            return match
+        shift = self.slope * (match.box.x0 + match.box.x1) / 2
+        box = Box(match.box.x0, match.box.y0 - shift, match.box.x1, match.box.y1 - shift)
+        return Match(match.page, box, match.text)
+
+    @functools.cached_property
+    def prints_cents(self) -> bool:
+        """Whether the page prints some amount with two decimals (most do; yen invoices do not)."""
+        return _CENTS.search(self.stream("numeric").text) is not None
+
+    @functools.cached_property
+    def date_order(self) -> DateOrder | None:
+        """The order of day and month in the page's ``/`` and ``-`` dates, when a date shows it (a day > 12)."""
+        votes = {"dmy": 0, "mdy": 0}
+        for found in _NUMERIC_DATE.finditer(self.stream("numeric").text):
+            first, second = int(found.group(1)), int(found.group(3))
+            if first > 12 >= second:
+                votes["dmy"] += 1
+            elif second > 12 >= first:
+                votes["mdy"] += 1
+        if votes["dmy"] == votes["mdy"]:
+            return None
+        return "dmy" if votes["dmy"] > votes["mdy"] else "mdy"
 
     def match(self, start_word: int, end_word: int) -> Match:
         """The match covering words ``start_word`` to ``end_word`` (inclusive)."""
+        found = self._matches.get((start_word, end_word))
+        if found is not None:
+            return found
         words = self.layer.words[start_word : end_word + 1]
         box: Box = words[0].box
         for word in words[1:]:
             box = box.union(word.box)
-        return Match(self.page, box, " ".join(word.text for word in words))
+        found = self._matches[(start_word, end_word)] = Match(self.page, box, " ".join(word.text for word in words))
+        return found
 
 
 def find_forms(index: PageIndex, forms: Iterable[str], family: Family) -> list[Match]:
     """Every place on the page where one of ``forms`` (keys of ``family``) is printed."""
+    return [match for match, _ in find_signed(index, forms, family)]
+
+
+def find_signed(index: PageIndex, forms: Iterable[str], family: Family) -> list[tuple[Match, bool]]:
+    """As :func:`find_forms`, each match with whether it is printed negative (``-12,50``, ``(12.50)``, ``12,50-``)."""
+    key = (family, frozenset(forms))
+    known = index.found.get(key)
+    if known is None:
+        known = index.found[key] = _find_signed(index, key[1], family)
+    return known
+
+
+def _find_signed(index: PageIndex, forms: frozenset[str], family: Family) -> list[tuple[Match, bool]]:
     stream = index.stream(family)
-    spans: set[tuple[int, int]] = set()
+    text = stream.text
+    spans: dict[tuple[int, int], bool] = {}
     for form in forms:
         if not form:
             continue
-        start = stream.text.find(form)
-        while start != -1 and len(spans) < _MAX_MATCHES:
+        start = text.find(form)
+        while start != -1 and len(spans) < _MAX_SPANS:
             end = start + len(form) - 1
             if stream.opens[start] and stream.closes[end]:
-                spans.add((stream.word_of[start], stream.word_of[end]))
-            start = stream.text.find(form, start + 1)
-    # "275" inside "275 , 00": keep only the spans no other span holds.
-    widest = [span for span in spans if not any(_holds(other, span) for other in spans)]
-    return [index.match(first, last) for first, last in sorted(widest)]
+                before, after = text[start - 1 : start], text[end + 1 : end + 2]
+                negative = before == "-" or after == "-" or (before, after) == ("(", ")")
+                span = (stream.word_of[start], stream.word_of[end])
+                spans[span] = spans.get(span, False) or negative
+            start = text.find(form, start + 1)
+    return [(index.match(first, last), spans[(first, last)]) for first, last in _widest(spans)]
 
 
-def _holds(outer: tuple[int, int], inner: tuple[int, int]) -> bool:
-    return outer != inner and outer[0] <= inner[0] and inner[1] <= outer[1]
+def _widest(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The spans no other span holds ("275" inside "275 , 00"), in order."""
+    kept: list[tuple[int, int]] = []
+    reach = -1
+    for first, last in sorted(spans, key=lambda span: (span[0], -span[1])):
+        if last > reach:  # no span starting at or before this one ends at or after it
+            kept.append((first, last))
+            reach = last
+    return kept
 
 
 def find_chunks(index: PageIndex, tokens: Sequence[str], family: Family) -> list[Match] | None:
@@ -121,10 +271,12 @@ def find_chunks(index: PageIndex, tokens: Sequence[str], family: Family) -> list
 
     A description printed in a table cell is often interleaved with other columns in reading
     order; its lines are then found one run at a time. Each run is the longest one found from
-    where the previous run ended; the occurrence nearest the previous run is taken.
+    where the previous run ended that is printed on the previous run's line or the next few
+    lines; the occurrence nearest the previous run is taken. Words picked from all over the page
+    do not make a description.
 
     Returns:
-        One match per run, or ``None`` when some token is not on the page.
+        One match per run, or ``None`` when some token is not on the page near the others.
     """
     key = numeric_key if family == "numeric" else alnum_key
     keys = [key(token) for token in tokens]
@@ -135,7 +287,7 @@ def find_chunks(index: PageIndex, tokens: Sequence[str], family: Family) -> list
         best: list[Match] = []
         end = position
         for stop in range(len(keys), position, -1):
-            best = find_forms(index, ["".join(keys[position:stop])], family)
+            best = _below(index, find_forms(index, ["".join(keys[position:stop])], family), runs)
             if best:
                 end = stop
                 break
@@ -144,6 +296,14 @@ def find_chunks(index: PageIndex, tokens: Sequence[str], family: Family) -> list
         runs.append(_nearest(best, runs[-1].box if runs else None))
         position = end
     return runs
+
+
+def _below(index: PageIndex, matches: list[Match], runs: list[Match]) -> list[Match]:
+    """The matches on the last run's line or the next two lines (all of them for a first run)."""
+    if not runs:
+        return matches
+    last, line = index.level(runs[-1]).box, index.line_height
+    return [match for match in matches if last.y0 - 0.5 * line <= index.level(match).box.y0 <= last.y1 + 2.5 * line]
 
 
 def _nearest(matches: list[Match], near: Box | None) -> Match:
@@ -156,31 +316,39 @@ def find_near(index: PageIndex, forms: Iterable[str], family: Family) -> list[Ma
     """Places where one of ``forms`` is printed with one character changed, added or dropped.
 
     For names and identifiers on OCR pages, whose words can be misread by a character: keys of
-    five characters or more only, so a short id never matches another.
+    five characters or more only, so a short id never matches another. One edit leaves one half
+    of the form intact, so only the places where a half is printed are tried.
     """
     shortest = 5
     stream = index.stream(family)
+    text = stream.text
     spans: set[tuple[int, int]] = set()
     for form in forms:
         if len(form) < shortest:
             continue
-        for start in range(len(stream.text)):
-            if len(spans) >= _MAX_MATCHES:
+        for start in sorted(_candidates(text, form)):
+            if len(spans) >= MAX_MATCHES:
                 break
-            if not stream.opens[start] or not _may_start(stream.text, start, form):
+            if not 0 <= start < len(text) or not stream.opens[start]:
                 continue
             for size in (len(form), len(form) - 1, len(form) + 1):
                 end = start + size - 1
-                if end < len(stream.text) and stream.closes[end] and _one_edit(stream.text[start : end + 1], form):
+                if end < len(text) and stream.closes[end] and _one_edit(text[start : end + 1], form):
                     spans.add((stream.word_of[start], stream.word_of[end]))
                     break
     return [index.match(first, last) for first, last in sorted(spans)]
 
 
-def _may_start(text: str, start: int, form: str) -> bool:
-    # With one edit, the window starts with the form's first or second character.
-    here = text[start]
-    return here in (form[0], form[1]) or (start + 1 < len(text) and text[start + 1] in (form[0], form[1]))
+def _candidates(text: str, form: str, most: int = 4096) -> set[int]:
+    """Where a window within one edit of ``form`` may start: its first half printed there, or its second after it."""
+    half = len(form) // 2
+    starts: set[int] = set()
+    for piece, offset in ((form[:half], 0), (form[half:], half)):
+        at = text.find(piece)
+        while at != -1 and len(starts) < most:
+            starts.update((at,) if not offset else (at - offset - 1, at - offset, at - offset + 1))
+            at = text.find(piece, at + 1)
+    return starts
 
 
 def _one_edit(window: str, form: str) -> bool:

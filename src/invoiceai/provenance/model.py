@@ -135,6 +135,19 @@ class FieldProvenance:
         """The printed text of the best match, if any."""
         return self.matches[0].text if self.matches else None
 
+    @classmethod
+    def from_dict(cls, path: str, data: Mapping[str, Any]) -> FieldProvenance:
+        """Reads back what :meth:`to_dict` gave for the value at ``path``."""
+        matches = tuple(
+            Match(int(match["page"]), Box(*(float(number) for number in match["box"])), str(match["text"]))
+            for match in data.get("matches") or ()
+        )
+        page = data.get("page")
+        return cls(
+            path, data.get("value"), None if page is None else int(page), matches, data["grounding"],
+            data["confidence"], tuple(str(item) for item in data.get("evidence") or ()),
+        )  # fmt: skip
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: value, page, box, text, grounding, confidence, evidence and every match."""
         box = self.box
@@ -173,6 +186,7 @@ class Provenance(Mapping[str, Any]):
         self._fields = fields
         self.pages: Mapping[int, LayerKind] = dict(pages or {})
         self._prefix = prefix
+        self._tree: _Tree | None = None
 
     @classmethod
     def empty(cls) -> Provenance:
@@ -182,40 +196,52 @@ class Provenance(Mapping[str, Any]):
     def __repr__(self) -> str:
         return f"Provenance({len(self.fields)} values, prefix={self._prefix!r})"
 
+    def _shape(self) -> _Tree:
+        # Built once for the whole invoice and shared by every view: each view's lookups stay cheap.
+        if self._tree is None:
+            self._tree = _Tree(self._fields)
+        return self._tree
+
+    def _view(self, prefix: str) -> Provenance:
+        view = Provenance(self._fields, self.pages, prefix=prefix)
+        view._tree = self._shape()
+        return view
+
     @property
     def fields(self) -> dict[str, FieldProvenance]:
         """Every value under this view, by full path, in invoice order."""
-        return {path: item for path, item in self._fields.items() if path.startswith(self._prefix)}
-
-    def _children(self) -> dict[str, list[str]]:
-        children: dict[str, list[str]] = {}
-        for path in self.fields:
-            rest = path[len(self._prefix) :]
-            head = _STEP.match(rest)
-            if head is not None and head.group(1):
-                children.setdefault(head.group(1), []).append(path)
-        return children
+        if not self._prefix:
+            return dict(self._fields)
+        return {path: self._fields[path] for path in self._shape().under.get(self._prefix, ())}
 
     def __getitem__(self, key: str) -> Any:
         full = self._prefix + key
         if full in self._fields:
             return self._fields[full]
-        if any(path.startswith(full + ".") for path in self._fields):
-            return Provenance(self._fields, self.pages, prefix=full + ".")
-        if any(path.startswith(full + "[") for path in self._fields):
-            count = 1 + max(
-                int(match.group(1))
-                for path in self._fields
-                if (match := re.match(re.escape(full) + r"\[(\d+)\]", path))
-            )
-            return tuple(Provenance(self._fields, self.pages, prefix=f"{full}[{index}].") for index in range(count))
+        shape = self._shape()
+        if full + "." in shape.under:
+            return self._view(full + ".")
+        if full in shape.lists:
+            return tuple(self._view(f"{full}[{index}].") for index in range(shape.lists[full]))
         raise KeyError(key)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._children())
+        return iter(self._shape().children.get(self._prefix, {}))
 
     def __len__(self) -> int:
-        return len(self._children())
+        return len(self._shape().children.get(self._prefix, {}))
+
+    @classmethod
+    def from_dict(cls, tree: Mapping[str, Any], pages: Mapping[int, LayerKind] | None = None) -> Provenance:
+        """Reads back what :meth:`to_dict` gave (a stored result); ``pages`` is not part of that form.
+
+        Args:
+            tree: The nested JSON form.
+            pages: Each read page's word-layer kind, when it was stored too.
+        """
+        fields: dict[str, FieldProvenance] = {}
+        _flatten(tree, "", fields)
+        return cls(fields, pages)
 
     def to_dict(self) -> dict[str, Any]:
         """The nested JSON form: the invoice's shape, each value's :meth:`FieldProvenance.to_dict` at its leaf."""
@@ -223,6 +249,41 @@ class Provenance(Mapping[str, Any]):
         for path, item in self.fields.items():
             _place(tree, _steps(path[len(self._prefix) :]), item.to_dict())
         return tree
+
+
+class _Tree:
+    """The shape of a set of paths: the paths under each prefix, each prefix's children, each list's length."""
+
+    def __init__(self, fields: Mapping[str, FieldProvenance]) -> None:
+        self.under: dict[str, list[str]] = {}
+        self.children: dict[str, dict[str, None]] = {}
+        self.lists: dict[str, int] = {}
+        for path in fields:
+            prefix = ""
+            for step in _STEP.finditer(path):
+                name, index = step.group(1), step.group(2)
+                if name is not None:
+                    self.children.setdefault(prefix, {})[name] = None
+                    prefix += name
+                else:
+                    self.lists[prefix] = max(self.lists.get(prefix, 0), int(index) + 1)
+                    prefix += f"[{index}]"
+                if path[step.end() : step.end() + 1] == ".":
+                    prefix += "."
+                    self.under.setdefault(prefix, []).append(path)
+
+
+def _flatten(node: Any, path: str, fields: dict[str, FieldProvenance]) -> None:
+    if isinstance(node, list):
+        for position, item in enumerate(node):
+            if item is not None:
+                _flatten(item, f"{path}[{position}]", fields)
+    elif isinstance(node, Mapping):
+        if isinstance(node.get("grounding"), str):  # a leaf; a model's "grounding" field would be a mapping
+            fields[path] = FieldProvenance.from_dict(path, node)
+            return
+        for name, item in node.items():
+            _flatten(item, f"{path}.{name}" if path else name, fields)
 
 
 def _steps(path: str) -> list[str | int]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from invoiceai.provenance.ground import UNGROUNDED
 from invoiceai.provenance.model import Provenance
@@ -77,13 +78,23 @@ class Review:
         """JSON-ready."""
         return {"needs_review": self.needs_review, "reasons": list(self.reasons), "fields": list(self.fields)}
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Review:
+        """Reads back what :meth:`to_dict` gave."""
+        return cls(
+            bool(data.get("needs_review")),
+            tuple(str(reason) for reason in data.get("reasons") or ()),
+            tuple(str(path) for path in data.get("fields") or ()),
+        )
+
 
 def review(provenance: Provenance, findings: Sequence[Finding], policy: ReviewPolicy | None = None) -> Review:
     """Applies ``policy`` (default :class:`ReviewPolicy`) to a result's provenance and findings."""
     policy = policy if policy is not None else ReviewPolicy()
     reasons: list[str] = []
     fields: list[str] = []
-    for path, item in provenance.fields.items():
+    checked = provenance.fields
+    for path, item in checked.items():
         if not policy.wants_grounded(path):
             continue
         unsure = {"unknown": policy.unknown_needs_review, "approximate": policy.approximate_needs_review}
@@ -95,7 +106,13 @@ def review(provenance: Provenance, findings: Sequence[Finding], policy: ReviewPo
             fields.append(path)
     for finding in findings:
         if finding.rule == UNGROUNDED:
-            continue  # decided above, field by field, under must_ground
+            # Decided above, field by field, under must_ground; a finding whose field has no
+            # provenance (a result stored without it) is decided here, under the same policy.
+            late = [path for path in finding.fields if path not in checked and policy.wants_grounded(path)]
+            if late:
+                reasons.append(f"{finding.rule}: {finding.message}")
+                fields.extend(path for path in late if path not in fields)
+            continue
         if finding.severity in policy.severities or any(
             fnmatch.fnmatchcase(finding.rule, rule) for rule in policy.rules
         ):

@@ -157,11 +157,18 @@ class SandboxedPdf:
         return texts
 
     def words(self, indices: Sequence[int], deadline: Deadline) -> list[list[RawWord] | None]:
-        """Returns the word layers of the pages at ``indices`` (see :mod:`invoiceai.render.pdf.words`)."""
+        """Returns the word layers of the pages at ``indices`` (see :mod:`invoiceai.render.pdf.words`).
+
+        One request per page: a page's words fit a reply's header (a few MiB at most, see
+        :data:`~invoiceai.render.pdf.words.MAX_WORDS`), a document's many pages might not.
+        """
         from invoiceai.render.pdf.words import words_from
 
-        header, _ = self._call({"op": "words", "indices": list(indices)}, deadline, self._limits.max_render_bytes)
-        return self._read(lambda fields, _: words_from(fields, len(indices)), header, b"")
+        layers: list[list[RawWord] | None] = []
+        for index in indices:
+            header, _ = self._call({"op": "words", "indices": [index]}, deadline, self._limits.max_render_bytes)
+            layers.extend(self._read(lambda fields, _: words_from(fields, 1), header, b""))
+        return layers
 
     def subset(self, indices: Sequence[int], deadline: Deadline | None) -> bytes:
         """Returns a new, unencrypted PDF of the pages at ``indices``."""

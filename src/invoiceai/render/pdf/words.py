@@ -114,12 +114,18 @@ def _union(a: list[float], b: list[float]) -> list[float]:
 
 def _flush(page: Any, chars: list[str], box: list[float], words: list[RawWord]) -> None:
     if chars:
-        words.append(("".join(chars), *_normalised(page, box)))
+        normalised = _normalised(page, box)
+        if normalised is not None:
+            words.append(("".join(chars), *normalised))
         chars.clear()
 
 
-def _normalised(page: Any, box: list[float]) -> tuple[float, float, float, float]:
-    """Maps a page-space box to the displayed page, 0-1 with the origin top-left."""
+def _normalised(page: Any, box: list[float]) -> tuple[float, float, float, float] | None:
+    """Maps a page-space box to the displayed page, 0-1 with the origin top-left.
+
+    Returns ``None`` for a word that is not on the displayed page: its middle is outside the
+    crop box (text the page hides), or it has no area left once cut to the crop box.
+    """
     import pypdfium2.raw as pdfium_c
 
     xs: list[float] = []
@@ -129,9 +135,13 @@ def _normalised(page: Any, box: list[float]) -> tuple[float, float, float, float
         pdfium_c.FPDF_PageToDevice(page, 0, 0, _DEVICE, _DEVICE, 0, x, y, device_x, device_y)
         xs.append(device_x.value / _DEVICE)
         ys.append(device_y.value / _DEVICE)
-    x0, x1 = (min(max(value, 0.0), 1.0) for value in sorted(xs))
-    y0, y1 = (min(max(value, 0.0), 1.0) for value in sorted(ys))
-    return round(x0, _DIGITS), round(y0, _DIGITS), round(x1, _DIGITS), round(y1, _DIGITS)
+    if not (0.0 <= sum(xs) / 2 <= 1.0 and 0.0 <= sum(ys) / 2 <= 1.0):
+        return None
+    x0, x1 = (round(min(max(value, 0.0), 1.0), _DIGITS) for value in sorted(xs))
+    y0, y1 = (round(min(max(value, 0.0), 1.0), _DIGITS) for value in sorted(ys))
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return x0, y0, x1, y1
 
 
 def words_to(layers: list[list[RawWord] | None]) -> dict[str, Any]:
