@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from invoiceai.pages import ImageBudget
 
-__all__ = ["MAX_SCALE", "PageFacts", "PagePixels", "page_text", "rasterise"]
+__all__ = ["MAX_SCALE", "PageFacts", "PagePixels", "load_page", "page_text", "rasterise"]
 
 MAX_SCALE = 600 / 72
 """Pixels per point never exceed 600 dpi: tiny pages (3 pt) would otherwise be blown up 350x."""
@@ -94,7 +94,7 @@ def page_text(pdf: Any, index: int, *, document_id: str) -> str | None:
         CorruptDocumentError: The page cannot be loaded.
     """
     with PDFIUM_LOCK:
-        page = _load_page(pdf, index, document_id=document_id)
+        page = load_page(pdf, index, document_id=document_id)
         try:
             return _extract_text(page)
         finally:
@@ -134,7 +134,7 @@ def rasterise(
     """
     limits = limits if limits is not None else RenderLimits()
     with PDFIUM_LOCK:
-        page = _load_page(pdf, index, document_id=document_id)
+        page = load_page(pdf, index, document_id=document_id)
     try:
         with PDFIUM_LOCK, _render_errors(index, document_id):
             width_pt, height_pt = _page_size(page, index, document_id)
@@ -203,7 +203,12 @@ def _render_errors(index: int, document_id: str) -> Iterator[None]:
         ) from exc
 
 
-def _load_page(pdf: Any, index: int, *, document_id: str) -> Any:
+def load_page(pdf: Any, index: int, *, document_id: str) -> Any:
+    """Page ``index`` of an open pdfium document (the caller holds ``PDFIUM_LOCK``).
+
+    Raises:
+        CorruptDocumentError: The page tree is damaged there.
+    """
     import pypdfium2
 
     try:

@@ -18,8 +18,8 @@ import ctypes
 import math
 from typing import Any
 
-from invoiceai.errors import CorruptDocumentError
 from invoiceai.render.pdf.lock import PDFIUM_LOCK
+from invoiceai.render.pdf.raster import load_page
 
 __all__ = ["MAX_WORDS", "RawWord", "page_words", "words_from", "words_to"]
 
@@ -45,18 +45,8 @@ def page_words(pdf: Any, index: int, *, document_id: str) -> list[RawWord] | Non
     Raises:
         CorruptDocumentError: The page cannot be loaded.
     """
-    import pypdfium2
-
     with PDFIUM_LOCK:
-        try:
-            page = pdf[index]
-        except pypdfium2.PdfiumError as exc:
-            raise CorruptDocumentError(
-                f"Page {index + 1} cannot be loaded; the PDF's page tree is damaged. Re-export the PDF, or "
-                "select the other pages with pages=.",
-                document_id=document_id,
-                page=index + 1,
-            ) from exc
+        page = load_page(pdf, index, document_id=document_id)
         try:
             textpage = page.get_textpage()
             try:
