@@ -206,6 +206,42 @@ def test_a_refusal_before_the_body_is_read_closes_the_connection(tmp_path: Path)
     assert b"connection: close" in head
 
 
+def test_an_early_answer_to_a_small_body_reads_it_away_and_keeps_the_connection(tmp_path: Path) -> None:
+    # Closing while the client still sends its body makes the kernel reset the connection, and the
+    # client loses the answer: a small body is read away instead, and the connection stays usable.
+    body = b"--xyz\r\n" + b"x" * 50_000
+    request = (
+        b"POST /v1/documents?wait=-1 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: multipart/form-data; boundary=xyz\r\nContent-Length: %d\r\n\r\n" % len(body)
+    ) + body
+    with (
+        serving(settings_for(tmp_path, workers=0, auth=False), extractor=fake_extractor()) as (server, _),
+        socket.create_connection(("127.0.0.1", server.port), timeout=30) as raw,
+    ):
+        raw.sendall(request)
+        first = _read_response(raw)
+        raw.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # the same connection
+        second = _read_response(raw)
+    assert first.lower().startswith(b"http/1.1 422 ") and b"connection: close" not in first.lower()
+    assert second.startswith(b"HTTP/1.1 200 ")
+
+
+def _read_response(raw: socket.socket) -> bytes:
+    """One response's head (and body, by Content-Length) from a raw socket."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += raw.recv(65536) or b"!"
+        assert not received.endswith(b"!"), "the server closed the connection"
+    head, rest = received.split(b"\r\n\r\n", 1)
+    length = next(
+        (int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")),
+        0,
+    )
+    while len(rest) < length:
+        rest += raw.recv(65536)
+    return head
+
+
 def _batch_body(count: int, size: int) -> Iterator[bytes]:
     for number in range(count):  # one part at a time: the client holds no more than that either
         yield (

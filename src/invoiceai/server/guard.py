@@ -32,6 +32,9 @@ _log = get_logger("invoiceai.server")
 
 _MAX_SHOWN = 300
 _CLOSE = (b"connection", b"close")
+_DRAIN_BYTES = 1 << 20
+"""An early answer reads away an unread body up to this size instead of closing the connection."""
+_DRAIN_SECONDS = 10.0
 
 
 def install(app: Starlette) -> None:
@@ -66,6 +69,45 @@ def describe(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     message = mask_text(lines[0]) if lines else ""
     return f"{type(exc).__name__} at {_where(exc.__traceback__)}: {_shown(message)}"
+
+
+def _declared_length(scope: Scope) -> int | None:
+    """The request's Content-Length, ``None`` when absent, chunked or unreadable."""
+    for name, value in scope.get("headers", ()):
+        if name == b"transfer-encoding":
+            return None
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _drained(receive: Receive, scope: Scope) -> bool:
+    """Reads away a small unread body so an early answer can keep the connection; ``False``: close it.
+
+    Closing a socket with the client's body still arriving makes the kernel reset the connection,
+    and a client that is still sending then loses the answer too. Bodies too large to read away
+    (the 413 case) are cut off by closing instead.
+    """
+    import asyncio
+
+    length = _declared_length(scope)
+    if length is None or length > _DRAIN_BYTES:
+        return False
+
+    async def read_away() -> None:
+        while True:
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                return
+
+    try:
+        await asyncio.wait_for(read_away(), _DRAIN_SECONDS)
+    except asyncio.TimeoutError:
+        return False
+    return True
 
 
 def _has_body(scope: Scope) -> bool:
@@ -105,7 +147,7 @@ class ErrorGuard:
             if message["type"] == "http.response.start":
                 started = True
                 headers = list(message.get("headers", ()))
-                if not body_read and _CLOSE not in headers:
+                if not body_read and _CLOSE not in headers and not await _drained(receive, scope):
                     message = {**message, "headers": [*headers, _CLOSE]}
             await send(message)
 
