@@ -150,7 +150,7 @@ def _library_writes_nothing_to_stderr(request: pytest.FixtureRequest) -> Iterato
 
 
 # --- PostgreSQL and Redis for the service's fleet tests ---------------------------------------------
-# INVOICEAI_TEST_POSTGRES_URL (set by .ci/run) names a server the tests may create databases on;
+# INVOICEAI_TEST_POSTGRES_URL, when set, names a server the tests may create databases on;
 # without it a throwaway cluster is started from Debian's binaries (skipped when they are absent).
 
 
@@ -182,3 +182,12 @@ def postgres_database(postgres_server: str) -> str:
     finally:
         admin.dispose()
     return postgres_server.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A job-store URL: a SQLite file, then a new database on :func:`postgres_server`."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'jobs.sqlite3'}"
+    url: str = request.getfixturevalue("postgres_database")
+    return url

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image, ImageDraw
 
 from invoiceai.schema import Invoice
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from invoiceai.extractor import Extraction
+    from invoiceai.schema import Finding
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_JSON = ROOT / "examples" / "invoice.json"
@@ -42,3 +49,31 @@ def pdf_invoice(label: str = "1", pages: int = 1) -> bytes:
     buffer = io.BytesIO()
     images[0].save(buffer, format="PDF", save_all=True, append_images=images[1:], resolution=72.0)
     return buffer.getvalue()
+
+
+def broken_invoice() -> Invoice:
+    """The example invoice with a total that breaks the arithmetic rules."""
+    from decimal import Decimal
+
+    invoice = example_invoice()
+    invoice.total = Decimal("1.00")
+    return invoice
+
+
+def sample_extraction(data: BaseModel, findings: tuple[Finding, ...] = ()) -> Extraction[BaseModel]:
+    """A model result of a one-page scan with fixed usage, timings and ids, for display tests."""
+    from decimal import Decimal
+
+    from invoiceai.extractor import Extraction, Timings
+    from invoiceai.usage import Usage
+
+    return Extraction(
+        data=data,
+        usage=Usage(input_tokens=1500, output_tokens=400, requests=1, cost_usd=Decimal("0.0105")),
+        findings=findings,
+        origin="model",
+        document_id="ab" * 32,
+        timings=Timings(load=0.5, backend=1.81),
+        source="scan.jpg",
+        model="claude-sonnet-5",
+    )

@@ -9,17 +9,11 @@ from pathlib import Path
 import pytest
 
 from claude_fakes import ANSWER
+from cli_helpers import run
 from documents_factory import example_invoice, png_invoice
 from invoiceai.cli.batch_cmd import EXIT_NOT_FINISHED
-from invoiceai.cli.main import main
 from invoiceai.einvoice import to_xml
 from invoiceai.testing import FakeClaudeAPI
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -18,13 +18,13 @@ from pydantic import BaseModel
 import invoiceai.backends.claude.backend as claude_backend
 import invoiceai.backends.claude.request as request_module
 from claude_fakes import ANSWER, settings
+from cli_helpers import run
 from documents_factory import pdf_invoice, png_invoice
 from invoiceai import Extractor
 from invoiceai.backends import ClaudeBackend
 from invoiceai.backends.claude.chunking import RequestLimits
 from invoiceai.cache import MemoryCache
 from invoiceai.cache.batch_store import MemoryBatchStore
-from invoiceai.cli.main import main
 from invoiceai.errors import ExtractionValidationError
 from invoiceai.testing import FakeClaudeAPI
 
@@ -129,12 +129,6 @@ def served(api: FakeClaudeAPI, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
         monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
         monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
         yield api
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_d2_5_batch_submit_reads_a_directory_and_refuses_bad_arguments_before_work(

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from cli_helpers import run
 from documents_factory import ROOT, SAMPLE_FACTURX, example_invoice, png_invoice
-from invoiceai.cli import main
 from invoiceai.einvoice import read_einvoice, to_xml
 from invoiceai.render.pdf import read_embedded_invoice
 from invoiceai.testing import FakeClaudeAPI
@@ -35,12 +35,6 @@ def broken(tmp_path: Path) -> Path:
     path = tmp_path / "broken.pdf"
     path.write_bytes(b"%PDF-1.7\n% truncated in transit")
     return path
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def without_timings(results: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from documents_factory import ROOT, SAMPLE_FACTURX, example_invoice, png_invoice
-from invoiceai.cli import main
+from cli_helpers import isolate_cli, run
+from documents_factory import SAMPLE_FACTURX, example_invoice, png_invoice
 from invoiceai.cli.inputs import expand_inputs
 from invoiceai.cli.output import ResultWriter
 from invoiceai.extractor import Extraction
@@ -27,17 +27,7 @@ SAMPLE = "examples/sample-facturx.pdf"
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    monkeypatch.setenv("INVOICEAI_CACHE_DIR", str(tmp_path / "cache"))
-    for name in [key for key in os.environ if key.startswith("ANTHROPIC_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.chdir(ROOT)
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
+    isolate_cli(tmp_path, monkeypatch)
 
 
 # -- D2-1: --recursive and directory links ------------------------------------------------------

@@ -9,7 +9,6 @@ import csv
 import http.server
 import io
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -20,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from documents_factory import ROOT, SAMPLE_FACTURX, example_invoice, png_invoice
+from cli_helpers import isolate_cli, run
+from documents_factory import SAMPLE_FACTURX, example_invoice, png_invoice
 from invoiceai.cli import main
 from invoiceai.einvoice import to_xml
 from invoiceai.render.pdf import read_embedded_invoice
@@ -31,17 +31,7 @@ from render_fixtures import build_pdf, invoice_page
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    monkeypatch.setenv("INVOICEAI_CACHE_DIR", str(tmp_path / "cache"))
-    for name in [key for key in os.environ if key.startswith("ANTHROPIC_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.chdir(ROOT)
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = main(argv)
-    out, err = capsys.readouterr()
-    return code, out, err
+    isolate_cli(tmp_path, monkeypatch)
 
 
 SAMPLE = "examples/sample-facturx.pdf"

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
-from documents_factory import example_invoice
+from documents_factory import broken_invoice, example_invoice, sample_extraction
 from invoiceai.display import (
     extraction_html,
     extraction_summary,
@@ -15,35 +15,16 @@ from invoiceai.display import (
     invoice_html,
 )
 from invoiceai.errors import CorruptDocumentError
-from invoiceai.extractor import Extraction, ExtractionFailure, Timings
-from invoiceai.schema import Finding, Invoice, validate
+from invoiceai.extractor import Extraction, ExtractionFailure
+from invoiceai.schema import Finding, validate
 from invoiceai.schema import html as schema_html
 from invoiceai.usage import Usage
 
 HOSTILE = "<script>alert(1)</script>"
 
 
-def _broken() -> Invoice:
-    invoice = example_invoice()
-    invoice.total = Decimal("1.00")
-    return invoice
-
-
-def _extraction(data: BaseModel, findings: tuple[Finding, ...] = ()) -> Extraction[BaseModel]:
-    return Extraction(
-        data=data,
-        usage=Usage(input_tokens=1500, output_tokens=400, requests=1, cost_usd=Decimal("0.0105")),
-        findings=findings,
-        origin="model",
-        document_id="ab" * 32,
-        timings=Timings(load=0.5, backend=1.81),
-        source="scan.jpg",
-        model="claude-sonnet-5",
-    )
-
-
 def test_invoice_repr_html_validates_and_highlights_findings() -> None:
-    page = _broken()._repr_html_()
+    page = broken_invoice()._repr_html_()
     assert "BR-CO-15" in page
     assert '<tr class="error">' in page
     assert "<h4>Totals</h4>" in page
@@ -54,13 +35,13 @@ def test_every_value_is_escaped() -> None:
     invoice = example_invoice()
     invoice.line_items[0].description = HOSTILE
     invoice.seller.name = HOSTILE
-    for page in (invoice._repr_html_(), invoice_html(invoice), extraction_html(_extraction(invoice))):
+    for page in (invoice._repr_html_(), invoice_html(invoice), extraction_html(sample_extraction(invoice))):
         assert HOSTILE not in page
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
 
 
 def test_the_schema_renderer_shows_only_the_findings_it_is_given() -> None:
-    broken = _broken()
+    broken = broken_invoice()
     assert "BR-CO-15" not in schema_html.invoice_html(broken, [])
     given = Finding(rule="MY-RULE", severity="warning", message="Looks odd.")
     page = schema_html.invoice_html(broken, [given], caption="from the test")
@@ -70,14 +51,14 @@ def test_the_schema_renderer_shows_only_the_findings_it_is_given() -> None:
 
 
 def test_display_invoice_html_validates_unless_given_findings() -> None:
-    broken = _broken()
+    broken = broken_invoice()
     assert invoice_html(broken) == schema_html.invoice_html(broken, validate(broken))
     assert "BR-CO-15" not in invoice_html(broken, [])
 
 
 def test_an_extraction_shows_its_summary_invoice_and_own_findings() -> None:
-    broken = _broken()
-    result = _extraction(broken, tuple(validate(broken)))
+    broken = broken_invoice()
+    result = sample_extraction(broken, tuple(validate(broken)))
     summary = extraction_summary(result)
     assert summary == (
         "scan.jpg — origin model, model claude-sonnet-5, 1 request(s), 1500 input + 400 output tokens, $0.0105, 2.31 s"
@@ -86,7 +67,7 @@ def test_an_extraction_shows_its_summary_invoice_and_own_findings() -> None:
     assert page == extraction_html(result)
     assert page == schema_html.invoice_html(broken, list(result.findings), caption=summary)
     assert "BR-CO-15" in page
-    assert "BR-CO-15" not in _extraction(broken)._repr_html_()  # the extraction's findings, not re-validated
+    assert "BR-CO-15" not in sample_extraction(broken)._repr_html_()  # the extraction's findings, not re-validated
 
 
 def test_a_custom_schema_shows_as_json() -> None:
@@ -94,7 +75,7 @@ def test_a_custom_schema_shows_as_json() -> None:
         shop: str
         total: Decimal
 
-    result = _extraction(
+    result = sample_extraction(
         Receipt(shop=HOSTILE, total=Decimal("9.99")), (Finding(rule="R", severity="info", message="m"),)
     )
     page = extraction_html(result)

@@ -4,44 +4,23 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import BaseModel
-
-from documents_factory import example_invoice
+from documents_factory import broken_invoice, example_invoice, sample_extraction
 from invoiceai.errors import CorruptDocumentError
-from invoiceai.extractor import Extraction, ExtractionFailure, Timings
-from invoiceai.schema import Finding, Invoice, validate
+from invoiceai.extractor import Extraction, ExtractionFailure
+from invoiceai.schema import validate
 from invoiceai.usage import Usage
-
-
-def _broken() -> Invoice:
-    invoice = example_invoice()
-    invoice.total = Decimal("1.00")
-    return invoice
-
-
-def _extraction(data: BaseModel, findings: tuple[Finding, ...] = ()) -> Extraction[BaseModel]:
-    return Extraction(
-        data=data,
-        usage=Usage(input_tokens=1500, output_tokens=400, requests=1, cost_usd=Decimal("0.0105")),
-        findings=findings,
-        origin="model",
-        document_id="ab" * 32,
-        timings=Timings(load=0.5, backend=1.81),
-        source="scan.jpg",
-        model="claude-sonnet-5",
-    )
 
 
 def test_str_of_a_result_is_a_few_readable_lines() -> None:
     invoice = example_invoice()
-    result = _extraction(invoice, tuple(validate(_broken())))
+    result = sample_extraction(invoice, tuple(validate(broken_invoice())))
     text = str(result)
     assert len(text) < 400 < len(repr(result))
     assert text.splitlines() == [
         "Extraction scan.jpg: origin model, model claude-sonnet-5",
         f"  invoice {invoice.invoice_number}, seller {invoice.seller.name}",
         f"  total {invoice.total} {invoice.currency}",
-        f"  findings: {len(validate(_broken()))} error{'s' if len(validate(_broken())) > 1 else ''}",
+        f"  findings: {len(validate(broken_invoice()))} error{'s' if len(validate(broken_invoice())) > 1 else ''}",
     ]
 
 
@@ -69,5 +48,5 @@ def test_amounts_are_rounded_for_display_only() -> None:
     assert amount_text(Decimal("19")) == "19"
     invoice = example_invoice()
     invoice.total = Decimal("0.6666666666666666666666666667")
-    assert "total 0.6667 " in str(_extraction(invoice))
+    assert "total 0.6667 " in str(sample_extraction(invoice))
     assert invoice.total == Decimal("0.6666666666666666666666666667")

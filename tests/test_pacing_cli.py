@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import io
-import os
 import re
 import sys
 from pathlib import Path
 
 import pytest
 
-from documents_factory import ROOT, example_invoice, png_invoice
+from cli_helpers import isolate_cli
+from documents_factory import example_invoice, png_invoice
 from invoiceai.backends.claude.pacing import BucketState, PacingSnapshot, WaitEvent
 from invoiceai.cli import main
 from invoiceai.cli.progress import CliProgress, pacing_summary, shown_wait
@@ -19,11 +19,7 @@ from invoiceai.testing import FakeClaudeAPI, Fault, RateLimits, TokenBucket
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    monkeypatch.setenv("INVOICEAI_CACHE_DIR", str(tmp_path / "cache"))
-    for name in [key for key in os.environ if key.startswith("ANTHROPIC_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.chdir(ROOT)
+    isolate_cli(tmp_path, monkeypatch)
 
 
 class _Terminal(io.StringIO):

@@ -26,7 +26,6 @@ from invoiceai.server.app import create_app
 from invoiceai.server.context import ServiceContext
 from invoiceai.testing import FakeBackend
 from server_helpers import LiveServer, client, new_key, serving, settings_for
-from server_postgres import throwaway_postgres
 
 PROBLEM = "application/problem+json"
 # A literal public address: nothing here is looked up or fetched (the jobs never run).
@@ -37,27 +36,6 @@ SECRET_REQUEST = {
     "password": "hunter2-secret",
     "callback_url": f"https://cbuser:cbpass-0123@{HOST}/hook?token=tok-0123456789",
 }
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[str]:
-    with throwaway_postgres() as url:
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'jobs.sqlite3'}"
-    from sqlalchemy import create_engine
-
-    base: str = request.getfixturevalue("postgres")
-    name = "h_" + uuid.uuid4().hex[:12]
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    admin.dispose()
-    return base.rsplit("/", 1)[0] + "/" + name
 
 
 def fake_extractor() -> Extractor:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,27 +25,6 @@ from invoiceai.server.settings import ServiceSettings
 from invoiceai.testing import FakeBackend
 
 PASSWORD = "s3cret-Pa55word-xyz"
-
-
-@pytest.fixture
-def postgres(postgres_server: str) -> str:
-    """The session's PostgreSQL (conftest.py: INVOICEAI_TEST_POSTGRES_URL, else a throwaway cluster)."""
-    return postgres_server
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'jobs.sqlite3'}"
-    from sqlalchemy import create_engine
-
-    base: str = request.getfixturevalue("postgres")
-    name = "t_" + uuid.uuid4().hex[:12]
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f"CREATE DATABASE {name}"))
-    admin.dispose()
-    return base.rsplit("/", 1)[0] + "/" + name
 
 
 @pytest.fixture
