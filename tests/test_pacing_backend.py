@@ -158,3 +158,4 @@ def test_an_unreachable_api_fails_fast_with_a_hint(flavour: str) -> None:
     assert "cannot be reached (connection refused)" in str(caught.value)
     assert "ANTHROPIC_BASE_URL" in str(caught.value)
     assert clock.slept() <= 1.0  # one short wait between the two
+    assert caught.value.usage.requests == 0  # nothing reached an API, so nothing is reported as a request

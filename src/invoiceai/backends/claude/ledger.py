@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from invoiceai.backends.base import BackendResult, T, TokenBudgetExceededError
-from invoiceai.backends.claude.api_errors import describe_api_error
+from invoiceai.backends.claude.api_errors import describe_api_error, unreachable
 from invoiceai.backends.claude.reply import reply_usage
 from invoiceai.secrets import get_logger
 from invoiceai.usage import Usage
@@ -147,11 +147,15 @@ class JobLedger:
     def record_attempt(
         self, label: str, *, request_id: str | None, error: BaseException | None, elapsed: float
     ) -> None:
-        """Counts one HTTP attempt (a failed one as a request without tokens) and logs it at DEBUG."""
+        """Counts one HTTP attempt (a failed one as a request without tokens) and logs it at DEBUG.
+
+        An attempt that never reached the API (a refused connection, a host that does not resolve)
+        is not a request: counting it would make a run against a wrong address report requests.
+        """
         self.attempts += 1
         if request_id:
             self.request_ids.append(request_id)
-        if error is not None:
+        if error is not None and not unreachable(error):
             self.usage = self.usage + Usage(requests=1)
         outcome = "ok" if error is None else f"failed ({describe_api_error(error)})"
         logger.debug("%s: attempt %d %s request_id=%s in %.2fs", label, self.attempts, outcome, request_id, elapsed)
