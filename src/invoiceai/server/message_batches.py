@@ -236,12 +236,12 @@ def _submit(context: ServiceContext, batch_id: str, waiting: Sequence[RowMapping
             password=_password(waiting), batch_store=batch_store,
         )  # fmt: skip
     except InvoiceAIError as exc:
-        if _row(context.engine, batch_id)["job_id"] is not None:  # stored: the next look resumes it
-            _log.warning("the first round of batch %s was not sent (%s); it is resumed", batch_id, exc.message)
-            return
-        if isinstance(exc, ConfigurationError):
-            _fail_all(context, [job["id"] for job in waiting], exc)
-        raise
+        if _row(context.engine, batch_id)["job_id"] is None:  # nothing stored, nothing sent
+            if isinstance(exc, ConfigurationError):
+                _fail_all(context, [job["id"] for job in waiting], exc)
+            raise
+        # The job is stored: the look that follows resumes it (a create whose answer was lost is found again).
+        _log.warning("the first round of batch %s was not sent (%s); it is resumed", batch_id, exc.message)
     with context.engine.begin() as connection:
         connection.execute(
             message_batches.update()
@@ -364,4 +364,3 @@ def _jobs(engine: Engine, batch_id: str | None, ids: Sequence[str] = ()) -> list
     query = query.where(jobs.c.batch_id == batch_id) if batch_id is not None else query.where(jobs.c.id.in_(ids))
     with reading(engine) as connection:
         return list(connection.execute(query.order_by(jobs.c.batch_index)).mappings())
-

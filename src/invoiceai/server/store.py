@@ -166,8 +166,13 @@ def _check_quota(connection: Connection, owner: str, quota: int, adding: int) ->
 
 
 def _insert_job(
-    connection: Connection, owner: str, submission: Submission, key: str, batch: tuple[str, int] | None,
-    *, message_batch: bool = False,
+    connection: Connection,
+    owner: str,
+    submission: Submission,
+    key: str,
+    batch: tuple[str, int] | None,
+    *,
+    message_batch: bool = False,
 ) -> str:
     job_id = str(uuid.uuid4())
     if submission.document is not None:
