@@ -202,8 +202,9 @@ def test_a_backend_without_message_batches_is_refused_with_a_problem(tmp_path: P
         assert answer.status_code == 422
         assert answer.headers["content-type"] == "application/problem+json"
         body = answer.json()
-        assert body["type"] == "urn:invoiceai:problem:message-batches-unavailable"
-        assert "FakeBackend" in body["detail"] and "message_batches" in body["detail"]
+        assert body["type"] == "urn:invoiceai:problem:invalid-request"
+        assert "FakeBackend" in body["detail"] and "no Message Batches side" in body["detail"]
+        assert "message_batches out" in body["detail"]
     assert live.status_code == 202 and live.json()["message_batches"] is False
     assert rows == []
 

@@ -44,7 +44,7 @@ from invoiceai.server import leases, store
 from invoiceai.server.audit import record
 from invoiceai.server.clock import utcnow
 from invoiceai.server.db import reading
-from invoiceai.server.errors import ServiceError
+from invoiceai.server.errors import InvalidRequestError
 from invoiceai.server.message_batches_store import DatabaseBatchStore, message_batches
 from invoiceai.server.models import FINAL_STATES, jobs
 from invoiceai.server.runner import notify, result_json
@@ -72,11 +72,12 @@ LEASE_SECONDS = 600.0
 _ACTIVE = ("waiting", "running")
 
 
-class MessageBatchesUnavailableError(ServiceError):
-    """The batch asked for the Message Batches API, which this service's backend does not have (422)."""
+class MessageBatchesUnavailableError(InvalidRequestError):
+    """The batch asked for the Message Batches API, which this service's backend does not have.
 
-    status = 422
-    slug = "message-batches-unavailable"
+    A 422 ``invalid-request`` problem (the option cannot be honoured here), whose detail says why
+    and that leaving ``message_batches`` out runs the batch live.
+    """
 
 
 def unavailable(context: ServiceContext) -> str | None:

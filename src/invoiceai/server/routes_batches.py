@@ -31,7 +31,7 @@ _MESSAGE_BATCHES: dict[str, Any] = {
     "default": False,
     "description": "Send the batch through the Message Batches API: half the price, results within 24 hours. "
     "Its jobs stay queued until it is sent, then running. A service whose backend has no Message Batches "
-    "side answers 422 (urn:invoiceai:problem:message-batches-unavailable).",
+    "side answers 422 (urn:invoiceai:problem:invalid-request) instead of running it live.",
 }
 
 _BATCH_BODY: dict[str, Any] = {
@@ -84,7 +84,7 @@ async def submit_batch(
     ``message_batches: true`` sends the batch through the Message Batches API (half price, results
     within 24 h): its jobs are ``queued`` until it is sent, then ``running`` until their results
     arrive. A service whose backend has no Message Batches side refuses it with 422
-    ``message-batches-unavailable`` rather than running it live.
+    ``invalid-request`` rather than running it live.
     """
     context = context_of(request)
     key = checked_key(idempotency_key)  # before the body is read, as for one document
