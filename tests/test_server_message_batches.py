@@ -14,6 +14,7 @@ import pytest
 from claude_fakes import ANSWER, settings
 from documents_factory import example_invoice, png_invoice
 from invoiceai.backends import ClaudeBackend
+from invoiceai.documents import Document
 from invoiceai.extractor import Extractor
 from invoiceai.server.audit import read_audit
 from invoiceai.server.message_batches import drive
@@ -279,3 +280,41 @@ def test_a_service_batch_is_bound_to_one_library_job(tmp_path: Path) -> None:
     second.delete("iaib_first")
     assert second.jobs() == [] and first.lease("iaib_first", "a", 60)
     engine.dispose()
+
+
+def test_a_fleet_worker_drives_message_batches_next_to_its_sweeper(tmp_path: Path) -> None:
+    import threading
+
+    from invoiceai.server.context import ServiceContext
+    from invoiceai.server.fleet import FleetWorker
+    from invoiceai.server.store import Submission, create_batch, job_rows_of_batch, save_upload
+
+    # The broker is never reached: the sweeper finds no stale job, so it sends no task.
+    service = settings_for(tmp_path, workers=0, broker_url="redis://127.0.0.1:9/0", message_batches_poll_seconds=0.05)
+    with fake_claude() as (api, base_url):
+        context = ServiceContext(service, extractor=claude_extractor(base_url))
+        ended, done = threading.Event(), []
+        counted = context.seams.job_state
+
+        def job_state(state: str) -> None:
+            counted(state)
+            done.extend([state] if state in {"succeeded", "failed"} else [])
+            if len(done) == 2:
+                ended.set()
+
+        context.seams.job_state = job_state  # type: ignore[method-assign]
+        try:
+            uploads_ = [
+                save_upload(context.engine, Document.from_bytes(png_invoice(str(n)), name=f"{n}.png")) for n in range(2)
+            ]
+            submissions = [Submission(source_name=f"{n}.png", upload=upload) for n, upload in enumerate(uploads_)]
+            batch, _ = create_batch(context.engine, "anonymous", submissions, message_batches=True)
+            worker = FleetWorker(context, concurrency=1, sweep_seconds=60)
+            with worker.sweeping():
+                assert ended.wait(60), done
+            worker.close()
+            statuses = [row["status"] for row in job_rows_of_batch(context.engine, batch["id"], columns=("status",))]
+        finally:
+            context.close()
+        assert api.message_requests == [] and creates(api) == 1
+    assert statuses == ["succeeded", "succeeded"]
