@@ -318,3 +318,21 @@ def test_a_fleet_worker_drives_message_batches_next_to_its_sweeper(tmp_path: Pat
             context.close()
         assert api.message_requests == [] and creates(api) == 1
     assert statuses == ["succeeded", "succeeded"]
+
+
+@pytest.mark.allow_stderr  # the driver warns that the batch could not be sent, on purpose
+def test_a_batch_the_backend_cannot_send_fails_its_jobs_as_live_would(tmp_path: Path, caplog: Any) -> None:
+    extractor = Extractor(backend=ClaudeBackend(base_url="http://127.0.0.1:9", settings=settings()), cache=None)
+    with serving(settings_for(tmp_path, workers=0), extractor=extractor) as (server, context):
+        http = client(server, new_key(context)[1])
+        batch = submit(http, 2)
+        drive_now(context)
+        jobs = [http.get(f"/v1/jobs/{job['id']}").json() for job in batch["jobs"]]
+        assert drive_now(context) == 1  # nothing left to send: the batch is closed
+        assert drive_now(context) == 0
+        with context.engine.begin() as connection:
+            state = connection.execute(message_batches.select()).mappings().one()["state"]
+    assert [(job["status"], job["error"]["type"]) for job in jobs] == [("failed", "ConfigurationError")] * 2
+    assert all("API key" in job["error"]["message"] for job in jobs)
+    assert state == "done"
+    assert "could not be handled" in caplog.text

@@ -197,12 +197,15 @@ def _handle(context: ServiceContext, batch_id: str) -> None:
     """Submits the batch, or takes one look at it; closes it when it is over."""
     row = _row(context.engine, batch_id)
     if row["job_id"] is None:
-        waiting = [job for job in _jobs(context.engine, batch_id) if job["status"] not in FINAL_STATES]
-        if not waiting:
-            _close(context, batch_id, None, canceled=True)
+        every = _jobs(context.engine, batch_id)
+        waiting = [job for job in every if job["status"] not in FINAL_STATES]
+        if not waiting:  # canceled before it was sent (or failed: the service cannot send it)
+            _close(context, batch_id, None, canceled=all(job["status"] == "canceled" for job in every))
             return
         _submit(context, batch_id, waiting)
         row = _row(context.engine, batch_id)
+    if row["state"] == "waiting":  # sent (a driver killed right after sending left it so)
+        _set(context.engine, batch_id, state="running", submitted_at=utcnow())
     members: list[str] = json.loads(row["members"])
     job_id = str(row["job_id"])
     _mark_running(context, members, job_id)
@@ -243,12 +246,6 @@ def _submit(context: ServiceContext, batch_id: str, waiting: Sequence[RowMapping
             raise
         # The job is stored: the look that follows resumes it (a create whose answer was lost is found again).
         _log.warning("the first round of batch %s was not sent (%s); it is resumed", batch_id, exc.message)
-    with context.engine.begin() as connection:
-        connection.execute(
-            message_batches.update()
-            .where(message_batches.c.batch_id == batch_id)
-            .values(state="running", submitted_at=utcnow())
-        )
 
 
 def _sources(context: ServiceContext, rows: Sequence[RowMapping]) -> Iterator[Any]:
@@ -344,12 +341,12 @@ def _close(context: ServiceContext, batch_id: str, job_id: str | None, *, cancel
             context.extractor().delete_batch(job_id, force=True, batch_store=DatabaseBatchStore(context.engine))
         except InvoiceAIError as exc:  # gone already, or busy: the records stay, nothing else depends on them
             _log.warning("the Message Batches job %s was not deleted: %s", job_id, exc.message)
-    with context.engine.begin() as connection:
-        connection.execute(
-            message_batches.update()
-            .where(message_batches.c.batch_id == batch_id)
-            .values(state="canceled" if canceled else "done", finished_at=utcnow())
-        )
+    _set(context.engine, batch_id, state="canceled" if canceled else "done", finished_at=utcnow())
+
+
+def _set(engine: Engine, batch_id: str, **values: Any) -> None:
+    with engine.begin() as connection:
+        connection.execute(message_batches.update().where(message_batches.c.batch_id == batch_id).values(**values))
 
 
 def _row(engine: Engine, batch_id: str) -> RowMapping:
