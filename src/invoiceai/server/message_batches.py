@@ -275,26 +275,28 @@ def _password(rows: Sequence[RowMapping]) -> str | None:
 
 
 def _mark_running(context: ServiceContext, members: Sequence[str], job_id: str) -> None:
-    """Queued jobs of a submitted batch become running (their attempt is the Message Batch)."""
-    now = utcnow()
-    for member in members:
-        with context.engine.begin() as connection:
+    """Queued jobs of a submitted batch become running (their attempt is the Message Batch), in one transaction."""
+    now, started = utcnow(), 0
+    with context.engine.begin() as connection:
+        for member in members:
             changed = connection.execute(
                 jobs.update()
                 .where(jobs.c.id == member, jobs.c.status == "queued", jobs.c.message_batch.is_(True))
                 .values(status="running", attempt=jobs.c.attempt + 1, started_at=func.coalesce(jobs.c.started_at, now),
                         lease_owner=None, lease_expires=None)
             ).rowcount  # fmt: skip
-            if changed:
-                row = connection.execute(
-                    select(jobs.c.owner, jobs.c.batch_id, jobs.c.document_sha256).where(jobs.c.id == member)
-                ).one()
-                record(
-                    connection, key_id=row.owner, action="state:running", outcome="running", job_id=member,
-                    batch_id=row.batch_id, document_sha256=row.document_sha256, detail=f"Message Batches job {job_id}",
-                )  # fmt: skip
-        if changed:
-            context.seams.job_state("running")
+            if not changed:
+                continue
+            row = connection.execute(
+                select(jobs.c.owner, jobs.c.batch_id, jobs.c.document_sha256).where(jobs.c.id == member)
+            ).one()
+            record(
+                connection, key_id=row.owner, action="state:running", outcome="running", job_id=member,
+                batch_id=row.batch_id, document_sha256=row.document_sha256, detail=f"Message Batches job {job_id}",
+            )  # fmt: skip
+            started += 1
+    for _ in range(started):  # counted once the transaction is in
+        context.seams.job_state("running")
 
 
 def outcome_of(result: Any) -> leases.Outcome:
