@@ -336,3 +336,31 @@ def test_a_batch_the_backend_cannot_send_fails_its_jobs_as_live_would(tmp_path: 
     assert all("API key" in job["error"]["message"] for job in jobs)
     assert state == "done"
     assert "could not be handled" in caplog.text
+
+
+def test_each_job_of_a_message_batch_sends_its_webhook_once(tmp_path: Path) -> None:
+    from invoiceai.server.context import ServiceContext
+    from invoiceai.server.store import Submission, create_batch, job_rows_of_batch, save_upload
+
+    service = settings_for(tmp_path, workers=0, webhook_secret="s3cret")
+    with fake_claude() as (_, base_url):
+        context = ServiceContext(service, extractor=claude_extractor(base_url))
+        sent: list[tuple[str, str, str]] = []
+        context.seams.notify = lambda job, status, on_attempt: sent.append(  # type: ignore[method-assign]
+            (job["id"], status, job["callback_url"])
+        )
+        try:
+            documents = [Document.from_bytes(png_invoice(str(n)), name=f"{n}.png") for n in range(2)]
+            submissions = [
+                Submission(source_name=document.name, upload=save_upload(context.engine, document),
+                           callback_url="https://example.com/hook")
+                for document in documents
+            ]  # fmt: skip
+            batch, _ = create_batch(context.engine, "anonymous", submissions, message_batches=True)
+            drive_now(context)
+            drive_now(context)
+            rows = job_rows_of_batch(context.engine, batch["id"], columns=("id", "status", "callback_url"))
+        finally:
+            context.close()
+    assert sorted(sent) == sorted((row["id"], "succeeded", "https://example.com/hook") for row in rows)
+    assert {(row["status"], row["callback_url"]) for row in rows} == {("succeeded", None)}  # dropped when it ended
