@@ -34,6 +34,7 @@ from sqlalchemy import and_, func, or_, select
 from invoiceai.errors import ConfigurationError, MissingDependencyError
 from invoiceai.secrets import get_logger
 from invoiceai.server.clock import utcnow
+from invoiceai.server.message_batches import start_driver
 from invoiceai.server.models import jobs
 from invoiceai.server.runner import run_job
 
@@ -205,6 +206,7 @@ class FleetWorker:
         """Runs the sweeper on a thread while the block runs."""
         thread = threading.Thread(target=self._sweep, name="invoiceai-sweeper", daemon=True)
         thread.start()
+        start_driver(self.context, self._stop)  # batches sent as Message Batches (server/message_batches.py)
         try:
             yield
         finally:

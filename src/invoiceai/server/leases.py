@@ -98,7 +98,9 @@ class Outcome:
 
 
 def _runnable(now: datetime) -> ColumnElement[bool]:
-    return or_(jobs.c.status == "queued", and_(jobs.c.status == "running", jobs.c.lease_expires < now))
+    # A job of a Message Batch is run by its batch's driver (server/message_batches.py), never claimed.
+    waiting = or_(jobs.c.status == "queued", and_(jobs.c.status == "running", jobs.c.lease_expires < now))
+    return and_(waiting, jobs.c.message_batch.is_not(True))
 
 
 def claimable(engine: Engine, *, limit: int = 10) -> list[str]:

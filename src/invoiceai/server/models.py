@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 __all__ = ["FINAL_STATES", "JOB_STATES", "api_keys", "audit", "batches", "jobs", "metadata", "uploads"]
@@ -87,6 +88,8 @@ jobs = Table(
     Column("lease_expires", DateTime),
     # Fleet mode: when the job's task was last sent to the broker (see invoiceai.server.fleet).
     Column("enqueued_at", DateTime),
+    # Sent through the Message Batches API (invoiceai.server.message_batches): no worker claims it.
+    Column("message_batch", Boolean, nullable=False, default=False, server_default=false()),
     Column("created_at", DateTime, nullable=False),
     Column("started_at", DateTime),
     Column("finished_at", DateTime),

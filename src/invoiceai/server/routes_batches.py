@@ -13,9 +13,10 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from invoiceai.server import store
 from invoiceai.server.audit import record
 from invoiceai.server.auth import Caller, caller, context_of
-from invoiceai.server.errors import InvalidRequestError, NotFoundError
+from invoiceai.server.errors import NotFoundError
 from invoiceai.server.intake import idempotency_key as checked_key
 from invoiceai.server.intake import path_id, read_batch
+from invoiceai.server.message_batches import check_available
 from invoiceai.server.models import FINAL_STATES
 from invoiceai.server.routes_jobs import ERRORS, OPTIONS_SCHEMA, UPLOAD_BODY, idempotency_header
 from invoiceai.server.submit import check_callback, dispatch
@@ -24,6 +25,14 @@ from invoiceai.server.views import BatchOut, batch_view, job_view
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1")
+
+_MESSAGE_BATCHES: dict[str, Any] = {
+    "type": "boolean",
+    "default": False,
+    "description": "Send the batch through the Message Batches API: half the price, results within 24 hours. "
+    "Its jobs stay queued until it is sent, then running. A service whose backend has no Message Batches "
+    "side answers 422 (urn:invoiceai:problem:invalid-request) instead of running it live.",
+}
 
 _BATCH_BODY: dict[str, Any] = {
     "requestBody": {
@@ -36,7 +45,7 @@ _BATCH_BODY: dict[str, Any] = {
                     "properties": {
                         **UPLOAD_BODY["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"],
                         "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                        "message_batches": {"type": "boolean"},
+                        "message_batches": _MESSAGE_BATCHES,
                     },
                 }
             },
@@ -51,7 +60,7 @@ _BATCH_BODY: dict[str, Any] = {
                             "minItems": 1,
                             "items": {"type": "string", "format": "uri", "maxLength": 2048},
                         },
-                        "message_batches": {"type": "boolean"},
+                        "message_batches": _MESSAGE_BATCHES,
                         **OPTIONS_SCHEMA,
                     },
                 }
@@ -72,8 +81,10 @@ async def submit_batch(
 ) -> Response:
     """Queues many documents (multipart ``file`` fields, or JSON ``{"urls": [...]}``), a job each.
 
-    ``message_batches: true`` asks for the Message Batches API (half price, results within 24 h);
-    this server does not offer it yet and refuses the batch with 422 instead of running it otherwise.
+    ``message_batches: true`` sends the batch through the Message Batches API (half price, results
+    within 24 h): its jobs are ``queued`` until it is sent, then ``running`` until their results
+    arrive. A service whose backend has no Message Batches side refuses it with 422
+    ``invalid-request`` rather than running it live.
     """
     context = context_of(request)
     key = checked_key(idempotency_key)  # before the body is read, as for one document
@@ -83,18 +94,17 @@ async def submit_batch(
     )  # fmt: skip
     await check_callback(request, submissions[0].callback_url)  # the options are the same for every document
     if message_batches:
-        raise InvalidRequestError(
-            "This server does not send batches through the Message Batches API yet; leave message_batches out."
-        )
+        await run_in_threadpool(check_available, context)
     batch, created = await run_in_threadpool(
         store.create_batch, context.engine, who.key_id, submissions, idempotency_key=key,
-        daily_quota=who.daily_quota,
+        daily_quota=who.daily_quota, message_batches=message_batches,
     )  # fmt: skip
     rows = await run_in_threadpool(store.job_rows_of_batch, context.engine, batch["id"], columns=store.JOB_VIEW_COLUMNS)
     if created:
         for _ in rows:
             context.seams.job_state("queued")
-        await dispatch(request, [row["id"] for row in rows])
+        if not batch["message_batches"]:  # a Message Batch is sent by its driver, not by the workers
+            await dispatch(request, [row["id"] for row in rows])
     view = batch_view(batch, [row["status"] for row in rows], jobs=[job_view(row) for row in rows])
     return JSONResponse(view, status_code=202)
 

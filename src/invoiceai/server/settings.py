@@ -62,6 +62,8 @@ class ServiceSettings:
             ``invoiceai serve`` only accepts and reports, ``invoiceai worker`` processes run the jobs.
         visibility_timeout: Seconds Redis keeps a task a worker took but did not acknowledge before
             handing it to another worker (Celery's ``visibility_timeout``); longer than most jobs.
+        message_batches_poll_seconds: Seconds between two looks at a batch sent through the
+            Message Batches API (``"message_batches": true``).
     """
 
     database_url: str = dataclasses.field(default_factory=default_database_url)
@@ -85,10 +87,11 @@ class ServiceSettings:
     webhook_backoff_seconds: float = 1.0
     broker_url: str = dataclasses.field(default="", repr=False)
     visibility_timeout: float = 900.0
+    message_batches_poll_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         positive = ("port", "lease_seconds", "max_upload_bytes", "max_batch_bytes", "max_batch_documents")
-        for name in (*positive, "visibility_timeout"):
+        for name in (*positive, "visibility_timeout", "message_batches_poll_seconds"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"Service setting {name!r} must be positive, got {getattr(self, name)!r}.")
         for name in (

@@ -24,6 +24,7 @@ from invoiceai.server.audit import record
 from invoiceai.server.clock import next_midnight, utcnow
 from invoiceai.server.db import reading
 from invoiceai.server.errors import QuotaExceededError
+from invoiceai.server.message_batches_store import add_message_batch
 from invoiceai.server.models import batches, jobs, uploads
 
 if TYPE_CHECKING:
@@ -165,7 +166,13 @@ def _check_quota(connection: Connection, owner: str, quota: int, adding: int) ->
 
 
 def _insert_job(
-    connection: Connection, owner: str, submission: Submission, key: str, batch: tuple[str, int] | None
+    connection: Connection,
+    owner: str,
+    submission: Submission,
+    key: str,
+    batch: tuple[str, int] | None,
+    *,
+    message_batch: bool = False,
 ) -> str:
     job_id = str(uuid.uuid4())
     if submission.document is not None:
@@ -177,6 +184,7 @@ def _insert_job(
         "pages": submission.pages, "password": submission.password, "callback_url": submission.callback_url,
         "attempt": 0, "created_at": utcnow(),
         "batch_id": None if batch is None else batch[0], "batch_index": None if batch is None else batch[1],
+        "message_batch": message_batch,
     }  # fmt: skip
     if not _insert_ignoring_conflicts(connection, jobs, ["owner", "idempotency_key"], values):
         return ""
@@ -241,6 +249,9 @@ def create_batch(
 ) -> tuple[RowMapping, bool]:
     """Queues a batch with a job per submission (in input order), or returns the batch the key names.
 
+    With ``message_batches`` the jobs are marked so that no worker claims them: the batch is
+    sent through the Message Batches API by its driver (:mod:`invoiceai.server.message_batches`).
+
     Two requests with the same ``idempotency_key`` at once get the same batch: the second
     insert finds the first one's row and returns it.
 
@@ -257,7 +268,9 @@ def create_batch(
                 "message_batches": message_batches, "idempotency_key": idempotency_key,
             }  # fmt: skip
             if _insert_ignoring_conflicts(connection, batches, ["owner", "idempotency_key"], values):
-                _insert_batch_jobs(connection, owner, batch_id, submissions)
+                _insert_batch_jobs(connection, owner, batch_id, submissions, message_batch=message_batches)
+                if message_batches:  # its driver sends it (invoiceai.server.message_batches)
+                    add_message_batch(connection, batch_id)
                 return connection.execute(batches.select().where(batches.c.id == batch_id)).mappings().one(), True
             existing = _batch_named(connection, owner, idempotency_key)  # a request with the key won the race
         if existing is None:  # pragma: no cover (a conflict is only possible on the key)
@@ -274,9 +287,13 @@ def _batch_named(connection: Connection, owner: str, idempotency_key: str | None
     ).mappings().first()  # fmt: skip
 
 
-def _insert_batch_jobs(connection: Connection, owner: str, batch_id: str, submissions: Sequence[Submission]) -> None:
+def _insert_batch_jobs(
+    connection: Connection, owner: str, batch_id: str, submissions: Sequence[Submission], *, message_batch: bool
+) -> None:
     for index, submission in enumerate(submissions):
-        job_id = _insert_job(connection, owner, submission, f"batch:{batch_id}:{index}", (batch_id, index))
+        job_id = _insert_job(
+            connection, owner, submission, f"batch:{batch_id}:{index}", (batch_id, index), message_batch=message_batch
+        )
         record(
             connection, key_id=owner, action="create", outcome="ok", job_id=job_id, batch_id=batch_id,
             document_sha256=submission.document_sha256,

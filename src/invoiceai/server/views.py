@@ -48,6 +48,8 @@ class JobOut(BaseModel):
     pages: str | None = None
     attempts: int
     progress: float = Field(description="0 queued, 0.5 running, 1 finished")
+    message_batch: bool = Field(False, description="Sent through the Message Batches API (half price, within 24 h)")
+    stage: str | None = Field(None, description="Where an unfinished job of a Message Batch stands, in words")
     created_at: str
     started_at: str | None = None
     finished_at: str | None = None
@@ -90,6 +92,14 @@ def _seconds(start: Any, end: Any) -> float | None:
     return None if start is None or end is None else round((end - start).total_seconds(), 3)
 
 
+def _stage(row: RowMapping) -> str | None:
+    if not row["message_batch"] or row["status"] in FINAL_STATES:
+        return None
+    if row["status"] == "queued":
+        return "waiting to be sent in a Message Batch"
+    return "in a Message Batch: results within 24 hours"
+
+
 def job_view(row: RowMapping, *, result: dict[str, Any] | None = None) -> dict[str, Any]:
     """A job row as the API shows it: never its password, callback URL or idempotency key."""
     status = row["status"]
@@ -101,6 +111,7 @@ def job_view(row: RowMapping, *, result: dict[str, Any] | None = None) -> dict[s
         "source": row["source_name"], "document_sha256": row["document_sha256"], "schema": row["schema_name"],
         "pages": row["pages"], "attempts": row["attempt"],
         "progress": 1.0 if status in FINAL_STATES else 0.5 if status == "running" else 0.0,
+        "message_batch": bool(row["message_batch"]), "stage": _stage(row),
         "created_at": iso(row["created_at"]), "started_at": iso(row["started_at"]),
         "finished_at": iso(row["finished_at"]), "queued_seconds": _seconds(row["created_at"], row["started_at"]),
         "run_seconds": _seconds(row["started_at"], row["finished_at"]), "origin": row["origin"],

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from invoiceai.secrets import get_logger
 from invoiceai.server.leases import claimable, release_worker
+from invoiceai.server.message_batches import start_driver
 from invoiceai.server.runner import run_job
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ class WorkerPool:
             thread = threading.Thread(target=self._loop, name=f"invoiceai-worker-{number}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        self._threads.append(start_driver(self.context, self._stop))  # batches sent as Message Batches
 
     def wake(self) -> None:
         """Tells the threads a job was queued."""

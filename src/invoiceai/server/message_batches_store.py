@@ -1,0 +1,233 @@
+"""Where the service keeps its Message Batches: the library's batch store, in the job store's database.
+
+A service batch sent through the Message Batches API is one library batch job
+(:meth:`~invoiceai.Extractor.submit_batch`), whose state must outlive the process that submitted
+it and be reachable from every process of a fleet. The job store's database is both, so the
+library's records live there too: :class:`DatabaseBatchStore` is a
+:class:`~invoiceai.cache.batch_store.BatchStore` over two tables of this database
+(``message_batch_records`` and ``message_batch_leases``), whatever the result cache is.
+
+The ``message_batches`` table ties a service batch to its library job: which job it became
+(``job_id``), which service jobs are its documents, in order (``members``), its state, who is
+looking at it (a lease, as the job leases), and when to look next. The library job's id is
+written in the same transaction as the job's first record (its ``meta``): a process killed
+right after submitting leaves the id behind, so the next one resumes the job instead of
+submitting the documents again, and a second submission of the same service batch is refused
+before anything is sent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Column, DateTime, Float, Index, MetaData, String, Table, Text, and_, delete, select
+
+from invoiceai.errors import ConfigurationError
+from invoiceai.server.db import reading
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+    from invoiceai.cache.batch_store import Records, Stale
+
+__all__ = [
+    "DatabaseBatchStore",
+    "add_message_batch",
+    "batch_leases",
+    "batch_records",
+    "message_batches",
+]
+
+metadata = MetaData()
+
+batch_records = Table(
+    "message_batch_records",
+    metadata,
+    Column("job", String(64), primary_key=True),
+    Column("kind", String(32), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+batch_leases = Table(
+    "message_batch_leases",
+    metadata,
+    Column("job", String(64), primary_key=True),
+    Column("owner", String(255), nullable=False),
+    Column("expires", Float, nullable=False),  # wall-clock seconds, as the library's SQLite store
+)
+
+message_batches = Table(
+    "message_batches",
+    metadata,
+    Column("batch_id", String(36), primary_key=True),
+    Column("job_id", String(64), unique=True),  # the library's batch job, once submitted
+    Column("members", Text),  # JSON list of the service job ids, in the order they were submitted
+    Column("state", String(16), nullable=False),  # waiting, running, done, canceled
+    Column("lease_owner", String(255)),
+    Column("lease_expires", DateTime),
+    Column("next_look_at", DateTime, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("submitted_at", DateTime),
+    Column("finished_at", DateTime),
+    Column("last_error", String(300)),
+    Index("ix_message_batches_state_next", "state", "next_look_at"),
+)
+
+_META = ("meta", "job")
+
+
+def _insert(connection: Connection, table: Table) -> Any:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return (postgresql if connection.dialect.name == "postgresql" else sqlite).insert(table)
+
+
+class DatabaseBatchStore:
+    """The library's :class:`~invoiceai.cache.batch_store.BatchStore` over the job store's database.
+
+    Args:
+        engine: The job store.
+        batch_id: The service batch this store submits for: the job's first record binds the
+            job to it (see the module docstring). ``None`` for a store that only reads and collects.
+        members: The service job ids submitted, in order, written with the binding.
+
+    Raises (from :meth:`put`):
+        ConfigurationError: The service batch is already bound to another library job.
+    """
+
+    def __init__(self, engine: Engine, *, batch_id: str | None = None, members: Iterable[str] = ()) -> None:
+        self.engine = engine
+        self.location = f"the job store ({engine.url.render_as_string(hide_password=True)})"
+        self.batch_id = batch_id
+        self.members = list(members)
+
+    def __repr__(self) -> str:
+        return f"DatabaseBatchStore(location={self.location!r})"
+
+    def put(self, job: str, records: Records) -> None:
+        """Writes ``records`` in one transaction, replacing existing ones."""
+        with self.engine.begin() as connection:
+            if _META in records and self.batch_id is not None:
+                self._bind(connection, job)
+            if records:
+                statement = _insert(connection, batch_records)
+                statement = statement.on_conflict_do_update(
+                    index_elements=["job", "kind", "key"], set_={"value": statement.excluded.value}
+                )
+                connection.execute(statement, _rows(job, records))
+
+    def add(self, job: str, records: Records) -> None:
+        """Writes ``records`` in one transaction, keeping existing ones."""
+        if not records:
+            return
+        with self.engine.begin() as connection:
+            statement = _insert(connection, batch_records).on_conflict_do_nothing(index_elements=["job", "kind", "key"])
+            connection.execute(statement, _rows(job, records))
+
+    def read(self, job: str, kind: str) -> dict[str, str]:
+        """Returns the records of ``kind``."""
+        query = select(batch_records.c.key, batch_records.c.value).where(
+            batch_records.c.job == job, batch_records.c.kind == kind
+        )
+        with reading(self.engine) as connection:
+            return {str(key): str(value) for key, value in connection.execute(query)}
+
+    def get(self, job: str, kind: str, key: str) -> str | None:
+        """Returns one record, or ``None``."""
+        query = select(batch_records.c.value).where(
+            batch_records.c.job == job, batch_records.c.kind == kind, batch_records.c.key == key
+        )
+        with reading(self.engine) as connection:
+            value = connection.execute(query).scalar()
+        return None if value is None else str(value)
+
+    def discard(self, job: str, names: Iterable[tuple[str, str]]) -> None:
+        """Removes records in one transaction."""
+        from sqlalchemy import bindparam
+
+        rows = [{"j": job, "k": kind, "n": key} for kind, key in names]
+        if not rows:
+            return
+        statement = delete(batch_records).where(
+            batch_records.c.job == bindparam("j"), batch_records.c.kind == bindparam("k"),
+            batch_records.c.key == bindparam("n"),
+        )  # fmt: skip
+        with self.engine.begin() as connection:
+            connection.execute(statement, rows)
+
+    def jobs(self) -> list[str]:
+        """Returns the jobs with a ``meta`` record."""
+        query = select(batch_records.c.job).where(batch_records.c.kind == _META[0]).distinct().order_by("job")
+        with reading(self.engine) as connection:
+            return [str(job) for job in connection.execute(query).scalars()]
+
+    def delete(self, job: str) -> None:
+        """Removes the job's records and its lease."""
+        with self.engine.begin() as connection:
+            connection.execute(delete(batch_records).where(batch_records.c.job == job))
+            connection.execute(delete(batch_leases).where(batch_leases.c.job == job))
+
+    def lease(self, job: str, owner: str, seconds: float, *, stale: Stale | None = None) -> bool:
+        """Takes or renews the lease with a conditional write (wall-clock expiry)."""
+        now = time.time()
+        with self.engine.begin() as connection:
+            found = connection.execute(
+                select(batch_leases.c.owner, batch_leases.c.expires).where(batch_leases.c.job == job).with_for_update()
+            ).first()  # fmt: skip
+            if found is None:
+                statement = _insert(connection, batch_leases).values(job=job, owner=owner, expires=now + seconds)
+                inserted = connection.execute(
+                    statement.on_conflict_do_nothing(index_elements=["job"]).returning(batch_leases.c.job)
+                ).first()  # fmt: skip
+                return inserted is not None
+            holder, expires = str(found.owner), float(found.expires)
+            if holder != owner and expires > now and not (stale is not None and stale(holder)):
+                return False
+            changed = connection.execute(
+                batch_leases.update()
+                .where(batch_leases.c.job == job, batch_leases.c.owner == holder, batch_leases.c.expires == expires)
+                .values(owner=owner, expires=now + seconds)
+            ).rowcount  # a holder that renewed in between keeps its lease
+            return bool(changed)
+
+    def release(self, job: str, owner: str) -> None:
+        """Deletes the lease if ``owner`` holds it."""
+        with self.engine.begin() as connection:
+            connection.execute(delete(batch_leases).where(batch_leases.c.job == job, batch_leases.c.owner == owner))
+
+    def close(self) -> None:
+        """Nothing to release: the engine belongs to the service."""
+
+    def _bind(self, connection: Connection, job: str) -> None:
+        """Ties ``job`` to this store's service batch, unless it is tied to another job already."""
+        import json
+
+        table = message_batches
+        unbound = table.c.job_id.is_(None) | (table.c.job_id == job)
+        changed = connection.execute(
+            table.update()
+            .where(and_(table.c.batch_id == self.batch_id, unbound))
+            .values(job_id=job, members=json.dumps(self.members))
+        ).rowcount
+        if not changed:
+            raise ConfigurationError(
+                f"The service batch {self.batch_id} was already sent as another Message Batches job; "
+                "it is not sent twice."
+            )
+
+
+def _rows(job: str, records: Records) -> list[dict[str, str]]:
+    return [{"job": job, "kind": kind, "key": key, "value": value} for (kind, key), value in records.items()]
+
+
+def add_message_batch(connection: Connection, batch_id: str) -> None:
+    """Records a new service batch to send through the Message Batches API (in the batch's own transaction)."""
+    from invoiceai.server.clock import utcnow
+
+    now = utcnow()
+    connection.execute(
+        message_batches.insert().values(batch_id=batch_id, state="waiting", next_look_at=now, created_at=now)
+    )
