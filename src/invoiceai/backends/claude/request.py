@@ -54,10 +54,12 @@ __all__ = [
 InputMode = Literal["images", "images+text", "text", "pdf"]
 INPUT_MODES: tuple[InputMode, ...] = ("images", "images+text", "text", "pdf")
 
-PROMPT_VERSION = "2"
+PROMPT_VERSION = "3"
 """Bumped whenever the prompt changes in a way that can change answers (part of cache keys).
 
 2: the pages of a multi-page request are named by one note instead of a ``Page N`` label each.
+3: a multi-page request's output schema asks for the page of each value (``_value_pages``), so
+an answer cached without pages is not reused.
 A batch job submitted under an older version is still collected (see ``check_setup``)."""
 
 TOOL_NAME = "record_extraction"
@@ -90,6 +92,10 @@ _OTHER_ROWS = 6
 _NESTED_ROWS = 3
 _MIN_MAX_TOKENS = 1024
 _OUTPUT_OVERHEAD = 256
+# Value pages: about one entry per part or header value plus one per row, each about 14 tokens
+# (`{"path":"line_items[12]","page":2},`).
+_TOKENS_PER_PAGE_ENTRY = 14
+_HEADER_PAGE_ENTRIES = 30
 
 # Characters per token: English prose and JSON schema text, roughly, for estimates only.
 _CHARS_PER_TOKEN_TEXT = 4.0
@@ -203,6 +209,7 @@ def build_request(
     pdf: bytes | None = None,
     pdf_pages: int = 0,
     chunk: ChunkInfo | None = None,
+    value_pages: bool = False,
 ) -> BuiltRequest:
     """Builds the request for one document (or one chunk of it).
 
@@ -215,6 +222,9 @@ def build_request(
         pdf: A PDF to send as one native document block instead of pages.
         pdf_pages: Page count of ``pdf``, for the token estimate.
         chunk: Where these pages sit when the document was split.
+        value_pages: Ask for the page of each value too (one extra top-level property,
+            :func:`invoiceai.schema.structured.with_value_pages`); only worth it when the request
+            holds more than one page.
 
     Returns:
         The request and its estimated size.
@@ -232,6 +242,10 @@ def build_request(
     # A fresh copy per request keeps the cached schema safe from anything downstream; it is pure
     # JSON, and a JSON round trip copies it ten times faster than copy.deepcopy.
     schema_copy = json.loads(json.dumps(schema))
+    if value_pages:
+        from invoiceai.schema.structured import with_value_pages
+
+        schema_copy = with_value_pages(schema_copy)
     params.update(_output_params(schema_copy, structured))
     estimate += estimate_text_tokens(SYSTEM_PROMPT) + estimate_text_tokens(closing) + 10 * len(content)
     estimate += math.ceil(len(json.dumps(schema_copy, separators=(",", ":"))) / _CHARS_PER_TOKEN_JSON)
@@ -290,7 +304,7 @@ def estimate_text_tokens(text: str) -> int:
     return math.ceil(len(text) / _CHARS_PER_TOKEN_TEXT)
 
 
-def estimate_max_tokens(schema: Mapping[str, Any], pages: int, *, cap: int) -> int:
+def estimate_max_tokens(schema: Mapping[str, Any], pages: int, *, cap: int, value_pages: bool = False) -> int:
     """Returns a ``max_tokens`` that fits a filled ``schema`` for ``pages`` pages, at most ``cap``.
 
     Every leaf of the schema is budgeted once; the root-level list with the largest items (the
@@ -300,10 +314,13 @@ def estimate_max_tokens(schema: Mapping[str, Any], pages: int, *, cap: int) -> i
         schema: The JSON schema Claude fills.
         pages: Pages in the request.
         cap: The model's largest ``max_tokens``.
+        value_pages: The request asks for the page of each value too.
     """
     fixed, primary_row, other_rows = _schema_shape(schema)
     leaves = fixed + _ROWS_PER_PAGE * max(1, pages) * primary_row + _OTHER_ROWS * other_rows
     wanted = math.ceil(leaves * _TOKENS_PER_LEAF * 1.1) + _OUTPUT_OVERHEAD
+    if value_pages:
+        wanted += (_HEADER_PAGE_ENTRIES + _ROWS_PER_PAGE * max(1, pages)) * _TOKENS_PER_PAGE_ENTRY
     return max(min(_MIN_MAX_TOKENS, cap), min(wanted, cap))
 
 
