@@ -313,7 +313,7 @@ class ExtractionJob(Generic[T]):
     def _start_turn(self, index: int) -> _Turn:
         chunk = self._chunks[index]
         cap = self._config.spec.max_output_tokens
-        max_tokens = estimate_max_tokens(self._schema_json, len(chunk), cap=cap, value_pages=asks_value_pages(chunk))
+        max_tokens = estimate_max_tokens(self._schema_json, len(chunk), cap=cap)
         info = ChunkInfo(chunk.start + 1, chunk.stop, self._page_count)
         blocks: dict[str, Any] = {"model": self._config.model, "schema": self._schema_json, "max_tokens": max_tokens}
         if self._mode == "pdf" and self._pdf is not _UNSET and self._pdf is not None:
