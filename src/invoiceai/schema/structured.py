@@ -4,7 +4,8 @@ Claude's structured outputs accept a subset of JSON Schema: no recursion, no ext
 ``$ref``, objects closed with ``additionalProperties: false``, enums of primitives. The anthropic
 SDK rewrites what it can (bounds move into descriptions); what it cannot rewrite would fail at
 the API or, worse, silently produce empty objects. :func:`check_structured_output_fit` finds
-those cases before any request is sent and says what to change.
+those cases before any request is sent and says what to change. :func:`with_value_pages` adds
+the one property that asks a multi-page request for the page of each value.
 """
 
 from __future__ import annotations

@@ -12,7 +12,9 @@ The request is a plain JSON-ready dict of ``messages.create`` keyword arguments:
   silently shrinks, an image above the model's limit), optionally with the page's text layer;
   or the text layers alone; or one native PDF document block.
 * ``output_config.format`` with the JSON schema on models with structured outputs, else one
-  tool with the schema as ``input_schema`` and ``tool_choice`` forcing it.
+  tool with the schema as ``input_schema`` and ``tool_choice`` forcing it. A request of several
+  pages adds one property to the schema's root that asks for the page of each value
+  (:func:`invoiceai.schema.structured.with_value_pages`); the reply's is stripped before validation.
 * a ``max_tokens`` sized from the schema and the page count, because output tokens are
   charged up front against the rate limit.
 """
