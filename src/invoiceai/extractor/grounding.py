@@ -68,7 +68,9 @@ def attach_provenance(
     started = time.perf_counter()
     layers = read_word_layers(source, settings, warnings) if source is not None else []
     reading = time.perf_counter() - started
-    pages = _document_pages(value_pages, selected_pages(source)) if value_pages and source is not None else None
+    # An e-invoice's values are the XML's, not the model's answer that the pages were named for.
+    named = value_pages if value_pages and source is not None and not embedded else None
+    pages = _document_pages(named, selected_pages(source)) if named and source is not None else None
     grounded = ground_invoice(result.data, layers, result.findings, embedded=embedded, model_pages=pages)
     findings = (*result.findings, *grounded.findings)
     timings = dataclasses.replace(

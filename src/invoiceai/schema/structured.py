@@ -33,8 +33,8 @@ _VALUE_PAGES_SCHEMA: dict[str, Any] = {
     "type": "array",
     "description": (
         "The page each value above is printed on, as the pages are numbered in this request. One entry "
-        "per line item (path 'line_items[0]', 'line_items[1]', ...) and per header value or part "
-        "('invoice_number', 'total', 'seller' when all of the seller's values are on one page, "
+        "per list item (e.g. path 'line_items[0]', 'line_items[1]') and per other value or part (e.g. "
+        "'invoice_number', 'total', 'seller' when all of the seller's values are on one page, "
         "'seller.vat_id' when one is elsewhere). Only values that are not null."
     ),
     "items": {

@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from invoiceai.backends.claude.chunking import MergeSpec, merge_spec_for
+from invoiceai.backends.claude.chunking import MergeSpec, has_value, merge_spec_for
 from invoiceai.backends.claude.reply import split_value_pages
 
 if TYPE_CHECKING:
@@ -87,9 +87,9 @@ def merge_value_pages(parts: Sequence[BaseModel], pages: Sequence[Mapping[str, i
                 continue
             name, index, rest = head.group(1), head.group(2), head.group(3)
             if name in spec.concatenate:
-                if index is not None and _present(_value_at(part, path)):
+                if index is not None and has_value(_value_at(part, path)):
                     merged[f"{name}[{int(index) + offsets[name]}]{rest}"] = page
-            elif not _present(_value_at(part, path)):
+            elif not has_value(_value_at(part, path)):
                 continue
             elif name in spec.from_last:
                 if sources[name] == number:
@@ -112,7 +112,7 @@ def _expanded(part: BaseModel, named: Mapping[str, int], spec: MergeSpec) -> dic
             if name in spec.concatenate and isinstance(value, list):
                 for index in range(len(value)):
                     expanded.setdefault(f"{name}[{index}]", page)
-            elif path != _WHOLE or _present(value):
+            elif path != _WHOLE or has_value(value):
                 expanded.setdefault(name, page)
     # An explicit entry wins over one expanded from "" or a list name.
     expanded.update({path: page for path, page in named.items() if path != _WHOLE and path not in spec.concatenate})
@@ -120,7 +120,7 @@ def _expanded(part: BaseModel, named: Mapping[str, int], spec: MergeSpec) -> dic
 
 
 def _last_with(parts: Sequence[BaseModel], name: str) -> int:
-    present = [number for number, part in enumerate(parts) if _present(getattr(part, name, None))]
+    present = [number for number, part in enumerate(parts) if has_value(getattr(part, name, None))]
     return present[-1] if present else len(parts) - 1
 
 
@@ -138,14 +138,3 @@ def _value_at(model: Any, path: str) -> Any:
         else:
             return None
     return node
-
-
-def _present(value: Any) -> bool:
-    if value is None or value == "" or (isinstance(value, (list, tuple)) and not value):
-        return False
-    fields = getattr(type(value), "model_fields", None)
-    if isinstance(fields, Mapping):
-        return any(_present(getattr(value, name)) for name in fields)
-    if isinstance(value, (list, tuple)):
-        return any(_present(item) for item in value)
-    return True
