@@ -90,8 +90,7 @@ def test_request_is_valid_and_result_is_typed(flavour: str) -> None:
     content = body["messages"][0]["content"]
     assert [block["type"] for block in content[:4]] == ["text", "image", "image", "image"]
     assert content[0]["text"] == "Pages 1-3, in order."
-    # The schema Claude fills (three pages: with the page of each value), and the cache breakpoint on the static
-    # prefix only.
+    # The schema Claude fills (3 pages: with value pages), and the cache breakpoint on the static prefix only.
     assert body["output_config"]["format"] == {"type": "json_schema", "schema": with_value_pages(api_schema(Invoice))}
     assert "tools" not in body
     assert request.cache_breakpoints() == ["system.0"]

@@ -279,3 +279,19 @@ def test_merging_takes_totals_from_the_chunk_that_has_them() -> None:
          {"": 4, "total": 4}],
     )  # fmt: skip
     assert merged == {"invoice_number": 1, "total": 2, "line_items[0]": 1, "line_items[2]": 3, "line_items[3]": 4}
+
+
+def test_a_one_page_document_has_no_value_pages() -> None:
+    api = FakeClaudeAPI(answer=answer_with_pages(PAGES))
+    result = backend_extract(claude(api), build_pdf([PdfPage(content=text_ops(PAGE_1 + PAGE_2))]))
+    assert result.value_pages is None and result.chunks == 1
+
+
+@pytest.mark.parametrize("stored", [[1, 2], {"total": "2"}, {"total": True}, {"total": 10**9}])
+def test_a_cache_entry_with_damaged_pages_is_a_miss(stored: object) -> None:
+    from invoiceai.cache.envelope import UnreadableEntryError, read_envelope
+
+    entry = {"version": "1", "data": {}, "value_pages": stored}
+    with pytest.raises(UnreadableEntryError, match="value_pages"):
+        read_envelope(json.dumps(entry), version="1")
+    assert read_envelope(json.dumps({**entry, "value_pages": {"total": 2}}), version="1").value_pages == {"total": 2}

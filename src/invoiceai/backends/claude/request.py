@@ -12,9 +12,8 @@ The request is a plain JSON-ready dict of ``messages.create`` keyword arguments:
   silently shrinks, an image above the model's limit), optionally with the page's text layer;
   or the text layers alone; or one native PDF document block.
 * ``output_config.format`` with the JSON schema on models with structured outputs, else one
-  tool with the schema as ``input_schema`` and ``tool_choice`` forcing it. A request of several
-  pages adds one property to the schema's root that asks for the page of each value
-  (:func:`invoiceai.schema.structured.with_value_pages`); the reply's is stripped before validation.
+  tool with the schema as ``input_schema`` and ``tool_choice`` forcing it; a request of several
+  pages also asks for the page of each value (:func:`~invoiceai.schema.structured.with_value_pages`).
 * a ``max_tokens`` sized from the schema and the page count, because output tokens are
   charged up front against the rate limit.
 """
@@ -60,8 +59,7 @@ PROMPT_VERSION = "3"
 """Bumped whenever the prompt changes in a way that can change answers (part of cache keys).
 
 2: the pages of a multi-page request are named by one note instead of a ``Page N`` label each.
-3: a multi-page request's output schema asks for the page of each value (``_value_pages``), so
-an answer cached without pages is not reused.
+3: a multi-page request's schema asks for the page of each value (an old cached answer has none).
 A batch job submitted under an older version is still collected (see ``check_setup``)."""
 
 TOOL_NAME = "record_extraction"
@@ -220,9 +218,7 @@ def build_request(
         pdf: A PDF to send as one native document block instead of pages.
         pdf_pages: Page count of ``pdf``, for the token estimate.
         chunk: Where these pages sit when the document was split.
-        value_pages: Ask for the page of each value too (one extra top-level property,
-            :func:`invoiceai.schema.structured.with_value_pages`); only worth it when the request
-            holds more than one page.
+        value_pages: Also ask for the page of each value (:func:`~invoiceai.schema.structured.with_value_pages`).
 
     Returns:
         The request and its estimated size.
@@ -307,9 +303,8 @@ def estimate_max_tokens(schema: Mapping[str, Any], pages: int, *, cap: int) -> i
 
     Every leaf of the schema is budgeted once; the root-level list with the largest items (the
     line items of an invoice) gets room for a dense page's rows per page, other lists a few rows.
-    A request of several pages also asks for the page of each value; that list adds about a fifth
-    to a real answer (measured on the corpus), far less than the room left here by budgeting every
-    leaf of every row, so it gets no room of its own.
+    The page of each value a request of several pages asks for adds about a fifth to a real answer
+    (corpus), far less than the room every leaf of every row gets here: it gets none of its own.
 
     Args:
         schema: The JSON schema Claude fills.
