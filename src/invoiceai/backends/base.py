@@ -80,7 +80,7 @@ class BackendResult(Generic[T]):
     request_ids: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     chunks: int = 1
-    value_pages: Mapping[str, int] | None = None
+    value_pages: dict[str, int] | None = None
 
 
 @runtime_checkable
