@@ -30,6 +30,13 @@ Beside them:
 
 Targets at the default (``detail="standard"``): <= 1.0x naive per page, and <= 1.3x naive for
 born-digital pages in ``images+text`` mode.
+
+Output tokens: a request of several pages also asks for the page of each value (the
+``_value_pages`` list). Its cost is estimated on the corpus multi-page documents that have a true
+invoice (the e-invoice PDFs' XML, the invoice2data labels): the answer the schema asks for (every
+key, ``null`` for the unknown), with and without the list the schema's description asks for (one
+entry per line item, per header value, and per part whose values share a page), at 3.5
+characters per token as the fake API counts; the pages are where grounding finds each value.
 """
 
 from __future__ import annotations
@@ -207,6 +214,69 @@ def _targets(tallies: dict[str, Tally]) -> None:
         print(f"target: {label}: {ratio:.3f}x (the images alone {images:.3f}x) {verdict}")
 
 
+def output_tokens(corpus: Path) -> str:
+    """Output tokens per multi-page answer without and with value pages (see the module docstring)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import pypdfium2
+
+    from invoiceai.backends.claude.request import api_schema
+    from invoiceai.schema import Invoice
+    from provenance_truth import einvoice_cases, extract, invoice2data_cases
+
+    schema = api_schema(Invoice)
+    totals = {"without": 0, "with": 0, "per value": 0}
+    documents = 0
+    for case in einvoice_cases(corpus) + invoice2data_cases(corpus):
+        pdf = pypdfium2.PdfDocument(case.pdf.read_bytes())
+        pages = len(pdf)
+        pdf.close()
+        if pages < 2:
+            continue
+        found = extract(case.pdf, case.truth).provenance.fields
+        named = {path: item.page for path, item in found.items() if item.page is not None}
+        answer = _json(_asked(schema, case.truth.model_dump(mode="json"), schema["$defs"]))
+        documents += 1
+        totals["without"] += math.ceil(len(answer) / 3.5)
+        for name, entries in (("with", _compact(named)), ("per value", named)):
+            listed = _json([{"path": path, "page": page} for path, page in entries.items()])
+            totals[name] += math.ceil(len(answer[:-1] + ',"_value_pages":' + listed + "}") / 3.5)
+    if not documents:
+        return "no multi-page document with a true invoice in the corpus"
+    without, with_pages, per_value = (totals[name] / documents for name in ("without", "with", "per value"))
+    return (
+        f"{documents} multi-page documents: {without:,.0f} output tokens per answer without value pages, "
+        f"{with_pages:,.0f} with them ({with_pages / without - 1:+.1%}); one entry per value would be "
+        f"{per_value:,.0f} ({per_value / without - 1:+.1%})"
+    )
+
+
+def _asked(node: Any, data: Any, definitions: Mapping[str, Any]) -> Any:
+    # The answer as the schema asks for it: every key it lists, null for what is unknown.
+    while "$ref" in node or "anyOf" in node:
+        if "$ref" in node:
+            node = definitions[node["$ref"].rsplit("/", 1)[-1]]
+        elif data is None:
+            return None
+        else:
+            node = next(variant for variant in node["anyOf"] if variant.get("type") != "null")
+    if node.get("type") == "object":
+        return {key: _asked(child, (data or {}).get(key), definitions) for key, child in node["properties"].items()}
+    if node.get("type") == "array":
+        return [_asked(node["items"], item, definitions) for item in data or []]
+    return data
+
+
+def _compact(named: Mapping[str, int]) -> dict[str, int]:
+    # One entry per line item, per header value, and per part whose values share a page.
+    def group(path: str) -> str:
+        return path.split(".", 1)[0] if "." in path else path
+
+    pages: dict[str, set[int]] = {}
+    for path, page in named.items():
+        pages.setdefault(group(path), set()).add(page)
+    return {group(path) if len(pages[group(path)]) == 1 else path: page for path, page in named.items()}
+
+
 def requests_per_document(model: str) -> str:
     from invoiceai.backends import ClaudeBackend
     from invoiceai.config import Settings
@@ -245,6 +315,7 @@ def main() -> int:
     report(tallies, prefixes, framing, args.model)
     print("\nrequests per document without faults (pages -> requests):", requests_per_document(args.model))
     print("plus one request per transient retry, re-ask (max 2 per chunk) or truncation retry (max 1 per chunk)")
+    print("\noutput tokens (estimated):", output_tokens(args.corpus))
     return 0
 
 

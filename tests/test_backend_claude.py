@@ -23,6 +23,7 @@ from invoiceai.errors import (
     TruncatedOutputError,
 )
 from invoiceai.schema import Invoice
+from invoiceai.schema.structured import with_value_pages
 from invoiceai.testing import FakeClaudeAPI, Fault, StaticPages
 from invoiceai.usage import Usage
 from streaming_fakes import request_pages
@@ -89,8 +90,8 @@ def test_request_is_valid_and_result_is_typed(flavour: str) -> None:
     content = body["messages"][0]["content"]
     assert [block["type"] for block in content[:4]] == ["text", "image", "image", "image"]
     assert content[0]["text"] == "Pages 1-3, in order."
-    # The schema Claude fills, and the cache breakpoint on the static prefix only.
-    assert body["output_config"]["format"] == {"type": "json_schema", "schema": api_schema(Invoice)}
+    # The schema Claude fills (3 pages: with value pages), and the cache breakpoint on the static prefix only.
+    assert body["output_config"]["format"] == {"type": "json_schema", "schema": with_value_pages(api_schema(Invoice))}
     assert "tools" not in body
     assert request.cache_breakpoints() == ["system.0"]
     assert body["system"][0]["text"] == SYSTEM_PROMPT

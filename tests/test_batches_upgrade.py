@@ -66,9 +66,9 @@ def test_d2_3_a_prompt_upgrade_between_submit_and_collect_sends_nothing_again(
 
 
 def test_d2_3_prompt_version_is_bumped_and_in_the_cache_key() -> None:
-    assert request_module.PROMPT_VERSION == "2"
+    assert request_module.PROMPT_VERSION == "3"
     backend = ClaudeBackend(client=FakeClaudeAPI(answer=ANSWER).client(), settings=settings())
-    assert ";prompt=2;" in backend.fingerprint()
+    assert ";prompt=3;" in backend.fingerprint()
 
 
 # -- D2-4: cached documents in a batch job -------------------------------------------------------

@@ -66,6 +66,11 @@ class BackendResult(Generic[T]):
         request_ids: The API request id of every attempt that got one, in order.
         warnings: Things the caller may want to know (fallbacks taken, unknown prices, ...).
         chunks: How many requests the document was split into (1 unless it was long).
+        value_pages: The page of each value as the model named it, by path (``total``,
+            ``line_items[3].amount``; a part's path, ``seller`` or ``line_items[3]``, stands for
+            every value under it, and ``""`` for every value). Pages are 1-based positions
+            among the pages the backend was given. ``None`` when not asked (a one-page document)
+            or not answered; grounding checks them, never trusts them.
     """
 
     data: T
@@ -75,6 +80,7 @@ class BackendResult(Generic[T]):
     request_ids: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     chunks: int = 1
+    value_pages: dict[str, int] | None = None
 
 
 @runtime_checkable

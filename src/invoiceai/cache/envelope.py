@@ -51,6 +51,7 @@ class Envelope:
         pages: The 1-based page numbers that were read.
         warnings: The original extraction's warnings.
         dropped: Normalisation findings of the original reply (JSON objects), still to be validated.
+        value_pages: The model's page of each value by path, when it named them.
     """
 
     data: Any
@@ -58,6 +59,7 @@ class Envelope:
     pages: tuple[int, ...]
     warnings: tuple[str, ...]
     dropped: tuple[dict[str, Any], ...]
+    value_pages: dict[str, int] | None = None
 
 
 def loads(text: str, *, max_depth: int = MAX_DEPTH) -> Any:
@@ -92,7 +94,8 @@ def read_envelope(text: str, *, version: str, max_depth: int = MAX_DEPTH) -> Env
 
     The envelope is a JSON object with ``version`` (must equal ``version``), ``data`` (required),
     and optionally ``model`` (a string or null), ``pages`` (positive integers up to
-    :data:`MAX_PAGE_NUMBER`), ``warnings`` (strings) and ``dropped`` (objects).
+    :data:`MAX_PAGE_NUMBER`), ``warnings`` (strings), ``dropped`` (objects) and ``value_pages``
+    (an object of whole numbers up to :data:`MAX_PAGE_NUMBER` either way).
 
     Args:
         text: The cached text.
@@ -128,7 +131,20 @@ def read_envelope(text: str, *, version: str, max_depth: int = MAX_DEPTH) -> Env
         pages=pages,
         warnings=_list_of(envelope, "warnings", str),
         dropped=_list_of(envelope, "dropped", dict),
+        value_pages=_value_pages(envelope),
     )
+
+
+def _value_pages(envelope: dict[str, Any]) -> dict[str, int] | None:
+    # The model's pages are kept as it named them, a page outside the document included.
+    value = envelope.get("value_pages")
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(
+        isinstance(page, int) and not isinstance(page, bool) and abs(page) <= MAX_PAGE_NUMBER for page in value.values()
+    ):
+        raise UnreadableEntryError("'value_pages' is not an object of page numbers")
+    return value
 
 
 def _list_of(envelope: dict[str, Any], name: str, kind: type[Any]) -> tuple[Any, ...]:

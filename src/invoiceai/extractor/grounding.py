@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from invoiceai.errors import InvoiceAIError
@@ -49,6 +49,7 @@ def attach_provenance(
     policy: ReviewPolicy | None,
     *,
     embedded: bool,
+    value_pages: Mapping[str, int] | None = None,
 ) -> Extraction[Any]:
     """Returns ``result`` with provenance, ``IAI-UNGROUNDED`` findings and its review.
 
@@ -58,6 +59,8 @@ def attach_provenance(
         settings: ``provenance``, ``ocr`` and ``ocr_languages`` decide what is read.
         policy: The review policy (default :class:`~invoiceai.provenance.ReviewPolicy`).
         embedded: The data is an e-invoice's XML.
+        value_pages: The model's page of each value (:attr:`~invoiceai.backends.base.BackendResult.value_pages`:
+            1-based positions among the selected pages), checked by grounding.
     """
     if not settings.provenance or not isinstance(result.data, Invoice):
         return result
@@ -65,7 +68,10 @@ def attach_provenance(
     started = time.perf_counter()
     layers = read_word_layers(source, settings, warnings) if source is not None else []
     reading = time.perf_counter() - started
-    grounded = ground_invoice(result.data, layers, result.findings, embedded=embedded)
+    # An e-invoice's values are the XML's, not the model's answer that the pages were named for.
+    named = value_pages if value_pages and source is not None and not embedded else None
+    pages = _document_pages(named, selected_pages(source)) if named and source is not None else None
+    grounded = ground_invoice(result.data, layers, result.findings, embedded=embedded, model_pages=pages)
     findings = (*result.findings, *grounded.findings)
     timings = dataclasses.replace(
         result.timings,
@@ -166,6 +172,19 @@ def _pages_for_ocr(source: PageSource, wanted: list[int], selected: int) -> Page
     except InvoiceAIError:
         return source
     return narrowed if hasattr(narrowed, "render") else source
+
+
+def _document_pages(value_pages: Mapping[str, int], numbers: Sequence[int]) -> dict[str, int]:
+    """The model's pages (positions among the pages sent) as the document's page numbers.
+
+    A position past the pages sent keeps its number, made negative if that number is a page that
+    was read, so that grounding sees a page outside the document and ignores it.
+    """
+    read = set(numbers)
+    return {
+        path: numbers[page - 1] if 1 <= page <= len(numbers) else -page if page in read else page
+        for path, page in value_pages.items()
+    }
 
 
 def _reason(exc: Exception) -> str:

@@ -36,7 +36,7 @@ from invoiceai.extractor.steps import (
     TimedPageSource,
     check_schema,
     decode_cached,
-    encode_cached,
+    encode_result,
     findings_for,
     from_einvoice,
     is_invoice_schema,
@@ -302,7 +302,7 @@ class Pipeline:
             prepared.warnings.extend(hit.warnings)
             prepared.result = self._finish(
                 prepared, hit.data, usage=Usage(), origin="cache", model=hit.model,
-                pages=hit.pages, dropped=hit.dropped,
+                pages=hit.pages, dropped=hit.dropped, value_pages=hit.value_pages,
             )  # fmt: skip
 
     def _read_embedded(self, prepared: Prepared, password: str | None) -> Invoice | None:
@@ -387,13 +387,12 @@ class Pipeline:
         assert prepared.source is not None
         page_numbers = selected_pages(prepared.source)
         prepared.warnings.extend(outcome.warnings)
-        cache = self.cache
-        if cache is not None and prepared.key is not None:
-            value = encode_cached(outcome.data, model=outcome.model, pages=page_numbers, warnings=outcome.warnings)
+        if (cache := self.cache) is not None and prepared.key is not None:
+            value = encode_result(outcome, page_numbers)
             with prepared.clock.stage("cache"):
                 _cache_set(cache, prepared.key, value, self.settings.cache_ttl_seconds, prepared.warnings)
         return self._finish(prepared, outcome.data, usage=outcome.usage, origin="model", model=outcome.model,
-                            pages=page_numbers)  # fmt: skip
+                            pages=page_numbers, value_pages=outcome.value_pages)  # fmt: skip
 
     def _finish(
         self,
@@ -405,6 +404,7 @@ class Pipeline:
         model: str | None,
         pages: Sequence[int],
         dropped: Sequence[Finding] = (),
+        value_pages: Mapping[str, int] | None = None,
     ) -> Extraction[Any]:
         with prepared.clock.stage("validate"):
             if prepared.embedded is not None and isinstance(data, Invoice):
@@ -422,7 +422,8 @@ class Pipeline:
             warnings=tuple(prepared.warnings), source=prepared.document.name, model=model,
         )  # fmt: skip
         embedded = origin == "einvoice"  # the XML itself, or a PDF's XML cross-checked against its pages
-        return attach_provenance(result, prepared.source, self.settings, self.review_policy, embedded=embedded)
+        return attach_provenance(result, prepared.source, self.settings, self.review_policy, embedded=embedded,
+                                 value_pages=value_pages)  # fmt: skip
 
     def _einvoice_result(self, prepared: Prepared, data: BaseModel) -> Extraction[Any]:
         return self._finish(prepared, data, usage=Usage(), origin="einvoice", model=None, pages=())
@@ -445,6 +446,5 @@ def _cache_set(cache: Cache, key: str, value: str, ttl: float, warnings: list[st
 
 
 def _close(source: object) -> None:
-    close = getattr(source, "close", None)
-    if callable(close):
+    if callable(close := getattr(source, "close", None)):
         close()

@@ -12,8 +12,8 @@ import functools
 import json
 import time
 import warnings
-from collections.abc import Iterator, Sequence
-from typing import Any, TypeVar
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -22,6 +22,9 @@ from invoiceai.pages import ImageBudget, Page, PageSource
 from invoiceai.schema.findings import Finding
 from invoiceai.schema.invoice import Invoice
 from invoiceai.schema.validation import validate
+
+if TYPE_CHECKING:
+    from invoiceai.backends.base import BackendResult
 
 __all__ = [
     "ENVELOPE_VERSION",
@@ -32,6 +35,7 @@ __all__ = [
     "decode_cached",
     "describe",
     "encode_cached",
+    "encode_result",
     "findings_for",
     "from_einvoice",
     "is_invoice_schema",
@@ -90,6 +94,7 @@ class CachedResult:
         warnings: Warnings of the original extraction.
         dropped: Normalisation findings of the original reply (values that were dropped then);
             the stored data no longer shows them, so they are kept beside it.
+        value_pages: The model's page of each value, when it named them.
     """
 
     data: BaseModel
@@ -97,10 +102,22 @@ class CachedResult:
     pages: tuple[int, ...]
     warnings: tuple[str, ...]
     dropped: tuple[Finding, ...]
+    value_pages: Mapping[str, int] | None = None
 
 
-def encode_cached(data: BaseModel, *, model: str | None, pages: Sequence[int], warnings: Sequence[str]) -> str:
-    """Serialises one extraction for the cache: JSON only, money as exact strings, no secrets."""
+def encode_cached(
+    data: BaseModel,
+    *,
+    model: str | None,
+    pages: Sequence[int],
+    warnings: Sequence[str],
+    value_pages: Mapping[str, int] | None = None,
+) -> str:
+    """Serialises one extraction for the cache: JSON only, money as exact strings, no secrets.
+
+    ``value_pages`` (the model's page of each value, when it named them) is kept beside the
+    data, so a cached answer is grounded the way the fresh one was.
+    """
     dropped = data.normalization_findings if isinstance(data, Invoice) else []
     envelope = {
         "version": ENVELOPE_VERSION,
@@ -110,7 +127,16 @@ def encode_cached(data: BaseModel, *, model: str | None, pages: Sequence[int], w
         "dropped": [finding.model_dump(mode="json") for finding in dropped],
         "data": data.model_dump(mode="json"),
     }
+    if value_pages:
+        envelope["value_pages"] = dict(value_pages)
     return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
+
+
+def encode_result(outcome: BackendResult[Any], pages: Sequence[int]) -> str:
+    """:func:`encode_cached` of a backend's result: its data, model, warnings and value pages."""
+    return encode_cached(
+        outcome.data, model=outcome.model, pages=pages, warnings=outcome.warnings, value_pages=outcome.value_pages
+    )
 
 
 def decode_cached(value: str, schema: type[T]) -> CachedResult | None:
@@ -133,7 +159,7 @@ def decode_cached(value: str, schema: type[T]) -> CachedResult | None:
     except (UnreadableEntryError, ValueError, TypeError, RecursionError) as exc:
         reason = str(exc)[:200] or type(exc).__name__
     else:
-        return CachedResult(data, envelope.model, envelope.pages, envelope.warnings, dropped)
+        return CachedResult(data, envelope.model, envelope.pages, envelope.warnings, dropped, envelope.value_pages)
     warnings.warn(
         f"A cached result could not be used: {reason}. It counts as a miss and is extracted again.",
         CacheWarning,

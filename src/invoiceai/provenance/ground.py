@@ -29,6 +29,7 @@ from invoiceai.provenance.forms import (
 )
 from invoiceai.provenance.match import MAX_MATCHES, PageIndex, find_chunks, find_forms, find_near, find_signed
 from invoiceai.provenance.model import Confidence, FieldProvenance, Grounding, Match, PageWords, Provenance
+from invoiceai.provenance.model_pages import ModelPages
 from invoiceai.provenance.rows import ROW_VALUES, item_bands
 from invoiceai.schema.fields import NOT_ASKED_KEY
 from invoiceai.schema.findings import Finding
@@ -137,6 +138,7 @@ def ground_invoice(
     *,
     page_hints: Mapping[str, int] | None = None,
     embedded: bool = False,
+    model_pages: Mapping[str, int] | None = None,
 ) -> Grounded:
     """Grounds every value of ``invoice`` in the words of its pages.
 
@@ -145,8 +147,13 @@ def ground_invoice(
         layers: The word layer of every page that was read (kind ``none`` for a page without
             words); empty when there are no pages (an XML e-invoice).
         findings: The validation (and cross-check) findings, used for confidence.
-        page_hints: The page of a value by path, when known (a model that says where it read
-            each value); such a value is looked for on that page only.
+        page_hints: The page of a value by path, when known for certain; such a value is looked
+            for on that page only.
+        model_pages: The page the model named for each value, by path (a part's path, such as
+            ``line_items[3]``, for every value under it; ``""`` for every value). Checked, not
+            trusted (:mod:`invoiceai.provenance.model_pages`): a match there is preferred, a
+            value printed only on another page is grounded there with confidence one step
+            lower, and a value on no page with words gets that page as its page.
         embedded: The data comes from an e-invoice's XML (an XML file, or a PDF's embedded
             invoice); values then have confidence from it, not from the pages alone.
 
@@ -165,11 +172,16 @@ def ground_invoice(
         found[path] = _Found(path, value, kind, hint, *_ground(path, value, kind, context, hint))
     _keep_rows(found, {index.page: index for index in context.indexes})
     named = _named_by(findings)
+    model = ModelPages(model_pages or {}, [layer.page for layer in layers])
     fields: dict[str, FieldProvenance] = {}
     new: list[Finding] = []
     for path, item in found.items():
-        page = item.matches[0].page if item.matches else item.hint if item.hint is not None else only_page
-        confidence, evidence = _confidence(item, named.get(path, ()), embedded)
+        item.matches = model.first(path, item.matches)
+        fallback = next((page for page in (item.hint, model.page(path)) if page is not None), only_page)
+        page = item.matches[0].page if item.matches else fallback
+        confidence, evidence = model.judge(
+            path, item.grounding, item.matches, *_confidence(item, named.get(path, ()), embedded)
+        )
         matches = tuple(item.matches[:MAX_MATCHES])
         fields[path] = FieldProvenance(path, _json(item.value), page, matches, item.grounding, confidence, evidence)
         if item.grounding == "ungrounded":

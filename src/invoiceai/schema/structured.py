@@ -4,7 +4,8 @@ Claude's structured outputs accept a subset of JSON Schema: no recursion, no ext
 ``$ref``, objects closed with ``additionalProperties: false``, enums of primitives. The anthropic
 SDK rewrites what it can (bounds move into descriptions); what it cannot rewrite would fail at
 the API or, worse, silently produce empty objects. :func:`check_structured_output_fit` finds
-those cases before any request is sent and says what to change.
+those cases before any request is sent and says what to change. :func:`with_value_pages` adds
+the one property that asks a multi-page request for the page of each value.
 """
 
 from __future__ import annotations
@@ -18,7 +19,31 @@ from pydantic import BaseModel
 from invoiceai.errors import UnsupportedSchemaError
 from invoiceai.schema.fields import NOT_ASKED_KEY, NULL_PARTS_KEY
 
-__all__ = ["check_structured_output_fit", "output_json_schema"]
+__all__ = ["VALUE_PAGES_KEY", "check_structured_output_fit", "output_json_schema", "with_value_pages"]
+
+VALUE_PAGES_KEY = "_value_pages"
+"""The extra top-level property of a multi-page request's output: the page of each value.
+
+A Pydantic field name cannot start with an underscore, so it never collides with a field of the
+user's schema; the backend strips it from the reply before validation."""
+
+# One fixed-size fragment, whatever the user's schema: a per-field page object would double the
+# nullable fields that structured outputs compile into their grammar.
+_VALUE_PAGES_SCHEMA: dict[str, Any] = {
+    "type": "array",
+    "description": (
+        "The page each value above is printed on, as the pages are numbered in this request. One entry "
+        "per list item (e.g. path 'line_items[0]', 'line_items[1]') and per other value or part (e.g. "
+        "'invoice_number', 'total', 'seller' when all of the seller's values are on one page, "
+        "'seller.vat_id' when one is elsewhere). Only values that are not null."
+    ),
+    "items": {
+        "type": "object",
+        "properties": {"path": {"type": "string"}, "page": {"type": "integer"}},
+        "required": ["path", "page"],
+        "additionalProperties": False,
+    },
+}
 
 # A schema node says what it accepts through one of these; a node with none of them is `Any`.
 _TYPED_KEYS = frozenset({"type", "$ref", "anyOf", "allOf", "oneOf", "enum", "const"})
@@ -65,6 +90,33 @@ def output_json_schema(model: type[BaseModel]) -> dict[str, Any]:
                     properties[key] = _or_null(properties[key])
             node["required"] = list(properties)
     return schema
+
+
+def with_value_pages(schema: dict[str, Any]) -> dict[str, Any]:
+    """Returns ``schema`` (API-ready, as :func:`output_json_schema` and the SDK made it) asking for value pages too.
+
+    The :data:`VALUE_PAGES_KEY` array is added as the root's last required property, so the
+    model writes the values first and then says where it read them. A schema whose root already
+    has that key is returned unchanged. ``schema`` is not modified.
+
+    Args:
+        schema: An API-ready JSON schema whose root is an object (or a local ``$ref`` to one).
+
+    Returns:
+        A new dict (sharing unchanged parts with ``schema``).
+    """
+    definitions = schema.get("$defs", {})
+    root = schema
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        root = {**definitions.get(ref.removeprefix("#/$defs/"), {}), "$defs": definitions}
+    properties = root.get("properties")
+    if not isinstance(properties, dict) or VALUE_PAGES_KEY in properties:
+        return schema
+    extended = {key: value for key, value in root.items() if key != "$ref"}
+    extended["properties"] = {**properties, VALUE_PAGES_KEY: copy.deepcopy(_VALUE_PAGES_SCHEMA)}
+    extended["required"] = [*root.get("required", ()), VALUE_PAGES_KEY]
+    return extended
 
 
 def _or_null(node: dict[str, Any]) -> dict[str, Any]:

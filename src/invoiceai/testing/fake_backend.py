@@ -56,7 +56,9 @@ class FakeBackend:
     Each call takes the next queued reply:
 
     * an instance of the requested schema (returned as a deep copy) or a ``dict`` (validated
-      into the schema, so normalisation runs exactly as for a real reply);
+      into the schema, so normalisation runs exactly as for a real reply); a dict may carry the
+      model's value pages under ``"_value_pages"`` (``[{"path": "total", "page": 2}]``), as a
+      real multi-page reply does, and they become :attr:`BackendResult.value_pages`;
     * an exception instance, which is raised (e.g. ``RateLimitError("...")``);
     * a callable ``reply(call: FakeCall)`` returning either of the above.
 
@@ -165,13 +167,29 @@ class FakeBackend:
             reply = _call(reply, call)
         if isinstance(reply, BaseException):
             raise reply
+        reply, value_pages = _split_pages(reply)
         return BackendResult(
             data=_as_schema(reply, schema, validation_context),
             usage=self.usage,
             model=self.model,
             attempts=1,
             request_ids=(f"fake-{len(self.history)}",),
+            value_pages=value_pages,
         )
+
+
+def _split_pages(reply: Any) -> tuple[Any, dict[str, int] | None]:
+    # A dict reply's value pages, read as a real reply's are (paths normalised, bad entries skipped).
+    from invoiceai.schema.structured import VALUE_PAGES_KEY
+
+    if not isinstance(reply, Mapping) or VALUE_PAGES_KEY not in reply:
+        return reply, None
+    import json
+
+    from invoiceai.backends.claude.reply import split_value_pages
+
+    rest = {key: value for key, value in reply.items() if key != VALUE_PAGES_KEY}
+    return rest, split_value_pages(json.dumps({VALUE_PAGES_KEY: reply[VALUE_PAGES_KEY]}, default=str))[1] or {}
 
 
 def _call(reply: Callable[[FakeCall], Any], call: FakeCall) -> Any:

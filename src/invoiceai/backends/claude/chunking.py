@@ -33,6 +33,7 @@ __all__ = [
     "MergeSpec",
     "RequestLimits",
     "budget_for_images",
+    "has_value",
     "merge_parts",
     "pages_per_request",
     "plan_chunks",
@@ -258,7 +259,7 @@ def _merge_models(parts: list[T], spec: MergeSpec) -> T:
         if name in spec.concatenate:
             values[name] = [item for value in candidates for item in (value or [])]
         elif name in spec.from_last:
-            values[name] = next((value for value in reversed(candidates) if _has_value(value)), candidates[-1])
+            values[name] = next((value for value in reversed(candidates) if has_value(value)), candidates[-1])
         else:
             values[name] = _first(candidates, spec)
     # The parts were validated already; constructing skips re-running normalisation on them.
@@ -268,7 +269,7 @@ def _merge_models(parts: list[T], spec: MergeSpec) -> T:
 def _first(candidates: list[Any], spec: MergeSpec) -> Any:
     from pydantic import BaseModel
 
-    present = [value for value in candidates if _has_value(value)]
+    present = [value for value in candidates if has_value(value)]
     if not present:
         return candidates[0]
     first = present[0]
@@ -285,7 +286,8 @@ def _fields_set(parts: Sequence[BaseModel]) -> set[str]:
     return names
 
 
-def _has_value(value: Any) -> bool:
+def has_value(value: Any) -> bool:
+    """Tells whether a chunk's answer has ``value``: not ``None``, not empty, a part with some value set."""
     from pydantic import BaseModel
 
     if value is None:
@@ -293,7 +295,7 @@ def _has_value(value: Any) -> bool:
     if isinstance(value, (list, tuple, str)):
         return len(value) > 0
     if isinstance(value, BaseModel):
-        return any(_has_value(getattr(value, name)) for name in type(value).model_fields)
+        return any(has_value(getattr(value, name)) for name in type(value).model_fields)
     return True
 
 

@@ -48,6 +48,7 @@ from invoiceai.backends.claude.request import (
 )
 from invoiceai.backends.claude.retry import classify
 from invoiceai.backends.claude.steps import JobConfig, NeedPages, NeedPdf, NeedTextLayers, SendRequest, Step
+from invoiceai.backends.claude.value_pages import ValuePages, asks_value_pages
 from invoiceai.errors import (
     EmptyDocumentError,
     ExtractionValidationError,
@@ -131,6 +132,7 @@ class ExtractionJob(Generic[T]):
         self._chunk = 0
         self._turn: _Turn | None = None
         self._parts: list[T] = []
+        self._value_pages = ValuePages()  # the page of each value, by chunk (stripped before validation)
         self._ledger = JobLedger(document_id=document_id, model=config.model, prices=config.prices, batch=config.batch)
         self._shrinks = 0
         self._done = False
@@ -230,15 +232,15 @@ class ExtractionJob(Generic[T]):
         if reply.outcome == "context_exceeded":
             self._split_chunk()
             return
-        data, errors = (
-            (None, ["the reply held no JSON object"])
-            if reply.payload is None
-            else (validate_payload(reply.payload, self._schema, context=self._context))
-        )
+        chunk = self._chunks[self._chunk]
+        payload = self._value_pages.split(reply.payload, chunk)
+        no_json = (None, ["the reply held no JSON object"])
+        data, errors = no_json if payload is None else validate_payload(payload, self._schema, context=self._context)
         if data is not None:
             self._parts.append(data)
+            self._value_pages.keep(chunk)
             if self._stream is not None:
-                self._stream.answered(self._chunks[self._chunk])  # its pages are not needed again
+                self._stream.answered(chunk)  # its pages are not needed again
             self._chunk += 1
             self._turn = None
             return
@@ -270,7 +272,8 @@ class ExtractionJob(Generic[T]):
         """Returns the merged result once :meth:`next_step` returned ``None``."""
         if not self._done:
             raise RuntimeError("the extraction is not finished")
-        return self._ledger.result(merge_parts(self._parts), chunks=len(self._chunks))
+        result = self._ledger.result(merge_parts(self._parts), chunks=len(self._chunks))
+        return dataclasses.replace(result, value_pages=self._value_pages.result(self._parts, self._page_count))
 
     # -- decisions ---------------------------------------------------------------------------
 
@@ -317,7 +320,7 @@ class ExtractionJob(Generic[T]):
             blocks |= {"pdf": self._pdf, "pdf_pages": self._page_count}
         else:
             blocks |= {"pages": self._stream.contents(chunk) if self._stream is not None else [], "chunk": info}
-        built = build_request(structured=self._structured, **blocks)
+        built = build_request(structured=self._structured, value_pages=asks_value_pages(chunk), **blocks)
         if index == self._chunk:  # chunks built ahead for a batch round are checked when their turn comes
             self._ledger.check_budget(built.estimated_input_tokens, self._config.token_budget)
         return _Turn(base=built, params=built.params, max_tokens=max_tokens)

@@ -99,14 +99,14 @@ def plan_cost(
     pages = sum(runs)
     split = ChunkInfo(2, 3, 4) if len(runs) > 1 else None  # a chunk note, as every request of a split has
     request = functools.partial(build_request, model=model, schema=schema_json, structured=structured, max_tokens=1)
-    overhead = request(chunk=split).estimated_input_tokens
+    overhead = {run: request(chunk=split, value_pages=run > 1).estimated_input_tokens for run in set(runs)}
     if mode == "pdf":
-        input_tokens = request(pdf=b"", pdf_pages=pages).estimated_input_tokens
+        input_tokens = request(pdf=b"", pdf_pages=pages, value_pages=pages > 1).estimated_input_tokens
     else:
         edge = budget.long_edge
         image = image_tokens(edge, max(1, min(edge, budget.max_pixels // edge)))
         contents = page_contents(None, mode, texts) if texts is not None else []
-        input_tokens = len(runs) * overhead
+        input_tokens = sum(overhead[run] for run in runs)  # a request of several pages asks for value pages too
         for position in range(pages):
             text = contents[position].text if position < len(contents) else None
             sends_image = mode != "text" or text is None

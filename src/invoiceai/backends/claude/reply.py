@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
@@ -18,13 +19,17 @@ if TYPE_CHECKING:
     from invoiceai.backends.base import T
     from invoiceai.backends.claude.prices import PriceTable
 
-__all__ = ["Outcome", "Reply", "parse_reply", "reply_usage", "validate_payload"]
+__all__ = ["Outcome", "Reply", "parse_reply", "reply_usage", "split_value_pages", "validate_payload"]
 
 Outcome = Literal["answer", "truncated", "refusal", "context_exceeded", "empty"]
 
 # How much of one error's offending input is quoted back in a re-ask.
 _MAX_INPUT_CHARS = 60
 _MAX_ERRORS = 25
+# At most this many value pages are kept from one reply (an invoice has a few hundred values).
+_MAX_VALUE_PAGES = 5000
+# `$.line_items.3.amount` or `line_items[3].amount`: one form, the one findings use.
+_DOTTED_INDEX = re.compile(r"\.(\d+)(?=\.|$)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,3 +176,84 @@ def format_errors(errors: list[Any]) -> list[str]:
     if len(errors) > _MAX_ERRORS:
         lines.append(f"... and {len(errors) - _MAX_ERRORS} more errors of the same kinds")
     return lines
+
+
+def split_value_pages(payload: str) -> tuple[str, dict[str, int] | None]:
+    """Takes the value pages out of a reply's JSON text, leaving the rest of it byte for byte.
+
+    The rest is validated against the user's schema as it is: its numbers are never parsed as
+    floats and written back (which could change a long amount).
+
+    Args:
+        payload: The reply's JSON text.
+
+    Returns:
+        The JSON text without the :data:`~invoiceai.schema.structured.VALUE_PAGES_KEY` property,
+        and the pages by path (``None`` when the reply has no such property, or is not a JSON
+        object, which is then left for validation to report). Entries that are not a path and a
+        whole number are skipped; paths are written as findings write them (``line_items[3].amount``).
+    """
+    from invoiceai.schema.structured import VALUE_PAGES_KEY
+
+    if VALUE_PAGES_KEY not in payload:
+        return payload, None
+    members = _members(payload)
+    if members is None:
+        return payload, None
+    kept = [payload[start:end] for key, start, end, _ in members if key != VALUE_PAGES_KEY]
+    entries = [value for key, _, _, value in members if key == VALUE_PAGES_KEY]
+    if not entries:
+        return payload, None
+    return "{" + ",".join(kept) + "}", _value_pages(entries[-1])
+
+
+def _members(text: str) -> list[tuple[str, int, int, Any]] | None:
+    # The root object's members as (key, start, end, value), ``text[start:end]`` being `"key": value`.
+    decoder = json.JSONDecoder()
+    position = _skip(text, 0)
+    if text[position : position + 1] != "{":
+        return None
+    members: list[tuple[str, int, int, Any]] = []
+    position = _skip(text, position + 1)
+    if text[position : position + 1] == "}":
+        return members
+    try:
+        while True:
+            start = position
+            key, position = decoder.raw_decode(text, position)
+            position = _skip(text, position)
+            if not isinstance(key, str) or text[position] != ":":
+                return None
+            position = _skip(text, position + 1)
+            value, position = decoder.raw_decode(text, position)
+            members.append((key, start, position, value))
+            position = _skip(text, position)
+            if text[position] == "}":
+                return members
+            if text[position] != ",":
+                return None
+            position = _skip(text, position + 1)
+    except (ValueError, IndexError, RecursionError):
+        return None
+
+
+def _skip(text: str, position: int) -> int:
+    # JSON whitespace from ``position`` on: the index of the next token.
+    while position < len(text) and text[position] in " \t\n\r":
+        position += 1
+    return position
+
+
+def _value_pages(entries: Any) -> dict[str, int]:
+    pages: dict[str, int] = {}
+    for entry in entries[:_MAX_VALUE_PAGES] if isinstance(entries, list) else ():
+        if not isinstance(entry, Mapping):
+            continue
+        path, page = entry.get("path"), entry.get("page")
+        if isinstance(page, str) and page.strip().isdigit():
+            page = int(page)  # a forced tool call is not held to the schema's types
+        if not isinstance(path, str) or isinstance(page, bool) or not isinstance(page, int):
+            continue
+        path = _DOTTED_INDEX.sub(r"[\1]", path.strip().removeprefix("$").removeprefix(".").replace(" ", ""))
+        pages.setdefault(path, page)
+    return pages

@@ -12,7 +12,8 @@ The request is a plain JSON-ready dict of ``messages.create`` keyword arguments:
   silently shrinks, an image above the model's limit), optionally with the page's text layer;
   or the text layers alone; or one native PDF document block.
 * ``output_config.format`` with the JSON schema on models with structured outputs, else one
-  tool with the schema as ``input_schema`` and ``tool_choice`` forcing it.
+  tool with the schema as ``input_schema`` and ``tool_choice`` forcing it; a request of several
+  pages also asks for the page of each value (:func:`~invoiceai.schema.structured.with_value_pages`).
 * a ``max_tokens`` sized from the schema and the page count, because output tokens are
   charged up front against the rate limit.
 """
@@ -54,10 +55,11 @@ __all__ = [
 InputMode = Literal["images", "images+text", "text", "pdf"]
 INPUT_MODES: tuple[InputMode, ...] = ("images", "images+text", "text", "pdf")
 
-PROMPT_VERSION = "2"
+PROMPT_VERSION = "3"
 """Bumped whenever the prompt changes in a way that can change answers (part of cache keys).
 
 2: the pages of a multi-page request are named by one note instead of a ``Page N`` label each.
+3: a multi-page request's schema asks for the page of each value (an old cached answer has none).
 A batch job submitted under an older version is still collected (see ``check_setup``)."""
 
 TOOL_NAME = "record_extraction"
@@ -203,6 +205,7 @@ def build_request(
     pdf: bytes | None = None,
     pdf_pages: int = 0,
     chunk: ChunkInfo | None = None,
+    value_pages: bool = False,
 ) -> BuiltRequest:
     """Builds the request for one document (or one chunk of it).
 
@@ -215,6 +218,7 @@ def build_request(
         pdf: A PDF to send as one native document block instead of pages.
         pdf_pages: Page count of ``pdf``, for the token estimate.
         chunk: Where these pages sit when the document was split.
+        value_pages: Also ask for the page of each value (:func:`~invoiceai.schema.structured.with_value_pages`).
 
     Returns:
         The request and its estimated size.
@@ -232,6 +236,10 @@ def build_request(
     # A fresh copy per request keeps the cached schema safe from anything downstream; it is pure
     # JSON, and a JSON round trip copies it ten times faster than copy.deepcopy.
     schema_copy = json.loads(json.dumps(schema))
+    if value_pages:
+        from invoiceai.schema.structured import with_value_pages
+
+        schema_copy = with_value_pages(schema_copy)
     params.update(_output_params(schema_copy, structured))
     estimate += estimate_text_tokens(SYSTEM_PROMPT) + estimate_text_tokens(closing) + 10 * len(content)
     estimate += math.ceil(len(json.dumps(schema_copy, separators=(",", ":"))) / _CHARS_PER_TOKEN_JSON)
@@ -295,6 +303,8 @@ def estimate_max_tokens(schema: Mapping[str, Any], pages: int, *, cap: int) -> i
 
     Every leaf of the schema is budgeted once; the root-level list with the largest items (the
     line items of an invoice) gets room for a dense page's rows per page, other lists a few rows.
+    The page of each value a request of several pages asks for adds about a fifth to a real answer
+    (corpus), far less than the room every leaf of every row gets here: it gets none of its own.
 
     Args:
         schema: The JSON schema Claude fills.
