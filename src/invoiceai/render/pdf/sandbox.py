@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
     from invoiceai.render.pdf.embedded import EmbeddedXml
     from invoiceai.render.pdf.words import RawWord
 
-__all__ = ["SandboxedPdf", "find_in_sandbox", "use_sandbox"]
+__all__ = ["SandboxedPdf", "bounds_memory", "find_in_sandbox", "use_sandbox"]
 
 GRACE = 0.25
 """Seconds a worker is given past the deadline before it is killed (the deadline raises either way)."""
@@ -76,6 +77,17 @@ T = TypeVar("T")
 def use_sandbox(limits: RenderLimits) -> bool:
     """Tells whether PDFs under ``limits`` are opened in sandbox workers (``render_memory_limit`` > 0)."""
     return limits.render_memory_limit > 0 and supported()
+
+
+def bounds_memory(limits: RenderLimits) -> bool:
+    """Tells whether pdfium runs under an enforced address-space limit for PDFs under ``limits``.
+
+    True when PDFs go to sandbox workers on Linux, where ``RLIMIT_AS`` is enforced (macOS accepts
+    it without enforcing it). The pre-scan then checks Flate images by their declared size
+    instead of inflating them, because a stream that inflates past it anyway ends in the worker's
+    typed error (see :mod:`invoiceai.render.pdf.scan`).
+    """
+    return use_sandbox(limits) and sys.platform.startswith("linux")
 
 
 @dataclasses.dataclass(frozen=True)
