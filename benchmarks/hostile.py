@@ -51,6 +51,9 @@ CASES: dict[str, dict[str, Any]] = {
     "(c) forms 1000 x 1000 x 1000": {"build": "form_fanout_pdf"},
     "(d) 5,000,000 paths": {"build": "many_paths_pdf"},
     "(e) slow shading (timeout 5 s)": {"build": "slow_shading_pdf", "settings": {"render_timeout": 5}},
+    # A 1000 x 1000 Flate image inflating to 1 GiB: the pre-scan checks it by its declared size.
+    "(f) image 1 GiB, drawn as an image": {"build": "image_drawn_pdf"},
+    "(f) image 1 GiB, as the page's content": {"build": "image_bomb_pdf"},
 }
 TRICKLING = {
     "slow headers (1 B / 0.5 s)": ("headers", 0.5),
