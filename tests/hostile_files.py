@@ -42,7 +42,6 @@ __all__ = [
     "flate_bomb_content_pdf",
     "form_fanout_pdf",
     "hidden_stream_pdf",
-    "image_bomb_pdf",
     "many_contents_pdf",
     "many_frames_tiff",
     "many_pages_pdf",
