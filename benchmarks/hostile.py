@@ -51,6 +51,9 @@ CASES: dict[str, dict[str, Any]] = {
     "(c) forms 1000 x 1000 x 1000": {"build": "form_fanout_pdf"},
     "(d) 5,000,000 paths": {"build": "many_paths_pdf"},
     "(e) slow shading (timeout 5 s)": {"build": "slow_shading_pdf", "settings": {"render_timeout": 5}},
+    # A 1000 x 1000 Flate image inflating to 1 GiB: the pre-scan checks it by its declared size.
+    "(f) image 1 GiB, drawn as an image": {"build": "image_drawn_pdf"},
+    "(f) image 1 GiB, as the page's content": {"build": "image_bomb_pdf"},
 }
 TRICKLING = {
     "slow headers (1 B / 0.5 s)": ("headers", 0.5),
@@ -142,15 +145,15 @@ def main() -> None:
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; cores: {os.cpu_count()}")
     limit = f"{args.limit / 1024**3:.2f} GiB" if args.limit else "none"
     print(f"address-space limit per child: {limit}; medians of {args.repeat}; Python {sys.version.split()[0]}")
-    print(f"| {'file':<30} | {'wall s':>7} | {'peak RSS MiB':>12} | {'child MiB':>9} | outcome")
-    print(f"|{'-' * 32}|{'-' * 9}|{'-' * 14}|{'-' * 11}|{'-' * 40}")
+    print(f"| {'file':<38} | {'wall s':>7} | {'peak RSS MiB':>12} | {'child MiB':>9} | outcome")
+    print(f"|{'-' * 40}|{'-' * 9}|{'-' * 14}|{'-' * 11}|{'-' * 40}")
     for name in names:
         runs = [_run(name, args.limit, args.kill_after, args.memory_limit) for _ in range(args.repeat)]
         seconds = statistics.median(run["seconds"] for run in runs)
         rss = statistics.median(run["rss_mb"] for run in runs)
         pool = statistics.median(run["pool_mb"] for run in runs)
         endings = sorted({run["ended"] for run in runs})
-        print(f"| {name:<30} | {seconds:7.2f} | {rss:12.0f} | {pool:9.0f} | {'; '.join(endings)}", flush=True)
+        print(f"| {name:<38} | {seconds:7.2f} | {rss:12.0f} | {pool:9.0f} | {'; '.join(endings)}", flush=True)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.ratio_repeat:
         sandbox_ratio(args.ratio_repeat)

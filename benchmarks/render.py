@@ -21,7 +21,8 @@ for these approaches:
 * ``ours_in_process``: the same with ``render_memory_limit=0`` (pdfium in this process);
 * ``ours_processes``: ``processes=2`` (long PDF only; wall time matters there, and is shown);
 * ``prescan``: only the decompression-bomb pre-scan every PDF gets before pdfium parses it (part
-  of ours; corpus only), and ours without it.
+  of ours, in the mode ours uses: with the sandbox on Linux, Flate images are checked by their
+  declared size, not inflated; corpus only), and ours without it.
 
 Then the peak RSS of rendering the long PDF, each approach in a fresh child process (``--no-rss``
 skips it). The load average is printed before and after. Approaches take turns document by
@@ -138,9 +139,11 @@ _PAGE_COUNTS: dict[int, int] = {}
 def prescan(data: bytes) -> tuple[int, int]:
     """Only the pre-scan every PDF gets before pdfium parses it (decompression-bomb checks), part of ours."""
     from invoiceai.render.limits import RenderLimits
+    from invoiceai.render.pdf.sandbox import bounds_memory
     from invoiceai.render.pdf.scan import scan_pdf
 
-    scan_pdf(data, RenderLimits(), document_id="benchmark")
+    limits = RenderLimits()  # as ours scans: Flate images by their declared size where the sandbox binds pdfium
+    scan_pdf(data, limits, document_id="benchmark", images_by_size=bounds_memory(limits))
     if id(data) not in _PAGE_COUNTS:
         import pypdfium2
 
@@ -289,11 +292,9 @@ def report(title: str, results: dict[str, dict[str, float]]) -> None:
             ratio = results[name]["cpu_ms_per_page"] / floor_row["cpu_ms_per_page"]
             print(f"  target {name}: CPU {ratio:.2f}x the floor <= 1.2x {'PASS' if ratio <= 1.2 else 'FAIL'}")
     if "prescan" in results:
-        rest = results["ours_in_process"]["cpu_ms_per_page"] - results["prescan"]["cpu_ms_per_page"]
-        print(
-            f"  ours_in_process without the pre-scan: {rest:.2f} ms/page, "
-            f"{rest / floor_row['cpu_ms_per_page']:.2f}x the floor"
-        )
+        # The prescan row scans as ours does (in the sandbox); ours_in_process inflates every image.
+        rest = results["ours"]["cpu_ms_per_page"] - results["prescan"]["cpu_ms_per_page"]
+        print(f"  ours without the pre-scan: {rest:.2f} ms/page, {rest / floor_row['cpu_ms_per_page']:.2f}x the floor")
     if "naive" in results:
         size = results["ours"]["bytes_per_page"] / results["naive"]["bytes_per_page"]
         print(f"  target bytes: {size:.3f}x of 300 dpi PNG <= 0.1x {'PASS' if size <= 0.1 else 'FAIL'}")

@@ -22,6 +22,7 @@ from pdf_bombs import (
     deflate_repeated,
     encrypted_bomb_pdf,
     form_fanout_pdf,
+    image_bomb_pdf,
     many_contents_pdf,
     many_paths_pdf,
     slow_shading_pdf,
@@ -326,6 +327,8 @@ BUILDERS = {
     "form_fanout_pdf": form_fanout_pdf,
     "many_paths_pdf": many_paths_pdf,
     "slow_shading_pdf": slow_shading_pdf,
+    "image_bomb_pdf": image_bomb_pdf,
+    "image_drawn_pdf": lambda size=GIB: image_bomb_pdf(size, as_contents=False),
     "invoice_pdf": lambda pages=1: _invoice_pdf(pages),
 }
 """The builders a child process can be asked to run by name (see :func:`fuzzing.run_isolated`)."""

@@ -8,7 +8,11 @@ a. an RC4-encrypted page whose content inflates to a gibibyte (the scan cannot r
 b. a page whose ``/Contents`` array lists one 100 MiB stream 24 times;
 c. form XObjects drawing each other a thousand times over, three levels deep;
 d. five million path operators in one well-compressed stream, under the per-stream cap;
-e. a shading whose PostScript function runs 20,000 operators for each of a million pixels.
+e. a shading whose PostScript function runs 20,000 operators for each of a million pixels;
+f. a Flate stream whose image dictionary declares 1000 x 1000 pixels and which inflates to a
+   gibibyte, pointed at as the page's content: the pre-scan checks such an image by its declared
+   size when the sandbox binds pdfium (pdfium's image decoder stops at the declared rows), so
+   only the sandbox stops pdfium inflating it as content. Drawn as an image, it renders.
 
 Each builds in milliseconds: :func:`deflate_repeated` compresses one MiB and repeats it.
 """
@@ -29,6 +33,7 @@ __all__ = [
     "deflate_repeated",
     "encrypted_bomb_pdf",
     "form_fanout_pdf",
+    "image_bomb_pdf",
     "many_contents_pdf",
     "many_paths_pdf",
     "one_page",
@@ -173,3 +178,21 @@ def slow_shading_pdf(operators: int = 20_000) -> bytes:
         stream(function, b"/FunctionType 4 /Domain [0 1 0 1] /Range [0 1] /Filter /FlateDecode "),
         resources=b"<< /Shading << /S 5 0 R >> >>",
     )
+
+
+def image_bomb_pdf(size: int = GIB, *, as_contents: bool = True) -> bytes:
+    """(f) A 1000 x 1000 RGB Flate image whose data inflates to ``size`` bytes, far beyond its 3 MB raster.
+
+    With ``as_contents`` the page's ``/Contents`` is that stream (pdfium inflates it in full);
+    otherwise the page draws it as an image (pdfium inflates the first 1000 rows, the rest is
+    never read) over a line of text.
+    """
+    image = stream(
+        deflate_repeated(size, filler=b"\x80"),
+        b"/Type /XObject /Subtype /Image /Width 1000 /Height 1000 /ColorSpace /DeviceRGB "
+        b"/BitsPerComponent 8 /Filter /FlateDecode ",
+    )
+    if as_contents:
+        return one_page(image, FONT)
+    draw = stream(b"q 300 0 0 300 72 400 cm /Im1 Do Q " + PAGE_TEXT)
+    return one_page(draw, FONT, image, resources=b"<< /Font << /F1 5 0 R >> /XObject << /Im1 6 0 R >> >>")

@@ -176,3 +176,51 @@ def test_real_image_headers_are_read_exactly() -> None:
         IMAGE.replace(b"/Width 10 /Height 10", b"/Width 123 /Height 45") + b" /Filter /DCTDecode", out.getvalue()
     )
     assert scan_pdf(pdf, RenderLimits(), document_id="test").streams == 1
+
+
+# --- images checked by their declared size (images_by_size, when the sandbox binds pdfium) ------------
+
+FLATE_IMAGE = IMAGE.replace(b"/Width 10 /Height 10", b"/Width 1000 /Height 1000") + b" /Filter /FlateDecode"
+BIG_RASTER = zlib.compress(b"\x80" * (20 * MIB))  # far more than the 3 MB 1000 x 1000 RGB raster
+
+
+def test_a_flate_image_is_checked_by_its_declared_size_without_inflating() -> None:
+    pdf = _page_with(FLATE_IMAGE, BIG_RASTER)
+    with pytest.raises(StreamTooLargeError):  # inflated, past its raster: refused
+        scan(pdf)
+    found = scan_pdf(pdf, SMALL, document_id="test", images_by_size=True)
+    assert (found.sized, found.decoded, found.decoded_bytes) == (1, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "stream_dict",
+    [
+        # pdfium decodes every filter but a last Flate in full: these are inflated and capped as before
+        pytest.param(FLATE_IMAGE.replace(b"/FlateDecode", b"[/FlateDecode /FlateDecode]"), id="flate-twice"),
+        pytest.param(FLATE_IMAGE.replace(b"/Width 1000", b"/Width 6 0 R"), id="indirect-width"),
+        pytest.param(FLATE_IMAGE.replace(b"/Subtype /Image", b"/Subtype /Form"), id="not-an-image"),
+        pytest.param(FLATE_IMAGE.replace(b"/Height 1000", b""), id="no-height"),
+    ],
+)
+def test_only_a_lone_flate_image_of_a_stated_size_escapes_inflating(stream_dict: bytes) -> None:
+    data = zlib.compress(BIG_RASTER) if b"[/FlateDecode /FlateDecode]" in stream_dict else BIG_RASTER
+    pdf = _page_with(stream_dict, data, b"1000")
+    with pytest.raises(StreamTooLargeError):
+        scan_pdf(pdf, SMALL, document_id="test", images_by_size=True)
+
+
+def test_an_image_over_the_pixel_limit_is_still_refused_by_its_declared_size() -> None:
+    image = IMAGE.replace(b"/Width 10 /Height 10", b"/Width 2000 /Height 1000")
+    pdf = _page_with(image + b" /Filter /FlateDecode", zlib.compress(b"\x00"))
+    limits = RenderLimits(max_image_pixels=1_000_000)
+    with pytest.raises(DecompressionBombError, match="max_image_pixels"):
+        scan_pdf(pdf, limits, document_id="test", images_by_size=True)
+
+
+def test_images_are_checked_by_size_only_where_the_sandbox_binds_pdfium() -> None:
+    import sys
+
+    from invoiceai.render.pdf.sandbox import bounds_memory
+
+    assert not bounds_memory(RenderLimits(render_memory_limit=0))
+    assert bounds_memory(RenderLimits(render_memory_limit=2**31)) == sys.platform.startswith("linux")

@@ -3,7 +3,8 @@
 Multi-frame TIFF, GIF and WebP files give one page per frame; every other image is one page.
 Output is JPEG for lossy sources (photos, HEIC, WebP) and, for lossless ones (PNG, TIFF, BMP,
 GIF), a palette PNG when the picture is a document (paper and ink) or otherwise whichever of
-lossless PNG and JPEG is smaller.
+lossless PNG and JPEG is smaller. A JPEG that already fits the budget, upright and in RGB or
+grey, is sent as it is, less its metadata (:mod:`invoiceai.render.jpeg`), not encoded again.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import dataclasses
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from invoiceai.documents.detect import IMAGE_MEDIA_TYPES, TIFF
+from invoiceai.documents.detect import IMAGE_MEDIA_TYPES, JPEG, TIFF
 from invoiceai.errors import ConfigurationError
 from invoiceai.pages import Page
-from invoiceai.render.encode import EncodedImage, encode_image, encode_lossless, looks_like_line_art
+from invoiceai.render.encode import JPEG_QUALITY, EncodedImage, encode_image, encode_lossless, looks_like_line_art
 from invoiceai.render.frames import count_tiff_frames
 from invoiceai.render.image_decode import (
     LOSSY_MEDIA_TYPES,
@@ -25,6 +26,7 @@ from invoiceai.render.image_decode import (
     prepare_frame,
     seek_frame,
 )
+from invoiceai.render.jpeg import passthrough_jpeg
 from invoiceai.render.limits import RenderLimits, select_pages
 from invoiceai.render.noise import library_noise
 from invoiceai.render.selection import Pages, SelectedPages, parse_pages
@@ -169,7 +171,8 @@ class ImagePageSource(SelectedPages):
                         page=index + 1,
                     )
                     with pillow_errors(document_id, page=index + 1):
-                        encoded = self._encode(frame, budget, source_size)
+                        encoded = self._passthrough(image, frame, budget, source_size)
+                        encoded = encoded or self._encode(frame, budget, source_size)
                 yield Page(
                     index=index,
                     width=encoded.width,
@@ -186,6 +189,15 @@ class ImagePageSource(SelectedPages):
     def pdf_bytes(self) -> None:
         """Returns ``None``: an image is not a PDF."""
         return
+
+    def _passthrough(
+        self, image: Image.Image, frame: Image.Image, budget: ImageBudget, source_size: tuple[int, int]
+    ) -> EncodedImage | None:
+        # A JPEG decoded at its own size, upright, RGB or grey: its own bytes, metadata stripped.
+        if self.document.media_type != JPEG or frame is not image or frame.size != source_size:
+            return None
+        data = passthrough_jpeg(self.document.data, frame, max_bytes=budget.max_bytes, quality=JPEG_QUALITY)
+        return None if data is None else EncodedImage(data, JPEG, frame.width, frame.height)
 
     def _encode(self, frame: Image.Image, budget: ImageBudget, source_size: tuple[int, int]) -> EncodedImage:
         if self.document.media_type in LOSSY_MEDIA_TYPES:

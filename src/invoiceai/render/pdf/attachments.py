@@ -33,7 +33,7 @@ from invoiceai.render.noise import refresh as refresh_noise_filters
 from invoiceai.render.pdf.document import check_password, close_pdf, is_encrypted, open_pdf, pdfium_refused
 from invoiceai.render.pdf.embedded import EmbeddedXml
 from invoiceai.render.pdf.lock import PDFIUM_LOCK
-from invoiceai.render.pdf.sandbox import find_in_sandbox, use_sandbox
+from invoiceai.render.pdf.sandbox import bounds_memory, find_in_sandbox, use_sandbox
 from invoiceai.render.pdf.scan import scan_pdf
 from invoiceai.secrets import get_logger
 
@@ -104,7 +104,7 @@ def find_embedded_invoice(
     deadline = limits.deadline()
     name = name or document_id[:12]
     with deadline.spending(), library_noise(name):
-        scan_pdf(pdf, limits, document_id=document_id, deadline=deadline)
+        scan_pdf(pdf, limits, document_id=document_id, deadline=deadline, images_by_size=bounds_memory(limits))
     if use_sandbox(limits):
         return find_in_sandbox(pdf, password, limits=limits, name=name, document_id=document_id, deadline=deadline)
     with deadline.spending(), library_noise(name):

@@ -30,7 +30,7 @@ from invoiceai.render.pdf.document import check_password, close_pdf, is_encrypte
 from invoiceai.render.pdf.handle import SharedPdf
 from invoiceai.render.pdf.page import assemble_page, encode_pixels
 from invoiceai.render.pdf.raster import PageFacts, PagePixels, page_text, rasterise
-from invoiceai.render.pdf.sandbox import SandboxedPdf, use_sandbox
+from invoiceai.render.pdf.sandbox import SandboxedPdf, bounds_memory, use_sandbox
 from invoiceai.render.pdf.scan import scan_pdf
 from invoiceai.render.selection import Pages, SelectedPages, parse_pages
 
@@ -103,7 +103,13 @@ class PdfRenderer:
         document_id = document.document_id
         deadline = self.limits.deadline()
         with deadline.spending():
-            scan_pdf(document.data, self.limits, document_id=document_id, deadline=deadline)
+            scan_pdf(
+                document.data,
+                self.limits,
+                document_id=document_id,
+                deadline=deadline,
+                images_by_size=bounds_memory(self.limits),
+            )
         pdf, sandbox, count, encrypted = self._opened(document, password, deadline)
         try:
             with deadline.spending():

@@ -11,15 +11,17 @@ So with ``render_memory_limit`` above zero (the default), every pdfium call on a
 (opening it, counting its pages, the embedded e-invoice, text layers, page subsets, rendering)
 runs in a sandbox worker (:mod:`invoiceai.render.pdf.sandbox_pool`): a child process whose
 address space is capped at ``render_memory_limit``. Pages come back encoded (PNG or JPEG bytes),
-so little crosses the pipe. This process enforces ``render_timeout`` as a real deadline: a worker
-that does not answer in time is killed and the call raises
-:class:`~invoiceai.errors.RenderTimeoutError`; a worker that dies (out of memory, a crash in
+a few to a reply (:data:`~invoiceai.render.pdf.sandbox_worker.BATCH`), so little crosses the
+pipe and a long document costs one round trip per few pages. This process enforces
+``render_timeout`` as a real deadline: a worker that does not answer in time is killed and the
+call raises :class:`~invoiceai.errors.RenderTimeoutError`; a worker that dies (out of memory, a crash in
 pdfium) raises :class:`~invoiceai.errors.DocumentTooLargeError` naming ``render_memory_limit``.
 Either way the next document gets a fresh worker. Replies are read up to a cap
-(``max_render_bytes`` for a page), so a worker cannot make this process allocate without bound,
+(``max_render_bytes`` of pages a reply), so a worker cannot make this process allocate without bound,
 and whole within the deadline (:mod:`invoiceai.render.pdf.sandbox_channel`), so a worker that
 stalls in the middle of a reply cannot hold this process either. A render stopped early gives its
-worker :data:`STOP_GRACE` to finish the page it renders ahead, then kills it.
+worker :data:`STOP_GRACE` to finish the page it renders ahead (it reads the stop between two
+pages), then kills it.
 
 :class:`SandboxedPdf` is one document's handle on the workers, the sandboxed counterpart of
 :class:`~invoiceai.render.pdf.handle.SharedPdf`. On platforms without ``RLIMIT_AS`` (macOS
@@ -29,9 +31,11 @@ memory; on Windows there is no sandbox and PDFs are opened in this process.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import itertools
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -48,7 +52,7 @@ from invoiceai.render.pdf.sandbox_pool import (
     pool_for,
     supported,
 )
-from invoiceai.render.pdf.wire import MAX_HEADER, WireError, embedded_from, error_from, page_from
+from invoiceai.render.pdf.wire import MAX_HEADER, WireError, embedded_from, error_from, pages_from
 
 if TYPE_CHECKING:
     from invoiceai.pages import ImageBudget, Page
@@ -56,7 +60,7 @@ if TYPE_CHECKING:
     from invoiceai.render.pdf.embedded import EmbeddedXml
     from invoiceai.render.pdf.words import RawWord
 
-__all__ = ["SandboxedPdf", "find_in_sandbox", "use_sandbox"]
+__all__ = ["SandboxedPdf", "bounds_memory", "find_in_sandbox", "use_sandbox"]
 
 GRACE = 0.25
 """Seconds a worker is given past the deadline before it is killed (the deadline raises either way)."""
@@ -76,6 +80,17 @@ T = TypeVar("T")
 def use_sandbox(limits: RenderLimits) -> bool:
     """Tells whether PDFs under ``limits`` are opened in sandbox workers (``render_memory_limit`` > 0)."""
     return limits.render_memory_limit > 0 and supported()
+
+
+def bounds_memory(limits: RenderLimits) -> bool:
+    """Tells whether pdfium runs under an enforced address-space limit for PDFs under ``limits``.
+
+    True when PDFs go to sandbox workers on Linux, where ``RLIMIT_AS`` is enforced (macOS accepts
+    it without enforcing it). The pre-scan then checks Flate images by their declared size
+    instead of inflating them, because a stream that inflates past it anyway ends in the worker's
+    typed error (see :mod:`invoiceai.render.pdf.scan`).
+    """
+    return use_sandbox(limits) and sys.platform.startswith("linux")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,10 +191,11 @@ class SandboxedPdf:
         return payload
 
     def pages(self, indices: Sequence[int], budget: ImageBudget, deadline: Deadline) -> Generator[Page, None, None]:
-        """Yields the pages at ``indices``, rendered and encoded by one worker that renders each next page ahead.
+        """Yields the pages at ``indices``, rendered and encoded by one worker that renders the next pages ahead.
 
         The worker is held until the last page, or until the iterator is closed: it keeps the next
-        page ready while the caller uses this one.
+        few pages ready while the caller uses these, and sends them in one reply (the first page
+        comes alone, as soon as it is ready).
         """
         if not indices:
             return
@@ -188,10 +204,13 @@ class SandboxedPdf:
         cap = self._limits.max_render_bytes + SLACK
         with self._use():
             worker, header, payload = self._begin(first, deadline, cap, page=indices[0] + 1)
+            ready: collections.deque[Page] = collections.deque()
             for position, index in enumerate(indices):
-                if position:
+                if position and not ready:
                     header, payload = self._step(worker, deadline, cap, page=index + 1)
-                page = self._page(worker, header, payload)
+                if not ready:
+                    ready.extend(self._pages(worker, header, payload, len(indices) - position))
+                page = ready.popleft()
                 try:
                     yield page
                 except BaseException:  # the caller stopped early (GeneratorExit) or failed
@@ -205,9 +224,9 @@ class SandboxedPdf:
         """Yields the pages at ``indices`` in order, rendered by ``workers`` workers taking turns.
 
         Worker *k* renders every ``workers``-th page from the *k*-th on (each its own stream, as
-        :meth:`pages`, rendering its next page ahead), and this process takes one page from each
+        :meth:`pages`, rendering its next pages ahead), and this process takes one page from each
         in turn: the workers draw at the same time, the pages still come in order, and no more
-        than two pages a worker are held however long the document is. Every worker opens its
+        than two replies a worker are held however long the document is. Every worker opens its
         own copy of the document (once; the workers keep it open for later calls).
         """
         streams = [self.pages(indices[start::workers], budget, deadline) for start in range(min(workers, len(indices)))]
@@ -275,15 +294,18 @@ class SandboxedPdf:
             self._pool.discard(worker)
             raise
 
-    def _page(self, worker: WorkerProcess, header: dict[str, Any], payload: bytes) -> Page:
-        if "page" not in header:  # the worker's error for this page; the worker itself is fine
+    def _pages(self, worker: WorkerProcess, header: dict[str, Any], payload: bytes, remaining: int) -> list[Page]:
+        if "page" not in header and "pages" not in header:  # the worker's error for this page; the worker is fine
             self._pool.release(worker)
             raise self._ended(header)
         try:
-            return self._read(page_from, header, payload)
+            pages = self._read(pages_from, header, payload)
+            if len(pages) > remaining:
+                raise self._garbled(f"{len(pages)} pages where {remaining} were left")
         except BaseException:
             self._pool.discard(worker)
             raise
+        return pages
 
     def _exchange(
         self,

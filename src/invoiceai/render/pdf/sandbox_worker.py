@@ -4,8 +4,12 @@
 descriptors and the memory limit as arguments. It caps its own address space (``RLIMIT_AS``)
 before importing pdfium, says it is ready, then answers one request at a time
 (:mod:`invoiceai.render.pdf.wire`) until the request pipe closes: open a PDF, read its embedded
-e-invoice, its text layers, a page subset, render pages (one per request, the next one rendered
-ahead while the parent uses this one). It keeps the PDFs it is told to keep open.
+e-invoice, its text layers, a page subset, render pages. The first page of a render comes back
+alone, as soon as it is ready; then each reply carries up to :data:`BATCH` pages, encoded ahead
+while the parent uses the previous ones, so a long document costs one round trip per few pages,
+not per page. A request that arrives while pages are prepared ahead is read between two pages:
+a "next" is answered as soon as the batch is complete, anything else (a "stop") ends the batch
+at once. It keeps the PDFs it is told to keep open.
 
 Errors go back as typed errors; a ``MemoryError`` becomes the ``render_memory_limit`` error. When
 pdfium itself aborts on a failed allocation the process dies, and the parent reports it the same
@@ -28,7 +32,7 @@ from invoiceai.render.limits import RenderLimits
 from invoiceai.render.noise import library_noise
 from invoiceai.render.pdf.sandbox_pool import limit_memory, out_of_memory
 from invoiceai.render.pdf.sandbox_process import MAX_LOG_CHARS, MAX_LOG_LINES
-from invoiceai.render.pdf.wire import budget_from, embedded_to, error_to, pack, page_to, unpack
+from invoiceai.render.pdf.wire import budget_from, embedded_to, error_to, pack, pages_to, unpack
 from invoiceai.secrets import get_logger
 
 if TYPE_CHECKING:
@@ -36,7 +40,12 @@ if TYPE_CHECKING:
 
     from invoiceai.pages import Page
 
-__all__ = ["main"]
+__all__ = ["BATCH", "main"]
+
+BATCH = 4
+"""Pages a reply carries at most (the first page of a render comes alone)."""
+_BATCH_TEXT = 256 * 1024
+"""Characters of text layer a batch carries beyond a single page (a reply's header stays small)."""
 
 
 def main(argv: list[str]) -> int:
@@ -86,7 +95,14 @@ class _Worker:
         self._limit = limit
         self._documents: dict[int, _Open] = {}
         self._stream: Generator[Page, None, None] | None = None
-        self._ahead: bytes | None = None  # the next page's reply, made before it was asked for
+        self._ahead: bytes | None = None  # the next pages' reply, made before it was asked for
+        self._held: Page | None = None  # a page that did not fit in the last batch
+        self._failure: BaseException | None = None  # what ended the stream after the last batch's pages
+        self._cap = 0  # bytes of pages one reply may carry (max_render_bytes)
+        self._requests: Connection | None = None
+        self._waiting: tuple[dict[str, Any], bytes] | None = None  # a request read while preparing pages
+        self._asked = False  # a "next" was read while preparing pages
+        self._gone = False  # the request pipe closed while preparing pages
         self._opens = 0
         self._log = _Collect()
         self._handlers: dict[str, Callable[[dict[str, Any], bytes], bytes]] = {
@@ -103,9 +119,10 @@ class _Worker:
         }
 
     def serve(self, requests: Connection) -> None:
-        while True:
+        self._requests = requests
+        while not self._gone:
             try:
-                header, payload = unpack(requests.recv_bytes())
+                header, payload = self._request(requests)
             except EOFError:
                 return
             op = header.get("op")
@@ -118,9 +135,36 @@ class _Worker:
             reply = self._answer(str(op), header, payload)
             self._replies.send_bytes(self._with_log(reply))
             if op in ("render", "next") and self._stream is not None:
-                # Encode the next page now, while the parent uses this one (the pages' helper
+                # Encode the next pages now, while the parent uses these (the pages' helper
                 # thread is rendering the one after): "next" is then answered at once.
                 self._ahead = self._answer("next", {}, b"")
+
+    def _request(self, requests: Connection) -> tuple[dict[str, Any], bytes]:
+        if self._asked:
+            self._asked = False
+            return {"op": "next"}, b""
+        if self._waiting is not None:
+            request, self._waiting = self._waiting, None
+            return request
+        return unpack(requests.recv_bytes())
+
+    def _may_go_on(self) -> bool:
+        # Between two pages of a batch: a "next" waits for the batch, any other request ends it.
+        requests = self._requests
+        if requests is None or self._asked or self._waiting is not None:
+            return not self._waiting
+        if not requests.poll(0):
+            return True
+        try:
+            request = unpack(requests.recv_bytes())
+        except EOFError:
+            self._gone = True
+            return False
+        if request[0].get("op") == "next":
+            self._asked = True
+            return True
+        self._waiting = request
+        return False
 
     def _with_log(self, reply: bytes) -> bytes:
         # The parent logs what this request made pypdf and Pillow say, as if they had said it there.
@@ -211,39 +255,58 @@ class _Worker:
         from invoiceai.render.pdf.renderer import render_pages
 
         document = self._document(header)
+        limits = _limits(header)
+        self._cap = limits.max_render_bytes
         self._stream = render_pages(
             document.pdf,
             header["indices"],
             budget_from(header["budget"]),
             document_id=document.document_id,
             name=document.name,
-            limits=_limits(header),
+            limits=limits,
         )
-        return self._next()
+        return self._next(1)
 
-    def _next(self) -> bytes:
-        if self._stream is None:
-            return pack({"end": True})
-        try:
-            page = next(self._stream)
-        except StopIteration:
-            self._stream = None
-            return pack({"end": True})
-        except BaseException:
-            self._stream = None
-            raise
-        return page_to(page)
+    def _next(self, most: int) -> bytes:
+        # Up to ``most`` pages in one reply, within the byte cap and a little text; an error after
+        # the first page is kept for the next request, so the pages before it still go out.
+        if self._failure is not None and self._held is None:
+            failure, self._failure = self._failure, None
+            raise failure
+        pages: list[Page] = []
+        while len(pages) < most and (not pages or self._may_go_on()):
+            page = self._held
+            self._held = None
+            if page is None:
+                if self._stream is None:
+                    break
+                try:
+                    page = next(self._stream)
+                except StopIteration:
+                    self._stream = None
+                    break
+                except BaseException as exc:
+                    self._stream = None
+                    if not pages:
+                        raise
+                    self._failure = exc
+                    break
+            if pages and not _fits(pages, page, self._cap):
+                self._held = page
+                break
+            pages.append(page)
+        return pages_to(pages) if pages else pack({"end": True})
 
     def _take_ahead(self) -> bytes:
         reply, self._ahead = self._ahead, None
-        return reply if reply is not None else self._next()
+        return reply if reply is not None else self._next(BATCH)
 
     def _stop(self, header: dict[str, Any], payload: bytes) -> bytes:
         self._end_stream()
         return pack({"stopped": True})
 
     def _end_stream(self) -> None:
-        self._ahead = None
+        self._ahead = self._held = self._failure = None
         stream, self._stream = self._stream, None
         if stream is not None:
             stream.close()  # waits for the page rendered ahead
@@ -268,6 +331,12 @@ class _Collect(logging.Handler):
         if len(self.lines) < MAX_LOG_LINES:
             with contextlib.suppress(Exception):
                 self.lines.append(record.getMessage()[:MAX_LOG_CHARS])
+
+
+def _fits(pages: list[Page], page: Page, cap: int) -> bool:
+    size = len(page.data) + sum(len(kept.data) for kept in pages)
+    text = len(page.text or "") + sum(len(kept.text or "") for kept in pages)
+    return size <= cap and text <= _BATCH_TEXT
 
 
 def _limits(header: dict[str, Any]) -> RenderLimits:

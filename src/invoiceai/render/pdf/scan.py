@@ -13,6 +13,17 @@ It is cheap on ordinary files because most streams need no decoding at all: a st
 ``/Length`` times the largest expansion its filters allow (1032:1 for Flate) stays under the cap
 cannot pass it. Only long compressed streams (big images, bombs) are inflated.
 
+With ``images_by_size=True`` (what the renderer passes when the sandbox's address-space limit
+binds pdfium) big Flate images are not inflated either. pdfium draws an image XObject whose only
+filter is ``/FlateDecode`` through a scanline decoder that inflates row by row and stops at the
+``/Height`` rows its dictionary declares, so what it allocates for the image is fixed by
+``/Width`` x ``/Height`` x components, and that is checked against ``max_image_pixels`` here
+without decompressing anything: a scanned page stored as a 150 MB Flate raster costs
+microseconds, not seconds. The same stream pointed at from somewhere pdfium inflates in full (a
+page's ``/Contents``, an attachment) is then not capped by this scan but by the sandbox worker's
+``render_memory_limit``, which turns it into a typed error; so without a binding sandbox (in
+process, or where ``RLIMIT_AS`` is not enforced) every image is inflated and counted as before.
+
 Where the scan cannot tell what pdfium will do it assumes the worst: an indirect ``/Filter`` or
 ``/DecodeParms`` is looked up (``pdfsyntax.py``), and a filter it still cannot name (an object it
 cannot find, an unknown name) or a dictionary it cannot read is taken for Flate, and every
@@ -74,11 +85,14 @@ class StreamScan:
         streams: Streams found.
         decoded: Streams that had to be decoded to be sure (the others were bounded by their length).
         decoded_bytes: Bytes those decoded to, in all.
+        sized: Flate images bounded by their declared size instead of being inflated (only with
+            ``images_by_size=True``).
     """
 
     streams: int
     decoded: int
     decoded_bytes: int
+    sized: int = 0
 
 
 @dataclasses.dataclass
@@ -91,7 +105,14 @@ class _Stream:
     entries: dict[bytes, list[bytes]] | None
 
 
-def scan_pdf(data: bytes, limits: RenderLimits, *, document_id: str, deadline: Deadline | None = None) -> StreamScan:
+def scan_pdf(
+    data: bytes,
+    limits: RenderLimits,
+    *,
+    document_id: str,
+    deadline: Deadline | None = None,
+    images_by_size: bool = False,
+) -> StreamScan:
     """Checks every stream of a PDF against the limits, before any PDF library parses it.
 
     Args:
@@ -99,6 +120,9 @@ def scan_pdf(data: bytes, limits: RenderLimits, *, document_id: str, deadline: D
         limits: ``max_stream_bytes`` and ``max_image_pixels`` apply.
         document_id: For error context.
         deadline: Spent while scanning, and checked between chunks.
+        images_by_size: Check Flate images by the size their dictionary declares, without
+            inflating them. Only sound when pdfium runs under an enforced address-space limit
+            (see the module docstring and :func:`~invoiceai.render.pdf.sandbox.bounds_memory`).
 
     Returns:
         What was scanned.
@@ -110,7 +134,7 @@ def scan_pdf(data: bytes, limits: RenderLimits, *, document_id: str, deadline: D
     """
     work = _Work(4 * len(data) + limits.max_stream_bytes, limits, document_id)
     references = References(data, work.charge)
-    streams = decoded = decoded_bytes = 0
+    streams = decoded = decoded_bytes = sized = 0
     for stream in _streams(data, work):
         streams += 1
         if deadline is not None and streams % 64 == 0:
@@ -121,9 +145,12 @@ def scan_pdf(data: bytes, limits: RenderLimits, *, document_id: str, deadline: D
         _check_coded_pixels(data, stream, filters, limits, document_id, work)
         if not _needs_decoding(stream, filters, limits):
             continue
+        if images_by_size and _sized_image(stream, filters, limits):
+            sized += 1
+            continue
         decoded += 1
         decoded_bytes += _decoded_size(data, stream, filters, limits, document_id, deadline, work)
-    return StreamScan(streams=streams, decoded=decoded, decoded_bytes=decoded_bytes)
+    return StreamScan(streams=streams, decoded=decoded, decoded_bytes=decoded_bytes, sized=sized)
 
 
 class _Work:
@@ -374,6 +401,18 @@ def _raster_size(entries: dict[bytes, list[bytes]] | None, limits: RenderLimits)
     bits = min(_number(entries.get(b"/BitsPerComponent")) or 8, 16)
     raster = (width * components * bits + 7) // 8 * height + height
     return min(raster, 3 * limits.max_image_pixels + height)
+
+
+def _sized_image(stream: _Stream, filters: list[bytes], limits: RenderLimits) -> bool:
+    # pdfium leaves a last /FlateDecode of an image to its scanline decoder (rows of the declared
+    # width, at most the declared height); an earlier filter it would decode in full, so only a
+    # lone Flate qualifies, and only an image whose dictionary states its size directly (an
+    # indirect /Width reads as 0 here) within max_image_pixels.
+    entries = stream.entries
+    if filters != [b"FlateDecode"] or entries is None or entries.get(b"/Subtype") != [b"/Image"]:
+        return False
+    width, height = _number(entries.get(b"/Width")), _number(entries.get(b"/Height"))
+    return 0 < width * height <= limits.max_image_pixels
 
 
 def _number(tokens: list[bytes] | None) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeGuard, cast
 
 from invoiceai import errors
@@ -34,6 +35,8 @@ __all__ = [
     "pack",
     "page_from",
     "page_to",
+    "pages_from",
+    "pages_to",
     "unpack",
 ]
 
@@ -54,10 +57,11 @@ class WireError(Exception):
     """A message that does not parse (never raised to users: the caller turns it into a typed error)."""
 
 
-def pack(header: dict[str, Any], payload: bytes = b"") -> bytes:
-    """Returns one message: the header as JSON, then the payload."""
+def pack(header: dict[str, Any], payload: bytes | Sequence[bytes] = b"") -> bytes:
+    """Returns one message: the header as JSON, then the payload (bytes, or parts joined in one copy)."""
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    return _LENGTH.pack(len(text)) + text + payload
+    parts = [payload] if isinstance(payload, bytes) else list(payload)
+    return b"".join([_LENGTH.pack(len(text)), text, *parts])
 
 
 def unpack(message: bytes) -> tuple[dict[str, Any], bytes]:
@@ -105,6 +109,40 @@ def page_from(header: dict[str, Any], payload: bytes) -> Page:
         born_digital=bool(fields.get("born_digital")),
         scale=_float(fields.get("scale")),
     )
+
+
+def pages_to(pages: Sequence[Page]) -> bytes:
+    """Packs rendered pages into one message: their fields (each with its byte ``size``), then their bytes."""
+    batch = []
+    for page in pages:
+        fields = {"index": page.index, "width": page.width, "height": page.height, "media_type": page.media_type}
+        fields.update(text=page.text, born_digital=page.born_digital, scale=page.scale, size=len(page.data))
+        batch.append(fields)
+    return pack({"pages": batch}, [page.data for page in pages])
+
+
+def pages_from(header: dict[str, Any], payload: bytes) -> list[Page]:
+    """Reads pages packed by :func:`pages_to` (or one page packed by :func:`page_to`).
+
+    Raises:
+        WireError: A field is missing or of the wrong type, or the sizes do not add up to the payload.
+    """
+    if "page" in header:
+        return [page_from(header, payload)]
+    batch = header.get("pages")
+    if not isinstance(batch, list) or not batch:
+        raise WireError("a batch of no pages")
+    view = memoryview(payload)
+    pages, offset = [], 0
+    for fields in batch:
+        size = _int(_object(fields).get("size"))
+        if size < 0 or offset + size > len(payload):
+            raise WireError("a page past the end of its batch")
+        pages.append(page_from({"page": fields}, bytes(view[offset : offset + size])))
+        offset += size
+    if offset != len(payload):
+        raise WireError("bytes after the last page of a batch")
+    return pages
 
 
 def embedded_to(found: EmbeddedXml | None) -> bytes:
