@@ -35,6 +35,7 @@ from invoiceai.errors import ConfigurationError, MissingDependencyError
 from invoiceai.secrets import get_logger
 from invoiceai.server.clock import utcnow
 from invoiceai.server.models import jobs
+from invoiceai.server.outbox import running
 from invoiceai.server.runner import run_job
 
 if TYPE_CHECKING:
@@ -197,7 +198,7 @@ class FleetWorker:
 
     def run(self, *, loglevel: str = "INFO") -> None:
         """Runs the worker (and its sweeper) until it is told to stop (SIGTERM, Ctrl-C)."""
-        with self.sweeping():
+        with self.sweeping(), running(self.context):  # webhooks and the retention purge
             self.app.worker_main(self.argv(loglevel=loglevel))
 
     @contextlib.contextmanager

@@ -62,6 +62,12 @@ class ServiceSettings:
             ``invoiceai serve`` only accepts and reports, ``invoiceai worker`` processes run the jobs.
         visibility_timeout: Seconds Redis keeps a task a worker took but did not acknowledge before
             handing it to another worker (Celery's ``visibility_timeout``); longer than most jobs.
+        upload_retention_days: Days an uploaded document is kept after the last job that uses it
+            ends (``0``: kept for ever). Results stay; the review page shows no page images after it.
+        job_retention_days: Days a finished job (its result, corrections and webhook record) is
+            kept after it ends (``0``: kept for ever, the default). The audit trail is kept.
+        purge_interval_seconds: How often each process that runs the purge (the embedded API,
+            every fleet worker) deletes what is past its retention.
     """
 
     database_url: str = dataclasses.field(default_factory=default_database_url)
@@ -85,15 +91,19 @@ class ServiceSettings:
     webhook_backoff_seconds: float = 1.0
     broker_url: str = dataclasses.field(default="", repr=False)
     visibility_timeout: float = 900.0
+    upload_retention_days: float = 7.0
+    job_retention_days: float = 0.0
+    purge_interval_seconds: float = 3600.0
 
     def __post_init__(self) -> None:
         positive = ("port", "lease_seconds", "max_upload_bytes", "max_batch_bytes", "max_batch_documents")
-        for name in (*positive, "visibility_timeout"):
+        for name in (*positive, "visibility_timeout", "purge_interval_seconds"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"Service setting {name!r} must be positive, got {getattr(self, name)!r}.")
         for name in (
             "workers", "daily_quota", "rate_per_s", "burst", "max_wait_seconds", "webhook_attempts",
-            "webhook_backoff_seconds", "max_attempts", "shutdown_grace_seconds",
+            "webhook_backoff_seconds", "max_attempts", "shutdown_grace_seconds", "upload_retention_days",
+            "job_retention_days",
         ):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ConfigurationError(f"Service setting {name!r} must not be negative, got {getattr(self, name)!r}.")

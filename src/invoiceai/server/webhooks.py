@@ -58,6 +58,7 @@ __all__ = [
     "callback_body",
     "check_callback_url",
     "deliver",
+    "send_attempt",
     "sign",
     "signature_header",
     "verify",
@@ -282,6 +283,53 @@ async def deliver(
             if number < attempts:
                 await sleep(backoff_delay(number, backoff_s, max_s=max_backoff_s, retry_after=retry_after))
     return False
+
+
+async def send_attempt(
+    url: str,
+    body: bytes,
+    *,
+    secret: bytes,
+    number: int,
+    delivery_id: str,
+    on_attempt: Callable[[WebhookAttempt], None],
+    timeout_s: float = 10.0,
+    settings: Settings | None = None,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    resolver: AsyncResolver | None = None,
+    clock: Callable[[], float] = time.time,
+) -> tuple[bool, float | None]:
+    """Makes attempt ``number`` of a delivery: the SSRF guard, then one signed POST; no retry.
+
+    The outbox (:mod:`invoiceai.server.outbox`) calls this once per stored attempt, so the
+    retries survive the process; :func:`deliver` is the same attempt in a loop, in memory.
+
+    Args:
+        url: The callback URL (checked by the SSRF guard first).
+        body: The JSON body, from :func:`callback_body`.
+        secret: The HMAC secret; the signature's timestamp is taken now, from ``clock``.
+        number: The attempt's number, sent as ``Invoiceai-Attempt``.
+        delivery_id: The ``Invoiceai-Delivery`` value, the same on every attempt.
+        on_attempt: Called with the attempt once it is over.
+        timeout_s: Limit on the attempt, resolving to reading the status.
+        settings: For the SSRF guard (``allow_private_urls``); ``Settings.load()`` by default.
+        transport: The httpx2 transport, for tests.
+        resolver: Async name resolution, for tests.
+        clock: Unix time for the signature's timestamp.
+
+    Returns:
+        Whether it was delivered (a 2xx answer), and the ``Retry-After`` seconds a 429 or 503 gave.
+
+    Raises:
+        UnsafeURLError: The guard refused the URL (reported to ``on_attempt`` first): never retry it.
+    """
+    import httpx2
+
+    call = _Call(url, body, secret, delivery_id, settings or Settings.load(), resolver, clock, on_attempt)
+    async with httpx2.AsyncClient(
+        transport=transport, trust_env=False, follow_redirects=False, timeout=timeout_s
+    ) as client:
+        return await call.attempt(client, number, timeout_s)
 
 
 @dataclasses.dataclass(frozen=True)
