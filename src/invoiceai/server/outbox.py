@@ -99,7 +99,7 @@ def delivery_id(job_id: str, status: str) -> str:
     return f"{job_id}:{status}"
 
 
-def enqueue(connection: Connection, job: Mapping[str, Any], status: str) -> bool:
+def enqueue(connection: Connection, job: Mapping[Any, Any], status: str) -> bool:
     """Writes the webhook row of ``job`` ending in ``status``, inside the caller's transaction.
 
     Args:
@@ -280,7 +280,7 @@ def settle(engine: Engine, claimed: Claimed, sent: Sent, policy: Policy, *, now:
     return state if changed else "lost"
 
 
-def _audit_attempt(connection: Connection, row: Mapping[str, Any], attempt: WebhookAttempt) -> None:
+def _audit_attempt(connection: Connection, row: Mapping[Any, Any], attempt: WebhookAttempt) -> None:
     """One ``webhook`` row per attempt: never the URL (the attempt's error has it masked already)."""
     answer = "no answer" if attempt.status is None else f"HTTP {attempt.status}"
     detail = f"attempt {attempt.attempt}: {answer} in {attempt.seconds:.2f} s"
@@ -289,7 +289,7 @@ def _audit_attempt(connection: Connection, row: Mapping[str, Any], attempt: Webh
     _audit(connection, row, "delivered" if attempt.ok else "failed", detail)
 
 
-def _audit(connection: Connection, row: Mapping[str, Any], outcome: str, detail: str) -> None:
+def _audit(connection: Connection, row: Mapping[Any, Any], outcome: str, detail: str) -> None:
     record(
         connection, key_id=row["owner"], action="webhook", outcome=outcome, job_id=row["job_id"],
         batch_id=row["batch_id"], document_sha256=row["document_sha256"], detail=detail,
@@ -375,7 +375,8 @@ class Deliverer:
         from invoiceai.errors import UnsafeURLError
         from invoiceai.server.webhooks import WebhookAttempt, callback_body, send_attempt
 
-        row, reports = claimed.row, []
+        row = claimed.row
+        reports: list[WebhookAttempt] = []
         secret = self.context.settings.webhook_secret
         if not secret or not row["url"]:
             why = "refused: the service has no webhook secret (INVOICEAI_SERVER_WEBHOOK_SECRET)"
