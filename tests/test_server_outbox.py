@@ -375,3 +375,33 @@ def _time_passes(settings: Any) -> None:
             connection.execute(update(webhook_deliveries).where(pending).values(next_attempt_at=utcnow()))
     finally:
         engine.dispose()
+
+
+def test_a_url_the_guard_refuses_is_given_up_without_a_request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INVOICEAI_ALLOW_PRIVATE_URLS", "0")  # loopback is refused again
+    with Receiver().running() as receiver, opened(tmp_path) as context:
+        queue(context, a_job(1, receiver.url))
+        assert Deliverer(context).run_once() == 1
+        row = rows(context)["job-1:succeeded"]
+        outcomes = webhook_audit(context, "job-1")
+        details = [audit.detail or "" for audit in read_audit(context.engine, job_id="job-1")]
+    assert receiver.calls == []
+    assert (row["state"], row["url"], row["attempts"]) == (GAVE_UP, None, 1)
+    assert outcomes == ["failed", "gave_up"]
+    assert details[0].startswith("attempt 1: no answer in ") and "refused:" in details[0]
+    assert all("t0ps3cret" not in detail for detail in details)
+
+
+def test_the_row_never_holds_the_secret_and_drops_the_url_once_delivered(tmp_path: Path) -> None:
+    with Receiver().running() as receiver, opened(tmp_path) as context:
+        queue(context, a_job(1, receiver.url))
+        pending = dict(rows(context)["job-1:succeeded"])
+        assert Deliverer(context).run_once() == 1
+        done = dict(rows(context)["job-1:succeeded"])
+    assert pending["url"] == receiver.url  # needed until delivered
+    assert (done["state"], done["url"], done["lease_owner"]) == (DELIVERED, None, None)
+    for row in (pending, done):
+        assert not any(SECRET in str(value) for value in row.values())
+    (headers, body) = receiver.calls[0]
+    assert verify(body, headers[SIGNATURE_HEADER.lower()], SECRET)
+    assert body == b'{"job_id":"job-1","status":"succeeded"}'
