@@ -64,7 +64,7 @@ def _lifespan(service: ServiceContext, *, owned: bool, start_workers: bool) -> A
 
         pool, publisher, upkeep = None, None, contextlib.ExitStack()
         if start_workers and not service.settings.fleet:  # a fleet's workers deliver webhooks and purge
-            from invoiceai.server.outbox import running
+            from invoiceai.server.upkeep import running
 
             upkeep.enter_context(running(service))
         if service.settings.fleet:  # Celery workers run the jobs; this process only queues them

@@ -35,8 +35,8 @@ from invoiceai.errors import ConfigurationError, MissingDependencyError
 from invoiceai.secrets import get_logger
 from invoiceai.server.clock import utcnow
 from invoiceai.server.models import jobs
-from invoiceai.server.outbox import running
 from invoiceai.server.runner import run_job
+from invoiceai.server.upkeep import running
 
 if TYPE_CHECKING:
     from datetime import datetime

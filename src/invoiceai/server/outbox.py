@@ -24,10 +24,9 @@ are when it ends. The webhook secret is never stored: each attempt reads it from
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -58,7 +57,6 @@ __all__ = [
     "claim_due",
     "delivery_id",
     "enqueue",
-    "running",
     "settle",
     "webhook_deliveries",
 ]
@@ -419,19 +417,3 @@ class Deliverer:
         if due is None:
             return self.poll_seconds
         return max(0.0, min(self.poll_seconds, (due - utcnow()).total_seconds()))
-
-
-@contextlib.contextmanager
-def running(context: ServiceContext) -> Iterator[Deliverer]:
-    """Runs the process's background upkeep while the block runs: webhooks, and the retention purge.
-
-    The one hook the embedded API process and each fleet worker call.
-    """
-    from invoiceai.server.retention import Purger
-
-    deliverer = Deliverer(context, chores=[Purger(context.engine, context.settings).maybe_run])
-    deliverer.start()
-    try:
-        yield deliverer
-    finally:
-        deliverer.stop()

@@ -15,7 +15,7 @@ The audit trail is kept either way (it holds no content). The purge deletes in c
 ``chunk`` rows, one short transaction each, so it never holds long locks; each purge that deleted
 something writes one audit row (``purge``) with the counts. It runs every
 ``purge_interval_seconds`` in the embedded API process and in every fleet worker
-(:func:`invoiceai.server.outbox.running`); purges running at once in several processes only split
+(:func:`invoiceai.server.upkeep.running`); purges running at once in several processes only split
 the work.
 """
 
