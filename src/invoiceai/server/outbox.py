@@ -35,6 +35,7 @@ from sqlalchemy import Column, DateTime, Index, Integer, String, Table, Text, an
 from invoiceai.secrets import get_logger
 from invoiceai.server.audit import record
 from invoiceai.server.clock import utcnow
+from invoiceai.server.db import reading
 from invoiceai.server.models import metadata
 
 if TYPE_CHECKING:
@@ -206,6 +207,9 @@ def claim_due(
     now = utcnow() if now is None else now
     worker = worker[:_OWNER_LENGTH]
     query = select(_D.id).where(_due(now)).order_by(_D.next_attempt_at, _D.id).limit(limit)
+    with reading(engine) as connection:  # most looks find nothing: they take no write lock on SQLite
+        if connection.execute(query.limit(1)).first() is None:
+            return []
     claimed: list[Claimed] = []
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
@@ -299,7 +303,7 @@ def next_due(engine: Engine, *, now: datetime | None = None) -> datetime | None:
     now = utcnow() if now is None else now
     free = or_(_D.lease_expires.is_(None), _D.lease_expires < now)
     query = select(func.min(_D.next_attempt_at)).where(_D.state == PENDING, free)
-    with engine.begin() as connection:
+    with reading(engine) as connection:
         found: datetime | None = connection.execute(query).scalar_one_or_none()
     return found
 
