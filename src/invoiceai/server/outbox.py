@@ -366,13 +366,15 @@ class Deliverer:
         return len(claims)
 
     async def _attempt_all(self, claims: Sequence[Claimed]) -> None:
-        async def one(claimed: Claimed) -> None:
-            sent = await self._send(claimed)
-            await asyncio.to_thread(settle, self.context.engine, claimed, sent, self.policy)
+        from invoiceai.server.webhooks import webhook_client
 
-        await asyncio.gather(*(one(claimed) for claimed in claims))
+        async with webhook_client(transport=self.transport, timeout_s=self.policy.timeout_s) as client:
+            outcomes = await asyncio.gather(*(self._send(claimed, client) for claimed in claims))
+        # Recorded one after the other: on SQLite, writers running at once only wait for each other.
+        for claimed, sent in zip(claims, outcomes, strict=True):
+            settle(self.context.engine, claimed, sent, self.policy)
 
-    async def _send(self, claimed: Claimed) -> Sent:
+    async def _send(self, claimed: Claimed, client: httpx2.AsyncClient) -> Sent:
         from invoiceai.documents.urls import display_url
         from invoiceai.errors import UnsafeURLError
         from invoiceai.server.webhooks import WebhookAttempt, callback_body, send_attempt
@@ -389,7 +391,7 @@ class Deliverer:
             delivered, retry_after = await send_attempt(
                 row["url"], body, secret=secret.encode(), number=claimed.number, delivery_id=row["id"],
                 on_attempt=reports.append, timeout_s=self.policy.timeout_s, settings=self.context.library_settings,
-                transport=self.transport,
+                client=client,
             )  # fmt: skip
         except UnsafeURLError:  # reported first: never retried
             return Sent(reports[-1], delivered=False, refused=True)

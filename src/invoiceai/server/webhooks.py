@@ -62,6 +62,7 @@ __all__ = [
     "sign",
     "signature_header",
     "verify",
+    "webhook_client",
 ]
 
 SIGNATURE_HEADER = "Invoiceai-Signature"
@@ -266,16 +267,12 @@ async def deliver(
         UnsafeURLError: The guard refused the URL (reported to ``on_attempt`` first); never retried.
         ValueError: ``attempts`` is below 1.
     """
-    import httpx2
-
     if attempts < 1:
         raise ValueError(f"attempts must be at least 1, got {attempts!r}.")
     call = _Call(
         url, body, secret, delivery_id or uuid.uuid4().hex, settings or Settings.load(), resolver, clock, on_attempt
     )
-    async with httpx2.AsyncClient(
-        transport=transport, trust_env=False, follow_redirects=False, timeout=timeout_s
-    ) as client:
+    async with webhook_client(transport=transport, timeout_s=timeout_s) as client:
         for number in range(1, attempts + 1):
             delivered, retry_after = await call.attempt(client, number, timeout_s)
             if delivered:
@@ -298,6 +295,7 @@ async def send_attempt(
     transport: httpx2.AsyncBaseTransport | None = None,
     resolver: AsyncResolver | None = None,
     clock: Callable[[], float] = time.time,
+    client: httpx2.AsyncClient | None = None,
 ) -> tuple[bool, float | None]:
     """Makes attempt ``number`` of a delivery: the SSRF guard, then one signed POST; no retry.
 
@@ -316,6 +314,9 @@ async def send_attempt(
         transport: The httpx2 transport, for tests.
         resolver: Async name resolution, for tests.
         clock: Unix time for the signature's timestamp.
+        client: An open client to send with (see :func:`webhook_client`); many attempts made at
+            once share one, since building a client (its TLS context) costs tens of milliseconds
+            of CPU. Without one, a client is opened for this attempt (with ``transport``).
 
     Returns:
         Whether it was delivered (a 2xx answer), and the ``Retry-After`` seconds a 429 or 503 gave.
@@ -323,13 +324,20 @@ async def send_attempt(
     Raises:
         UnsafeURLError: The guard refused the URL (reported to ``on_attempt`` first): never retry it.
     """
+    call = _Call(url, body, secret, delivery_id, settings or Settings.load(), resolver, clock, on_attempt)
+    if client is not None:
+        return await call.attempt(client, number, timeout_s)
+    async with webhook_client(transport=transport, timeout_s=timeout_s) as own:
+        return await call.attempt(own, number, timeout_s)
+
+
+def webhook_client(
+    *, transport: httpx2.AsyncBaseTransport | None = None, timeout_s: float = 10.0
+) -> httpx2.AsyncClient:
+    """An httpx2 client as webhook attempts need it: no redirects followed, no proxy settings from the environment."""
     import httpx2
 
-    call = _Call(url, body, secret, delivery_id, settings or Settings.load(), resolver, clock, on_attempt)
-    async with httpx2.AsyncClient(
-        transport=transport, trust_env=False, follow_redirects=False, timeout=timeout_s
-    ) as client:
-        return await call.attempt(client, number, timeout_s)
+    return httpx2.AsyncClient(transport=transport, trust_env=False, follow_redirects=False, timeout=timeout_s)
 
 
 @dataclasses.dataclass(frozen=True)
