@@ -377,7 +377,10 @@ def _time_passes(settings: Any) -> None:
         engine.dispose()
 
 
-def test_a_url_the_guard_refuses_is_given_up_without_a_request(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.allow_stderr  # the service logs the give-up, on purpose
+def test_a_url_the_guard_refuses_is_given_up_without_a_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.setenv("INVOICEAI_ALLOW_PRIVATE_URLS", "0")  # loopback is refused again
     with Receiver().running() as receiver, opened(tmp_path) as context:
         queue(context, a_job(1, receiver.url))
@@ -390,6 +393,9 @@ def test_a_url_the_guard_refuses_is_given_up_without_a_request(tmp_path: Path, m
     assert outcomes == ["failed", "gave_up"]
     assert details[0].startswith("attempt 1: no answer in ") and "refused:" in details[0]
     assert all("t0ps3cret" not in detail for detail in details)
+    (logged,) = [record.getMessage() for record in caplog.records if record.name == "invoiceai.server"]
+    assert logged.startswith("gave up the webhook of job job-1 after 1 attempt(s): refused:")
+    assert "t0ps3cret" not in logged  # the URL's query is never logged
 
 
 def test_the_row_never_holds_the_secret_and_drops_the_url_once_delivered(tmp_path: Path) -> None:

@@ -372,7 +372,9 @@ class Deliverer:
             outcomes = await asyncio.gather(*(self._send(claimed, client) for claimed in claims))
         # Recorded one after the other: on SQLite, writers running at once only wait for each other.
         for claimed, sent in zip(claims, outcomes, strict=True):
-            settle(self.context.engine, claimed, sent, self.policy)
+            if settle(self.context.engine, claimed, sent, self.policy) == GAVE_UP:
+                job_id, error = claimed.row["job_id"], sent.report.error
+                _log.warning("gave up the webhook of job %s after %d attempt(s): %s", job_id, claimed.number, error)
 
     async def _send(self, claimed: Claimed, client: httpx2.AsyncClient) -> Sent:
         from invoiceai.documents.urls import display_url
