@@ -34,6 +34,7 @@ from invoiceai.server.webhooks import (
     callback_body,
     check_callback_url,
     deliver,
+    send_attempt,
     sign,
     signature_header,
     verify,
@@ -319,6 +320,22 @@ def test_the_reported_url_has_no_user_info_and_no_query() -> None:
 def test_attempts_must_be_at_least_one() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         Delivery().run(Receiver(httpx2.Response(200)).transport(), attempts=0)
+
+
+def test_send_attempt_makes_one_signed_attempt_with_the_given_number() -> None:
+    receiver = Receiver(httpx2.Response(503, headers={"Retry-After": "12"}))
+    reports: list[WebhookAttempt] = []
+    sent = asyncio.run(
+        send_attempt(
+            HOOK, b"{}", secret=SECRET, number=4, delivery_id="j1:succeeded", on_attempt=reports.append,
+            settings=STRICT, transport=receiver.transport(), resolver=Resolver([PUBLIC]), clock=lambda: NOW,
+        )
+    )  # fmt: skip
+    assert sent == (False, 12.0)
+    (request,) = receiver.calls
+    assert (request.headers[ATTEMPT_HEADER], request.headers[DELIVERY_HEADER]) == ("4", "j1:succeeded")
+    assert verify(request.content, request.headers[SIGNATURE_HEADER], SECRET, now=NOW)
+    assert [(r.attempt, r.status, r.error) for r in reports] == [(4, 503, "HTTP 503")]
 
 
 # --- the SSRF guard --------------------------------------------------------------------------------

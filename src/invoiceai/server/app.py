@@ -55,14 +55,18 @@ class _Timing:
 
 
 def _lifespan(service: ServiceContext, *, owned: bool, start_workers: bool) -> Any:
-    """Starts what runs the jobs (a fleet's publisher, or the in-process workers) and the metrics feed."""
+    """Starts what runs the jobs (a fleet's publisher, or the in-process workers and webhooks) and the metrics feed."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from invoiceai.server.observe import StoreFeed
         from invoiceai.server.workers import WorkerPool
 
-        pool, publisher = None, None
+        pool, publisher, upkeep = None, None, contextlib.ExitStack()
+        if start_workers and not service.settings.fleet:  # a fleet's workers deliver webhooks and purge
+            from invoiceai.server.upkeep import running
+
+            upkeep.enter_context(running(service))
         if service.settings.fleet:  # Celery workers run the jobs; this process only queues them
             from invoiceai.server.fleet import Publisher
 
@@ -79,6 +83,7 @@ def _lifespan(service: ServiceContext, *, owned: bool, start_workers: bool) -> A
                 pool.stop()
             if publisher is not None:
                 publisher.close()
+            upkeep.close()
             if owned:
                 service.close()
 

@@ -37,6 +37,7 @@ from invoiceai.server.clock import utcnow
 from invoiceai.server.message_batches import start_driver
 from invoiceai.server.models import jobs
 from invoiceai.server.runner import run_job
+from invoiceai.server.upkeep import running
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -198,7 +199,7 @@ class FleetWorker:
 
     def run(self, *, loglevel: str = "INFO") -> None:
         """Runs the worker (and its sweeper) until it is told to stop (SIGTERM, Ctrl-C)."""
-        with self.sweeping():
+        with self.sweeping(), running(self.context):  # webhooks and the retention purge
             self.app.worker_main(self.argv(loglevel=loglevel))
 
     @contextlib.contextmanager

@@ -25,6 +25,7 @@ from sqlalchemy import and_, func, or_, select
 from invoiceai.server.audit import record
 from invoiceai.server.clock import utcnow
 from invoiceai.server.models import jobs
+from invoiceai.server.outbox import enqueue
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -150,7 +151,8 @@ def _give_up(connection: Connection, job_id: str, now: datetime, max_attempts: i
 
     exhausted = and_(jobs.c.id == job_id, _runnable(now), jobs.c.attempt >= max_attempts)
     found = connection.execute(
-        select(jobs.c.owner, jobs.c.batch_id, jobs.c.source_name, jobs.c.document_sha256, jobs.c.attempt)
+        select(jobs.c.id, jobs.c.owner, jobs.c.batch_id, jobs.c.source_name, jobs.c.document_sha256,
+               jobs.c.attempt, jobs.c.callback_url)
         .where(exhausted)
     ).first()  # fmt: skip
     if found is None:
@@ -174,6 +176,7 @@ def _give_up(connection: Connection, job_id: str, now: datetime, max_attempts: i
             connection, key_id=found.owner, action="state:failed", outcome="failed", job_id=job_id,
             batch_id=found.batch_id, document_sha256=found.document_sha256, detail=type(error).__name__,
         )  # fmt: skip
+        enqueue(connection, found._mapping, "failed")  # its webhook, in the same transaction
     return bool(changed)
 
 
@@ -211,6 +214,7 @@ def finish(engine: Engine, claim: Claim, outcome: Outcome) -> bool:
                 job_id=claim.job["id"], batch_id=claim.job["batch_id"], document_sha256=values["document_sha256"],
                 cost_usd=outcome.cost_usd, detail=outcome.error_type,
             )  # fmt: skip
+            enqueue(connection, claim.job, outcome.status)  # its webhook, in the same transaction
     return bool(changed)
 
 

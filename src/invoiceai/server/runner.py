@@ -18,13 +18,11 @@ from typing import TYPE_CHECKING, Any
 from invoiceai.errors import ConfigurationError, InvoiceAIError
 from invoiceai.secrets import get_logger
 from invoiceai.server import leases, store
-from invoiceai.server.audit import record
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import RowMapping
 
     from invoiceai.server.context import ServiceContext
-    from invoiceai.server.webhooks import WebhookAttempt
 
 __all__ = ["notify", "result_json", "run_job"]
 
@@ -73,8 +71,19 @@ def run_job(job_id: str, context: ServiceContext) -> bool:
 
 
 def notify(context: ServiceContext, job: RowMapping, status: str) -> None:
-    """Sends the job's completion webhook (when it has a callback URL), logging every attempt in the audit trail."""
-    context.seams.notify(job, status, lambda attempt: _audit_webhook(context, job, attempt))
+    """Queues the job's completion webhook (when it has a callback URL) and wakes the process's deliverer.
+
+    The transaction that ended the job wrote the outbox row already; writing it again here is a
+    no-op, kept for a path that ends a job without it. The deliverer
+    (:class:`~invoiceai.server.outbox.Deliverer`) sends it, retries it and audits every attempt.
+    """
+    if not job.get("callback_url"):
+        return
+    from invoiceai.server.outbox import enqueue
+
+    with context.engine.begin() as connection:
+        enqueue(connection, job, status)
+    context.seams.webhook_queued()
 
 
 @contextlib.contextmanager
@@ -148,19 +157,3 @@ def _failed(failure: Any, error_type: str, message: str) -> leases.Outcome:
         input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, cost_usd=f"{usage.cost_usd:f}",
         error_type=error_type, error_message=message,
     )  # fmt: skip
-
-
-def _audit_webhook(context: ServiceContext, job: RowMapping, attempt: WebhookAttempt) -> None:
-    """Logs one webhook delivery attempt: ``delivered`` or ``failed``, the answer's status and error.
-
-    Never the URL, which may hold a token (the attempt's error text has it masked already).
-    """
-    answer = "no answer" if attempt.status is None else f"HTTP {attempt.status}"
-    detail = f"attempt {attempt.attempt}: {answer} in {attempt.seconds:.2f} s"
-    if attempt.error is not None:
-        detail += f"; {attempt.error}"
-    with context.engine.begin() as connection:
-        record(
-            connection, key_id=job["owner"], action="webhook", outcome="delivered" if attempt.ok else "failed",
-            job_id=job["id"], batch_id=job["batch_id"], document_sha256=job["document_sha256"], detail=detail,
-        )  # fmt: skip

@@ -1,32 +1,24 @@
 """Where the service meets its rate limits, metrics and webhooks.
 
 :mod:`~invoiceai.server.limits` (``KeyLimiter``), :mod:`~invoiceai.server.metrics`
-(``ServiceMetrics``) and :mod:`~invoiceai.server.webhooks` (``deliver``) are their own modules;
+(``ServiceMetrics``) and :mod:`~invoiceai.server.outbox` (``Deliverer``) are their own modules;
 the routes and the runner reach them through :class:`Seams`, so a test can swap the limiter or
 the metrics for a fake, and a service without a rate limit simply has no limiter.
 """
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
-
-from invoiceai.secrets import get_logger
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-
-    from sqlalchemy.engine import RowMapping
 
     from invoiceai.config import Settings
     from invoiceai.server.settings import ServiceSettings
 
 __all__ = ["Limiter", "Metrics", "Seams"]
-
-_log = get_logger("invoiceai.server")
 
 
 class Limiter(Protocol):
@@ -74,7 +66,7 @@ class Metrics(Protocol):
 
 
 class Seams:
-    """The limiter, metrics and webhook sender of one service process.
+    """The limiter, metrics and webhook wake-up of one service process.
 
     Args:
         settings: The service's settings (rate limit, webhook secret, attempts and backoff).
@@ -96,6 +88,8 @@ class Seams:
         self.library_settings = library_settings
         self.limiter = limiter if limiter is not None else self._default_limiter()
         self.metrics: Metrics = metrics if metrics is not None else self._default_metrics()
+        # Set by the process's webhook deliverer (invoiceai.server.outbox.Deliverer) while it runs.
+        self.on_webhook: Callable[[], None] | None = None
 
     def _default_limiter(self) -> Limiter | None:
         if self.settings.rate_per_s <= 0:
@@ -130,39 +124,11 @@ class Seams:
         """The metrics exposition and its content type."""
         return self.metrics.render()
 
-    def notify(self, job: RowMapping, status: str, on_attempt: Callable[[Any], None]) -> threading.Thread | None:
-        """Sends the job's completion webhook on a background thread; returns the thread.
+    def webhook_queued(self) -> None:
+        """Wakes this process's webhook deliverer: a delivery was written to the outbox.
 
-        Nothing is sent without a callback URL or a webhook secret. The body names the job, its
-        batch and its status, never its content; the delivery id is ``<job id>:<status>``, the
-        same on every attempt and from every worker that might send it.
+        Without a deliverer in this process (an API process of a fleet), the workers' deliverers
+        find the row on their next look.
         """
-        url, secret = job["callback_url"], self.settings.webhook_secret
-        if not url or not secret:
-            return None
-        from invoiceai.server.webhooks import callback_body, deliver
-
-        body = callback_body(job["id"], status, batch_id=job["batch_id"])
-        delivery = deliver(
-            url, body, secret=secret.encode(), on_attempt=on_attempt, attempts=max(1, self.settings.webhook_attempts),
-            backoff_s=self.settings.webhook_backoff_seconds, delivery_id=f"{job['id']}:{status}",
-            settings=self.library_settings,
-        )  # fmt: skip
-        thread = threading.Thread(target=_send, args=(delivery, job["id"]), name=f"webhook-{job['id']}", daemon=True)
-        thread.start()
-        return thread
-
-
-def _send(delivery: Any, job_id: str) -> None:
-    from invoiceai.errors import UnsafeURLError
-
-    try:
-        delivered = asyncio.run(delivery)
-    except UnsafeURLError as exc:  # the host now resolves to an internal address: never retried
-        _log.warning("the webhook of job %s was refused: %s", job_id, exc.message)
-        return
-    except Exception:  # a defect in sending must not take the worker down
-        _log.exception("the webhook of job %s could not be sent", job_id)
-        return
-    if not delivered:
-        _log.warning("the webhook of job %s was not delivered; every attempt failed (see the audit trail)", job_id)
+        if self.on_webhook is not None:
+            self.on_webhook()

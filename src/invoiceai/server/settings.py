@@ -64,6 +64,12 @@ class ServiceSettings:
             handing it to another worker (Celery's ``visibility_timeout``); longer than most jobs.
         message_batches_poll_seconds: Seconds between two looks at a batch sent through the
             Message Batches API (``"message_batches": true``).
+        upload_retention_days: Days an uploaded document is kept after the last job that uses it
+            ends (``0``: kept for ever). Results stay; the review page shows no page images after it.
+        job_retention_days: Days a finished job (its result, corrections and webhook record) is
+            kept after it ends (``0``: kept for ever, the default). The audit trail is kept.
+        purge_interval_seconds: How often each process that runs the purge (the embedded API,
+            every fleet worker) deletes what is past its retention.
     """
 
     database_url: str = dataclasses.field(default_factory=default_database_url)
@@ -88,15 +94,19 @@ class ServiceSettings:
     broker_url: str = dataclasses.field(default="", repr=False)
     visibility_timeout: float = 900.0
     message_batches_poll_seconds: float = 30.0
+    upload_retention_days: float = 7.0
+    job_retention_days: float = 0.0
+    purge_interval_seconds: float = 3600.0
 
     def __post_init__(self) -> None:
         positive = ("port", "lease_seconds", "max_upload_bytes", "max_batch_bytes", "max_batch_documents")
-        for name in (*positive, "visibility_timeout", "message_batches_poll_seconds"):
+        for name in (*positive, "visibility_timeout", "message_batches_poll_seconds", "purge_interval_seconds"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"Service setting {name!r} must be positive, got {getattr(self, name)!r}.")
         for name in (
             "workers", "daily_quota", "rate_per_s", "burst", "max_wait_seconds", "webhook_attempts",
-            "webhook_backoff_seconds", "max_attempts", "shutdown_grace_seconds",
+            "webhook_backoff_seconds", "max_attempts", "shutdown_grace_seconds", "upload_retention_days",
+            "job_retention_days",
         ):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ConfigurationError(f"Service setting {name!r} must not be negative, got {getattr(self, name)!r}.")

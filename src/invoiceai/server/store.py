@@ -26,6 +26,7 @@ from invoiceai.server.db import reading
 from invoiceai.server.errors import QuotaExceededError
 from invoiceai.server.message_batches_store import add_message_batch
 from invoiceai.server.models import batches, jobs, uploads
+from invoiceai.server.outbox import enqueue
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine, RowMapping
@@ -138,11 +139,17 @@ def _insert_ignoring_conflicts(
 
 
 def _save_upload(connection: Connection, document: Document) -> StoredUpload:
-    _insert_ignoring_conflicts(
-        connection, uploads, ["sha256"],
-        {"sha256": document.document_id, "media_type": document.media_type, "size": len(document.data),
-         "content": document.data, "created_at": utcnow()},
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    now = utcnow()
+    insert = dialect.insert(uploads).values(
+        sha256=document.document_id, media_type=document.media_type, size=len(document.data), content=document.data,
+        created_at=now,
     )  # fmt: skip
+    # Stored again: the retention purge (retention.py) counts its days from now, and the row lock
+    # this takes makes a purge running at the same moment leave the row alone.
+    connection.execute(insert.on_conflict_do_update(index_elements=["sha256"], set_={"created_at": now}))
     return StoredUpload(document.document_id, document.media_type, len(document.data))
 
 
@@ -358,6 +365,7 @@ def cancel(engine: Engine, job_id: str, owner: str) -> tuple[RowMapping | None, 
                 connection, key_id=owner, action="state:canceled", outcome="canceled", job_id=job_id,
                 batch_id=row["batch_id"], document_sha256=row["document_sha256"],
             )  # fmt: skip
+            enqueue(connection, row, "canceled")  # its webhook, in the same transaction
         return row, bool(changed)
 
 

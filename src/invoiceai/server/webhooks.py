@@ -58,9 +58,11 @@ __all__ = [
     "callback_body",
     "check_callback_url",
     "deliver",
+    "send_attempt",
     "sign",
     "signature_header",
     "verify",
+    "webhook_client",
 ]
 
 SIGNATURE_HEADER = "Invoiceai-Signature"
@@ -265,16 +267,12 @@ async def deliver(
         UnsafeURLError: The guard refused the URL (reported to ``on_attempt`` first); never retried.
         ValueError: ``attempts`` is below 1.
     """
-    import httpx2
-
     if attempts < 1:
         raise ValueError(f"attempts must be at least 1, got {attempts!r}.")
     call = _Call(
         url, body, secret, delivery_id or uuid.uuid4().hex, settings or Settings.load(), resolver, clock, on_attempt
     )
-    async with httpx2.AsyncClient(
-        transport=transport, trust_env=False, follow_redirects=False, timeout=timeout_s
-    ) as client:
+    async with webhook_client(transport=transport, timeout_s=timeout_s) as client:
         for number in range(1, attempts + 1):
             delivered, retry_after = await call.attempt(client, number, timeout_s)
             if delivered:
@@ -282,6 +280,64 @@ async def deliver(
             if number < attempts:
                 await sleep(backoff_delay(number, backoff_s, max_s=max_backoff_s, retry_after=retry_after))
     return False
+
+
+async def send_attempt(
+    url: str,
+    body: bytes,
+    *,
+    secret: bytes,
+    number: int,
+    delivery_id: str,
+    on_attempt: Callable[[WebhookAttempt], None],
+    timeout_s: float = 10.0,
+    settings: Settings | None = None,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    resolver: AsyncResolver | None = None,
+    clock: Callable[[], float] = time.time,
+    client: httpx2.AsyncClient | None = None,
+) -> tuple[bool, float | None]:
+    """Makes attempt ``number`` of a delivery: the SSRF guard, then one signed POST; no retry.
+
+    The outbox (:mod:`invoiceai.server.outbox`) calls this once per stored attempt, so the
+    retries survive the process; :func:`deliver` is the same attempt in a loop, in memory.
+
+    Args:
+        url: The callback URL (checked by the SSRF guard first).
+        body: The JSON body, from :func:`callback_body`.
+        secret: The HMAC secret; the signature's timestamp is taken now, from ``clock``.
+        number: The attempt's number, sent as ``Invoiceai-Attempt``.
+        delivery_id: The ``Invoiceai-Delivery`` value, the same on every attempt.
+        on_attempt: Called with the attempt once it is over.
+        timeout_s: Limit on the attempt, resolving to reading the status.
+        settings: For the SSRF guard (``allow_private_urls``); ``Settings.load()`` by default.
+        transport: The httpx2 transport, for tests.
+        resolver: Async name resolution, for tests.
+        clock: Unix time for the signature's timestamp.
+        client: An open client to send with (see :func:`webhook_client`); many attempts made at
+            once share one, since building a client (its TLS context) costs tens of milliseconds
+            of CPU. Without one, a client is opened for this attempt (with ``transport``).
+
+    Returns:
+        Whether it was delivered (a 2xx answer), and the ``Retry-After`` seconds a 429 or 503 gave.
+
+    Raises:
+        UnsafeURLError: The guard refused the URL (reported to ``on_attempt`` first): never retry it.
+    """
+    call = _Call(url, body, secret, delivery_id, settings or Settings.load(), resolver, clock, on_attempt)
+    if client is not None:
+        return await call.attempt(client, number, timeout_s)
+    async with webhook_client(transport=transport, timeout_s=timeout_s) as own:
+        return await call.attempt(own, number, timeout_s)
+
+
+def webhook_client(
+    *, transport: httpx2.AsyncBaseTransport | None = None, timeout_s: float = 10.0
+) -> httpx2.AsyncClient:
+    """An httpx2 client as webhook attempts need it: no redirects followed, no proxy settings from the environment."""
+    import httpx2
+
+    return httpx2.AsyncClient(transport=transport, trust_env=False, follow_redirects=False, timeout=timeout_s)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,198 @@
+"""Retention (invoiceai.server.retention): uploads and finished jobs deleted after their days, audited.
+
+Every test runs on SQLite and PostgreSQL, with the purge's clock injected (``now=`` days ahead).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+
+from documents_factory import png_invoice
+from invoiceai.documents import Document
+from invoiceai.errors import ConfigurationError
+from invoiceai.server import leases, store
+from invoiceai.server.audit import read_audit
+from invoiceai.server.clock import utcnow
+from invoiceai.server.context import ServiceContext
+from invoiceai.server.models import batches, jobs, uploads
+from invoiceai.server.outbox import Deliverer, webhook_deliveries
+from invoiceai.server.retention import Purged, Purger, purge
+from invoiceai.server.review_store import corrections
+from invoiceai.server.settings import ServiceSettings
+from server_helpers import settings_for
+
+OWNER = "key_1"
+
+
+@contextmanager
+def opened(tmp_path: Path, database_url: str, **changes: Any) -> Iterator[ServiceContext]:
+    context = ServiceContext(settings_for(tmp_path, database_url=database_url, workers=0, **changes))
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+def document(label: str) -> Document:
+    return Document(data=png_invoice(label), media_type="image/png", name=f"{label}.png")
+
+
+def submit(context: ServiceContext, label: str, **options: Any) -> str:
+    submission = store.Submission(f"{label}.png", document=document(label))
+    key = options.pop("key", None) or f"k-{label}-{utcnow().isoformat()}"
+    row, _ = store.create_job(context.engine, OWNER, submission, idempotency_key=key)
+    return str(row["id"])
+
+
+def finish(context: ServiceContext, job_id: str) -> None:
+    claim = leases.claim(context.engine, job_id, "w1", 30)
+    assert claim is not None
+    assert leases.finish(context.engine, claim, leases.Outcome(status="succeeded", result='{"data": {}}'))
+
+
+def count(context: ServiceContext, table: Any) -> int:
+    with context.engine.begin() as connection:
+        return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def stored_uploads(context: ServiceContext) -> set[str]:
+    with context.engine.begin() as connection:
+        return set(connection.execute(select(uploads.c.sha256)).scalars())
+
+
+def later(days: float) -> datetime:
+    return utcnow() + timedelta(days=days)
+
+
+def test_an_upload_goes_days_after_its_last_job_ended_never_while_one_runs(database_url: str, tmp_path: Path) -> None:
+    with opened(tmp_path, database_url, upload_retention_days=7) as context:
+        done, running = submit(context, "done"), submit(context, "running")
+        submit(context, "queued")
+        finish(context, done)
+        assert leases.claim(context.engine, running, "w1", 30) is not None
+        sha = {label: document(label).document_id for label in ("done", "running", "queued")}
+        assert purge(context.engine, context.settings, now=later(6)) == Purged()  # not yet
+        assert purge(context.engine, context.settings, now=later(8)) == Purged(uploads=1)
+        assert stored_uploads(context) == {sha["running"], sha["queued"]}  # their jobs have not ended
+        assert purge(context.engine, context.settings, now=later(365)) == Purged()
+        result = store.get_job(context.engine, done, OWNER)
+        assert result is not None and result["result"] == '{"data": {}}'  # the result stays
+
+
+def test_an_upload_another_job_still_needs_is_kept(database_url: str, tmp_path: Path) -> None:
+    with opened(tmp_path, database_url, upload_retention_days=7) as context:
+        first = submit(context, "same", key="first")
+        finish(context, first)
+        with context.engine.begin() as connection:  # the first job ended long ago
+            connection.execute(update(jobs).values(finished_at=utcnow() - timedelta(days=30)))
+            connection.execute(update(uploads).values(created_at=utcnow() - timedelta(days=30)))
+        second = submit(context, "same", key="second")  # storing the document again restarts its days
+        assert purge(context.engine, context.settings) == Purged()
+        finish(context, second)
+        assert purge(context.engine, context.settings, now=later(6)) == Purged()
+        assert purge(context.engine, context.settings, now=later(8)) == Purged(uploads=1)
+
+
+def test_jobs_are_kept_by_default_and_deleted_after_job_retention_days(database_url: str, tmp_path: Path) -> None:
+    with opened(tmp_path, database_url, upload_retention_days=0) as context:
+        old = submit(context, "old")
+        finish(context, old)
+        assert context.settings.job_retention_days == 0
+        assert purge(context.engine, context.settings, now=later(3650)) == Purged()
+    with opened(tmp_path, database_url, upload_retention_days=0, job_retention_days=30) as context:
+        open_job = submit(context, "open")
+        batch, _ = store.create_batch(context.engine, OWNER, [store.Submission("b.png", document=document("b"))])
+        (batch_job,) = store.job_rows_of_batch(context.engine, batch["id"])
+        finish(context, batch_job["id"])
+        with context.engine.begin() as connection:
+            connection.execute(corrections.insert().values(
+                job_id=old, key_id=OWNER, at=utcnow(), action="correct", field="/total", old_value="1", new_value="2"
+            ))  # fmt: skip
+            connection.execute(webhook_deliveries.insert().values(
+                id=f"{old}:succeeded", job_id=old, owner=OWNER, status="succeeded", state="delivered", attempts=1,
+                next_attempt_at=utcnow(), created_at=utcnow(),
+            ))  # fmt: skip
+        assert purge(context.engine, context.settings, now=later(29)) == Purged()
+        assert purge(context.engine, context.settings, now=later(31)) == Purged(jobs=2, batches=1)
+        assert store.get_job(context.engine, old, OWNER) is None
+        assert store.get_job(context.engine, open_job, OWNER) is not None  # never finished: kept
+        assert (count(context, corrections), count(context, webhook_deliveries), count(context, batches)) == (0, 0, 0)
+        assert len(stored_uploads(context)) == 3  # upload retention is off here
+
+
+def test_each_purge_that_deleted_something_writes_one_audit_row_of_counts(database_url: str, tmp_path: Path) -> None:
+    with opened(tmp_path, database_url, upload_retention_days=7, job_retention_days=30) as context:
+        for label in ("a", "b", "c"):
+            finish(context, submit(context, label))
+        purge(context.engine, context.settings, now=later(10))
+        purge(context.engine, context.settings, now=later(11))  # nothing left to delete: no row
+        purge(context.engine, context.settings, now=later(40))
+        rows = [row for row in read_audit(context.engine) if row.action == "purge"]
+    assert [(row.key_id, row.outcome) for row in rows] == [("system", "ok")] * 2
+    assert rows[0].detail == "uploads 3 (kept 7 days), jobs 0 (kept 30 days), batches 0"
+    assert rows[1].detail == "uploads 0 (kept 7 days), jobs 3 (kept 30 days), batches 0"
+    assert all(row.job_id is None and row.document_sha256 is None for row in rows)
+
+
+def test_the_purge_deletes_in_bounded_chunks(database_url: str, tmp_path: Path) -> None:
+    with opened(tmp_path, database_url, upload_retention_days=1) as context:
+        for label in "abcde":
+            finish(context, submit(context, label))
+        transactions: list[int] = []
+        real_begin = context.engine.begin
+
+        def counting_begin() -> Any:
+            transactions.append(1)
+            return real_begin()
+
+        context.engine.begin = counting_begin  # type: ignore[method-assign]
+        try:
+            assert purge(context.engine, context.settings, now=later(2), chunk=2) == Purged(uploads=5)
+        finally:
+            del context.engine.begin
+        assert stored_uploads(context) == set()
+    assert len(transactions) == 3 + 1  # 2 + 2 + 1 uploads, then the audit row
+
+
+def test_the_purger_runs_once_per_interval(tmp_path: Path) -> None:
+    with opened(tmp_path, f"sqlite:///{tmp_path / 'jobs.sqlite3'}", purge_interval_seconds=60) as context:
+        clock = [1000.0]
+        purger = Purger(context.engine, context.settings, clock=lambda: clock[0])
+        assert purger.maybe_run() == Purged()  # the first call runs
+        clock[0] += 59
+        assert purger.maybe_run() is None
+        clock[0] += 1
+        assert purger.maybe_run() == Purged()
+        off = Purger(context.engine, context.settings.replace(upload_retention_days=0.0), clock=lambda: clock[0])
+        assert context.settings.replace(upload_retention_days=0.0).upload_retention_days == 0
+        assert off.maybe_run() is None  # nothing is ever purged
+
+
+def test_the_deliverer_thread_runs_the_chores(tmp_path: Path) -> None:
+    ran = threading.Event()
+    with opened(tmp_path, f"sqlite:///{tmp_path / 'jobs.sqlite3'}") as context:
+        deliverer = Deliverer(context, chores=[ran.set])
+        deliverer.start()
+        try:
+            assert ran.wait(30)
+        finally:
+            deliverer.stop()
+
+
+def test_retention_settings_come_from_the_environment() -> None:
+    env = {"INVOICEAI_SERVER_UPLOAD_RETENTION_DAYS": "2.5", "INVOICEAI_SERVER_JOB_RETENTION_DAYS": "90"}
+    settings = ServiceSettings.load(env)
+    assert (settings.upload_retention_days, settings.job_retention_days) == (2.5, 90)
+    assert (ServiceSettings.load({}).upload_retention_days, ServiceSettings.load({}).job_retention_days) == (7, 0)
+    with pytest.raises(ConfigurationError, match="upload_retention_days"):
+        ServiceSettings(upload_retention_days=-1)
+    with pytest.raises(ConfigurationError, match="purge_interval_seconds"):
+        ServiceSettings(purge_interval_seconds=0)
