@@ -338,17 +338,18 @@ def test_a_batch_the_backend_cannot_send_fails_its_jobs_as_live_would(tmp_path: 
     assert "could not be handled" in caplog.text
 
 
-def test_each_job_of_a_message_batch_sends_its_webhook_once(tmp_path: Path) -> None:
+def test_each_job_of_a_message_batch_queues_its_webhook_once(tmp_path: Path) -> None:
+    from sqlalchemy import select
+
     from invoiceai.server.context import ServiceContext
+    from invoiceai.server.outbox import webhook_deliveries
     from invoiceai.server.store import Submission, create_batch, job_rows_of_batch, save_upload
 
     service = settings_for(tmp_path, workers=0, webhook_secret="s3cret")
     with fake_claude() as (_, base_url):
         context = ServiceContext(service, extractor=claude_extractor(base_url))
-        sent: list[tuple[str, str, str]] = []
-        context.seams.notify = lambda job, status, on_attempt: sent.append(  # type: ignore[method-assign]
-            (job["id"], status, job["callback_url"])
-        )
+        woken: list[None] = []
+        context.seams.on_webhook = lambda: woken.append(None)
         try:
             documents = [Document.from_bytes(png_invoice(str(n)), name=f"{n}.png") for n in range(2)]
             submissions = [
@@ -360,7 +361,12 @@ def test_each_job_of_a_message_batch_sends_its_webhook_once(tmp_path: Path) -> N
             drive_now(context)
             drive_now(context)
             rows = job_rows_of_batch(context.engine, batch["id"], columns=("id", "status", "callback_url"))
+            with context.engine.connect() as connection:
+                columns = (webhook_deliveries.c.job_id, webhook_deliveries.c.status, webhook_deliveries.c.url)
+                sent = [tuple(row) for row in connection.execute(select(*columns))]
         finally:
             context.close()
+    # One outbox row per job (the deliverer sends it), written when the job's result was stored.
     assert sorted(sent) == sorted((row["id"], "succeeded", "https://example.com/hook") for row in rows)
+    assert woken  # the process's deliverer was told
     assert {(row["status"], row["callback_url"]) for row in rows} == {("succeeded", None)}  # dropped when it ended
