@@ -12,12 +12,26 @@ from __future__ import annotations
 
 import functools
 import io
+import threading
+import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from invoiceai.errors import MissingDependencyError
+from invoiceai.errors import InvoiceAIError, MissingDependencyError
 from invoiceai.render.pdf.words import MAX_WORDS, RawWord
 
-__all__ = ["OCR_BUDGET_EDGE", "OCR_BUDGET_PIXELS", "ocr_available", "ocr_languages", "ocr_text", "ocr_words"]
+if TYPE_CHECKING:
+    from invoiceai.pages import PageSource
+
+__all__ = [
+    "OCR_BUDGET_EDGE",
+    "OCR_BUDGET_PIXELS",
+    "PageOcr",
+    "ocr_available",
+    "ocr_languages",
+    "ocr_text",
+    "ocr_words",
+]
 
 OCR_BUDGET_EDGE = 3400
 """Longest side, in pixels, a page is rendered at for OCR: about 290 dpi for A4, what Tesseract likes."""
@@ -119,3 +133,98 @@ def ocr_text(words: Sequence[RawWord]) -> str:
         else:
             lines.append([word])
     return "\n".join(" ".join(item[0] for item in sorted(line, key=lambda item: item[1])) for line in lines)
+
+
+class PageOcr:
+    """The OCR of one open document's pages, each page read at most once.
+
+    The text hints (a scanned page's OCR text sent beside its image, ``mode="images+text"``)
+    and provenance (the page's words with boxes) both ask it, so Tesseract reads a page of a
+    document once, whichever asks first. Each page is read on its own: a page Tesseract fails
+    on leaves the others their words, and is not tried again. All the OCR of the document
+    shares one time budget, counted from the first page read.
+
+    Args:
+        source: The document's open pages (the renderer's source; it is narrowed to the pages
+            asked for when it can be, see ``with_pages``).
+        languages: Tesseract languages, ``+``-separated.
+        timeout: Seconds all the OCR of this document may take.
+    """
+
+    def __init__(self, source: PageSource, *, languages: str, timeout: float) -> None:
+        self._source = source
+        self._languages = languages
+        self._timeout = timeout
+        self._until: float | None = None
+        self._words: dict[int, list[RawWord]] = {}
+        self._failed: dict[int, str] = {}
+        self._lock = threading.Lock()
+        self.runs = 0
+        """Pages Tesseract was run on (a test's way to see a page is never read twice)."""
+
+    @property
+    def failures(self) -> list[str]:
+        """Why pages could not be read, in page order (``page 2: ...``, ``page(s) 3 not read in time``)."""
+        late = sorted(number for number, reason in self._failed.items() if not reason)
+        found = [f"page {number}: {reason}" for number, reason in sorted(self._failed.items()) if reason]
+        if late:
+            found.append(f"page(s) {', '.join(str(number) for number in late)} not read in time")
+        return found
+
+    def words(self, numbers: Sequence[int]) -> dict[int, list[RawWord]]:
+        """The words of the pages ``numbers`` (1-based), read now unless read before; failed pages are left out."""
+        with self._lock:
+            wanted = [number for number in numbers if number not in self._words and number not in self._failed]
+            if wanted:
+                if self._until is None:
+                    self._until = time.monotonic() + self._timeout
+                self._read(wanted)
+            return {number: self._words[number] for number in numbers if number in self._words}
+
+    def _read(self, wanted: list[int]) -> None:
+        budget = _ocr_budget()
+        left_over = set(wanted)
+        try:
+            for page in _narrowed(self._source, wanted).render(budget):
+                if page.number not in left_over:
+                    continue
+                left = (self._until or 0.0) - time.monotonic()
+                if left <= 0:
+                    break
+                left_over.discard(page.number)
+                self.runs += 1
+                try:
+                    self._words[page.number] = ocr_words(page.data, languages=self._languages, timeout=left)
+                except Exception as exc:  # Tesseract's own errors (a crash, a timeout) must not fail a paid extraction
+                    self._failed[page.number] = _reason(exc)
+                if not left_over:
+                    break
+        except Exception as exc:  # rendering for OCR failed: the pages read so far keep their words
+            for number in left_over:
+                self._failed[number] = _reason(exc)
+            left_over.clear()
+        for number in left_over:
+            self._failed[number] = ""  # the budget ran out
+
+
+def _ocr_budget() -> Any:
+    from invoiceai.pages import ImageBudget
+
+    return ImageBudget(max_long_edge=OCR_BUDGET_EDGE, max_pixels=OCR_BUDGET_PIXELS, max_bytes=64 * 1024 * 1024)
+
+
+def _narrowed(source: PageSource, wanted: list[int]) -> PageSource:
+    """A source of only the ``wanted`` pages when the renderer can narrow its selection, else ``source``."""
+    narrow = getattr(source, "with_pages", None)
+    numbers = getattr(source, "page_numbers", None)
+    if not callable(narrow) or (isinstance(numbers, (tuple, list)) and sorted(numbers) == sorted(wanted)):
+        return source
+    try:
+        narrowed = narrow(wanted)
+    except InvoiceAIError:
+        return source
+    return narrowed if hasattr(narrowed, "render") else source
+
+
+def _reason(exc: Exception) -> str:
+    return exc.message if isinstance(exc, InvoiceAIError) else f"{type(exc).__name__}: {exc}"
