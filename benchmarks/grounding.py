@@ -37,6 +37,7 @@ and the OCR seconds per page are reported. Run with ``OMP_THREAD_LIMIT=1`` on a 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -143,11 +144,12 @@ def _value(invoice: object, path: str) -> object:
 class OcrMemo:
     """Memoises ``invoiceai.render.ocr.ocr_words`` by image, and times the real runs."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: Path | None = None) -> None:
         import invoiceai.render.ocr as ocr
 
         self.module, self.real = ocr, ocr.ocr_words
         self.known: dict[tuple[str, str], list] = {}
+        self.keep = keep  # a folder keeping the words between runs (matcher work needs no new OCR)
         self.pages = 0
         self.seconds = 0.0
 
@@ -162,11 +164,17 @@ class OcrMemo:
         import hashlib
 
         key = (hashlib.sha256(image).hexdigest(), languages)
+        kept = self.keep / f"{key[0][:32]}-{languages}.json" if self.keep is not None else None
+        if key not in self.known and kept is not None and kept.exists():
+            self.known[key] = [tuple(word) for word in json.loads(kept.read_text(encoding="utf-8"))]
         if key not in self.known:
             started = time.perf_counter()
             self.known[key] = self.real(image, languages=languages, timeout=timeout)
             self.seconds += time.perf_counter() - started
             self.pages += 1
+            if kept is not None:
+                kept.parent.mkdir(parents=True, exist_ok=True)
+                kept.write_text(json.dumps(self.known[key]), encoding="utf-8")
         return list(self.known[key])
 
 
@@ -206,6 +214,7 @@ def main() -> None:
     parser.add_argument("--variants", default="scan,photo", help="which OCR variants: scan, photo or both")
     parser.add_argument("--no-scans", action="store_true")
     parser.add_argument("--no-pdfs", action="store_true", help="only the OCR variants")
+    parser.add_argument("--ocr-cache", type=Path, help="a folder keeping each page's OCR words between runs")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args()
     if not args.corpus.is_dir():
@@ -225,11 +234,11 @@ def main() -> None:
         return
     chosen = cases if args.scans == 0 else cases[:: max(1, len(cases) // args.scans)][: args.scans]
     for variant in args.variants.split(","):
-        with OcrMemo() as memo:
+        with OcrMemo(args.ocr_cache) as memo:
             counts = run(chosen, variant=variant, verbose=args.verbose)
         report(variant, counts, len(chosen))
         per_page = memo.seconds / memo.pages if memo.pages else 0.0
-        print(f"{'':<6} OCR: {memo.pages} pages, {per_page:.1f} s a page")
+        print(f"{'':<6} OCR: {memo.pages} pages read, {per_page:.1f} s a page")
     print(f"load average: {' '.join(f'{load:.2f}' for load in os.getloadavg())}")
 
 
