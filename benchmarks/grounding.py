@@ -60,6 +60,9 @@ def run(cases: list, *, variant: str, verbose: bool) -> dict[str, float]:
         texts = page_texts(case.pdf)
         source = scan(case.pdf) if variant == "scan" else photo(case.pdf) if variant == "photo" else case.pdf
         result = extract(source, case.truth)
+        if verbose:
+            for warning in result.warnings:
+                print(f"  warning {case.name}: {warning}")
         counts["true_docs"] += 1
         counts["true_review"] += result.needs_review
         counts["true_review_lenient"] += result.reviewed(ReviewPolicy.lenient()).needs_review
@@ -87,6 +90,9 @@ def run(cases: list, *, variant: str, verbose: bool) -> dict[str, float]:
         if not changed:
             continue
         second = extract(source, mutated)
+        if verbose:
+            for warning in set(second.warnings) - set(result.warnings):
+                print(f"  warning {case.name} (changed values): {warning}")
         flagged = {path for finding in second.findings if finding.rule == "IAI-UNGROUNDED" for path in finding.fields}
         counts["changed"] += len(changed)
         counts["flagged"] += len(set(changed) & flagged)
@@ -160,16 +166,16 @@ class OcrMemo:
     def __exit__(self, *exc: object) -> None:
         self.module.ocr_words = self.real
 
-    def __call__(self, image: bytes, *, languages: str = "eng", timeout: float = 0) -> list:
+    def __call__(self, image: bytes, *, languages: str = "eng", timeout: float = 0, dpi: int | None = None) -> list:
         import hashlib
 
-        key = (hashlib.sha256(image).hexdigest(), languages)
-        kept = self.keep / f"{key[0][:32]}-{languages}.json" if self.keep is not None else None
+        key = (hashlib.sha256(image).hexdigest(), f"{languages}-{dpi}")
+        kept = self.keep / f"{key[0][:32]}-{key[1]}.json" if self.keep is not None else None
         if key not in self.known and kept is not None and kept.exists():
             self.known[key] = [tuple(word) for word in json.loads(kept.read_text(encoding="utf-8"))]
         if key not in self.known:
             started = time.perf_counter()
-            self.known[key] = self.real(image, languages=languages, timeout=timeout)
+            self.known[key] = self.real(image, languages=languages, timeout=timeout, dpi=dpi)
             self.seconds += time.perf_counter() - started
             self.pages += 1
             if kept is not None:
