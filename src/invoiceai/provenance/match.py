@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from invoiceai.provenance.forms import DateOrder, Family, alnum_key, numeric_key
 from invoiceai.provenance.model import Box, Match, PageWords, Word
 
-__all__ = ["GAP", "MAX_MATCHES", "PageIndex", "find_chunks", "find_forms", "find_near", "find_signed"]
+__all__ = ["GAP", "MAX_MATCHES", "PageIndex", "find_chunks", "find_forms", "find_near", "find_signed", "fold_key"]
 
 MAX_MATCHES = 12
 """Matches kept per value (best first)."""
@@ -46,7 +46,7 @@ _NUMBER_MARKS = ".,/:-'’`´\u00a0\u202f\u2009"  # between two digits, part of 
 _NUMBER_START = re.compile(r"\d{3}(?!\d)")
 
 
-def _stream(words: Sequence[Word], family: Family) -> _Stream:
+def _stream(words: Sequence[Word], family: Family, *, folded: bool = False) -> _Stream:
     key = numeric_key if family == "numeric" else alnum_key
     chars: list[str] = []
     word_of: list[int] = []
@@ -55,7 +55,11 @@ def _stream(words: Sequence[Word], family: Family) -> _Stream:
     last: int | None = None  # the last word that gave characters
     for index, item in enumerate(words):
         word = item.text
+        if folded and family == "numeric":
+            word = _fold_word(word)  # the edges of a number then see the digits the look-alikes stand for
         kept = [(position, key(char)) for position, char in enumerate(word)]
+        if folded and family == "alnum":
+            kept = [(position, reduced.translate(_KEY_LOOKALIKES)) for position, reduced in kept]
         kept = [(position, reduced) for position, reduced in kept if reduced]
         if not kept:
             continue
@@ -73,6 +77,40 @@ def _stream(words: Sequence[Word], family: Family) -> _Stream:
                 opens.append(step == 0 and (order == 0 or _opens(word, position, family)))
                 closes.append(step == len(reduced) - 1 and (order == len(kept) - 1 or _closes(word, position, family)))
     return _Stream("".join(chars), tuple(word_of), tuple(opens), tuple(closes))
+
+
+_DIGIT_LOOKALIKES = str.maketrans({"O": "0", "o": "0", "D": "0", "l": "1", "I": "1", "S": "5", "B": "8", "Z": "2"})
+"""What Tesseract reads in place of a digit on a poor scan (and ``;`` for a decimal comma)."""
+_LOOKALIKE_LETTERS = "OoDlISBZ"
+_KEY_LOOKALIKES = str.maketrans({"o": "0", "l": "1", "i": "1", "s": "5", "b": "8", "z": "2"})
+"""The same on case-folded letter-and-digit keys (ids and names), applied to the page and the value alike."""
+
+
+_LETTER_RUN = re.compile(r"[^\W\d_]+")
+
+
+def _fold_word(word: str) -> str:
+    """``word`` with the digit look-alikes of an OCR page read as digits, in numbers (same length).
+
+    Only within a word that has a digit already (``S,00``, ``1O,5O``), so ``so`` is never the
+    quantity 50, and only runs of letters that are all look-alikes, so the unit of ``10Stk``
+    stays a unit. In ids and names every letter is folded instead, on the page's keys and the
+    value's alike (:func:`fold_key`).
+    """
+    if not any(char.isdigit() for char in word):
+        return word
+    word = word.replace(";", ",")
+    return _LETTER_RUN.sub(lambda run: run[0].translate(_DIGIT_LOOKALIKES) if run[0].strip(_LOOKALIKE_LETTERS) == ""
+                           else run[0], word)  # fmt: skip
+
+
+def fold_key(form: str, family: Family) -> str:
+    """A value's key as it is looked up in an OCR page's folded stream (see :func:`_fold_word`).
+
+    Ids and names are folded like the page; numbers and dates are not (a value's number has
+    digits only, and a month name, ``12oktober2024``, is never a run of look-alikes).
+    """
+    return form.translate(_KEY_LOOKALIKES) if family == "alnum" else form
 
 
 def _joins(before: Word, after: Word, last: str, key: str) -> bool:
@@ -141,7 +179,7 @@ class PageIndex:
 
     def __init__(self, layer: PageWords) -> None:
         self.layer = layer
-        self._streams: dict[Family, _Stream] = {}
+        self._streams: dict[tuple[Family, bool], _Stream] = {}
         self._matches: dict[tuple[int, int], Match] = {}
         # Equal values (a tax rate on every row, small quantities) are looked up once per page.
         self.found: dict[tuple[Family, frozenset[str]], list[tuple[Match, bool]]] = {}
@@ -151,12 +189,17 @@ class PageIndex:
         """The 1-based page number."""
         return self.layer.page
 
-    def stream(self, family: Family) -> _Stream:
-        """The page's stream in ``family``."""
-        found = self._streams.get(family)
+    def stream(self, family: Family, *, folded: bool = False) -> _Stream:
+        """The page's stream in ``family``; ``folded``: with digit look-alikes read as digits (OCR pages)."""
+        found = self._streams.get((family, folded))
         if found is None:
-            found = self._streams[family] = _stream(self.layer.words, family)
+            found = self._streams[(family, folded)] = _stream(self.layer.words, family, folded=folded)
         return found
+
+    @property
+    def ocr(self) -> bool:
+        """Whether the page's words come from OCR (where a digit may be read as a letter)."""
+        return self.layer.kind == "ocr"
 
     @functools.cached_property
     def line_height(self) -> float:
@@ -193,7 +236,8 @@ class PageIndex:
     @functools.cached_property
     def prints_cents(self) -> bool:
         """Whether the page prints some amount with two decimals (most do; yen invoices do not)."""
-        return _CENTS.search(self.stream("numeric").text) is not None
+        found = _CENTS.search(self.stream("numeric").text) is not None
+        return found or (self.ocr and _CENTS.search(self.stream("numeric", folded=True).text) is not None)
 
     @functools.cached_property
     def date_order(self) -> DateOrder | None:
@@ -237,9 +281,18 @@ def find_signed(index: PageIndex, forms: Iterable[str], family: Family) -> list[
 
 
 def _find_signed(index: PageIndex, forms: frozenset[str], family: Family) -> list[tuple[Match, bool]]:
-    stream = index.stream(family)
-    text = stream.text
     spans: dict[tuple[int, int], bool] = {}
+    # Tesseract reads a 5 as S, a 0 as O: on an OCR page numbers are found with the look-alikes read
+    # as digits, and only so (in "l.234,56" the "l" is a 1, and 234,56 is not printed). Ids and names
+    # printed with look-alikes are approximate (find_near).
+    folded = index.ocr and family == "numeric"
+    _spans(index.stream(family, folded=folded), forms, spans)
+    return [(index.match(first, last), spans[(first, last)]) for first, last in _widest(spans)]
+
+
+def _spans(stream: _Stream, forms: Iterable[str], spans: dict[tuple[int, int], bool]) -> None:
+    """Adds to ``spans`` the words where each form is printed, with whether it is printed negative."""
+    text = stream.text
     for form in forms:
         if not form:
             continue
@@ -252,7 +305,6 @@ def _find_signed(index: PageIndex, forms: frozenset[str], family: Family) -> lis
                 span = (stream.word_of[start], stream.word_of[end])
                 spans[span] = spans.get(span, False) or negative
             start = text.find(form, start + 1)
-    return [(index.match(first, last), spans[(first, last)]) for first, last in _widest(spans)]
 
 
 def _widest(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -320,12 +372,17 @@ def find_near(index: PageIndex, forms: Iterable[str], family: Family) -> list[Ma
     of the form intact, so only the places where a half is printed are tried.
     """
     shortest = 5
-    stream = index.stream(family)
+    stream = index.stream(family, folded=index.ocr)
     text = stream.text
     spans: set[tuple[int, int]] = set()
+    if index.ocr:  # printed with digit look-alikes (PFAS for PFA5), whatever the length
+        signed: dict[tuple[int, int], bool] = {}
+        _spans(stream, {fold_key(form, family) for form in forms}, signed)
+        spans.update(signed)
     for form in forms:
         if len(form) < shortest:
             continue
+        form = fold_key(form, family) if index.ocr else form
         for start in sorted(_candidates(text, form)):
             if len(spans) >= MAX_MATCHES:
                 break
@@ -352,10 +409,18 @@ def _candidates(text: str, form: str, most: int = 4096) -> set[int]:
 
 
 def _one_edit(window: str, form: str) -> bool:
-    """Whether ``window`` and ``form`` differ by at most one substitution, insertion or deletion."""
+    """Whether ``window`` and ``form`` differ by at most one substitution, insertion or deletion of a letter.
+
+    A digit for another digit, or a digit more or less, is never one misread letter: in an IBAN
+    or an invoice number it is exactly the error to catch.
+    """
     if len(window) == len(form):
-        return sum(a != b for a, b in zip(window, form, strict=True)) <= 1
+        different = [(a, b) for a, b in zip(window, form, strict=True) if a != b]
+        return len(different) <= 1 and not any(a.isdigit() and b.isdigit() for a, b in different)
     short, long = (window, form) if len(window) < len(form) else (form, window)
     if len(long) - len(short) != 1:
         return False
-    return any(long[:position] + long[position + 1 :] == short for position in range(len(long)))
+    return any(
+        long[:position] + long[position + 1 :] == short and not long[position].isdigit()
+        for position in range(len(long))
+    )
