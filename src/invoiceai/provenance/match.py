@@ -331,7 +331,8 @@ def find_chunks(index: PageIndex, tokens: Sequence[str], family: Family) -> list
         One match per run, or ``None`` when some token is not on the page near the others.
     """
     key = numeric_key if family == "numeric" else alnum_key
-    keys = [key(token) for token in tokens]
+    folded = index.ocr and family == "alnum"  # an OCR page's "1,01 PET" is the "1,0l PET" of a description
+    keys = [fold_key(key(token), family) if folded else key(token) for token in tokens]
     keys = [item for item in keys if item]
     runs: list[Match] = []
     position = 0
@@ -339,7 +340,7 @@ def find_chunks(index: PageIndex, tokens: Sequence[str], family: Family) -> list
         best: list[Match] = []
         end = position
         for stop in range(len(keys), position, -1):
-            best = _below(index, find_forms(index, ["".join(keys[position:stop])], family), runs)
+            best = _below(index, _find_run(index, "".join(keys[position:stop]), family, folded), runs)
             if best:
                 end = stop
                 break
@@ -348,6 +349,14 @@ def find_chunks(index: PageIndex, tokens: Sequence[str], family: Family) -> list
         runs.append(_nearest(best, runs[-1].box if runs else None))
         position = end
     return runs
+
+
+def _find_run(index: PageIndex, form: str, family: Family, folded: bool) -> list[Match]:
+    if not folded:
+        return find_forms(index, [form], family)
+    spans: dict[tuple[int, int], bool] = {}
+    _spans(index.stream(family, folded=True), [form], spans)
+    return [index.match(first, last) for first, last in _widest(spans)]
 
 
 def _below(index: PageIndex, matches: list[Match], runs: list[Match]) -> list[Match]:
