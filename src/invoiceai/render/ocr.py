@@ -105,7 +105,7 @@ def ocr_words(image: bytes, *, languages: str = "eng", timeout: float = 0, dpi: 
     from PIL import Image
 
     with Image.open(io.BytesIO(image)) as opened:
-        picture = opened.convert("L")
+        picture = _flatten(opened.convert("L"))
     width, height = picture.size
     resolution = dpi or max(width, height) / _A4_LONG_INCHES
     data = pytesseract.image_to_data(
@@ -116,6 +116,23 @@ def ocr_words(image: bytes, *, languages: str = "eng", timeout: float = 0, dpi: 
         timeout=timeout,
     )
     return _words(data, width, height)
+
+
+def _flatten(picture: Any) -> Any:
+    """The page with its background made white: light falling off across a photo, grey table bars.
+
+    Tesseract binarises the whole page with one threshold; on a photo whose far side is darker
+    it blacks out half the page, and it finds no words at all (a mostly empty page of the
+    benchmark's photos read as nothing). The background, estimated as the brightest level
+    around each point over about four times the height of a line of text, is taken out, so
+    the ink stands on white everywhere. On a clean scan it changes nothing.
+    """
+    from PIL import Image, ImageChops, ImageFilter
+
+    small = picture.resize((max(picture.width // 8, 1), max(picture.height // 8, 1)), Image.Resampling.BOX)
+    background = small.filter(ImageFilter.MaxFilter(5)).filter(ImageFilter.GaussianBlur(2))
+    background = background.resize(picture.size, Image.Resampling.BILINEAR)
+    return ImageChops.invert(ImageChops.subtract(background, picture))
 
 
 def _words(data: dict[str, Sequence[object]], width: int, height: int) -> list[RawWord]:
