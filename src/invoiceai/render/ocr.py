@@ -186,8 +186,6 @@ class PageOcr:
         self._words: dict[int, list[RawWord]] = {}
         self._failed: dict[int, str] = {}
         self._lock = threading.Lock()
-        self.runs = 0
-        """Pages Tesseract was run on (a test's way to see a page is never read twice)."""
 
     @property
     def failures(self) -> list[str]:
@@ -219,7 +217,6 @@ class PageOcr:
                 if left <= 0:
                     break
                 left_over.discard(page.number)
-                self.runs += 1
                 try:
                     self._words[page.number] = ocr_words(
                         page.data, languages=self._languages, timeout=left, dpi=self._dpi(page.scale)
