@@ -109,3 +109,34 @@ def test_a_description_with_a_look_alike_is_found_and_a_changed_one_is_not(lines
     assert grounding(Invoice(line_items=[item]), *lines)["line_items[0].description"] == "grounded"  # type: ignore[list-item]
     item["description"] = item["description"].replace("1,0l", "1,5l")
     assert grounding(Invoice(line_items=[item]), *lines)["line_items[0].description"] == "ungrounded"  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize(
+    ("printed", "value", "grounded"),
+    [("Steuer 37:62", "37.62", True), ("Steuer 37:62", "37.63", False), ("Steuer 37:62", "3762", False),
+     ("Beginn 10:30", "10.30", False), ("Beginn 10:30", "10.00", False)],
+)  # fmt: skip
+def test_a_comma_read_as_a_colon_is_a_comma_unless_it_may_be_a_time(printed: str, value: str, grounded: bool) -> None:
+    found = grounding(Invoice(tax_total=Decimal(value)), printed)["tax_total"]
+    assert found == ("grounded" if grounded else "ungrounded")
+
+
+@pytest.mark.parametrize(
+    ("lines", "description", "grounded"),
+    [(("ZuschlagEinwegverpackung 30,00",), "Einwegverpackung", True),
+     (("ZuschlagEinwegverpackung 30,00",), "Einwegverpackungen", False),
+     (("Luftballon: Bunt, ca. 500m! 0,79",), "Luftballon: Bunt, ca. 500ml", True),
+     (("Luftballon: Bunt, ca. 500m! 0,79",), "Luftballon: Bunt, ca. 600ml", False),
+     (("02 Beamer- 122,50 1 H87 19 % 122,50", "Deckenhalterung"), "Beamer-Deckenhalterung", True),
+     (("02 Beamer- 122,50 1 H87 19 % 122,50", "Deckenhalterung"), "Beamer-Wandhalterung", False)],
+)  # fmt: skip
+def test_words_ocr_glued_split_or_misread_still_ground_their_text_and_only_it(
+    lines: tuple[str, ...], description: str, grounded: bool
+) -> None:
+    item = {"description": description, "amount": "1.00"}
+    found = grounding(Invoice(line_items=[item]), *lines)["line_items[0].description"]  # type: ignore[list-item]
+    assert (found in ("grounded", "approximate")) == grounded, found
+    # A PDF's text layer gets none of it: its words are what the PDF says.
+    if grounded:
+        text = grounding(Invoice(line_items=[item]), *lines, kind="text")["line_items[0].description"]  # type: ignore[list-item]
+        assert text == "ungrounded"

@@ -17,10 +17,18 @@ import itertools
 import re
 from collections.abc import Iterable, Sequence
 
-from invoiceai.provenance.forms import DateOrder, Family, alnum_key, numeric_key
+from invoiceai.provenance.forms import (
+    KEY_LOOKALIKES,
+    DateOrder,
+    Family,
+    alnum_key,
+    fold_key,
+    fold_number_word,
+    numeric_key,
+)
 from invoiceai.provenance.model import Box, Match, PageWords, Word
 
-__all__ = ["GAP", "MAX_MATCHES", "PageIndex", "find_chunks", "find_forms", "find_near", "find_signed", "fold_key"]
+__all__ = ["GAP", "MAX_MATCHES", "PageIndex", "find_chunks", "find_forms", "find_near", "find_signed"]
 
 MAX_MATCHES = 12
 """Matches kept per value (best first)."""
@@ -57,10 +65,11 @@ def _stream(words: Sequence[Word], family: Family, *, folded: bool = False) -> _
     for index, item in enumerate(words):
         word = item.text
         if folded and family == "numeric":
-            word = _fold_word(word)  # the edges of a number then see the digits the look-alikes stand for
+            word = fold_number_word(word)  # the edges of a number then see the digits the look-alikes stand for
         kept = [(position, key(char)) for position, char in enumerate(word)]
         if folded and family == "alnum":
-            kept = [(position, reduced.translate(_KEY_LOOKALIKES)) for position, reduced in kept]
+            word = word.replace("!", "l")  # "500m!": Tesseract's l
+            kept = [(position, key(char).translate(KEY_LOOKALIKES)) for position, char in enumerate(word)]
         kept = [(position, reduced) for position, reduced in kept if reduced]
         if not kept:
             continue
@@ -75,43 +84,13 @@ def _stream(words: Sequence[Word], family: Family, *, folded: bool = False) -> _
             for step, char in enumerate(reduced):
                 chars.append(char)
                 word_of.append(index)
-                opens.append(step == 0 and (order == 0 or _opens(word, position, family)))
-                closes.append(step == len(reduced) - 1 and (order == len(kept) - 1 or _closes(word, position, family)))
+                glued = folded and family == "alnum"  # OCR drops spaces: "ZuschlagEinwegverpackung"
+                opens.append(step == 0 and (order == 0 or _opens(word, position, family, glued=glued)))
+                closes.append(
+                    step == len(reduced) - 1
+                    and (order == len(kept) - 1 or _closes(word, position, family, glued=glued))
+                )
     return _Stream("".join(chars), tuple(word_of), tuple(opens), tuple(closes))
-
-
-_DIGIT_LOOKALIKES = str.maketrans({"O": "0", "o": "0", "D": "0", "l": "1", "I": "1", "S": "5", "B": "8", "Z": "2"})
-"""What Tesseract reads in place of a digit on a poor scan (and ``;`` for a decimal comma)."""
-_LOOKALIKE_LETTERS = "OoDlISBZ"
-_KEY_LOOKALIKES = str.maketrans({"o": "0", "l": "1", "i": "1", "s": "5", "b": "8", "z": "2"})
-"""The same on case-folded letter-and-digit keys (ids and names), applied to the page and the value alike."""
-
-
-_LETTER_RUN = re.compile(r"[^\W\d_]+")
-
-
-def _fold_word(word: str) -> str:
-    """``word`` with the digit look-alikes of an OCR page read as digits, in numbers (same length).
-
-    Only within a word that has a digit already (``S,00``, ``1O,5O``), so ``so`` is never the
-    quantity 50, and only runs of letters that are all look-alikes, so the unit of ``10Stk``
-    stays a unit. In ids and names every letter is folded instead, on the page's keys and the
-    value's alike (:func:`fold_key`).
-    """
-    if not any(char.isdigit() for char in word):
-        return word
-    word = word.replace(";", ",")
-    return _LETTER_RUN.sub(lambda run: run[0].translate(_DIGIT_LOOKALIKES) if run[0].strip(_LOOKALIKE_LETTERS) == ""
-                           else run[0], word)  # fmt: skip
-
-
-def fold_key(form: str, family: Family) -> str:
-    """A value's key as it is looked up in an OCR page's folded stream (see :func:`_fold_word`).
-
-    Ids and names are folded like the page; numbers and dates are not (a value's number has
-    digits only, and a month name, ``12oktober2024``, is never a run of look-alikes).
-    """
-    return form.translate(_KEY_LOOKALIKES) if family == "alnum" else form
 
 
 def _joins(before: Word, after: Word, last: str, key: str) -> bool:
@@ -134,9 +113,14 @@ def _joins(before: Word, after: Word, last: str, key: str) -> bool:
     return not (last.isdigit() and first.isdigit()) or _NUMBER_START.match(key) is not None
 
 
-def _opens(word: str, position: int, family: Family) -> bool:
-    """Tells whether a value may start at ``word[position]``, given the characters before it."""
+def _opens(word: str, position: int, family: Family, *, glued: bool = False) -> bool:
+    """Tells whether a value may start at ``word[position]``, given the characters before it.
+
+    ``glued``: also where a capital follows a small letter, the space OCR dropped between words.
+    """
     char, here = word[position - 1], word[position]
+    if glued and char.islower() and here.isupper():
+        return True
     if char.isalnum():
         if char.isdigit() == here.isdigit():
             return False
@@ -153,9 +137,11 @@ def _opens(word: str, position: int, family: Family) -> bool:
     return not (char in marks and beyond.isdigit() and here.isdigit())
 
 
-def _closes(word: str, position: int, family: Family) -> bool:
-    """Tells whether a value may end at ``word[position]``, given the characters after it."""
+def _closes(word: str, position: int, family: Family, *, glued: bool = False) -> bool:
+    """Tells whether a value may end at ``word[position]``, given the characters after it (see :func:`_opens`)."""
     char, here = word[position + 1], word[position]
+    if glued and here.islower() and char.isupper():
+        return True
     if char.isalnum():
         if char.isdigit() == here.isdigit():
             return False
@@ -339,6 +325,8 @@ def find_chunks(index: PageIndex, tokens: Sequence[str], family: Family) -> list
     """
     key = numeric_key if family == "numeric" else alnum_key
     folded = index.ocr and family == "alnum"  # an OCR page's "1,01 PET" is the "1,0l PET" of a description
+    if folded:  # a hyphenated word broken over two lines ("Beamer-" / "Deckenhalterung") is two runs
+        tokens = [part for token in tokens for part in re.split(r"(?<=\w-)(?=\w)", token)]
     keys = [fold_key(key(token), family) if folded else key(token) for token in tokens]
     keys = [item for item in keys if item]
     runs: list[Match] = []
