@@ -35,7 +35,7 @@ from provenance_truth import (
 NO_OCR = "OCR is not installed here (pip install 'invoiceai-claude[ocr]' and apt install tesseract-ocr)"
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # Tesseract's threads only fight over two shared cores
 
-DOCUMENTS = ("AzureInterior.pdf", "ZUGFeRD_1p0_COMFORT_Einfach.pdf")
+DOCUMENTS = ("AzureInterior.pdf", "ZUGFeRD_1p0_EXTENDED_Warenrechnung.pdf")
 """One invoice2data PDF and one e-invoice PDF with line items, one page each."""
 MOST_FALSE_ALARMS = 1
 """Per document. Both read with none on Tesseract 5.3 here; another Tesseract version may misread
