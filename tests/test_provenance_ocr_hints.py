@@ -150,3 +150,24 @@ def test_the_ocr_of_a_document_shares_one_time_budget(monkeypatch: pytest.Monkey
     extract(FakeClaudeAPI(answer=ANSWER), "images+text", render_timeout=30)
     # Each page gets what is left of one 30-second budget, never a fresh one.
     assert len(timeouts) == 2 and 0 < timeouts[1] <= timeouts[0] <= 30
+
+
+def test_an_image_source_sends_its_ocr_text_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from PIL import Image
+
+    import invoiceai.render.ocr as ocr
+
+    fake = FakeTesseract([2])
+    monkeypatch.setattr(ocr, "ocr_available", lambda: True)
+    monkeypatch.setattr(ocr, "ocr_words", fake)
+    buffer = io.BytesIO()
+    Image.new("RGB", (600, 800), "white").save(buffer, "PNG")
+    api = FakeClaudeAPI(answer=ANSWER)
+    backend = make_backend(api, "sync", mode="images+text")
+    with Extractor(backend=backend, cache=None, settings=Settings.load(provenance=True)) as extractor:
+        result = extractor.extract(buffer.getvalue())
+    (text,) = page_texts(api)
+    assert OCR_NOTE in text and "Invoice INV-0042" in text
+    assert fake.calls == [2] and result.provenance.pages == {1: "ocr"}
