@@ -18,16 +18,16 @@ from typing import TYPE_CHECKING, Any
 from invoiceai.errors import InvoiceAIError
 from invoiceai.extractor.result import Extraction
 from invoiceai.extractor.steps import selected_pages
-from invoiceai.pages import ImageBudget
 from invoiceai.provenance import PageWords, ReviewPolicy, ground_invoice, review
 from invoiceai.schema.invoice import Invoice
 
 if TYPE_CHECKING:
     from invoiceai.config import Settings
     from invoiceai.pages import PageSource
+    from invoiceai.render.ocr import PageOcr
     from invoiceai.render.pdf.words import RawWord
 
-__all__ = ["attach_provenance", "check_ocr_setting", "read_word_layers"]
+__all__ = ["attach_provenance", "check_ocr_setting", "hint_ocr", "page_ocr", "read_word_layers"]
 
 
 def check_ocr_setting(settings: Settings) -> None:
@@ -127,51 +127,41 @@ def _ocr(
     layers: list[PageWords],
     warnings: list[str],
 ) -> None:
-    """OCRs the pages at ``missing`` positions, each on its own, all within one ``render_timeout``.
+    """OCRs the pages at ``missing`` positions; the OCR the text hints already did is reused (:func:`page_ocr`)."""
+    reader = page_ocr(source, settings)
+    found = reader.words([numbers[position] for position in missing])
+    for position in missing:
+        words = found.get(numbers[position])
+        if words is not None:
+            layers[position] = PageWords.from_raw(numbers[position], words, "ocr")
+    if reader.failures:
+        warnings.append(f"OCR failed ({'; '.join(reader.failures)}); those pages have page-level provenance only")
 
-    Only those pages are rendered when the source can narrow its selection (a PDF); a page that
-    fails, or the time running out, leaves the pages concerned with page-level provenance.
+
+def hint_ocr(source: PageSource, settings: Settings, backend: object) -> PageOcr | None:
+    """The OCR that gives a document's scanned pages their text hints, or ``None`` when there are none to give.
+
+    Only a backend that sends text beside the images (``mode="images+text"``) gets them, and
+    only when OCR is allowed (``ocr`` ``auto`` or ``on``) and installed. It reads nothing yet:
+    a page is read when the backend asks for the text layers and that page has none.
     """
-    from invoiceai.render.ocr import OCR_BUDGET_EDGE, OCR_BUDGET_PIXELS, ocr_words
+    if settings.ocr == "off" or getattr(backend, "mode", None) != "images+text":
+        return None
+    from invoiceai.render.ocr import ocr_available
 
-    budget = ImageBudget(max_long_edge=OCR_BUDGET_EDGE, max_pixels=OCR_BUDGET_PIXELS, max_bytes=64 * 1024 * 1024)
-    wanted = {numbers[position]: position for position in missing}
-    until = time.monotonic() + settings.render_timeout
-    failed: list[str] = []
-    try:
-        for page in _pages_for_ocr(source, sorted(wanted), len(numbers)).render(budget):
-            position = wanted.pop(page.number, None)
-            if position is None:
-                continue
-            left = until - time.monotonic()
-            if left <= 0:
-                break
-            try:
-                words = ocr_words(page.data, languages=settings.ocr_languages, timeout=left)
-            except Exception as exc:  # Tesseract's own errors (a crash, a timeout) must not fail a paid extraction
-                failed.append(f"page {page.number}: {_reason(exc)}")
-                continue
-            layers[position] = PageWords.from_raw(page.number, words, "ocr")
-            if not wanted:
-                break
-    except Exception as exc:  # rendering for OCR failed: the pages read so far keep their words
-        failed.append(_reason(exc))
-    if wanted:
-        failed.append(f"page(s) {', '.join(str(number) for number in sorted(wanted))} not read in time")
-    if failed:
-        warnings.append(f"OCR failed ({'; '.join(failed)}); those pages have page-level provenance only")
+    if not ocr_available():
+        return None
+    return page_ocr(source, settings)
 
 
-def _pages_for_ocr(source: PageSource, wanted: list[int], selected: int) -> PageSource:
-    """A source of only the ``wanted`` pages when the renderer can narrow its selection, else ``source``."""
-    narrow = getattr(_innermost(source), "with_pages", None)
-    if len(wanted) == selected or not callable(narrow):
-        return source
-    try:
-        narrowed = narrow(wanted)
-    except InvoiceAIError:
-        return source
-    return narrowed if hasattr(narrowed, "render") else source
+def page_ocr(source: PageSource, settings: Settings) -> PageOcr:
+    """The document's :class:`~invoiceai.render.ocr.PageOcr`: the one its source holds, else a new one."""
+    from invoiceai.render.ocr import PageOcr
+
+    held = getattr(source, "ocr", None)
+    if isinstance(held, PageOcr):
+        return held
+    return PageOcr(_innermost(source), languages=settings.ocr_languages, timeout=settings.render_timeout)
 
 
 def _document_pages(value_pages: Mapping[str, int], numbers: Sequence[int]) -> dict[str, int]:
@@ -185,10 +175,6 @@ def _document_pages(value_pages: Mapping[str, int], numbers: Sequence[int]) -> d
         path: numbers[page - 1] if 1 <= page <= len(numbers) else -page if page in read else page
         for path, page in value_pages.items()
     }
-
-
-def _reason(exc: Exception) -> str:
-    return exc.message if isinstance(exc, InvoiceAIError) else f"{type(exc).__name__}: {exc}"
 
 
 def _innermost(source: Any) -> Any:

@@ -29,7 +29,7 @@ from invoiceai.errors import (
     TooManyPagesError,
 )
 from invoiceai.extractor.failures import attachment_warning
-from invoiceai.extractor.grounding import attach_provenance
+from invoiceai.extractor.grounding import attach_provenance, hint_ocr
 from invoiceai.extractor.result import Extraction, Timings
 from invoiceai.extractor.steps import (
     ENVELOPE_VERSION,
@@ -236,7 +236,7 @@ class Pipeline:
         try:
             if embedded_wanted and self._take_embedded(prepared, opened, password):
                 return prepared
-            prepared.source = TimedPageSource(opened)
+            prepared.source = TimedPageSource(opened, ocr=hint_ocr(opened, self.settings, self.backend))
             prepared.served = prepared.source
             self._look_up(prepared, read=look_up)
             if ahead and prepared.result is None:

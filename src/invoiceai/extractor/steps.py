@@ -25,9 +25,11 @@ from invoiceai.schema.validation import validate
 
 if TYPE_CHECKING:
     from invoiceai.backends.base import BackendResult
+    from invoiceai.render.ocr import PageOcr
 
 __all__ = [
     "ENVELOPE_VERSION",
+    "OCR_NOTE",
     "CachedResult",
     "TimedPageSource",
     "WrappedPageSource",
@@ -41,6 +43,7 @@ __all__ = [
     "is_invoice_schema",
     "name_for",
     "selected_pages",
+    "with_ocr_text",
 ]
 
 ENVELOPE_VERSION = "1"
@@ -198,9 +201,12 @@ class TimedPageSource(WrappedPageSource):
     backend's time. The wrapper is transparent: same pages, same laziness.
     """
 
-    def __init__(self, inner: PageSource) -> None:
+    def __init__(self, inner: PageSource, *, ocr: PageOcr | None = None) -> None:
         super().__init__(inner)
         self.seconds = 0.0
+        self.ocr = ocr
+        """When set, :meth:`text_layers` gives each page without a text layer its OCR text (the hints of
+        ``mode="images+text"``); provenance then reuses the same OCR."""
 
     def render(self, budget: ImageBudget) -> Iterator[Page]:
         """Yields the inner source's pages, timing each one."""
@@ -216,10 +222,11 @@ class TimedPageSource(WrappedPageSource):
             yield page
 
     def text_layers(self) -> list[str | None]:
-        """See :class:`~invoiceai.pages.PageSource`."""
+        """See :class:`~invoiceai.pages.PageSource`; with :attr:`ocr`, pages without text get their OCR text."""
         started = time.perf_counter()
         try:
-            return self.inner.text_layers()
+            texts = self.inner.text_layers()
+            return texts if self.ocr is None else with_ocr_text(texts, self.page_numbers, self.ocr)
         finally:
             self.seconds += time.perf_counter() - started
 
@@ -230,6 +237,29 @@ class TimedPageSource(WrappedPageSource):
             return self.inner.pdf_bytes()
         finally:
             self.seconds += time.perf_counter() - started
+
+
+OCR_NOTE = (
+    "[Read by OCR from the page image: characters may be misread; where this disagrees with the image, "
+    "the image is right.]"
+)
+"""The first line of a page's OCR text sent as its text hint: the prompt calls a text layer exact, OCR is not."""
+
+
+def with_ocr_text(texts: Sequence[str | None], numbers: Sequence[int], ocr: PageOcr) -> list[str | None]:
+    """``texts`` with each page that has no text layer given its OCR text (pages OCR cannot read stay ``None``)."""
+    from invoiceai.render.ocr import ocr_text
+
+    blank = [position for position, text in enumerate(texts) if not (text or "").strip()]
+    filled = list(texts)
+    if not blank:
+        return filled
+    found = ocr.words([numbers[position] for position in blank])
+    for position in blank:
+        words = found.get(numbers[position])
+        if words:
+            filled[position] = f"{OCR_NOTE}\n{ocr_text(words)}"
+    return filled
 
 
 def describe(value: Any) -> str:

@@ -10,17 +10,21 @@ with spaces, VAT ids with dots and names split over lines compare equal.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import unicodedata
 from decimal import Decimal
 from typing import Literal
 
 __all__ = [
+    "KEY_LOOKALIKES",
     "DateOrder",
     "Family",
     "Kind",
     "alnum_key",
     "date_forms",
     "family_of",
+    "fold_key",
+    "fold_number_word",
     "money_forms",
     "number_forms",
     "numeric_key",
@@ -189,3 +193,45 @@ def _named_forms(d: str, suffix: str, month: int, year: int) -> set[str]:
                 }
             )
     return forms
+
+
+# -- OCR pages: what Tesseract reads in place of a digit ----------------------------------------------
+
+_DIGIT_LOOKALIKES = str.maketrans({"O": "0", "o": "0", "D": "0", "l": "1", "I": "1", "S": "5", "B": "8", "Z": "2"})
+"""What Tesseract reads in place of a digit on a poor scan (and ``;`` for a decimal comma)."""
+_LOOKALIKE_LETTERS = "OoDlISBZ"
+KEY_LOOKALIKES = str.maketrans({"o": "0", "l": "1", "i": "1", "s": "5", "b": "8", "z": "2"})
+"""The same on case-folded letter-and-digit keys (ids and names), applied to the page and the value alike."""
+
+
+_LETTER_RUN = re.compile(r"[^\W\d_]+")
+_COLON_CENTS = re.compile(r"(?<![\d.,:])(\d+):(\d{2})$")
+
+
+def _colon_cents(found: re.Match[str]) -> str:
+    """``37:62`` is an amount whose comma was read as a colon; ``10:30`` may be a time and stays one."""
+    return f"{found[1]},{found[2]}" if int(found[1]) > 23 or int(found[2]) > 59 else found[0]
+
+
+def fold_number_word(word: str) -> str:
+    """``word`` with the digit look-alikes of an OCR page read as digits, in numbers (same length).
+
+    Only within a word that has a digit already (``S,00``, ``1O,5O``), so ``so`` is never the
+    quantity 50, and only runs of letters that are all look-alikes, so the unit of ``10Stk``
+    stays a unit. In ids and names every letter is folded instead, on the page's keys and the
+    value's alike (:func:`fold_key`).
+    """
+    if not any(char.isdigit() for char in word):
+        return word
+    word = _COLON_CENTS.sub(_colon_cents, word.replace(";", ","))
+    return _LETTER_RUN.sub(lambda run: run[0].translate(_DIGIT_LOOKALIKES) if run[0].strip(_LOOKALIKE_LETTERS) == ""
+                           else run[0], word)  # fmt: skip
+
+
+def fold_key(form: str, family: Family) -> str:
+    """A value's key as it is looked up in an OCR page's folded stream (see :func:`fold_number_word`).
+
+    Ids and names are folded like the page; numbers and dates are not (a value's number has
+    digits only, and a month name, ``12oktober2024``, is never a run of look-alikes).
+    """
+    return form.translate(KEY_LOOKALIKES) if family == "alnum" else form
