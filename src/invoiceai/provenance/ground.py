@@ -18,6 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from invoiceai.provenance.derive import derive
+from invoiceai.provenance.explain import explained
 from invoiceai.provenance.forms import (
     DateOrder,
     Kind,
@@ -164,18 +166,33 @@ def ground_invoice(
         hint = (page_hints or {}).get(path)
         found[path] = _Found(path, value, kind, hint, *_ground(path, value, kind, context, hint))
     _keep_rows(found, {index.page: index for index in context.indexes})
-    named = _named_by(findings)
+    _derive(found)
     fields: dict[str, FieldProvenance] = {}
-    new: list[Finding] = []
     for path, item in found.items():
         page = item.matches[0].page if item.matches else item.hint if item.hint is not None else only_page
-        confidence, evidence = _confidence(item, named.get(path, ()), embedded)
         matches = tuple(item.matches[:MAX_MATCHES])
-        fields[path] = FieldProvenance(path, _json(item.value), page, matches, item.grounding, confidence, evidence)
+        fields[path] = FieldProvenance(path, _json(item.value), page, matches, item.grounding, "medium")
+    named = _named_by(findings, fields)
+    new: list[Finding] = []
+    for path, item in found.items():
+        confidence, evidence = _confidence(item, named.get(path, ()), embedded)
+        fields[path] = dataclasses.replace(fields[path], confidence=confidence, evidence=evidence)
         if item.grounding == "ungrounded":
             new.append(_finding(path, item.value, item.hint, [index.page for index in context.indexes], item.note))
     kinds = {layer.page: layer.kind for layer in layers}
     return Grounded(Provenance(fields, kinds), tuple(new))
+
+
+def _derive(found: Mapping[str, _Found]) -> None:
+    """Marks the amounts that are not printed but follow exactly from printed ones (:mod:`.derive`)."""
+    amounts = {path: item.value for path, item in found.items() if isinstance(item.value, Decimal)}
+    known = {path for path, item in found.items() if item.grounding in ("grounded", "approximate")}
+    wanted = {path for path, item in found.items() if item.grounding == "ungrounded" and item.kind == "money"}
+    if not wanted:
+        return
+    for path, why in derive(amounts, known, wanted).items():
+        item = found[path]
+        item.grounding, item.matches, item.note = "derived", [], why
 
 
 def _usual_order(invoice: Invoice) -> DateOrder | None:
@@ -305,11 +322,15 @@ def _keep_rows(found: Mapping[str, _Found], indexes: Mapping[int, PageIndex]) ->
                 item.note = where
 
 
-def _named_by(findings: Sequence[Finding]) -> dict[str, list[Finding]]:
+def _named_by(findings: Sequence[Finding], fields: Mapping[str, FieldProvenance]) -> dict[str, list[Finding]]:
+    """The findings naming each path; an error the evidence explains (:mod:`.explain`) counts as a warning."""
     named: dict[str, list[Finding]] = {}
     for finding in findings:
         if finding.rule == UNGROUNDED:
             continue
+        why = explained(finding, fields) if finding.severity == "error" else None
+        if why is not None:
+            finding = finding.model_copy(update={"severity": "warning", "rule": f"{finding.rule} ({why})"})
         for path in finding.fields:
             named.setdefault(path, []).append(finding)
     return named
@@ -322,6 +343,8 @@ def _confidence(item: _Found, findings: Sequence[Finding], embedded: bool) -> tu
         evidence.append(f"printed on page {matches[0].page}")
     elif grounding == "approximate":
         evidence.append(f"printed on page {matches[0].page} as {matches[0].text!r}, one character different (OCR)")
+    elif grounding == "derived":
+        evidence.append("not printed as such, but follows from printed values")
     elif grounding == "ungrounded":
         evidence.append("not printed on its page")
     elif grounding == "unknown":
@@ -336,7 +359,7 @@ def _confidence(item: _Found, findings: Sequence[Finding], embedded: bool) -> tu
     evidence.extend(f"{rule} names it" for rule in (*errors, *warnings))
     if grounding == "ungrounded" or errors or disagrees:
         return "low", tuple(evidence)
-    if ((grounding == "grounded" and item.note is None) or embedded) and not warnings:
+    if ((grounding == "grounded" and item.note is None) or grounding == "derived" or embedded) and not warnings:
         return "high", tuple(evidence)
     return "medium", tuple(evidence)
 

@@ -24,16 +24,20 @@ __all__ = [
     "Word",
 ]
 
-Grounding = Literal["grounded", "approximate", "ungrounded", "unknown", "not_checked"]
+Grounding = Literal["grounded", "approximate", "derived", "ungrounded", "unknown", "not_checked", "confirmed"]
 """``grounded``: the value is printed on its page; ``approximate``: an OCR page shows it with one
-character different (OCR or the model misread one); ``ungrounded``: the pages have words and the
-value is not among them; ``unknown``: a page it may be on has no words (a scan without OCR);
-``not_checked``: a code or summary that is not printed as such (a currency code, a category)."""
+character different (OCR or the model misread one); ``derived``: an amount not printed as such
+that follows exactly from printed ones by an arithmetic rule (an allowance total of ``0.00`` on
+an invoice without allowances); ``ungrounded``: the pages have words and the value is not among
+them; ``unknown``: a page it may be on has no words (a scan without OCR); ``not_checked``: a code
+or summary that is not printed as such (a currency code, a category); ``confirmed``: a person
+confirmed or corrected the value (on the service's review page)."""
 
 Confidence = Literal["high", "medium", "low"]
-"""Evidence-based: ``high`` when the value is on its page (or agrees with an embedded e-invoice)
-and no finding questions it; ``low`` when it is not on its page, an error names it, or the
-e-invoice disagrees; ``medium`` otherwise (an approximate OCR match, a warning, nothing to check)."""
+"""Evidence-based: ``high`` when the value is on its page, follows from printed values, agrees
+with an embedded e-invoice or was confirmed by a person, and no finding questions it; ``low``
+when it is not on its page, an error names it, or the e-invoice disagrees; ``medium`` otherwise
+(an approximate OCR match, a warning, nothing to check)."""
 
 LayerKind = Literal["text", "ocr", "none"]
 """Where a page's words came from: its PDF text layer, OCR, or nowhere (a scan without OCR)."""
