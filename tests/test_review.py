@@ -75,7 +75,13 @@ def test_a_correction_changes_the_result_and_the_cii_export_and_is_audited(tmp_p
     assert (made.json()["old_value"], made.json()["new_value"], made.json()["action"]) == ("32.80", "23.80", "correct")
     assert confirmed.json()["action"] == "confirm"
     assert after["data"]["total"] == "23.80"
-    assert still["needs_review"] and still["reviewed_fields"] == ["total", "invoice_number"]
+    # The findings are made again on the corrected invoice: 23.80 adds up, so BR-CO-15 and BR-CO-16
+    # are gone with the IAI-UNGROUNDED of the old value, and nothing is left to review.
+    assert not still["needs_review"] and still["reviewed_fields"] == ["total", "invoice_number"]
+    assert still["fields"] == [] and not [finding for finding in after["findings"] if "total" in finding["fields"]]
+    assert (after["provenance"]["total"]["grounding"], after["provenance"]["total"]["confidence"]) == (
+        "confirmed", "high"
+    )  # fmt: skip
     assert after["review"]["needs_review"] is False
     assert [entry["action"] for entry in after["corrections"]][2:] == ["confirm"] * (len(still["fields"]) - 1)
     assert str(read_einvoice(cii.content).total) == "23.80"

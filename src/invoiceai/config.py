@@ -139,7 +139,7 @@ class Settings:
     render_timeout: float = 120.0
     detail: str = "standard"  # one of DETAILS; checked below
     render_memory_limit: int = 2 * 1024 * 1024 * 1024
-    provenance: bool = False
+    provenance: bool = True
     ocr: str = "auto"  # one of "auto", "on", "off"; checked below
     ocr_languages: str = "eng+deu+fra"
 

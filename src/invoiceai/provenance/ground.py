@@ -36,7 +36,16 @@ from invoiceai.schema.fields import NOT_ASKED_KEY
 from invoiceai.schema.findings import Finding
 from invoiceai.schema.invoice import Invoice
 
-__all__ = ["UNGROUNDED", "Grounded", "field_kind", "ground_invoice", "invoice_values"]
+__all__ = [
+    "UNGROUNDED",
+    "Grounded",
+    "field_kind",
+    "ground_invoice",
+    "invoice_values",
+    "json_value",
+    "named_by",
+    "weigh",
+]
 
 UNGROUNDED = "IAI-UNGROUNDED"
 """The rule id of a value that is not printed on its page."""
@@ -171,12 +180,13 @@ def ground_invoice(
     for path, item in found.items():
         page = item.matches[0].page if item.matches else item.hint if item.hint is not None else only_page
         matches = tuple(item.matches[:MAX_MATCHES])
-        fields[path] = FieldProvenance(path, _json(item.value), page, matches, item.grounding, "medium")
-    named = _named_by(findings, fields)
+        fields[path] = FieldProvenance(path, json_value(item.value), page, matches, item.grounding, "medium")
+    named = named_by(findings, fields)
     new: list[Finding] = []
     for path, item in found.items():
-        confidence, evidence = _confidence(item, named.get(path, ()), embedded)
-        fields[path] = dataclasses.replace(fields[path], confidence=confidence, evidence=evidence)
+        first = item.matches[0] if item.matches else None
+        confidence, evidence = weigh(item.grounding, first, item.note, named.get(path, ()), embedded)
+        fields[path] = dataclasses.replace(fields[path], confidence=confidence, evidence=evidence, doubt=item.note)
         if item.grounding == "ungrounded":
             new.append(_finding(path, item.value, item.hint, [index.page for index in context.indexes], item.note))
     kinds = {layer.page: layer.kind for layer in layers}
@@ -322,7 +332,7 @@ def _keep_rows(found: Mapping[str, _Found], indexes: Mapping[int, PageIndex]) ->
                 item.note = where
 
 
-def _named_by(findings: Sequence[Finding], fields: Mapping[str, FieldProvenance]) -> dict[str, list[Finding]]:
+def named_by(findings: Sequence[Finding], fields: Mapping[str, FieldProvenance]) -> dict[str, list[Finding]]:
     """The findings naming each path; an error the evidence explains (:mod:`.explain`) counts as a warning."""
     named: dict[str, list[Finding]] = {}
     for finding in findings:
@@ -336,32 +346,44 @@ def _named_by(findings: Sequence[Finding], fields: Mapping[str, FieldProvenance]
     return named
 
 
-def _confidence(item: _Found, findings: Sequence[Finding], embedded: bool) -> tuple[Confidence, tuple[str, ...]]:
-    grounding, matches = item.grounding, item.matches
+def weigh(
+    grounding: Grounding, first: Match | None, doubt: str | None, findings: Sequence[Finding], embedded: bool
+) -> tuple[Confidence, tuple[str, ...]]:
+    """A value's confidence and evidence, from its grounding and the findings that name it.
+
+    Args:
+        grounding: Whether it is printed on its page.
+        first: Its best match on the page, if any.
+        doubt: Why a match is less sure (a swapped day and month, a row elsewhere), or why it is derived.
+        findings: The findings naming it (an error the evidence explains counts as a warning).
+        embedded: The data comes from an e-invoice's XML.
+    """
     evidence: list[str] = []
-    if grounding == "grounded":
-        evidence.append(f"printed on page {matches[0].page}")
-    elif grounding == "approximate":
-        evidence.append(f"printed on page {matches[0].page} as {matches[0].text!r}, one character different (OCR)")
-    elif grounding == "derived":
-        evidence.append("not printed as such, but follows from printed values")
-    elif grounding == "ungrounded":
-        evidence.append("not printed on its page")
-    elif grounding == "unknown":
-        evidence.append("its page has no words to check (a scan without OCR)")
-    if item.note is not None:
-        evidence.append(item.note)
+    page, text = (first.page, first.text) if first is not None else (None, None)
+    phrase = {
+        "grounded": f"printed on page {page}",
+        "approximate": f"printed on page {page} as {text!r}, one character different (OCR)",
+        "derived": "not printed as such, but follows from printed values",
+        "ungrounded": "not printed on its page",
+        "unknown": "its page has no words to check (a scan without OCR)",
+        "confirmed": "confirmed by a person",
+    }.get(grounding)
+    if phrase is not None:
+        evidence.append(phrase)
+    if doubt is not None:
+        evidence.append(doubt)
     disagrees = any(finding.rule == CROSS_CHECK for finding in findings)
     if embedded:
         evidence.append("the e-invoice's pages disagree" if disagrees else "from the embedded e-invoice")
     errors = [finding.rule for finding in findings if finding.severity == "error" and finding.rule != CROSS_CHECK]
     warnings = [finding.rule for finding in findings if finding.severity == "warning" and finding.rule != CROSS_CHECK]
     evidence.extend(f"{rule} names it" for rule in (*errors, *warnings))
+    if grounding == "confirmed":  # a person looked: their word outweighs a warning, not an error
+        return ("medium" if errors else "high"), tuple(evidence)
     if grounding == "ungrounded" or errors or disagrees:
         return "low", tuple(evidence)
-    if ((grounding == "grounded" and item.note is None) or grounding == "derived" or embedded) and not warnings:
-        return "high", tuple(evidence)
-    return "medium", tuple(evidence)
+    sure = (grounding == "grounded" and doubt is None) or grounding == "derived" or embedded
+    return ("high" if sure and not warnings else "medium"), tuple(evidence)
 
 
 def _finding(path: str, value: Any, hint: int | None, pages: list[int], note: str | None) -> Finding:
@@ -370,12 +392,13 @@ def _finding(path: str, value: Any, hint: int | None, pages: list[int], note: st
     return Finding(
         rule=UNGROUNDED,
         severity="warning",
-        message=f"{path} = {_json(value)!r} is not printed on {where}{why}; check it against the document.",
+        message=f"{path} = {json_value(value)!r} is not printed on {where}{why}; check it against the document.",
         fields=(path,),
     )
 
 
-def _json(value: Any) -> Any:
+def json_value(value: Any) -> Any:
+    """A value as JSON shows it: money and dates as strings."""
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, dt.date):

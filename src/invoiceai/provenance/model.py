@@ -119,6 +119,8 @@ class FieldProvenance:
         grounding: Whether it is printed on its page (see :data:`Grounding`).
         confidence: The evidence-based level (see :data:`Confidence`).
         evidence: Short phrases saying why (``"on page 1"``, ``"BR-CO-15 names it"``).
+        doubt: What makes a match less sure, or the rule a derived amount follows (kept so a
+            value's confidence can be weighed again when findings change, after a correction).
     """
 
     path: str
@@ -128,6 +130,7 @@ class FieldProvenance:
     grounding: Grounding
     confidence: Confidence
     evidence: tuple[str, ...] = ()
+    doubt: str | None = None
 
     @property
     def box(self) -> Box | None:
@@ -150,11 +153,13 @@ class FieldProvenance:
         return cls(
             path, data.get("value"), None if page is None else int(page), matches, data["grounding"],
             data["confidence"], tuple(str(item) for item in data.get("evidence") or ()),
+            None if data.get("doubt") is None else str(data["doubt"]),
         )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: value, page, box, text, grounding, confidence, evidence and every match."""
+        """JSON-ready: value, page, box, text, grounding, confidence, evidence, every match, and the doubt if any."""
         box = self.box
+        doubt = {"doubt": self.doubt} if self.doubt is not None else {}
         return {
             "value": self.value,
             "page": self.page,
@@ -164,6 +169,7 @@ class FieldProvenance:
             "confidence": self.confidence,
             "evidence": list(self.evidence),
             "matches": [match.to_dict() for match in self.matches],
+            **doubt,
         }
 
 
