@@ -148,7 +148,8 @@ def review(provenance: Provenance, findings: Sequence[Finding], policy: ReviewPo
             fields.append(path)
     confirmed = {path for path, item in checked.items() if item.grounding == "confirmed"}
     for finding in findings:
-        if finding.fields and all(path in confirmed for path in finding.fields):
+        present = [path for path in finding.fields if path in checked]  # a rule may name unset fields too
+        if present and all(path in confirmed for path in present):
             continue
         if finding.rule == UNGROUNDED:
             # Decided above, field by field, under must_ground; a finding whose field has no
@@ -164,5 +165,5 @@ def review(provenance: Provenance, findings: Sequence[Finding], policy: ReviewPo
             if not policy.explained_need_review and explained(finding, checked) is not None:
                 continue
             reasons.append(f"{finding.rule}: {finding.message}")
-            fields.extend(path for path in finding.fields if path not in fields)
+            fields.extend(path for path in finding.fields if path not in fields and path not in confirmed)
     return Review(bool(reasons), tuple(reasons), tuple(fields))
