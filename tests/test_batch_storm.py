@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from documents_factory import example_invoice, png_invoice
-from invoiceai import Extraction, Extractor
+from invoiceai import Extraction, Extractor, Settings
 from invoiceai.backends import ClaudeBackend, RetryPolicy
 from invoiceai.cache import MemoryCache
 from invoiceai.testing import FakeClaudeAPI, Fault
@@ -17,6 +17,8 @@ from invoiceai.testing.fake_api import RecordedRequest
 
 DOCUMENTS = 200
 STORMS = {40: 12, 110: 20, 170: 8}  # after this many requests, this many 429s in a row
+NO_PROVENANCE = Settings.load(provenance=False)
+"""The storm is about the API: no OCR of 200 pictures (seconds each) eating the retry time."""
 
 
 def documents() -> list[bytes]:
@@ -74,7 +76,9 @@ def backend_for(api: FakeClaudeAPI, **clients: Any) -> ClaudeBackend:
 def test_sync_batch_survives_429_storms_in_order() -> None:
     api = FakeClaudeAPI(usage={"input_tokens": 900, "output_tokens": 300})
     api.answer = StormMaker(api)
-    with Extractor(backend=backend_for(api, client=api.client()), cache=MemoryCache(), concurrency=16) as extractor:
+    with Extractor(
+        backend=backend_for(api, client=api.client()), cache=MemoryCache(), concurrency=16, settings=NO_PROVENANCE
+    ) as extractor:
         results = extractor.extract_many(documents(), progress=False)
     check(results, api)
 
@@ -86,7 +90,7 @@ def test_async_batch_survives_429_storms_in_order() -> None:
 
     async def run() -> list[Any]:
         backend = backend_for(api, async_client=api.async_client())
-        async with Extractor(backend=backend, cache=MemoryCache(), concurrency=16) as extractor:
+        async with Extractor(backend=backend, cache=MemoryCache(), concurrency=16, settings=NO_PROVENANCE) as extractor:
             return await extractor.aextract_many(documents(), progress=False)
 
     check(asyncio.run(run()), api)

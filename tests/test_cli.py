@@ -51,7 +51,8 @@ def check_golden(name: str, actual: str) -> None:
     assert actual == path.read_text(encoding="utf-8"), f"{name} differs; INVOICEAI_UPDATE_GOLDEN=1 rewrites it"
 
 
-def test_extract_json_golden(capsys: pytest.CaptureFixture[str]) -> None:
+def test_extract_json_golden(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("INVOICEAI_PROVENANCE", "0")  # the golden file is the output without provenance
     code, out, err = run(["extract", "examples/sample-facturx.pdf", "--quiet"], capsys)
     assert code == 0, err
     results = without_timings(json.loads(out))
@@ -60,7 +61,10 @@ def test_extract_json_golden(capsys: pytest.CaptureFixture[str]) -> None:
     assert results[0]["data"]["total"] == "2952.10"
 
 
-def test_extract_jsonl_golden_with_a_failure(capsys: pytest.CaptureFixture[str], broken: Path) -> None:
+def test_extract_jsonl_golden_with_a_failure(
+    capsys: pytest.CaptureFixture[str], broken: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INVOICEAI_PROVENANCE", "0")  # the golden file is the output without provenance
     code, out, err = run(["extract", "examples/sample-facturx.pdf", str(broken), "--format", "jsonl"], capsys)
     assert code == 1
     lines = [json.loads(line) for line in out.splitlines()]

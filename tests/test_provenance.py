@@ -162,8 +162,11 @@ def test_the_review_policy_decides_which_fields_force_a_review() -> None:
     invoice = Invoice.model_validate({"total": "5.00", "notes": "n", "payment": {"terms": "30 days"}})
     grounded = ground_invoice(invoice, [layer("Total 5.00")])
     assert grounded.provenance["payment"]["terms"].grounding == "ungrounded"
-    strict = review(grounded.provenance, grounded.findings)
+    strict = review(grounded.provenance, grounded.findings, ReviewPolicy(must_ground=("*",)))
     assert strict.needs_review and strict.fields == ("payment.terms",)
+    assert review(grounded.provenance, grounded.findings, ReviewPolicy.strict()).fields == ("payment.terms",)
+    # The default grounds what is posted and paid by: terms off the page are a finding, not a review.
+    assert not review(grounded.provenance, grounded.findings).needs_review
     narrow = ReviewPolicy(must_ground=("total", "line_items.*"))
     assert not review(grounded.provenance, grounded.findings, narrow).needs_review
     error = Finding(rule="BR-CO-15", severity="error", message="m", fields=("total",))

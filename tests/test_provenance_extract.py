@@ -69,12 +69,24 @@ def test_the_review_policy_is_set_on_the_extractor() -> None:
         assert not extractor.extract(pdf(*PAGE)).needs_review
 
 
-def test_provenance_is_off_by_default_and_changes_nothing() -> None:
-    with Extractor(backend=FakeBackend(default={**TRUTH, "total": "32.80"}), cache=None) as extractor:
+def test_provenance_turned_off_changes_nothing() -> None:
+    off = Settings.load(provenance=False)
+    with Extractor(backend=FakeBackend(default={**TRUTH, "total": "32.80"}), cache=None, settings=off) as extractor:
         result = extractor.extract(pdf(*PAGE))
     assert result.review is None and not result.needs_review
     assert dict(result.provenance) == {} and "provenance" not in result.to_dict()
     assert not [finding for finding in result.findings if finding.rule == "IAI-UNGROUNDED"]
+
+
+def test_provenance_is_on_by_default_and_the_environment_turns_it_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("INVOICEAI_PROVENANCE", raising=False)
+    assert Settings().provenance and Settings.load().provenance
+    with Extractor(backend=FakeBackend(default={**TRUTH, "total": "32.80"}), cache=None) as extractor:
+        result = extractor.extract(pdf(*PAGE))
+    assert result.needs_review and result.review is not None and result.review.fields == ("total",)
+    assert result.provenance["invoice_number"].grounding == "grounded" and "provenance" in result.to_dict()
+    monkeypatch.setenv("INVOICEAI_PROVENANCE", "0")
+    assert not Settings.load().provenance
 
 
 def test_an_xml_einvoice_is_trusted_without_pages(corpus_dir: Path) -> None:

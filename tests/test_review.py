@@ -1,4 +1,8 @@
-"""The review API: the page, its data, page images, and corrections that change the stored result."""
+"""The review API: the page, its data, page images, and corrections that change the stored result.
+
+The correction tests run on both job stores (``database_url``: a SQLite file, then PostgreSQL
+when the session has one), since a correction is a locked read-modify-write of the job's row.
+"""
 
 from __future__ import annotations
 
@@ -54,8 +58,8 @@ def test_review_data_has_each_value_with_its_box_and_needs_the_key(tmp_path: Pat
     assert past.status_code == 404 and past.headers["content-type"] == PROBLEM
 
 
-def test_a_correction_changes_the_result_and_the_cii_export_and_is_audited(tmp_path: Path) -> None:
-    with served_job(tmp_path, {**TRUTH, "total": "32.80"}) as (server, context, key, job_id):
+def test_a_correction_changes_the_result_and_the_cii_export_and_is_audited(tmp_path: Path, database_url: str) -> None:
+    with served_job(tmp_path, {**TRUTH, "total": "32.80"}, database_url=database_url) as (server, context, key, job_id):
         api = client(server, key)
         before = api.get(f"/v1/jobs/{job_id}/result").json()
         made = api.post(f"/v1/jobs/{job_id}/corrections", json={"field": "total", "value": "23.80"})
@@ -75,7 +79,13 @@ def test_a_correction_changes_the_result_and_the_cii_export_and_is_audited(tmp_p
     assert (made.json()["old_value"], made.json()["new_value"], made.json()["action"]) == ("32.80", "23.80", "correct")
     assert confirmed.json()["action"] == "confirm"
     assert after["data"]["total"] == "23.80"
-    assert still["needs_review"] and still["reviewed_fields"] == ["total", "invoice_number"]
+    # The findings are made again on the corrected invoice: 23.80 adds up, so BR-CO-15 and BR-CO-16
+    # are gone with the IAI-UNGROUNDED of the old value, and nothing is left to review.
+    assert not still["needs_review"] and still["reviewed_fields"] == ["total", "invoice_number"]
+    assert still["fields"] == [] and not [finding for finding in after["findings"] if "total" in finding["fields"]]
+    assert (after["provenance"]["total"]["grounding"], after["provenance"]["total"]["confidence"]) == (
+        "confirmed", "high"
+    )  # fmt: skip
     assert after["review"]["needs_review"] is False
     assert [entry["action"] for entry in after["corrections"]][2:] == ["confirm"] * (len(still["fields"]) - 1)
     assert str(read_einvoice(cii.content).total) == "23.80"
@@ -91,8 +101,8 @@ def test_a_correction_changes_the_result_and_the_cii_export_and_is_audited(tmp_p
     assert not {field["path"]: field for field in view["fields"]}["total"]["needs_review"]
 
 
-def test_a_bad_value_is_a_422_problem_and_changes_nothing(tmp_path: Path) -> None:
-    with served_job(tmp_path, TRUTH) as (server, context, key, job_id):
+def test_a_bad_value_is_a_422_problem_and_changes_nothing(tmp_path: Path, database_url: str) -> None:
+    with served_job(tmp_path, TRUTH, database_url=database_url) as (server, context, key, job_id):
         api = client(server, key)
         answers = [
             api.post(f"/v1/jobs/{job_id}/corrections", json=body)
@@ -119,8 +129,8 @@ def test_a_bad_value_is_a_422_problem_and_changes_nothing(tmp_path: Path) -> Non
     assert read_corrections(context.engine, job_id) == []
 
 
-def test_concurrent_corrections_all_land(tmp_path: Path) -> None:
-    with served_job(tmp_path, TRUTH) as (server, context, key, job_id):
+def test_concurrent_corrections_all_land(tmp_path: Path, database_url: str) -> None:
+    with served_job(tmp_path, TRUTH, database_url=database_url) as (server, context, key, job_id):
         start = threading.Barrier(4)
         codes: list[int] = []
 
@@ -160,3 +170,25 @@ def test_a_job_without_auth_is_reviewed_as_anonymous(tmp_path: Path) -> None:
     with served_job(tmp_path, TRUTH, auth=False) as (server, _, _key, job_id):
         made = client(server).post(f"/v1/jobs/{job_id}/corrections", json={"field": "total", "value": "23.8"})
     assert made.status_code == 201 and made.json()["key_id"] == "anonymous" and made.json()["new_value"] == "23.8"
+
+
+def test_a_correction_is_checked_again_and_a_person_settles_what_is_left(tmp_path: Path, database_url: str) -> None:
+    with served_job(tmp_path, {**TRUTH, "total": "32.80"}, database_url=database_url) as (server, _, key, job_id):
+        api = client(server, key)
+        api.post(f"/v1/jobs/{job_id}/corrections", json={"field": "total", "value": "24.80"})
+        wrong = api.get(f"/v1/jobs/{job_id}/result").json()
+        view = {field["path"]: field for field in api.get(f"/v1/jobs/{job_id}/review/data").json()["fields"]}
+        for field in ("total_without_tax", "tax_total", "amount_due"):
+            api.post(f"/v1/jobs/{job_id}/corrections", json={"field": field, "value": wrong["data"][field]})
+        settled = api.get(f"/v1/jobs/{job_id}/result").json()
+    rules = {finding["rule"] for finding in wrong["findings"]}
+    # 24.80 is still not 20.00 + 3.80: BR-CO-15 is made again for the new value, and names the others.
+    assert {"BR-CO-15", "BR-CO-16"} <= rules and "IAI-UNGROUNDED" not in rules
+    assert wrong["review"]["needs_review"] and "total" not in wrong["review"]["fields"]
+    assert {"total_without_tax", "tax_total"} <= set(wrong["review"]["fields"])
+    assert wrong["provenance"]["total"]["grounding"] == "confirmed"
+    assert wrong["provenance"]["total"]["confidence"] == "medium"  # a person's word, but an error names it
+    assert wrong["provenance"]["tax_total"]["confidence"] == "low" and view["tax_total"]["needs_review"]
+    assert not view["total"]["needs_review"] and view["total"]["reviewed"] == "correct"
+    # Once a person has confirmed every value the error names, nothing forces review; the finding stays.
+    assert not settled["review"]["needs_review"] and "BR-CO-15" in {f["rule"] for f in settled["findings"]}

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from invoiceai import Extractor
+from invoiceai import Extractor, Settings
 from invoiceai.errors import InputError
 from invoiceai.testing import FakeBackend
 from review_helpers import HOSTILE, TRUTH, page_pdf, provenance_extractor
@@ -62,6 +62,7 @@ def test_show_refuses_another_document() -> None:
 
 
 def test_without_provenance_the_display_is_unchanged() -> None:
-    with Extractor(backend=FakeBackend(default=TRUTH), cache=None) as extractor:
+    off = Settings.load(provenance=False)
+    with Extractor(backend=FakeBackend(default=TRUTH), cache=None, settings=off) as extractor:
         page = extractor.extract(page_pdf())._repr_html_()
     assert "Needs review" not in page and "No review needed" not in page and "iai-box" not in page

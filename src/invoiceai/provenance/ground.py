@@ -18,6 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from invoiceai.provenance.derive import derive
+from invoiceai.provenance.explain import explained
 from invoiceai.provenance.forms import (
     DateOrder,
     Kind,
@@ -35,7 +37,16 @@ from invoiceai.schema.fields import NOT_ASKED_KEY
 from invoiceai.schema.findings import Finding
 from invoiceai.schema.invoice import Invoice
 
-__all__ = ["UNGROUNDED", "Grounded", "field_kind", "ground_invoice", "invoice_values"]
+__all__ = [
+    "UNGROUNDED",
+    "Grounded",
+    "field_kind",
+    "ground_invoice",
+    "invoice_values",
+    "json_value",
+    "named_by",
+    "weigh",
+]
 
 UNGROUNDED = "IAI-UNGROUNDED"
 """The rule id of a value that is not printed on its page."""
@@ -171,23 +182,39 @@ def ground_invoice(
         hint = (page_hints or {}).get(path)
         found[path] = _Found(path, value, kind, hint, *_ground(path, value, kind, context, hint))
     _keep_rows(found, {index.page: index for index in context.indexes})
-    named = _named_by(findings)
+    _derive(found)
     model = ModelPages(model_pages or {}, [layer.page for layer in layers])
     fields: dict[str, FieldProvenance] = {}
-    new: list[Finding] = []
     for path, item in found.items():
         item.matches = model.first(path, item.matches)
         fallback = next((page for page in (item.hint, model.page(path)) if page is not None), only_page)
         page = item.matches[0].page if item.matches else fallback
-        confidence, evidence = model.judge(
-            path, item.grounding, item.matches, *_confidence(item, named.get(path, ()), embedded)
-        )
         matches = tuple(item.matches[:MAX_MATCHES])
-        fields[path] = FieldProvenance(path, _json(item.value), page, matches, item.grounding, confidence, evidence)
+        fields[path] = FieldProvenance(path, json_value(item.value), page, matches, item.grounding, "medium")
+    named = named_by(findings, fields)
+    new: list[Finding] = []
+    for path, item in found.items():
+        first = item.matches[0] if item.matches else None
+        confidence, evidence = model.judge(
+            path, item.grounding, item.matches, *weigh(item.grounding, first, item.note, named.get(path, ()), embedded)
+        )
+        fields[path] = dataclasses.replace(fields[path], confidence=confidence, evidence=evidence, doubt=item.note)
         if item.grounding == "ungrounded":
             new.append(_finding(path, item.value, item.hint, [index.page for index in context.indexes], item.note))
     kinds = {layer.page: layer.kind for layer in layers}
     return Grounded(Provenance(fields, kinds), tuple(new))
+
+
+def _derive(found: Mapping[str, _Found]) -> None:
+    """Marks the amounts that are not printed but follow exactly from printed ones (:mod:`.derive`)."""
+    amounts = {path: item.value for path, item in found.items() if isinstance(item.value, Decimal)}
+    known = {path for path, item in found.items() if item.grounding in ("grounded", "approximate")}
+    wanted = {path for path, item in found.items() if item.grounding == "ungrounded" and item.kind == "money"}
+    if not wanted:
+        return
+    for path, why in derive(amounts, known, wanted).items():
+        item = found[path]
+        item.grounding, item.matches, item.note = "derived", [], why
 
 
 def _usual_order(invoice: Invoice) -> DateOrder | None:
@@ -317,40 +344,58 @@ def _keep_rows(found: Mapping[str, _Found], indexes: Mapping[int, PageIndex]) ->
                 item.note = where
 
 
-def _named_by(findings: Sequence[Finding]) -> dict[str, list[Finding]]:
+def named_by(findings: Sequence[Finding], fields: Mapping[str, FieldProvenance]) -> dict[str, list[Finding]]:
+    """The findings naming each path; an error the evidence explains (:mod:`.explain`) counts as a warning."""
     named: dict[str, list[Finding]] = {}
     for finding in findings:
         if finding.rule == UNGROUNDED:
             continue
+        why = explained(finding, fields) if finding.severity == "error" else None
+        if why is not None:
+            finding = finding.model_copy(update={"severity": "warning", "rule": f"{finding.rule} ({why})"})
         for path in finding.fields:
             named.setdefault(path, []).append(finding)
     return named
 
 
-def _confidence(item: _Found, findings: Sequence[Finding], embedded: bool) -> tuple[Confidence, tuple[str, ...]]:
-    grounding, matches = item.grounding, item.matches
+def weigh(
+    grounding: Grounding, first: Match | None, doubt: str | None, findings: Sequence[Finding], embedded: bool
+) -> tuple[Confidence, tuple[str, ...]]:
+    """A value's confidence and evidence, from its grounding and the findings that name it.
+
+    Args:
+        grounding: Whether it is printed on its page.
+        first: Its best match on the page, if any.
+        doubt: Why a match is less sure (a swapped day and month, a row elsewhere), or why it is derived.
+        findings: The findings naming it (an error the evidence explains counts as a warning).
+        embedded: The data comes from an e-invoice's XML.
+    """
     evidence: list[str] = []
-    if grounding == "grounded":
-        evidence.append(f"printed on page {matches[0].page}")
-    elif grounding == "approximate":
-        evidence.append(f"printed on page {matches[0].page} as {matches[0].text!r}, one character different (OCR)")
-    elif grounding == "ungrounded":
-        evidence.append("not printed on its page")
-    elif grounding == "unknown":
-        evidence.append("its page has no words to check (a scan without OCR)")
-    if item.note is not None:
-        evidence.append(item.note)
+    page, text = (first.page, first.text) if first is not None else (None, None)
+    phrase = {
+        "grounded": f"printed on page {page}",
+        "approximate": f"printed on page {page} as {text!r}, one character different (OCR)",
+        "derived": "not printed as such, but follows from printed values",
+        "ungrounded": "not printed on its page",
+        "unknown": "its page has no words to check (a scan without OCR)",
+        "confirmed": "confirmed by a person",
+    }.get(grounding)
+    if phrase is not None:
+        evidence.append(phrase)
+    if doubt is not None:
+        evidence.append(doubt)
     disagrees = any(finding.rule == CROSS_CHECK for finding in findings)
     if embedded:
         evidence.append("the e-invoice's pages disagree" if disagrees else "from the embedded e-invoice")
     errors = [finding.rule for finding in findings if finding.severity == "error" and finding.rule != CROSS_CHECK]
     warnings = [finding.rule for finding in findings if finding.severity == "warning" and finding.rule != CROSS_CHECK]
     evidence.extend(f"{rule} names it" for rule in (*errors, *warnings))
+    if grounding == "confirmed":  # a person looked: their word outweighs a warning, not an error
+        return ("medium" if errors else "high"), tuple(evidence)
     if grounding == "ungrounded" or errors or disagrees:
         return "low", tuple(evidence)
-    if ((grounding == "grounded" and item.note is None) or embedded) and not warnings:
-        return "high", tuple(evidence)
-    return "medium", tuple(evidence)
+    sure = (grounding == "grounded" and doubt is None) or grounding == "derived" or embedded
+    return ("high" if sure and not warnings else "medium"), tuple(evidence)
 
 
 def _finding(path: str, value: Any, hint: int | None, pages: list[int], note: str | None) -> Finding:
@@ -359,12 +404,13 @@ def _finding(path: str, value: Any, hint: int | None, pages: list[int], note: st
     return Finding(
         rule=UNGROUNDED,
         severity="warning",
-        message=f"{path} = {_json(value)!r} is not printed on {where}{why}; check it against the document.",
+        message=f"{path} = {json_value(value)!r} is not printed on {where}{why}; check it against the document.",
         fields=(path,),
     )
 
 
-def _json(value: Any) -> Any:
+def json_value(value: Any) -> Any:
+    """A value as JSON shows it: money and dates as strings."""
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, dt.date):

@@ -24,16 +24,20 @@ __all__ = [
     "Word",
 ]
 
-Grounding = Literal["grounded", "approximate", "ungrounded", "unknown", "not_checked"]
+Grounding = Literal["grounded", "approximate", "derived", "ungrounded", "unknown", "not_checked", "confirmed"]
 """``grounded``: the value is printed on its page; ``approximate``: an OCR page shows it with one
-character different (OCR or the model misread one); ``ungrounded``: the pages have words and the
-value is not among them; ``unknown``: a page it may be on has no words (a scan without OCR);
-``not_checked``: a code or summary that is not printed as such (a currency code, a category)."""
+character different (OCR or the model misread one); ``derived``: an amount not printed as such
+that follows exactly from printed ones by an arithmetic rule (an allowance total of ``0.00`` on
+an invoice without allowances); ``ungrounded``: the pages have words and the value is not among
+them; ``unknown``: a page it may be on has no words (a scan without OCR); ``not_checked``: a code
+or summary that is not printed as such (a currency code, a category); ``confirmed``: a person
+confirmed or corrected the value (on the service's review page)."""
 
 Confidence = Literal["high", "medium", "low"]
-"""Evidence-based: ``high`` when the value is on its page (or agrees with an embedded e-invoice)
-and no finding questions it; ``low`` when it is not on its page, an error names it, or the
-e-invoice disagrees; ``medium`` otherwise (an approximate OCR match, a warning, nothing to check)."""
+"""Evidence-based: ``high`` when the value is on its page, follows from printed values, agrees
+with an embedded e-invoice or was confirmed by a person, and no finding questions it; ``low``
+when it is not on its page, an error names it, or the e-invoice disagrees; ``medium`` otherwise
+(an approximate OCR match, a warning, nothing to check)."""
 
 LayerKind = Literal["text", "ocr", "none"]
 """Where a page's words came from: its PDF text layer, OCR, or nowhere (a scan without OCR)."""
@@ -115,6 +119,8 @@ class FieldProvenance:
         grounding: Whether it is printed on its page (see :data:`Grounding`).
         confidence: The evidence-based level (see :data:`Confidence`).
         evidence: Short phrases saying why (``"on page 1"``, ``"BR-CO-15 names it"``).
+        doubt: What makes a match less sure, or the rule a derived amount follows (kept so a
+            value's confidence can be weighed again when findings change, after a correction).
     """
 
     path: str
@@ -124,6 +130,7 @@ class FieldProvenance:
     grounding: Grounding
     confidence: Confidence
     evidence: tuple[str, ...] = ()
+    doubt: str | None = None
 
     @property
     def box(self) -> Box | None:
@@ -146,11 +153,13 @@ class FieldProvenance:
         return cls(
             path, data.get("value"), None if page is None else int(page), matches, data["grounding"],
             data["confidence"], tuple(str(item) for item in data.get("evidence") or ()),
+            None if data.get("doubt") is None else str(data["doubt"]),
         )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: value, page, box, text, grounding, confidence, evidence and every match."""
+        """JSON-ready: value, page, box, text, grounding, confidence, evidence, every match, and the doubt if any."""
         box = self.box
+        doubt = {"doubt": self.doubt} if self.doubt is not None else {}
         return {
             "value": self.value,
             "page": self.page,
@@ -160,6 +169,7 @@ class FieldProvenance:
             "confidence": self.confidence,
             "evidence": list(self.evidence),
             "matches": [match.to_dict() for match in self.matches],
+            **doubt,
         }
 
 

@@ -22,6 +22,7 @@ from invoiceai.server.clock import iso, utcnow
 from invoiceai.server.db import reading
 from invoiceai.server.errors import ConflictError, NotFoundError
 from invoiceai.server.models import jobs, metadata
+from invoiceai.server.review_check import rechecked
 from invoiceai.server.review_edit import MAX_PATH, corrected_data, with_correction
 
 if TYPE_CHECKING:
@@ -124,7 +125,7 @@ def correct(
         )  # fmt: skip
         key = inserted.inserted_primary_key
         entry = Correction(int(key[0]) if key else 0, job_id, owner, at, action, field, old, new)
-        updated = with_correction({**result, "data": data}, entry.to_dict())
+        updated = rechecked(model, with_correction({**result, "data": data}, entry.to_dict()), result["data"])
         connection.execute(
             jobs.update().where(jobs.c.id == job_id).values(result=json.dumps(updated, ensure_ascii=False))
         )

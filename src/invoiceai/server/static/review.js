@@ -50,7 +50,7 @@
     const box = byId("verdict");
     box.replaceChildren();
     if (review === null) {
-      box.append(element("div", { class: "unknown", text: "No provenance for this job (the service runs without INVOICEAI_PROVENANCE=1): no boxes or confidence." }));
+      box.append(element("div", { class: "unknown", text: "No provenance for this job (the service runs with INVOICEAI_PROVENANCE=0): no boxes or confidence." }));
     } else if (review.needs_review) {
       box.append(element("div", { class: "needs-review" }, element("b", { text: "Needs review" }),
         element("ul", {}, ...review.reasons.map((reason) => element("li", { text: reason })))));
