@@ -26,6 +26,11 @@ through the fake with no limit (``no-limit`` docs/s), the rate against the lower
 and that baseline (``of bound``), the machine's idle CPU meanwhile and the load average, so a
 client held back by its pacing can be told from a machine short of CPU.
 
+Provenance (on by default) reads each PDF's words after extraction; OCR of scans (the ``ocr``
+extra) would add seconds of CPU per page and measure Tesseract, not pacing, so the benchmark
+runs with ``INVOICEAI_OCR=off`` unless ``--ocr`` is given (``--no-provenance`` turns provenance
+off as well).
+
 To put an older engine side by side, run the same command with ``PYTHONPATH`` pointing at that
 version's ``src`` (e.g. from ``git archive <commit> src | tar -x -C /tmp/old``).
 """
@@ -342,7 +347,14 @@ def main() -> None:
     parser.add_argument("--classic", action="store_true", help="the 200-document runs A, B, C instead")
     parser.add_argument("--buckets", action="store_true", help="token-bucket limits the client is not told about")
     parser.add_argument("--concurrency", type=int, nargs="+", help="with --buckets: only these (default 4 8 16)")
+    parser.add_argument("--ocr", action="store_true", help="let provenance OCR the scans (the ocr extra)")
+    parser.add_argument("--no-provenance", action="store_true", help="no provenance (INVOICEAI_PROVENANCE=0)")
     args = parser.parse_args()
+    if not args.ocr:
+        os.environ["INVOICEAI_OCR"] = "off"
+    if args.no_provenance:
+        os.environ["INVOICEAI_PROVENANCE"] = "0"
+    print(f"provenance {'off' if args.no_provenance else 'on'}, OCR {'auto' if args.ocr else 'off'}")
     if args.buckets:
         bucket_table(args)
     elif args.classic:

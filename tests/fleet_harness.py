@@ -107,6 +107,9 @@ def fleet_environment(
         INVOICEAI_SERVER_BROKER_URL=broker_url,
         INVOICEAI_SERVER_CACHE=cache_url,
         OMP_THREAD_LIMIT="1",
+        # The fleet's documents are generated PNGs: OCR for their provenance (on by default when the
+        # ocr extra is installed) would measure Tesseract, not the fleet. The OCR tests cover OCR.
+        INVOICEAI_OCR="off",
     )
     env.update(extra or {})
     return env
