@@ -7,8 +7,9 @@ from each reply before validation (:func:`~invoiceai.backends.claude.reply.split
 and the answers of a split document's chunks are merged the way their data is
 (:func:`~invoiceai.backends.claude.chunking.merge_parts`): line items renumbered after the
 earlier chunks' items, totals from the last chunk that has them, the rest from the first chunk
-that has it. Pages are 1-based positions among the pages the backend was given (the document's
-page numbers when every page is selected).
+that has it, a part (a seller) value by value. A page outside the request's pages is dropped as
+the reply is read. Pages are 1-based positions among the pages the backend was given (the
+document's page numbers when every page is selected).
 """
 
 from __future__ import annotations
