@@ -19,9 +19,18 @@ import dataclasses
 import json
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "MAX_PAGE_NUMBER", "Envelope", "UnreadableEntryError", "loads", "read_envelope"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_PAGE_NUMBER",
+    "Envelope",
+    "UnreadableEntryError",
+    "loads",
+    "read_envelope",
+    "storable_value_pages",
+]
 
 MAX_DEPTH = 64
 """Deepest nesting of arrays and objects accepted (an Invoice is about 6 deep)."""
@@ -95,7 +104,8 @@ def read_envelope(text: str, *, version: str, max_depth: int = MAX_DEPTH) -> Env
     The envelope is a JSON object with ``version`` (must equal ``version``), ``data`` (required),
     and optionally ``model`` (a string or null), ``pages`` (positive integers up to
     :data:`MAX_PAGE_NUMBER`), ``warnings`` (strings), ``dropped`` (objects) and ``value_pages``
-    (an object of whole numbers up to :data:`MAX_PAGE_NUMBER` either way).
+    (an object of page numbers; an entry that is not one is dropped, see :func:`storable_value_pages`:
+    the model's hint for one value is not worth paying for the whole document again).
 
     Args:
         text: The cached text.
@@ -135,16 +145,36 @@ def read_envelope(text: str, *, version: str, max_depth: int = MAX_DEPTH) -> Env
     )
 
 
+def storable_value_pages(value_pages: Mapping[Any, Any] | None) -> dict[str, int] | None:
+    """The entries of ``value_pages`` a cache entry keeps: a path and a page from 1 to :data:`MAX_PAGE_NUMBER`.
+
+    The writer stores only these and the reader keeps only these, so an entry the writer wrote
+    is never refused for its value pages.
+
+    Args:
+        value_pages: The model's page of each value by path (a backend's, or read from a cache row).
+
+    Returns:
+        The valid entries, or ``None`` when none is.
+    """
+    kept = {
+        path: page
+        for path, page in (value_pages or {}).items()
+        if isinstance(path, str)
+        and isinstance(page, int)
+        and not isinstance(page, bool)
+        and 1 <= page <= MAX_PAGE_NUMBER
+    }
+    return kept or None
+
+
 def _value_pages(envelope: dict[str, Any]) -> dict[str, int] | None:
-    # The model's pages are kept as it named them, a page outside the document included.
     value = envelope.get("value_pages")
     if value is None:
         return None
-    if not isinstance(value, dict) or not all(
-        isinstance(page, int) and not isinstance(page, bool) and abs(page) <= MAX_PAGE_NUMBER for page in value.values()
-    ):
+    if not isinstance(value, dict):
         raise UnreadableEntryError("'value_pages' is not an object of page numbers")
-    return value
+    return storable_value_pages(value)
 
 
 def _list_of(envelope: dict[str, Any], name: str, kind: type[Any]) -> tuple[Any, ...]:

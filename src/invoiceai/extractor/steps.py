@@ -130,8 +130,10 @@ def encode_cached(
         "dropped": [finding.model_dump(mode="json") for finding in dropped],
         "data": data.model_dump(mode="json"),
     }
-    if value_pages:
-        envelope["value_pages"] = dict(value_pages)
+    from invoiceai.cache.envelope import storable_value_pages
+
+    if stored := storable_value_pages(value_pages):
+        envelope["value_pages"] = stored  # only what the reader keeps (a backend's page may be anything)
     return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"))
 
 

@@ -11,7 +11,7 @@ the one property that asks a multi-page request for the page of each value.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -19,13 +19,20 @@ from pydantic import BaseModel
 from invoiceai.errors import UnsupportedSchemaError
 from invoiceai.schema.fields import NOT_ASKED_KEY, NULL_PARTS_KEY
 
-__all__ = ["VALUE_PAGES_KEY", "check_structured_output_fit", "output_json_schema", "with_value_pages"]
+__all__ = [
+    "VALUE_PAGES_KEY",
+    "adds_value_pages",
+    "check_structured_output_fit",
+    "output_json_schema",
+    "with_value_pages",
+]
 
 VALUE_PAGES_KEY = "_value_pages"
 """The extra top-level property of a multi-page request's output: the page of each value.
 
-A Pydantic field name cannot start with an underscore, so it never collides with a field of the
-user's schema; the backend strips it from the reply before validation."""
+A Pydantic field name cannot start with an underscore, but an alias can: a schema whose root
+already has a property of that name is never asked for pages (:func:`adds_value_pages`), and its
+replies are validated whole. Otherwise the backend strips the property before validation."""
 
 # One fixed-size fragment, whatever the user's schema: a per-field page object would double the
 # nullable fields that structured outputs compile into their grammar.
@@ -92,12 +99,23 @@ def output_json_schema(model: type[BaseModel]) -> dict[str, Any]:
     return schema
 
 
+def adds_value_pages(schema: Mapping[str, Any]) -> bool:
+    """Tells whether :func:`with_value_pages` adds the :data:`VALUE_PAGES_KEY` property to ``schema``.
+
+    It does unless the root is not an object with properties or already has a property of that
+    name (a field aliased ``_value_pages``): then the request does not ask for pages and the reply's
+    property of that name is the user's, to be validated, not stripped.
+    """
+    properties = _value_pages_root(schema).get("properties")
+    return isinstance(properties, dict) and VALUE_PAGES_KEY not in properties
+
+
 def with_value_pages(schema: dict[str, Any]) -> dict[str, Any]:
     """Returns ``schema`` (API-ready, as :func:`output_json_schema` and the SDK made it) asking for value pages too.
 
     The :data:`VALUE_PAGES_KEY` array is added as the root's last required property, so the
-    model writes the values first and then says where it read them. A schema whose root already
-    has that key is returned unchanged. ``schema`` is not modified.
+    model writes the values first and then says where it read them. A schema
+    :func:`adds_value_pages` refuses is returned unchanged. ``schema`` is not modified.
 
     Args:
         schema: An API-ready JSON schema whose root is an object (or a local ``$ref`` to one).
@@ -105,18 +123,22 @@ def with_value_pages(schema: dict[str, Any]) -> dict[str, Any]:
     Returns:
         A new dict (sharing unchanged parts with ``schema``).
     """
-    definitions = schema.get("$defs", {})
-    root = schema
-    ref = schema.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#/$defs/"):
-        root = {**definitions.get(ref.removeprefix("#/$defs/"), {}), "$defs": definitions}
-    properties = root.get("properties")
-    if not isinstance(properties, dict) or VALUE_PAGES_KEY in properties:
+    if not adds_value_pages(schema):
         return schema
+    root = _value_pages_root(schema)
     extended = {key: value for key, value in root.items() if key != "$ref"}
-    extended["properties"] = {**properties, VALUE_PAGES_KEY: copy.deepcopy(_VALUE_PAGES_SCHEMA)}
+    extended["properties"] = {**root["properties"], VALUE_PAGES_KEY: copy.deepcopy(_VALUE_PAGES_SCHEMA)}
     extended["required"] = [*root.get("required", ()), VALUE_PAGES_KEY]
     return extended
+
+
+def _value_pages_root(schema: Mapping[str, Any]) -> Mapping[str, Any]:
+    # The root object, with the definitions it refers to, when the schema is a local $ref to it.
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        definitions = schema.get("$defs", {})
+        return {**definitions.get(ref.removeprefix("#/$defs/"), {}), "$defs": definitions}
+    return schema
 
 
 def _or_null(node: dict[str, Any]) -> dict[str, Any]:

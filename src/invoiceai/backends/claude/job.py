@@ -132,7 +132,7 @@ class ExtractionJob(Generic[T]):
         self._chunk = 0
         self._turn: _Turn | None = None
         self._parts: list[T] = []
-        self._value_pages = ValuePages()  # the page of each value, by chunk (stripped before validation)
+        self._value_pages = ValuePages(schema_json)  # the page of each value, by chunk (stripped before validation)
         self._ledger = JobLedger(document_id=document_id, model=config.model, prices=config.prices, batch=config.batch)
         self._shrinks = 0
         self._done = False

@@ -28,6 +28,8 @@ _MAX_INPUT_CHARS = 60
 _MAX_ERRORS = 25
 # At most this many value pages are kept from one reply (an invoice has a few hundred values).
 _MAX_VALUE_PAGES = 5000
+# No page number is larger (as the cache's MAX_PAGE_NUMBER: no document that large is extracted).
+_MAX_PAGE = 1_000_000
 # `$.line_items.3.amount` or `line_items[3].amount`: one form, the one findings use.
 _DOTTED_INDEX = re.compile(r"\.(\d+)(?=\.|$)")
 
@@ -178,7 +180,7 @@ def format_errors(errors: list[Any]) -> list[str]:
     return lines
 
 
-def split_value_pages(payload: str) -> tuple[str, dict[str, int] | None]:
+def split_value_pages(payload: str, pages: range | None = None) -> tuple[str, dict[str, int] | None]:
     """Takes the value pages out of a reply's JSON text, leaving the rest of it byte for byte.
 
     The rest is validated against the user's schema as it is: its numbers are never parsed as
@@ -186,12 +188,14 @@ def split_value_pages(payload: str) -> tuple[str, dict[str, int] | None]:
 
     Args:
         payload: The reply's JSON text.
+        pages: The page numbers the request held; an entry naming another page is dropped (the
+            model cannot have read a value there). ``None`` keeps every page from 1 to 1,000,000.
 
     Returns:
         The JSON text without the :data:`~invoiceai.schema.structured.VALUE_PAGES_KEY` property,
         and the pages by path (``None`` when the reply has no such property, or is not a JSON
         object, which is then left for validation to report). Entries that are not a path and a
-        whole number are skipped; paths are written as findings write them (``line_items[3].amount``).
+        page number are skipped; paths are written as findings write them (``line_items[3].amount``).
     """
     from invoiceai.schema.structured import VALUE_PAGES_KEY
 
@@ -204,12 +208,14 @@ def split_value_pages(payload: str) -> tuple[str, dict[str, int] | None]:
     entries = [value for key, _, _, value in members if key == VALUE_PAGES_KEY]
     if not entries:
         return payload, None
-    return "{" + ",".join(kept) + "}", _value_pages(entries[-1])
+    return "{" + ",".join(kept) + "}", _value_pages(entries[-1], range(1, _MAX_PAGE + 1) if pages is None else pages)
 
 
 def _members(text: str) -> list[tuple[str, int, int, Any]] | None:
     # The root object's members as (key, start, end, value), ``text[start:end]`` being `"key": value`.
-    decoder = json.JSONDecoder()
+    # Only the value pages' numbers are used: a number too long to be a page reads as 0 (no page)
+    # instead of failing the split; the text left for validation still holds it as written.
+    decoder = json.JSONDecoder(parse_int=_page_int)
     position = _skip(text, 0)
     if text[position : position + 1] != "{":
         return None
@@ -244,15 +250,21 @@ def _skip(text: str, position: int) -> int:
     return position
 
 
-def _value_pages(entries: Any) -> dict[str, int]:
+def _page_int(text: str) -> int:
+    return int(text) if len(text) <= len(str(_MAX_PAGE)) else 0
+
+
+def _value_pages(entries: Any, sent: range) -> dict[str, int]:
     pages: dict[str, int] = {}
     for entry in entries[:_MAX_VALUE_PAGES] if isinstance(entries, list) else ():
         if not isinstance(entry, Mapping):
             continue
         path, page = entry.get("path"), entry.get("page")
-        if isinstance(page, str) and page.strip().isdigit():
-            page = int(page)  # a forced tool call is not held to the schema's types
+        if isinstance(page, str) and page.strip().isdecimal():
+            page = _page_int(page.strip())  # a forced tool call is not held to the schema's types
         if not isinstance(path, str) or isinstance(page, bool) or not isinstance(page, int):
+            continue
+        if page not in sent:
             continue
         path = _DOTTED_INDEX.sub(r"[\1]", path.strip().removeprefix("$").removeprefix(".").replace(" ", ""))
         pages.setdefault(path, page)

@@ -7,8 +7,9 @@ from each reply before validation (:func:`~invoiceai.backends.claude.reply.split
 and the answers of a split document's chunks are merged the way their data is
 (:func:`~invoiceai.backends.claude.chunking.merge_parts`): line items renumbered after the
 earlier chunks' items, totals from the last chunk that has them, the rest from the first chunk
-that has it. Pages are 1-based positions among the pages the backend was given (the document's
-page numbers when every page is selected).
+that has it, a part (a seller) value by value. A page outside the request's pages is dropped as
+the reply is read. Pages are 1-based positions among the pages the backend was given (the
+document's page numbers when every page is selected).
 """
 
 from __future__ import annotations
@@ -39,16 +40,21 @@ def asks_value_pages(chunk: range) -> bool:
 class ValuePages:
     """Collects one document's value pages, one answered request at a time. Not thread-safe."""
 
-    def __init__(self) -> None:
+    def __init__(self, schema: Mapping[str, Any]) -> None:
+        """Prepares for one document whose requests ask for ``schema`` (API-ready, without value pages)."""
+        from invoiceai.schema.structured import adds_value_pages
+
+        # A schema with its own property of that name is not asked for pages: its replies keep it.
+        self._asked = adds_value_pages(schema)
         self._pending: dict[str, int] | None = None
         self._parts: list[dict[str, int]] = []
 
     def split(self, payload: str | None, chunk: range) -> str | None:
         """Returns the reply's JSON for validation, keeping its value pages aside until :meth:`keep`."""
         self._pending = None
-        if payload is None or not asks_value_pages(chunk):
+        if payload is None or not asks_value_pages(chunk) or not self._asked:
             return payload
-        payload, self._pending = split_value_pages(payload)
+        payload, self._pending = split_value_pages(payload, range(chunk.start + 1, chunk.stop + 1))
         return payload
 
     def keep(self, chunk: range) -> None:
@@ -74,14 +80,18 @@ def merge_value_pages(parts: Sequence[BaseModel], pages: Sequence[Mapping[str, i
 
     Returns:
         The pages by path of the merged answer. An entry for a value its chunk left empty is
-        dropped, so a chunk that says nothing about a total never gives the total its page.
+        dropped, so a chunk that says nothing about a total never gives the total its page; a
+        part completed by a later chunk (a seller's VAT id on page 2) gets an entry per value
+        that chunk gave it.
     """
     spec = merge_spec_for(type(parts[0]))
     merged: dict[str, int] = {}
     offsets = dict.fromkeys(spec.concatenate, 0)
     sources = {name: _last_with(parts, name) for name in spec.from_last}
+    firsts = _first_sources(parts, spec)
     for number, (part, named) in enumerate(zip(parts, pages, strict=True)):
-        for path, page in _expanded(part, named, spec).items():
+        # Longer paths first: a chunk's explicit page for a value wins over its part's.
+        for path, page in sorted(_expanded(part, named, spec).items(), key=lambda item: -len(item[0])):
             head = _HEAD.fullmatch(path)
             if head is None:
                 continue
@@ -95,10 +105,50 @@ def merge_value_pages(parts: Sequence[BaseModel], pages: Sequence[Mapping[str, i
                 if sources[name] == number:
                     merged[path] = page
             else:
-                merged.setdefault(path, page)
+                for taken in _taken_from(firsts, path, number):
+                    merged.setdefault(taken, page)
         for name in offsets:
             offsets[name] += len(getattr(part, name, None) or ())
     return merged
+
+
+def _first_sources(parts: Sequence[BaseModel], spec: MergeSpec) -> dict[str, int]:
+    # The chunk each value of the fields merged "first" comes from, by path, as
+    # chunking.merge_parts takes them: a part present in several chunks is the first chunk's,
+    # completed value by value from later ones (when every chunk's part is of one type).
+    sources: dict[str, int] = {}
+    for name in type(parts[0]).model_fields:
+        if name not in spec.concatenate and name not in spec.from_last:
+            sources |= _sources([(number, getattr(part, name, None)) for number, part in enumerate(parts)], name)
+    return sources
+
+
+def _sources(values: Sequence[tuple[int, Any]], path: str) -> dict[str, int]:
+    from pydantic import BaseModel
+
+    present = [(number, value) for number, value in values if has_value(value)]
+    if not present:
+        return {}
+    number, first = present[0]
+    if isinstance(first, BaseModel) and len(present) > 1 and all(type(value) is type(first) for _, value in present):
+        found: dict[str, int] = {}
+        for name in type(first).model_fields:
+            found |= _sources([(index, getattr(value, name)) for index, value in present], f"{path}.{name}")
+        return found
+    return {path: number}
+
+
+def _taken_from(sources: Mapping[str, int], path: str, number: int) -> list[str]:
+    # The paths to give chunk ``number``'s page for ``path``: ``path`` itself when all of its
+    # merged value comes from that chunk, else each value under it that does.
+    related = {source: chunk for source, chunk in sources.items() if _under(source, path) or _under(path, source)}
+    if related and all(chunk == number for chunk in related.values()):
+        return [path]
+    return [source for source, chunk in related.items() if chunk == number and _under(source, path)]
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith((f"{prefix}.", f"{prefix}["))
 
 
 def _expanded(part: BaseModel, named: Mapping[str, int], spec: MergeSpec) -> dict[str, int]:
