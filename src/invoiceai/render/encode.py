@@ -36,13 +36,14 @@ if TYPE_CHECKING:
     from invoiceai.pages import ImageBudget
 
 __all__ = [
+    "CLOSE_CALL",
     "EncodedImage",
     "encode_image",
     "encode_lossless",
     "encode_smaller",
     "has_colour",
-    "lossless_ratio",
     "looks_like_line_art",
+    "lossless_ratio",
     "page_palette",
 ]
 
@@ -58,10 +59,10 @@ _QUALITY_STEPS = (85, 70, 55, 40)
 # A lossless picture's format is read from a sample of this many bands of this many rows.
 _SAMPLE_BANDS = 6
 _SAMPLE_ROWS = 32
-# PNG over JPEG on the sample: below the first, PNG is encoded alone; above the second, JPEG
-# alone; between them both are, and the smaller kept. On the corpus's scans the sample's ratio
-# was within 20 % of the whole image's.
-_CLOSE_CALL = (0.85, 1.15)
+CLOSE_CALL = (0.85, 1.15)
+"""PNG bytes over JPEG bytes on a lossless picture's sample: at or below the first, PNG is encoded
+alone; at or above the second, JPEG alone; between them both are, and the smaller kept. On the
+corpus's scans the sample's ratio was within 20 % of the whole image's."""
 _SHRINK = 0.75
 _MAX_SHRINKS = 40
 
@@ -197,7 +198,7 @@ def encode_smaller(image: Image.Image, budget: ImageBudget, *, source_size: tupl
     """Encodes a picture stored losslessly (not paper and ink) as the smaller of lossless PNG and JPEG.
 
     Which one wins is read from a sample of the image (:func:`lossless_ratio`); only when the
-    sample finds the two within :data:`_CLOSE_CALL` of each other are both encoded at full size.
+    sample finds the two within :data:`CLOSE_CALL` of each other are both encoded at full size.
     A JPEG costs a tenth of an RGB PNG, so encoding the loser too was most of such a page's CPU.
 
     Args:
@@ -212,7 +213,7 @@ def encode_smaller(image: Image.Image, budget: ImageBudget, *, source_size: tupl
         image = image.convert("L")
     coloured = image.mode == "RGB"
     ratio = lossless_ratio(image)
-    low, high = _CLOSE_CALL
+    low, high = CLOSE_CALL
     lossless = None if ratio >= high else _lossless_png(image)
     if lossless is not None and len(lossless.data) <= budget.max_bytes and ratio <= low:
         return lossless

@@ -27,9 +27,9 @@ if TYPE_CHECKING:
     from invoiceai.pages import ImageBudget
 
 __all__ = [
+    "CHEAP_SHRINKS",
     "DEFAULT_MAX_IMAGE_PIXELS",
     "LOSSY_MEDIA_TYPES",
-    "CHEAP_SHRINKS",
     "REDUCING_GAP",
     "TINY_SHRINK",
     "frame_count",
@@ -248,9 +248,10 @@ CHEAP_SHRINKS = (0.6, 0.9)
 """A last step (after whole-factor reduction) in this range is resampled with a Hamming filter.
 
 Hamming's kernel is a third of Lanczos's width, so it costs half as much (a 0.73x step of an RGB
-page: 11 ms against 24 ms); its result is within 34-46 dB PSNR of Lanczos's on the corpus's scans
-and tesseract reads the same words from both. Lanczos stays for the mildest shrinks (0.9-0.97x,
-where Hamming's blur is most visible against Lanczos) and for steps below 0.6x."""
+page: 11 ms against 24 ms). Its result is within 34-46 dB PSNR of Lanczos's on the corpus's
+scans, and tesseract reads as much of the true text from it (1647 words found against Lanczos's
+1629 on eight scans and receipts). Lanczos stays for the mildest shrinks (0.9-0.97x, where
+Hamming's blur differs most from Lanczos) and for steps below 0.6x."""
 
 
 def resample_filter(size: tuple[int, int], target: tuple[int, int]) -> Image.Resampling:

@@ -31,7 +31,9 @@ def can_write(image: Image.Image, bits: int | None) -> bool:
     return image.mode == "P" and bits is None
 
 
-def write_png(image: Image.Image, *, bits: int | None = None, level: int = 2, strategy: int = zlib.Z_DEFAULT_STRATEGY) -> bytes:
+def write_png(
+    image: Image.Image, *, bits: int | None = None, level: int = 2, strategy: int = zlib.Z_DEFAULT_STRATEGY
+) -> bytes:
     """Encodes a ``1``, ``L`` or ``P`` image as PNG with unfiltered rows.
 
     Args:
