@@ -62,7 +62,7 @@ _SAMPLE_ROWS = 32
 CLOSE_CALL = (0.85, 1.15)
 """PNG bytes over JPEG bytes on a lossless picture's sample: at or below the first, PNG is encoded
 alone; at or above the second, JPEG alone; between them both are, and the smaller kept. On the
-corpus's scans the sample's ratio was within 20 % of the whole image's."""
+corpus's 18 scans the sample's ratio was within -19 % to +24 % of the whole image's."""
 _SHRINK = 0.75
 _MAX_SHRINKS = 40
 
@@ -227,7 +227,7 @@ def lossless_ratio(image: Image.Image) -> float:
     """Estimates how many times larger a lossless PNG of ``image`` is than its JPEG.
 
     Both are encoded from :data:`_SAMPLE_BANDS` bands of :data:`_SAMPLE_ROWS` rows spread evenly
-    down the image (an eighth of a page at the default budget): the two sizes follow the same
+    down the image (15 % of a page at the default budget): the two sizes follow the same
     content, so their ratio carries over to the whole image better than either size does.
 
     Args:
