@@ -11,15 +11,9 @@ from PIL import Image, ImageChops, ImageDraw, ImageStat
 from invoiceai.documents import Document
 from invoiceai.pages import ImageBudget
 from invoiceai.render import open_document
-from invoiceai.render.encode import (
-    CLOSE_CALL,
-    encode_image,
-    encode_lossless,
-    encode_smaller,
-    has_colour,
-    lossless_ratio,
-)
+from invoiceai.render.encode import encode_image, has_colour
 from invoiceai.render.image_decode import CHEAP_SHRINKS, TINY_SHRINK, resample_filter
+from invoiceai.render.lossless import CLOSE_CALL, encode_lossless, encode_smaller, lossless_ratio
 from invoiceai.render.png import write_png
 from render_fixtures import document_image, photo_jpeg
 from render_fixtures import encode_image as saved

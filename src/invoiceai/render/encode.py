@@ -24,7 +24,6 @@ import dataclasses
 import functools
 import io
 import math
-import zlib
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
@@ -36,14 +35,13 @@ if TYPE_CHECKING:
     from invoiceai.pages import ImageBudget
 
 __all__ = [
-    "CLOSE_CALL",
+    "JPEG_QUALITY",
     "EncodedImage",
     "encode_image",
-    "encode_lossless",
-    "encode_smaller",
+    "encode_jpeg",
+    "encode_png",
     "has_colour",
     "looks_like_line_art",
-    "lossless_ratio",
     "page_palette",
 ]
 
@@ -56,13 +54,6 @@ _PNG_BYTES_PER_PIXEL_CHECK = 0.5
 # Channel spread below which a pixel counts as grey (JPEG chroma noise, colour-managed greys).
 _GREY_TOLERANCE = 10
 _QUALITY_STEPS = (85, 70, 55, 40)
-# A lossless picture's format is read from a sample of this many bands of this many rows.
-_SAMPLE_BANDS = 6
-_SAMPLE_ROWS = 32
-CLOSE_CALL = (0.85, 1.15)
-"""PNG bytes over JPEG bytes on a lossless picture's sample: at or below the first, PNG is encoded
-alone; at or above the second, JPEG alone; between them both are, and the smaller kept. On the
-corpus's 18 scans the sample's ratio was within -19 % to +24 % of the whole image's."""
 _SHRINK = 0.75
 _MAX_SHRINKS = 40
 
@@ -151,7 +142,7 @@ def encode_image(
         if image.mode in ("RGB", "RGBX"):
             # A rendered PDF page is RGBX over pdfium's buffer: copied to RGB only when it has colour.
             image = image.convert("RGB" if is_coloured() else "L")
-        encoded = _jpeg(image, JPEG_QUALITY)
+        encoded = encode_jpeg(image, JPEG_QUALITY)
     else:
         encoded = _palette_png(image)
     return _checked(encoded, image, budget, source_size, is_coloured)
@@ -169,94 +160,13 @@ def _checked(
         encoded.media_type == "image/png"
         and len(encoded.data) > _PNG_BYTES_PER_PIXEL_CHECK * image.width * image.height
     ):
-        jpeg = _jpeg(image, JPEG_QUALITY)
+        jpeg = encode_jpeg(image, JPEG_QUALITY)
         encoded = jpeg if len(jpeg.data) < len(encoded.data) else encoded
     if len(encoded.data) <= budget.max_bytes:
         return encoded
     if image.mode in ("RGB", "RGBX"):
         image = image.convert("RGB" if is_coloured() else "L")
     return _shrink_to_fit(image, budget.max_bytes, source_size or (image.width, image.height))
-
-
-def encode_lossless(image: Image.Image, budget: ImageBudget) -> EncodedImage | None:
-    """Encodes an image as a lossless PNG (greyscale when it has no colour).
-
-    Args:
-        image: An ``RGB``, ``L`` or ``1`` image within the budget's pixel limits.
-        budget: Supplies ``max_bytes``.
-
-    Returns:
-        The PNG, or ``None`` when it would be larger than ``budget.max_bytes``.
-    """
-    if image.mode == "RGB" and not has_colour(image):
-        image = image.convert("L")
-    encoded = _lossless_png(image)
-    return encoded if len(encoded.data) <= budget.max_bytes else None
-
-
-def encode_smaller(image: Image.Image, budget: ImageBudget, *, source_size: tuple[float, float]) -> EncodedImage:
-    """Encodes a picture stored losslessly (not paper and ink) as the smaller of lossless PNG and JPEG.
-
-    Which one wins is read from a sample of the image (:func:`lossless_ratio`); only when the
-    sample finds the two within :data:`CLOSE_CALL` of each other are both encoded at full size.
-    A JPEG costs a tenth of an RGB PNG, so encoding the loser too was most of such a page's CPU.
-
-    Args:
-        image: An ``RGB``, ``L`` or ``1`` image within ``budget``'s pixel limits.
-        budget: Supplies ``max_bytes``.
-        source_size: As for :func:`encode_image`.
-
-    Returns:
-        The encoded image, at most ``budget.max_bytes`` long.
-    """
-    if image.mode == "RGB" and not has_colour(image):
-        image = image.convert("L")
-    coloured = image.mode == "RGB"
-    ratio = lossless_ratio(image)
-    low, high = CLOSE_CALL
-    lossless = None if ratio >= high else _lossless_png(image)
-    if lossless is not None and len(lossless.data) <= budget.max_bytes and ratio <= low:
-        return lossless
-    photo = encode_image(image, budget, photographic=True, source_size=source_size, coloured=lambda: coloured)
-    if lossless is not None and len(lossless.data) <= min(budget.max_bytes, len(photo.data)):
-        return lossless
-    return photo
-
-
-def lossless_ratio(image: Image.Image) -> float:
-    """Estimates how many times larger a lossless PNG of ``image`` is than its JPEG.
-
-    Both are encoded from :data:`_SAMPLE_BANDS` bands of :data:`_SAMPLE_ROWS` rows spread evenly
-    down the image (15 % of a page at the default budget): the two sizes follow the same
-    content, so their ratio carries over to the whole image better than either size does.
-
-    Args:
-        image: An ``RGB``, ``L`` or ``1`` image, in the mode it will be encoded in.
-
-    Returns:
-        PNG bytes over JPEG bytes for the sample (for the whole image when it is small).
-    """
-    from PIL import Image
-
-    sample = image
-    rows = _SAMPLE_BANDS * _SAMPLE_ROWS
-    if image.height > 2 * rows:
-        sample = Image.new(image.mode, (image.width, rows))
-        for band in range(_SAMPLE_BANDS):
-            # Band tops on multiples of 16 rows, so JPEG's blocks (with 2x2 chroma) fall as they would.
-            top = (image.height - _SAMPLE_ROWS) * band // (_SAMPLE_BANDS - 1) // 16 * 16
-            sample.paste(image.crop((0, top, image.width, top + _SAMPLE_ROWS)), (0, band * _SAMPLE_ROWS))
-    return len(_lossless_png(sample).data) / max(1, len(_jpeg(sample, JPEG_QUALITY).data))
-
-
-def _lossless_png(image: Image.Image) -> EncodedImage:
-    # Greyscale goes through our writer with zlib's run-length strategy: on 300 dpi grey scans
-    # it is as small as the default strategy's level 6 at a third of the time.
-    if image.mode == "L":
-        from invoiceai.render.png import write_png
-
-        return EncodedImage(write_png(image, level=6, strategy=zlib.Z_RLE), "image/png", image.width, image.height)
-    return _png(image, bits=None, level=6)
 
 
 def has_colour(image: Image.Image) -> bool:
@@ -324,14 +234,14 @@ def _palette_of(entries: Iterable[int]) -> Image.Image:
 
 def _palette_png(image: Image.Image) -> EncodedImage:
     if image.mode == "1":
-        return _png(image, bits=None)
+        return encode_png(image, bits=None)
     if image.mode == "L":
         return _grey_png(image)
     entries = page_palette(image)
     if not entries:
         return _grey_png(image.convert("L"))
     if len(entries) == len(_COLOURS):
-        return _png(_quantize(image, _fixed_palette()), bits=None)
+        return encode_png(_quantize(image, _fixed_palette()), bits=None)
     key = tuple(entries)
     palette = _subset_palettes.get(key)
     if palette is None:
@@ -339,12 +249,12 @@ def _palette_png(image: Image.Image) -> EncodedImage:
             _subset_palettes.clear()
         palette = _subset_palettes[key] = _palette_of(entries)
     # At most 16 entries: the PNG writer packs 4 bits a pixel (fewer for 2 or 4 entries).
-    return _png(_quantize(image, palette), bits=None)
+    return encode_png(_quantize(image, palette), bits=None)
 
 
 def _grey_png(image: Image.Image) -> EncodedImage:
     # 4-bit greyscale: map each value to the nearest of 16 levels (see _GREY_LUT).
-    return _png(image.point(_GREY_LUT), bits=4)
+    return encode_png(image.point(_GREY_LUT), bits=4)
 
 
 def page_palette(image: Image.Image) -> list[int]:
@@ -412,7 +322,8 @@ def _quantize(image: Image.Image, palette: Image.Image) -> Image.Image:
     return image.quantize(palette=palette, dither=Image.Dither.NONE)
 
 
-def _png(image: Image.Image, *, bits: int | None, level: int = 2) -> EncodedImage:
+def encode_png(image: Image.Image, *, bits: int | None, level: int = 2) -> EncodedImage:
+    """Encodes ``image`` as it is as PNG (``bits`` per pixel for ``L``; see :mod:`invoiceai.render.png`)."""
     # Palette pages: level 2 costs half of level 6 for 10-20 % more bytes, and on dense text
     # pages it is 40 % smaller than run-length-only compression at the same speed. Encoding,
     # not rendering, is most of what a page costs.
@@ -428,7 +339,8 @@ def _png(image: Image.Image, *, bits: int | None, level: int = 2) -> EncodedImag
     return EncodedImage(buffer.getvalue(), "image/png", image.width, image.height)
 
 
-def _jpeg(image: Image.Image, quality: int) -> EncodedImage:
+def encode_jpeg(image: Image.Image, quality: int) -> EncodedImage:
+    """Encodes ``image`` as a JPEG of ``quality`` (``1`` as grey, other modes but ``L`` as ``RGB``)."""
     if image.mode == "1":
         image = image.convert("L")
     elif image.mode not in ("RGB", "L"):
@@ -450,7 +362,7 @@ def _shrink_to_fit(image: Image.Image, max_bytes: int, source_size: tuple[float,
     current = source
     for _ in range(_MAX_SHRINKS):
         for quality in _QUALITY_STEPS:
-            encoded = _jpeg(current, quality)
+            encoded = encode_jpeg(current, quality)
             if len(encoded.data) <= max_bytes:
                 return encoded
         if current.width == 1 and current.height == 1:
