@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from invoiceai.documents.detect import IMAGE_MEDIA_TYPES, JPEG, TIFF
 from invoiceai.errors import ConfigurationError
 from invoiceai.pages import Page
-from invoiceai.render.encode import JPEG_QUALITY, EncodedImage, encode_image, encode_lossless, looks_like_line_art
+from invoiceai.render.encode import JPEG_QUALITY, EncodedImage, encode_image, looks_like_line_art
 from invoiceai.render.frames import count_tiff_frames
 from invoiceai.render.image_decode import (
     LOSSY_MEDIA_TYPES,
@@ -28,6 +28,7 @@ from invoiceai.render.image_decode import (
 )
 from invoiceai.render.jpeg import passthrough_jpeg
 from invoiceai.render.limits import RenderLimits, select_pages
+from invoiceai.render.lossless import encode_smaller
 from invoiceai.render.noise import library_noise
 from invoiceai.render.selection import Pages, SelectedPages, parse_pages
 
@@ -204,7 +205,5 @@ class ImagePageSource(SelectedPages):
             return encode_image(frame, budget, photographic=True, source_size=source_size)
         if looks_like_line_art(frame):
             return encode_image(frame, budget, photographic=False, source_size=source_size)
-        # A photo or illustration stored losslessly: keep whichever of PNG and JPEG is smaller.
-        lossless = encode_lossless(frame, budget)
-        photo = encode_image(frame, budget, photographic=True, source_size=source_size)
-        return lossless if lossless is not None and len(lossless.data) <= len(photo.data) else photo
+        # A photo or illustration stored losslessly: whichever of PNG and JPEG is smaller.
+        return encode_smaller(frame, budget, source_size=source_size)

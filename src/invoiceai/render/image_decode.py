@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from invoiceai.pages import ImageBudget
 
 __all__ = [
+    "CHEAP_SHRINKS",
     "DEFAULT_MAX_IMAGE_PIXELS",
     "LOSSY_MEDIA_TYPES",
     "REDUCING_GAP",
@@ -194,9 +195,8 @@ def prepare_frame(
     """Decodes the current frame, upright and in ``RGB``, ``L`` or ``1``, fitted to ``budget``.
 
     Large JPEGs are decoded at a reduced size (``draft``) no smaller than the target, then
-    reduced by whole factors and resampled with Lanczos (:data:`REDUCING_GAP`); nothing is ever
-    upscaled. EXIF orientation is applied last, on the
-    small image.
+    reduced by whole factors and resampled (:data:`REDUCING_GAP`, :func:`resample_filter`);
+    nothing is ever upscaled. EXIF orientation is applied last, on the small image.
 
     Args:
         image: An open image positioned on the frame to prepare.
@@ -236,7 +236,7 @@ def prepare_frame(
 
 
 REDUCING_GAP = 1.0
-"""A shrink by two or more first averages whole blocks of pixels (``Image.reduce``), then Lanczos
+"""A shrink by two or more first averages whole blocks of pixels (``Image.reduce``), then a filter
 finishes the last step (under 2x). A 300 dpi page fitted to the budget (2.75x) is then resampled
 from a quarter of its pixels: twice as fast as Lanczos over the full scan, and on text the two
 cannot be told apart."""
@@ -244,19 +244,34 @@ cannot be told apart."""
 TINY_SHRINK = 0.97
 """A shrink to this share of the size or more is resampled with a box filter, not Lanczos."""
 
+CHEAP_SHRINKS = (0.6, 0.9)
+"""A last step (after whole-factor reduction) in this range is resampled with a Hamming filter.
+
+Hamming's kernel is a third of Lanczos's width, so it costs half as much (a 0.73x step of an RGB
+page: 11 ms against 24 ms). Its result is within 34-46 dB PSNR of Lanczos's on the corpus's
+scans, and tesseract reads as much of the true text from it (1647 words found against Lanczos's
+1629 on eight scans and receipts). Lanczos stays for the mildest shrinks (0.9-0.97x, where
+Hamming's blur differs most from Lanczos) and for steps below 0.6x."""
+
 
 def resample_filter(size: tuple[int, int], target: tuple[int, int]) -> Image.Resampling:
-    """The filter that fits ``size`` into ``target``: Lanczos, or a box filter for a tiny shrink.
+    """The filter that fits ``size`` into ``target`` (after :data:`REDUCING_GAP`'s reduction).
 
     A scan a few percent over the budget (300 dpi letter paper into 1.15 MP, a phone photo a
     few pixels too tall) moves each output pixel by well under one input pixel: an area
     average is indistinguishable there from Lanczos, at less than half its cost, and Lanczos
-    was most of what such an image cost to prepare.
+    was most of what such an image cost to prepare. A step within :data:`CHEAP_SHRINKS` takes
+    a Hamming filter; any other, Lanczos.
     """
     from PIL import Image
 
     scale = min(target[0] / size[0], target[1] / size[1])
-    return Image.Resampling.BOX if scale >= TINY_SHRINK else Image.Resampling.LANCZOS
+    if scale >= TINY_SHRINK:
+        return Image.Resampling.BOX
+    # Pillow reduces by the whole factor int(1 / scale / gap) first; the filter does the rest.
+    step = scale * max(1, int(1 / scale / REDUCING_GAP))
+    low, high = CHEAP_SHRINKS
+    return Image.Resampling.HAMMING if low <= step < high else Image.Resampling.LANCZOS
 
 
 def _normalise_mode(image: Image.Image, *, keep_bilevel: bool) -> Image.Image:

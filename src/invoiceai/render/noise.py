@@ -1,9 +1,10 @@
-"""Keeping pypdf's log lines and Pillow's warnings off stderr, only inside invoiceai's own calls.
+"""Keeping pypdf's and Pillow's log lines and Pillow's warnings off stderr, only inside invoiceai's own calls.
 
 pypdf reports what it repaired through :mod:`logging` (``logging.getLogger("pypdf._reader")``
 and friends) at WARNING; with no handler configured, Python's last-resort handler prints those to
-stderr, with no file name. Pillow reports through :mod:`warnings`. Inside ``with
-library_noise(name):`` both go instead to the ``invoiceai.render`` logger at DEBUG, prefixed with
+stderr, with no file name. Pillow reports through :mod:`warnings`, and its file plugins log a
+few refusals (a TIFF's impossible sample count) at ERROR. Inside ``with library_noise(name):``
+all of these go instead to the ``invoiceai.render`` logger at DEBUG, prefixed with
 the document's name. Outside such a block nothing changes: a user's own pypdf and Pillow calls log
 and warn exactly as before.
 
@@ -11,7 +12,7 @@ How, thread-safely and without touching global configuration per call:
 
 * The active document is a :class:`contextvars.ContextVar`, so each thread (and asyncio task)
   sees only its own block.
-* Once per pypdf module, a :class:`logging.Filter` is added to that module's logger (loggers are
+* Once per pypdf and Pillow module, a :class:`logging.Filter` is added to that module's logger (loggers are
   process-wide, so the filter is added once, under a lock, and never removed). Outside a block it
   passes every record untouched; inside one it re-logs the record to ``invoiceai.render`` and
   drops the original, so no handler (the last-resort one included) sees it.
@@ -48,7 +49,8 @@ class _PypdfFilter(logging.Filter):
         name = _DOCUMENT.get()
         if name is None:
             return True
-        _LOG.debug("%s: pypdf: %s", name, record.getMessage())
+        library = "Pillow" if record.name.split(".")[0] == "PIL" else "pypdf"
+        _LOG.debug("%s: %s: %s", name, library, record.getMessage())
         return False
 
 
@@ -81,10 +83,14 @@ def refresh() -> None:
 def _install() -> None:
     # pypdf logs under its modules' names (logging.getLogger(__name__)). Once pypdf is imported,
     # every module of the package gets the filter, including those pypdf imports lazily later.
+    # Pillow's plugins log too (a TIFF claiming 26372 samples a pixel logs an ERROR before the
+    # plugin refuses it), from modules Pillow imports only when a file needs them: their loggers
+    # get the filter up front, found without importing Pillow.
     pypdf = sys.modules.get("pypdf")
-    if ("pypdf" in _FILTERED or pypdf is None) and _is_ours(warnings.showwarning):
+    if ("pypdf" in _FILTERED or pypdf is None) and "PIL" in _FILTERED and _is_ours(warnings.showwarning):
         return
     modules = _pypdf_modules(pypdf) if pypdf is not None else []
+    modules += _pillow_modules() if "PIL" not in _FILTERED else []
     with _INSTALL_LOCK:
         for name in modules:
             if name not in _FILTERED:
@@ -104,6 +110,16 @@ def _pypdf_modules(pypdf: Any) -> list[str]:
     with contextlib.suppress(Exception):  # a zipped or frozen install: the imported modules still count
         names += [info.name for info in pkgutil.walk_packages(pypdf.__path__, prefix="pypdf.")]
     return names
+
+
+def _pillow_modules() -> list[str]:
+    import importlib.util
+    import pkgutil
+
+    spec = importlib.util.find_spec("PIL")  # a top-level package: located, not imported
+    locations = spec.submodule_search_locations if spec is not None else None
+    # Pillow is flat: its modules are all in the one folder.
+    return ["PIL", *(f"PIL.{info.name}" for info in pkgutil.iter_modules(locations))] if locations else ["PIL"]
 
 
 def _is_ours(function: Any) -> bool:

@@ -31,7 +31,9 @@ def can_write(image: Image.Image, bits: int | None) -> bool:
     return image.mode == "P" and bits is None
 
 
-def write_png(image: Image.Image, *, bits: int | None = None, level: int = 2) -> bytes:
+def write_png(
+    image: Image.Image, *, bits: int | None = None, level: int = 2, strategy: int = zlib.Z_DEFAULT_STRATEGY
+) -> bytes:
     """Encodes a ``1``, ``L`` or ``P`` image as PNG with unfiltered rows.
 
     Args:
@@ -40,6 +42,8 @@ def write_png(image: Image.Image, *, bits: int | None = None, level: int = 2) ->
         bits: Bits per pixel for ``L`` (4 or 8). ``P`` images get the fewest bits their palette
             allows (1, 2, 4 or 8), ``1`` images one bit.
         level: zlib compression level.
+        strategy: zlib strategy (``zlib.Z_RLE`` finds only runs: on 8-bit scans a third of the
+            time of the default for about the same size).
 
     Returns:
         The PNG file's bytes.
@@ -63,7 +67,9 @@ def write_png(image: Image.Image, *, bits: int | None = None, level: int = 2) ->
         chunks.append(_chunk(b"PLTE", bytes(palette[: 3 * entries])))
     width, height = image.size
     header = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
-    data = zlib.compress(_unfiltered_rows(image, depth, rawmode), level)
+    compressor = zlib.compressobj(level, zlib.DEFLATED, zlib.MAX_WBITS, 8, strategy)
+    rows = _unfiltered_rows(image, depth, rawmode)
+    data = compressor.compress(rows) + compressor.flush()
     return b"".join((_SIGNATURE, _chunk(b"IHDR", header), *chunks, _chunk(b"IDAT", data), _chunk(b"IEND", b"")))
 
 
