@@ -38,7 +38,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, or_, select
 
-from invoiceai.errors import ConfigurationError, InvoiceAIError
+from invoiceai.errors import (
+    AuthenticationError,
+    BackendError,
+    ConfigurationError,
+    InvoiceAIError,
+    RequestRejectedError,
+)
 from invoiceai.secrets import get_logger
 from invoiceai.server import leases, store
 from invoiceai.server.audit import record
@@ -56,9 +62,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LEASE_SECONDS",
+    "MessageBatchAbandonedError",
     "MessageBatchesUnavailableError",
     "check_available",
     "drive",
+    "gives_up",
     "outcome_of",
     "start_driver",
     "unavailable",
@@ -70,6 +78,10 @@ LEASE_SECONDS = 600.0
 """How long a driver's hold on a batch lasts: a driver killed mid-look delays the batch this long at most."""
 
 _ACTIVE = ("waiting", "running")
+
+
+class MessageBatchAbandonedError(BackendError):
+    """A Message Batch whose looks kept failing was given up; its unfinished jobs fail with this error."""
 
 
 class MessageBatchesUnavailableError(InvalidRequestError):
@@ -133,7 +145,10 @@ def drive(context: ServiceContext, *, stop: threading.Event | None = None) -> in
     """Submits or looks at every Message Batch that is due and free; returns how many it handled.
 
     A batch whose look fails (the API is down, say) keeps its state and is looked at again after
-    the poll interval; the error's first line is kept in ``message_batches.last_error``.
+    the poll interval; the error's first line is kept in ``message_batches.last_error``. An error
+    that cannot clear up by itself (see :func:`gives_up`), or any failed look once the batch is
+    ``message_batches_give_up_hours`` old, ends the batch instead: its unfinished jobs fail with
+    the error.
     """
     engine, owner = context.engine, f"{context.worker_id}:message-batches"
     handled = 0
@@ -148,11 +163,51 @@ def drive(context: ServiceContext, *, stop: threading.Event | None = None) -> in
         except Exception as exc:
             _log.warning("the Message Batch of batch %s could not be handled; it is tried again", batch_id,
                          exc_info=not isinstance(exc, InvoiceAIError))  # fmt: skip
-            error = (exc.message if isinstance(exc, InvoiceAIError) else type(exc).__name__).splitlines()[0][:300]
+            error = _first_line(exc)
+            _give_up(context, batch_id, exc)
         finally:
             _let_go(engine, batch_id, owner, poll_seconds(context), error)
         handled += 1
     return handled
+
+
+def gives_up(error: BaseException) -> bool:
+    """Whether a look that failed with ``error`` ends the batch at once (no later look could go otherwise).
+
+    A configuration error (no API key, a schema no longer served, a backend set up otherwise than
+    the job was submitted with, a library job that is gone), an API key refused, or a request the
+    API refuses as such. Connection errors, overloads, rate limits and a busy job clear up.
+    """
+    return isinstance(error, (ConfigurationError, AuthenticationError, RequestRejectedError))
+
+
+def _give_up(context: ServiceContext, batch_id: str, error: BaseException) -> None:
+    """Fails the batch's unfinished jobs and closes it, if ``error`` or the batch's age says no look will do."""
+    row = _row(context.engine, batch_id)
+    hours = float(getattr(context.settings, "message_batches_give_up_hours", 168.0))
+    too_old = utcnow() - row["created_at"] > timedelta(hours=hours)
+    if not (gives_up(error) or too_old):
+        return
+    cause = (
+        error
+        if isinstance(error, InvoiceAIError) and gives_up(error)
+        else MessageBatchAbandonedError(
+            f"The Message Batch of batch {batch_id} was given up: its looks still failed {hours:g} hours after it "
+            f"was stored (last error: {_first_line(error)}). Submit the documents again."
+        )
+    )
+    _log.warning("the Message Batch of batch %s is given up: %s", batch_id, cause.message)
+    try:
+        unfinished = [job["id"] for job in _jobs(context.engine, batch_id) if job["status"] not in FINAL_STATES]
+        _fail_all(context, unfinished, cause, sent_as=row["job_id"])
+        if row["job_id"] is not None:  # a batch never sent is closed by the next look (nothing left to send)
+            _close(context, batch_id, row["job_id"], canceled=False)
+    except Exception:  # the store went away meanwhile: the next look tries again
+        _log.warning("the Message Batch of batch %s could not be given up", batch_id, exc_info=True)
+
+
+def _first_line(error: BaseException) -> str:
+    return (error.message if isinstance(error, InvoiceAIError) else type(error).__name__).splitlines()[0][:300]
 
 
 def _due(engine: Engine) -> list[str]:
@@ -208,18 +263,21 @@ def _handle(context: ServiceContext, batch_id: str) -> None:
         _set(context.engine, batch_id, state="running", submitted_at=utcnow())
     members: list[str] = json.loads(row["members"])
     job_id = str(row["job_id"])
-    _mark_running(context, members, job_id)
-    by_id = {job["id"]: job for job in _jobs(context.engine, batch_id)}
-    rows = [by_id[member] for member in members]
-    if all(job["status"] in FINAL_STATES for job in rows):  # every job was canceled meanwhile
-        _close(context, batch_id, job_id, canceled=all(job["status"] == "canceled" for job in rows))
+    # A member may be gone (deleted by retention once it ended): its result has nowhere to go.
+    rows = [job for job in _jobs(context.engine, None, members) if job["status"] not in FINAL_STATES]
+    if not rows:  # every job ended meanwhile (canceled, or gone)
+        _close(context, batch_id, job_id, canceled=_all_canceled(context.engine, batch_id))
         return
     batch_store = DatabaseBatchStore(context.engine)
     progress = context.extractor().poll_batch(
         job_id, schema=_schema(context, rows[0]), password=_password(rows), batch_store=batch_store
     )
-    for job, result in zip(rows, progress.results, strict=True):
-        if result is not None and job["status"] == "running":
+    # Running only once a look went through: a batch whose first round could not be sent stays queued.
+    _mark_running(context, members, job_id)
+    by_id = {job["id"]: job for job in _jobs(context.engine, None, members)}
+    for member, result in zip(members, progress.results, strict=True):
+        job = by_id.get(member)
+        if result is not None and job is not None and job["status"] == "running":
             _store(context, job, result)
     if progress.finished:
         _close(context, batch_id, job_id, canceled=False)
@@ -243,6 +301,8 @@ def _submit(context: ServiceContext, batch_id: str, waiting: Sequence[RowMapping
         if _row(context.engine, batch_id)["job_id"] is None:  # nothing stored, nothing sent
             if isinstance(exc, ConfigurationError):
                 _fail_all(context, [job["id"] for job in waiting], exc)
+            raise
+        if gives_up(exc):  # stored, but no look would send it: the driver fails the jobs and closes the batch
             raise
         # The job is stored: the look that follows resumes it (a create whose answer was lost is found again).
         _log.warning("the first round of batch %s was not sent (%s); it is resumed", batch_id, exc.message)
@@ -275,27 +335,28 @@ def _password(rows: Sequence[RowMapping]) -> str | None:
 
 
 def _mark_running(context: ServiceContext, members: Sequence[str], job_id: str) -> None:
-    """Queued jobs of a submitted batch become running (their attempt is the Message Batch), in one transaction."""
-    now, started = utcnow(), 0
+    """Queued jobs of a submitted batch become running (their attempt is the Message Batch), in one statement.
+
+    Only the rows the update changed are audited and counted (``RETURNING``): a job canceled
+    meanwhile, or running already, is left alone.
+    """
+    if not members:
+        return
+    now = utcnow()
     with context.engine.begin() as connection:
-        for member in members:
-            changed = connection.execute(
-                jobs.update()
-                .where(jobs.c.id == member, jobs.c.status == "queued", jobs.c.message_batch.is_(True))
-                .values(status="running", attempt=jobs.c.attempt + 1, started_at=func.coalesce(jobs.c.started_at, now),
-                        lease_owner=None, lease_expires=None)
-            ).rowcount  # fmt: skip
-            if not changed:
-                continue
-            row = connection.execute(
-                select(jobs.c.owner, jobs.c.batch_id, jobs.c.document_sha256).where(jobs.c.id == member)
-            ).one()
+        started = list(connection.execute(
+            jobs.update()
+            .where(jobs.c.id.in_(members), jobs.c.status == "queued", jobs.c.message_batch.is_(True))
+            .values(status="running", attempt=jobs.c.attempt + 1, started_at=func.coalesce(jobs.c.started_at, now),
+                    lease_owner=None, lease_expires=None)
+            .returning(jobs.c.id, jobs.c.owner, jobs.c.batch_id, jobs.c.document_sha256)
+        ))  # fmt: skip
+        for row in started:
             record(
-                connection, key_id=row.owner, action="state:running", outcome="running", job_id=member,
+                connection, key_id=row.owner, action="state:running", outcome="running", job_id=row.id,
                 batch_id=row.batch_id, document_sha256=row.document_sha256, detail=f"Message Batches job {job_id}",
             )  # fmt: skip
-            started += 1
-    for _ in range(started):  # counted once the transaction is in
+    for _ in started:  # counted once the transaction is in
         context.seams.job_state("running")
 
 
@@ -323,14 +384,16 @@ def _store(context: ServiceContext, job: RowMapping, result: Any) -> None:
         notify(context, job, outcome.status)
 
 
-def _fail_all(context: ServiceContext, members: Sequence[str], error: InvoiceAIError) -> None:
+def _fail_all(
+    context: ServiceContext, members: Sequence[str], error: InvoiceAIError, *, sent_as: str | None = None
+) -> None:
     from invoiceai.extractor import ExtractionFailure
 
-    _mark_running(context, members, "not sent")
+    _mark_running(context, members, sent_as or "not sent")
     by_id = {job["id"]: job for job in _jobs(context.engine, None, members)}
     for member in members:
-        job = by_id[member]
-        if job["status"] == "running":
+        job = by_id.get(member)
+        if job is not None and job["status"] == "running":
             failure = ExtractionFailure(error=error, source=job["source_name"], document_id=job["document_sha256"])
             _store(context, job, failure)
 
@@ -344,6 +407,11 @@ def _close(context: ServiceContext, batch_id: str, job_id: str | None, *, cancel
         except InvoiceAIError as exc:  # gone already, or busy: the records stay, nothing else depends on them
             _log.warning("the Message Batches job %s was not deleted: %s", job_id, exc.message)
     _set(context.engine, batch_id, state="canceled" if canceled else "done", finished_at=utcnow())
+
+
+def _all_canceled(engine: Engine, batch_id: str) -> bool:
+    every = _jobs(engine, batch_id)
+    return bool(every) and all(job["status"] == "canceled" for job in every)
 
 
 def _set(engine: Engine, batch_id: str, **values: Any) -> None:
