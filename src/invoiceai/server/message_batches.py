@@ -302,7 +302,7 @@ def _submit(context: ServiceContext, batch_id: str, waiting: Sequence[RowMapping
             if isinstance(exc, ConfigurationError):
                 _fail_all(context, [job["id"] for job in waiting], exc)
             raise
-        if gives_up(exc):  # stored, but no look would send it: the driver fails the jobs and closes the batch
+        if gives_up(exc) and batch_store.bound is not None:  # stored by this submission, but no look would send it
             raise
         # The job is stored: the look that follows resumes it (a create whose answer was lost is found again).
         _log.warning("the first round of batch %s was not sent (%s); it is resumed", batch_id, exc.message)

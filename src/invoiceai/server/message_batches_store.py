@@ -104,6 +104,8 @@ class DatabaseBatchStore:
         self.batch_id = batch_id
         self.members = list(members)
         self._checked = False
+        self.bound: str | None = None
+        """The library job this store bound to its service batch, once it did."""
 
     def __repr__(self) -> str:
         return f"DatabaseBatchStore(location={self.location!r})"
@@ -237,6 +239,7 @@ class DatabaseBatchStore:
         ).rowcount
         if not changed:
             raise _sent_twice(self.batch_id)
+        self.bound = job
 
 
 def _sent_twice(batch_id: str | None) -> ConfigurationError:
