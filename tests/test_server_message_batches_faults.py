@@ -225,3 +225,43 @@ def test_queued_jobs_become_running_in_one_update_audited_once(tmp_path: Path, d
             ]  # fmt: skip
     assert len(updates) == 2  # one per look, whatever the batch's size
     assert sorted(entry.job_id for entry in running) == sorted(job["id"] for job in batch["jobs"])
+
+
+def test_a_canceled_job_is_not_sent_again_in_a_follow_up_round(tmp_path: Path) -> None:
+    from invoiceai.backends.claude.batch.items import parse_custom_id
+
+    with fake_claude() as (api, base_url):
+        api.batches.auto_end = False
+        api.batches.enqueue(ItemFault.errored("overloaded_error"), ItemFault.errored("overloaded_error"))
+        with serving(settings_for(tmp_path, workers=0), extractor=claude_extractor(base_url)) as (server, context):
+            http = client(server, new_key(context)[1])
+            batch = submit(http, 2)
+            drive_now(context)
+            http.delete(f"/v1/jobs/{batch['jobs'][0]['id']}")
+            api.batches.end()  # both items errored: only the one still wanted goes again
+            drive_now(context)
+            api.batches.end()
+            drive_now(context)
+            resent = [parse_custom_id(custom_id) for custom_id in api.batches.submitted[2:]]
+            ended, row = outcomes(http, batch), batch_row(context)
+    assert [found[0] for found in resent if found is not None] == [1]
+    assert ended == [("canceled", None), ("succeeded", None)]
+    assert row["state"] == "done"
+
+
+def test_a_batch_whose_jobs_are_all_canceled_is_canceled_at_the_api(tmp_path: Path) -> None:
+    with fake_claude() as (api, base_url):
+        api.batches.auto_end = False
+        with serving(settings_for(tmp_path, workers=0), extractor=claude_extractor(base_url)) as (server, context):
+            http = client(server, new_key(context)[1])
+            batch = submit(http, 2)
+            drive_now(context)
+            for job in batch["jobs"]:
+                http.delete(f"/v1/jobs/{job['id']}")
+            drive_now(context)
+            row = batch_row(context)
+            assert DatabaseBatchStore(context.engine).jobs() == []
+        (sent,) = api.batches.batches.values()
+        canceled = [r.path for r in api.requests if r.method == "POST" and r.path.endswith("/cancel")]
+    assert canceled == [f"/v1/messages/batches/{sent.id}/cancel"] and sent.canceling
+    assert row["state"] == "canceled" and creates(api) == 1

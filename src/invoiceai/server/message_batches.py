@@ -17,10 +17,12 @@ marks the jobs so that no worker claims them (``jobs.message_batch``; see
    (:func:`~invoiceai.server.leases.finish`, a conditional update on the running job), so a
    canceled job's result is dropped, and the job's webhook, metrics and audit rows follow as for
    a live job. Usage and cost are the library's: the batch price.
-3. **Close.** Once every document has its result, or every job of the batch was canceled, the
-   library job's stored state is deleted and the batch is ``done`` (or ``canceled``). The
-   library has no way to cancel a Message Batch at the API: a batch whose jobs were all
-   canceled is abandoned (its documents are still billed when the API processes them).
+   A canceled job's document is left out of the follow-up rounds (``poll_batch(skip=...)``): it
+   is not sent, nor billed, again.
+3. **Close.** Once every job has its result (or was canceled), the Message Batches still running
+   for it are canceled at the API (:meth:`~invoiceai.Extractor.cancel_batch`: the items not
+   processed yet are not billed), the library job's stored state is deleted and the batch is
+   ``done`` (or ``canceled``).
 
 One process looks at a given batch at a time: a lease on its ``message_batches`` row, taken with
 a conditional update as the job leases are (the library also holds its own lease on the job for
@@ -268,9 +270,11 @@ def _handle(context: ServiceContext, batch_id: str) -> None:
     if not rows:  # every job ended meanwhile (canceled, or gone)
         _close(context, batch_id, job_id, canceled=_all_canceled(context.engine, batch_id))
         return
+    wanted = {job["id"] for job in rows}
+    skip = [index for index, member in enumerate(members) if member not in wanted]  # canceled, or gone
     batch_store = DatabaseBatchStore(context.engine)
     progress = context.extractor().poll_batch(
-        job_id, schema=_schema(context, rows[0]), password=_password(rows), batch_store=batch_store
+        job_id, schema=_schema(context, rows[0]), password=_password(rows), batch_store=batch_store, skip=skip
     )
     # Running only once a look went through: a batch whose first round could not be sent stays queued.
     _mark_running(context, members, job_id)
@@ -279,7 +283,7 @@ def _handle(context: ServiceContext, batch_id: str) -> None:
         job = by_id.get(member)
         if result is not None and job is not None and job["status"] == "running":
             _store(context, job, result)
-    if progress.finished:
+    if all(result is not None or index in skip for index, result in enumerate(progress.results)):
         _close(context, batch_id, job_id, canceled=False)
 
 
@@ -401,6 +405,10 @@ def _fail_all(
 def _close(context: ServiceContext, batch_id: str, job_id: str | None, *, canceled: bool) -> None:
     """Ends the batch: the library job's stored state is deleted (its results are in the jobs now)."""
     if job_id is not None:
+        try:  # what is still running has no reader any more: the items not processed yet are not billed
+            context.extractor().cancel_batch(job_id, batch_store=DatabaseBatchStore(context.engine))
+        except InvoiceAIError as exc:
+            _log.warning("the Message Batches of job %s were not canceled: %s", job_id, exc.message)
         try:
             # force: a batch whose jobs were all canceled may still run; its results would never be read.
             context.extractor().delete_batch(job_id, force=True, batch_store=DatabaseBatchStore(context.engine))
