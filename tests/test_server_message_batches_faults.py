@@ -53,8 +53,7 @@ def test_a_refused_api_key_fails_the_jobs_and_closes_the_batch(tmp_path: Path, d
     assert row["state"] == "done" and "401" in row["last_error"]
 
 
-@pytest.mark.allow_stderr
-def test_a_service_restarted_with_another_setup_fails_the_jobs_with_what_to_do(tmp_path: Path) -> None:
+def test_a_service_restarted_with_another_max_reasks_collects_as_the_batch_was_sent(tmp_path: Path) -> None:
     def extractor(base_url: str, **changes: Any) -> Extractor:
         backend = ClaudeBackend(base_url=base_url, api_key="sk-ant-test", settings=settings(max_attempts=3, **changes))
         return Extractor(backend=backend, cache=None)
@@ -72,8 +71,31 @@ def test_a_service_restarted_with_another_setup_fails_the_jobs_with_what_to_do(t
             assert drive_now(context) == 0
             ended = outcomes(client(server, key), batch)
             row = batch_row(context)
+    assert ended == [("succeeded", None)] * 2
+    assert (row["state"], row["last_error"]) == ("done", None)
+
+
+@pytest.mark.allow_stderr
+def test_a_service_restarted_with_another_input_mode_fails_the_jobs_with_what_to_do(tmp_path: Path) -> None:
+    def extractor(base_url: str, mode: Any) -> Extractor:
+        backend = ClaudeBackend(base_url=base_url, api_key="sk-ant-test", settings=settings(max_attempts=3), mode=mode)
+        return Extractor(backend=backend, cache=None)
+
+    service = settings_for(tmp_path, workers=0)
+    with fake_claude() as (api, base_url):
+        api.batches.auto_end = False
+        with serving(service, extractor=extractor(base_url, "images")) as (server, context):
+            key = new_key(context)[1]
+            batch = submit(client(server, key), 2)
+            drive_now(context)
+        api.batches.end()
+        with serving(service, extractor=extractor(base_url, "text")) as (server, context):
+            drive_now(context)
+            assert drive_now(context) == 0
+            ended = outcomes(client(server, key), batch)
+            row = batch_row(context)
     assert ended == [("failed", "ConfigurationError")] * 2
-    assert row["state"] == "done" and "max_reasks" in row["last_error"]
+    assert row["state"] == "done" and "different backend setup" in row["last_error"]
 
 
 @pytest.mark.allow_stderr

@@ -32,6 +32,7 @@ every ``invoiceai worker``.
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from collections.abc import Iterator, Sequence
@@ -273,7 +274,7 @@ def _handle(context: ServiceContext, batch_id: str) -> None:
     wanted = {job["id"] for job in rows}
     skip = [index for index, member in enumerate(members) if member not in wanted]  # canceled, or gone
     batch_store = DatabaseBatchStore(context.engine)
-    progress = context.extractor().poll_batch(
+    progress = _collector(context, job_id).poll_batch(
         job_id, schema=_schema(context, rows[0]), password=_password(rows), batch_store=batch_store, skip=skip
     )
     # Running only once a look went through: a batch whose first round could not be sent stays queued.
@@ -285,6 +286,25 @@ def _handle(context: ServiceContext, batch_id: str) -> None:
             _store(context, job, result)
     if all(result is not None or index in skip for index, result in enumerate(progress.results)):
         _close(context, batch_id, job_id, canceled=False)
+
+
+def _collector(context: ServiceContext, job_id: str) -> Any:
+    """The extractor, with the ``max_reasks`` and ``token_budget`` the job was submitted with (as the CLI collects).
+
+    A service restarted with other values still collects its batches as they were decided.
+    """
+    from invoiceai.extractor.batch_state import JobMeta
+
+    extractor = context.extractor()
+    stored = JobMeta.load(DatabaseBatchStore(context.engine), job_id).options
+    changes = {name: stored[name] for name in ("max_reasks", "token_budget") if stored.get(name) is not None}
+    with_settings = getattr(extractor.backend, "with_settings", None)
+    if not changes or not callable(with_settings):
+        return extractor
+    _ = extractor.cache  # opened once, here: the copy shares it (and never closes it)
+    collector = copy.copy(extractor)
+    collector.backend = with_settings(**changes)
+    return collector
 
 
 def _submit(context: ServiceContext, batch_id: str, waiting: Sequence[RowMapping]) -> None:
