@@ -287,3 +287,31 @@ def test_a_batch_whose_jobs_are_all_canceled_is_canceled_at_the_api(tmp_path: Pa
         canceled = [r.path for r in api.requests if r.method == "POST" and r.path.endswith("/cancel")]
     assert canceled == [f"/v1/messages/batches/{sent.id}/cancel"] and sent.canceling
     assert row["state"] == "canceled" and creates(api) == 1
+
+
+def test_a_look_with_nothing_to_send_opens_no_document(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import invoiceai.extractor.batch_jobs as batch_jobs
+
+    opened: list[int] = []
+    load_source = batch_jobs.load_source
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        opened.append(1)
+        return load_source(*args, **kwargs)
+
+    with fake_claude() as (api, base_url):
+        api.batches.auto_end = False
+        with serving(settings_for(tmp_path, workers=0), extractor=claude_extractor(base_url)) as (server, context):
+            http = client(server, new_key(context)[1])
+            batch = submit(http, 3)
+            monkeypatch.setattr(batch_jobs, "load_source", counting)
+            drive_now(context)  # sent: every document was opened (rendered) for its request
+            sent = len(opened)
+            for _ in range(3):  # the batch is still running: nothing to send, nothing to render
+                drive_now(context)
+            while_running = len(opened)
+            api.batches.end()
+            drive_now(context)
+            ended = outcomes(http, batch)
+    assert sent >= 3 and while_running == sent
+    assert ended == [("succeeded", None)] * 3

@@ -199,6 +199,8 @@ def _give_up(context: ServiceContext, batch_id: str, error: BaseException) -> No
             f"was stored (last error: {_first_line(error)}). Submit the documents again."
         )
     )
+    # The library's "is stored: collect it to resume it" no longer holds: the job is deleted with the batch.
+    cause.message = cause.message.removesuffix(f" Batch job {row['job_id']} is stored: collect it to resume it.")
     _log.warning("the Message Batch of batch %s is given up: %s", batch_id, cause.message)
     try:
         unfinished = [job["id"] for job in _jobs(context.engine, batch_id) if job["status"] not in FINAL_STATES]
