@@ -32,10 +32,9 @@ every ``invoiceai worker``.
 
 from __future__ import annotations
 
-import copy
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +49,7 @@ from invoiceai.errors import (
 )
 from invoiceai.secrets import get_logger
 from invoiceai.server import leases, store
+from invoiceai.server import message_batches_inputs as inputs
 from invoiceai.server.audit import record
 from invoiceai.server.clock import utcnow
 from invoiceai.server.db import reading
@@ -276,8 +276,12 @@ def _handle(context: ServiceContext, batch_id: str) -> None:
     wanted = {job["id"] for job in rows}
     skip = [index for index, member in enumerate(members) if member not in wanted]  # canceled, or gone
     batch_store = DatabaseBatchStore(context.engine)
-    progress = _collector(context, job_id).poll_batch(
-        job_id, schema=_schema(context, rows[0]), password=_password(rows), batch_store=batch_store, skip=skip
+    progress = inputs.collector(context, job_id).poll_batch(
+        job_id,
+        schema=inputs.schema_of(context, rows[0]),
+        password=inputs.password_of(rows),
+        batch_store=batch_store,
+        skip=skip,
     )
     # Running only once a look went through: a batch whose first round could not be sent stays queued.
     _mark_running(context, members, job_id)
@@ -288,25 +292,6 @@ def _handle(context: ServiceContext, batch_id: str) -> None:
             _store(context, job, result)
     if all(result is not None or index in skip for index, result in enumerate(progress.results)):
         _close(context, batch_id, job_id, canceled=False)
-
-
-def _collector(context: ServiceContext, job_id: str) -> Any:
-    """The extractor, with the ``max_reasks`` and ``token_budget`` the job was submitted with (as the CLI collects).
-
-    A service restarted with other values still collects its batches as they were decided.
-    """
-    from invoiceai.extractor.batch_state import JobMeta
-
-    extractor = context.extractor()
-    stored = JobMeta.load(DatabaseBatchStore(context.engine), job_id).options
-    changes = {name: stored[name] for name in ("max_reasks", "token_budget") if stored.get(name) is not None}
-    with_settings = getattr(extractor.backend, "with_settings", None)
-    if not changes or not callable(with_settings):
-        return extractor
-    _ = extractor.cache  # opened once, here: the copy shares it (and never closes it)
-    collector = copy.copy(extractor)
-    collector.backend = with_settings(**changes)
-    return collector
 
 
 def _submit(context: ServiceContext, batch_id: str, waiting: Sequence[RowMapping]) -> None:
@@ -320,8 +305,8 @@ def _submit(context: ServiceContext, batch_id: str, waiting: Sequence[RowMapping
     batch_store = DatabaseBatchStore(context.engine, batch_id=batch_id, members=[job["id"] for job in waiting])
     try:
         context.extractor().submit_batch(
-            _sources(context, waiting), schema=_schema(context, first), pages=first["pages"],
-            password=_password(waiting), batch_store=batch_store,
+            inputs.sources(context, waiting), schema=inputs.schema_of(context, first), pages=first["pages"],
+            password=inputs.password_of(waiting), batch_store=batch_store,
         )  # fmt: skip
     except InvoiceAIError as exc:
         if _row(context.engine, batch_id)["job_id"] is None:  # nothing stored, nothing sent
@@ -332,32 +317,6 @@ def _submit(context: ServiceContext, batch_id: str, waiting: Sequence[RowMapping
             raise
         # The job is stored: the look that follows resumes it (a create whose answer was lost is found again).
         _log.warning("the first round of batch %s was not sent (%s); it is resumed", batch_id, exc.message)
-
-
-def _sources(context: ServiceContext, rows: Sequence[RowMapping]) -> Iterator[Any]:
-    """Each job's document, read from the store only when the library takes it (one at a time)."""
-    from invoiceai.documents import Document
-
-    for job in rows:
-        if job["upload_sha256"] is None:
-            yield job["url"]  # fetched by the library at submission, through its SSRF guard
-            continue
-        upload = store.read_upload(context.engine, job["upload_sha256"])
-        if upload is None:
-            raise ConfigurationError(f"The upload of job {job['id']} is missing from the job store.")
-        yield Document(data=upload[0], media_type=upload[1], name=job["source_name"])
-
-
-def _schema(context: ServiceContext, job: RowMapping) -> type[Any]:
-    schema = context.schemas.get(job["schema_name"])
-    if schema is None:
-        raise ConfigurationError(f"The schema {job['schema_name']!r} is not served any more.")
-    return schema
-
-
-def _password(rows: Sequence[RowMapping]) -> str | None:
-    # A batch's options are the same for every job; a job that ended no longer holds them.
-    return next((job["password"] for job in rows if job["password"]), None)
 
 
 def _mark_running(context: ServiceContext, members: Sequence[str], job_id: str) -> None:
