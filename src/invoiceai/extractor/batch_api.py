@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import inspect
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from invoiceai.errors import ConfigurationError
@@ -126,10 +126,14 @@ class BatchMethods:
         password: str | None = None,
         batch_store: BatchStore | None = None,
         follow_up: FollowUp = "batch",
+        skip: Collection[int] = (),
     ) -> BatchProgress:
         """Takes one look at a job without waiting: stores new results, sends follow-ups, returns what is known.
 
-        ``follow_up`` is as for :meth:`collect_batch`.
+        ``follow_up`` is as for :meth:`collect_batch`. ``skip`` holds the input indices of documents
+        no longer wanted (their jobs canceled, say): no follow-up is sent, nor billed, for them, and
+        their result stays ``None`` unless one is known already (so ``progress.finished`` waits
+        for them: the caller decides when the rest is enough).
 
         Returns:
             The results so far in input order (``None`` for documents still in a running batch)
@@ -140,7 +144,7 @@ class BatchMethods:
                 lease); look again later.
         """
         with self._batch_runner(batch_store, password, job_id=job_id) as runner:
-            return runner.look(job_id, schema=schema, follow_up=follow_up)
+            return runner.look(job_id, schema=schema, follow_up=follow_up, skip=frozenset(skip))
 
     def collect_batch(
         self,
@@ -218,6 +222,31 @@ class BatchMethods:
                 waited = sleep(poll_interval if left is None else min(poll_interval, left))
                 if inspect.isawaitable(waited):
                     await waited
+
+    def cancel_batch(self, job_id: str, *, batch_store: BatchStore | None = None) -> int:
+        """Asks the API to cancel every running batch of job ``job_id``; returns how many it asked.
+
+        Items the API has not processed yet end ``canceled``, unbilled. The job stays stored, with
+        what was already answered: collecting it again would send the canceled documents again
+        (a new round), so delete it (:meth:`delete_batch` with ``force=True``) to abandon it.
+
+        Raises:
+            ConfigurationError: No such job.
+            BackendError: The API could not be asked (the batches keep running; try again).
+        """
+        from invoiceai.backends.claude.batch.session import BatchGoneError
+
+        with self._batch_runner(batch_store, None, job_id=job_id) as runner:
+            asked = 0
+            for batch_id in JobState.load(runner.store, job_id).open_batches():
+                with contextlib.suppress(BatchGoneError):  # gone: nothing left to cancel
+                    runner.session.cancel(batch_id)
+                    asked += 1
+            return asked
+
+    async def acancel_batch(self, job_id: str, *, batch_store: BatchStore | None = None) -> int:
+        """Async twin of :meth:`cancel_batch` (runs it in a worker thread)."""
+        return await asyncio.to_thread(lambda: self.cancel_batch(job_id, batch_store=batch_store))
 
     def list_batches(self, *, batch_store: BatchStore | None = None) -> list[BatchJob]:
         """Returns every job in the batch store, oldest id first, from the store alone (no API call)."""

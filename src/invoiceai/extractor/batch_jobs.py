@@ -39,7 +39,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from invoiceai.backends.claude.batch.replay import Finished, Submit, Waiting, replay
@@ -181,8 +181,9 @@ class BatchRunner:
             sleep(poll_interval if left is None else min(poll_interval, left))
 
     def look(
-        self, job_id: str, *, schema: type[Any] | None = None, fetch: bool = True, follow_up: FollowUp = "batch"
-    ) -> BatchProgress:
+        self, job_id: str, *, schema: type[Any] | None = None, fetch: bool = True, follow_up: FollowUp = "batch",
+        skip: Collection[int] = (),
+    ) -> BatchProgress:  # fmt: skip
         """One look at the job (see the module docstring): resolve, fetch, replay, submit.
 
         Args:
@@ -190,12 +191,14 @@ class BatchRunner:
             schema: The schema, when it cannot be imported by name here.
             fetch: Ask the API about running batches first (the submission's own look does not).
             follow_up: Send the requests this look needs in a batch, or live (not at submission).
+            skip: Indices of documents the caller no longer wants: nothing is sent for them (their
+                result stays ``None`` unless one is known already).
 
         Raises:
             BatchBusyError: Another collector holds the job's lease.
             ConfigurationError: ``follow_up`` is neither ``"batch"`` nor ``"live"``.
         """
-        return self._look(job_id, schema=schema, fetch=fetch, follow_up=follow_up)[0]
+        return self._look(job_id, schema=schema, fetch=fetch, follow_up=follow_up, skip=skip)[0]
 
     def look_once(
         self, job_id: str, *, schema: type[Any] | None = None, follow_up: FollowUp = "batch"
@@ -218,19 +221,19 @@ class BatchRunner:
     # -- one look -----------------------------------------------------------------------------------
 
     def _look(
-        self, job_id: str, *, schema: type[Any] | None, fetch: bool, follow_up: FollowUp
+        self, job_id: str, *, schema: type[Any] | None, fetch: bool, follow_up: FollowUp, skip: Collection[int] = ()
     ) -> tuple[BatchProgress, bool]:
         if follow_up not in FOLLOW_UPS:
             raise ConfigurationError(f"follow_up must be one of {list(FOLLOW_UPS)}, not {follow_up!r}.")
         if not self.store.lease(job_id, self.owner, self.lease_seconds, stale=holder_gone):
             raise self._busy(job_id)
         try:
-            return self._leased_look(job_id, schema=schema, fetch=fetch, live=fetch and follow_up == "live")
+            return self._leased_look(job_id, schema=schema, fetch=fetch, live=fetch and follow_up == "live", skip=skip)
         finally:
             self.store.release(job_id, self.owner)
 
     def _leased_look(
-        self, job_id: str, *, schema: type[Any] | None, fetch: bool, live: bool
+        self, job_id: str, *, schema: type[Any] | None, fetch: bool, live: bool, skip: Collection[int]
     ) -> tuple[BatchProgress, bool]:
         state = JobState.load(self.store, job_id)
         check_setup(state.meta, self.fingerprint, self.session)
@@ -259,6 +262,8 @@ class BatchRunner:
                 if stored is not None:
                     look.results[index] = stored
                     continue
+            if index in skip:  # not wanted any more: no follow-up is sent (nor billed) for it
+                continue
             self._document(look, index, schema)
             self.sender.flush(look, final=False)
         self.sender.flush(look, final=True)

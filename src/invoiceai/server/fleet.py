@@ -142,7 +142,8 @@ def _stale(now: datetime, visibility: float) -> ColumnElement[bool]:
     lost = and_(jobs.c.status == "queued", sent < long_ago)
     not_since = or_(sent < jobs.c.lease_expires, sent < long_ago)
     orphaned = and_(jobs.c.status == "running", jobs.c.lease_expires < now, not_since)
-    return or_(lost, orphaned)
+    # A Message Batch's jobs are the driver's, never a worker's: a task for one would be dropped.
+    return and_(or_(lost, orphaned), jobs.c.message_batch.is_not(True))
 
 
 def resend_stale(engine: Engine, publisher: Publisher, visibility: float, *, limit: int = 500) -> list[str]:

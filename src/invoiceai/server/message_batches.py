@@ -17,10 +17,12 @@ marks the jobs so that no worker claims them (``jobs.message_batch``; see
    (:func:`~invoiceai.server.leases.finish`, a conditional update on the running job), so a
    canceled job's result is dropped, and the job's webhook, metrics and audit rows follow as for
    a live job. Usage and cost are the library's: the batch price.
-3. **Close.** Once every document has its result, or every job of the batch was canceled, the
-   library job's stored state is deleted and the batch is ``done`` (or ``canceled``). The
-   library has no way to cancel a Message Batch at the API: a batch whose jobs were all
-   canceled is abandoned (its documents are still billed when the API processes them).
+   A canceled job's document is left out of the follow-up rounds (``poll_batch(skip=...)``): it
+   is not sent, nor billed, again.
+3. **Close.** Once every job has its result (or was canceled), the Message Batches still running
+   for it are canceled at the API (:meth:`~invoiceai.Extractor.cancel_batch`: the items not
+   processed yet are not billed), the library job's stored state is deleted and the batch is
+   ``done`` (or ``canceled``).
 
 One process looks at a given batch at a time: a lease on its ``message_batches`` row, taken with
 a conditional update as the job leases are (the library also holds its own lease on the job for
@@ -32,15 +34,22 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, or_, select
 
-from invoiceai.errors import ConfigurationError, InvoiceAIError
+from invoiceai.errors import (
+    AuthenticationError,
+    BackendError,
+    ConfigurationError,
+    InvoiceAIError,
+    RequestRejectedError,
+)
 from invoiceai.secrets import get_logger
 from invoiceai.server import leases, store
+from invoiceai.server import message_batches_inputs as inputs
 from invoiceai.server.audit import record
 from invoiceai.server.clock import utcnow
 from invoiceai.server.db import reading
@@ -56,9 +65,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LEASE_SECONDS",
+    "MessageBatchAbandonedError",
     "MessageBatchesUnavailableError",
     "check_available",
     "drive",
+    "gives_up",
     "outcome_of",
     "start_driver",
     "unavailable",
@@ -70,6 +81,10 @@ LEASE_SECONDS = 600.0
 """How long a driver's hold on a batch lasts: a driver killed mid-look delays the batch this long at most."""
 
 _ACTIVE = ("waiting", "running")
+
+
+class MessageBatchAbandonedError(BackendError):
+    """A Message Batch whose looks kept failing was given up; its unfinished jobs fail with this error."""
 
 
 class MessageBatchesUnavailableError(InvalidRequestError):
@@ -133,7 +148,10 @@ def drive(context: ServiceContext, *, stop: threading.Event | None = None) -> in
     """Submits or looks at every Message Batch that is due and free; returns how many it handled.
 
     A batch whose look fails (the API is down, say) keeps its state and is looked at again after
-    the poll interval; the error's first line is kept in ``message_batches.last_error``.
+    the poll interval; the error's first line is kept in ``message_batches.last_error``. An error
+    that cannot clear up by itself (see :func:`gives_up`), or any failed look once the batch is
+    ``message_batches_give_up_hours`` old, ends the batch instead: its unfinished jobs fail with
+    the error.
     """
     engine, owner = context.engine, f"{context.worker_id}:message-batches"
     handled = 0
@@ -148,11 +166,53 @@ def drive(context: ServiceContext, *, stop: threading.Event | None = None) -> in
         except Exception as exc:
             _log.warning("the Message Batch of batch %s could not be handled; it is tried again", batch_id,
                          exc_info=not isinstance(exc, InvoiceAIError))  # fmt: skip
-            error = (exc.message if isinstance(exc, InvoiceAIError) else type(exc).__name__).splitlines()[0][:300]
+            error = _first_line(exc)
+            _give_up(context, batch_id, exc)
         finally:
             _let_go(engine, batch_id, owner, poll_seconds(context), error)
         handled += 1
     return handled
+
+
+def gives_up(error: BaseException) -> bool:
+    """Whether a look that failed with ``error`` ends the batch at once (no later look could go otherwise).
+
+    A configuration error (no API key, a schema no longer served, a backend set up otherwise than
+    the job was submitted with, a library job that is gone), an API key refused, or a request the
+    API refuses as such. Connection errors, overloads, rate limits and a busy job clear up.
+    """
+    return isinstance(error, (ConfigurationError, AuthenticationError, RequestRejectedError))
+
+
+def _give_up(context: ServiceContext, batch_id: str, error: BaseException) -> None:
+    """Fails the batch's unfinished jobs and closes it, if ``error`` or the batch's age says no look will do."""
+    row = _row(context.engine, batch_id)
+    hours = float(getattr(context.settings, "message_batches_give_up_hours", 168.0))
+    too_old = utcnow() - row["created_at"] > timedelta(hours=hours)
+    if not (gives_up(error) or too_old):
+        return
+    cause = (
+        error
+        if isinstance(error, InvoiceAIError) and gives_up(error)
+        else MessageBatchAbandonedError(
+            f"The Message Batch of batch {batch_id} was given up: its looks still failed {hours:g} hours after it "
+            f"was stored (last error: {_first_line(error)}). Submit the documents again."
+        )
+    )
+    # The library's "is stored: collect it to resume it" no longer holds: the job is deleted with the batch.
+    cause.message = cause.message.removesuffix(f" Batch job {row['job_id']} is stored: collect it to resume it.")
+    _log.warning("the Message Batch of batch %s is given up: %s", batch_id, cause.message)
+    try:
+        unfinished = [job["id"] for job in _jobs(context.engine, batch_id) if job["status"] not in FINAL_STATES]
+        _fail_all(context, unfinished, cause, sent_as=row["job_id"])
+        if row["job_id"] is not None:  # a batch never sent is closed by the next look (nothing left to send)
+            _close(context, batch_id, row["job_id"], canceled=False)
+    except Exception:  # the store went away meanwhile: the next look tries again
+        _log.warning("the Message Batch of batch %s could not be given up", batch_id, exc_info=True)
+
+
+def _first_line(error: BaseException) -> str:
+    return (error.message if isinstance(error, InvoiceAIError) else type(error).__name__).splitlines()[0][:300]
 
 
 def _due(engine: Engine) -> list[str]:
@@ -208,20 +268,29 @@ def _handle(context: ServiceContext, batch_id: str) -> None:
         _set(context.engine, batch_id, state="running", submitted_at=utcnow())
     members: list[str] = json.loads(row["members"])
     job_id = str(row["job_id"])
-    _mark_running(context, members, job_id)
-    by_id = {job["id"]: job for job in _jobs(context.engine, batch_id)}
-    rows = [by_id[member] for member in members]
-    if all(job["status"] in FINAL_STATES for job in rows):  # every job was canceled meanwhile
-        _close(context, batch_id, job_id, canceled=all(job["status"] == "canceled" for job in rows))
+    # A member may be gone (deleted by retention once it ended): its result has nowhere to go.
+    rows = [job for job in _jobs(context.engine, None, members) if job["status"] not in FINAL_STATES]
+    if not rows:  # every job ended meanwhile (canceled, or gone)
+        _close(context, batch_id, job_id, canceled=_all_canceled(context.engine, batch_id))
         return
+    wanted = {job["id"] for job in rows}
+    skip = [index for index, member in enumerate(members) if member not in wanted]  # canceled, or gone
     batch_store = DatabaseBatchStore(context.engine)
-    progress = context.extractor().poll_batch(
-        job_id, schema=_schema(context, rows[0]), password=_password(rows), batch_store=batch_store
+    progress = inputs.collector(context, job_id).poll_batch(
+        job_id,
+        schema=inputs.schema_of(context, rows[0]),
+        password=inputs.password_of(rows),
+        batch_store=batch_store,
+        skip=skip,
     )
-    for job, result in zip(rows, progress.results, strict=True):
-        if result is not None and job["status"] == "running":
+    # Running only once a look went through: a batch whose first round could not be sent stays queued.
+    _mark_running(context, members, job_id)
+    by_id = {job["id"]: job for job in _jobs(context.engine, None, members)}
+    for member, result in zip(members, progress.results, strict=True):
+        job = by_id.get(member)
+        if result is not None and job is not None and job["status"] == "running":
             _store(context, job, result)
-    if progress.finished:
+    if all(result is not None or index in skip for index, result in enumerate(progress.results)):
         _close(context, batch_id, job_id, canceled=False)
 
 
@@ -236,66 +305,43 @@ def _submit(context: ServiceContext, batch_id: str, waiting: Sequence[RowMapping
     batch_store = DatabaseBatchStore(context.engine, batch_id=batch_id, members=[job["id"] for job in waiting])
     try:
         context.extractor().submit_batch(
-            _sources(context, waiting), schema=_schema(context, first), pages=first["pages"],
-            password=_password(waiting), batch_store=batch_store,
+            inputs.sources(context, waiting), schema=inputs.schema_of(context, first), pages=first["pages"],
+            password=inputs.password_of(waiting), batch_store=batch_store,
         )  # fmt: skip
     except InvoiceAIError as exc:
         if _row(context.engine, batch_id)["job_id"] is None:  # nothing stored, nothing sent
             if isinstance(exc, ConfigurationError):
                 _fail_all(context, [job["id"] for job in waiting], exc)
             raise
+        if gives_up(exc) and batch_store.bound is not None:  # stored by this submission, but no look would send it
+            raise
         # The job is stored: the look that follows resumes it (a create whose answer was lost is found again).
         _log.warning("the first round of batch %s was not sent (%s); it is resumed", batch_id, exc.message)
 
 
-def _sources(context: ServiceContext, rows: Sequence[RowMapping]) -> Iterator[Any]:
-    """Each job's document, read from the store only when the library takes it (one at a time)."""
-    from invoiceai.documents import Document
-
-    for job in rows:
-        if job["upload_sha256"] is None:
-            yield job["url"]  # fetched by the library at submission, through its SSRF guard
-            continue
-        upload = store.read_upload(context.engine, job["upload_sha256"])
-        if upload is None:
-            raise ConfigurationError(f"The upload of job {job['id']} is missing from the job store.")
-        yield Document(data=upload[0], media_type=upload[1], name=job["source_name"])
-
-
-def _schema(context: ServiceContext, job: RowMapping) -> type[Any]:
-    schema = context.schemas.get(job["schema_name"])
-    if schema is None:
-        raise ConfigurationError(f"The schema {job['schema_name']!r} is not served any more.")
-    return schema
-
-
-def _password(rows: Sequence[RowMapping]) -> str | None:
-    # A batch's options are the same for every job; a job that ended no longer holds them.
-    return next((job["password"] for job in rows if job["password"]), None)
-
-
 def _mark_running(context: ServiceContext, members: Sequence[str], job_id: str) -> None:
-    """Queued jobs of a submitted batch become running (their attempt is the Message Batch), in one transaction."""
-    now, started = utcnow(), 0
+    """Queued jobs of a submitted batch become running (their attempt is the Message Batch), in one statement.
+
+    Only the rows the update changed are audited and counted (``RETURNING``): a job canceled
+    meanwhile, or running already, is left alone.
+    """
+    if not members:
+        return
+    now = utcnow()
     with context.engine.begin() as connection:
-        for member in members:
-            changed = connection.execute(
-                jobs.update()
-                .where(jobs.c.id == member, jobs.c.status == "queued", jobs.c.message_batch.is_(True))
-                .values(status="running", attempt=jobs.c.attempt + 1, started_at=func.coalesce(jobs.c.started_at, now),
-                        lease_owner=None, lease_expires=None)
-            ).rowcount  # fmt: skip
-            if not changed:
-                continue
-            row = connection.execute(
-                select(jobs.c.owner, jobs.c.batch_id, jobs.c.document_sha256).where(jobs.c.id == member)
-            ).one()
+        started = list(connection.execute(
+            jobs.update()
+            .where(jobs.c.id.in_(members), jobs.c.status == "queued", jobs.c.message_batch.is_(True))
+            .values(status="running", attempt=jobs.c.attempt + 1, started_at=func.coalesce(jobs.c.started_at, now),
+                    lease_owner=None, lease_expires=None)
+            .returning(jobs.c.id, jobs.c.owner, jobs.c.batch_id, jobs.c.document_sha256)
+        ))  # fmt: skip
+        for row in started:
             record(
-                connection, key_id=row.owner, action="state:running", outcome="running", job_id=member,
+                connection, key_id=row.owner, action="state:running", outcome="running", job_id=row.id,
                 batch_id=row.batch_id, document_sha256=row.document_sha256, detail=f"Message Batches job {job_id}",
             )  # fmt: skip
-            started += 1
-    for _ in range(started):  # counted once the transaction is in
+    for _ in started:  # counted once the transaction is in
         context.seams.job_state("running")
 
 
@@ -323,14 +369,16 @@ def _store(context: ServiceContext, job: RowMapping, result: Any) -> None:
         notify(context, job, outcome.status)
 
 
-def _fail_all(context: ServiceContext, members: Sequence[str], error: InvoiceAIError) -> None:
+def _fail_all(
+    context: ServiceContext, members: Sequence[str], error: InvoiceAIError, *, sent_as: str | None = None
+) -> None:
     from invoiceai.extractor import ExtractionFailure
 
-    _mark_running(context, members, "not sent")
+    _mark_running(context, members, sent_as or "not sent")
     by_id = {job["id"]: job for job in _jobs(context.engine, None, members)}
     for member in members:
-        job = by_id[member]
-        if job["status"] == "running":
+        job = by_id.get(member)
+        if job is not None and job["status"] == "running":
             failure = ExtractionFailure(error=error, source=job["source_name"], document_id=job["document_sha256"])
             _store(context, job, failure)
 
@@ -338,12 +386,21 @@ def _fail_all(context: ServiceContext, members: Sequence[str], error: InvoiceAIE
 def _close(context: ServiceContext, batch_id: str, job_id: str | None, *, canceled: bool) -> None:
     """Ends the batch: the library job's stored state is deleted (its results are in the jobs now)."""
     if job_id is not None:
+        try:  # what is still running has no reader any more: the items not processed yet are not billed
+            context.extractor().cancel_batch(job_id, batch_store=DatabaseBatchStore(context.engine))
+        except InvoiceAIError as exc:
+            _log.warning("the Message Batches of job %s were not canceled: %s", job_id, exc.message)
         try:
             # force: a batch whose jobs were all canceled may still run; its results would never be read.
             context.extractor().delete_batch(job_id, force=True, batch_store=DatabaseBatchStore(context.engine))
         except InvoiceAIError as exc:  # gone already, or busy: the records stay, nothing else depends on them
             _log.warning("the Message Batches job %s was not deleted: %s", job_id, exc.message)
     _set(context.engine, batch_id, state="canceled" if canceled else "done", finished_at=utcnow())
+
+
+def _all_canceled(engine: Engine, batch_id: str) -> bool:
+    every = _jobs(engine, batch_id)
+    return bool(every) and all(job["status"] == "canceled" for job in every)
 
 
 def _set(engine: Engine, batch_id: str, **values: Any) -> None:

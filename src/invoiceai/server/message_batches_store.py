@@ -103,26 +103,36 @@ class DatabaseBatchStore:
         self.location = f"the job store ({engine.url.render_as_string(hide_password=True)})"
         self.batch_id = batch_id
         self.members = list(members)
+        self._checked = False
+        self.bound: str | None = None
+        """The library job this store bound to its service batch, once it did."""
 
     def __repr__(self) -> str:
         return f"DatabaseBatchStore(location={self.location!r})"
 
     def put(self, job: str, records: Records) -> None:
         """Writes ``records`` in one transaction, replacing existing ones."""
-        with self.engine.begin() as connection:
-            if _META in records and self.batch_id is not None:
-                self._bind(connection, job)
-            if records:
-                statement = _insert(connection, batch_records)
-                statement = statement.on_conflict_do_update(
-                    index_elements=["job", "kind", "key"], set_={"value": statement.excluded.value}
-                )
-                connection.execute(statement, _rows(job, records))
+        self._check_unbound(job)
+        try:
+            with self.engine.begin() as connection:
+                if _META in records and self.batch_id is not None:
+                    self._bind(connection, job)
+                if records:
+                    statement = _insert(connection, batch_records)
+                    statement = statement.on_conflict_do_update(
+                        index_elements=["job", "kind", "key"], set_={"value": statement.excluded.value}
+                    )
+                    connection.execute(statement, _rows(job, records))
+        except ConfigurationError:
+            # Refused at the binding: what this submission stored (the documents' bytes) is nobody's.
+            self.delete(job)
+            raise
 
     def add(self, job: str, records: Records) -> None:
         """Writes ``records`` in one transaction, keeping existing ones."""
         if not records:
             return
+        self._check_unbound(job)
         with self.engine.begin() as connection:
             statement = _insert(connection, batch_records).on_conflict_do_nothing(index_elements=["job", "kind", "key"])
             connection.execute(statement, _rows(job, records))
@@ -201,6 +211,21 @@ class DatabaseBatchStore:
     def close(self) -> None:
         """Nothing to release: the engine belongs to the service."""
 
+    def _check_unbound(self, job: str) -> None:
+        """Refuses a submission's first write when its service batch is bound to another job already.
+
+        The binding itself comes with the job's ``meta`` record (so a bound job always has one);
+        this check spares a second submitter storing every document before :meth:`_bind` refuses it.
+        """
+        if self.batch_id is None or self._checked:
+            return
+        query = select(message_batches.c.job_id).where(message_batches.c.batch_id == self.batch_id)
+        with reading(self.engine) as connection:
+            bound = connection.execute(query).scalar()
+        if bound is not None and bound != job:
+            raise _sent_twice(self.batch_id)
+        self._checked = True
+
     def _bind(self, connection: Connection, job: str) -> None:
         """Ties ``job`` to this store's service batch, unless it is tied to another job already."""
         import json
@@ -213,10 +238,14 @@ class DatabaseBatchStore:
             .values(job_id=job, members=json.dumps(self.members))
         ).rowcount
         if not changed:
-            raise ConfigurationError(
-                f"The service batch {self.batch_id} was already sent as another Message Batches job; "
-                "it is not sent twice."
-            )
+            raise _sent_twice(self.batch_id)
+        self.bound = job
+
+
+def _sent_twice(batch_id: str | None) -> ConfigurationError:
+    return ConfigurationError(
+        f"The service batch {batch_id} was already sent as another Message Batches job; it is not sent twice."
+    )
 
 
 def _rows(job: str, records: Records) -> list[dict[str, str]]:

@@ -114,9 +114,14 @@ def _in_chunks(engine: Engine, step: Callable[[Connection], int], chunk: int) ->
 
 
 def _delete_jobs(connection: Connection, cutoff: datetime, chunk: int) -> int:
+    from invoiceai.server.message_batches_store import message_batches
     from invoiceai.server.review_store import corrections
 
-    old = and_(jobs.c.status.in_(_FINAL), jobs.c.finished_at < cutoff)
+    # A job of a Message Batch still being driven stays: the driver reads its batch's members each look.
+    driven = exists().where(
+        message_batches.c.batch_id == jobs.c.batch_id, message_batches.c.state.in_(("waiting", "running"))
+    )
+    old = and_(jobs.c.status.in_(_FINAL), jobs.c.finished_at < cutoff, ~driven)
     ids = list(connection.execute(select(jobs.c.id).where(old).order_by(jobs.c.finished_at).limit(chunk)).scalars())
     if not ids:
         return 0

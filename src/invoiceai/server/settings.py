@@ -70,6 +70,10 @@ class ServiceSettings:
             kept after it ends (``0``: kept for ever, the default). The audit trail is kept.
         purge_interval_seconds: How often each process that runs the purge (the embedded API,
             every fleet worker) deletes what is past its retention.
+        message_batches_give_up_hours: Hours after which a batch sent through the Message Batches
+            API whose looks still fail (the API down for days, say) is given up: its unfinished
+            jobs fail with ``MessageBatchAbandonedError``. Errors that cannot clear up (a refused
+            API key, a setup the job was not submitted with) end the batch at the first look.
     """
 
     database_url: str = dataclasses.field(default_factory=default_database_url)
@@ -97,10 +101,17 @@ class ServiceSettings:
     upload_retention_days: float = 7.0
     job_retention_days: float = 0.0
     purge_interval_seconds: float = 3600.0
+    message_batches_give_up_hours: float = 168.0
 
     def __post_init__(self) -> None:
         positive = ("port", "lease_seconds", "max_upload_bytes", "max_batch_bytes", "max_batch_documents")
-        for name in (*positive, "visibility_timeout", "message_batches_poll_seconds", "purge_interval_seconds"):
+        for name in (
+            *positive,
+            "visibility_timeout",
+            "message_batches_poll_seconds",
+            "purge_interval_seconds",
+            "message_batches_give_up_hours",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"Service setting {name!r} must be positive, got {getattr(self, name)!r}.")
         for name in (

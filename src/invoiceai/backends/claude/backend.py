@@ -213,6 +213,16 @@ class ClaudeBackend(Closeable):
         other.detail = detail
         return other
 
+    def with_settings(self, **changes: Any) -> ClaudeBackend:
+        """Returns this backend with some settings changed, sharing its clients, model state and request slots.
+
+        For the settings a stored batch job decides with (``max_reasks``, ``token_budget``): a
+        service collects a job with the values it was submitted with, as ``invoiceai batch`` does.
+        """
+        other = copy.copy(self)
+        other._settings = self._settings.replace(**changes)
+        return other
+
     def estimate(
         self,
         source: PageSource,

@@ -213,6 +213,18 @@ class BatchSession:
         batches = self._batches(retries=_READ_RETRIES)
         return self._call(lambda: _info(batches.retrieve(batch_id)))
 
+    def cancel(self, batch_id: str) -> BatchInfo:
+        """Asks the API to cancel a batch (``POST /v1/messages/batches/{id}/cancel``); returns its status.
+
+        Items not processed yet end ``canceled`` (and are not billed); the batch ends once the API
+        has stopped them. Canceling an ended batch changes nothing.
+
+        Raises:
+            BatchGoneError: The API has no such batch.
+        """
+        batches = self._batches(retries=_READ_RETRIES)  # asking twice is harmless
+        return self._call(lambda: _info(batches.cancel(batch_id)))
+
     def results(self, batch_id: str) -> ResultLines:
         """Returns the result lines of an ended batch, to iterate once.
 
