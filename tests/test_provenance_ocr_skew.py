@@ -8,12 +8,15 @@ onto the image it was given, so a box still covers its word's ink there.
 from __future__ import annotations
 
 import io
+from decimal import Decimal
 
 import pytest
 
-from invoiceai.render.ocr import ocr_available, ocr_words
+from invoiceai import Invoice
+from invoiceai.provenance import PageWords, ground_invoice
+from invoiceai.render.ocr import ocr_available, ocr_text, ocr_words
 
-pytestmark = pytest.mark.skipif(not ocr_available(), reason="OCR needs pytesseract and the tesseract program")
+needs_ocr = pytest.mark.skipif(not ocr_available(), reason="OCR needs pytesseract and the tesseract program")
 
 LINES = ["Invoice 4711 dated 12.03.2024", "Subtotal 1.980,00 EUR", "VAT 19% 376,20 EUR", "Total 2.356,20 EUR"]
 
@@ -33,6 +36,7 @@ def page(angle: float) -> tuple[bytes, object]:
     return buffer.getvalue(), turned
 
 
+@needs_ocr
 @pytest.mark.parametrize("angle", [3.5, -3.5, 0.0])
 def test_an_askew_page_is_read_line_by_line_with_boxes_on_its_ink(angle: float) -> None:
     image, turned = page(angle)
@@ -48,3 +52,28 @@ def test_an_askew_page_is_read_line_by_line_with_boxes_on_its_ink(angle: float) 
     # Words of one printed line come in order, left to right: the levelled page keeps its lines.
     total = texts.index("Total")
     assert texts[total + 1] == "2.356,20"
+
+
+# Two readings of one page, as ocr_words gives them for a page askew: the first misread the
+# subtotal ("14,980.00") and dropped the total; the levelled one read both.
+FIRST = [("Subtotal", 0.1, 0.2, 0.2, 0.22), ("14,980.00", 0.3, 0.2, 0.4, 0.22)]
+SECOND = [("Subtotal", 0.1, 0.201, 0.2, 0.221), ("1,980.00", 0.3, 0.201, 0.4, 0.221),
+          ("Total", 0.1, 0.3, 0.2, 0.32), ("2,356.20", 0.3, 0.3, 0.4, 0.32)]  # fmt: skip
+
+
+def test_the_hint_text_gives_each_word_once_the_first_readings_where_both_read_it() -> None:
+    assert ocr_text(FIRST + SECOND) == "Subtotal 14,980.00\nTotal 2,356.20"
+
+
+@pytest.mark.parametrize(
+    ("subtotal", "total", "grounded"),
+    [("1980.00", "2356.20", True), ("14980.00", "2356.20", True), ("1980.50", "2356.20", False),
+     ("1980.00", "2356.30", False), ("19800.00", "2356.20", False)],
+)  # fmt: skip
+def test_a_value_either_reading_holds_is_grounded_and_a_changed_one_neither_holds_is_flagged(
+    subtotal: str, total: str, grounded: bool
+) -> None:
+    layer = PageWords.from_raw(1, FIRST + SECOND, "ocr")  # type: ignore[arg-type]
+    invoice = Invoice(subtotal=Decimal(subtotal), total=Decimal(total))
+    found = ground_invoice(invoice, [layer]).provenance
+    assert (found["subtotal"].grounding == "grounded" and found["total"].grounding == "grounded") == grounded
