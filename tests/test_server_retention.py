@@ -286,3 +286,29 @@ def test_the_store_indexes_finished_jobs_for_the_purge(database_url: str, tmp_pa
     with opened(tmp_path, database_url) as context:
         indexes = {index["name"]: index["column_names"] for index in inspect(context.engine).get_indexes("jobs")}
     assert indexes["ix_jobs_finished"] == ["status", "finished_at"]  # migration 0013
+
+
+def test_after_the_upload_purge_the_job_says_its_document_was_deleted(tmp_path: Path) -> None:
+    from documents_factory import example_invoice, pdf_invoice
+    from invoiceai.extractor import Extractor
+    from invoiceai.testing import FakeBackend
+    from server_helpers import client, new_key, serving
+
+    extractor = Extractor(backend=FakeBackend(default=example_invoice()), cache=None)
+    with serving(settings_for(tmp_path, upload_retention_days=7), extractor=extractor) as (server, context):
+        _, key = new_key(context)
+        api = client(server, key)
+        created = api.post("/v1/documents?wait=20", files={"file": ("inv.pdf", pdf_invoice(), "application/pdf")})
+        job = created.json()
+        assert job["status"] == "succeeded", job
+        assert api.get(f"/v1/jobs/{job['id']}/pages/1").status_code == 200  # kept so far
+        assert purge(context.engine, context.settings, now=later(8)) == Purged(uploads=1)
+        note = api.get(f"/v1/jobs/{job['id']}/review/data").json()["pages_note"]
+        page = api.get(f"/v1/jobs/{job['id']}/pages/1")
+        facturx = api.get(f"/v1/jobs/{job['id']}/result", params={"format": "facturx"})
+    assert "deleted" in note and "upload_retention_days" in note and "URL" not in note
+    for response in (page, facturx):
+        assert response.status_code == 409, response.text
+        detail = response.json()["detail"]
+        assert "deleted from the job store after the upload retention (7 days" in detail, detail
+        assert "URL" not in detail and "not an uploaded PDF" not in detail
