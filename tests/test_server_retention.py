@@ -196,3 +196,119 @@ def test_retention_settings_come_from_the_environment() -> None:
         ServiceSettings(upload_retention_days=-1)
     with pytest.raises(ConfigurationError, match="purge_interval_seconds"):
         ServiceSettings(purge_interval_seconds=0)
+
+
+def test_a_job_whose_webhook_is_pending_is_kept_until_the_delivery_ends(database_url: str, tmp_path: Path) -> None:
+    with opened(tmp_path, database_url, upload_retention_days=0, job_retention_days=1) as context:
+        waiting, plain = submit(context, "waiting"), submit(context, "plain")
+        finish(context, waiting)
+        finish(context, plain)
+        with context.engine.begin() as connection:  # e.g. the receiver was down through a long outage
+            connection.execute(webhook_deliveries.insert().values(
+                id=f"{waiting}:succeeded", job_id=waiting, owner=OWNER, status="succeeded", state="pending",
+                attempts=3, url="https://hooks.example.com/cb", next_attempt_at=utcnow(), created_at=utcnow(),
+            ))  # fmt: skip
+        assert purge(context.engine, context.settings, now=later(2)) == Purged(jobs=1)
+        assert store.get_job(context.engine, waiting, OWNER) is not None  # its webhook may still be sent
+        assert count(context, webhook_deliveries) == 1
+        with context.engine.begin() as connection:
+            connection.execute(update(webhook_deliveries).values(state="gave_up", url=None))
+        assert purge(context.engine, context.settings, now=later(2)) == Purged(jobs=1)
+        assert store.get_job(context.engine, waiting, OWNER) is None
+        assert count(context, webhook_deliveries) == 0
+
+
+@contextmanager
+def counted_transactions(context: ServiceContext, then: Any = None) -> Iterator[list[int]]:
+    """Counts the engine's transactions; ``then(count)`` is called as each one begins."""
+    transactions: list[int] = []
+    real_begin = context.engine.begin
+
+    def counting_begin() -> Any:
+        transactions.append(1)
+        if then is not None:
+            then(len(transactions))
+        return real_begin()
+
+    context.engine.begin = counting_begin  # type: ignore[method-assign]
+    try:
+        yield transactions
+    finally:
+        del context.engine.begin
+
+
+def test_an_upload_purge_transaction_deletes_at_most_chunk_bytes(database_url: str, tmp_path: Path) -> None:
+    with opened(tmp_path, database_url, upload_retention_days=1) as context:
+        for label in "abcde":
+            finish(context, submit(context, label))
+        with context.engine.begin() as connection:
+            sizes = sorted(connection.execute(select(uploads.c.size)).scalars())
+        # Two of the smallest fit a chunk, never three: at least three transactions, each under the bound.
+        with counted_transactions(context) as transactions:
+            assert purge(context.engine, context.settings, now=later(2), chunk_bytes=sizes[0] + sizes[1]) == Purged(
+                uploads=5
+            )
+        assert 3 + 1 <= len(transactions) <= 5 + 1  # then the audit row
+        finish(context, submit(context, "f"))
+        with counted_transactions(context) as transactions:  # bigger than the bound: still deleted, one each
+            assert purge(context.engine, context.settings, now=later(2), chunk_bytes=1) == Purged(uploads=1)
+        assert len(transactions) == 1 + 1
+        assert stored_uploads(context) == set()
+
+
+def test_a_purge_stops_between_chunks_once_its_stop_is_set(database_url: str, tmp_path: Path) -> None:
+    with opened(tmp_path, database_url, upload_retention_days=1) as context:
+        for label in "abcde":
+            finish(context, submit(context, label))
+        stop = threading.Event()
+        with counted_transactions(context, then=lambda n: stop.set()):  # set as the first chunk begins
+            purged = purge(context.engine, context.settings, now=later(2), chunk_bytes=1, stop=stop)
+        assert purged == Purged(uploads=1)  # that chunk ends; no other starts
+        assert len(stored_uploads(context)) == 4
+        assert purge(context.engine, context.settings, now=later(2), chunk_bytes=1) == Purged(uploads=4)
+
+
+def test_stopping_the_upkeep_stops_its_purge(tmp_path: Path) -> None:
+    from invoiceai.server.upkeep import running
+
+    with opened(tmp_path, f"sqlite:///{tmp_path / 'jobs.sqlite3'}") as context:
+        with running(context) as deliverer:
+            (chore,) = deliverer.chores
+            purger = getattr(chore, "__self__", None)
+            assert isinstance(purger, Purger) and purger.stop is deliverer.stopping
+            assert not deliverer.stopping.is_set()
+        assert deliverer.stopping.is_set()
+
+
+def test_the_store_indexes_finished_jobs_for_the_purge(database_url: str, tmp_path: Path) -> None:
+    from sqlalchemy import inspect
+
+    with opened(tmp_path, database_url) as context:
+        indexes = {index["name"]: index["column_names"] for index in inspect(context.engine).get_indexes("jobs")}
+    assert indexes["ix_jobs_finished"] == ["status", "finished_at"]  # migration 0013
+
+
+def test_after_the_upload_purge_the_job_says_its_document_was_deleted(tmp_path: Path) -> None:
+    from documents_factory import example_invoice, pdf_invoice
+    from invoiceai.extractor import Extractor
+    from invoiceai.testing import FakeBackend
+    from server_helpers import client, new_key, serving
+
+    extractor = Extractor(backend=FakeBackend(default=example_invoice()), cache=None)
+    with serving(settings_for(tmp_path, upload_retention_days=7), extractor=extractor) as (server, context):
+        _, key = new_key(context)
+        api = client(server, key)
+        created = api.post("/v1/documents?wait=20", files={"file": ("inv.pdf", pdf_invoice(), "application/pdf")})
+        job = created.json()
+        assert job["status"] == "succeeded", job
+        assert api.get(f"/v1/jobs/{job['id']}/pages/1").status_code == 200  # kept so far
+        assert purge(context.engine, context.settings, now=later(8)) == Purged(uploads=1)
+        note = api.get(f"/v1/jobs/{job['id']}/review/data").json()["pages_note"]
+        page = api.get(f"/v1/jobs/{job['id']}/pages/1")
+        facturx = api.get(f"/v1/jobs/{job['id']}/result", params={"format": "facturx"})
+    assert "deleted" in note and "upload_retention_days" in note and "URL" not in note
+    for response in (page, facturx):
+        assert response.status_code == 409, response.text
+        detail = response.json()["detail"]
+        assert "deleted from the job store after the upload retention (7 days" in detail, detail
+        assert "URL" not in detail and "not an uploaded PDF" not in detail

@@ -37,6 +37,13 @@ def render_einvoice(context: ServiceContext, row: RowMapping, fmt: str) -> Respo
     if fmt != "facturx":
         return Response(to_xml(invoice, "cii" if fmt == "cii" else "ubl"), media_type="application/xml")
     upload = None if row["upload_sha256"] is None else read_upload(context.engine, row["upload_sha256"])
+    if upload is None and row["upload_sha256"] is not None:
+        days = context.settings.upload_retention_days
+        raise ConflictError(
+            "Factur-X needs the invoice's PDF, and this job's document was deleted from the job store after "
+            f"the upload retention ({days:g} days, upload_retention_days): submit the PDF again, or keep "
+            "uploads longer (INVOICEAI_SERVER_UPLOAD_RETENTION_DAYS)."
+        )
     if upload is None or upload[1] != "application/pdf":
         raise ConflictError("Factur-X needs the invoice's PDF: this job's document was not an uploaded PDF.")
     from invoiceai.render.pdf.facturx import to_facturx

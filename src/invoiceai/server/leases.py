@@ -214,7 +214,8 @@ def finish(engine: Engine, claim: Claim, outcome: Outcome) -> bool:
                 job_id=claim.job["id"], batch_id=claim.job["batch_id"], document_sha256=values["document_sha256"],
                 cost_usd=outcome.cost_usd, detail=outcome.error_type,
             )  # fmt: skip
-            enqueue(connection, claim.job, outcome.status)  # its webhook, in the same transaction
+            # Its webhook, in the same transaction, with the hash the outcome found (a URL job had none before).
+            enqueue(connection, {**claim.job, "document_sha256": values["document_sha256"]}, outcome.status)
     return bool(changed)
 
 

@@ -2,8 +2,8 @@
 
 When a job ends, a row for its webhook is written to ``webhook_deliveries`` in the transaction that
 ends it (:func:`enqueue`, called by :mod:`~invoiceai.server.leases` and
-:mod:`~invoiceai.server.store`; :func:`invoiceai.server.runner.notify` writes it again right after,
-idempotently). The row's id is the delivery id ``<job id>:<status>``, so one ending never makes two
+:mod:`~invoiceai.server.store`; :func:`invoiceai.server.runner.notify` then wakes the deliverer).
+The row's id is the delivery id ``<job id>:<status>``, so one ending never makes two
 rows. A :class:`Deliverer` (a thread of the embedded API process, and of every fleet worker) then:
 
 1. claims due rows with a lease: a conditional ``UPDATE`` only one process can make (on PostgreSQL
@@ -37,6 +37,7 @@ from invoiceai.server.audit import record
 from invoiceai.server.clock import utcnow
 from invoiceai.server.db import reading
 from invoiceai.server.models import metadata
+from invoiceai.server.outbox_loop import AttemptLoop
 
 if TYPE_CHECKING:
     import httpx2
@@ -335,6 +336,12 @@ class Deliverer:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._attempts: AttemptLoop | None = None
+
+    @property
+    def stopping(self) -> threading.Event:
+        """Set once :meth:`stop` is called: long chores (the purge) check it between their steps."""
+        return self._stop
 
     def start(self) -> None:
         """Starts the thread (once) and has the process's webhooks wake it."""
@@ -361,8 +368,13 @@ class Deliverer:
     def run_once(self) -> int:
         """Claims the due attempts, makes them at once (concurrently), records them; returns how many."""
         claims = claim_due(self.context.engine, self.context.worker_id, self.policy)
-        if claims:
-            asyncio.run(self._attempt_all(claims))
+        if not claims:
+            return 0
+        if self._attempts is not None and threading.current_thread() is self._thread:
+            self._attempts.run(self._attempt_all(claims))
+        else:  # a call from outside the thread (a one-off drain, tests): a loop of its own
+            with AttemptLoop() as attempts:
+                attempts.run(self._attempt_all(claims))
         return len(claims)
 
     async def _attempt_all(self, claims: Sequence[Claimed]) -> None:
@@ -404,6 +416,11 @@ class Deliverer:
         return Sent(reports[-1], delivered=delivered, retry_after=retry_after)
 
     def _loop(self) -> None:
+        with AttemptLoop() as self._attempts:
+            self._drain()
+        self._attempts = None
+
+    def _drain(self) -> None:
         while not self._stop.is_set():
             made = 0
             try:

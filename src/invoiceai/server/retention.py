@@ -11,8 +11,13 @@ Two settings say how long things are kept (``0``: for ever):
   jobs is left. Deleting results is the operator's choice: a result deleted before a client
   fetched it is paid work lost, and cannot be made again once the upload is gone too.
 
+A finished job whose webhook is still pending (attempts left to make) is kept until the delivery
+ends, delivered or given up: deleting it would drop the delivery without a word.
+
 The audit trail is kept either way (it holds no content). The purge deletes in chunks of
-``chunk`` rows, one short transaction each, so it never holds long locks; each purge that deleted
+``chunk`` rows, and of uploads adding up to at most ``chunk_bytes`` (at least one), one short
+transaction each, so it never holds long locks (SQLite has one write lock for the whole store);
+between chunks it checks its ``stop`` event, which a stopping process sets. Each purge that deleted
 something writes one audit row (``purge``) with the counts. It runs every
 ``purge_interval_seconds`` in the embedded API process and in every fleet worker
 (:func:`invoiceai.server.upkeep.running`); purges running at once in several processes only split
@@ -22,6 +27,7 @@ the work.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -33,7 +39,7 @@ from invoiceai.secrets import get_logger
 from invoiceai.server.audit import record
 from invoiceai.server.clock import utcnow
 from invoiceai.server.models import FINAL_STATES, batches, jobs, uploads
-from invoiceai.server.outbox import webhook_deliveries
+from invoiceai.server.outbox import PENDING, webhook_deliveries
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -46,6 +52,11 @@ _log = get_logger("invoiceai.server")
 
 # Created by migration 0012: the purge asks, for each old upload, whether a job still uses it.
 Index("ix_jobs_upload", jobs.c.upload_sha256)
+# Created by migration 0013: the purge picks the finished jobs that ended first.
+Index("ix_jobs_finished", jobs.c.status, jobs.c.finished_at)
+
+CHUNK_BYTES = 64 * 2**20
+"""Most upload bytes one purge transaction deletes (at least one upload)."""
 
 _FINAL = sorted(FINAL_STATES)
 
@@ -70,14 +81,24 @@ class Purged:
         return self.uploads + self.jobs + self.batches
 
 
-def purge(engine: Engine, settings: ServiceSettings, *, now: datetime | None = None, chunk: int = 500) -> Purged:
-    """Deletes what is past its retention, ``chunk`` rows per transaction; audits the counts.
+def purge(
+    engine: Engine,
+    settings: ServiceSettings,
+    *,
+    now: datetime | None = None,
+    chunk: int = 500,
+    chunk_bytes: int = CHUNK_BYTES,
+    stop: threading.Event | None = None,
+) -> Purged:
+    """Deletes what is past its retention, a bounded chunk per transaction; audits the counts.
 
     Args:
         engine: The job store.
         settings: ``upload_retention_days`` and ``job_retention_days`` (``0``: keep).
         now: The time to count from (naive UTC); tests inject one.
         chunk: Most rows one transaction deletes.
+        chunk_bytes: Most upload bytes one transaction deletes (at least one upload).
+        stop: Once set, no further chunk is started (what was deleted is still audited).
 
     Returns:
         The counts deleted.
@@ -86,11 +107,17 @@ def purge(engine: Engine, settings: ServiceSettings, *, now: datetime | None = N
     deleted_jobs = deleted_batches = deleted_uploads = 0
     if settings.job_retention_days > 0:
         cutoff = now - timedelta(days=settings.job_retention_days)
-        deleted_jobs = _in_chunks(engine, lambda connection: _delete_jobs(connection, cutoff, chunk), chunk)
-        deleted_batches = _in_chunks(engine, lambda connection: _delete_batches(connection, cutoff, chunk), chunk)
+        deleted_jobs = _in_chunks(
+            engine, _rows(lambda connection: _delete_jobs(connection, cutoff, chunk), chunk), stop
+        )
+        deleted_batches = _in_chunks(
+            engine, _rows(lambda connection: _delete_batches(connection, cutoff, chunk), chunk), stop
+        )
     if settings.upload_retention_days > 0:
         cutoff = now - timedelta(days=settings.upload_retention_days)
-        deleted_uploads = _in_chunks(engine, lambda connection: _delete_uploads(connection, cutoff, chunk), chunk)
+        deleted_uploads = _in_chunks(
+            engine, lambda connection: _delete_uploads(connection, cutoff, chunk, chunk_bytes), stop
+        )
     purged = Purged(uploads=deleted_uploads, jobs=deleted_jobs, batches=deleted_batches)
     if purged.total:
         detail = (
@@ -102,15 +129,30 @@ def purge(engine: Engine, settings: ServiceSettings, *, now: datetime | None = N
     return purged
 
 
-def _in_chunks(engine: Engine, step: Callable[[Connection], int], chunk: int) -> int:
-    """Runs ``step`` in one transaction after another until it deletes less than a chunk."""
+_Step = Callable[["Connection"], tuple[int, bool]]
+"""One chunk's deletion: how many rows it deleted, and whether it was a full chunk (more may be left)."""
+
+
+def _in_chunks(engine: Engine, step: _Step, stop: threading.Event | None) -> int:
+    """Runs ``step`` in one transaction after another until a chunk is not full or ``stop`` is set."""
     total = 0
-    while True:
+    while stop is None or not stop.is_set():
         with engine.begin() as connection:
-            deleted = step(connection)
+            deleted, full = step(connection)
         total += deleted
-        if deleted < chunk:
-            return total
+        if not full:
+            break
+    return total
+
+
+def _rows(step: Callable[[Connection], int], chunk: int) -> _Step:
+    """A step bounded by rows only: full when it deleted ``chunk`` rows."""
+
+    def bounded(connection: Connection) -> tuple[int, bool]:
+        deleted = step(connection)
+        return deleted, deleted >= chunk
+
+    return bounded
 
 
 def _delete_jobs(connection: Connection, cutoff: datetime, chunk: int) -> int:
@@ -121,7 +163,8 @@ def _delete_jobs(connection: Connection, cutoff: datetime, chunk: int) -> int:
     driven = exists().where(
         message_batches.c.batch_id == jobs.c.batch_id, message_batches.c.state.in_(("waiting", "running"))
     )
-    old = and_(jobs.c.status.in_(_FINAL), jobs.c.finished_at < cutoff, ~driven)
+    delivering = exists().where(webhook_deliveries.c.job_id == jobs.c.id, webhook_deliveries.c.state == PENDING)
+    old = and_(jobs.c.status.in_(_FINAL), jobs.c.finished_at < cutoff, ~driven, ~delivering)
     ids = list(connection.execute(select(jobs.c.id).where(old).order_by(jobs.c.finished_at).limit(chunk)).scalars())
     if not ids:
         return 0
@@ -142,7 +185,7 @@ def _delete_batches(connection: Connection, cutoff: datetime, chunk: int) -> int
     return int(connection.execute(batches.delete().where(batches.c.id.in_(ids), empty)).rowcount)
 
 
-def _delete_uploads(connection: Connection, cutoff: datetime, chunk: int) -> int:
+def _delete_uploads(connection: Connection, cutoff: datetime, chunk: int, chunk_bytes: int) -> tuple[int, bool]:
     # In use: a job that has not ended, or ended after the cutoff. The same test is repeated in
     # the DELETE, so a job queued for the document meanwhile keeps it.
     in_use = exists().where(
@@ -150,10 +193,18 @@ def _delete_uploads(connection: Connection, cutoff: datetime, chunk: int) -> int
         or_(jobs.c.status.not_in(_FINAL), jobs.c.finished_at.is_(None), jobs.c.finished_at >= cutoff),
     )
     old = and_(uploads.c.created_at < cutoff, ~in_use)
-    ids = list(connection.execute(select(uploads.c.sha256).where(old).limit(chunk)).scalars())
+    found = connection.execute(select(uploads.c.sha256, uploads.c.size).where(old).limit(chunk)).all()
+    ids: list[str] = []
+    size = 0
+    for sha256, length in found:
+        if ids and size + length > chunk_bytes:
+            break
+        ids.append(sha256)
+        size += length
     if not ids:
-        return 0
-    return int(connection.execute(uploads.delete().where(uploads.c.sha256.in_(ids), old)).rowcount)
+        return 0, False
+    deleted = int(connection.execute(uploads.delete().where(uploads.c.sha256.in_(ids), old)).rowcount)
+    return deleted, len(ids) < len(found) or len(found) >= chunk
 
 
 class Purger:
@@ -163,14 +214,21 @@ class Purger:
         engine: The job store.
         settings: The retention settings.
         clock: Monotonic seconds, for the interval; tests inject one.
+        stop: Set when the process stops: a purge running then ends after its current chunk.
     """
 
     def __init__(
-        self, engine: Engine, settings: ServiceSettings, *, clock: Callable[[], float] = time.monotonic
+        self,
+        engine: Engine,
+        settings: ServiceSettings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        stop: threading.Event | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.clock = clock
+        self.stop = stop
         self._next: float | None = None
 
     def maybe_run(self) -> Purged | None:
@@ -182,7 +240,7 @@ class Purger:
             return None
         self._next = now + self.settings.purge_interval_seconds
         try:
-            purged = purge(self.engine, self.settings)
+            purged = purge(self.engine, self.settings, stop=self.stop)
         except Exception:  # the store is away: the next interval tries again
             _log.warning("the retention purge could not run", exc_info=True)
             return None

@@ -123,6 +123,12 @@ def page_image(
     context = context_of(request)
     row = _job(request, job_id, who)
     upload = None if row["upload_sha256"] is None else store.read_upload(context.engine, row["upload_sha256"])
+    if upload is None and row["upload_sha256"] is not None:
+        days = context.settings.upload_retention_days
+        raise ConflictError(
+            f"This job's document was deleted from the job store after the upload retention ({days:g} days, "
+            "upload_retention_days); it has no page images. Submit the document again to see its pages."
+        )
     if upload is None:
         raise ConflictError("This job's document was fetched from a URL and is not kept; it has no page images.")
     data, media_type = upload

@@ -57,6 +57,12 @@ def _field(path: str, result: dict[str, Any], named: dict[str, list[dict[str, An
 
 
 def _pages(row: RowMapping, media_type: str | None, result: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
+    if media_type is None and row["upload_sha256"] is not None:  # the retention purge deleted the upload
+        return [], (
+            "This job's document was deleted from the job store after the upload retention "
+            "(upload_retention_days), so its pages cannot be shown; its values and provenance are kept. "
+            "Submit the document again to see its pages."
+        )
     if media_type is None:
         return [], "This job's document was fetched from a URL and is not kept, so its pages cannot be shown."
     if not any(media_type == kind or (kind.endswith("/") and media_type.startswith(kind)) for kind in RENDERABLE):

@@ -71,19 +71,15 @@ def run_job(job_id: str, context: ServiceContext) -> bool:
 
 
 def notify(context: ServiceContext, job: RowMapping, status: str) -> None:
-    """Queues the job's completion webhook (when it has a callback URL) and wakes the process's deliverer.
+    """Wakes the process's webhook deliverer after ``job`` ended in ``status``, if it has a callback URL.
 
-    The transaction that ended the job wrote the outbox row already; writing it again here is a
-    no-op, kept for a path that ends a job without it. The deliverer
-    (:class:`~invoiceai.server.outbox.Deliverer`) sends it, retries it and audits every attempt.
+    The transaction that ended the job wrote its outbox row already (``leases.finish``, a
+    give-up, ``store.cancel``): this only saves the deliverer its wait until the next look.
+    The deliverer (:class:`~invoiceai.server.outbox.Deliverer`) sends it, retries it and audits
+    every attempt.
     """
-    if not job.get("callback_url"):
-        return
-    from invoiceai.server.outbox import enqueue
-
-    with context.engine.begin() as connection:
-        enqueue(connection, job, status)
-    context.seams.webhook_queued()
+    if job.get("callback_url"):
+        context.seams.webhook_queued()
 
 
 @contextlib.contextmanager

@@ -23,7 +23,9 @@ __all__ = ["running"]
 @contextlib.contextmanager
 def running(context: ServiceContext) -> Iterator[Deliverer]:
     """Delivers the store's webhooks and purges what is past its retention while the block runs."""
-    deliverer = Deliverer(context, chores=[Purger(context.engine, context.settings).maybe_run])
+    deliverer = Deliverer(context)
+    # Stopping the deliverer stops a purge in progress after its chunk, before the engine is disposed.
+    deliverer.chores = (Purger(context.engine, context.settings, stop=deliverer.stopping).maybe_run,)
     deliverer.start()
     try:
         yield deliverer
