@@ -205,11 +205,20 @@ def ground_invoice(
     return Grounded(Provenance(fields, kinds), tuple(new))
 
 
+_NEVER_DERIVED = frozenset({"total", "amount_due", "allowance_total", "charge_total"})
+"""The payable amount is printed on every real invoice, so one that is not is worth a look; and an
+allowance or charge total of 0.00 "from" an empty list is exactly what a dropped allowance looks like."""
+
+
 def _derive(found: Mapping[str, _Found]) -> None:
     """Marks the amounts that are not printed but follow exactly from printed ones (:mod:`.derive`)."""
     amounts = {path: item.value for path, item in found.items() if isinstance(item.value, Decimal)}
     known = {path for path, item in found.items() if item.grounding in ("grounded", "approximate")}
-    wanted = {path for path, item in found.items() if item.grounding == "ungrounded" and item.kind == "money"}
+    wanted = {
+        path
+        for path, item in found.items()
+        if item.grounding == "ungrounded" and item.kind == "money" and path not in _NEVER_DERIVED
+    }
     if not wanted:
         return
     for path, why in derive(amounts, known, wanted).items():
