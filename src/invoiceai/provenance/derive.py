@@ -14,10 +14,11 @@ may be derived at all (never the payable total, see :mod:`.ground`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
-__all__ = ["derive"]
+__all__ = ["derive", "mentions_allowances"]
 
 _CENT = Decimal("0.01")
 _ZERO = Decimal(0)
@@ -58,6 +59,22 @@ def derive(amounts: Values, known: set[str], wanted: set[str]) -> dict[str, str]
         if open_paths[0] not in derived and _pins(holds, amounts, open_paths[0]):
             derived[open_paths[0]] = why
     return derived
+
+
+_ALLOWANCE_WORDS = re.compile(
+    r"allowance|discount|rebate|rabatt|nachlass|abzug|abschlag|zuschlag|remise|rabais|ristourne|réduction|sconto"
+    r"|descuento|korting|charge|surcharge|fee|frais|gebühr|versand|fracht|porto|shipping|freight|handling",
+    re.IGNORECASE,
+)
+
+
+def mentions_allowances(words: Iterable[str]) -> bool:
+    """Whether any of ``words`` names an allowance or a charge (``Rabatt``, ``Discount``, ``Versand``, ``frais``).
+
+    An allowance or charge total of 0.00 follows from an empty list only on pages that name
+    none: where one is named, the model may have dropped it.
+    """
+    return any(_ALLOWANCE_WORDS.search(word) for word in words)
 
 
 def _pins(holds: Callable[[Values], bool], amounts: Values, path: str) -> bool:

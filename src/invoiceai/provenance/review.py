@@ -26,7 +26,7 @@ _INDEX = re.compile(r"\[\d+\]")
 
 MUST_GROUND = (
     "invoice_number", "issue_date", "due_date", "tax_point_date", "delivery.date", "invoicing_period.*",
-    "preceding_invoices.number",
+    "preceding_invoices.number", "currency",
     "total", "amount_due", "tax_total", "total_without_tax", "subtotal", "allowance_total", "charge_total",
     "amount_paid", "rounding_amount", "tax_total_in_tax_currency",
     "tax_breakdown.rate", "tax_breakdown.taxable_amount", "tax_breakdown.tax_amount",
@@ -34,8 +34,9 @@ MUST_GROUND = (
     "line_items.quantity", "line_items.unit_price", "line_items.amount", "line_items.allowance_amount",
     "line_items.charge_amount", "line_items.tax_rate", "line_items.description", "line_items.seller_item_id",
     "line_items.buyer_item_id",
-    "seller.name", "seller.vat_id", "seller.address.*", "buyer.name", "buyer.address.*",
-    "payment.iban", "payment.bic", "payment.account_number", "payment.reference", "purchase_order",
+    "seller.name", "seller.vat_id", "seller.address.*", "buyer.name", "buyer.vat_id", "buyer.address.*",
+    "payment.iban", "payment.bic", "payment.account_number", "payment.reference", "payment.mandate_reference",
+    "payment.debited_account", "purchase_order", "buyer_reference",
 )  # fmt: skip
 """What the default policy wants printed on the page: what a clerk posts and pays by.
 
