@@ -216,17 +216,17 @@ _NAMED = frozenset({"allowance_total", "charge_total"})
 def _derive(found: Mapping[str, _Found], allowances_named: bool) -> None:
     """Marks the amounts that are not printed but follow exactly from printed ones (:mod:`.derive`).
 
-    An allowance or charge total (0.00 from an empty list) only on pages that name no allowance or
-    charge: where one is named, the empty list is what a dropped allowance looks like.
+    An allowance or charge total of 0.00 (from an empty list) only on pages that name no allowance
+    or charge: where one is named, the empty list is what a dropped allowance looks like.
     """
     amounts = {path: item.value for path, item in found.items() if isinstance(item.value, Decimal)}
     known = {path for path, item in found.items() if item.grounding in ("grounded", "approximate")}
-    never = _NEVER_DERIVED | _NAMED if allowances_named else _NEVER_DERIVED
     wanted = {
         path
         for path, item in found.items()
-        if item.grounding == "ungrounded" and item.kind == "money" and path not in never
-    }
+        if item.grounding == "ungrounded" and item.kind == "money" and path not in _NEVER_DERIVED
+        and not (allowances_named and path in _NAMED and item.value == 0)
+    }  # fmt: skip
     if not wanted:
         return
     for path, why in derive(amounts, known, wanted).items():
