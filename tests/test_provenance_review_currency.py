@@ -15,12 +15,12 @@ from test_provenance import layer
 def checked(data: dict[str, Any], *lines: str) -> tuple[str, bool]:
     invoice = Invoice.model_validate({"invoice_number": "77", "total": "125.00", **data})
     findings = validate(invoice)
-    grounded = ground_invoice(invoice, [layer("Svensk AB Faktura 77", *lines, "Total 125,00")], findings)
+    grounded = ground_invoice(invoice, [layer("Svensk AB SE556677889901 Faktura 77", *lines, "Total 125,00")], findings)
     verdict = review(grounded.provenance, [*findings, *grounded.findings])
     return grounded.provenance["currency"].grounding, verdict.needs_review
 
 
-SWEDISH = {"seller": {"name": "Svensk AB", "address": {"country_code": "SE"}}}
+SWEDISH = {"seller": {"name": "Svensk AB", "vat_id": "SE556677889901", "address": {"country_code": "SE"}}}
 
 
 @pytest.mark.parametrize(
