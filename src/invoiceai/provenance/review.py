@@ -40,13 +40,14 @@ MUST_GROUND = (
 )  # fmt: skip
 """What the default policy wants printed on the page: what a clerk posts and pays by.
 
-The invoice's amounts, quantities, rates and dates, its number and purchase order, what was
-sold (each line's description, article numbers and period, each allowance and charge), who
-is paid (the seller's name, VAT id and address, the account, the payment reference) and who
-pays (the buyer's name and address). Left out are the values an invoice often does not print,
+The invoice's amounts, quantities, rates, dates and currency, its number, purchase order and
+buyer reference, what was sold (each line's description, article numbers and period, each
+allowance and charge), who is paid (the seller's name, VAT id and address, the account, the
+payment reference, the direct-debit mandate and debited account) and who pays (the buyer's
+name, VAT id and address). Left out are the values an invoice often does not print,
 or prints in another form than the model gives back, and where a wrong reading costs no money:
 notes, payment terms and means, contact details, legal forms, registration, routing and global
-article ids (GTIN), tax numbers, the buyer's VAT id, other parties (payee, tax representative,
+article ids (GTIN), tax numbers, other parties (payee, tax representative,
 delivery), other documents' references and dates (a preceding invoice's date). Those still get an
 ``IAI-UNGROUNDED`` finding and ``low`` confidence when they are not on the page; they just do
 not send the whole result to a person. ``ReviewPolicy(must_ground=("*",))`` wants everything.
