@@ -242,7 +242,12 @@ def printed(value: Any, kind: str, text: str) -> bool:
         return abs(value) in {abs(number) for number in numbers_in(text)}
     if kind == "date":
         return value in dates_in(text)
+    if kind == "skip" and str(value) in _CURRENCY_SIGNS:  # a currency: its code, or its usual sign
+        return str(value) in text or any(sign in text for sign in _CURRENCY_SIGNS[str(value)])
     return alnum_key(str(value)) in alnum_key(text)
+
+
+_CURRENCY_SIGNS = {"EUR": ("€",), "USD": ("$",), "GBP": ("£",), "INR": ("₹", "Rs"), "CHF": ("Fr.",), "SEK": ("kr",)}
 
 
 _NUMBER = re.compile(r"([-\u2212(]?)(\d(?:[\d.,'\u2019\u00a0\u202f]|(?<=\d) (?=\d{3}(?!\d)))*)([-)]?)")

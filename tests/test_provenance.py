@@ -95,9 +95,10 @@ def test_a_name_over_two_lines_is_one_match_with_the_union_box() -> None:
 
 
 def test_codes_are_not_checked_and_scans_without_words_are_unknown() -> None:
-    invoice = Invoice.model_validate({"currency": "EUR", "total": "10.00"})
+    invoice = Invoice.model_validate({"currency": "EUR", "tax_currency": "EUR", "total": "10.00"})
     provenance = ground_invoice(invoice, [PageWords.from_raw(1, None, "none")]).provenance
-    assert provenance["currency"].grounding == "not_checked"
+    assert provenance["tax_currency"].grounding == "not_checked"
+    assert provenance["currency"].grounding == "unknown"  # the invoice currency is checked: by code or symbol
     assert provenance["total"].grounding == "unknown"
     assert provenance["total"].page == 1  # page-level provenance: the only page
     assert ground_invoice(invoice, [PageWords.from_raw(1, None, "none")]).findings == ()

@@ -41,7 +41,7 @@ def test_a_result_carries_provenance_by_field_and_by_line_item() -> None:
     assert result.provenance["total"].text == "23,80"
     assert result.provenance["line_items"][0]["amount"].text == "20,00"
     assert result.provenance["issue_date"].grounding == "grounded"
-    assert result.provenance["currency"].grounding == "not_checked"
+    assert result.provenance["currency"].grounding == "grounded"  # printed as its code or symbol
     assert result.provenance.pages == {1: "text"}
     assert not result.needs_review and result.review is not None
     data = result.to_dict()

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from invoiceai.errors import InvoiceAIError
 from invoiceai.extractor.result import Extraction
 from invoiceai.extractor.steps import selected_pages
-from invoiceai.provenance import PageWords, ReviewPolicy, ground_invoice, review
+from invoiceai.provenance import PageWords, Review, ReviewPolicy, ground_invoice, review
 from invoiceai.schema.invoice import Invoice
 
 if TYPE_CHECKING:
@@ -71,7 +71,12 @@ def attach_provenance(
     # An e-invoice's values are the XML's, not the model's answer that the pages were named for.
     named = value_pages if value_pages and source is not None and not embedded else None
     pages = _document_pages(named, selected_pages(source)) if named and source is not None else None
-    grounded = ground_invoice(result.data, layers, result.findings, embedded=embedded, model_pages=pages)
+    try:
+        grounded = ground_invoice(result.data, layers, result.findings, embedded=embedded, model_pages=pages)
+    except Exception as exc:  # the paid answer outlives a bug in grounding it
+        warnings.append(f"the values could not be grounded ({type(exc).__name__}: {exc}); please report this")
+        reason = "the values could not be checked against the pages; check them against the document"
+        return dataclasses.replace(result, review=Review(True, (reason,)), warnings=tuple(warnings))
     findings = (*result.findings, *grounded.findings)
     timings = dataclasses.replace(
         result.timings,

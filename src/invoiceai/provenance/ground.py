@@ -18,7 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from invoiceai.provenance.derive import derive
+from invoiceai.provenance.currency import currency_matches
+from invoiceai.provenance.derive import derive, mentions_allowances
 from invoiceai.provenance.explain import explained
 from invoiceai.provenance.forms import (
     DateOrder,
@@ -182,7 +183,9 @@ def ground_invoice(
         hint = (page_hints or {}).get(path)
         found[path] = _Found(path, value, kind, hint, *_ground(path, value, kind, context, hint))
     _keep_rows(found, {index.page: index for index in context.indexes})
-    _derive(found)
+    if "currency" in found and context.has_pages:
+        _ground_currency(found["currency"], invoice, layers, context)
+    _derive(found, mentions_allowances(word.text for layer in layers for word in layer.words))
     model = ModelPages(model_pages or {}, [layer.page for layer in layers])
     fields: dict[str, FieldProvenance] = {}
     for path, item in found.items():
@@ -205,16 +208,43 @@ def ground_invoice(
     return Grounded(Provenance(fields, kinds), tuple(new))
 
 
-def _derive(found: Mapping[str, _Found]) -> None:
-    """Marks the amounts that are not printed but follow exactly from printed ones (:mod:`.derive`)."""
+_NEVER_DERIVED = frozenset({"total", "amount_due"})
+"""The payable amount is printed on every real invoice: one that is not is worth a look."""
+_NAMED = frozenset({"allowance_total", "charge_total"})
+
+
+def _derive(found: Mapping[str, _Found], allowances_named: bool) -> None:
+    """Marks the amounts that are not printed but follow exactly from printed ones (:mod:`.derive`).
+
+    An allowance or charge total of 0.00 (from an empty list) only on pages that name no allowance
+    or charge: where one is named, the empty list is what a dropped allowance looks like.
+    """
     amounts = {path: item.value for path, item in found.items() if isinstance(item.value, Decimal)}
     known = {path for path, item in found.items() if item.grounding in ("grounded", "approximate")}
-    wanted = {path for path, item in found.items() if item.grounding == "ungrounded" and item.kind == "money"}
+    wanted = {
+        path
+        for path, item in found.items()
+        if item.grounding == "ungrounded" and item.kind == "money" and path not in _NEVER_DERIVED
+        and not (allowances_named and path in _NAMED and item.value == 0)
+    }  # fmt: skip
     if not wanted:
         return
     for path, why in derive(amounts, known, wanted).items():
         item = found[path]
         item.grounding, item.matches, item.note = "derived", [], why
+
+
+def _ground_currency(item: _Found, invoice: Invoice, layers: Sequence[PageWords], context: _Context) -> None:
+    """The currency's code or its symbol on the pages (:mod:`.currency`)."""
+    countries = (invoice.seller.address.country_code, invoice.buyer.address.country_code)
+    searched = [layer for layer in layers if item.hint is None or layer.page == item.hint]
+    item.matches = currency_matches(str(item.value), searched, countries)
+    if item.matches:
+        item.grounding = "grounded"
+    elif context.blind and (item.hint is None or item.hint in context.blind):
+        item.grounding = "unknown"  # it may be on a page without words: no false alarm
+    else:
+        item.grounding, item.note = "ungrounded", "neither its code nor its symbol is printed"
 
 
 def _usual_order(invoice: Invoice) -> DateOrder | None:

@@ -26,7 +26,7 @@ _INDEX = re.compile(r"\[\d+\]")
 
 MUST_GROUND = (
     "invoice_number", "issue_date", "due_date", "tax_point_date", "delivery.date", "invoicing_period.*",
-    "preceding_invoices.number",
+    "preceding_invoices.number", "currency",
     "total", "amount_due", "tax_total", "total_without_tax", "subtotal", "allowance_total", "charge_total",
     "amount_paid", "rounding_amount", "tax_total_in_tax_currency",
     "tax_breakdown.rate", "tax_breakdown.taxable_amount", "tax_breakdown.tax_amount",
@@ -34,18 +34,20 @@ MUST_GROUND = (
     "line_items.quantity", "line_items.unit_price", "line_items.amount", "line_items.allowance_amount",
     "line_items.charge_amount", "line_items.tax_rate", "line_items.description", "line_items.seller_item_id",
     "line_items.buyer_item_id",
-    "seller.name", "seller.vat_id", "seller.address.*", "buyer.name", "buyer.address.*",
-    "payment.iban", "payment.bic", "payment.account_number", "payment.reference", "purchase_order",
+    "seller.name", "seller.vat_id", "seller.address.*", "buyer.name", "buyer.vat_id", "buyer.address.*",
+    "payment.iban", "payment.bic", "payment.account_number", "payment.reference", "payment.mandate_reference",
+    "payment.debited_account", "purchase_order", "buyer_reference",
 )  # fmt: skip
 """What the default policy wants printed on the page: what a clerk posts and pays by.
 
-The invoice's amounts, quantities, rates and dates, its number and purchase order, what was
-sold (each line's description, article numbers and period, each allowance and charge), who
-is paid (the seller's name, VAT id and address, the account, the payment reference) and who
-pays (the buyer's name and address). Left out are the values an invoice often does not print,
+The invoice's amounts, quantities, rates, dates and currency, its number, purchase order and
+buyer reference, what was sold (each line's description, article numbers and period, each
+allowance and charge), who is paid (the seller's name, VAT id and address, the account, the
+payment reference, the direct-debit mandate and debited account) and who pays (the buyer's
+name, VAT id and address). Left out are the values an invoice often does not print,
 or prints in another form than the model gives back, and where a wrong reading costs no money:
 notes, payment terms and means, contact details, legal forms, registration, routing and global
-article ids (GTIN), tax numbers, the buyer's VAT id, other parties (payee, tax representative,
+article ids (GTIN), tax numbers, other parties (payee, tax representative,
 delivery), other documents' references and dates (a preceding invoice's date). Those still get an
 ``IAI-UNGROUNDED`` finding and ``low`` confidence when they are not on the page; they just do
 not send the whole result to a person. ``ReviewPolicy(must_ground=("*",))`` wants everything.

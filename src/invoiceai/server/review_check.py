@@ -31,7 +31,7 @@ def rechecked(model: Any, result: dict[str, Any], before: dict[str, Any]) -> dic
 
     if not (isinstance(model, type) and issubclass(model, Invoice)):
         return result
-    settled = {str(entry["field"]): str(entry["action"]) for entry in result.get("corrections") or ()}
+    settled = _settled(result.get("corrections") or (), result["data"])
     findings = [Finding.model_validate(finding) for finding in result.get("findings") or ()]
     stored = result.get("provenance") if isinstance(result.get("review"), dict) else None
     provenance = Provenance.from_dict(stored) if isinstance(stored, dict) else Provenance.empty()
@@ -42,3 +42,26 @@ def rechecked(model: Any, result: dict[str, Any], before: dict[str, Any]) -> dic
         updated["provenance"] = out.provenance.to_dict()
         updated["review"] = {**result["review"], **verdict.to_dict()}
     return updated
+
+
+def _settled(corrections: Any, data: Any) -> dict[str, str]:
+    """Each field's last action, counted only while the data still holds the value it left.
+
+    A confirm of ``line_items[1].amount`` says nothing about the amount a later correction of the
+    whole list put there; nor does an earlier correction of it.
+    """
+    from invoiceai.server.errors import InvalidRequestError
+    from invoiceai.server.review_edit import get_value, parse_path
+
+    settled: dict[str, str] = {}
+    for entry in corrections:
+        field = str(entry["field"])
+        try:
+            found, value = get_value(data, parse_path(field))
+        except InvalidRequestError:  # a path that no longer parses settles nothing
+            found, value = False, None
+        if found and value == entry.get("new_value"):
+            settled[field] = str(entry["action"])
+        else:
+            settled.pop(field, None)
+    return settled
