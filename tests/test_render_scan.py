@@ -272,12 +272,31 @@ def test_an_image_over_the_pixel_limit_is_still_refused_by_its_declared_size() -
 
 
 def test_images_are_checked_by_size_only_where_the_sandbox_binds_pdfium() -> None:
+    # The same drawn image, inflating far past its raster: refused in this process, drawn in the sandbox.
     import sys
 
-    from invoiceai.render.pdf.sandbox import bounds_memory
+    from invoiceai.documents import Document
+    from invoiceai.pages import ImageBudget
+    from invoiceai.render.pdf import PdfRenderer
 
-    assert not bounds_memory(RenderLimits(render_memory_limit=0))
-    assert bounds_memory(RenderLimits(render_memory_limit=2**31)) == sys.platform.startswith("linux")
+    document = Document.from_bytes(_drawn(FLATE_IMAGE, BIG_RASTER))
+    budget = ImageBudget(max_long_edge=400, max_pixels=160_000)
+
+    def render(render_memory_limit: int) -> list[int]:
+        renderer = PdfRenderer(limits=RenderLimits(max_stream_bytes=MIB, render_memory_limit=render_memory_limit))
+        source = renderer.open(document)
+        try:
+            return [page.index for page in source.render(budget)]
+        finally:
+            source.close()
+
+    with pytest.raises(StreamTooLargeError, match="object 6"):
+        render(0)
+    if sys.platform.startswith("linux"):
+        assert render(2**31 + 3 * 4096) == [0]
+    else:
+        with pytest.raises(StreamTooLargeError, match="object 6"):
+            render(2**31 + 3 * 4096)
 
 
 def test_an_indirect_xobject_dictionary_counts_only_when_used_as_one() -> None:
