@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from invoiceai.documents import Document
-from invoiceai.errors import CorruptDocumentError, DocumentTooLargeError, RenderTimeoutError
+from invoiceai.errors import ConfigurationError, CorruptDocumentError, DocumentTooLargeError, RenderTimeoutError
 from invoiceai.pages import ImageBudget, Page
 from invoiceai.render.limits import RenderLimits
 from invoiceai.render.pdf import PdfRenderer, sandbox_pool
@@ -214,3 +214,19 @@ def test_a_batch_with_more_pages_than_were_left_is_refused(fake_worker: Callable
     raised = finish(render_all(limits))
     assert type(raised) is CorruptDocumentError and "4 pages where 3 were left" in str(raised), raised
     assert pool_for(limits.render_memory_limit).idle_pids == []  # a worker that lies is not reused
+
+
+def test_a_worker_that_cannot_cap_its_memory_serves_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The pre-scan trusts the worker's RLIMIT_AS on Linux (big images checked by their declared
+    # size), so a worker where setrlimit fails must not go on to run pdfium unbounded.
+    refusing = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import resource\n"
+        "def refuse(*args): raise OSError('setrlimit is not permitted here')\n"
+        "resource.setrlimit = refuse\n"
+        "from invoiceai.render.pdf.sandbox_worker import main; sys.exit(main(sys.argv[2:]))"
+    )
+    monkeypatch.setattr(sandbox_pool, "_BOOTSTRAP", refusing)
+    limits = RenderLimits(render_memory_limit=next(_LIMITS))
+    raised = finish(lambda: list(PdfRenderer(limits=limits).open(invoice()).render(BUDGET)))
+    assert type(raised) is ConfigurationError and "RLIMIT_AS" in str(raised), raised
+    assert pool_for(limits.render_memory_limit).pids == []
