@@ -65,3 +65,60 @@ def test_a_long_render_takes_fewer_round_trips_than_pages(monkeypatch: pytest.Mo
     assert page_replies[0] == 1  # the first page comes alone, as soon as it is ready
     assert max(page_replies) <= BATCH
     assert len(page_replies) < count
+
+
+def test_a_stop_read_between_two_pages_ends_the_batch_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The worker's own loop, in this process (limit 0: no RLIMIT_AS here), on pipes of the test's.
+    import dataclasses
+    import logging
+    import os
+    import threading
+    from multiprocessing.connection import Connection
+
+    from invoiceai.render.pdf import renderer, sandbox_worker
+
+    produced: list[int] = []
+    stop_sent, closed = threading.Event(), threading.Event()
+
+    def render_pages(pdf: object, indices: list[int], budget: object, **options: object) -> Any:
+        try:
+            for index in indices:
+                if index == 1:  # the worker renders ahead: the stop arrives while this page is drawn
+                    stop_sent.wait(60)
+                produced.append(index)
+                yield _page(index, b"page %d" % index)
+        finally:
+            closed.set()
+
+    monkeypatch.setattr(renderer, "render_pages", render_pages)
+    # The worker makes the "invoiceai" logger its own; this process gets it back afterwards.
+    logger = logging.getLogger("invoiceai")
+    level, propagate, handlers = logger.level, logger.propagate, list(logger.handlers)
+    request_read, request_write = os.pipe()
+    reply_read, reply_write = os.pipe()
+    requests, replies = Connection(request_write, readable=False), Connection(reply_read, writable=False)
+    worker = threading.Thread(target=sandbox_worker.main, args=([str(request_read), str(reply_write), "0"],))
+    worker.start()
+    try:
+        assert "ready" in unpack(replies.recv_bytes())[0]
+        pdf = build_pdf([invoice_page(number) for number in range(1, 4)])
+        requests.send_bytes(pack({"op": "open", "key": 1, "document_id": "d", "name": "n"}, pdf))
+        assert "opened" in unpack(replies.recv_bytes())[0]
+        render = {"op": "render", "key": 1, "indices": [0, 1, 2], "budget": dataclasses.asdict(BUDGET)}
+        requests.send_bytes(pack({**render, "limits": RenderLimits().numbers()}))
+        assert [page.data for page in pages_from(*unpack(replies.recv_bytes()))] == [b"page 0"]
+        requests.send_bytes(pack({"op": "stop", "key": 1}))
+        stop_sent.set()
+        header, _ = unpack(replies.recv_bytes())
+        assert header.get("stopped") is True, header  # not the page rendered ahead
+        assert closed.is_set()
+        assert produced == [0, 1]  # the batch ended after the page in progress: page 3 never drawn
+    finally:
+        stop_sent.set()
+        requests.close()
+        worker.join(60)
+        replies.close()
+        logger.setLevel(level)
+        logger.propagate = propagate
+        logger.handlers[:] = handlers
+    assert not worker.is_alive()

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from invoiceai.documents import Document
-from invoiceai.errors import CorruptDocumentError, DocumentTooLargeError, RenderTimeoutError
+from invoiceai.errors import ConfigurationError, CorruptDocumentError, DocumentTooLargeError, RenderTimeoutError
 from invoiceai.pages import ImageBudget, Page
 from invoiceai.render.limits import RenderLimits
 from invoiceai.render.pdf import PdfRenderer, sandbox_pool
@@ -82,6 +82,13 @@ while True:
         replies.send_bytes(b"\\x00\\x00\\x00\\x05{nope")
     elif MODE == "die":
         os._exit(3)
+    elif MODE == "error_after_two":  # a batch of two pages, then the worker's typed error for the third
+        if op == "render":
+            replies.send_bytes(pack({"pages": [dict(PAGE, index=0, size=3), dict(PAGE, index=1, size=3)]}, b"onetwo"))
+        else:
+            replies.send_bytes(pack({"error": {"type": "CorruptDocumentError", "message": "page 3 is damaged"}}))
+    elif MODE == "one_too_many":  # four pages where three were asked for
+        replies.send_bytes(pack({"pages": [dict(PAGE, index=i, size=1) for i in range(4)]}, b"abcd"))
     elif MODE == "slow_ahead":  # answers the first page, then renders the next one for an hour
         replies.send_bytes(pack({"page": PAGE}, b"png"))
         time.sleep(3600)
@@ -178,3 +185,48 @@ def test_closing_a_render_early_does_not_wait_for_a_slow_page(fake_worker: Calla
     assert finish(pages.close) is None  # type: ignore[attr-defined]
     assert busy not in pool.pids  # killed after the grace, not handed back busy
     assert pool.idle_pids == []
+
+
+def test_an_error_after_a_batch_comes_after_its_pages_and_the_worker_serves_on(
+    fake_worker: Callable[..., RenderLimits],
+) -> None:
+    limits = fake_worker("error_after_two")
+    pool = pool_for(limits.render_memory_limit)
+    workers: list[int] = []
+    for _ in range(2):  # the second render gets the same worker: the error did not cost it
+        received: list[bytes] = []
+
+        def render(into: list[bytes] = received) -> None:
+            source = PdfRenderer(limits=limits).open(invoice())
+            into.extend(page.data for page in source.render(BUDGET))
+
+        raised = finish(render)
+        assert received == [b"one", b"two"]
+        assert type(raised) is CorruptDocumentError and "page 3 is damaged" in str(raised), raised
+        (worker,) = pool.idle_pids
+        assert pool.pids == [worker]
+        workers.append(worker)
+    assert workers[0] == workers[1]
+
+
+def test_a_batch_with_more_pages_than_were_left_is_refused(fake_worker: Callable[..., RenderLimits]) -> None:
+    limits = fake_worker("one_too_many")
+    raised = finish(render_all(limits))
+    assert type(raised) is CorruptDocumentError and "4 pages where 3 were left" in str(raised), raised
+    assert pool_for(limits.render_memory_limit).idle_pids == []  # a worker that lies is not reused
+
+
+def test_a_worker_that_cannot_cap_its_memory_serves_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The pre-scan trusts the worker's RLIMIT_AS on Linux (big images checked by their declared
+    # size), so a worker where setrlimit fails must not go on to run pdfium unbounded.
+    refusing = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import resource\n"
+        "def refuse(*args): raise OSError('setrlimit is not permitted here')\n"
+        "resource.setrlimit = refuse\n"
+        "from invoiceai.render.pdf.sandbox_worker import main; sys.exit(main(sys.argv[2:]))"
+    )
+    monkeypatch.setattr(sandbox_pool, "_BOOTSTRAP", refusing)
+    limits = RenderLimits(render_memory_limit=next(_LIMITS))
+    raised = finish(lambda: list(PdfRenderer(limits=limits).open(invoice()).render(BUDGET)))
+    assert type(raised) is ConfigurationError and "RLIMIT_AS" in str(raised), raised
+    assert pool_for(limits.render_memory_limit).pids == []

@@ -184,12 +184,66 @@ FLATE_IMAGE = IMAGE.replace(b"/Width 10 /Height 10", b"/Width 1000 /Height 1000"
 BIG_RASTER = zlib.compress(b"\x80" * (20 * MIB))  # far more than the 3 MB 1000 x 1000 RGB raster
 
 
+DRAW = pdf_bombs.stream(b"q 300 0 0 300 72 400 cm /Im1 Do Q " + pdf_bombs.PAGE_TEXT)
+
+
+def _drawn(stream_dict: bytes, data: bytes, *objects: bytes, resources: bytes = b"") -> bytes:
+    # Object 4 draws object 6 (the image) as /Im1; 5 is the font; 7, 8, ... are ``objects``.
+    return pdf_bombs.one_page(
+        DRAW,
+        pdf_bombs.FONT,
+        pdf_bombs.stream(data, stream_dict + b" "),
+        *objects,
+        resources=b"<< /Font << /F1 5 0 R >> /XObject << /Im1 6 0 R >> %s>>" % resources,
+    )
+
+
 def test_a_flate_image_is_checked_by_its_declared_size_without_inflating() -> None:
-    pdf = _page_with(FLATE_IMAGE, BIG_RASTER)
+    pdf = _drawn(FLATE_IMAGE, BIG_RASTER)
     with pytest.raises(StreamTooLargeError):  # inflated, past its raster: refused
         scan(pdf)
     found = scan_pdf(pdf, SMALL, document_id="test", images_by_size=True)
     assert (found.sized, found.decoded, found.decoded_bytes) == (1, 0, 0)
+
+
+def test_an_image_s_masks_are_checked_by_size_too() -> None:
+    mask = pdf_bombs.stream(BIG_RASTER, FLATE_IMAGE.replace(b"/DeviceRGB", b"/DeviceGray") + b" ")
+    pdf = _drawn(FLATE_IMAGE + b" /SMask 7 0 R /Mask 8 0 R", BIG_RASTER, mask, mask)
+    found = scan_pdf(pdf, SMALL, document_id="test", images_by_size=True)
+    assert (found.sized, found.decoded) == (3, 0)
+
+
+FONT_PROGRAM = (
+    b"<< /Type /Font /Subtype /TrueType /BaseFont /X /FirstChar 32 /LastChar 32 /Widths [500] /FontDescriptor 8 0 R >>",
+    b"<< /Type /FontDescriptor /FontName /X /Flags 32 /FontBBox [0 0 1000 1000] /ItalicAngle 0 /Ascent 800 "
+    b"/Descent -200 /CapHeight 700 /StemV 80 /FontFile2 6 0 R >>",
+)
+
+
+@pytest.mark.parametrize(
+    ("extra", "objects"),
+    [
+        # pdfium inflates the stream in full when it is also one of these: the declared size binds nothing
+        pytest.param(b"/Font << /F2 7 0 R >> ", FONT_PROGRAM, id="font-program"),
+        pytest.param(b"", (b"<< /Type /Annot /Subtype /Stamp /Rect [0 0 9 9] /AP << /N 6 0 R >> >>",), id="annotation"),
+        pytest.param(b"/Pattern << /P1 6 0 R >> ", (), id="tiling-pattern"),
+        pytest.param(b"", (b"<< /Type /Page /Contents [4 0 R\n6 0 %a comment\nR] >>",), id="contents"),
+    ],
+)
+def test_an_image_also_used_elsewhere_is_inflated(extra: bytes, objects: tuple[bytes, ...]) -> None:
+    pattern = b" /PatternType 1 /PaintType 1 /TilingType 1 /BBox [0 0 10 10] /XStep 10 /YStep 10 /Resources << >>"
+    pdf = _drawn(FLATE_IMAGE + pattern, BIG_RASTER, *objects, resources=extra)
+    with pytest.raises(StreamTooLargeError, match="object 6"):
+        scan_pdf(pdf, SMALL, document_id="test", images_by_size=True)
+    with pytest.raises(StreamTooLargeError, match="object 4"):  # drawn nowhere: its only use is the page's contents
+        scan_pdf(_page_with(FLATE_IMAGE, BIG_RASTER), SMALL, document_id="test", images_by_size=True)
+
+
+def test_images_are_inflated_in_a_file_with_object_streams() -> None:
+    # The references inside an object stream are compressed: the scan cannot see how the image is used.
+    object_stream = pdf_bombs.stream(zlib.compress(b"8 0 9 0 << >> << >>"), b"/Type /ObjStm /N 2 /First 8")
+    with pytest.raises(StreamTooLargeError, match="object 6"):
+        scan_pdf(_drawn(FLATE_IMAGE, BIG_RASTER, object_stream), SMALL, document_id="test", images_by_size=True)
 
 
 @pytest.mark.parametrize(
@@ -197,14 +251,14 @@ def test_a_flate_image_is_checked_by_its_declared_size_without_inflating() -> No
     [
         # pdfium decodes every filter but a last Flate in full: these are inflated and capped as before
         pytest.param(FLATE_IMAGE.replace(b"/FlateDecode", b"[/FlateDecode /FlateDecode]"), id="flate-twice"),
-        pytest.param(FLATE_IMAGE.replace(b"/Width 1000", b"/Width 6 0 R"), id="indirect-width"),
+        pytest.param(FLATE_IMAGE.replace(b"/Width 1000", b"/Width 7 0 R"), id="indirect-width"),
         pytest.param(FLATE_IMAGE.replace(b"/Subtype /Image", b"/Subtype /Form"), id="not-an-image"),
         pytest.param(FLATE_IMAGE.replace(b"/Height 1000", b""), id="no-height"),
     ],
 )
 def test_only_a_lone_flate_image_of_a_stated_size_escapes_inflating(stream_dict: bytes) -> None:
     data = zlib.compress(BIG_RASTER) if b"[/FlateDecode /FlateDecode]" in stream_dict else BIG_RASTER
-    pdf = _page_with(stream_dict, data, b"1000")
+    pdf = _drawn(stream_dict, data, b"1000")
     with pytest.raises(StreamTooLargeError):
         scan_pdf(pdf, SMALL, document_id="test", images_by_size=True)
 
@@ -218,9 +272,50 @@ def test_an_image_over_the_pixel_limit_is_still_refused_by_its_declared_size() -
 
 
 def test_images_are_checked_by_size_only_where_the_sandbox_binds_pdfium() -> None:
+    # The same drawn image, inflating far past its raster: refused in this process, drawn in the sandbox.
     import sys
 
-    from invoiceai.render.pdf.sandbox import bounds_memory
+    from invoiceai.documents import Document
+    from invoiceai.pages import ImageBudget
+    from invoiceai.render.pdf import PdfRenderer
 
-    assert not bounds_memory(RenderLimits(render_memory_limit=0))
-    assert bounds_memory(RenderLimits(render_memory_limit=2**31)) == sys.platform.startswith("linux")
+    document = Document.from_bytes(_drawn(FLATE_IMAGE, BIG_RASTER))
+    budget = ImageBudget(max_long_edge=400, max_pixels=160_000)
+
+    def render(render_memory_limit: int) -> list[int]:
+        renderer = PdfRenderer(limits=RenderLimits(max_stream_bytes=MIB, render_memory_limit=render_memory_limit))
+        source = renderer.open(document)
+        try:
+            return [page.index for page in source.render(budget)]
+        finally:
+            source.close()
+
+    with pytest.raises(StreamTooLargeError, match="object 6"):
+        render(0)
+    if sys.platform.startswith("linux"):
+        assert render(2**31 + 3 * 4096) == [0]
+    else:
+        with pytest.raises(StreamTooLargeError, match="object 6"):
+            render(2**31 + 3 * 4096)
+
+
+def test_an_indirect_xobject_dictionary_counts_only_when_used_as_one() -> None:
+    # Ghostscript writes /XObject 7 0 R; the same dictionary as an annotation's /AP would make /N its appearance.
+    def pdf(*uses: bytes) -> bytes:
+        return pdf_bombs.one_page(
+            DRAW,
+            pdf_bombs.FONT,
+            pdf_bombs.stream(BIG_RASTER, FLATE_IMAGE + b" "),
+            b"<< /N 6 0 R >>",
+            *uses,
+            resources=b"<< /Font << /F1 5 0 R >> /XObject 7 0 R >>",
+        )
+
+    assert scan_pdf(pdf(), SMALL, document_id="test", images_by_size=True).sized == 1
+    with pytest.raises(StreamTooLargeError, match="object 6"):
+        scan_pdf(
+            pdf(b"<< /Type /Annot /Subtype /Stamp /Rect [0 0 9 9] /AP 7 0 R >>"),
+            SMALL,
+            document_id="test",
+            images_by_size=True,
+        )

@@ -6,14 +6,19 @@ CPU (about half of what such a page costs) and a generation of JPEG loss. It is 
 once (:func:`~invoiceai.render.image_decode.prepare_frame`), so a damaged file fails the same
 typed way and no request is sent for it; what goes out is then the original entropy-coded data.
 
-What a re-encode would have dropped is dropped here too: every ``APPn`` segment but ``APP0``
-(JFIF) and ``APP14`` (Adobe, which says how to read the colours), so EXIF (camera, GPS
-position, thumbnails), XMP, ICC profiles and comments never leave the machine, and anything
-after the end-of-image marker.
+What a re-encode would have dropped is dropped here too: every ``APPn`` segment and comment, so
+EXIF (camera, GPS position, thumbnails), XMP, ICC profiles and comments never leave the machine.
+Two are rewritten instead: ``APP0`` to a bare 16-byte JFIF header (its density kept; a JFXX
+thumbnail or other payload dropped) and ``APP14`` to Adobe's 12 bytes that say how to read the
+colours. The entropy-coded data is walked marker by marker from the first scan to the first
+end-of-image marker: between scans only the tables a decoder needs may come (anything else and
+the file is re-encoded), and nothing after that first end (a second JPEG, a motion-photo video,
+any appended blob) is sent.
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -21,10 +26,13 @@ if TYPE_CHECKING:
 
 __all__ = ["passthrough_jpeg"]
 
-# Segments kept before the scan: the tables and frame header a decoder needs, APP0 and APP14.
-_KEPT = frozenset({0xC0, 0xC1, 0xC2, 0xC4, 0xDB, 0xDD, 0xE0, 0xEE})
+# Segments kept before the scan as they are: the tables and frame header a decoder needs.
+_KEPT = frozenset({0xC0, 0xC1, 0xC2, 0xC4, 0xDB, 0xDD})
 _HUFFMAN_8_BIT_FRAMES = frozenset({0xC0, 0xC1, 0xC2})  # baseline, extended, progressive
-_SOS, _EOI = 0xDA, b"\xff\xd9"
+_SOS, _EOI, _APP0, _APP14 = 0xDA, 0xD9, 0xE0, 0xEE
+_BETWEEN_SCANS = frozenset({0xC4, 0xDB, 0xDD, _SOS})  # DHT, DQT, DRI and the next scan
+# In entropy-coded data: 0xFF then a byte that is not 0x00 (stuffing), RST0-7 or 0xFF (fill).
+_MARKER_IN_SCAN = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 _MAX_SEGMENTS = 1_000
 # The JPEG standard's luminance table (Annex K), which libjpeg scales by quality.
 _STANDARD_LUMINANCE = (
@@ -56,36 +64,89 @@ def passthrough_jpeg(data: bytes, frame: Image.Image, *, max_bytes: int, quality
         return None
     if not _coarse_enough(frame, quality):
         return None
+    rewritten = _rewrite(data)
+    if rewritten is None:
+        return None
+    stripped, frame_kind = rewritten
+    if frame_kind not in _HUFFMAN_8_BIT_FRAMES or _precision(stripped) != 8:
+        return None
+    return stripped if len(stripped) <= max_bytes else None
+
+
+def _rewrite(data: bytes) -> tuple[bytes, int | None] | None:
+    # The segments before the first scan: tables and the frame header kept, APP0 and APP14
+    # rewritten to their canonical form, other APPn and COM dropped, anything else refused.
     parts = [b"\xff\xd8"]
     position = 2
     frame_kind = None
     for _ in range(_MAX_SEGMENTS):
-        if position + 4 > len(data) or data[position] != 0xFF:
+        segment = _segment(data, position)
+        if segment is None:
             return None  # fill bytes or junk between segments: leave such files to the encoder
-        marker = data[position + 1]
-        length = int.from_bytes(data[position + 2 : position + 4], "big")
-        end = position + 2 + length
-        if length < 2 or end > len(data):
-            return None
+        marker, end = segment
         if marker == _SOS:
-            tail = data.rfind(_EOI)
-            if tail < end:
-                return None
-            parts.append(data[position : tail + 2])
-            break
+            scans = _scans(data, position)
+            return (b"".join(parts) + scans, frame_kind) if scans is not None else None
         if marker in range(0xC0, 0xD0) and marker not in (0xC4, 0xC8, 0xCC):
             frame_kind = marker
-        if marker in _KEPT:
+        if marker == _APP0:
+            parts.append(_jfif(data[position:end]) if position == 2 else b"")  # JFIF comes first
+        elif marker == _APP14:
+            parts.append(_adobe(data[position:end]))
+        elif marker in _KEPT:
             parts.append(data[position:end])
         elif not (0xE0 <= marker <= 0xEF or marker == 0xFE):
             return None  # a marker this writer does not know: re-encode instead
         position = end
-    else:
+    return None
+
+
+def _segment(data: bytes, position: int) -> tuple[int, int] | None:
+    # A marker segment at ``position``: its marker and where it ends (its length counts itself).
+    if position + 4 > len(data) or data[position] != 0xFF:
         return None
-    if frame_kind not in _HUFFMAN_8_BIT_FRAMES or _precision(parts) != 8:
-        return None
-    stripped = b"".join(parts)
-    return stripped if len(stripped) <= max_bytes else None
+    length = int.from_bytes(data[position + 2 : position + 4], "big")
+    end = position + 2 + length
+    return (data[position + 1], end) if length >= 2 and end <= len(data) else None
+
+
+def _scans(data: bytes, position: int) -> bytes | None:
+    # From the first SOS to the first EOI, walking the entropy-coded data: in it a 0xFF is
+    # followed by 0x00 (a stuffed byte), RST0-7 or another 0xFF (fill); anything else is a
+    # marker. Between scans only the tables a decoder needs may come (DHT, DQT, DRI, SOS):
+    # a comment or APPn there would leave with the pixels, so such files are re-encoded, and
+    # nothing after the first EOI (a second JPEG, a video, a blob) is ever looked at.
+    start = position
+    for _ in range(_MAX_SEGMENTS):
+        segment = _segment(data, position)
+        if segment is None or segment[0] not in _BETWEEN_SCANS:
+            return None
+        position = segment[1]
+        if segment[0] != _SOS:
+            continue
+        found = _MARKER_IN_SCAN.search(data, position)
+        if found is None:
+            return None
+        position = found.start()
+        if data[position + 1] == _EOI:
+            return data[start : position + 2]
+    return None
+
+
+def _jfif(segment: bytes) -> bytes:
+    # APP0 is JFIF (pixel density, optionally a thumbnail) or JFXX (a thumbnail) or anything at
+    # all: only a JFIF header's units and density are carried over, into a 16-byte APP0.
+    if len(segment) < 18 or segment[4:9] != b"JFIF\x00":
+        return b""
+    return b"\xff\xe0\x00\x10JFIF\x00\x01\x01" + segment[11:16] + b"\x00\x00"
+
+
+def _adobe(segment: bytes) -> bytes:
+    # APP14 "Adobe" says how to read the colours in its 12 bytes; anything after them is dropped,
+    # and an APP14 that is not Adobe's (which decoders ignore) goes entirely.
+    if len(segment) < 16 or segment[4:9] != b"Adobe":
+        return b""
+    return b"\xff\xee\x00\x0e" + segment[4:16]
 
 
 def _coarse_enough(frame: Image.Image, quality: int) -> bool:
@@ -101,9 +162,12 @@ def _coarse_enough(frame: Image.Image, quality: int) -> bool:
     return sum(luminance) >= ours
 
 
-def _precision(parts: list[bytes]) -> int:
-    # The frame header's first byte after its length is the sample precision in bits.
-    for part in parts:
-        if len(part) > 4 and part[1] in _HUFFMAN_8_BIT_FRAMES:
-            return part[4]
+def _precision(stripped: bytes) -> int:
+    # The frame header's first byte after its length is the sample precision in bits; the
+    # stripped file's segments before the first scan are walked to find it.
+    position = 2
+    while (segment := _segment(stripped, position)) is not None and segment[0] != _SOS:
+        if segment[0] in _HUFFMAN_8_BIT_FRAMES:
+            return stripped[position + 4]
+        position = segment[1]
     return 0

@@ -45,7 +45,7 @@ class References:
 
     def tokens(self, number: int, generation: int) -> list[bytes] | None:
         """Returns the first tokens of object ``number generation``'s value, or ``None`` when it is not found."""
-        start = self._objects().get((number, generation))
+        start = self.offset(number, generation)
         if start is None:
             return None
         found: list[bytes] = []
@@ -55,6 +55,10 @@ class References:
                 break
             found.append(token)
         return found
+
+    def offset(self, number: int, generation: int) -> int | None:
+        """Returns where object ``number generation``'s value starts (just past ``obj``), or ``None``."""
+        return self._objects().get((number, generation))
 
     def _objects(self) -> dict[tuple[int, int], int]:
         if self._index is None:

@@ -88,7 +88,8 @@ def bounds_memory(limits: RenderLimits) -> bool:
     True when PDFs go to sandbox workers on Linux, where ``RLIMIT_AS`` is enforced (macOS accepts
     it without enforcing it). The pre-scan then checks Flate images by their declared size
     instead of inflating them, because a stream that inflates past it anyway ends in the worker's
-    typed error (see :mod:`invoiceai.render.pdf.scan`).
+    typed error (see :mod:`invoiceai.render.pdf.scan`). A worker that cannot set the limit there
+    refuses to serve (a ``ConfigurationError``), so no PDF checked this way reaches an unbounded pdfium.
     """
     return use_sandbox(limits) and sys.platform.startswith("linux")
 

@@ -105,6 +105,14 @@ class WorkerProcess:
                 f"render_memory_limit={self.limit:,} may be too small for Python and pdfium, or this platform "
                 "cannot run it. Raise Settings(render_memory_limit=...), or set it to 0 to open PDFs in this process."
             ) from None
+        if "unlimited" in header:
+            self.kill()
+            raise ConfigurationError(
+                f"The PDF sandbox worker could not cap its address space at render_memory_limit={self.limit:,} "
+                "(setrlimit(RLIMIT_AS) failed), and it does not open PDFs without that cap. Set "
+                "Settings(render_memory_limit=0) (INVOICEAI_RENDER_MEMORY_LIMIT=0) to open PDFs in this process, "
+                "where the pre-scan inflates every stream instead."
+            )
         if "ready" not in header:
             self.kill()
             raise ConfigurationError("The PDF sandbox worker sent something else than its greeting.")

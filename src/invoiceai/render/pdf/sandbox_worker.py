@@ -11,9 +11,11 @@ not per page. A request that arrives while pages are prepared ahead is read betw
 a "next" is answered as soon as the batch is complete, anything else (a "stop") ends the batch
 at once. It keeps the PDFs it is told to keep open.
 
-Errors go back as typed errors; a ``MemoryError`` becomes the ``render_memory_limit`` error. When
-pdfium itself aborts on a failed allocation the process dies, and the parent reports it the same
-way. A watchdog thread ends the worker if its parent goes away while pdfium is busy.
+A worker that cannot set its address-space limit on Linux (where the parent counts on it) exits
+at once instead of serving unbounded. Errors go back as typed errors; a ``MemoryError`` becomes
+the ``render_memory_limit`` error. When pdfium itself aborts on a failed allocation the process
+dies, and the parent reports it the same way. A watchdog thread ends the worker if its parent
+goes away while pdfium is busy.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Generator
@@ -57,6 +60,12 @@ def main(argv: list[str]) -> int:
     _watch_parent(os.getppid())
     requests = Connection(request_fd, writable=False)
     replies = Connection(reply_fd, readable=False)
+    if limit > 0 and not effective and sys.platform.startswith("linux"):
+        # The parent's pre-scan trusts this limit on Linux (sandbox.bounds_memory) and checks big
+        # images by their declared size only: unbounded, pdfium could inflate such a stream in
+        # full. So a worker that could not set it serves nothing, and says why.
+        replies.send_bytes(pack({"unlimited": limit}))
+        return 2
     # Imported before the greeting: the first document should not wait for them, and a limit too
     # small to import them shows at start, not on a user's document.
     import pypdfium2  # noqa: F401

@@ -19,9 +19,11 @@ filter is ``/FlateDecode`` through a scanline decoder that inflates row by row a
 ``/Height`` rows its dictionary declares, so what it allocates for the image is fixed by
 ``/Width`` x ``/Height`` x components, and that is checked against ``max_image_pixels`` here
 without decompressing anything: a scanned page stored as a 150 MB Flate raster costs
-microseconds, not seconds. The same stream pointed at from somewhere pdfium inflates in full (a
-page's ``/Contents``, an attachment) is then not capped by this scan but by the sandbox worker's
-``render_memory_limit``, which turns it into a typed error; so without a binding sandbox (in
+microseconds, not seconds. That holds only where pdfium draws the stream as an image: one also
+used as a font program, an annotation's appearance, a pattern or a page's ``/Contents`` is
+inflated in full, so an image is skipped only when every reference to it comes from an
+``/XObject`` resources dictionary, an ``/SMask`` or a ``/Mask`` (``imageuse.py``), and never in a
+file with object streams, whose references are compressed. Without a binding sandbox (in
 process, or where ``RLIMIT_AS`` is not enforced) every image is inflated and counted as before.
 
 Where the scan cannot tell what pdfium will do it assumes the worst: an indirect ``/Filter`` or
@@ -47,6 +49,7 @@ from invoiceai.errors import DecompressionBombError, StreamTooLargeError
 from invoiceai.render.pdf.filters import CHUNK as _CHUNK
 from invoiceai.render.pdf.filters import DECODERS
 from invoiceai.render.pdf.imagesize import coded_size
+from invoiceai.render.pdf.imageuse import ImageUses
 from invoiceai.render.pdf.pdfsyntax import References, resolve_tokens, top_level_entries
 
 if TYPE_CHECKING:
@@ -134,7 +137,9 @@ def scan_pdf(
     """
     work = _Work(4 * len(data) + limits.max_stream_bytes, limits, document_id)
     references = References(data, work.charge)
-    streams = decoded = decoded_bytes = sized = 0
+    streams = decoded = decoded_bytes = 0
+    candidates: list[tuple[_Stream, list[bytes]]] = []  # images that may be checked by size
+    object_streams = False
     for stream in _streams(data, work):
         streams += 1
         if deadline is not None and streams % 64 == 0:
@@ -143,13 +148,22 @@ def scan_pdf(
         _check_pixels(stream, limits, document_id)
         filters = _filters(stream.entries)
         _check_coded_pixels(data, stream, filters, limits, document_id, work)
+        # An object stream's references are compressed, out of the reference count's sight (pdfium
+        # needs its /N and /First; an ICC profile has /N only).
+        object_streams = object_streams or stream.entries is None or {b"/N", b"/First"} <= stream.entries.keys()
         if not _needs_decoding(stream, filters, limits):
             continue
         if images_by_size and _sized_image(stream, filters, limits):
-            sized += 1
+            candidates.append((stream, filters))
             continue
         decoded += 1
         decoded_bytes += _decoded_size(data, stream, filters, limits, document_id, deadline, work)
+    uses = ImageUses(data, references, work.charge) if candidates and not object_streams else None
+    unsized = [(s, f) for s, f in candidates if uses is None or not uses.only_drawn(s.number)]
+    for stream, filters in unsized:
+        decoded += 1
+        decoded_bytes += _decoded_size(data, stream, filters, limits, document_id, deadline, work)
+    sized = len(candidates) - len(unsized)
     return StreamScan(streams=streams, decoded=decoded, decoded_bytes=decoded_bytes, sized=sized)
 
 
