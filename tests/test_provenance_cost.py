@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -128,3 +129,27 @@ def test_a_dry_run_counts_the_ocr_hints_without_running_ocr(monkeypatch: pytest.
     assert hinted.input_tokens >= plain.input_tokens + 3 * OCR_ESTIMATE_CHARS // 5
     assert any("3 scanned page(s) are estimated" in warning for warning in hinted.warnings)
     assert not any("estimated at" in warning for warning in plain.warnings)
+
+
+# -- the cache key records the OCR hints ---------------------------------------------------------
+
+
+def test_an_answer_cached_without_ocr_hints_is_not_served_to_a_run_with_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    import invoiceai.render.ocr as ocr
+    from claude_fakes import make_backend
+    from invoiceai.cache import MemoryCache
+    from invoiceai.testing import FakeClaudeAPI
+
+    monkeypatch.setattr(ocr, "ocr_available", lambda: True)
+    monkeypatch.setattr(ocr, "ocr_words", lambda image, **_: [("Total", 0.1, 0.1, 0.2, 0.12)])
+    scans = build_pdf([PdfPage(content="0 0 0 rg 36 36 100 100 re f")] * 2)  # no text layer
+    cache, api = MemoryCache(), FakeClaudeAPI()
+    cached: list[bool] = []
+    for setting in ("off", "auto", "auto", "off"):
+        backend = make_backend(api, "sync", mode="images+text")
+        with Extractor(backend=backend, cache=cache, settings=Settings.load(ocr=setting)) as extractor:
+            cached.append(extractor.extract(scans).cached)
+    assert cached == [False, False, True, True]
+    assert len(api.message_requests) == 2
+    hinted = [request for request in api.message_requests if "Read by OCR" in json.dumps(request.body)]
+    assert len(hinted) == 1
