@@ -99,38 +99,6 @@ def test_the_cap_must_be_positive() -> None:
     assert Settings.load(env={"INVOICEAI_PROVENANCE_MAX_PAGES": "7"}).provenance_max_pages == 7
 
 
-# -- a dry run does not OCR ----------------------------------------------------------------------
-
-
-def test_a_dry_run_counts_the_ocr_hints_without_running_ocr(monkeypatch: pytest.MonkeyPatch) -> None:
-    import invoiceai.render.ocr as ocr
-    from claude_fakes import make_backend
-    from invoiceai.extractor.estimate import OCR_ESTIMATE_CHARS
-    from invoiceai.testing import FakeClaudeAPI
-
-    calls: list[bytes] = []
-
-    def fake_ocr(image: bytes, **_: object) -> list[tuple[str, float, float, float, float]]:
-        calls.append(image)
-        return [("Total", 0.1, 0.1, 0.2, 0.12)]
-
-    monkeypatch.setattr(ocr, "ocr_available", lambda: True)
-    monkeypatch.setattr(ocr, "ocr_words", fake_ocr)
-    scans = build_pdf([PdfPage(content="0 0 0 rg 36 36 100 100 re f")] * 3)  # no text layer
-    estimates = {}
-    for setting in ("auto", "off"):
-        api = FakeClaudeAPI()
-        backend = make_backend(api, "sync", mode="images+text")
-        with Extractor(backend=backend, cache=None, settings=Settings.load(ocr=setting)) as extractor:
-            estimates[setting] = extractor.estimate([scans])[0]
-        assert api.message_requests == []
-    assert calls == []
-    hinted, plain = estimates["auto"], estimates["off"]
-    assert hinted.input_tokens >= plain.input_tokens + 3 * OCR_ESTIMATE_CHARS // 5
-    assert any("3 scanned page(s) are estimated" in warning for warning in hinted.warnings)
-    assert not any("estimated at" in warning for warning in plain.warnings)
-
-
 # -- the cache key records the OCR hints ---------------------------------------------------------
 
 

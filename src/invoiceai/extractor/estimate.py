@@ -9,14 +9,13 @@ pages are opened. The backend's ``estimate`` then renders them and builds the re
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from invoiceai.errors import ConfigurationError, InvoiceAIError
 from invoiceai.extractor.failures import failure
 from invoiceai.extractor.pipeline import Clock
-from invoiceai.extractor.steps import OCR_NOTE, TimedPageSource, WrappedPageSource
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -26,19 +25,9 @@ if TYPE_CHECKING:
     from invoiceai.documents import Document, Source
     from invoiceai.extractor.pipeline import Pipeline
     from invoiceai.extractor.result import Origin
-    from invoiceai.pages import ImageBudget, Page, PageSource
     from invoiceai.render import Pages
 
-__all__ = ["OCR_ESTIMATE_CHARS", "DocumentEstimate", "EstimateMethods", "estimate_documents"]
-
-OCR_ESTIMATE_CHARS = 2000
-"""Characters of OCR text a dry run counts for each scanned page's text hint (``mode="images+text"``).
-
-A dry run does not run Tesseract (seconds a page, for an estimate): it counts this much text
-instead. The receipts of the corpus (``scanned/sroie``) print 440-690 characters a page
-(median 600); a full A4 invoice page prints 1500-3000, so 2000 is near a real invoice's page
-and above a receipt's, and the estimate errs towards paying more.
-"""
+__all__ = ["DocumentEstimate", "EstimateMethods", "estimate_documents"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,59 +145,17 @@ def _estimate_one(
             return DocumentEstimate(
                 document.name, document.document_id, origin, pages=len(found.pages), warnings=found.warnings
             )
-        served = prepared.served
-        if isinstance(prepared.source, TimedPageSource) and prepared.source.ocr is not None and served is not None:
-            served = EstimatedOcrSource(served, prepared.source)
         estimate = pipeline.backend.estimate(  # type: ignore[attr-defined]  # checked by the caller
-            served, schema, document_id=document.document_id, count_tokens=count_tokens
+            prepared.served, schema, document_id=document.document_id, count_tokens=count_tokens
         )
-        notes = served.notes() if isinstance(served, EstimatedOcrSource) else ()
         return DocumentEstimate(
             document.name, document.document_id, "model", pages=estimate.pages, requests=len(estimate.requests),
             input_tokens=estimate.input_tokens, max_output_tokens=estimate.max_output_tokens,
             cost_usd=estimate.cost_usd, batch_cost_usd=estimate.batch_cost_usd, method=estimate.method,
-            model=estimate.model, warnings=(*prepared.warnings, *estimate.warnings, *notes),
+            model=estimate.model, warnings=(*prepared.warnings, *estimate.warnings),
         )  # fmt: skip
     finally:
         pipeline.release(prepared)
-
-
-class EstimatedOcrSource(WrappedPageSource):
-    """The pages a dry run serves: the OCR text hints are counted (:data:`OCR_ESTIMATE_CHARS`), not read.
-
-    Rendering and the PDF come from ``served`` unchanged; the text layers come from the document
-    without OCR, and each page without one gets a stand-in of the OCR text a live run would send.
-    """
-
-    def __init__(self, served: PageSource, timed: TimedPageSource) -> None:
-        super().__init__(served)
-        self._plain = timed.inner  # the document's own text layers, below the OCR of the hints
-        self.estimated = 0
-
-    def render(self, budget: ImageBudget) -> Iterator[Page]:
-        """The served pages, unchanged."""
-        return self.inner.render(budget)
-
-    def pdf_bytes(self) -> bytes | None:
-        """The served PDF, unchanged."""
-        return self.inner.pdf_bytes()
-
-    def text_layers(self) -> list[str | None]:
-        """Each page's text layer; a page without one gets :data:`OCR_ESTIMATE_CHARS` characters of stand-in text."""
-        line = "Item description 1 x 12,50 EUR 12,50 "
-        stand_in = f"{OCR_NOTE}\n{(line * (OCR_ESTIMATE_CHARS // len(line) + 1))[:OCR_ESTIMATE_CHARS]}"
-        texts = self._plain.text_layers()
-        self.estimated = sum(1 for text in texts if not (text or "").strip())
-        return [text if (text or "").strip() else stand_in for text in texts]
-
-    def notes(self) -> tuple[str, ...]:
-        """The warning that says OCR text was estimated, when it was."""
-        if not self.estimated:
-            return ()
-        return (
-            f"the OCR text hints of {self.estimated} scanned page(s) are estimated at {OCR_ESTIMATE_CHARS} "
-            "characters each: a dry run does not run OCR",
-        )
 
 
 class EstimateMethods:
