@@ -7,7 +7,8 @@ PDF with raw pypdfium2 and encodes each page to JPEG, streaming (one page alive 
 extracts it with ``ClaudeBackend`` over the in-process fake API (default settings; the fake's
 record of each request is dropped as it arrives, as it is test bookkeeping), with the sandbox on
 (the default) and off. Prints medians of wall seconds, CPU seconds and peak RSS, the ratio to the
-floor, and the load average. Target: ours within 1.3x of the floor's peak RSS.
+floor, the pages whose words provenance read (on at the defaults; see ``provenance_max_pages``)
+and the load average. Target: ours within 1.3x of the floor's peak RSS.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def child(kind: str, pages: int) -> None:
     started, cpu = time.perf_counter(), time.process_time()
     if kind == "floor":
         floor(data)
-        requests = 0
+        requests = words = 0
     else:
         from documents_factory import example_invoice
         from invoiceai import Extractor, Settings
@@ -58,13 +59,17 @@ def child(kind: str, pages: int) -> None:
         api = FakeClaudeAPI(answer=example_invoice(), on_request=forget)
         backend = ClaudeBackend(client=api.client(), settings=settings, detect_capabilities=False)
         with Extractor(backend=backend, cache=None, settings=settings) as extractor:
-            extractor.extract(data)
+            result = extractor.extract(data)
         requests = counted[0]
+        # At the defaults provenance is on: the pages whose words it read (at most provenance_max_pages).
+        read = [kind for kind in (result.provenance.pages if result.provenance else {}).values() if kind != "none"]
+        words = len(read)
     report = {
         "seconds": time.perf_counter() - started,
         "cpu": time.process_time() - cpu,
         "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "requests": requests,
+        "word_pages": words,
     }
     print(json.dumps(report))
 
@@ -94,13 +99,16 @@ def main() -> None:
         for kind in kinds:  # interleaved, so a noisy neighbour slows each alike
             runs[kind].append(run(kind, args.pages))
     floor_peak = statistics.median(report["peak_mb"] for report in runs["floor"])
-    print(f"\n{args.pages}-page PDF: {'run':<16} {'wall s':>7} {'CPU s':>7} {'peak RSS MB':>12} {'/floor':>7} requests")
+    heading = f"{'run':<16} {'wall s':>7} {'CPU s':>7} {'peak RSS MB':>12} {'/floor':>7} requests word-pages"
+    print(f"\n{args.pages}-page PDF: {heading}")
     for kind in kinds:
         peak = statistics.median(report["peak_mb"] for report in runs[kind])
         wall = statistics.median(report["seconds"] for report in runs[kind])
         cpu = statistics.median(report["cpu"] for report in runs[kind])
         requests = int(runs[kind][-1]["requests"])
-        print(f"{'':>14}{kind:<16} {wall:>7.2f} {cpu:>7.2f} {peak:>12.1f} {peak / floor_peak:>6.2f}x {requests}")
+        words = int(runs[kind][-1]["word_pages"])
+        figures = f"{wall:>7.2f} {cpu:>7.2f} {peak:>12.1f} {peak / floor_peak:>6.2f}x {requests:>8} {words}"
+        print(f"{'':>14}{kind:<16} {figures}")
     print("(ours: the sandbox worker's memory is its own process; the CPU column is this process's)")
     print(f"load average after: {', '.join(f'{value:.2f}' for value in os.getloadavg())}")
 

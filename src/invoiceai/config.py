@@ -118,6 +118,11 @@ class Settings:
             Tesseract program are installed (else page-level provenance only), ``on`` (required:
             a missing extra is an error before any cost), ``off``.
         ocr_languages: Tesseract languages, ``+``-separated; only the installed ones are used.
+        provenance_max_pages: The most pages whose words provenance reads per document. A longer
+            document has the words read of the pages the model named for its values, then its
+            first and last page, up to this many; values elsewhere keep the model's page as
+            page-level provenance (grounding ``unknown``) and the result says so in a warning.
+            Bounds the time and memory of provenance (and OCR) on long documents.
     """
 
     model: str = DEFAULT_MODEL
@@ -145,6 +150,7 @@ class Settings:
     provenance: bool = True
     ocr: str = "auto"  # one of "auto", "on", "off"; checked below
     ocr_languages: str = "eng+deu+fra"
+    provenance_max_pages: int = 50
 
     def __post_init__(self) -> None:
         positive = (
@@ -160,6 +166,7 @@ class Settings:
             "max_render_bytes",
             "max_image_pixels",
             "render_timeout",
+            "provenance_max_pages",
         )
         for name in positive:
             if getattr(self, name) <= 0:

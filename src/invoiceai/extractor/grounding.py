@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from invoiceai.render.ocr import PageOcr
     from invoiceai.render.pdf.words import RawWord
 
-__all__ = ["attach_provenance", "check_ocr_setting", "hint_ocr", "page_ocr", "read_word_layers"]
+__all__ = ["attach_provenance", "check_ocr_setting", "hint_ocr", "page_ocr", "pages_to_read", "read_word_layers"]
 
 
 def check_ocr_setting(settings: Settings) -> None:
@@ -66,10 +66,10 @@ def attach_provenance(
         return result
     warnings = list(result.warnings)
     started = time.perf_counter()
-    layers = read_word_layers(source, settings, warnings) if source is not None else []
-    reading = time.perf_counter() - started
     # An e-invoice's values are the XML's, not the model's answer that the pages were named for.
     named = value_pages if value_pages and source is not None and not embedded else None
+    layers = read_word_layers(source, settings, warnings, named) if source is not None else []
+    reading = time.perf_counter() - started
     pages = _document_pages(named, selected_pages(source)) if named and source is not None else None
     try:
         grounded = ground_invoice(result.data, layers, result.findings, embedded=embedded, model_pages=pages)
@@ -93,35 +93,82 @@ def attach_provenance(
     )
 
 
-def read_word_layers(source: PageSource, settings: Settings, warnings: list[str]) -> list[PageWords]:
+def read_word_layers(
+    source: PageSource, settings: Settings, warnings: list[str], value_pages: Mapping[str, int] | None = None
+) -> list[PageWords]:
     """The word layer of each selected page: the PDF text layer, else OCR (when allowed and installed).
 
-    A failure to read words never fails the extraction: it becomes a warning, and the pages
-    concerned get page-level provenance only.
+    A document of more than ``settings.provenance_max_pages`` pages has only the words read of
+    the pages that matter (:func:`pages_to_read`); its other pages get an empty layer, so values
+    there are page-level only (grounding ``unknown``), and a warning says so. A failure to read
+    words never fails the extraction: it becomes a warning, and the pages concerned get
+    page-level provenance only.
+
+    Args:
+        source: The document's open pages.
+        settings: ``provenance_max_pages``, ``ocr``, ``ocr_languages`` and ``render_timeout``.
+        warnings: The result's warnings, added to.
+        value_pages: The model's page of each value (1-based positions among the selected pages).
 
     Raises:
         MissingDependencyError: ``ocr="on"`` and OCR is not installed.
     """
     numbers = selected_pages(source)
+    wanted = pages_to_read(len(numbers), value_pages or {}, settings.provenance_max_pages)
+    if len(wanted) < len(numbers):
+        warnings.append(
+            f"provenance read the words of {len(wanted)} of the {len(numbers)} pages (the pages the model named, "
+            f"the first and the last; provenance_max_pages={settings.provenance_max_pages}): values on the other "
+            "pages have page-level provenance only"
+        )
     raw: list[list[RawWord] | None] = [None] * len(numbers)
-    reader = getattr(_innermost(source), "word_layers", None)
-    if callable(reader):
-        try:
-            found = reader()
-            if isinstance(found, list) and len(found) == len(numbers):
-                raw = found
-        except InvoiceAIError as exc:
-            warnings.append(f"the pages' words could not be read ({exc.message}); provenance is page-level only")
+    for position, words in zip(wanted, _read_words(source, wanted, len(numbers), warnings), strict=True):
+        raw[position] = words
     layers = [PageWords.from_raw(number, words, "text") for number, words in zip(numbers, raw, strict=True)]
-    missing = [position for position, words in enumerate(raw) if not words]
+    missing = [position for position in wanted if not raw[position]]
     if missing and settings.ocr != "off":
         from invoiceai.render.ocr import ocr_available, require_ocr
 
         if settings.ocr == "on":
             require_ocr()
         if ocr_available():
-            _ocr(source, settings, numbers, missing, layers, warnings)
+            named = {page - 1 for page in (value_pages or {}).values()}
+            _ocr(source, settings, numbers, missing, layers, warnings, named)
     return layers
+
+
+def pages_to_read(count: int, value_pages: Mapping[str, int], most: int) -> list[int]:
+    """The positions (0-based, among ``count`` selected pages) whose words provenance reads, most useful first.
+
+    Every page when there are at most ``most``; else the pages the model named, the most named
+    first, then the first and the last page, at most ``most`` of them.
+    """
+    if count <= most:
+        return list(range(count))
+    named: dict[int, int] = {}
+    for page in value_pages.values():
+        if 1 <= page <= count:
+            named[page - 1] = named.get(page - 1, 0) + 1
+    ranked = sorted(named, key=lambda position: (-named[position], position))
+    return list(dict.fromkeys([*ranked, 0, count - 1]))[:most]
+
+
+def _read_words(
+    source: PageSource, positions: list[int], count: int, warnings: list[str]
+) -> list[list[RawWord] | None]:
+    """The text-layer words of the pages at ``positions`` (``None`` for each when they cannot be read)."""
+    reader = getattr(_innermost(source), "word_layers", None)
+    if not callable(reader) or not positions:
+        return [None] * len(positions)
+    try:
+        # Only a subset is asked for by position: a reader that predates positions still reads them all.
+        found = reader() if len(positions) == count else reader(positions)
+    except InvoiceAIError as exc:
+        warnings.append(f"the pages' words could not be read ({exc.message}); provenance is page-level only")
+        return [None] * len(positions)
+    if isinstance(found, list) and len(found) == len(positions):
+        return found
+    return [None] * len(positions)
 
 
 def _ocr(
@@ -131,10 +178,20 @@ def _ocr(
     missing: list[int],
     layers: list[PageWords],
     warnings: list[str],
+    named: set[int],
 ) -> None:
-    """OCRs the pages at ``missing`` positions; the OCR the text hints already did is reused (:func:`page_ocr`)."""
+    """OCRs the pages at ``missing`` positions; the OCR the text hints already did is reused (:func:`page_ocr`).
+
+    OCR has one ``render_timeout`` for the document and reads a batch in page order, so the pages
+    the model named (``named``, positions) are one batch read before the others: the time goes
+    where the values are.
+    """
     reader = page_ocr(source, settings)
-    found = reader.words([numbers[position] for position in missing])
+    found: dict[int, list[RawWord]] = {}
+    first = [position for position in missing if position in named]
+    for batch in (first, [position for position in missing if position not in named]):
+        if batch:
+            found.update(reader.words([numbers[position] for position in batch]))
     for position in missing:
         words = found.get(numbers[position])
         if words is not None:

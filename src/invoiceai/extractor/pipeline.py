@@ -327,14 +327,13 @@ class Pipeline:
         from invoiceai.cache import cache_key
 
         renderer = type(source.inner)
+        # The OCR text hints are part of what the model read: an answer made without them is another answer.
+        hints = {} if source.ocr is None else {"ocr_hints": self.settings.ocr_languages}
         return cache_key(
-            document_id=document.document_id,
-            pages=selected_pages(source),
-            schema=schema,
-            model_fingerprint=self.backend.fingerprint(),
-            prompt_version=ENVELOPE_VERSION,
-            render_settings={"renderer": f"{renderer.__module__}.{renderer.__qualname__}"},
-        )
+            document_id=document.document_id, pages=selected_pages(source), schema=schema,
+            model_fingerprint=self.backend.fingerprint(), prompt_version=ENVELOPE_VERSION,
+            render_settings={"renderer": f"{renderer.__module__}.{renderer.__qualname__}", **hints},
+        )  # fmt: skip
 
     def release(self, prepared: Prepared) -> None:
         """Closes the opened document now, in the calling thread.

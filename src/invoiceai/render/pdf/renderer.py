@@ -342,16 +342,17 @@ class PdfPageSource(SelectedPages):
         with self._pdf.use() as pdf, self._deadline.spending():
             return [page_text(pdf, index, document_id=self.document_id) for index in self.indices]
 
-    def word_layers(self) -> list[list[RawWord] | None]:
-        """Returns each selected page's words with boxes (``None``: no text layer); see :mod:`.words`."""
+    def word_layers(self, positions: Sequence[int] | None = None) -> list[list[RawWord] | None]:
+        """Returns the words with boxes (``None``: no text layer) of each selected page, or those at ``positions``."""
         from invoiceai.render.pdf.words import page_words
 
+        indices = self.indices if positions is None else [self.indices[position] for position in positions]
         self._deadline.check(document_id=self.document_id)
         if self._sandbox is not None:
             with self._deadline.spending():
-                return self._sandbox.words(self.indices, self._deadline)
+                return self._sandbox.words(indices, self._deadline)
         with self._pdf.use() as pdf, self._deadline.spending():
-            return [page_words(pdf, index, document_id=self.document_id) for index in self.indices]
+            return [page_words(pdf, index, document_id=self.document_id) for index in indices]
 
     def pdf_bytes(self) -> bytes:
         """Returns the selected pages as a PDF the API can read.
