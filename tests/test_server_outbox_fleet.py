@@ -19,7 +19,8 @@ from fleet_harness import fleet_environment, running_fleet
 from invoiceai.server.audit import read_audit
 from invoiceai.testing import FakeClaudeAPI, RecordedRequest
 from test_cache_redis import redis_url  # noqa: F401 - the session's redis-server fixture
-from test_server_outbox import SECRET, Receiver
+from test_server_outbox import SECRET
+from webhook_receiver import Receiver
 
 pytestmark = [pytest.mark.fleet, pytest.mark.slow]
 

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import http.server
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +13,7 @@ from invoiceai.server.audit import read_audit
 from invoiceai.server.webhooks import ATTEMPT_HEADER, DELIVERY_HEADER, SIGNATURE_HEADER, verify
 from invoiceai.testing import FakeBackend
 from server_helpers import client, new_key, serving, settings_for
+from webhook_receiver import Receiver
 
 SECRET = "whsec_test-secret-0123456789"
 PROBLEM = "application/problem+json"
@@ -28,43 +25,6 @@ def fake_extractor() -> Extractor:
 
 def upload(label: str = "1") -> dict[str, Any]:
     return {"file": (f"scan-{label}.png", png_invoice(label), "image/png")}
-
-
-class Receiver:
-    """A webhook receiver on 127.0.0.1 that answers 500 to the first ``failures`` calls, then 204."""
-
-    def __init__(self, failures: int) -> None:
-        self.failures = failures
-        self.calls: list[tuple[dict[str, str], bytes]] = []
-        self.delivered = threading.Event()
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                receiver.calls.append(({name.lower(): value for name, value in self.headers.items()}, body))
-                failing = len(receiver.calls) <= receiver.failures
-                self.send_response(500 if failing else 204)
-                self.send_header("content-length", "0")
-                self.end_headers()
-                if not failing:
-                    receiver.delivered.set()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/invoiceai?token=abc"
-
-    @contextmanager
-    def running(self) -> Iterator[Receiver]:
-        thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield self
-        finally:
-            self.server.shutdown()
-            self.server.server_close()
 
 
 @pytest.fixture
