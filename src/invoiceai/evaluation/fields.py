@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal
 
-from invoiceai.schema.fields import NOT_ASKED_KEY, normalizer_of
+from invoiceai.schema.fields import asked_scalars, normalizer_of
 
 __all__ = ["Kind", "Leaf", "field_name", "field_order", "leaves", "list_fields", "normalized", "same_value"]
 
@@ -81,24 +81,10 @@ def leaves(model: Any, prefix: str = "", *, lists: bool = False) -> Iterator[Lea
         lists: Also descend into list fields (``line_items[0].amount``); by default lists are
             left to :func:`list_fields`, since their rows are matched, not compared by position.
     """
-    from pydantic import BaseModel
-
-    for name, info in type(model).model_fields.items():
-        extra = info.json_schema_extra
-        if isinstance(extra, dict) and extra.get(NOT_ASKED_KEY):
-            continue
-        value = getattr(model, name)
-        if isinstance(value, BaseModel):
-            yield from leaves(value, f"{prefix}{name}.", lists=lists)
-        elif isinstance(value, list):
-            if lists:
-                for position, item in enumerate(value):
-                    if isinstance(item, BaseModel):
-                        yield from leaves(item, f"{prefix}{name}[{position}].", lists=True)
-        else:
-            normalizer = normalizer_of(list(info.metadata))
-            kind = _KINDS.get(normalizer.kind, "code") if normalizer is not None else _kind_of(value)
-            yield Leaf(f"{prefix}{name}", kind, normalized(kind, value), value)
+    for path, info, value in asked_scalars(model, prefix, lists=lists):
+        normalizer = normalizer_of(list(info.metadata))
+        kind = _KINDS.get(normalizer.kind, "code") if normalizer is not None else _kind_of(value)
+        yield Leaf(path, kind, normalized(kind, value), value)
 
 
 def field_order(schema: type[Any], prefix: str = "") -> list[str]:

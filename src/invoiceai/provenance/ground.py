@@ -34,7 +34,7 @@ from invoiceai.provenance.match import MAX_MATCHES, PageIndex, find_chunks, find
 from invoiceai.provenance.model import Confidence, FieldProvenance, Grounding, Match, PageWords, Provenance
 from invoiceai.provenance.model_pages import ModelPages
 from invoiceai.provenance.rows import ROW_VALUES, item_bands
-from invoiceai.schema.fields import NOT_ASKED_KEY
+from invoiceai.schema.fields import asked_scalars
 from invoiceai.schema.findings import Finding
 from invoiceai.schema.invoice import Invoice
 
@@ -106,19 +106,9 @@ def invoice_values(model: BaseModel, prefix: str = "") -> Iterator[tuple[str, st
     codes, line ids, gross prices) are left out: only an e-invoice's XML fills them, and
     they are codes or derived values rather than text printed on the page.
     """
-    for name, info in type(model).model_fields.items():
-        extra = info.json_schema_extra
-        if isinstance(extra, dict) and extra.get(NOT_ASKED_KEY):
-            continue
-        value = getattr(model, name)
-        if isinstance(value, BaseModel):
-            yield from invoice_values(value, f"{prefix}{name}.")
-        elif isinstance(value, list):
-            for position, item in enumerate(value):
-                if isinstance(item, BaseModel):
-                    yield from invoice_values(item, f"{prefix}{name}[{position}].")
-        elif value is not None and value != "":
-            yield f"{prefix}{name}", name, value
+    for path, _, value in asked_scalars(model, prefix):
+        if value is not None and value != "":
+            yield path, path.rsplit(".", 1)[-1], value
 
 
 @dataclasses.dataclass

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, WithJsonSchema
+from pydantic.fields import FieldInfo
 
 from invoiceai.schema.normalize import (
     DateOrder,
@@ -49,6 +50,7 @@ __all__ = [
     "Quantity",
     "Text",
     "VatId",
+    "asked_scalars",
     "normalizer_of",
     "placeholder_of",
 ]
@@ -122,6 +124,29 @@ class Normalizer:
 def normalizer_of(metadata: list[Any]) -> Normalizer | None:
     """Returns the :class:`Normalizer` in a field's metadata, if any."""
     return next((item for item in metadata if isinstance(item, Normalizer)), None)
+
+
+def asked_scalars(model: BaseModel, prefix: str = "", *, lists: bool = True) -> Iterator[tuple[str, FieldInfo, Any]]:
+    """Yields ``(path, field info, value)`` for every scalar field the model is asked for, set or not.
+
+    Nested parts are walked (``seller.name``), and with ``lists`` the parts in list fields too
+    (``line_items[2].amount``); fields marked :data:`NOT_ASKED` (filled only from an e-invoice's
+    XML) are left out. Provenance and evaluation walk an invoice the same way through this.
+    """
+    for name, info in type(model).model_fields.items():
+        extra = info.json_schema_extra
+        if isinstance(extra, dict) and extra.get(NOT_ASKED_KEY):
+            continue
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            yield from asked_scalars(value, f"{prefix}{name}.", lists=lists)
+        elif isinstance(value, list):
+            if lists:
+                for position, item in enumerate(value):
+                    if isinstance(item, BaseModel):
+                        yield from asked_scalars(item, f"{prefix}{name}[{position}].", lists=True)
+        else:
+            yield f"{prefix}{name}", info, value
 
 
 def _lenient(normalizer: Normalizer) -> BeforeValidator:
