@@ -13,19 +13,11 @@ from invoiceai.extractor.grounding import pages_to_read
 from invoiceai.schema.structured import VALUE_PAGES_KEY
 from invoiceai.testing import FakeBackend
 from render_fixtures import PdfPage, build_pdf, text_ops
+from test_provenance_pages import PAGE_1, TRUTH  # the same two-line invoice, spread over more pages here
 
-PAGE_1 = ["Invoice INV-0042", "Date 12.03.2024", "Seller Muster GmbH", "Widget 2 x 10,00 20,00"]
 GADGET = ["Gadget 1 x 5,00 5,00"]
 TOTAL = ["Shipping 5,00", "Total 30,00 EUR"]
 FILLER = ["Terms and conditions", "Payment within 30 days"]
-TRUTH: dict[str, Any] = {
-    "invoice_number": "INV-0042", "issue_date": "2024-03-12", "currency": "EUR", "total": "30.00",
-    "seller": {"name": "Muster GmbH"},
-    "line_items": [
-        {"description": "Widget", "quantity": "2", "unit_price": "10.00", "amount": "20.00"},
-        {"description": "Gadget", "quantity": "1", "unit_price": "5.00", "amount": "5.00"},
-    ],
-}  # fmt: skip
 
 
 def six_pages() -> bytes:
