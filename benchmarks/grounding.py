@@ -66,6 +66,8 @@ def run(cases: list, *, variant: str, verbose: bool) -> dict[str, float]:
         counts["true_docs"] += 1
         counts["true_review"] += result.needs_review
         counts["true_review_lenient"] += result.reviewed(ReviewPolicy.lenient()).needs_review
+        if verbose and result.review is not None and result.needs_review:
+            print(f"  true answer needs review {case.name}: {'; '.join(result.review.reasons)}")
         values = checked(result)
         for path, item in values.items():
             value = _value(case.truth, path)
