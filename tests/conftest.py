@@ -68,6 +68,15 @@ def _no_real_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _ocr_only_where_tested(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tesseract takes seconds a page, and most tests extract a scan for something else (batches,
+    # the service, the docs' examples): OCR is off unless a test passes ``ocr`` itself or carries
+    # the ``ocr`` marker (the default ``ocr="auto"`` with Tesseract installed, as users have it).
+    if request.node.get_closest_marker("ocr") is None:
+        monkeypatch.setenv("INVOICEAI_OCR", "off")
+
+
 # --- The stderr guard (issue 10: "nothing written to stderr by the library") -----------------------
 # A library that prints to stderr pollutes every service log it runs in, with lines nobody can
 # attribute to a document. Two ways it can happen, both checked after every test:
@@ -91,6 +100,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "allow_stderr: the test itself writes to stderr (e.g. an in-process CLI run); "
         "skips the check that the library wrote nothing to stderr",
+    )
+    config.addinivalue_line(
+        "markers",
+        "ocr: the test runs with the default OCR setting (Tesseract where installed); other tests run with "
+        "INVOICEAI_OCR=off unless they pass ocr themselves",
     )
     config.addinivalue_line(
         "markers",

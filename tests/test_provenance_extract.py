@@ -109,6 +109,7 @@ def test_a_scan_without_ocr_gets_page_level_provenance_and_no_false_alarm(monkey
     assert not result.needs_review and not [f for f in result.findings if f.rule == "IAI-UNGROUNDED"]
 
 
+@pytest.mark.ocr
 def test_ocr_reads_only_the_pages_without_words_and_a_failing_page_spares_the_others(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

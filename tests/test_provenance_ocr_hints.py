@@ -16,6 +16,9 @@ from invoiceai.extractor.steps import OCR_NOTE
 from invoiceai.testing import FakeClaudeAPI
 from render_fixtures import PdfPage, build_pdf, text_ops
 
+# The default OCR setting (Tesseract faked or made absent): see the ``ocr`` marker in conftest.py.
+pytestmark = pytest.mark.ocr
+
 ANSWER = {
     "invoice_number": "INV-0042", "issue_date": "2024-03-12", "currency": "EUR", "total": "23.80",
     "line_items": [{"description": "Widget", "quantity": "2", "unit_price": "10.00", "amount": "20.00"}],
