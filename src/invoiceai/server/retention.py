@@ -10,7 +10,6 @@ Three settings say how long things are kept (``0``: for ever):
   corrections and its webhook record, that many days after it ended; a batch goes once none of its
   jobs is left. Deleting results is the operator's choice: a result deleted before a client
   fetched it is paid work lost, and cannot be made again once the upload is gone too.
-
 - ``audit_retention_days`` (default 0, kept): an audit row is deleted that many days after it was
   written, whatever it is about. A kept job loses nothing it shows by it: its review page's
   correction history is the ``corrections`` table, kept with the job; the audit rows are a log of
@@ -25,10 +24,10 @@ batch it deletes, the records of a library job that no batch being driven refers
 killed before its ``meta`` record, a close whose delete failed) once its newest record is a day
 old, and leases that expired a day ago.
 
-The purge deletes in chunks of
-``chunk`` rows, and of uploads adding up to at most ``chunk_bytes`` (at least one), one short
-transaction each, so it never holds long locks (SQLite has one write lock for the whole store);
-between chunks it checks its ``stop`` event, which a stopping process sets. Each purge that deleted
+The purge deletes in chunks of ``chunk`` rows, and of uploads adding up to at most
+``chunk_bytes`` (at least one), one short transaction each, so it never holds long locks (SQLite
+has one write lock for the whole store); between chunks it checks its ``stop`` event, which a
+stopping process sets. Each purge that deleted
 something writes one audit row (``purge``) with the counts. It runs every
 ``purge_interval_seconds`` in the embedded API process and in every fleet worker
 (:func:`invoiceai.server.upkeep.running`); purges running at once in several processes only split
@@ -112,6 +111,8 @@ def purge(
     stop: threading.Event | None = None,
 ) -> Purged:
     """Deletes what is past its retention, a bounded chunk per transaction; audits the counts.
+
+    The Message Batches leftovers (see the module docstring) are swept whatever the settings.
 
     Args:
         engine: The job store.
