@@ -21,8 +21,8 @@ record carries the time it was first written (``created_at``, migration 0014), a
 purge (:mod:`invoiceai.server.retention`) deletes, with :func:`sweep_records`, the records of any
 library job that no ``waiting`` or ``running`` batch refers to once its newest record is older than
 :data:`ORPHAN_AGE`; with :func:`sweep_leases`, the leases that expired that long ago. A submission
-in progress is never taken for an orphan: it writes a record per document as it goes, within
-minutes, and a day is far longer than any submission takes.
+in progress is never taken for an orphan: it writes its documents as it prepares them, in groups
+of about 32 MB, seconds or minutes apart, and a day is far longer than that.
 """
 
 from __future__ import annotations

@@ -264,6 +264,8 @@ def _sweep_message_batches(engine: Engine, now: datetime, chunk: int, stop: thre
     """Deletes orphaned Message Batches records and long-expired leases; returns how many of each."""
     from invoiceai.server import message_batches_store as stored
 
+    if stop is not None and stop.is_set():
+        return 0, 0
     cutoff = now - stored.ORPHAN_AGE
     before = cutoff.replace(tzinfo=timezone.utc).timestamp()  # leases expire in wall-clock seconds
     # Looked for first with a read: there is seldom anything, and on SQLite a write transaction
