@@ -14,30 +14,63 @@ written in the same transaction as the job's first record (its ``meta``): a proc
 right after submitting leaves the id behind, so the next one resumes the job instead of
 submitting the documents again, and a second submission of the same service batch is refused
 before anything is sent.
+
+**Sweeping.** A submission stores its documents' records first and its ``meta`` record (with the
+binding) last, so a submission killed midway leaves records that no batch row refers to. Every
+record carries the time it was first written (``created_at``, migration 0014), and the retention
+purge (:mod:`invoiceai.server.retention`) deletes, with :func:`sweep_records`, the records of any
+library job that no ``waiting`` or ``running`` batch refers to once its newest record is older than
+:data:`ORPHAN_AGE`; with :func:`sweep_leases`, the leases that expired that long ago. A submission
+in progress is never taken for an orphan: it writes its documents as it prepares them, in groups
+of about 32 MB, seconds or minutes apart, and a day is far longer than that.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Column, DateTime, Float, Index, MetaData, String, Table, Text, and_, delete, select
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Float,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    delete,
+    exists,
+    func,
+    select,
+    tuple_,
+)
 
 from invoiceai.errors import ConfigurationError
+from invoiceai.server.clock import utcnow
 from invoiceai.server.db import reading
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.sql import ColumnElement
 
     from invoiceai.cache.batch_store import Records, Stale
 
 __all__ = [
+    "ORPHAN_AGE",
     "DatabaseBatchStore",
     "add_message_batch",
     "batch_leases",
     "batch_records",
+    "delete_records_of",
+    "expired",
     "message_batches",
+    "orphaned",
+    "sweep_leases",
+    "sweep_records",
 ]
 
 metadata = MetaData()
@@ -49,6 +82,9 @@ batch_records = Table(
     Column("kind", String(32), primary_key=True),
     Column("key", String(255), primary_key=True),
     Column("value", Text, nullable=False),
+    # When the record was first written (naive UTC; 0014 gave the rows before it the migration's time).
+    Column("created_at", DateTime, nullable=False),
+    Index("ix_message_batch_records_job_created", "job", "created_at"),
 )
 
 batch_leases = Table(
@@ -77,6 +113,11 @@ message_batches = Table(
 )
 
 _META = ("meta", "job")
+
+ORPHAN_AGE = timedelta(days=1)
+"""How long a library job's records (and an expired lease) stay with no live batch referring to them."""
+
+_LIVE = ("waiting", "running")
 
 
 def _insert(connection: Connection, table: Table) -> Any:
@@ -248,15 +289,79 @@ def _sent_twice(batch_id: str | None) -> ConfigurationError:
     )
 
 
-def _rows(job: str, records: Records) -> list[dict[str, str]]:
-    return [{"job": job, "kind": kind, "key": key, "value": value} for (kind, key), value in records.items()]
+def _rows(job: str, records: Records) -> list[dict[str, Any]]:
+    now = utcnow()  # kept when a record is replaced: the first write dates it
+    return [
+        {"job": job, "kind": kind, "key": key, "value": value, "created_at": now}
+        for (kind, key), value in records.items()
+    ]
 
 
 def add_message_batch(connection: Connection, batch_id: str) -> None:
     """Records a new service batch to send through the Message Batches API (in the batch's own transaction)."""
-    from invoiceai.server.clock import utcnow
-
     now = utcnow()
     connection.execute(
         message_batches.insert().values(batch_id=batch_id, state="waiting", next_look_at=now, created_at=now)
     )
+
+
+def _live(job: ColumnElement[Any]) -> ColumnElement[bool]:
+    """Whether a batch still being driven refers to ``job``: its records are read at every look."""
+    return exists().where(message_batches.c.job_id == job, message_batches.c.state.in_(_LIVE))
+
+
+def orphaned(cutoff: datetime) -> ColumnElement[bool]:
+    """The records of library jobs no live batch refers to, whose newest record was written before ``cutoff``.
+
+    The whole job's age counts, not each record's: a job is left alone while any of its records is recent.
+    """
+    stale = (
+        select(batch_records.c.job)
+        .where(~_live(batch_records.c.job))
+        .group_by(batch_records.c.job)
+        .having(func.max(batch_records.c.created_at) < cutoff)
+    )
+    return batch_records.c.job.in_(stale)
+
+
+def sweep_records(connection: Connection, cutoff: datetime, chunk: int) -> int:
+    """Deletes up to ``chunk`` :func:`orphaned` records.
+
+    The test is repeated in the ``DELETE``, so a job bound meanwhile keeps its records.
+    """
+    return _delete_records(connection, orphaned(cutoff), chunk)
+
+
+def delete_records_of(connection: Connection, jobs: Any, chunk: int) -> int:
+    """Deletes up to ``chunk`` records of the library jobs ``jobs`` (ids, or a query of ids)."""
+    return _delete_records(connection, batch_records.c.job.in_(jobs), chunk)
+
+
+def _delete_records(connection: Connection, which: ColumnElement[bool], chunk: int) -> int:
+    table = batch_records
+    keys = [
+        tuple(row)
+        for row in connection.execute(select(table.c.job, table.c.kind, table.c.key).where(which).limit(chunk))
+    ]
+    if not keys:
+        return 0
+    found = tuple_(table.c.job, table.c.kind, table.c.key).in_(keys)
+    return int(connection.execute(delete(table).where(found, which)).rowcount)
+
+
+def sweep_leases(connection: Connection, before: float, chunk: int) -> int:
+    """Deletes up to ``chunk`` leases that expired before ``before`` (wall-clock seconds).
+
+    A lease that ran out is as good as none (:meth:`DatabaseBatchStore.lease` takes it over), so
+    deleting one changes no holder's rights; it only stops a killed collector's row lasting for ever.
+    """
+    old = expired(before)
+    ids = list(connection.execute(select(batch_leases.c.job).where(old).limit(chunk)).scalars())
+    if not ids:
+        return 0
+    return int(connection.execute(delete(batch_leases).where(batch_leases.c.job.in_(ids), old)).rowcount)
+
+
+def expired(before: float) -> ColumnElement[bool]:
+    """The leases that expired before ``before`` (wall-clock seconds)."""
+    return batch_leases.c.expires < before

@@ -1,6 +1,6 @@
-"""Retention: deleting uploads and finished jobs once they are older than the settings allow.
+"""Retention: deleting uploads, finished jobs and audit rows once they are older than the settings allow.
 
-Two settings say how long things are kept (``0``: for ever):
+Three settings say how long things are kept (``0``: for ever):
 
 - ``upload_retention_days`` (default 7): an uploaded document is deleted that many days after the
   last job using it ended, and never while a job using it is queued or running. Storing the same
@@ -10,14 +10,24 @@ Two settings say how long things are kept (``0``: for ever):
   corrections and its webhook record, that many days after it ended; a batch goes once none of its
   jobs is left. Deleting results is the operator's choice: a result deleted before a client
   fetched it is paid work lost, and cannot be made again once the upload is gone too.
+- ``audit_retention_days`` (default 0, kept): an audit row is deleted that many days after it was
+  written, whatever it is about. A kept job loses nothing it shows by it: its review page's
+  correction history is the ``corrections`` table, kept with the job; the audit rows are a log of
+  who did what, and an operator who limits them (a data-protection rule, say) limits them all.
 
 A finished job whose webhook is still pending (attempts left to make) is kept until the delivery
 ends, delivered or given up: deleting it would drop the delivery without a word.
 
-The audit trail is kept either way (it holds no content). The purge deletes in chunks of
-``chunk`` rows, and of uploads adding up to at most ``chunk_bytes`` (at least one), one short
-transaction each, so it never holds long locks (SQLite has one write lock for the whole store);
-between chunks it checks its ``stop`` event, which a stopping process sets. Each purge that deleted
+Whenever it runs, the purge also deletes what the Message Batches driver left behind
+(:mod:`invoiceai.server.message_batches_store`): the records and lease of the library job of a
+batch it deletes, the records of a library job that no batch being driven refers to (a submission
+killed before its ``meta`` record, a close whose delete failed) once its newest record is a day
+old, and leases that expired a day ago.
+
+The purge deletes in chunks of ``chunk`` rows, and of uploads adding up to at most
+``chunk_bytes`` (at least one), one short transaction each, so it never holds long locks (SQLite
+has one write lock for the whole store); between chunks it checks its ``stop`` event, which a
+stopping process sets. Each purge that deleted
 something writes one audit row (``purge``) with the counts. It runs every
 ``purge_interval_seconds`` in the embedded API process and in every fleet worker
 (:func:`invoiceai.server.upkeep.running`); purges running at once in several processes only split
@@ -30,7 +40,7 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Index, and_, exists, or_, select
@@ -38,11 +48,13 @@ from sqlalchemy import Index, and_, exists, or_, select
 from invoiceai.secrets import get_logger
 from invoiceai.server.audit import record
 from invoiceai.server.clock import utcnow
-from invoiceai.server.models import FINAL_STATES, batches, jobs, uploads
+from invoiceai.server.db import reading
+from invoiceai.server.models import FINAL_STATES, audit, batches, jobs, uploads
 from invoiceai.server.outbox import PENDING, webhook_deliveries
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.sql import ColumnElement
 
     from invoiceai.server.settings import ServiceSettings
 
@@ -54,6 +66,8 @@ _log = get_logger("invoiceai.server")
 Index("ix_jobs_upload", jobs.c.upload_sha256)
 # Created by migration 0013: the purge picks the finished jobs that ended first.
 Index("ix_jobs_finished", jobs.c.status, jobs.c.finished_at)
+# Created by migration 0014: the purge picks the oldest audit rows.
+Index("ix_audit_at", audit.c.at)
 
 CHUNK_BYTES = 64 * 2**20
 """Most upload bytes one purge transaction deletes (at least one upload)."""
@@ -69,16 +83,22 @@ class Purged:
         uploads: Uploaded documents.
         jobs: Finished jobs (with their results, corrections and webhook records).
         batches: Batches none of whose jobs was left.
+        audit: Audit rows.
+        batch_records: Records of Message Batches library jobs (of deleted batches, or orphaned).
+        batch_leases: Leases on Message Batches library jobs (of deleted batches, or long expired).
     """
 
     uploads: int = 0
     jobs: int = 0
     batches: int = 0
+    audit: int = 0
+    batch_records: int = 0
+    batch_leases: int = 0
 
     @property
     def total(self) -> int:
         """Rows deleted in all."""
-        return self.uploads + self.jobs + self.batches
+        return self.uploads + self.jobs + self.batches + self.audit + self.batch_records + self.batch_leases
 
 
 def purge(
@@ -92,9 +112,12 @@ def purge(
 ) -> Purged:
     """Deletes what is past its retention, a bounded chunk per transaction; audits the counts.
 
+    The Message Batches leftovers (see the module docstring) are swept whatever the settings.
+
     Args:
         engine: The job store.
-        settings: ``upload_retention_days`` and ``job_retention_days`` (``0``: keep).
+        settings: ``upload_retention_days``, ``job_retention_days`` and ``audit_retention_days``
+            (``0``: keep).
         now: The time to count from (naive UTC); tests inject one.
         chunk: Most rows one transaction deletes.
         chunk_bytes: Most upload bytes one transaction deletes (at least one upload).
@@ -104,29 +127,38 @@ def purge(
         The counts deleted.
     """
     now = utcnow() if now is None else now
-    deleted_jobs = deleted_batches = deleted_uploads = 0
+    purged = Purged()
     if settings.job_retention_days > 0:
-        cutoff = now - timedelta(days=settings.job_retention_days)
-        deleted_jobs = _in_chunks(
-            engine, _rows(lambda connection: _delete_jobs(connection, cutoff, chunk), chunk), stop
-        )
-        deleted_batches = _in_chunks(
-            engine, _rows(lambda connection: _delete_batches(connection, cutoff, chunk), chunk), stop
-        )
+        purged = _purge_jobs(engine, now - timedelta(days=settings.job_retention_days), chunk, stop)
     if settings.upload_retention_days > 0:
         cutoff = now - timedelta(days=settings.upload_retention_days)
-        deleted_uploads = _in_chunks(
-            engine, lambda connection: _delete_uploads(connection, cutoff, chunk, chunk_bytes), stop
-        )
-    purged = Purged(uploads=deleted_uploads, jobs=deleted_jobs, batches=deleted_batches)
+        deleted = _in_chunks(engine, lambda connection: _delete_uploads(connection, cutoff, chunk, chunk_bytes), stop)
+        purged = dataclasses.replace(purged, uploads=deleted)
+    if settings.audit_retention_days > 0:
+        cutoff = now - timedelta(days=settings.audit_retention_days)
+        deleted = _in_chunks(engine, _rows(lambda connection: _delete_audit(connection, cutoff, chunk), chunk), stop)
+        purged = dataclasses.replace(purged, audit=deleted)
+    records, leases = _sweep_message_batches(engine, now, chunk, stop)
+    purged = dataclasses.replace(
+        purged, batch_records=purged.batch_records + records, batch_leases=purged.batch_leases + leases
+    )
     if purged.total:
-        detail = (
-            f"uploads {purged.uploads} (kept {settings.upload_retention_days:g} days), jobs {purged.jobs} "
-            f"(kept {settings.job_retention_days:g} days), batches {purged.batches}"
-        )
         with engine.begin() as connection:
-            record(connection, key_id="system", action="purge", outcome="ok", detail=detail)
+            record(connection, key_id="system", action="purge", outcome="ok", detail=_detail(purged, settings))
     return purged
+
+
+def _detail(purged: Purged, settings: ServiceSettings) -> str:
+    """The purge's audit note: the counts, each with the days it kept (parts that did not apply are left out)."""
+    detail = (
+        f"uploads {purged.uploads} (kept {settings.upload_retention_days:g} days), jobs {purged.jobs} "
+        f"(kept {settings.job_retention_days:g} days), batches {purged.batches}"
+    )
+    if settings.audit_retention_days > 0:
+        detail += f", audit rows {purged.audit} (kept {settings.audit_retention_days:g} days)"
+    if purged.batch_records or purged.batch_leases:
+        detail += f", Message Batches records {purged.batch_records}, leases {purged.batch_leases}"
+    return detail
 
 
 _Step = Callable[["Connection"], tuple[int, bool]]
@@ -173,16 +205,85 @@ def _delete_jobs(connection: Connection, cutoff: datetime, chunk: int) -> int:
     return int(connection.execute(jobs.delete().where(jobs.c.id.in_(ids), old)).rowcount)
 
 
-def _delete_batches(connection: Connection, cutoff: datetime, chunk: int) -> int:
-    empty = and_(batches.c.created_at < cutoff, ~exists().where(jobs.c.batch_id == batches.c.id))
-    ids = list(connection.execute(select(batches.c.id).where(empty).limit(chunk)).scalars())
+def _purge_jobs(engine: Engine, cutoff: datetime, chunk: int, stop: threading.Event | None) -> Purged:
+    """Finished jobs ended before ``cutoff``, then the batches left empty with their Message Batches state."""
+    from invoiceai.server.message_batches_store import delete_records_of, message_batches
+
+    deleted_jobs = _in_chunks(engine, _rows(lambda connection: _delete_jobs(connection, cutoff, chunk), chunk), stop)
+    # The library job's records of each batch going are deleted first, a chunk at a time (a
+    # batch of a thousand documents has thousands); the batch row goes once none is left.
+    going = select(message_batches.c.job_id).where(
+        message_batches.c.batch_id.in_(select(batches.c.id).where(_empty(cutoff))),
+        message_batches.c.job_id.is_not(None),
+    )
+    records = _in_chunks(engine, _rows(lambda connection: delete_records_of(connection, going, chunk), chunk), stop)
+    leases: list[int] = []
+
+    def step(connection: Connection) -> int:
+        deleted, released = _delete_batches(connection, cutoff, chunk)
+        leases.append(released)
+        return deleted
+
+    deleted_batches = _in_chunks(engine, _rows(step, chunk), stop)
+    return Purged(jobs=deleted_jobs, batches=deleted_batches, batch_records=records, batch_leases=sum(leases))
+
+
+def _empty(cutoff: datetime) -> ColumnElement[bool]:
+    """A batch created before ``cutoff`` none of whose jobs is left."""
+    return and_(batches.c.created_at < cutoff, ~exists().where(jobs.c.batch_id == batches.c.id))
+
+
+def _delete_batches(connection: Connection, cutoff: datetime, chunk: int) -> tuple[int, int]:
+    """Deletes up to ``chunk`` empty batches whose library job has no record left; returns them and the leases."""
+    from invoiceai.server.message_batches_store import batch_leases, batch_records, message_batches
+
+    records_left = exists().where(
+        message_batches.c.batch_id == batches.c.id, batch_records.c.job == message_batches.c.job_id
+    )
+    gone = and_(_empty(cutoff), ~records_left)
+    ids = list(connection.execute(select(batches.c.id).where(gone).limit(chunk)).scalars())
+    if not ids:
+        return 0, 0
+    # A batch sent through the Message Batches API keeps its (closed) driver row, and its library
+    # job its lease, until the batch goes.
+    sent = select(message_batches.c.job_id).where(message_batches.c.batch_id.in_(ids))
+    leases = int(connection.execute(batch_leases.delete().where(batch_leases.c.job.in_(sent))).rowcount)
+    connection.execute(message_batches.delete().where(message_batches.c.batch_id.in_(ids)))
+    return int(connection.execute(batches.delete().where(batches.c.id.in_(ids), gone)).rowcount), leases
+
+
+def _delete_audit(connection: Connection, cutoff: datetime, chunk: int) -> int:
+    old = audit.c.at < cutoff
+    ids = list(connection.execute(select(audit.c.id).where(old).order_by(audit.c.at).limit(chunk)).scalars())
     if not ids:
         return 0
-    from invoiceai.server.message_batches_store import message_batches
+    return int(connection.execute(audit.delete().where(audit.c.id.in_(ids), old)).rowcount)
 
-    # A batch sent through the Message Batches API keeps its (closed) driver row until the batch goes.
-    connection.execute(message_batches.delete().where(message_batches.c.batch_id.in_(ids)))
-    return int(connection.execute(batches.delete().where(batches.c.id.in_(ids), empty)).rowcount)
+
+def _sweep_message_batches(engine: Engine, now: datetime, chunk: int, stop: threading.Event | None) -> tuple[int, int]:
+    """Deletes orphaned Message Batches records and long-expired leases; returns how many of each."""
+    from invoiceai.server import message_batches_store as stored
+
+    if stop is not None and stop.is_set():
+        return 0, 0
+    cutoff = now - stored.ORPHAN_AGE
+    before = cutoff.replace(tzinfo=timezone.utc).timestamp()  # leases expire in wall-clock seconds
+    # Looked for first with a read: there is seldom anything, and on SQLite a write transaction
+    # would take the store's one write lock for nothing at every purge.
+    with reading(engine) as connection:
+        some_records, some_leases = (
+            connection.execute(select(column).where(condition).limit(1)).first() is not None
+            for column, condition in (
+                (stored.batch_records.c.job, stored.orphaned(cutoff)),
+                (stored.batch_leases.c.job, stored.expired(before)),
+            )
+        )
+    records = leases = 0
+    if some_records:
+        records = _in_chunks(engine, _rows(lambda c: stored.sweep_records(c, cutoff, chunk), chunk), stop)
+    if some_leases:
+        leases = _in_chunks(engine, _rows(lambda c: stored.sweep_leases(c, before, chunk), chunk), stop)
+    return records, leases
 
 
 def _delete_uploads(connection: Connection, cutoff: datetime, chunk: int, chunk_bytes: int) -> tuple[int, bool]:
@@ -233,8 +334,9 @@ class Purger:
 
     def maybe_run(self) -> Purged | None:
         """Purges if the interval has passed since the last purge; ``None`` when it did not run."""
-        if self.settings.upload_retention_days <= 0 and self.settings.job_retention_days <= 0:
-            return None
+        settings = self.settings
+        if max(settings.upload_retention_days, settings.job_retention_days, settings.audit_retention_days) <= 0:
+            return None  # the operator keeps everything: nothing is swept either
         now = self.clock()
         if self._next is not None and now < self._next:
             return None
@@ -245,5 +347,9 @@ class Purger:
             _log.warning("the retention purge could not run", exc_info=True)
             return None
         if purged.total:
-            _log.info("purged %d upload(s), %d job(s), %d batch(es)", purged.uploads, purged.jobs, purged.batches)
+            _log.info(
+                "purged %d upload(s), %d job(s), %d batch(es), %d audit row(s), %d Message Batches record(s) "
+                "and %d lease(s)", purged.uploads, purged.jobs, purged.batches, purged.audit, purged.batch_records,
+                purged.batch_leases,
+            )  # fmt: skip
         return purged

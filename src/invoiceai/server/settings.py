@@ -67,13 +67,17 @@ class ServiceSettings:
         upload_retention_days: Days an uploaded document is kept after the last job that uses it
             ends (``0``: kept for ever). Results stay; the review page shows no page images after it.
         job_retention_days: Days a finished job (its result, corrections and webhook record) is
-            kept after it ends (``0``: kept for ever, the default). The audit trail is kept.
+            kept after it ends (``0``: kept for ever, the default). The audit trail follows
+            ``audit_retention_days``.
         purge_interval_seconds: How often each process that runs the purge (the embedded API,
             every fleet worker) deletes what is past its retention.
         message_batches_give_up_hours: Hours after which a batch sent through the Message Batches
             API whose looks still fail (the API down for days, say) is given up: its unfinished
             jobs fail with ``MessageBatchAbandonedError``. Errors that cannot clear up (a refused
             API key, a setup the job was not submitted with) end the batch at the first look.
+        audit_retention_days: Days an audit row is kept (``0``: kept for ever, the default, as an
+            auditor expects). Every row older goes, a kept job's too: the review page's correction
+            history is in the job's corrections, not in the audit trail.
     """
 
     database_url: str = dataclasses.field(default_factory=default_database_url)
@@ -102,6 +106,7 @@ class ServiceSettings:
     job_retention_days: float = 0.0
     purge_interval_seconds: float = 3600.0
     message_batches_give_up_hours: float = 168.0
+    audit_retention_days: float = 0.0
 
     def __post_init__(self) -> None:
         positive = ("port", "lease_seconds", "max_upload_bytes", "max_batch_bytes", "max_batch_documents")
@@ -117,7 +122,7 @@ class ServiceSettings:
         for name in (
             "workers", "daily_quota", "rate_per_s", "burst", "max_wait_seconds", "webhook_attempts",
             "webhook_backoff_seconds", "max_attempts", "shutdown_grace_seconds", "upload_retention_days",
-            "job_retention_days",
+            "job_retention_days", "audit_retention_days",
         ):  # fmt: skip
             if getattr(self, name) < 0:
                 raise ConfigurationError(f"Service setting {name!r} must not be negative, got {getattr(self, name)!r}.")
