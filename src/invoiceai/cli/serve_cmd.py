@@ -7,7 +7,7 @@ import ipaddress
 
 from invoiceai.errors import ConfigurationError
 
-__all__ = ["DESCRIPTION", "HELP", "NAME", "add_arguments", "is_loopback", "run"]
+__all__ = ["DESCRIPTION", "HELP", "NAME", "add_arguments", "is_loopback", "port_number", "run"]
 
 NAME = "serve"
 HELP = "run the invoiceai HTTP service (needs the 'server' extra)"
@@ -24,11 +24,22 @@ DESCRIPTION = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds the ``serve`` subcommand's arguments to its parser."""
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    parser.add_argument("--port", type=port_number, help="port to listen on (default 8000)")
     parser.add_argument("--no-auth", action="store_true", help="accept requests without an API key (loopback only)")
     parser.add_argument("--database", metavar="URL", help="job store: sqlite:///PATH or postgresql+psycopg://...")
     parser.add_argument("--workers", type=int, metavar="N", help="in-process worker threads (0: none; default 4)")
     parser.add_argument("--broker", metavar="URL", help="fleet mode: Celery broker, redis://host:6379/0")
+
+
+def port_number(text: str) -> int:
+    """An argparse ``type=`` for ``--port``: a TCP port, so a typo is a usage error and not a traceback."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (0 to 65535)")
+    return value
 
 
 def is_loopback(host: str) -> bool:

@@ -155,12 +155,36 @@ class Clients:
                 "No Claude API key: set the ANTHROPIC_API_KEY environment variable, "
                 "or pass api_key= or client= to ClaudeBackend."
             )
+        _check_credential(key, "api_key=" if self._api_key else "ANTHROPIC_API_KEY")
+        _check_credential(os.environ.get("ANTHROPIC_AUTH_TOKEN"), "ANTHROPIC_AUTH_TOKEN")
         kwargs: dict[str, Any] = {"max_retries": 0, "timeout": self._timeout}
         if key:
             kwargs["api_key"] = key
         if self._base_url:
             kwargs["base_url"] = self._base_url
         return kwargs
+
+
+def _check_credential(value: str | None, where: str) -> None:
+    """Refuses a key no HTTP header can carry, naming what is wrong in it but never the key.
+
+    A newline or space (a key pasted with its line end) otherwise fails inside the HTTP stack as
+    if the network were down, and is retried until the attempts run out.
+    """
+    if not value or (value.isascii() and value.isprintable() and " " not in value):
+        return
+    if any(char in "\r\n" for char in value):
+        what = "a line break"
+    elif any(char.isspace() for char in value):
+        what = "a space or tab"
+    elif not value.isascii():
+        what = "a non-ASCII character"
+    else:
+        what = "a control character"
+    raise ConfigurationError(
+        f"The Claude API key in {where} contains {what}, which no API key has; copy the key again "
+        "without surrounding whitespace (a key read from a file often keeps its trailing newline)."
+    )
 
 
 def _is_async_client(client: Any) -> bool:
