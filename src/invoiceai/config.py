@@ -127,7 +127,8 @@ class Settings:
             shared by every batch and single extraction using it (0: no cap beyond
             ``concurrency``); a single batch does not need it.
         request_timeout: Seconds before one API request times out.
-        fetch_timeout: Seconds before fetching a URL source times out.
+        fetch_timeout: Seconds before fetching a URL source times out; also the longest wait for the
+            writer of a named pipe (FIFO) given as a path.
         max_document_bytes: Largest document accepted, in bytes.
         max_fetch_redirects: Redirects followed when fetching a URL source.
         allow_private_urls: Fetch URLs that resolve to private, loopback or link-local addresses.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import stat
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Union
@@ -123,7 +124,8 @@ def _load_local(source: Source, *, settings: Settings, name: str | None) -> Docu
         return Document.from_bytes(data, name=name or "<bytes>", max_bytes=max_bytes)
     if isinstance(source, (str, os.PathLike)):
         path = Path(os.fspath(source))
-        return Document.from_bytes(_read_path(path, max_bytes), name=name or path.name, max_bytes=max_bytes)
+        data = _read_path(path, max_bytes, settings.fetch_timeout)
+        return Document.from_bytes(data, name=name or path.name, max_bytes=max_bytes)
     if hasattr(source, "read"):
         label = name or _stream_name(source)
         return Document.from_bytes(_read_stream(source, max_bytes, label), name=label, max_bytes=max_bytes)
@@ -133,13 +135,13 @@ def _load_local(source: Source, *, settings: Settings, name: str | None) -> Docu
     )
 
 
-def _read_path(path: Path, max_bytes: int) -> bytes:
+def _read_path(path: Path, max_bytes: int, wait: float) -> bytes:
     shown = _shown_path(path)
     try:
         # O_NONBLOCK: opening a FIFO that no process writes to would otherwise wait forever.
         descriptor = os.open(path, os.O_RDONLY | _NONBLOCK | _NOCTTY)
         with os.fdopen(descriptor, "rb") as handle:
-            data = _read_handle(handle, shown, path.name, max_bytes)
+            data = _read_handle(handle, shown, path.name, max_bytes, wait)
     except FileNotFoundError as exc:
         raise InputError(
             f"No such file: {shown}{_dangling(path)}. Check the path (relative paths start at {Path.cwd()})."
@@ -158,12 +160,12 @@ def _read_path(path: Path, max_bytes: int) -> bytes:
     return data
 
 
-def _read_handle(handle: IO[bytes], shown: str, name: str, max_bytes: int) -> bytes:
+def _read_handle(handle: IO[bytes], shown: str, name: str, max_bytes: int, wait: float) -> bytes:
     """Reads an opened path: a regular file, or a pipe (``/dev/stdin`` piped into the program)."""
     info = os.fstat(handle.fileno())
     if stat.S_ISFIFO(info.st_mode):
-        # Blocking again: a pipe's writer may be slower than us. Without any writer, a read ends at once.
-        os.set_blocking(handle.fileno(), True)
+        _await_writer(handle.fileno(), shown, wait)
+        os.set_blocking(handle.fileno(), True)  # a writer may be slower than us: wait for its bytes
     elif not stat.S_ISREG(info.st_mode):
         # A terminal or /dev/zero would be read until the user types or the size cap trips.
         raise InputError(
@@ -173,6 +175,23 @@ def _read_handle(handle: IO[bytes], shown: str, name: str, max_bytes: int) -> by
         raise too_large(name, info.st_size, max_bytes)
     # Read one byte past the cap: the file may have grown since fstat().
     return handle.read(max_bytes + 1)
+
+
+def _await_writer(descriptor: int, shown: str, wait: float) -> None:
+    """Waits up to ``wait`` seconds for a pipe's first bytes, or its end, from a writer.
+
+    A FIFO opened without a writer reads as empty at once, and one whose writer starts a moment
+    later would be missed: poll() waits for either without blocking forever.
+    """
+    if not hasattr(select, "poll"):
+        return  # Windows: no FIFOs to wait on
+    poller = select.poll()
+    poller.register(descriptor, select.POLLIN | select.POLLHUP)
+    if not poller.poll(max(1, int(wait * 1000))):
+        raise InputError(
+            f"{shown} is a named pipe (FIFO) and nothing wrote to it within {wait:g} s; start the program "
+            "that writes it first, or pass a file (INVOICEAI_FETCH_TIMEOUT sets the wait)."
+        )
 
 
 def _special_kind(mode: int) -> str:
