@@ -263,3 +263,22 @@ def test_convert_of_an_empty_directory_says_it_takes_one_file(
     code, _, err = run(["convert", str(tmp_path), "--to", "ubl"], capsys)
     assert code == 2
     assert "convert takes one invoice file" in err
+
+
+# -- validate: JSON by default, e-invoices with --xml -------------------------------------------
+
+
+def test_validate_without_xml_points_an_e_invoice_to_the_xml_option(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["validate", str(SAMPLE_FACTURX)], capsys)
+    assert code == 1
+    assert "pass --xml" in out
+
+
+def test_validate_xml_names_an_image_as_an_image(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from documents_factory import png_invoice
+
+    image = tmp_path / "scan.xml"  # the name says XML; the bytes are a PNG
+    image.write_bytes(png_invoice())
+    code, out, _ = run(["validate", "--xml", str(image), "--format", "json"], capsys)
+    assert code == 1
+    assert "image/png, not an e-invoice" in out and "not well-formed" not in out
