@@ -282,3 +282,18 @@ def test_validate_xml_names_an_image_as_an_image(tmp_path: Path, capsys: pytest.
     code, out, _ = run(["validate", "--xml", str(image), "--format", "json"], capsys)
     assert code == 1
     assert "image/png, not an e-invoice" in out and "not well-formed" not in out
+
+
+# -- eval labels -----------------------------------------------------------------------------------
+
+
+def test_an_unreadable_value_in_an_eval_label_is_refused(tmp_path: Path) -> None:
+    from documents_factory import png_invoice
+    from invoiceai.errors import ConfigurationError
+    from invoiceai.evaluation.dataset import load_dataset
+
+    (tmp_path / "a.png").write_bytes(png_invoice())
+    # Kept as null before: the model's right date then scored as wrong, and nothing said why.
+    (tmp_path / "a.json").write_text('{"invoice_number": "A-1", "issue_date": "yesterday"}', encoding="utf-8")
+    with pytest.raises(ConfigurationError, match=r"a\.json has a value that cannot be read: issue_date"):
+        load_dataset([tmp_path])
