@@ -297,3 +297,21 @@ def test_an_unreadable_value_in_an_eval_label_is_refused(tmp_path: Path) -> None
     (tmp_path / "a.json").write_text('{"invoice_number": "A-1", "issue_date": "yesterday"}', encoding="utf-8")
     with pytest.raises(ConfigurationError, match=r"a\.json has a value that cannot be read: issue_date"):
         load_dataset([tmp_path])
+
+
+# -- a cache path that names someone's file --------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["invoices.csv", "passwd"])
+def test_a_cache_path_naming_a_file_that_is_no_database_leaves_it_in_place(tmp_path: Path, name: str) -> None:
+    from invoiceai.cache import SQLiteCache
+    from invoiceai.errors import ConfigurationError
+
+    # `--cache invoices.csv` (for --out) moved the user's file to invoices.csv.corrupt-... and put
+    # a database in its place; `--cache /etc/passwd` did the same to the system's user list.
+    victim = tmp_path / name
+    victim.write_text("file,total\na.pdf,119.00\n", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="not a SQLite database"):
+        SQLiteCache(victim)
+    assert victim.read_text(encoding="utf-8") == "file,total\na.pdf,119.00\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == [name]
