@@ -113,6 +113,26 @@ def test_a_key_no_header_can_carry_is_refused_before_any_request(
     assert key.strip() not in message  # never the key itself
 
 
+@pytest.mark.parametrize("url", ["not a url", "ftp://127.0.0.1:21", "http://127.0.0.1:99999", "http://[::1", "http://"])
+def test_an_api_address_that_is_no_http_url_is_refused_before_any_request(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before: each attempt failed as a connection error and was retried with backoff.
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", url)
+    with ClaudeBackend(settings=Settings.load(env={})) as backend, pytest.raises(ConfigurationError) as caught:
+        backend.extract(StaticPages.blank(1), Invoice)
+    assert "ANTHROPIC_BASE_URL is not an http(s) URL" in str(caught.value)
+
+
+def test_an_api_address_with_credentials_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    backend = ClaudeBackend(base_url="htp://user:hunter2-secret@proxy", settings=Settings.load(env={}))
+    with backend, pytest.raises(ConfigurationError) as caught:
+        backend.extract(StaticPages.blank(1), Invoice)
+    assert "base_url=" in str(caught.value) and "hunter2-secret" not in str(caught.value)
+
+
 # -- commands --------------------------------------------------------------------------------------
 
 
