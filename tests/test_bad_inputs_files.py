@@ -315,3 +315,31 @@ def test_a_cache_path_naming_a_file_that_is_no_database_leaves_it_in_place(tmp_p
         SQLiteCache(victim)
     assert victim.read_text(encoding="utf-8") == "file,total\na.pdf,119.00\n"
     assert sorted(path.name for path in tmp_path.iterdir()) == [name]
+
+
+# -- --out naming an input -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["extract", "{input}", "--out", "{out}"],
+        ["convert", "{input}", "--to", "cii", "--out", "{out}"],
+        ["eval", "{folder}", "--out", "{out}"],
+        ["eval", "{folder}", "--html", "{out}"],
+    ],
+)
+def test_an_output_that_is_an_input_is_refused_before_any_work(
+    tmp_path: Path, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `extract a.pdf --out a.pdf` replaced the invoice with its JSON.
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    invoice = folder / "a.pdf"
+    shutil.copy(SAMPLE_FACTURX, invoice)  # an e-invoice: its own label for eval
+    out = folder / "." / "a.pdf"  # another spelling of the same file
+    argv = [part.format(input=invoice, out=out, folder=folder) for part in command]
+    code, _, err = run(argv, capsys)
+    assert code == 2
+    assert "the results would replace it" in err
+    assert invoice.read_bytes() == SAMPLE_FACTURX.read_bytes()

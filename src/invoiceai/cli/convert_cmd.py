@@ -7,7 +7,15 @@ import sys
 from pathlib import Path
 
 from invoiceai.cli.hints import cli_message
-from invoiceai.cli.inputs import existing_file, expand_inputs, is_url, output_path, page_selection, shown_source
+from invoiceai.cli.inputs import (
+    existing_file,
+    expand_inputs,
+    is_url,
+    output_path,
+    page_selection,
+    refuse_overwriting_inputs,
+    shown_source,
+)
 from invoiceai.config import DEFAULT_MODEL
 
 __all__ = ["DESCRIPTION", "EPILOG", "HELP", "NAME", "add_arguments", "run"]
@@ -117,6 +125,7 @@ def _check(args: argparse.Namespace) -> None:
         raise ConfigurationError(f"{args.input} is a directory; convert takes one invoice file.")
     if expand_inputs([args.input]) != [args.input]:
         raise ConfigurationError(f"{args.input} is a directory; convert takes one invoice file.")
+    refuse_overwriting_inputs(args.out, [args.input, *([str(args.pdf)] if args.pdf is not None else [])])
     if args.syntax == "facturx" and args.out is None and sys.stdout.isatty():
         raise ConfigurationError("a Factur-X PDF is binary; pass --out FILE")
 

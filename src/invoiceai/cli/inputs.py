@@ -24,6 +24,7 @@ __all__ = [
     "needs_model",
     "output_path",
     "page_selection",
+    "refuse_overwriting_inputs",
     "require_api_key",
     "shown_source",
 ]
@@ -144,6 +145,31 @@ def _missing_hint(argument: str, path: Path) -> str:
     if path.is_symlink():
         return f" (a broken link to {_shown(os.readlink(path))})"
     return ""
+
+
+def refuse_overwriting_inputs(out: Path | None, inputs: Sequence[str], option: str = "--out") -> None:
+    """Fails before any work when ``out`` is one of the inputs: the results would replace the invoice.
+
+    Compared as files (``os.path.samefile``), so a relative path, a link or a hard link to an
+    input is caught too.
+
+    Raises:
+        ConfigurationError: ``out`` is an input file.
+    """
+    if out is None or not out.exists():
+        return
+    for given in inputs:
+        if is_url(given):
+            continue
+        try:
+            same = os.path.samefile(out, given)
+        except (OSError, ValueError):
+            continue
+        if same:
+            raise ConfigurationError(
+                f"{option} {_shown(str(out))} is the input file {_shown(given)}: the results would replace it. "
+                "Choose another file name."
+            )
 
 
 def require_api_key(inputs: Sequence[str], *, prefer_embedded: bool = True, password: str | None = None) -> None:
