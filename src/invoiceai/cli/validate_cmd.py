@@ -214,9 +214,12 @@ def _xml_of(path: Path) -> bytes:
     file is named as such rather than reported as malformed XML.
     """
     from invoiceai.documents import load_document
-    from invoiceai.errors import NotAnInvoiceError
+    from invoiceai.errors import NotAnInvoiceError, UnsupportedFormatError
 
-    document = load_document(path)
+    try:
+        document = load_document(path)
+    except UnsupportedFormatError:
+        return path.read_bytes()  # text of no known format: the XML parser says where it breaks
     if document.is_pdf:
         return _embedded_xml(document.data)
     if not document.is_xml:
