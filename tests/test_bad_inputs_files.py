@@ -343,3 +343,16 @@ def test_an_output_that_is_an_input_is_refused_before_any_work(
     assert code == 2
     assert "the results would replace it" in err
     assert invoice.read_bytes() == SAMPLE_FACTURX.read_bytes()
+
+
+def test_a_cache_dir_that_is_a_file_says_so(tmp_path: Path) -> None:
+    from invoiceai.cache import SQLiteCache
+    from invoiceai.errors import CacheError
+
+    # INVOICEAI_CACHE_DIR=some/file: the message was "[Errno 17] File exists" and "check that
+    # the directory is writable".
+    file = tmp_path / "settings.toml"
+    file.write_text("x = 1\n", encoding="utf-8")
+    with pytest.raises(CacheError, match=r"settings\.toml is a file, not a directory"):
+        SQLiteCache(file / "cache.sqlite3")
+    assert file.read_text(encoding="utf-8") == "x = 1\n"

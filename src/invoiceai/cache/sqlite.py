@@ -313,8 +313,11 @@ class SQLiteCache(StoredCache):
         self._pid = os.getpid()
 
     def _error(self, doing: str, exc: BaseException) -> CacheError:
+        blocking = next((parent for parent in self.path.parents if parent.is_file()), None)
         if isinstance(exc, sqlite3.Error) and _is_busy(exc):
             advice = f"another process held the database for more than {self.timeout:g} s; raise the timeout"
+        elif blocking is not None:  # INVOICEAI_CACHE_DIR naming a file: "[Errno 17] File exists" says little
+            advice = f"{blocking} is a file, not a directory; point INVOICEAI_CACHE_DIR (or cache=) at a directory"
         else:
             advice = "check that the directory is writable and the disk is not full"
         return CacheError(
