@@ -55,12 +55,22 @@ def run(args: argparse.Namespace) -> int:
     except SQLAlchemyError as exc:
         # The driver's first line says what failed (refused, not a database); never the password.
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        password = _password(url)
+        if password:  # should a driver ever quote the connection string back
+            reason = reason.replace(password, "***")
         raise ConfigurationError(
             f"Cannot use the job store {_without_password(url)}: {reason}. Check --database "
             "(or INVOICEAI_SERVER_DATABASE_URL) and that the database is running."
         ) from None
     finally:
         engine.dispose()
+
+
+def _password(url: str) -> str | None:
+    from sqlalchemy.engine import make_url
+
+    password = make_url(url).password
+    return None if password is None else str(password)
 
 
 def _without_password(url: str) -> str:
