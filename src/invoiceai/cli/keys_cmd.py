@@ -7,7 +7,8 @@ import json
 import sys
 from typing import Any
 
-from invoiceai.errors import ConfigurationError, MissingDependencyError
+from invoiceai.cli.extras import server_extra_missing
+from invoiceai.errors import ConfigurationError
 
 __all__ = ["DESCRIPTION", "HELP", "NAME", "add_arguments", "run"]
 
@@ -44,10 +45,7 @@ def run(args: argparse.Namespace) -> int:
         from invoiceai.server.db import migrate, open_engine
         from invoiceai.server.settings import ServiceSettings
     except ModuleNotFoundError as exc:
-        raise MissingDependencyError(
-            f'invoiceai keys needs the server extra ({exc.name} is missing): pip install "invoiceai-claude[server]"',
-            extra="server",
-        ) from exc
+        raise server_extra_missing("keys", exc) from exc
     url = ServiceSettings.load(database_url=args.database).database_url
     engine = open_engine(url)
     try:

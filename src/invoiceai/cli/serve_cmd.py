@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import ipaddress
 
+from invoiceai.cli.extras import server_extra_missing
 from invoiceai.errors import ConfigurationError
 
 __all__ = ["DESCRIPTION", "HELP", "NAME", "add_arguments", "is_loopback", "port_number", "run"]
@@ -60,12 +61,7 @@ def run(args: argparse.Namespace) -> int:
         from invoiceai.server.app import create_app
         from invoiceai.server.settings import ServiceSettings
     except ModuleNotFoundError as exc:
-        from invoiceai.errors import MissingDependencyError
-
-        raise MissingDependencyError(
-            f'invoiceai serve needs the server extra ({exc.name} is missing): pip install "invoiceai-claude[server]"',
-            extra="server",
-        ) from exc
+        raise server_extra_missing("serve", exc) from exc
     settings = ServiceSettings.load(
         host=args.host, port=args.port, database_url=args.database, workers=args.workers,
         auth=False if args.no_auth else None, broker_url=args.broker,
