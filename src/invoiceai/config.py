@@ -15,6 +15,7 @@ could be logged or pickled.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import sys
 from collections.abc import Mapping
@@ -57,6 +58,50 @@ def default_cache_dir(env: Mapping[str, str] | None = None) -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "invoiceai"
 
 
+_POSITIVE = (
+    "max_attempts",
+    "concurrency",
+    "max_document_bytes",
+    "token_budget",
+    "request_timeout",
+    "fetch_timeout",
+    "max_pages",
+    "max_stream_bytes",
+    "max_attachment_bytes",
+    "max_render_bytes",
+    "max_image_pixels",
+    "render_timeout",
+    "provenance_max_pages",
+)
+_NOT_NEGATIVE = (
+    "max_reasks",
+    "max_fetch_redirects",
+    "max_retry_seconds",
+    "cache_ttl_seconds",
+    "max_concurrent_requests",
+    "render_memory_limit",
+)
+_LARGEST = 2**63 - 1
+"""The largest number a setting may hold: what the OS calls (``setrlimit``) and C libraries take."""
+
+
+def _named(name: str) -> str:
+    """A setting as messages name it: the field and the variable that sets it (``'ocr' (INVOICEAI_OCR)``)."""
+    return f"{name!r} ({ENV_PREFIX}{name.upper()})"
+
+
+def _check_number(name: str, value: object) -> None:
+    """Refuses NaN, infinity and numbers no limit needs: a NaN timeout never expires and compares false."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigurationError(f"Setting {_named(name)} must be a finite number, got {value!r}.")
+    if abs(value) > _LARGEST:
+        raise ConfigurationError(
+            f"Setting {_named(name)} is too large ({value:.3g}); the most it takes is {_LARGEST:,}."
+        )
+
+
 @dataclasses.dataclass(frozen=True)
 class Settings:
     """Every tunable of invoiceai in one immutable object.
@@ -82,7 +127,8 @@ class Settings:
             shared by every batch and single extraction using it (0: no cap beyond
             ``concurrency``); a single batch does not need it.
         request_timeout: Seconds before one API request times out.
-        fetch_timeout: Seconds before fetching a URL source times out.
+        fetch_timeout: Seconds before fetching a URL source times out; also the longest wait for the
+            writer of a named pipe (FIFO) given as a path.
         max_document_bytes: Largest document accepted, in bytes.
         max_fetch_redirects: Redirects followed when fetching a URL source.
         allow_private_urls: Fetch URLs that resolve to private, loopback or link-local addresses.
@@ -153,40 +199,20 @@ class Settings:
     provenance_max_pages: int = 50
 
     def __post_init__(self) -> None:
-        positive = (
-            "max_attempts",
-            "concurrency",
-            "max_document_bytes",
-            "token_budget",
-            "request_timeout",
-            "fetch_timeout",
-            "max_pages",
-            "max_stream_bytes",
-            "max_attachment_bytes",
-            "max_render_bytes",
-            "max_image_pixels",
-            "render_timeout",
-            "provenance_max_pages",
-        )
-        for name in positive:
+        for field in dataclasses.fields(self):
+            _check_number(field.name, getattr(self, field.name))
+        for name in _POSITIVE:
             if getattr(self, name) <= 0:
-                raise ConfigurationError(f"Setting {name!r} must be positive, got {getattr(self, name)!r}.")
-        for name in (
-            "max_reasks",
-            "max_fetch_redirects",
-            "max_retry_seconds",
-            "cache_ttl_seconds",
-            "max_concurrent_requests",
-            "render_memory_limit",
-        ):
+                raise ConfigurationError(f"Setting {_named(name)} must be positive, got {getattr(self, name)!r}.")
+        for name in _NOT_NEGATIVE:
             if getattr(self, name) < 0:
-                raise ConfigurationError(f"Setting {name!r} must not be negative, got {getattr(self, name)!r}.")
+                raise ConfigurationError(f"Setting {_named(name)} must not be negative, got {getattr(self, name)!r}.")
         if not self.model.strip():
-            raise ConfigurationError("Setting 'model' must be a non-empty Claude model id.")
+            raise ConfigurationError(f"Setting {_named('model')} must be a non-empty Claude model id.")
         if self.detail not in DETAILS:
-            raise ConfigurationError(f"Setting 'detail' must be one of {list(DETAILS)}, got {self.detail!r}.")
+            raise ConfigurationError(f"Setting {_named('detail')} must be one of {list(DETAILS)}, got {self.detail!r}.")
         if self.ocr not in ("auto", "on", "off"):
-            raise ConfigurationError(f"Setting 'ocr' must be one of ['auto', 'on', 'off'], got {self.ocr!r}.")
+            raise ConfigurationError(f"Setting {_named('ocr')} must be one of ['auto', 'on', 'off'], got {self.ocr!r}.")
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -270,11 +296,27 @@ def _coerce(name: str, value: Any, annotation: Any, *, source: str) -> Any:
         if kind == "int":
             if isinstance(value, bool):
                 raise ValueError("expected an integer")
-            return int(str(value).strip().replace("_", ""))
+            return _parse_int(value)
         if kind == "float":
-            return float(str(value).strip())
+            return _parse_float(value)
         if kind == "Path":
             return Path(value).expanduser()
         return str(value).strip()
     except ValueError as exc:
         raise ConfigurationError(f"Invalid {source} {name}={value!r}: {exc}.") from exc
+
+
+def _parse_int(value: Any) -> int:
+    text = str(value).strip().replace("_", "")
+    try:
+        return int(text)
+    except ValueError:
+        # int()'s own message ("invalid literal for int() with base 10") speaks Python, not settings.
+        raise ValueError("expected a whole number such as 8 (no decimal point or exponent)") from None
+
+
+def _parse_float(value: Any) -> float:
+    try:
+        return float(str(value).strip())
+    except ValueError:
+        raise ValueError("expected a number such as 30 or 2.5") from None

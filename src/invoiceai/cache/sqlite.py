@@ -278,6 +278,11 @@ class SQLiteCache(StoredCache):
         if current is not None and self._identity is not None and current != self._identity:
             # Another process already repaired it; our handle pointed at the old file.
             return
+        if current is not None and not _may_be_ours(self.path):
+            raise ConfigurationError(
+                f"{self.path} is not a SQLite database, so not an invoiceai cache; it is left alone. Choose "
+                "another cache path (a new file, or one ending in .sqlite3)."
+            ) from exc
         aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
         try:
             if current is not None:
@@ -308,8 +313,11 @@ class SQLiteCache(StoredCache):
         self._pid = os.getpid()
 
     def _error(self, doing: str, exc: BaseException) -> CacheError:
+        blocking = next((parent for parent in self.path.parents if parent.is_file()), None)
         if isinstance(exc, sqlite3.Error) and _is_busy(exc):
             advice = f"another process held the database for more than {self.timeout:g} s; raise the timeout"
+        elif blocking is not None:  # INVOICEAI_CACHE_DIR naming a file: "[Errno 17] File exists" says little
+            advice = f"{blocking} is a file, not a directory; point INVOICEAI_CACHE_DIR (or cache=) at a directory"
         else:
             advice = "check that the directory is writable and the disk is not full"
         return CacheError(
@@ -396,6 +404,25 @@ def _identity(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return (stat.st_dev, stat.st_ino)
+
+
+_DATABASE_SUFFIXES = frozenset({".sqlite3", ".sqlite", ".db"})
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _may_be_ours(path: Path) -> bool:
+    """Whether a damaged file at ``path`` may be moved aside: a SQLite file, or one named like a database.
+
+    Anything else (``--cache invoices.csv``, ``/etc/passwd``) is someone's file that was never a
+    cache: moving it away and putting a database in its place would lose it from where it belongs.
+    """
+    if path.suffix.lower() in _DATABASE_SUFFIXES:
+        return True
+    try:
+        with open(path, "rb") as file:
+            return file.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
+    except OSError:
+        return True  # gone or unreadable: nothing of someone's to keep in place
 
 
 def _error_name(exc: sqlite3.Error) -> str:

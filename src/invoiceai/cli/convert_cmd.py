@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from invoiceai.cli.hints import cli_message
-from invoiceai.cli.inputs import existing_file, expand_inputs, output_path, page_selection
+from invoiceai.cli.inputs import (
+    existing_file,
+    expand_inputs,
+    is_url,
+    output_path,
+    page_selection,
+    refuse_overwriting_inputs,
+    shown_source,
+)
 from invoiceai.config import DEFAULT_MODEL
 
 __all__ = ["DESCRIPTION", "EPILOG", "HELP", "NAME", "add_arguments", "run"]
@@ -57,9 +66,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Extracts INPUT and writes it in the requested syntax; returns the exit code."""
-    from invoiceai.extractor import Extractor
+    from invoiceai.errors import ConfigurationError, InvoiceAIError
 
     _check(args)
+    try:
+        return _convert(args)
+    except ConfigurationError:
+        raise  # a usage error, reported by main with exit status 2
+    except InvoiceAIError as exc:
+        # One input, but the line still names it, as extract's lines do.
+        print(f"invoiceai: {shown_source(args.input)}: {cli_message(exc)}", file=sys.stderr)
+        return 1
+
+
+def _convert(args: argparse.Namespace) -> int:
+    """Reads INPUT and writes it in the asked-for syntax; returns the exit code."""
+    from invoiceai.extractor import Extractor
+
     with Extractor(model=args.model, cache=None if args.no_cache else "sqlite") as extractor:
         result = extractor.extract(args.input, pages=args.pages, password=args.password)
     errors = result.errors
@@ -98,8 +121,11 @@ def _check(args: argparse.Namespace) -> None:
     """Refuses, before any work, what cannot end well: a missing INPUT, a directory, a PDF to a terminal."""
     from invoiceai.errors import ConfigurationError
 
+    if not is_url(args.input) and Path(args.input).expanduser().is_dir():
+        raise ConfigurationError(f"{args.input} is a directory; convert takes one invoice file.")
     if expand_inputs([args.input]) != [args.input]:
         raise ConfigurationError(f"{args.input} is a directory; convert takes one invoice file.")
+    refuse_overwriting_inputs(args.out, [args.input, *([str(args.pdf)] if args.pdf is not None else [])])
     if args.syntax == "facturx" and args.out is None and sys.stdout.isatty():
         raise ConfigurationError("a Factur-X PDF is binary; pass --out FILE")
 

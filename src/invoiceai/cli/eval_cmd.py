@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from invoiceai.cli.inputs import output_path
+from invoiceai.cli.inputs import output_path, refuse_overwriting_inputs
 from invoiceai.config import DEFAULT_MODEL, DETAILS
 
 __all__ = ["DESCRIPTION", "EPILOG", "HELP", "NAME", "add_arguments", "run"]
@@ -101,6 +101,12 @@ def run(args: argparse.Namespace) -> int:
     from invoiceai.provenance import ReviewPolicy
 
     dataset = load_dataset(args.paths, recursive=args.recursive)  # every label read before any cost
+    # A report written over a document or its label would lose it: refuse before any cost.
+    files = [
+        str(path) for document in dataset.documents for path in (document.path, document.path.with_suffix(".json"))
+    ]
+    refuse_overwriting_inputs(args.out, files)
+    refuse_overwriting_inputs(args.html, files, "--html")
     settings = settings_grid(args.models or (None,), args.detail or (None,), (args.mode,))
     policy = ReviewPolicy.lenient() if args.review == "lenient" else ReviewPolicy()
     report = evaluate(

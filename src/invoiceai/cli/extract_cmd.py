@@ -8,7 +8,15 @@ import sys
 from contextlib import ExitStack
 from typing import Any, TextIO
 
-from invoiceai.cli.inputs import expand_inputs, is_url, output_path, page_selection, require_api_key, shown_source
+from invoiceai.cli.inputs import (
+    expand_inputs,
+    is_url,
+    output_path,
+    page_selection,
+    refuse_overwriting_inputs,
+    require_api_key,
+    shown_source,
+)
 from invoiceai.cli.output import CSV_ESCAPE_HELP, FORMATS, OutputFile, ResultWriter
 from invoiceai.cli.report import Tally, exit_status, print_failures
 from invoiceai.config import DEFAULT_MODEL, DETAILS, Settings
@@ -118,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
     from invoiceai.extractor import Extractor
 
     inputs = expand_inputs(args.files, recursive=args.recursive)
+    refuse_overwriting_inputs(args.out, inputs)
     if not args.dry_run or args.count_tokens:
         # --cross-check reads e-invoice PDFs visually too: then they need the model as well.
         embedded = not (args.no_embedded or args.cross_check)

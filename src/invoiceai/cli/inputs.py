@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -23,6 +24,7 @@ __all__ = [
     "needs_model",
     "output_path",
     "page_selection",
+    "refuse_overwriting_inputs",
     "require_api_key",
     "shown_source",
 ]
@@ -62,8 +64,19 @@ def existing_file(text: str) -> Path:
     """An argparse ``type=`` for an input that must be a readable file (``convert --pdf``)."""
     path = Path(text).expanduser()
     if not path.is_file():
-        raise argparse.ArgumentTypeError(f"{text}: {'is a directory' if path.is_dir() else 'no such file'}")
+        raise argparse.ArgumentTypeError(f"{text}: {_not_a_file(path)}")
     return path
+
+
+def _not_a_file(path: Path) -> str:
+    """Why ``path`` is not a file to read, in a few words."""
+    if path.is_dir():
+        return "is a directory"
+    if path.exists():
+        return "is not a regular file (a pipe, device or socket); pass a file"
+    if path.is_symlink():
+        return f"is a broken link (to {os.readlink(path)})"
+    return "no such file"
 
 
 def is_url(text: str) -> bool:
@@ -114,8 +127,49 @@ def expand_inputs(arguments: Sequence[str], *, recursive: bool = False) -> list[
         elif path.exists():
             inputs.append(argument)
         else:
-            raise ConfigurationError(f"{argument}: no such file or directory.")
+            raise ConfigurationError(f"{_shown(argument)}: no such file or directory{_missing_hint(argument, path)}.")
     return inputs
+
+
+def _shown(text: str) -> str:
+    """``text`` quoted when it holds a newline or another character a terminal would not show."""
+    return text if text.isprintable() else repr(text)
+
+
+def _missing_hint(argument: str, path: Path) -> str:
+    """What a missing FILE argument probably meant: standard input, a file:// URL, a broken link."""
+    if argument == "-":
+        return " (to read standard input, pass /dev/stdin)"
+    if argument.lower().startswith("file:"):
+        return f" (file:// URLs are not fetched; pass the path itself, {urlsplit(argument).path or '/'})"
+    if path.is_symlink():
+        return f" (a broken link to {_shown(os.readlink(path))})"
+    return ""
+
+
+def refuse_overwriting_inputs(out: Path | None, inputs: Sequence[str], option: str = "--out") -> None:
+    """Fails before any work when ``out`` is one of the inputs: the results would replace the invoice.
+
+    Compared as files (``os.path.samefile``), so a relative path, a link or a hard link to an
+    input is caught too.
+
+    Raises:
+        ConfigurationError: ``out`` is an input file.
+    """
+    if out is None or not out.exists():
+        return
+    for given in inputs:
+        if is_url(given):
+            continue
+        try:
+            same = os.path.samefile(out, given)
+        except (OSError, ValueError):
+            continue
+        if same:
+            raise ConfigurationError(
+                f"{option} {_shown(str(out))} is the input file {_shown(given)}: the results would replace it. "
+                "Choose another file name."
+            )
 
 
 def require_api_key(inputs: Sequence[str], *, prefer_embedded: bool = True, password: str | None = None) -> None:
@@ -145,7 +199,14 @@ def needs_model(given: str, *, prefer_embedded: bool = True, password: str | Non
     """
     if is_url(given):
         return False
+    from invoiceai.config import Settings
+
     try:
+        info = os.stat(given)
+        if not stat.S_ISREG(info.st_mode):
+            return False  # a pipe is read once, by the loader: peeking here would eat its start
+        if info.st_size > Settings.load().max_document_bytes:
+            return False  # too large: the loader says so, without this reading all of it first
         with open(given, "rb") as file:
             start = file.read(1024)
             head = start.lstrip(b"\xef\xbb\xbf \t\r\n")
@@ -154,7 +215,7 @@ def needs_model(given: str, *, prefer_embedded: bool = True, password: str | Non
             if not head.startswith(b"%PDF") or not prefer_embedded:
                 return True
             data = start + file.read()
-    except OSError:
+    except (OSError, ValueError):  # unreadable, or a name the OS refuses: reported by the loader
         return False
     from invoiceai.render.pdf import find_embedded_invoice
 

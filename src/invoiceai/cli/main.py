@@ -15,20 +15,24 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import warnings
 from collections.abc import Sequence
 from types import ModuleType
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 from invoiceai import __version__
 from invoiceai.cli.hints import cli_message
 from invoiceai.errors import ConfigurationError, InvoiceAIError
 
-__all__ = ["COMMANDS", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
+__all__ = ["COMMANDS", "EXIT_BROKEN_PIPE", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 141
+"""stdout's reader stopped reading (``| head``): 128 + SIGPIPE, what a shell reports for cat."""
 
 COMMANDS = ("extract", "convert", "validate", "eval", "cache", "batch", "serve", "worker", "keys")
 """The subcommands in ``--help`` order; ``NAME`` is implemented by ``invoiceai.cli.NAME_cmd``."""
@@ -41,8 +45,8 @@ examples:
   invoiceai validate results.json                      check what extract wrote
 
 exit status: 0 all ok, 1 some input failed (the rest is written), 2 usage or configuration
-error (nothing was done), 3 batch collect: the job is not finished. 'invoiceai COMMAND --help'
-describes each command.
+error (nothing was done), 3 batch collect: the job is not finished, 141 the reader of the output
+stopped (| head). 'invoiceai COMMAND --help' describes each command.
 """
 
 
@@ -106,6 +110,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors and 0 on --help
         return int(exc.code or 0)
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Runs the parsed command; every error becomes one line on stderr and an exit status."""
     try:
         return int(args.run(args))
     except ConfigurationError as exc:
@@ -114,9 +125,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InvoiceAIError as exc:
         print(f"invoiceai: {cli_message(exc)}", file=sys.stderr)
         return EXIT_FAILED
+    except BrokenPipeError:
+        # The reader of stdout went away (``| head``): stop quietly, as cat does.
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
     except OSError as exc:  # a file that vanished or a full disk mid-run: one line, not a traceback
         print(f"invoiceai: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("invoiceai: interrupted", file=sys.stderr)
         return 130
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """A library warning as one CLI line, without the Python source line Python shows by default."""
+    print(f"invoiceai: warning: {cli_message(str(message))}", file=file or sys.stderr)
+
+
+def _discard_stdout() -> None:
+    """Points the process's stdout at /dev/null, so the flush at exit does not fail on the closed pipe again."""
+    if sys.stdout is not sys.__stdout__ or sys.stdout is None:
+        return  # captured (tests, an embedding program): not ours to redirect
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass

@@ -59,6 +59,13 @@ def escape_cell(value: Any) -> Any:
     return value
 
 
+def _tolerate_unencodable(stream: TextIO) -> None:
+    """Makes ``stream`` escape what its encoding cannot write (a non-UTF-8 file name) instead of failing."""
+    reconfigure = getattr(stream, "reconfigure", None)
+    if callable(reconfigure) and getattr(stream, "errors", None) == "strict":
+        reconfigure(errors="backslashreplace")
+
+
 class OutputFile:
     """Where results go: stdout, or ``path`` written through a temporary file moved into place.
 
@@ -76,6 +83,7 @@ class OutputFile:
 
     def __enter__(self) -> TextIO:
         if self.path is None:
+            _tolerate_unencodable(sys.stdout)
             return sys.stdout
         # Through a link, the link's target is replaced (as writing to it would change the target).
         target = Path(os.path.realpath(self.path))
@@ -88,7 +96,9 @@ class OutputFile:
             except FileExistsError:
                 continue
             self._temporary = candidate
-            self._stream = open(descriptor, "w", encoding="utf-8", newline="")
+            # backslashreplace: a file name that is not UTF-8 (a lone surrogate) is written escaped
+            # instead of failing the run after every result was paid for.
+            self._stream = open(descriptor, "w", encoding="utf-8", newline="", errors="backslashreplace")
             return self._stream
         raise FileExistsError(f"cannot create a temporary file beside {target}; remove its .tmp files")
 

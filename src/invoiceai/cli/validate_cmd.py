@@ -103,12 +103,14 @@ def _check_json(path: Path) -> list[dict[str, Any]]:
         data = path.read_bytes()
         # A byte order mark (UTF-8, as Windows tools write it, or UTF-16/32) names the encoding.
         elements = _json_elements(data.decode(json.detect_encoding(data)).removeprefix("\ufeff"))
-    except (OSError, UnicodeDecodeError) as exc:
+    except OSError as exc:
         return [{"file": str(path), "error": f"cannot read the file: {exc}"}]
+    except UnicodeDecodeError as exc:  # a PDF, say: binary where JSON text was expected
+        return [{"file": str(path), "error": f"cannot read the file: {exc}{_xml_hint(data)}"}]
     except RecursionError:
         return [{"file": str(path), "error": "not invoice JSON: it is nested too deeply to read"}]
     except ValueError as exc:
-        return [{"file": str(path), "error": f"not JSON, JSON Lines or a JSON array: {exc}"}]
+        return [{"file": str(path), "error": f"not JSON, JSON Lines or a JSON array: {exc}{_xml_hint(data)}"}]
     if not elements:
         return [{"file": str(path), "error": "no invoice in the file (an empty array or file)"}]
     single = len(elements) == 1
@@ -177,6 +179,14 @@ def _missing(invoice: Any) -> list[Finding]:
     return findings
 
 
+def _xml_hint(data: bytes) -> str:
+    """A hint when a file given as JSON is an e-invoice: validate reads XML only with --xml."""
+    head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith((b"<", b"%PDF")):
+        return " (it looks like XML or a PDF: pass --xml to check an e-invoice against the official rules)"
+    return ""
+
+
 def _check_xml(path: Path) -> list[dict[str, Any]]:
     return [_check_xml_file(path)]
 
@@ -186,9 +196,7 @@ def _check_xml_file(path: Path) -> dict[str, Any]:
     from invoiceai.errors import InvoiceAIError, MissingDependencyError
 
     try:
-        data = path.read_bytes()
-        if data.startswith(b"%PDF"):
-            data = _embedded_xml(data)
+        data = _xml_of(path)
         findings = validate_xml(data)
     except MissingDependencyError:
         raise  # a setup problem, not this file's: main() reports it once, with exit code 2
@@ -197,6 +205,29 @@ def _check_xml_file(path: Path) -> dict[str, Any]:
     except InvoiceAIError as exc:
         return {"file": str(path), "error": f"{type(exc).__name__}: {exc}"}
     return {"file": str(path), "findings": findings}
+
+
+def _xml_of(path: Path) -> bytes:
+    """The e-invoice XML in ``path``: the file itself, or the XML a PDF carries.
+
+    Loaded as ``extract`` loads a file (size cap, type from the bytes), so an image or an empty
+    file is named as such rather than reported as malformed XML.
+    """
+    from invoiceai.documents import load_document
+    from invoiceai.errors import NotAnInvoiceError, UnsupportedFormatError
+
+    try:
+        document = load_document(path)
+    except UnsupportedFormatError:
+        return path.read_bytes()  # text of no known format: the XML parser says where it breaks
+    if document.is_pdf:
+        return _embedded_xml(document.data)
+    if not document.is_xml:
+        raise NotAnInvoiceError(
+            f"{path.name} is {document.media_type}, not an e-invoice; --xml checks CII or UBL XML and "
+            "Factur-X/ZUGFeRD PDFs. To read an image, run 'invoiceai extract' on it."
+        )
+    return document.data
 
 
 def _embedded_xml(pdf: bytes) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from invoiceai.cli.extras import server_extra_missing
 from invoiceai.errors import ConfigurationError
 
 __all__ = ["DESCRIPTION", "HELP", "NAME", "add_arguments", "run"]
@@ -36,12 +37,7 @@ def run(args: argparse.Namespace) -> int:
         from invoiceai.server.fleet import FleetWorker, worker_settings_problem
         from invoiceai.server.settings import ServiceSettings
     except ModuleNotFoundError as exc:
-        from invoiceai.errors import MissingDependencyError
-
-        raise MissingDependencyError(
-            f'invoiceai worker needs the server extra ({exc.name} is missing): pip install "invoiceai-claude[server]"',
-            extra="server",
-        ) from exc
+        raise server_extra_missing("worker", exc) from exc
     if args.concurrency < 1:
         raise ConfigurationError(f"--concurrency must be at least 1, got {args.concurrency}.")
     settings = ServiceSettings.load(database_url=args.database, broker_url=args.broker, cache=args.cache, workers=0)

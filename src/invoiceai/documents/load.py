@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
+import stat
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Union
 
@@ -23,6 +25,8 @@ Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes],
 """Anything :func:`load_document` accepts."""
 
 _CHUNK = 1 << 20
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # not on Windows, which has no FIFOs to block on
+_NOCTTY = getattr(os, "O_NOCTTY", 0)  # opening a terminal must not make it ours
 
 
 def load_document(
@@ -120,7 +124,8 @@ def _load_local(source: Source, *, settings: Settings, name: str | None) -> Docu
         return Document.from_bytes(data, name=name or "<bytes>", max_bytes=max_bytes)
     if isinstance(source, (str, os.PathLike)):
         path = Path(os.fspath(source))
-        return Document.from_bytes(_read_path(path, max_bytes), name=name or path.name, max_bytes=max_bytes)
+        data = _read_path(path, max_bytes, settings.fetch_timeout)
+        return Document.from_bytes(data, name=name or path.name, max_bytes=max_bytes)
     if hasattr(source, "read"):
         label = name or _stream_name(source)
         return Document.from_bytes(_read_stream(source, max_bytes, label), name=label, max_bytes=max_bytes)
@@ -130,17 +135,17 @@ def _load_local(source: Source, *, settings: Settings, name: str | None) -> Docu
     )
 
 
-def _read_path(path: Path, max_bytes: int) -> bytes:
-    shown = display_url(str(path)) if is_url(str(path)) else str(path)
+def _read_path(path: Path, max_bytes: int, wait: float) -> bytes:
+    shown = _shown_path(path)
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise too_large(path.name, size, max_bytes)
-        with path.open("rb") as handle:
-            # Read one byte past the cap: the file may have grown since stat().
-            data = handle.read(max_bytes + 1)
+        # O_NONBLOCK: opening a FIFO that no process writes to would otherwise wait forever.
+        descriptor = os.open(path, os.O_RDONLY | _NONBLOCK | _NOCTTY)
+        with os.fdopen(descriptor, "rb") as handle:
+            data = _read_handle(handle, shown, path.name, max_bytes, wait)
     except FileNotFoundError as exc:
-        raise InputError(f"No such file: {shown}. Check the path (relative paths start at {Path.cwd()}).") from exc
+        raise InputError(
+            f"No such file: {shown}{_dangling(path)}. Check the path (relative paths start at {Path.cwd()})."
+        ) from exc
     except IsADirectoryError as exc:
         raise InputError(f"{shown} is a directory; pass one file at a time.") from exc
     except PermissionError as exc:
@@ -149,10 +154,68 @@ def _read_path(path: Path, max_bytes: int) -> bytes:
         raise InputError(f"Cannot read {shown}: {exc.strerror or exc}.") from exc
     except ValueError as exc:
         # A NUL byte, or a character the file system encoding cannot represent (UnicodeError).
-        raise InputError(f"{shown!r} is not a valid path ({exc}); check the file name.") from exc
+        raise InputError(f"{shown} is not a valid path ({exc}); check the file name.") from exc
     if len(data) > max_bytes:
         raise too_large(path.name, None, max_bytes)
     return data
+
+
+def _read_handle(handle: IO[bytes], shown: str, name: str, max_bytes: int, wait: float) -> bytes:
+    """Reads an opened path: a regular file, or a pipe (``/dev/stdin`` piped into the program)."""
+    info = os.fstat(handle.fileno())
+    if stat.S_ISFIFO(info.st_mode):
+        _await_writer(handle.fileno(), shown, wait)
+        os.set_blocking(handle.fileno(), True)  # a writer may be slower than us: wait for its bytes
+    elif not stat.S_ISREG(info.st_mode):
+        # A terminal or /dev/zero would be read until the user types or the size cap trips.
+        raise InputError(
+            f"{shown} is {_special_kind(info.st_mode)}, not a file; pass a file, or pipe the document's bytes in."
+        )
+    elif info.st_size > max_bytes:
+        raise too_large(name, info.st_size, max_bytes)
+    # Read one byte past the cap: the file may have grown since fstat().
+    return handle.read(max_bytes + 1)
+
+
+def _await_writer(descriptor: int, shown: str, wait: float) -> None:
+    """Waits up to ``wait`` seconds for a pipe's first bytes, or its end, from a writer.
+
+    A FIFO opened without a writer reads as empty at once, and one whose writer starts a moment
+    later would be missed: poll() waits for either without blocking forever.
+    """
+    if not hasattr(select, "poll"):
+        return  # Windows: no FIFOs to wait on
+    poller = select.poll()
+    poller.register(descriptor, select.POLLIN | select.POLLHUP)
+    if not poller.poll(max(1, int(wait * 1000))):
+        raise InputError(
+            f"{shown} is a named pipe (FIFO) and nothing wrote to it within {wait:g} s; start the program "
+            "that writes it first, or pass a file (INVOICEAI_FETCH_TIMEOUT sets the wait)."
+        )
+
+
+def _special_kind(mode: int) -> str:
+    if stat.S_ISCHR(mode):
+        return "a character device (a terminal, /dev/zero, ...)"
+    if stat.S_ISBLK(mode):
+        return "a block device (a disk)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a special file"
+
+
+def _dangling(path: Path) -> str:
+    """`` (a broken link to TARGET)`` when ``path`` is a symbolic link whose target is missing."""
+    try:
+        return f" (a broken link to {_shown_path(Path(os.readlink(path)))})" if path.is_symlink() else ""
+    except (OSError, ValueError):
+        return ""
+
+
+def _shown_path(path: Path) -> str:
+    """``path`` as messages show it: quoted when it holds a newline or other unprintable character."""
+    text = display_url(str(path)) if is_url(str(path)) else str(path)
+    return text if text.isprintable() else repr(text)
 
 
 def _read_stream(stream: IO[bytes], max_bytes: int, label: str) -> bytes:

@@ -90,6 +90,12 @@ def detect_syntax(root: etree._Element) -> Syntax:
             "This XML is a UN/EDIFACT INVOIC invoice written as XML, a syntax invoiceai does not read; "
             f"{_EXPECTED}. Convert it to one of these (e.g. XRechnung) first."
         )
+    expected = [ns for ns, name in _INVOICE_ROOTS if name == local]
+    if expected:  # an invoice's root element in the wrong namespace: a typo in xmlns, or no xmlns
+        raise NotAnInvoiceError(
+            f"This XML's root element {local!r} is in namespace {namespace!r}, but an invoice's {local!r} is "
+            f"in {expected[0]!r}; fix the xmlns declaration of the root element."
+        )
     raise NotAnInvoiceError(f"This XML is {describe_root(root)}, not an invoice; {_EXPECTED}.")
 
 

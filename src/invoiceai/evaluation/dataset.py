@@ -126,13 +126,21 @@ def read_label(path: Path, schema: type[Any]) -> Any:
             f"write one {schema.__name__} as JSON (Invoice.model_dump_json() writes one)"
         )
     try:
-        return schema.model_validate(data)
+        label = schema.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "(top)"
         raise ConfigurationError(
             f"the label {path} is not a valid {schema.__name__}: {where}: {first['msg']}; fix the file or remove it"
         ) from exc
+    unreadable = getattr(label, "normalization_findings", None)
+    if unreadable:
+        # Normalisation keeps an unreadable value as null: in a label that would silently score a
+        # right answer as wrong.
+        raise ConfigurationError(
+            f"the label {path} has a value that cannot be read: {unreadable[0].message} Fix the file."
+        )
+    return label
 
 
 def _documents(paths: Iterable[str | Path], recursive: bool) -> list[Path]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -101,8 +102,10 @@ def pillow_errors(document_id: str, page: int | None = None) -> Iterator[None]:
     except Exception as exc:
         # Pillow raises OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError and
         # more for damaged files; they all mean the same thing to the caller.
+        # Pillow names the in-memory file it read ("<_io.BytesIO object at 0x...>"): noise to a reader.
+        reason = re.sub(r"\s*<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "", str(exc)).rstrip(" :")
         raise CorruptDocumentError(
-            f"The image cannot be decoded ({type(exc).__name__}: {exc}); it is damaged or truncated. Re-export or "
+            f"The image cannot be decoded ({type(exc).__name__}: {reason}); it is damaged or truncated. Re-export or "
             "re-download it.",
             document_id=document_id,
             page=page,

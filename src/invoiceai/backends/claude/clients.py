@@ -155,12 +155,60 @@ class Clients:
                 "No Claude API key: set the ANTHROPIC_API_KEY environment variable, "
                 "or pass api_key= or client= to ClaudeBackend."
             )
+        _check_credential(key, "api_key=" if self._api_key else "ANTHROPIC_API_KEY")
+        _check_credential(os.environ.get("ANTHROPIC_AUTH_TOKEN"), "ANTHROPIC_AUTH_TOKEN")
+        _check_base_url(self._base_url or os.environ.get("ANTHROPIC_BASE_URL"), self._base_url is not None)
         kwargs: dict[str, Any] = {"max_retries": 0, "timeout": self._timeout}
         if key:
             kwargs["api_key"] = key
         if self._base_url:
             kwargs["base_url"] = self._base_url
         return kwargs
+
+
+def _check_credential(value: str | None, where: str) -> None:
+    """Refuses a key no HTTP header can carry, naming what is wrong in it but never the key.
+
+    A newline or space (a key pasted with its line end) otherwise fails inside the HTTP stack as
+    if the network were down, and is retried until the attempts run out.
+    """
+    if not value or (value.isascii() and value.isprintable() and " " not in value):
+        return
+    if any(char in "\r\n" for char in value):
+        what = "a line break"
+    elif any(char.isspace() for char in value):
+        what = "a space or tab"
+    elif not value.isascii():
+        what = "a non-ASCII character"
+    else:
+        what = "a control character"
+    raise ConfigurationError(
+        f"The Claude API key in {where} contains {what}, which no API key has; copy the key again "
+        "without surrounding whitespace (a key read from a file often keeps its trailing newline)."
+    )
+
+
+def _check_base_url(url: str | None, given: bool) -> None:
+    """Refuses an API address that is not an http(s) URL with a host (it was retried as a network failure)."""
+    if not url:
+        return
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+        _ = parts.port  # raises ValueError for a port out of range
+    except ValueError:  # a bad port or IPv6 literal
+        host = None
+        parts = None
+    if parts is not None and parts.scheme.lower() in ("http", "https") and host:
+        return
+    where = "base_url=" if given else "ANTHROPIC_BASE_URL"
+    # Not the value itself: a malformed URL may still carry a user and password.
+    raise ConfigurationError(
+        f"{where} is not an http(s) URL with a host; set it to the API's address, such as "
+        "https://api.anthropic.com, or unset it."
+    )
 
 
 def _is_async_client(client: Any) -> bool:
