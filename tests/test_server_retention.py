@@ -22,7 +22,8 @@ from invoiceai.server import leases, store
 from invoiceai.server.audit import read_audit
 from invoiceai.server.clock import utcnow
 from invoiceai.server.context import ServiceContext
-from invoiceai.server.models import batches, jobs, uploads
+from invoiceai.server.message_batches_store import DatabaseBatchStore, batch_records
+from invoiceai.server.models import audit, batches, jobs, uploads
 from invoiceai.server.outbox import Deliverer, webhook_deliveries
 from invoiceai.server.retention import Purged, Purger, purge
 from invoiceai.server.review_store import corrections
@@ -312,3 +313,29 @@ def test_after_the_upload_purge_the_job_says_its_document_was_deleted(tmp_path: 
         detail = response.json()["detail"]
         assert "deleted from the job store after the upload retention (7 days" in detail, detail
         assert "URL" not in detail and "not an uploaded PDF" not in detail
+
+
+@pytest.mark.parametrize("days", [1e6, 1e300])
+def test_a_retention_reaching_before_the_year_1_keeps_everything_and_the_purge_goes_on(
+    database_url: str, tmp_path: Path, days: float
+) -> None:
+    huge = {"upload_retention_days": days, "job_retention_days": days, "audit_retention_days": days}
+    with opened(tmp_path, database_url, **huge) as context:
+        engine = context.engine
+        finish(context, submit(context, "old"))
+        with engine.begin() as connection:
+            connection.execute(audit.insert().values(
+                at=utcnow() - timedelta(days=3650), key_id=OWNER, action="create", outcome="ok"
+            ))  # fmt: skip
+        for name in huge:  # each setting alone ("for ever" written as a big number): nothing is that old
+            alone = context.settings.replace(**{key: days if key == name else 0.0 for key in huge})
+            assert purge(engine, alone, now=later(3650)) == Purged(), name
+        # All three at once: the Message Batches sweep and the purge's audit row still happen.
+        DatabaseBatchStore(engine).put("iaib_orphan", {("doc", "0"): "{}"})
+        assert purge(engine, context.settings, now=later(3650)) == Purged(batch_records=1)
+        assert (count(context, jobs), len(stored_uploads(context)), count(context, batch_records)) == (1, 1, 0)
+        assert [row.action for row in read_audit(engine)].count("purge") == 1
+        with engine.begin() as connection:
+            ancient = select(func.count()).select_from(audit).where(audit.c.at < later(-3000))
+            assert connection.execute(ancient).scalar_one() == 1  # the old audit row is kept
+        assert Purger(engine, context.settings).maybe_run() == Purged()  # None: it failed, and logged why

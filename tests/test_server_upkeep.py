@@ -293,3 +293,56 @@ def test_a_batch_whose_records_are_not_all_deleted_yet_is_kept(database_url: str
         assert count(context, batches) == 1 and count(context, message_batches) == 1  # the batch waits for them
         assert purge(engine, context.settings, now=later(0.6), chunk=2) == Purged(batches=1, batch_records=2)
         assert count(context, batch_records) == 0 and count(context, message_batches) == 0
+
+
+def test_an_orphan_written_to_or_bound_after_the_scan_keeps_its_records(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from invoiceai.server import message_batches_store
+
+    with opened(tmp_path, database_url) as context:
+        engine = context.engine
+        with engine.begin() as connection:
+            add_message_batch(connection, "b-bound")
+        for job in ("iaib_written", "iaib_bound", "iaib_gone"):
+            DatabaseBatchStore(engine).put(job, {("doc", "0"): "{}", ("doc", "1"): "{}"})
+            date_back(context, job, 2)
+        real_scan = message_batches_store.orphan_jobs
+
+        def scan_then_write(connection: Any, cutoff: datetime) -> list[str]:
+            found = real_scan(connection, cutoff)
+            # Between the scan and the deletes: one job gets a new record, a live batch comes to
+            # refer to another (no record written: each re-check must hold on its own).
+            DatabaseBatchStore(engine).add("iaib_written", {("doc", "2"): "{}"})
+            with engine.begin() as connection:
+                connection.execute(update(message_batches).values(job_id="iaib_bound", state="running"))
+            return found
+
+        monkeypatch.setattr(message_batches_store, "orphan_jobs", scan_then_write)
+        assert purge(engine, context.settings, chunk=1) == Purged(batch_records=2)
+        remaining = DatabaseBatchStore(engine)
+        assert remaining.read("iaib_gone", "doc") == {}
+        assert remaining.read("iaib_written", "doc") == {"0": "{}", "1": "{}", "2": "{}"}
+        assert remaining.read("iaib_bound", "doc") == {"0": "{}", "1": "{}"}
+
+
+def test_the_orphan_sweep_finds_its_jobs_once_per_purge(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from invoiceai.server import message_batches_store
+
+    with opened(tmp_path, database_url) as context:
+        for job in ("iaib_a", "iaib_b"):
+            DatabaseBatchStore(context.engine).put(job, {("doc", str(index)): "{}" for index in range(5)})
+            date_back(context, job, 2)
+        scans: list[list[str]] = []
+        real_scan = message_batches_store.orphan_jobs
+
+        def counted(connection: Any, cutoff: datetime) -> list[str]:
+            scans.append(real_scan(connection, cutoff))
+            return scans[-1]
+
+        monkeypatch.setattr(message_batches_store, "orphan_jobs", counted)
+        assert purge(context.engine, context.settings, chunk=2) == Purged(batch_records=10)
+        assert scans == [["iaib_a", "iaib_b"]]  # not once per chunk: each chunk tests its one job again
+        assert count(context, batch_records) == 0

@@ -107,3 +107,34 @@ def test_a_fresh_store_has_every_column_and_index_the_code_names(database_url: s
                 assert {index.name for index in table.indexes} <= indexes, table.name
     finally:
         engine.dispose()
+
+
+def table_storage(connection: Any) -> object:
+    """Where ``message_batch_records`` is stored: changes when the table is copied (rebuilt)."""
+    if connection.dialect.name == "postgresql":
+        return connection.execute(text("SELECT pg_relation_filenode('message_batch_records')")).scalar_one()
+    query = text("SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = 'message_batch_records'")
+    return connection.execute(query).scalar_one()
+
+
+def test_0014_dates_the_records_in_place_without_copying_their_table(database_url: str) -> None:
+    engine = open_engine(database_url)
+    try:
+        alembic(engine, "upgrade", "0013")
+        with engine.begin() as connection:  # documents' bytes: a copy would rewrite them all under the write lock
+            rows = [{"job": "iaib_old", "kind": "doc", "key": str(key), "value": "x" * 20_000} for key in range(20)]
+            connection.execute(batch_records.insert(), rows)
+            stored = table_storage(connection)
+        before = utcnow()
+        migrate(engine)
+        after = utcnow()
+        with engine.begin() as connection:
+            assert table_storage(connection) == stored
+            (dated,) = set(connection.execute(select(batch_records.c.created_at)).scalars())
+        # The migration's time (on PostgreSQL the database's clock, hence the margin).
+        assert before - timedelta(minutes=1) <= dated <= after + timedelta(minutes=1)
+        alembic(engine, "downgrade", "0013")
+        with engine.begin() as connection:
+            assert connection.execute(text("SELECT count(*) FROM message_batch_records")).scalar_one() == 20
+    finally:
+        engine.dispose()

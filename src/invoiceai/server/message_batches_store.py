@@ -18,11 +18,12 @@ before anything is sent.
 **Sweeping.** A submission stores its documents' records first and its ``meta`` record (with the
 binding) last, so a submission killed midway leaves records that no batch row refers to. Every
 record carries the time it was first written (``created_at``, migration 0014), and the retention
-purge (:mod:`invoiceai.server.retention`) deletes, with :func:`sweep_records`, the records of any
-library job that no ``waiting`` or ``running`` batch refers to once its newest record is older than
-:data:`ORPHAN_AGE`; with :func:`sweep_leases`, the leases that expired that long ago. A submission
-in progress is never taken for an orphan: it writes its documents as it prepares them, in groups
-of about 32 MB, seconds or minutes apart, and a day is far longer than that.
+purge (:mod:`invoiceai.server.retention`) deletes, with :func:`orphan_jobs` and
+:func:`sweep_records`, the records of any library job that no ``waiting`` or ``running`` batch
+refers to once its newest record is older than :data:`ORPHAN_AGE`; with :func:`sweep_leases`, the
+leases that expired that long ago. A submission in progress is never taken for an orphan: it
+writes its documents as it prepares them, in groups of about 32 MB, seconds or minutes apart, and
+a day is far longer than that.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ __all__ = [
     "delete_records_of",
     "expired",
     "message_batches",
-    "orphaned",
+    "orphan_jobs",
     "sweep_leases",
     "sweep_records",
 ]
@@ -305,31 +306,38 @@ def add_message_batch(connection: Connection, batch_id: str) -> None:
     )
 
 
-def _live(job: ColumnElement[Any]) -> ColumnElement[bool]:
+def _live(job: ColumnElement[Any] | str) -> ColumnElement[bool]:
     """Whether a batch still being driven refers to ``job``: its records are read at every look."""
     return exists().where(message_batches.c.job_id == job, message_batches.c.state.in_(_LIVE))
 
 
-def orphaned(cutoff: datetime) -> ColumnElement[bool]:
-    """The records of library jobs no live batch refers to, whose newest record was written before ``cutoff``.
+def orphan_jobs(connection: Connection, cutoff: datetime) -> list[str]:
+    """The library jobs no live batch refers to whose newest record was written before ``cutoff``.
 
-    The whole job's age counts, not each record's: a job is left alone while any of its records is recent.
+    The whole job's age counts, not each record's: a job is left alone while any of its records is
+    recent. This groups the whole records table, so the purge runs it once, in a read (on SQLite
+    it takes no write lock), and then deletes each job with :func:`sweep_records`.
     """
-    stale = (
+    query = (
         select(batch_records.c.job)
         .where(~_live(batch_records.c.job))
         .group_by(batch_records.c.job)
         .having(func.max(batch_records.c.created_at) < cutoff)
+        .order_by(batch_records.c.job)
     )
-    return batch_records.c.job.in_(stale)
+    return [str(job) for job in connection.execute(query).scalars()]
 
 
-def sweep_records(connection: Connection, cutoff: datetime, chunk: int) -> int:
-    """Deletes up to ``chunk`` :func:`orphaned` records.
+def sweep_records(connection: Connection, job: str, cutoff: datetime, chunk: int) -> int:
+    """Deletes up to ``chunk`` records of ``job``, an :func:`orphan_jobs` id, if it is still an orphan.
 
-    The test is repeated in the ``DELETE``, so a job bound meanwhile keeps its records.
+    The test is made again in the ``DELETE``, for this job alone (the ``(job, created_at)`` index
+    answers it), since time passed since :func:`orphan_jobs`: a job bound to a batch meanwhile,
+    or given a record written after ``cutoff``, keeps its records.
     """
-    return _delete_records(connection, orphaned(cutoff), chunk)
+    newer = batch_records.alias("newer")
+    recent = exists().where(newer.c.job == job, newer.c.created_at >= cutoff)
+    return _delete_records(connection, and_(batch_records.c.job == job, ~_live(job), ~recent), chunk)
 
 
 def delete_records_of(connection: Connection, jobs: Any, chunk: int) -> int:

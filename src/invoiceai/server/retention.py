@@ -41,6 +41,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Index, and_, exists, or_, select
@@ -128,15 +129,13 @@ def purge(
     """
     now = utcnow() if now is None else now
     purged = Purged()
-    if settings.job_retention_days > 0:
-        purged = _purge_jobs(engine, now - timedelta(days=settings.job_retention_days), chunk, stop)
-    if settings.upload_retention_days > 0:
-        cutoff = now - timedelta(days=settings.upload_retention_days)
-        deleted = _in_chunks(engine, lambda connection: _delete_uploads(connection, cutoff, chunk, chunk_bytes), stop)
-        purged = dataclasses.replace(purged, uploads=deleted)
-    if settings.audit_retention_days > 0:
-        cutoff = now - timedelta(days=settings.audit_retention_days)
-        deleted = _in_chunks(engine, _rows(lambda connection: _delete_audit(connection, cutoff, chunk), chunk), stop)
+    if (cutoff := _cutoff(now, settings.job_retention_days)) is not None:
+        purged = _purge_jobs(engine, cutoff, chunk, stop)
+    if (upload_cutoff := _cutoff(now, settings.upload_retention_days)) is not None:
+        step = partial(_delete_uploads, cutoff=upload_cutoff, chunk=chunk, chunk_bytes=chunk_bytes)
+        purged = dataclasses.replace(purged, uploads=_in_chunks(engine, step, stop))
+    if (audit_cutoff := _cutoff(now, settings.audit_retention_days)) is not None:
+        deleted = _in_chunks(engine, _rows(partial(_delete_audit, cutoff=audit_cutoff, chunk=chunk), chunk), stop)
         purged = dataclasses.replace(purged, audit=deleted)
     records, leases = _sweep_message_batches(engine, now, chunk, stop)
     purged = dataclasses.replace(
@@ -146,6 +145,21 @@ def purge(
         with engine.begin() as connection:
             record(connection, key_id="system", action="purge", outcome="ok", detail=_detail(purged, settings))
     return purged
+
+
+def _cutoff(now: datetime, days: float) -> datetime | None:
+    """``days`` before ``now``; ``None`` when that step keeps everything.
+
+    ``0`` keeps for ever, and so does a retention reaching back before the year 1 (``1e6`` days,
+    "for ever" written as a big number): nothing is that old, and ``datetime`` cannot say the
+    date, so the step is skipped rather than the whole purge failing at every interval.
+    """
+    if days <= 0:
+        return None
+    try:
+        return now - timedelta(days=days)
+    except OverflowError:  # before datetime.min, or more days than a timedelta holds
+        return None
 
 
 def _detail(purged: Purged, settings: ServiceSettings) -> str:
@@ -268,19 +282,18 @@ def _sweep_message_batches(engine: Engine, now: datetime, chunk: int, stop: thre
         return 0, 0
     cutoff = now - stored.ORPHAN_AGE
     before = cutoff.replace(tzinfo=timezone.utc).timestamp()  # leases expire in wall-clock seconds
-    # Looked for first with a read: there is seldom anything, and on SQLite a write transaction
-    # would take the store's one write lock for nothing at every purge.
+    # Looked for with a read: there is seldom anything, and on SQLite a write transaction would
+    # take the store's one write lock for nothing at every purge. The orphans are found once (a
+    # grouping of the whole records table), then each job's records are deleted a chunk at a
+    # time, each chunk testing that one job again (cheap) instead of regrouping the table.
     with reading(engine) as connection:
-        some_records, some_leases = (
-            connection.execute(select(column).where(condition).limit(1)).first() is not None
-            for column, condition in (
-                (stored.batch_records.c.job, stored.orphaned(cutoff)),
-                (stored.batch_leases.c.job, stored.expired(before)),
-            )
-        )
+        orphans = stored.orphan_jobs(connection, cutoff)
+        lapsed = select(stored.batch_leases.c.job).where(stored.expired(before)).limit(1)
+        some_leases = connection.execute(lapsed).first() is not None
     records = leases = 0
-    if some_records:
-        records = _in_chunks(engine, _rows(lambda c: stored.sweep_records(c, cutoff, chunk), chunk), stop)
+    for job in orphans:
+        sweep = partial(stored.sweep_records, job=job, cutoff=cutoff, chunk=chunk)
+        records += _in_chunks(engine, _rows(sweep, chunk), stop)
     if some_leases:
         leases = _in_chunks(engine, _rows(lambda c: stored.sweep_leases(c, before, chunk), chunk), stop)
     return records, leases
