@@ -113,7 +113,20 @@ def test_a_key_no_header_can_carry_is_refused_before_any_request(
     assert key.strip() not in message  # never the key itself
 
 
-@pytest.mark.parametrize("url", ["not a url", "ftp://127.0.0.1:21", "http://127.0.0.1:99999", "http://[::1", "http://"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "not a url",
+        "ftp://127.0.0.1:21",
+        "http://127.0.0.1:99999",
+        "http://[::1",
+        "http://",
+        "http://127.0.0.1:9\n",  # the SDK got the raw value: an InvalidURL traceback from extract()
+        " http://127.0.0.1:9",  # a retried connection failure
+        "",  # set but empty: the same
+        "http://127.0.0.1:9/\x7f",  # DEL: unprintable
+    ],
+)
 def test_an_api_address_that_is_no_http_url_is_refused_before_any_request(
     url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -123,6 +136,7 @@ def test_an_api_address_that_is_no_http_url_is_refused_before_any_request(
     with ClaudeBackend(settings=Settings.load(env={})) as backend, pytest.raises(ConfigurationError) as caught:
         backend.extract(StaticPages.blank(1), Invoice)
     assert "ANTHROPIC_BASE_URL is not an http(s) URL" in str(caught.value)
+    assert url.strip() not in str(caught.value) or not url.strip()  # never the value: it may hold a password
 
 
 def test_an_api_address_with_credentials_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
