@@ -147,6 +147,31 @@ def test_the_cli_does_not_peek_into_a_fifo_or_hang_on_it(
 
 
 @needs_fifo
+def test_convert_to_facturx_reads_a_piped_input_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `cat s.pdf | invoiceai convert /dev/stdin --to facturx --out fx.pdf` read the pipe a second
+    # time for the visible PDF, and said "nothing wrote to it".
+    fifo = tmp_path / "stdin"
+    os.mkfifo(fifo)
+    monkeypatch.setenv("INVOICEAI_FETCH_TIMEOUT", "0.05")  # how long the second read waited
+    data = SAMPLE_FACTURX.read_bytes()
+
+    def write_once() -> None:
+        with open(fifo, "wb") as pipe:  # blocks until the reader has its end open
+            pipe.write(data)
+
+    writer = threading.Thread(target=write_once, daemon=True)
+    writer.start()
+    out_file = tmp_path / "fx.pdf"
+    argv = ["convert", str(fifo), "--to", "facturx", "--out", str(out_file)]
+    code, _, err = finishes(lambda: run(argv, capsys), fifo)
+    writer.join()
+    assert code == 0, err
+    assert out_file.read_bytes().startswith(b"%PDF")
+
+
+@needs_fifo
 def test_validate_says_a_fifo_is_not_a_regular_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     fifo = tmp_path / "results.json"
     os.mkfifo(fifo)
