@@ -7,6 +7,7 @@ each asserts a typed error (library) or one line with an exit status (CLI), neve
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import sys
@@ -432,6 +433,19 @@ def test_an_unreadable_value_in_an_eval_label_is_refused(tmp_path: Path) -> None
     (tmp_path / "a.json").write_text('{"invoice_number": "A-1", "issue_date": "yesterday"}', encoding="utf-8")
     with pytest.raises(ConfigurationError, match=r"a\.json has a value that cannot be read: issue_date"):
         load_dataset([tmp_path])
+
+
+@pytest.mark.parametrize("placeholder", ["n/a", "-", "N/A"])
+def test_a_placeholder_in_an_eval_label_reads_as_no_value(tmp_path: Path, placeholder: str) -> None:
+    from documents_factory import png_invoice
+    from invoiceai.evaluation.dataset import load_dataset
+
+    (tmp_path / "a.png").write_bytes(png_invoice())
+    # Refused as "a value that cannot be read" since any normalisation finding failed the label.
+    label = {"invoice_number": "A-1", "issue_date": "2024-03-01", "due_date": placeholder}
+    (tmp_path / "a.json").write_text(json.dumps(label), encoding="utf-8")
+    (case,) = load_dataset([tmp_path]).documents
+    assert case.truth.due_date is None and case.truth.issue_date is not None
 
 
 # -- a cache path that names someone's file --------------------------------------------------------
