@@ -56,6 +56,21 @@ def test_a_number_beyond_what_any_limit_takes_is_refused(variable: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("variable", "value", "words"),
+    [
+        ("INVOICEAI_SERVER_LEASE_SECONDS", "nan", "finite"),  # accepted: then every claim raised ValueError
+        ("INVOICEAI_SERVER_WEBHOOK_BACKOFF_SECONDS", "inf", "finite"),
+        ("INVOICEAI_SERVER_MAX_UPLOAD_BYTES", "99999999999999999999999", "too large"),
+    ],
+)
+def test_a_service_setting_gets_the_same_number_checks(variable: str, value: str, words: str) -> None:
+    from invoiceai.server.settings import ServiceSettings
+
+    with pytest.raises(ConfigurationError, match=f"{variable}.*{words}"):
+        ServiceSettings.load(env={variable: value})
+
+
+@pytest.mark.parametrize(
     ("variable", "value"),
     [("INVOICEAI_OCR", "maybe"), ("INVOICEAI_DETAIL", "ultra"), ("INVOICEAI_MAX_PAGES", "0")],
 )
