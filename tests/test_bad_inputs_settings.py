@@ -193,6 +193,51 @@ def test_keys_hides_the_database_password(capsys: pytest.CaptureFixture[str]) ->
     assert "hunter2-secret" not in err and "***" in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://u:S3cretPW@127.0.0.1:abc/db",  # ValueError from make_url: a traceback
+        "mysql://u:S3cretPW@127.0.0.1/db",  # ModuleNotFoundError (MySQLdb): a traceback
+        "nosuchdb://u:S3cretPW@127.0.0.1/db",
+    ],
+)
+@pytest.mark.parametrize("command", ["keys", "serve"])
+def test_a_database_url_that_cannot_be_used_is_one_line_without_the_password(
+    url: str, command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    uvicorn = pytest.importorskip("uvicorn", reason="serve and keys need the server extra")
+
+    def no_serving(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("serve started with a database URL it cannot use")
+
+    monkeypatch.setattr(uvicorn, "run", no_serving)
+    argv = ["keys", "list", "--database", url] if command == "keys" else ["serve", "--database", url]
+    code, out, err = run(argv, capsys)
+    assert (code, out) == (2, "")
+    assert "database URL" in err and err.count("\n") == 1
+    assert "S3cretPW" not in err
+
+
+def test_keys_masks_the_password_in_a_driver_message_that_quotes_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The connection-refused test above cannot fail when the masking breaks: no driver quotes the URL.
+    pytest.importorskip("psycopg", reason="a PostgreSQL URL needs the server extra's driver")
+    from sqlalchemy.exc import OperationalError
+
+    from invoiceai.server import db
+
+    def quoting_migrate(_engine: object) -> None:
+        reason = Exception("connection to invoiceai:hunter2-secret@127.0.0.1:9 failed: refused")
+        raise OperationalError("SELECT 1", None, reason)
+
+    monkeypatch.setattr(db, "migrate", quoting_migrate)
+    code, out, err = run(["keys", "list", "--database", "postgresql://invoiceai:hunter2-secret@127.0.0.1:9/jobs"], capsys)
+    assert (code, out) == (2, "")
+    assert "connection to invoiceai:***@127.0.0.1:9 failed" in err
+    assert "hunter2-secret" not in err and err.count("\n") == 1
+
+
 def test_keys_without_the_server_extra_names_the_extra(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
