@@ -232,7 +232,8 @@ def test_keys_masks_the_password_in_a_driver_message_that_quotes_it(
         raise OperationalError("SELECT 1", None, reason)
 
     monkeypatch.setattr(db, "migrate", quoting_migrate)
-    code, out, err = run(["keys", "list", "--database", "postgresql://invoiceai:hunter2-secret@127.0.0.1:9/jobs"], capsys)
+    url = "postgresql://invoiceai:hunter2-secret@127.0.0.1:9/jobs"
+    code, out, err = run(["keys", "list", "--database", url], capsys)
     assert (code, out) == (2, "")
     assert "connection to invoiceai:***@127.0.0.1:9 failed" in err
     assert "hunter2-secret" not in err and err.count("\n") == 1
