@@ -160,3 +160,24 @@ def test_an_unnamed_pipe_without_a_writer_is_not_called_a_named_pipe() -> None:
         os.close(read_end)
         os.close(write_end)
     assert "named" not in str(caught.value)
+
+
+def test_a_path_is_opened_in_binary_mode_where_the_platform_has_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Windows' os.open() without O_BINARY reads in text mode; simulated here with a flag the
+    # platform ignores (O_LARGEFILE's bit on Linux).
+    path = tmp_path / "invoice.pdf"
+    path.write_bytes(SAMPLE_FACTURX.read_bytes())
+    binary = getattr(os, "O_BINARY", 0) or 0o100000
+    real_open = os.open
+    flags_seen: list[int] = []
+
+    def spy(file: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        flags_seen.append(flags)
+        return real_open(file, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "O_BINARY", binary, raising=False)
+    monkeypatch.setattr(os, "open", spy)
+    assert load_document(path).data == path.read_bytes()
+    assert flags_seen and all(flags & binary for flags in flags_seen)

@@ -28,7 +28,6 @@ Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes],
 _CHUNK = 1 << 20
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # not on Windows, which has no FIFOs to block on
 _NOCTTY = getattr(os, "O_NOCTTY", 0)  # opening a terminal must not make it ours
-_BINARY = getattr(os, "O_BINARY", 0)  # Windows: without it os.open() translates line ends
 _MAX_POLL_MS = 2**31 - 1  # poll() takes a C int of milliseconds (about 24.8 days)
 
 
@@ -163,7 +162,8 @@ def _read_path(path: Path, max_bytes: int, wait: float) -> bytes:
 
 def _open(path: Path) -> int:
     """Opens ``path`` for reading without waiting for a FIFO's writer."""
-    flags = os.O_RDONLY | _BINARY | _NOCTTY
+    # O_BINARY (Windows): without it os.open() reads in text mode and translates line ends.
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | _NOCTTY
     try:
         # O_NONBLOCK: opening a FIFO that no process writes to would otherwise wait forever.
         return os.open(path, flags | _NONBLOCK)
