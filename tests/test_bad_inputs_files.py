@@ -7,11 +7,11 @@ each asserts a typed error (library) or one line with an exit status (CLI), neve
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import sys
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,51 +19,19 @@ import pytest
 
 from cli_helpers import isolate_cli, run
 from documents_factory import SAMPLE_FACTURX
+from fifo_helpers import finishes, needs_fifo
 from invoiceai.cli.inputs import needs_model
 from invoiceai.config import Settings
 from invoiceai.documents import aload_document, load_document
 from invoiceai.einvoice import read_einvoice
 from invoiceai.errors import CorruptDocumentError, EmptyDocumentError, InputError, NotAnInvoiceError
 
-needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes (os.mkfifo) are POSIX only")
 needs_devices = pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
-
-# How long a call may take before it counts as hung; only a bound against hanging the suite.
-HANG = 60.0
 
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     isolate_cli(tmp_path, monkeypatch)
-
-
-def finishes(call: Callable[[], Any], fifo: Path) -> Any:
-    """Runs ``call`` in a thread; fails when it is still blocked after :data:`HANG` seconds.
-
-    A blocked open or read of ``fifo`` is then released by opening its writing end, so a
-    regression fails the test instead of hanging the suite.
-    """
-    outcome: dict[str, Any] = {}
-    done = threading.Event()
-
-    def target() -> None:
-        try:
-            outcome["value"] = call()
-        except BaseException as exc:  # handed to the test thread
-            outcome["error"] = exc
-        finally:
-            done.set()
-
-    worker = threading.Thread(target=target, daemon=True)
-    worker.start()
-    if not done.wait(HANG):
-        with open(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK), "wb"):
-            pass  # a writer that closes at once: the reader sees the end
-        done.wait(HANG)
-        pytest.fail(f"blocked on the FIFO {fifo.name} with nothing writing to it")
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("value")
 
 
 # -- FIFOs: a named pipe nobody writes to hung every command --------------------------------------
@@ -297,6 +265,19 @@ def test_an_unreadable_value_in_an_eval_label_is_refused(tmp_path: Path) -> None
     (tmp_path / "a.json").write_text('{"invoice_number": "A-1", "issue_date": "yesterday"}', encoding="utf-8")
     with pytest.raises(ConfigurationError, match=r"a\.json has a value that cannot be read: issue_date"):
         load_dataset([tmp_path])
+
+
+@pytest.mark.parametrize("placeholder", ["n/a", "-", "N/A"])
+def test_a_placeholder_in_an_eval_label_reads_as_no_value(tmp_path: Path, placeholder: str) -> None:
+    from documents_factory import png_invoice
+    from invoiceai.evaluation.dataset import load_dataset
+
+    (tmp_path / "a.png").write_bytes(png_invoice())
+    # Refused as "a value that cannot be read" since any normalisation finding failed the label.
+    label = {"invoice_number": "A-1", "issue_date": "2024-03-01", "due_date": placeholder}
+    (tmp_path / "a.json").write_text(json.dumps(label), encoding="utf-8")
+    (case,) = load_dataset([tmp_path]).documents
+    assert case.truth.due_date is None and case.truth.issue_date is not None
 
 
 # -- a cache path that names someone's file --------------------------------------------------------

@@ -56,6 +56,21 @@ def test_a_number_beyond_what_any_limit_takes_is_refused(variable: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("variable", "value", "words"),
+    [
+        ("INVOICEAI_SERVER_LEASE_SECONDS", "nan", "finite"),  # accepted: then every claim raised ValueError
+        ("INVOICEAI_SERVER_WEBHOOK_BACKOFF_SECONDS", "inf", "finite"),
+        ("INVOICEAI_SERVER_MAX_UPLOAD_BYTES", "99999999999999999999999", "too large"),
+    ],
+)
+def test_a_service_setting_gets_the_same_number_checks(variable: str, value: str, words: str) -> None:
+    from invoiceai.server.settings import ServiceSettings
+
+    with pytest.raises(ConfigurationError, match=f"{variable}.*{words}"):
+        ServiceSettings.load(env={variable: value})
+
+
+@pytest.mark.parametrize(
     ("variable", "value"),
     [("INVOICEAI_OCR", "maybe"), ("INVOICEAI_DETAIL", "ultra"), ("INVOICEAI_MAX_PAGES", "0")],
 )
@@ -113,7 +128,20 @@ def test_a_key_no_header_can_carry_is_refused_before_any_request(
     assert key.strip() not in message  # never the key itself
 
 
-@pytest.mark.parametrize("url", ["not a url", "ftp://127.0.0.1:21", "http://127.0.0.1:99999", "http://[::1", "http://"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "not a url",
+        "ftp://127.0.0.1:21",
+        "http://127.0.0.1:99999",
+        "http://[::1",
+        "http://",
+        "http://127.0.0.1:9\n",  # the SDK got the raw value: an InvalidURL traceback from extract()
+        " http://127.0.0.1:9",  # a retried connection failure
+        "",  # set but empty: the same
+        "http://127.0.0.1:9/\x7f",  # DEL: unprintable
+    ],
+)
 def test_an_api_address_that_is_no_http_url_is_refused_before_any_request(
     url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -123,6 +151,7 @@ def test_an_api_address_that_is_no_http_url_is_refused_before_any_request(
     with ClaudeBackend(settings=Settings.load(env={})) as backend, pytest.raises(ConfigurationError) as caught:
         backend.extract(StaticPages.blank(1), Invoice)
     assert "ANTHROPIC_BASE_URL is not an http(s) URL" in str(caught.value)
+    assert url.strip() not in str(caught.value) or not url.strip()  # never the value: it may hold a password
 
 
 def test_an_api_address_with_credentials_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -162,6 +191,52 @@ def test_keys_hides_the_database_password(capsys: pytest.CaptureFixture[str]) ->
     code, out, err = run(["keys", "list", "--database", url], capsys)
     assert (code, out) == (2, "")
     assert "hunter2-secret" not in err and "***" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://u:S3cretPW@127.0.0.1:abc/db",  # ValueError from make_url: a traceback
+        "mysql://u:S3cretPW@127.0.0.1/db",  # ModuleNotFoundError (MySQLdb): a traceback
+        "nosuchdb://u:S3cretPW@127.0.0.1/db",
+    ],
+)
+@pytest.mark.parametrize("command", ["keys", "serve"])
+def test_a_database_url_that_cannot_be_used_is_one_line_without_the_password(
+    url: str, command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    uvicorn = pytest.importorskip("uvicorn", reason="serve and keys need the server extra")
+
+    def no_serving(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("serve started with a database URL it cannot use")
+
+    monkeypatch.setattr(uvicorn, "run", no_serving)
+    argv = ["keys", "list", "--database", url] if command == "keys" else ["serve", "--database", url]
+    code, out, err = run(argv, capsys)
+    assert (code, out) == (2, "")
+    assert "database URL" in err and err.count("\n") == 1
+    assert "S3cretPW" not in err
+
+
+def test_keys_masks_the_password_in_a_driver_message_that_quotes_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The connection-refused test above cannot fail when the masking breaks: no driver quotes the URL.
+    pytest.importorskip("psycopg", reason="a PostgreSQL URL needs the server extra's driver")
+    from sqlalchemy.exc import OperationalError
+
+    from invoiceai.server import db
+
+    def quoting_migrate(_engine: object) -> None:
+        reason = Exception("connection to invoiceai:hunter2-secret@127.0.0.1:9 failed: refused")
+        raise OperationalError("SELECT 1", None, reason)
+
+    monkeypatch.setattr(db, "migrate", quoting_migrate)
+    url = "postgresql://invoiceai:hunter2-secret@127.0.0.1:9/jobs"
+    code, out, err = run(["keys", "list", "--database", url], capsys)
+    assert (code, out) == (2, "")
+    assert "connection to invoiceai:***@127.0.0.1:9 failed" in err
+    assert "hunter2-secret" not in err and err.count("\n") == 1
 
 
 def test_keys_without_the_server_extra_names_the_extra(

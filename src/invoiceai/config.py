@@ -24,7 +24,16 @@ from typing import Any, Literal
 
 from invoiceai.errors import ConfigurationError
 
-__all__ = ["DEFAULT_MODEL", "DETAILS", "ENV_PREFIX", "Detail", "Settings", "default_cache_dir", "settings_values"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "DETAILS",
+    "ENV_PREFIX",
+    "Detail",
+    "Settings",
+    "check_numbers",
+    "default_cache_dir",
+    "settings_values",
+]
 
 ENV_PREFIX = "INVOICEAI_"
 
@@ -90,16 +99,29 @@ def _named(name: str) -> str:
     return f"{name!r} ({ENV_PREFIX}{name.upper()})"
 
 
-def _check_number(name: str, value: object) -> None:
-    """Refuses NaN, infinity and numbers no limit needs: a NaN timeout never expires and compares false."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigurationError(f"Setting {_named(name)} must be a finite number, got {value!r}.")
-    if abs(value) > _LARGEST:
-        raise ConfigurationError(
-            f"Setting {_named(name)} is too large ({value:.3g}); the most it takes is {_LARGEST:,}."
-        )
+def check_numbers(settings: object, *, prefix: str = ENV_PREFIX, what: str = "Setting") -> None:
+    """Refuses NaN, infinity and numbers no limit needs in a settings dataclass's fields.
+
+    A NaN timeout never expires and compares false with everything (it passed "must be
+    positive"); a number past ``2**63 - 1`` fails later in the OS call that takes it.
+
+    Args:
+        settings: A dataclass instance whose ``int`` and ``float`` fields to check.
+        prefix: The prefix of the environment variables that set its fields.
+        what: How messages name one of its fields (``"Setting"``, ``"Service setting"``).
+
+    Raises:
+        ConfigurationError: A field is not finite or too large, naming the field and its variable.
+    """
+    for field in dataclasses.fields(settings):  # type: ignore[arg-type]
+        value = getattr(settings, field.name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        named = f"{what} {field.name!r} ({prefix}{field.name.upper()})"
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigurationError(f"{named} must be a finite number, got {value!r}.")
+        if abs(value) > _LARGEST:
+            raise ConfigurationError(f"{named} is too large ({value:.3g}); the most it takes is {_LARGEST:,}.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,8 +221,7 @@ class Settings:
     provenance_max_pages: int = 50
 
     def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            _check_number(field.name, getattr(self, field.name))
+        check_numbers(self)
         for name in _POSITIVE:
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"Setting {_named(name)} must be positive, got {getattr(self, name)!r}.")

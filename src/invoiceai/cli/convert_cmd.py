@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from invoiceai.cli.hints import cli_message
 from invoiceai.cli.inputs import (
@@ -17,6 +18,9 @@ from invoiceai.cli.inputs import (
     shown_source,
 )
 from invoiceai.config import DEFAULT_MODEL
+
+if TYPE_CHECKING:
+    from invoiceai.documents import Document
 
 __all__ = ["DESCRIPTION", "EPILOG", "HELP", "NAME", "add_arguments", "run"]
 
@@ -81,10 +85,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _convert(args: argparse.Namespace) -> int:
     """Reads INPUT and writes it in the asked-for syntax; returns the exit code."""
+    from invoiceai.documents import Document, load_document
     from invoiceai.extractor import Extractor
 
+    # Read INPUT once when it is also the visible PDF: a pipe (/dev/stdin) cannot be read twice,
+    # and a URL would be fetched twice.
+    source: str | Document = load_document(args.input) if args.syntax == "facturx" and args.pdf is None else args.input
     with Extractor(model=args.model, cache=None if args.no_cache else "sqlite") as extractor:
-        result = extractor.extract(args.input, pages=args.pages, password=args.password)
+        result = extractor.extract(source, pages=args.pages, password=args.password)
     errors = result.errors
     for finding in result.findings:
         print(f"invoiceai: {result.source}: {cli_message(str(finding))}", file=sys.stderr)
@@ -98,7 +106,7 @@ def _convert(args: argparse.Namespace) -> int:
     if args.syntax == "facturx":
         from invoiceai.render.pdf import to_facturx
 
-        visual = _visual_pdf(args, result.document_id)
+        visual = _visual_pdf(source if isinstance(source, Document) else load_document(args.pdf))
         output = to_facturx(result.data, visual, force=args.force)
     else:
         from invoiceai.einvoice import to_xml
@@ -130,13 +138,11 @@ def _check(args: argparse.Namespace) -> None:
         raise ConfigurationError("a Factur-X PDF is binary; pass --out FILE")
 
 
-def _visual_pdf(args: argparse.Namespace, document_id: str) -> bytes:
+def _visual_pdf(document: Document) -> bytes:
     """The PDF to embed the XML into: --pdf, or INPUT itself (an image becomes a one-page PDF)."""
-    from invoiceai.documents import load_document
     from invoiceai.errors import ConfigurationError
     from invoiceai.render.pdf import image_to_pdf
 
-    document = load_document(args.pdf if args.pdf is not None else args.input)
     if document.media_type == "application/pdf":
         return document.data
     if document.media_type.startswith("image/"):

@@ -6,6 +6,7 @@ import asyncio
 import os
 import select
 import stat
+import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Union
 
@@ -27,6 +28,7 @@ Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, IO[bytes],
 _CHUNK = 1 << 20
 _NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # not on Windows, which has no FIFOs to block on
 _NOCTTY = getattr(os, "O_NOCTTY", 0)  # opening a terminal must not make it ours
+_MAX_POLL_MS = 2**31 - 1  # poll() takes a C int of milliseconds (about 24.8 days)
 
 
 def load_document(
@@ -138,10 +140,8 @@ def _load_local(source: Source, *, settings: Settings, name: str | None) -> Docu
 def _read_path(path: Path, max_bytes: int, wait: float) -> bytes:
     shown = _shown_path(path)
     try:
-        # O_NONBLOCK: opening a FIFO that no process writes to would otherwise wait forever.
-        descriptor = os.open(path, os.O_RDONLY | _NONBLOCK | _NOCTTY)
-        with os.fdopen(descriptor, "rb") as handle:
-            data = _read_handle(handle, shown, path.name, max_bytes, wait)
+        with os.fdopen(_open(path), "rb") as handle:
+            data = _read_handle(handle, path, shown, max_bytes, wait)
     except FileNotFoundError as exc:
         raise InputError(
             f"No such file: {shown}{_dangling(path)}. Check the path (relative paths start at {Path.cwd()})."
@@ -160,24 +160,52 @@ def _read_path(path: Path, max_bytes: int, wait: float) -> bytes:
     return data
 
 
-def _read_handle(handle: IO[bytes], shown: str, name: str, max_bytes: int, wait: float) -> bytes:
+def _open(path: Path) -> int:
+    """Opens ``path`` for reading without waiting for a FIFO's writer."""
+    # O_BINARY (Windows): without it os.open() reads in text mode and translates line ends.
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | _NOCTTY
+    try:
+        # O_NONBLOCK: opening a FIFO that no process writes to would otherwise wait forever.
+        return os.open(path, flags | _NONBLOCK)
+    except BlockingIOError:
+        # A regular file under a Samba/NFS lease refuses a non-blocking open (EWOULDBLOCK) where
+        # a plain open waits for the lease; a FIFO's non-blocking open never raises this.
+        return os.open(path, flags)
+
+
+def _read_handle(handle: IO[bytes], path: Path, shown: str, max_bytes: int, wait: float) -> bytes:
     """Reads an opened path: a regular file, or a pipe (``/dev/stdin`` piped into the program)."""
-    info = os.fstat(handle.fileno())
+    descriptor = handle.fileno()
+    info = os.fstat(descriptor)
+    if hasattr(os, "set_blocking"):  # Python < 3.12 on Windows has none (and no O_NONBLOCK)
+        # Every read below waits for its bytes: a pipe's writer, or a file on a slow share.
+        os.set_blocking(descriptor, True)
     if stat.S_ISFIFO(info.st_mode):
-        _await_writer(handle.fileno(), shown, wait)
-        os.set_blocking(handle.fileno(), True)  # a writer may be slower than us: wait for its bytes
-    elif not stat.S_ISREG(info.st_mode):
+        if not _is_own_stdin(info):  # our own stdin has a writer: the shell that piped into us
+            _await_writer(descriptor, path, shown, wait)
+        return _read_stream(handle, max_bytes, path.name)
+    if not stat.S_ISREG(info.st_mode):
         # A terminal or /dev/zero would be read until the user types or the size cap trips.
         raise InputError(
             f"{shown} is {_special_kind(info.st_mode)}, not a file; pass a file, or pipe the document's bytes in."
         )
-    elif info.st_size > max_bytes:
-        raise too_large(name, info.st_size, max_bytes)
-    # Read one byte past the cap: the file may have grown since fstat().
-    return handle.read(max_bytes + 1)
+    if info.st_size > max_bytes:
+        raise too_large(path.name, info.st_size, max_bytes)
+    # One byte past the size (not past the cap, which read() would allocate): the file may have
+    # grown since fstat(), or report no size (/proc), and is then read on in chunks.
+    data = handle.read(info.st_size + 1)
+    return data if len(data) <= info.st_size else _read_stream(handle, max_bytes, path.name, start=data)
 
 
-def _await_writer(descriptor: int, shown: str, wait: float) -> None:
+def _is_own_stdin(info: os.stat_result) -> bool:
+    try:
+        stdin = os.fstat(0)
+    except OSError:  # no standard input at all
+        return False
+    return (stdin.st_dev, stdin.st_ino) == (info.st_dev, info.st_ino)
+
+
+def _await_writer(descriptor: int, path: Path, shown: str, wait: float) -> None:
     """Waits up to ``wait`` seconds for a pipe's first bytes, or its end, from a writer.
 
     A FIFO opened without a writer reads as empty at once, and one whose writer starts a moment
@@ -187,11 +215,19 @@ def _await_writer(descriptor: int, shown: str, wait: float) -> None:
         return  # Windows: no FIFOs to wait on
     poller = select.poll()
     poller.register(descriptor, select.POLLIN | select.POLLHUP)
-    if not poller.poll(max(1, int(wait * 1000))):
-        raise InputError(
-            f"{shown} is a named pipe (FIFO) and nothing wrote to it within {wait:g} s; start the program "
-            "that writes it first, or pass a file (INVOICEAI_FETCH_TIMEOUT sets the wait)."
-        )
+    deadline = time.monotonic() + wait
+    while not poller.poll(min(_MAX_POLL_MS, max(1, int((deadline - time.monotonic()) * 1000)))):
+        if time.monotonic() >= deadline:
+            raise InputError(
+                f"{shown} is {_pipe_kind(path)} and nothing wrote to it within {wait:g} s; start the program "
+                "that writes it first, or pass a file (INVOICEAI_FETCH_TIMEOUT sets the wait)."
+            )
+
+
+def _pipe_kind(path: Path) -> str:
+    # /dev/stdin and /dev/fd/N of a shell's `|` or `<(...)` resolve into /proc or /dev/fd.
+    real = os.path.realpath(path)
+    return "a pipe" if real.startswith(("/proc/", "/dev/fd/")) else "a named pipe (FIFO)"
 
 
 def _special_kind(mode: int) -> str:
@@ -218,9 +254,10 @@ def _shown_path(path: Path) -> str:
     return text if text.isprintable() else repr(text)
 
 
-def _read_stream(stream: IO[bytes], max_bytes: int, label: str) -> bytes:
-    chunks: list[bytes] = []
-    total = 0
+def _read_stream(stream: IO[bytes], max_bytes: int, label: str, *, start: bytes = b"") -> bytes:
+    """Reads ``stream`` to its end in chunks, after ``start`` (bytes already read from it)."""
+    chunks = [start]
+    total = len(start)
     while True:
         try:
             chunk: object = stream.read(min(_CHUNK, max_bytes + 1 - total))

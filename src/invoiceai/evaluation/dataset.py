@@ -133,10 +133,13 @@ def read_label(path: Path, schema: type[Any]) -> Any:
         raise ConfigurationError(
             f"the label {path} is not a valid {schema.__name__}: {where}: {first['msg']}; fix the file or remove it"
         ) from exc
-    unreadable = getattr(label, "normalization_findings", None)
+    from invoiceai.schema.tree import NORMALIZATION_RULE
+
+    findings = getattr(label, "normalization_findings", None) or []
+    # Normalisation keeps an unreadable value as null: in a label that would silently score a
+    # right answer as wrong. A placeholder ("n/a", "-") is a label's way to write "no value".
+    unreadable = [finding for finding in findings if finding.rule == NORMALIZATION_RULE]
     if unreadable:
-        # Normalisation keeps an unreadable value as null: in a label that would silently score a
-        # right answer as wrong.
         raise ConfigurationError(
             f"the label {path} has a value that cannot be read: {unreadable[0].message} Fix the file."
         )

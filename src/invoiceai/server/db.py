@@ -38,10 +38,13 @@ def open_engine(url: str) -> Engine:
 
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is no number
+        # Neither the URL nor the reason (which may quote part of it): it holds the password.
+        reason = "its port is not a number" if isinstance(exc, ValueError) else "it is not a database URL"
         raise ConfigurationError(
-            f"The database URL does not parse: {exc}. Use sqlite:///PATH or postgresql+psycopg://..."
-        ) from exc
+            f"The database URL does not parse ({reason}). Use sqlite:///PATH or "
+            "postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE."
+        ) from None
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3, not psycopg2
     try:
@@ -50,8 +53,13 @@ def open_engine(url: str) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, hide_parameters=True, connect_args={"check_same_thread": False, "timeout": 30})
-    except NoSuchModuleError as exc:
-        raise ConfigurationError(f"No driver for the database URL's scheme {parsed.drivername!r}: {exc}.") from exc
+    except (NoSuchModuleError, ModuleNotFoundError) as exc:
+        # mysql:// imports MySQLdb (ModuleNotFoundError); an unknown scheme has no dialect at all.
+        missing = f" (the Python module {exc.name!r} is not installed)" if isinstance(exc, ModuleNotFoundError) else ""
+        raise ConfigurationError(
+            f"No driver for the database URL's scheme {parsed.drivername!r}{missing}. The job store runs on "
+            "sqlite:///PATH or postgresql+psycopg://..."
+        ) from None
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from invoiceai.config import default_cache_dir, settings_values
+from invoiceai.config import check_numbers, default_cache_dir, settings_values
 from invoiceai.errors import ConfigurationError
 
 __all__ = ["ENV_PREFIX", "ServiceSettings", "default_database_url"]
@@ -109,6 +109,8 @@ class ServiceSettings:
     audit_retention_days: float = 0.0
 
     def __post_init__(self) -> None:
+        # A NaN lease passed "must be positive", and then every claim raised ValueError.
+        check_numbers(self, prefix=ENV_PREFIX, what="Service setting")
         positive = ("port", "lease_seconds", "max_upload_bytes", "max_batch_bytes", "max_batch_documents")
         for name in (
             *positive,

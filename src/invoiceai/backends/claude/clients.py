@@ -157,7 +157,10 @@ class Clients:
             )
         _check_credential(key, "api_key=" if self._api_key else "ANTHROPIC_API_KEY")
         _check_credential(os.environ.get("ANTHROPIC_AUTH_TOKEN"), "ANTHROPIC_AUTH_TOKEN")
-        _check_base_url(self._base_url or os.environ.get("ANTHROPIC_BASE_URL"), self._base_url is not None)
+        if self._base_url is not None:
+            _check_base_url(self._base_url, "base_url=")
+        elif "ANTHROPIC_BASE_URL" in os.environ:  # set but empty too: the SDK would use ''
+            _check_base_url(os.environ["ANTHROPIC_BASE_URL"], "ANTHROPIC_BASE_URL")
         kwargs: dict[str, Any] = {"max_retries": 0, "timeout": self._timeout}
         if key:
             kwargs["api_key"] = key
@@ -188,27 +191,38 @@ def _check_credential(value: str | None, where: str) -> None:
     )
 
 
-def _check_base_url(url: str | None, given: bool) -> None:
-    """Refuses an API address that is not an http(s) URL with a host (it was retried as a network failure)."""
+def _check_base_url(url: str, where: str) -> None:
+    """Refuses an API address that is not an http(s) URL with a host (it was retried as a network failure).
+
+    The value is checked as the SDK gets it: a line end or space around it is no part of a URL,
+    and failed inside the HTTP stack (an ``InvalidURL`` traceback, or a retried connection error).
+    """
     if not url:
+        why = " (it is set but empty)"
+    elif any(char.isspace() for char in url):
+        why = " (it holds a space or line break, often one copied with the address)"
+    elif not url.isprintable():
+        why = " (it holds a control character)"
+    elif _is_http_url(url):
         return
+    else:
+        why = ""
+    # Not the value itself: a malformed URL may still carry a user and password.
+    raise ConfigurationError(
+        f"{where} is not an http(s) URL with a host{why}; set it to the API's address, such as "
+        "https://api.anthropic.com, or unset it."
+    )
+
+
+def _is_http_url(url: str) -> bool:
     from urllib.parse import urlsplit
 
     try:
-        parts = urlsplit(url.strip())
-        host = parts.hostname
+        parts = urlsplit(url)
         _ = parts.port  # raises ValueError for a port out of range
     except ValueError:  # a bad port or IPv6 literal
-        host = None
-        parts = None
-    if parts is not None and parts.scheme.lower() in ("http", "https") and host:
-        return
-    where = "base_url=" if given else "ANTHROPIC_BASE_URL"
-    # Not the value itself: a malformed URL may still carry a user and password.
-    raise ConfigurationError(
-        f"{where} is not an http(s) URL with a host; set it to the API's address, such as "
-        "https://api.anthropic.com, or unset it."
-    )
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
 def _is_async_client(client: Any) -> bool:
