@@ -43,3 +43,20 @@ def finishes(call: Callable[[], Any], fifo: Path) -> Any:
     if "error" in outcome:
         raise outcome["error"]
     return outcome.get("value")
+
+
+def feed_when_read(fifo: Path, data: bytes) -> tuple[threading.Event, threading.Thread]:
+    """A started thread that writes ``data`` into ``fifo`` once the returned event is set.
+
+    Set the event just before the reader opens the FIFO; the writer's open blocks until then.
+    """
+    reading = threading.Event()
+
+    def write() -> None:
+        reading.wait()
+        with open(fifo, "wb") as pipe:  # blocks until the reader has opened its end
+            pipe.write(data)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    return reading, writer

@@ -54,6 +54,16 @@ def settings_for(tmp_path: Path, **changes: Any) -> ServiceSettings:
 
 
 @contextmanager
+def store_only(tmp_path: Path, database_url: str, **changes: Any) -> Iterator[ServiceContext]:
+    """A service context on ``database_url`` with no workers: the job store and its upkeep, nothing running."""
+    context = ServiceContext(settings_for(tmp_path, database_url=database_url, workers=0, **changes))
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+@contextmanager
 def serving(settings: ServiceSettings, **options: Any) -> Iterator[tuple[LiveServer, ServiceContext]]:
     """Runs the app for ``settings`` (``options`` go to the context: extractor=, limiter=, ...)."""
     context = ServiceContext(settings, **options)

@@ -19,7 +19,7 @@ import pytest
 
 from cli_helpers import isolate_cli, run
 from documents_factory import SAMPLE_FACTURX
-from fifo_helpers import finishes, needs_fifo
+from fifo_helpers import feed_when_read, finishes, needs_fifo
 from invoiceai.cli.inputs import needs_model
 from invoiceai.config import Settings
 from invoiceai.documents import aload_document, load_document
@@ -77,15 +77,7 @@ def test_a_fifo_with_a_writer_is_read_to_its_end(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     data = SAMPLE_FACTURX.read_bytes()
-    reading = threading.Event()
-
-    def write() -> None:
-        reading.wait()
-        with open(fifo, "wb") as pipe:  # blocks until the reader has opened its end
-            pipe.write(data)
-
-    writer = threading.Thread(target=write, daemon=True)
-    writer.start()
+    reading, writer = feed_when_read(fifo, data)
 
     def load() -> Any:
         reading.set()

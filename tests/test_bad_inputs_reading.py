@@ -16,7 +16,7 @@ import pytest
 
 from cli_helpers import isolate_cli, run
 from documents_factory import SAMPLE_FACTURX
-from fifo_helpers import HANG, finishes, needs_fifo
+from fifo_helpers import HANG, feed_when_read, finishes, needs_fifo
 from invoiceai.config import Settings
 from invoiceai.documents import load_document
 from invoiceai.errors import InputError
@@ -67,15 +67,7 @@ def test_a_pipe_is_read_in_chunks_and_waited_for_beyond_what_poll_takes(tmp_path
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     data = SAMPLE_FACTURX.read_bytes()
-    reading = threading.Event()
-
-    def write() -> None:
-        reading.wait()
-        with open(fifo, "wb") as pipe:
-            pipe.write(data)
-
-    writer = threading.Thread(target=write, daemon=True)
-    writer.start()
+    reading, writer = feed_when_read(fifo, data)
     patient = Settings.load(env={}, fetch_timeout=10**8, max_document_bytes=2**63 - 1)
 
     def load() -> Any:

@@ -7,8 +7,6 @@ dated back by an update where one row must look older than another.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,18 +32,9 @@ from invoiceai.server.models import audit, batches, jobs
 from invoiceai.server.retention import Purged, Purger, purge
 from invoiceai.server.review_store import corrections, read_corrections
 from invoiceai.server.settings import ServiceSettings
-from server_helpers import settings_for
+from server_helpers import store_only as opened
 
 OWNER = "key_1"
-
-
-@contextmanager
-def opened(tmp_path: Path, database_url: str, **changes: Any) -> Iterator[ServiceContext]:
-    context = ServiceContext(settings_for(tmp_path, database_url=database_url, workers=0, **changes))
-    try:
-        yield context
-    finally:
-        context.close()
 
 
 def submit(context: ServiceContext, label: str) -> str:
