@@ -107,11 +107,12 @@ def test_3_a_failed_result_in_extract_output_is_a_problem(tmp_path: Path, capsys
 
 
 @pytest.mark.parametrize("command", [["extract", SAMPLE], ["convert", SAMPLE, "--to", "ubl"]])
-@pytest.mark.parametrize("out", ["/nonexistent/dir/out.json", "DIRECTORY"])
+@pytest.mark.parametrize("out", ["MISSING_DIRECTORY", "DIRECTORY"])
 def test_4_bad_out_is_one_line_exit_2(
     command: list[str], out: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    target = str(tmp_path) if out == "DIRECTORY" else out
+    # Under tmp_path, not /nonexistent: a directory someone made there would let the write succeed.
+    target = str(tmp_path) if out == "DIRECTORY" else str(tmp_path / "missing" / "dir" / "out.json")
     code, stdout, err = run([*command, "--out", target], capsys)
     assert (code, stdout) == (2, "")
     assert err.count("\n") == 1, err
