@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from invoiceai.server import message_batches as driver
 from invoiceai.server.audit import read_audit
 from invoiceai.server.clock import utcnow
 from invoiceai.server.message_batches_store import DatabaseBatchStore, batch_records, message_batches
+from invoiceai.server.settings import ServiceSettings
 from invoiceai.testing import FakeBackend, ItemFault
 from invoiceai.testing.plans import error_plan
 from server_helpers import client, new_key, serving, settings_for
@@ -32,6 +35,16 @@ def batch_row(context: Any) -> Any:
 def outcomes(http: Any, batch: dict[str, Any]) -> list[tuple[str, str | None]]:
     views = [http.get(f"/v1/jobs/{job['id']}").json() for job in batch["jobs"]]
     return [(view["status"], (view["error"] or {}).get("type")) for view in views]
+
+
+@contextmanager
+def held_batches(tmp_path: Path, service: ServiceSettings | None = None) -> Iterator[tuple[Any, Any, Any]]:
+    """``(api, context, http)``: a service whose Message Batches stay in progress until ``api.batches.end()``."""
+    with fake_claude() as (api, base_url):
+        api.batches.auto_end = False
+        service = service or settings_for(tmp_path, workers=0)
+        with serving(service, extractor=claude_extractor(base_url)) as (server, context):
+            yield api, context, client(server, new_key(context)[1])
 
 
 @pytest.mark.allow_stderr  # the driver warns that it gives the batch up, on purpose
@@ -100,19 +113,16 @@ def test_a_service_restarted_with_another_input_mode_fails_the_jobs_with_what_to
 
 @pytest.mark.allow_stderr
 def test_a_batch_whose_library_job_was_deleted_fails_its_jobs(tmp_path: Path) -> None:
-    with fake_claude() as (api, base_url):
-        api.batches.auto_end = False
-        with serving(settings_for(tmp_path, workers=0), extractor=claude_extractor(base_url)) as (server, context):
-            http = client(server, new_key(context)[1])
-            batch = submit(http, 2)
-            drive_now(context)
-            store = DatabaseBatchStore(context.engine)
-            (job,) = store.jobs()
-            context.extractor().delete_batch(job, force=True, batch_store=store)
-            api.batches.end()
-            drive_now(context)
-            assert drive_now(context) == 0
-            ended, row = outcomes(http, batch), batch_row(context)
+    with held_batches(tmp_path) as (api, context, http):
+        batch = submit(http, 2)
+        drive_now(context)
+        store = DatabaseBatchStore(context.engine)
+        (job,) = store.jobs()
+        context.extractor().delete_batch(job, force=True, batch_store=store)
+        api.batches.end()
+        drive_now(context)
+        assert drive_now(context) == 0
+        ended, row = outcomes(http, batch), batch_row(context)
     assert ended == [("failed", "ConfigurationError")] * 2
     assert row["state"] == "done" and "No batch job" in row["last_error"]
 
@@ -150,25 +160,22 @@ def test_retention_keeps_the_jobs_of_a_batch_still_driven_and_the_driver_skips_g
     from invoiceai.server.retention import purge
 
     service = settings_for(tmp_path, database_url=database_url, workers=0, job_retention_days=1)
-    with fake_claude() as (api, base_url):
-        api.batches.auto_end = False
+    with held_batches(tmp_path, service) as (api, context, http):
         api.batches.enqueue(None, ItemFault.expired())  # document 2 goes in a second round
-        with serving(service, extractor=claude_extractor(base_url)) as (server, context):
-            http = client(server, new_key(context)[1])
-            batch = submit(http, 2)
-            first, second = (job["id"] for job in batch["jobs"])
-            drive_now(context)
-            api.batches.end()
-            drive_now(context)
-            assert [status for status, _ in outcomes(http, batch)] == ["succeeded", "running"]
-            kept = purge(context.engine, service, now=utcnow() + timedelta(days=2))
-            with context.engine.begin() as connection:  # gone all the same (an operator's DELETE, say)
-                connection.execute(jobs.delete().where(jobs.c.id == first))
-            api.batches.end()
-            drive_now(context)
-            row = batch_row(context)
-            status = http.get(f"/v1/jobs/{second}").json()["status"]
-            later = purge(context.engine, service, now=utcnow() + timedelta(days=2))
+        batch = submit(http, 2)
+        first, second = (job["id"] for job in batch["jobs"])
+        drive_now(context)
+        api.batches.end()
+        drive_now(context)
+        assert [status for status, _ in outcomes(http, batch)] == ["succeeded", "running"]
+        kept = purge(context.engine, service, now=utcnow() + timedelta(days=2))
+        with context.engine.begin() as connection:  # gone all the same (an operator's DELETE, say)
+            connection.execute(jobs.delete().where(jobs.c.id == first))
+        api.batches.end()
+        drive_now(context)
+        row = batch_row(context)
+        status = http.get(f"/v1/jobs/{second}").json()["status"]
+        later = purge(context.engine, service, now=utcnow() + timedelta(days=2))
     assert kept.jobs == 0
     assert (status, row["state"], row["last_error"]) == ("succeeded", "done", None)
     assert later.jobs == 1  # the batch is closed: its jobs age out as any other
@@ -176,22 +183,20 @@ def test_retention_keeps_the_jobs_of_a_batch_still_driven_and_the_driver_skips_g
 
 @pytest.mark.allow_stderr  # the second driver warns that its submission was refused, on purpose
 def test_a_second_submission_of_a_service_batch_stores_nothing(tmp_path: Path) -> None:
-    with fake_claude() as (api, base_url):
-        api.batches.auto_end = False
-        with serving(settings_for(tmp_path, workers=0), extractor=claude_extractor(base_url)) as (server, context):
-            batch = submit(client(server, new_key(context)[1]), 3)
-            waiting = driver._jobs(context.engine, batch["id"])
-            driver._submit(context, batch["id"], waiting)  # driver A
-            driver._submit(context, batch["id"], waiting)  # driver B, whose row lease had run out
-            with context.engine.begin() as connection:
-                owners = set(connection.execute(select(batch_records.c.job).distinct()).scalars())
-            bound = batch_row(context)["job_id"]
-            for _ in range(2):
-                api.batches.end()
-                drive_now(context)
-            with context.engine.begin() as connection:
-                left = connection.execute(select(func.count()).select_from(batch_records)).scalar()
-        assert creates(api) == 1
+    with held_batches(tmp_path) as (api, context, http):
+        batch = submit(http, 3)
+        waiting = driver._jobs(context.engine, batch["id"])
+        driver._submit(context, batch["id"], waiting)  # driver A
+        driver._submit(context, batch["id"], waiting)  # driver B, whose row lease had run out
+        with context.engine.begin() as connection:
+            owners = set(connection.execute(select(batch_records.c.job).distinct()).scalars())
+        bound = batch_row(context)["job_id"]
+        for _ in range(2):
+            api.batches.end()
+            drive_now(context)
+        with context.engine.begin() as connection:
+            left = connection.execute(select(func.count()).select_from(batch_records)).scalar()
+    assert creates(api) == 1
     assert owners == {bound}  # the refused submission's documents are not left behind
     assert left == 0
 
@@ -226,25 +231,22 @@ def test_the_fleet_sweeper_leaves_queued_message_batch_jobs_to_the_driver(tmp_pa
 
 def test_queued_jobs_become_running_in_one_update_audited_once(tmp_path: Path, database_url: str) -> None:
     service = settings_for(tmp_path, database_url=database_url, workers=0)
-    with fake_claude() as (api, base_url):
-        api.batches.auto_end = False
-        with serving(service, extractor=claude_extractor(base_url)) as (server, context):
-            http = client(server, new_key(context)[1])
-            batch = submit(http, 3)
-            updates: list[str] = []
+    with held_batches(tmp_path, service) as (_api, context, http):
+        batch = submit(http, 3)
+        updates: list[str] = []
 
-            def count(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
-                if statement.lstrip().upper().startswith("UPDATE JOBS"):
-                    updates.append(statement)
+        def count(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if statement.lstrip().upper().startswith("UPDATE JOBS"):
+                updates.append(statement)
 
-            event.listen(context.engine, "before_cursor_execute", count)
-            drive_now(context)
-            drive_now(context)
-            event.remove(context.engine, "before_cursor_execute", count)
-            running = [
-                entry for job in batch["jobs"] for entry in read_audit(context.engine, job_id=job["id"])
-                if entry.action == "state:running"
-            ]  # fmt: skip
+        event.listen(context.engine, "before_cursor_execute", count)
+        drive_now(context)
+        drive_now(context)
+        event.remove(context.engine, "before_cursor_execute", count)
+        running = [
+            entry for job in batch["jobs"] for entry in read_audit(context.engine, job_id=job["id"])
+            if entry.action == "state:running"
+        ]  # fmt: skip
     assert len(updates) == 2  # one per look, whatever the batch's size
     assert sorted(entry.job_id for entry in running) == sorted(job["id"] for job in batch["jobs"])
 
@@ -252,39 +254,33 @@ def test_queued_jobs_become_running_in_one_update_audited_once(tmp_path: Path, d
 def test_a_canceled_job_is_not_sent_again_in_a_follow_up_round(tmp_path: Path) -> None:
     from invoiceai.backends.claude.batch.items import parse_custom_id
 
-    with fake_claude() as (api, base_url):
-        api.batches.auto_end = False
+    with held_batches(tmp_path) as (api, context, http):
         api.batches.enqueue(ItemFault.errored("overloaded_error"), ItemFault.errored("overloaded_error"))
-        with serving(settings_for(tmp_path, workers=0), extractor=claude_extractor(base_url)) as (server, context):
-            http = client(server, new_key(context)[1])
-            batch = submit(http, 2)
-            drive_now(context)
-            http.delete(f"/v1/jobs/{batch['jobs'][0]['id']}")
-            api.batches.end()  # both items errored: only the one still wanted goes again
-            drive_now(context)
-            api.batches.end()
-            drive_now(context)
-            resent = [parse_custom_id(custom_id) for custom_id in api.batches.submitted[2:]]
-            ended, row = outcomes(http, batch), batch_row(context)
+        batch = submit(http, 2)
+        drive_now(context)
+        http.delete(f"/v1/jobs/{batch['jobs'][0]['id']}")
+        api.batches.end()  # both items errored: only the one still wanted goes again
+        drive_now(context)
+        api.batches.end()
+        drive_now(context)
+        resent = [parse_custom_id(custom_id) for custom_id in api.batches.submitted[2:]]
+        ended, row = outcomes(http, batch), batch_row(context)
     assert [found[0] for found in resent if found is not None] == [1]
     assert ended == [("canceled", None), ("succeeded", None)]
     assert row["state"] == "done"
 
 
 def test_a_batch_whose_jobs_are_all_canceled_is_canceled_at_the_api(tmp_path: Path) -> None:
-    with fake_claude() as (api, base_url):
-        api.batches.auto_end = False
-        with serving(settings_for(tmp_path, workers=0), extractor=claude_extractor(base_url)) as (server, context):
-            http = client(server, new_key(context)[1])
-            batch = submit(http, 2)
-            drive_now(context)
-            for job in batch["jobs"]:
-                http.delete(f"/v1/jobs/{job['id']}")
-            drive_now(context)
-            row = batch_row(context)
-            assert DatabaseBatchStore(context.engine).jobs() == []
-        (sent,) = api.batches.batches.values()
-        canceled = [r.path for r in api.requests if r.method == "POST" and r.path.endswith("/cancel")]
+    with held_batches(tmp_path) as (api, context, http):
+        batch = submit(http, 2)
+        drive_now(context)
+        for job in batch["jobs"]:
+            http.delete(f"/v1/jobs/{job['id']}")
+        drive_now(context)
+        row = batch_row(context)
+        assert DatabaseBatchStore(context.engine).jobs() == []
+    (sent,) = api.batches.batches.values()
+    canceled = [r.path for r in api.requests if r.method == "POST" and r.path.endswith("/cancel")]
     assert canceled == [f"/v1/messages/batches/{sent.id}/cancel"] and sent.canceling
     assert row["state"] == "canceled" and creates(api) == 1
 
@@ -299,19 +295,16 @@ def test_a_look_with_nothing_to_send_opens_no_document(tmp_path: Path, monkeypat
         opened.append(1)
         return load_source(*args, **kwargs)
 
-    with fake_claude() as (api, base_url):
-        api.batches.auto_end = False
-        with serving(settings_for(tmp_path, workers=0), extractor=claude_extractor(base_url)) as (server, context):
-            http = client(server, new_key(context)[1])
-            batch = submit(http, 3)
-            monkeypatch.setattr(batch_jobs, "load_source", counting)
-            drive_now(context)  # sent: every document was opened (rendered) for its request
-            sent = len(opened)
-            for _ in range(3):  # the batch is still running: nothing to send, nothing to render
-                drive_now(context)
-            while_running = len(opened)
-            api.batches.end()
+    with held_batches(tmp_path) as (api, context, http):
+        batch = submit(http, 3)
+        monkeypatch.setattr(batch_jobs, "load_source", counting)
+        drive_now(context)  # sent: every document was opened (rendered) for its request
+        sent = len(opened)
+        for _ in range(3):  # the batch is still running: nothing to send, nothing to render
             drive_now(context)
-            ended = outcomes(http, batch)
+        while_running = len(opened)
+        api.batches.end()
+        drive_now(context)
+        ended = outcomes(http, batch)
     assert sent >= 3 and while_running == sent
     assert ended == [("succeeded", None)] * 3
