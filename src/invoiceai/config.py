@@ -94,9 +94,9 @@ _LARGEST = 2**63 - 1
 """The largest number a setting may hold: what the OS calls (``setrlimit``) and C libraries take."""
 
 
-def _named(name: str) -> str:
+def _named(name: str, prefix: str = ENV_PREFIX) -> str:
     """A setting as messages name it: the field and the variable that sets it (``'ocr' (INVOICEAI_OCR)``)."""
-    return f"{name!r} ({ENV_PREFIX}{name.upper()})"
+    return f"{name!r} ({prefix}{name.upper()})"
 
 
 def check_numbers(settings: object, *, prefix: str = ENV_PREFIX, what: str = "Setting") -> None:
@@ -117,7 +117,7 @@ def check_numbers(settings: object, *, prefix: str = ENV_PREFIX, what: str = "Se
         value = getattr(settings, field.name)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
-        named = f"{what} {field.name!r} ({prefix}{field.name.upper()})"
+        named = f"{what} {_named(field.name, prefix)}"
         if isinstance(value, float) and not math.isfinite(value):
             raise ConfigurationError(f"{named} must be a finite number, got {value!r}.")
         if abs(value) > _LARGEST:

@@ -131,8 +131,7 @@ def _check(args: argparse.Namespace) -> None:
 
     if not is_url(args.input) and Path(args.input).expanduser().is_dir():
         raise ConfigurationError(f"{args.input} is a directory; convert takes one invoice file.")
-    if expand_inputs([args.input]) != [args.input]:
-        raise ConfigurationError(f"{args.input} is a directory; convert takes one invoice file.")
+    expand_inputs([args.input])  # a missing INPUT: "no such file or directory", with a hint
     refuse_overwriting_inputs(args.out, [args.input, *([str(args.pdf)] if args.pdf is not None else [])])
     if args.syntax == "facturx" and args.out is None and sys.stdout.isatty():
         raise ConfigurationError("a Factur-X PDF is binary; pass --out FILE")
